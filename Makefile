@@ -1,0 +1,62 @@
+# dockyard — one-command setup, demo, tests, checks and benchmarks.
+# Everything runs as root on Debian 12; `make setup` is idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DOCKYARD := $(VENV)/bin/dockyard
+CACHE := .cache
+IMAGES := $(CACHE)/images
+
+# Debian packages the code, the tests and the benchmarks need.
+APT_PACKAGES := busybox-static debootstrap iproute2 nftables libseccomp2 \
+	skopeo umoci runc crun podman uidmap python3-venv ca-certificates \
+	gzip tar procps util-linux
+
+.PHONY: setup deps venv images demo test check bench clean
+.DEFAULT_GOAL := setup
+
+setup: deps venv images
+
+deps: $(CACHE)/apt.stamp
+
+$(CACHE)/apt.stamp: Makefile
+	@mkdir -p $(CACHE)
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: pyproject.toml $(CACHE)/apt.stamp
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Base images, built offline from the host's Debian sources, kept as OCI
+# archives under .cache/images (tests load them into their own roots) and
+# loaded into the default store.
+images: $(VENV)/.stamp
+	@mkdir -p $(IMAGES)
+	@$(DOCKYARD) image bootstrap --cache $(IMAGES) busybox:latest debian:bookworm-slim python:3.11-slim
+
+demo: setup
+	@$(PY) -m dockyard.demo
+
+test: setup
+	@$(PY) -m pytest -q -p no:cacheprovider tests
+
+check: venv
+	@$(VENV)/bin/ruff check src tests bench
+	@$(VENV)/bin/ruff format --check src tests bench
+	@$(VENV)/bin/mypy
+
+bench: setup
+	@$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(CACHE)

@@ -1,0 +1,1 @@
+"""dockyard.api — see DESIGN.md's layer table."""

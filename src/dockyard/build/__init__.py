@@ -1,0 +1,1 @@
+"""dockyard.build — see DESIGN.md's layer table."""

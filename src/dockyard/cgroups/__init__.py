@@ -1,0 +1,1 @@
+"""dockyard.cgroups — see DESIGN.md's layer table."""

@@ -1,0 +1,1 @@
+"""dockyard.cli — see DESIGN.md's layer table."""

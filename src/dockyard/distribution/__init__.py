@@ -1,0 +1,1 @@
+"""dockyard.distribution — see DESIGN.md's layer table."""

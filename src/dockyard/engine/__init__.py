@@ -1,0 +1,1 @@
+"""dockyard.engine — see DESIGN.md's layer table."""

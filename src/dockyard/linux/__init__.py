@@ -1,0 +1,1 @@
+"""dockyard.linux — see DESIGN.md's layer table."""

@@ -1,0 +1,1 @@
+"""dockyard.network — see DESIGN.md's layer table."""

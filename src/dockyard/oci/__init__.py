@@ -1,0 +1,1 @@
+"""dockyard.oci — see DESIGN.md's layer table."""

@@ -1,0 +1,1 @@
+"""dockyard.orchestrator — see DESIGN.md's layer table."""

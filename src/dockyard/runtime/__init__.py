@@ -1,0 +1,1 @@
+"""dockyard.runtime — see DESIGN.md's layer table."""

@@ -1,0 +1,1 @@
+"""dockyard.security — see DESIGN.md's layer table."""

@@ -1,0 +1,1 @@
+"""dockyard.store — see DESIGN.md's layer table."""
