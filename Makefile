@@ -45,7 +45,7 @@ images: $(VENV)/.stamp
 	@$(DOCKYARD) image bootstrap --cache $(IMAGES) busybox:latest debian:bookworm-slim python:3.11-slim
 
 demo: setup
-	@$(PY) -m dockyard.demo
+	@bash demo/run.sh
 
 test: setup
 	@$(PY) -m pytest -q -p no:cacheprovider tests

@@ -1,0 +1,1 @@
+"""Benchmarks: dockyard side by side with the reference tools, medians and ratios."""

@@ -1,0 +1,83 @@
+"""Shared benchmark helpers: timing loops, medians, ratio tables, tool discovery."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+IMAGE_CACHE = REPO / ".cache" / "images"
+
+
+@dataclass
+class Result:
+    name: str
+    samples: list[float]
+    error: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+
+def time_command(
+    name: str,
+    argv_for: Callable[[int], Sequence[str]],
+    runs: int,
+    env: dict[str, str] | None = None,
+    warmup: int = 3,
+    after: Callable[[int], None] | None = None,
+) -> Result:
+    """Run ``argv_for(i)`` ``runs`` times (after warm-up), timing each run's wall clock."""
+    samples: list[float] = []
+    full_env = {**os.environ, **(env or {})}
+    for i in range(-warmup, runs):
+        argv = list(argv_for(i))
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, env=full_env, capture_output=True, text=True, check=False)
+        dt = time.perf_counter() - t0
+        if after is not None:
+            after(i)
+        if proc.returncode != 0:
+            msg = (proc.stderr or proc.stdout).strip().splitlines()
+            return Result(name, samples, f"exit {proc.returncode}: {msg[-1] if msg else ''}")
+        if i >= 0:
+            samples.append(dt)
+    return Result(name, samples)
+
+
+def tool(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def report(title: str, results: list[Result], baseline: str, targets: dict[str, float]) -> str:
+    """A table of medians and the ratio of the first result to each other one."""
+    lines = [f"== {title}", f"{'tool':<34} {'runs':>5} {'median ms':>10} {'p10':>8} {'p90':>8}"]
+    by_name = {r.name: r for r in results}
+    for r in results:
+        if r.error:
+            lines.append(f"{r.name:<34} {'-':>5} {'n/a':>10}  ({r.error})")
+            continue
+        qs = statistics.quantiles(r.samples, n=10) if len(r.samples) >= 2 else [r.median] * 9
+        lines.append(
+            f"{r.name:<34} {len(r.samples):>5} {r.median * 1000:>10.1f} "
+            f"{qs[0] * 1000:>8.1f} {qs[-1] * 1000:>8.1f}"
+        )
+    base = by_name.get(baseline)
+    if base is not None and not base.error:
+        for other, target in targets.items():
+            o = by_name.get(other)
+            if o is None or o.error or not o.samples:
+                lines.append(f"ratio {baseline} / {other}: n/a (target <= {target}x)")
+                continue
+            ratio = base.median / o.median
+            verdict = "ok" if ratio <= target else "MISSED"
+            lines.append(f"ratio {baseline} / {other}: {ratio:.2f}x (target <= {target}x) {verdict}")
+    return "\n".join(lines)

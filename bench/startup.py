@@ -1,0 +1,112 @@
+"""Container start-up: ``dockyard run --rm busybox true`` and ``dockyard-runtime run``
+against ``runc run``, ``crun run`` and ``podman run --rm --network none`` on the
+same busybox image, in one run. Medians of many runs; ratios against targets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import IMAGE_CACHE, VENV_BIN, Result, report, time_command, tool
+
+RUNS = int(os.environ.get("BENCH_RUNS", "50"))
+PODMAN_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+def _run(argv: list[str], **kw: object) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+    return str(proc.stdout)
+
+
+def _bundle(work: Path, dockyard: list[str]) -> Path:
+    """Save busybox as an OCI layout and unpack it with umoci into a runc bundle."""
+    archive = work / "busybox-oci.tar"
+    _run([*dockyard, "save", "-o", str(archive), "busybox:latest"])
+    layout = work / "layout"
+    layout.mkdir()
+    _run(["tar", "-xf", str(archive), "-C", str(layout)])
+    bundle = work / "bundle"
+    _run(["umoci", "unpack", "--image", f"{layout}:latest", str(bundle)])
+    cfg_path = bundle / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["process"]["args"] = ["/bin/true"]
+    cfg["process"]["terminal"] = False
+    cfg_path.write_text(json.dumps(cfg))
+    return bundle
+
+
+def _podman(work: Path, dockyard: list[str]) -> tuple[list[str], dict[str, str]] | None:
+    if tool("podman") is None:
+        return None
+    conf = work / "containers.conf"
+    conf.write_text(PODMAN_CONF)
+    env = {"CONTAINERS_CONF": str(conf)}
+    base = ["podman", "--root", str(work / "podman-root"), "--runroot", str(work / "podman-run"),
+            "--storage-driver", "overlay"]  # fmt: skip
+    archive = work / "busybox-docker.tar"
+    _run([*dockyard, "save", "--format", "docker", "-o", str(archive), "busybox:latest"])
+    _run([*base, "load", "-i", str(archive)], env={**os.environ, **env})
+    return base, env
+
+
+def main() -> str:
+    work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
+    root, run_root = work / "root", work / "run"
+    dockyard = [str(VENV_BIN / "dockyard"), "--root", str(root), "--run-root", str(run_root)]
+    podman = None
+    try:
+        _run([*dockyard, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
+        bundle = _bundle(work, dockyard)
+        results: list[Result] = [
+            time_command("dockyard run --rm busybox true",
+                         lambda i: [*dockyard, "run", "--rm", "busybox", "true"], RUNS),
+            time_command("dockyard-runtime run (bundle)",
+                         lambda i: [str(VENV_BIN / "dockyard-runtime"), "--root",
+                                    str(work / "dyrt"), "run", "-b", str(bundle), f"dy{i}"], RUNS),
+        ]  # fmt: skip
+        for name in ("runc", "crun"):
+            if tool(name):
+                results.append(time_command(
+                    f"{name} run (bundle)",
+                    lambda i, n=name: [n, "--root", str(work / n), "run", "-b", str(bundle),
+                                       f"{n}{i}"], RUNS))  # fmt: skip
+            else:
+                results.append(Result(f"{name} run (bundle)", [], "not installed"))
+        podman = _podman(work, dockyard)
+        if podman is not None:
+            base, env = podman
+            results.append(time_command(
+                "podman run --rm --network none",
+                lambda i: [*base, "run", "--rm", "--network", "none", "busybox:latest", "true"],
+                max(30, RUNS // 2), env=env))  # fmt: skip
+        out = [
+            report("dockyard run (CLI, no daemon) vs references", results,
+                   "dockyard run --rm busybox true",
+                   {"runc run (bundle)": 1.0, "podman run --rm --network none": 0.3}),
+            report("dockyard-runtime run vs runc / crun", results,
+                   "dockyard-runtime run (bundle)",
+                   {"runc run (bundle)": 0.7, "crun run (bundle)": 1.5}),
+        ]  # fmt: skip
+        return "\n\n".join(out)
+    finally:
+        if podman is not None:
+            base, env = podman
+            subprocess.run([*base, "rm", "-af"], capture_output=True, check=False,
+                           env={**os.environ, **env})  # fmt: skip
+            subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False,
+                           env={**os.environ, **env})  # fmt: skip
+        subprocess.run(["umount", "-R", str(work / "podman-root")], capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)

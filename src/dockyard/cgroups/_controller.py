@@ -1,0 +1,29 @@
+"""The shape every controller module has: ``apply`` limits, report ``stats``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.cgroups._fs import CgroupFs
+from dockyard.oci.resources import LinuxResources
+
+__all__ = ["Controller", "StatsFields", "no_stats"]
+
+StatsFields = dict[str, int | None]
+
+
+def no_stats(d: Path, fs: CgroupFs) -> StatsFields:
+    return {}
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One controller: ``apply(resources, dir, fs)`` and ``stats(dir, fs)`` (fields of
+    :class:`~dockyard.cgroups.stats.CgroupStats`); ``on_create(dir, fs)`` runs after mkdir."""
+
+    name: str
+    apply: Callable[[LinuxResources, Path, CgroupFs], None]
+    stats: Callable[[Path, CgroupFs], StatsFields] = no_stats
+    on_create: Callable[[Path, CgroupFs], None] | None = None

@@ -1,0 +1,109 @@
+"""Where cgroups live: the host's mode, the caller's own cgroups, and placement beneath them."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from dockyard.errors import InvalidArgument, Unavailable
+
+__all__ = [
+    "Mode",
+    "V1_CONTROLLERS",
+    "detect_mode",
+    "own_cgroups",
+    "parse_proc_cgroup",
+    "place",
+    "relative_path",
+    "v1_mounts",
+]
+
+Mode = Literal["v1", "hybrid", "v2"]
+
+# The v1 controllers dockyard drives, in the order they are created and written.
+V1_CONTROLLERS = (
+    "cpuset",
+    "cpu",
+    "cpuacct",
+    "memory",
+    "pids",
+    "blkio",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+)
+
+
+def detect_mode(root: Path = Path("/sys/fs/cgroup")) -> Mode:
+    """``v2`` when ``root`` is a cgroup2 mount, ``hybrid`` when a cgroup2 mount sits at
+    ``root/unified`` beside v1 hierarchies, else ``v1``."""
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified" / "cgroup.controllers").exists():
+        return "hybrid"
+    if not root.is_dir():
+        raise Unavailable(f"detect cgroup mode: {root}: not mounted")
+    return "v1"
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """``/proc/<pid>/cgroup`` as controller → path; the v2 entry is keyed ``""``,
+    named v1 hierarchies as ``name=<name>``."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            out[""] = path
+            continue
+        for c in controllers.split(","):
+            out[c] = path
+    return out
+
+
+def own_cgroups() -> dict[str, str]:
+    """The calling process's cgroups (``/proc/self/cgroup``)."""
+    with open("/proc/self/cgroup", encoding="ascii") as f:
+        return parse_proc_cgroup(f.read())
+
+
+def relative_path(path: str) -> PurePosixPath:
+    """Validate a container cgroup path (relative or absolute) and make it relative.
+
+    Absolute OCI ``cgroupsPath`` values are placed beneath the caller's own cgroup too
+    (see docs/cgroups.md, placement policy).
+    """
+    if not path or not path.strip("/"):
+        raise InvalidArgument(f"cgroup path {path!r}: empty")
+    if "/" not in path and path.count(":") == 2:
+        raise InvalidArgument(f"cgroup path {path!r}: the systemd cgroup driver is not supported")
+    rel = PurePosixPath(path.lstrip("/"))
+    if any(part in ("..", ".") for part in rel.parts) or "\0" in path:
+        raise InvalidArgument(f"cgroup path {path!r}: must not contain '.' or '..'")
+    return rel
+
+
+def place(mount: Path, own: str, rel: PurePosixPath) -> Path:
+    """``<mount>/<own>/<rel>``."""
+    return mount / own.lstrip("/") / rel
+
+
+def v1_mounts(root: Path) -> dict[str, Path]:
+    """v1 controller → hierarchy mount directory, found by the directory names under ``root``
+    (``cpu,cpuacct`` serves both; the usual ``cpu`` → ``cpu,cpuacct`` links resolve the same)."""
+    out: dict[str, Path] = {}
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return out
+    for entry in entries:
+        if entry.name == "unified" or not entry.is_dir():
+            continue
+        for name in entry.name.split(","):
+            if name in V1_CONTROLLERS:
+                out.setdefault(name, entry)
+    return out

@@ -1,0 +1,1 @@
+"""cgroup v1 controllers, one module each; :mod:`.manager` drives them."""

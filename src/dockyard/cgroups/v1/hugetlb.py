@@ -1,0 +1,33 @@
+"""hugetlb: ``hugetlb.<size>.limit_in_bytes`` on v1, ``hugetlb.<size>.max`` on v2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.cgroups._controller import Controller
+from dockyard.cgroups._fs import CgroupFs
+from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.oci.resources import LinuxResources
+
+__all__ = ["CONTROLLER", "apply_with", "limit_file"]
+
+
+def limit_file(d: Path, fs: CgroupFs, size: str, suffix: str) -> Path:
+    if not size or "/" in size or not size[0].isdigit():
+        raise InvalidArgument(f"apply hugetlb: invalid page size {size!r}")
+    path = d / f"hugetlb.{size}.{suffix}"
+    if not fs.exists(path):
+        raise Unavailable(f"apply hugetlb {size} to {d}: page size not supported here")
+    return path
+
+
+def apply_with(r: LinuxResources, d: Path, fs: CgroupFs, suffix: str) -> None:
+    for h in r.hugepage_limits:
+        fs.write(limit_file(d, fs, h.page_size, suffix), str(h.limit))
+
+
+def _apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+    apply_with(r, d, fs, "limit_in_bytes")
+
+
+CONTROLLER = Controller("hugetlb", _apply)

@@ -1,0 +1,19 @@
+"""v1 net_cls: ``net_cls.classid``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.cgroups._controller import Controller
+from dockyard.cgroups._fs import CgroupFs
+from dockyard.oci.resources import LinuxResources
+
+__all__ = ["CONTROLLER", "apply"]
+
+
+def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+    if r.network is not None and r.network.class_id is not None:
+        fs.write(d / "net_cls.classid", str(r.network.class_id))
+
+
+CONTROLLER = Controller("net_cls", apply)

@@ -1,0 +1,21 @@
+"""v1 net_prio: ``net_prio.ifpriomap`` (one ``<interface> <priority>`` per write)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.cgroups._controller import Controller
+from dockyard.cgroups._fs import CgroupFs
+from dockyard.oci.resources import LinuxResources
+
+__all__ = ["CONTROLLER", "apply"]
+
+
+def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+    if r.network is None:
+        return
+    for iface, prio in r.network.priorities:
+        fs.write(d / "net_prio.ifpriomap", f"{iface} {prio}")
+
+
+CONTROLLER = Controller("net_prio", apply)

@@ -1,0 +1,1 @@
+"""cgroup v2 controllers, one module each; :mod:`.manager` drives them."""

@@ -1,0 +1,135 @@
+"""``dockyard inspect``: low-level JSON of containers and images, or a template."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.cli.main import Context
+
+
+def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+    p.add_argument("-f", "--format", help="format output using a Go template")
+    p.add_argument("--type", choices=("container", "image"), help="only this type of object")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
+    p.add_argument("objects", nargs="+", metavar="NAME|ID")
+
+
+def container_view(rec: Any) -> dict[str, Any]:
+    """A container as docker's ``inspect`` shows it (the fields dockyard has)."""
+    cfg = json.loads(rec.config or "{}")
+    opts, spec = cfg.get("options", {}), cfg.get("spec", {})
+    proc = spec.get("process", {})
+    running = rec.status == "running"
+    privileged = bool(opts.get("privileged"))
+    return {
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": (proc.get("args") or [""])[0],
+        "Args": (proc.get("args") or [""])[1:],
+        "State": {
+            "Status": rec.status,
+            "Running": running,
+            "Paused": rec.status == "paused",
+            "Restarting": False,
+            "OOMKilled": bool(rec.oom_killed),
+            "Dead": False,
+            "Pid": rec.pid if running else 0,
+            "ExitCode": rec.exit_code or 0,
+            "Error": "",
+            "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+        },
+        "Image": rec.image_id,
+        "Name": "/" + rec.name,
+        "HostConfig": {
+            "Privileged": privileged,
+            "ReadonlyRootfs": bool(opts.get("read_only")),
+            "Memory": opts.get("memory") or 0,
+            "MemorySwap": opts.get("memory_swap") or 0,
+            "NanoCpus": opts.get("nano_cpus") or 0,
+            "CpuShares": opts.get("cpu_shares") or 0,
+            "CpusetCpus": opts.get("cpuset_cpus") or "",
+            "PidsLimit": opts.get("pids_limit"),
+            "CapAdd": opts.get("cap_add") or None,
+            "CapDrop": opts.get("cap_drop") or None,
+            "SecurityOpt": opts.get("security_opt") or None,
+            "NetworkMode": opts.get("network", "none"),
+            "AutoRemove": bool(opts.get("remove")),
+            "OomScoreAdj": opts.get("oom_score_adj") or 0,
+            "Init": bool(opts.get("init")),
+        },
+        "Config": {
+            "Hostname": spec.get("hostname", ""),
+            "User": opts.get("user") or "",
+            "Env": proc.get("env", []),
+            "Cmd": opts.get("command") or None,
+            "Image": rec.image,
+            "WorkingDir": proc.get("cwd", ""),
+            "Entrypoint": opts.get("entrypoint"),
+            "Labels": json.loads(rec.labels or "{}"),
+            "Tty": bool(proc.get("terminal")),
+        },
+    }
+
+
+def image_view(img: Any) -> dict[str, Any]:
+    """An image as docker's ``inspect`` shows it."""
+    cfg = json.loads(img.config_bytes) if hasattr(img, "config_bytes") else {}
+    return {
+        "Id": str(img.id),
+        "RepoTags": [_familiar(t) for t in img.repo_tags],
+        "RepoDigests": [],
+        "Created": cfg.get("created", ""),
+        "Author": cfg.get("author", ""),
+        "Architecture": cfg.get("architecture", ""),
+        "Variant": cfg.get("variant", ""),
+        "Os": cfg.get("os", ""),
+        "Config": cfg.get("config", {}),
+        "Size": img.size,
+        "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
+        "Metadata": {"ManifestDigest": str(img.manifest_digest)},
+    }
+
+
+def _familiar(ref: str) -> str:
+    from dockyard.oci.reference import parse_reference
+
+    return parse_reference(ref).familiar()
+
+
+def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
+    from dockyard.engine.containers import ContainerEngine
+    from dockyard.errors import DockyardError, NotFound
+
+    engine = ContainerEngine(ctx.root, ctx.run_root)
+    views: list[dict[str, Any]] = []
+    rc = 0
+    for ref in args.objects:
+        view: dict[str, Any] | None = None
+        if args.type in (None, "container"):
+            try:
+                view = container_view(engine.get(ref))
+            except NotFound:
+                view = None
+        if view is None and args.type in (None, "image"):
+            try:
+                view = image_view(engine.images.resolve(ref))
+            except (NotFound, DockyardError):
+                view = None
+        if view is None:
+            print(f"dockyard: no such object: {ref}", file=sys.stderr)
+            rc = 1
+            continue
+        views.append(view)
+    if args.format:
+        from dockyard.cli.gotemplate import render
+
+        for v in views:
+            print(render(args.format, v))
+    else:
+        print(json.dumps(views, indent=4))
+    return rc

@@ -1,0 +1,156 @@
+"""The ``dockyard`` command line: global flags, lazy dispatch, errors to exit codes.
+
+Each command lives in ``dockyard.cli.commands.<module>`` with two functions,
+``add_arguments(parser)`` and ``run(ctx, args) -> int``. Only the module of the
+command being run is imported, so ``dockyard run`` does not pay for the builder,
+the registry or YAML. This module is the only place that turns a
+:class:`~dockyard.errors.DockyardError` into a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["COMMANDS", "main"]
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "Create and run a new container from an image"),
+    "ps": ("containers", "List containers"),
+    "rm": ("containers", "Remove one or more containers"),
+    "images": ("images", "List images"),
+    "rmi": ("images", "Remove one or more images"),
+    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "inspect": ("inspect", "Return low-level information on containers or images"),
+    "load": ("archive", "Load an image from a tar archive"),
+    "save": ("archive", "Save one or more images to a tar archive (OCI layout by default)"),
+    "image": ("image", "Manage images (ls, rm, tag, inspect, prune, bootstrap, load, save)"),
+    "container": ("container", "Manage containers (ls, rm, inspect, prune)"),
+    "build": ("build", "Build an image from a Dockerfile"),
+    "version": ("version", "Show the dockyard version information"),
+}
+
+
+class Context:
+    """What every command needs: the state roots, and lazily opened stores."""
+
+    def __init__(self, root: Path, run_root: Path, debug: bool = False) -> None:
+        self.root = root
+        self.run_root = run_root
+        self.debug = debug
+
+    def images(self):  # type: ignore[no-untyped-def]  # lazy import keeps startup fast
+        from dockyard.store.images import ImageStore
+
+        return ImageStore(self.root)
+
+
+def _usage() -> str:
+    lines = [
+        "Usage:  dockyard [OPTIONS] COMMAND",
+        "",
+        "A container platform: build, store, ship, run and deploy OCI images.",
+        "",
+        "Options:",
+        "      --root DIR       state root (default /var/lib/dockyard, env DOCKYARD_ROOT)",
+        "      --run-root DIR   runtime state (default /run/dockyard, env DOCKYARD_RUN_ROOT)",
+        "  -D, --debug          show tracebacks",
+        "  -v, --version        print the version and exit",
+        "",
+        "Commands:",
+    ]
+    lines += [f"  {name:<10} {text}" for name, (_m, text) in COMMANDS.items()]
+    lines += ["", "Run 'dockyard COMMAND --help' for more information on a command."]
+    return "\n".join(lines)
+
+
+def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
+    opts: dict[str, str | bool] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--root", "--run-root"):
+            if i + 1 >= len(argv):
+                raise SystemExit(f"dockyard: flag needs an argument: {arg}")
+            opts[arg[2:]] = argv[i + 1]
+            i += 2
+        elif arg.startswith(("--root=", "--run-root=")):
+            key, _, value = arg[2:].partition("=")
+            opts[key] = value
+            i += 1
+        elif arg in ("-D", "--debug"):
+            opts["debug"] = True
+            i += 1
+        elif arg in ("-h", "--help", "-v", "--version"):
+            opts[arg.lstrip("-")[0]] = True
+            i += 1
+        elif arg.startswith("-"):
+            raise SystemExit(f"dockyard: unknown flag: {arg}\nSee 'dockyard --help'.")
+        else:
+            break
+    return opts, argv[i:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dockyard`` console script."""
+    import argparse
+    import importlib
+
+    from dockyard.errors import DockyardError
+
+    args_in = sys.argv[1:] if argv is None else argv
+    try:
+        opts, rest = _split_globals(args_in)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 125
+    if opts.get("v"):
+        from dockyard import __version__
+
+        print(f"dockyard version {__version__}")
+        return 0
+    if not rest or opts.get("h"):
+        print(_usage())
+        return 0 if opts.get("h") else 1
+    name, cmd_args = rest[0], rest[1:]
+    if name not in COMMANDS:
+        print(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'", file=sys.stderr)
+        return 125
+    module = importlib.import_module(f"dockyard.cli.commands.{COMMANDS[name][0]}")
+    parser = argparse.ArgumentParser(
+        prog=f"dockyard {name}", description=COMMANDS[name][1], add_help=False
+    )
+    parser.add_argument("--help", action="help", help="show this help message and exit")
+    module.add_arguments(parser, name)
+    try:
+        args = parser.parse_args(cmd_args)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 125
+    root = Path(str(opts.get("root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard"))
+    run_root = Path(
+        str(opts.get("run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard")
+    )
+    ctx = Context(root, run_root, bool(opts.get("debug")))
+    try:
+        return int(module.run(ctx, args, name))
+    except DockyardError as exc:
+        if ctx.debug:
+            raise
+        print(f"dockyard: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1) if name != "run" else _run_exit_code(exc)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+def _run_exit_code(exc: Exception) -> int:
+    """``docker run`` convention: 125 daemon/CLI failure, 126 not executable, 127 not found."""
+    code = getattr(exc, "exit_code", 1)
+    return code if code in (126, 127) else 125
+
+
+if __name__ == "__main__":
+    sys.exit(main())

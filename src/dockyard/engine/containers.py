@@ -1,0 +1,293 @@
+"""Containers as users see them: made from an image, run, listed, removed.
+
+Lifecycle of one container (no daemon yet: the CLI runs it in the foreground)::
+
+    create   resolve the image, unpack its layers once (shared snapshots),
+             prepare a writable upper dir, mount the overlay root at
+             containers/<id>/rootfs, resolve USER against the image's files,
+             write the bundle (config.json, hostname, hosts, resolv.conf),
+             record the container in state.db as "created"
+    run      hand the bundle to the OCI runtime (same code as dockyard-runtime),
+             record "running", wait, record the exit code and OOMKilled,
+             unmount the root; with --rm remove everything
+    remove   refuse a running container unless forced; unmount, delete the
+             bundle, the upper dir and the database row
+
+A failure while creating undoes every step taken (mount, directories, row), so
+bad input leaves nothing half-made; a cleanup failure is attached as a note to
+the original error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard.engine.names import new_id, random_name
+from dockyard.engine.options import RunOptions
+from dockyard.errors import AlreadyExists, DockyardError, FailedPrecondition, NotFound
+
+if TYPE_CHECKING:
+    from dockyard.store.db import ContainerRecord
+    from dockyard.store.images import Image, ImageStore
+
+__all__ = ["ContainerEngine", "Created"]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Created:
+    """A container made by :meth:`ContainerEngine.create`, ready to run."""
+
+    id: str
+    name: str
+    bundle: Path
+    rootfs: Path
+    remove: bool
+
+
+class ContainerEngine:
+    """Create, run, list and remove containers under one state root."""
+
+    def __init__(self, root: Path, run_root: Path) -> None:
+        self.root = root
+        self.run_root = run_root
+        self._images: ImageStore | None = None
+
+    @property
+    def images(self) -> ImageStore:
+        if self._images is None:
+            from dockyard.store.images import ImageStore
+
+            self._images = ImageStore(self.root)
+        return self._images
+
+    @property
+    def db(self) -> Any:
+        return self.images.db
+
+    def _runtime(self) -> Any:
+        from dockyard.runtime import Runtime
+
+        return Runtime(self.run_root / "runtime")
+
+    # -- create -----------------------------------------------------------------
+
+    def create(self, opts: RunOptions) -> Created:
+        image = self.images.resolve(opts.image)
+        cid = new_id()
+        name = opts.name or random_name()
+        if opts.name is not None:
+            _check_name(opts.name)
+        if self.db.find_container_by_name(name) is not None:
+            raise AlreadyExists(
+                f'create {name}: the container name "/{name}" is already in use'
+            )
+        undo: list[Any] = []
+        try:
+            return self._create(opts, image, cid, name, undo)
+        except BaseException as exc:
+            for step in reversed(undo):
+                try:
+                    step()
+                except Exception as cleanup_exc:  # noqa: BLE001 - attach, never replace
+                    exc.add_note(f"cleanup failed: {cleanup_exc}")
+            raise
+
+    def _create(
+        self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any]
+    ) -> Created:
+        from dockyard.engine.spec import SpecInputs, build_spec
+        from dockyard.engine.users import read_in_root, resolve_in_root, resolve_user
+
+        lowers = self.images.lowerdirs(image)
+        upper, work = self.images.snapshots.prepare(cid)
+        undo.append(lambda: self.images.snapshots.remove(cid))
+        bundle = self.root / "containers" / cid
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir(parents=True)
+        undo.append(lambda: shutil.rmtree(bundle, ignore_errors=True))
+        _mount_overlay(lowers, upper, work, rootfs)
+        undo.append(lambda: _umount(rootfs))
+        cfg = image.config.config_dict() if hasattr(image.config, "config_dict") else {}
+        user = resolve_user(
+            opts.user if opts.user is not None else (cfg.get("User") or None),
+            read_in_root(rootfs, "/etc/passwd"),
+            read_in_root(rootfs, "/etc/group"),
+            opts.group_add,
+        )
+        hostname = opts.hostname or cid[:12]
+        _write_etc_files(bundle, hostname)
+        cwd = opts.workdir or cfg.get("WorkingDir") or "/"
+        if not cwd.startswith("/"):
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f"invalid -w {cwd!r}: the working directory must be absolute")
+        resolve_in_root(rootfs, cwd).mkdir(parents=True, exist_ok=True)
+        spec = build_spec(
+            opts,
+            SpecInputs(
+                container_id=cid,
+                rootfs=rootfs,
+                image_config=cfg,
+                user=user,
+                hostname=hostname,
+                files_dir=bundle,
+                cgroups_path=f"dockyard/{cid}",
+            ),
+        )
+        (bundle / "config.json").write_text(json.dumps(spec))
+        self.db.add_container(
+            _new_record(cid, name, opts, image, spec, bundle)  # type: ignore[arg-type]
+        )
+        undo.append(lambda: self.db.remove_container(cid))
+        return Created(cid, name, bundle, rootfs, opts.remove)
+
+    # -- run --------------------------------------------------------------------
+
+    def run(self, created: Created) -> int:
+        """Run a created container in the foreground; return its exit code."""
+        runtime = self._runtime()
+        self.db.update_container(created.id, status="running", started_at=_now(), pid=os.getpid())
+        code, oom = 125, False
+        try:
+            status = runtime.run(created.id, created.bundle)
+            code, oom = status.code, bool(status.oom_killed)
+        finally:
+            self.db.update_container(
+                created.id,
+                status="exited",
+                exit_code=code,
+                oom_killed=oom,
+                finished_at=_now(),
+                pid=0,
+            )
+            _umount(created.rootfs)
+            if created.remove:
+                self.remove(created.id, force=True)
+        return code
+
+    # -- query / remove -----------------------------------------------------------
+
+    def get(self, ref: str) -> ContainerRecord:
+        rec = self.db.get_container(ref)
+        return self._refresh(rec)
+
+    def list(self, all_: bool = False) -> list[ContainerRecord]:
+        recs = [self._refresh(r) for r in self.db.list_containers()]
+        return [r for r in recs if all_ or r.status in ("running", "paused", "restarting")]
+
+    def _refresh(self, rec: ContainerRecord) -> ContainerRecord:
+        """A container whose foreground CLI died without recording the end is exited."""
+        if rec.status == "running" and rec.pid and not _alive(rec.pid):
+            self.db.update_container(rec.id, status="exited", pid=0, finished_at=_now())
+            return self.db.get_container(rec.id)  # type: ignore[no-any-return]
+        return rec
+
+    def remove(self, ref: str, force: bool = False) -> str:
+        rec = self.get(ref)
+        if rec.status == "running" and not force:
+            raise FailedPrecondition(
+                f"remove {rec.name}: you cannot remove a running container {rec.id[:12]}. "
+                "Stop the container before attempting removal or force remove"
+            )
+        if rec.status == "running":
+            try:
+                self._runtime().delete(rec.id, force=True)
+            except NotFound:
+                pass
+        bundle = self.root / "containers" / rec.id
+        _umount(bundle / "rootfs")
+        shutil.rmtree(bundle, ignore_errors=True)
+        self.images.snapshots.remove(rec.id)
+        self.db.remove_container(rec.id)
+        return rec.id
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    from dockyard.errors import InvalidArgument
+
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+        raise InvalidArgument(
+            f'invalid container name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _new_record(
+    cid: str, name: str, opts: RunOptions, image: Image, spec: dict[str, Any], bundle: Path
+) -> Any:
+    from dockyard.store.db import ContainerRecord
+
+    return ContainerRecord(
+        id=cid,
+        name=name,
+        image=opts.image,
+        image_id=str(image.id),
+        created=_now(),
+        status="created",
+        config=json.dumps({"options": _options_json(opts), "spec": spec}),
+        labels=json.dumps(opts.labels),
+    )
+
+
+def _options_json(opts: RunOptions) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(opts)
+
+
+def _write_etc_files(bundle: Path, hostname: str) -> None:
+    (bundle / "hostname").write_text(hostname + "\n")
+    (bundle / "hosts").write_text(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        f"127.0.1.1\t{hostname}\n"
+    )
+    lines = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == ["nameserver"] and len(parts) > 1 and parts[1].startswith("127."):
+                continue
+            lines.append(line)
+    except OSError:
+        pass
+    (bundle / "resolv.conf").write_text("\n".join(lines) + "\n")
+
+
+def _mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+    from dockyard.linux import mount_overlay
+
+    mount_overlay([str(p) for p in lowers], str(upper), str(work), str(target))
+
+
+def _umount(target: Path) -> None:
+    from dockyard.linux import umount_if_mounted
+
+    for _ in range(50):
+        try:
+            umount_if_mounted(str(target))
+            return
+        except DockyardError:
+            time.sleep(0.02)
+    umount_if_mounted(str(target))

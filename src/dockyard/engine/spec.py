@@ -1,0 +1,252 @@
+"""From an image config and run options to an OCI runtime config (config.json).
+
+A pure function: no disk, no kernel. The result carries dockyard's secure
+defaults — Docker's default capabilities, no-new-privileges, the default
+seccomp profile, masked and read-only /proc paths, a read-only /sys, the
+image's USER — unless the options opt out explicitly (``--privileged``,
+``--cap-add``, ``--security-opt``). What the defaults are is owned by
+:mod:`dockyard.runtime.defaults`; this module only decides which apply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.engine.options import RunOptions
+from dockyard.engine.users import ExecUser
+from dockyard.errors import InvalidArgument
+
+__all__ = ["SpecInputs", "build_spec", "normalize_cap"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ALL_CAPS = (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
+    "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
+    "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
+    "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
+    "CHECKPOINT_RESTORE"
+).split()
+
+
+@dataclass(frozen=True)
+class SpecInputs:
+    """Everything build_spec needs besides the options."""
+
+    container_id: str
+    rootfs: Path
+    image_config: dict[str, Any]  # the image config's "config" object (may be empty)
+    user: ExecUser
+    hostname: str
+    files_dir: Path  # holds hostname, hosts, resolv.conf for bind mounts
+    cgroups_path: str
+
+
+def normalize_cap(name: str) -> str:
+    cap = name.strip().upper()
+    if cap == "ALL":
+        return cap
+    cap = cap if cap.startswith("CAP_") else "CAP_" + cap
+    if cap[4:] not in ALL_CAPS:
+        raise InvalidArgument(f"unknown capability: {name!r}")
+    return cap
+
+
+def _capabilities(opts: RunOptions) -> list[str]:
+    from dockyard.runtime.defaults import DEFAULT_CAPS
+
+    if opts.privileged:
+        return ["CAP_" + c for c in ALL_CAPS]
+    caps = [normalize_cap(c) for c in DEFAULT_CAPS]
+    adds = [normalize_cap(c) for c in opts.cap_add]
+    drops = [normalize_cap(c) for c in opts.cap_drop]
+    if "ALL" in drops:
+        caps = []
+    caps = [c for c in caps if c not in drops]
+    if "ALL" in adds:
+        caps = ["CAP_" + c for c in ALL_CAPS]
+    caps += [c for c in adds if c != "ALL" and c not in caps]
+    return caps
+
+
+def _env(opts: RunOptions, inputs: SpecInputs) -> list[str]:
+    env: dict[str, str] = {}
+    for item in inputs.image_config.get("Env") or []:
+        k, _, v = str(item).partition("=")
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    env["HOSTNAME"] = inputs.hostname
+    for item in opts.env:
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("HOME", inputs.user.home or "/")
+    if opts.tty:
+        env.setdefault("TERM", "xterm")
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _args(opts: RunOptions, cfg: dict[str, Any]) -> list[str]:
+    entrypoint = opts.entrypoint if opts.entrypoint is not None else cfg.get("Entrypoint") or []
+    if opts.command:
+        cmd = opts.command
+    elif opts.entrypoint is not None:
+        cmd = []  # docker: --entrypoint resets the image's Cmd
+    else:
+        cmd = cfg.get("Cmd") or []
+    args = [str(a) for a in [*entrypoint, *cmd]]
+    if not args:
+        raise InvalidArgument(f"create {opts.image}: no command specified")
+    return args
+
+
+def _seccomp(opts: RunOptions) -> dict[str, Any] | None:
+    from dockyard.runtime.defaults import default_seccomp
+
+    if opts.privileged:
+        return None
+    for so in opts.security_opt:
+        key, _, value = so.partition("=")
+        if key == "seccomp":
+            if value == "unconfined":
+                return None
+            try:
+                profile: dict[str, Any] = json.loads(Path(value).read_text())
+            except (OSError, ValueError) as exc:
+                raise InvalidArgument(f"--security-opt seccomp={value}: {exc}") from None
+            return profile
+    return default_seccomp()
+
+
+def _no_new_privs(opts: RunOptions) -> bool:
+    nnp = True
+    for so in opts.security_opt:
+        key, sep, value = so.partition("=") if "=" in so else so.partition(":")
+        if key == "no-new-privileges":
+            nnp = (not sep) or value.lower() in ("true", "1", "yes")
+        elif key not in ("seccomp", "label", "apparmor"):
+            raise InvalidArgument(f"invalid --security-opt: {so!r}")
+    return nnp
+
+
+def _mounts(opts: RunOptions, inputs: SpecInputs) -> list[dict[str, Any]]:
+    from dockyard.runtime.defaults import default_mounts
+
+    mounts: list[dict[str, Any]] = default_mounts()
+    if opts.privileged:
+        for m in mounts:
+            if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    for name in ("hostname", "hosts", "resolv.conf"):
+        mounts.append({
+            "destination": f"/etc/{name}", "type": "bind",
+            "source": str(inputs.files_dir / name), "options": ["rbind", "rprivate"],
+        })  # fmt: skip
+    for spec in opts.tmpfs:
+        dest, _, mopts = spec.partition(":")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid --tmpfs {spec!r}: destination must be absolute")
+        options = ["nosuid", "nodev", "noexec"] + [o for o in mopts.split(",") if o]
+        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options})
+    return mounts
+
+
+# Docker's default device cgroup: mknod of anything, use of the standard nodes only.
+_DEFAULT_DEVICE_RULES = [
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
+    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
+    ("c", 136, None, "rwm"), ("c", 10, 200, "rwm"),
+]  # fmt: skip
+
+
+def _device_rules(opts: RunOptions) -> list[dict[str, Any]]:
+    if opts.privileged:
+        return [{"allow": True, "access": "rwm"}]
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    for typ, major, minor, access in _DEFAULT_DEVICE_RULES:
+        rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
+        if major is not None:
+            rule["major"] = major
+        if minor is not None:
+            rule["minor"] = minor
+        rules.append(rule)
+    return rules
+
+
+def _resources(opts: RunOptions) -> dict[str, Any]:
+    res: dict[str, Any] = {"devices": _device_rules(opts)}
+    mem: dict[str, Any] = {}
+    if opts.memory is not None:
+        mem["limit"] = opts.memory
+        if opts.memory_swap is None:
+            mem["swap"] = opts.memory * 2  # docker: as much swap as memory
+    if opts.memory_swap is not None:
+        if opts.memory is None:
+            raise InvalidArgument("--memory-swap needs --memory")
+        if 0 < opts.memory_swap < opts.memory:
+            raise InvalidArgument("--memory-swap must be at least --memory")
+        mem["swap"] = opts.memory_swap
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    if opts.nano_cpus is not None:
+        cpu["period"] = 100000
+        cpu["quota"] = max(1000, opts.nano_cpus * 100000 // 1_000_000_000)
+    if opts.cpu_shares is not None:
+        cpu["shares"] = opts.cpu_shares
+    if opts.cpuset_cpus is not None:
+        cpu["cpus"] = opts.cpuset_cpus
+    if cpu:
+        res["cpu"] = cpu
+    if opts.pids_limit is not None:
+        res["pids"] = {"limit": opts.pids_limit}
+    return res
+
+
+def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
+    """The OCI runtime config for a container made from ``opts`` and an image."""
+    from dockyard.runtime.defaults import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
+
+    cfg = inputs.image_config
+    caps = _capabilities(opts)
+    process: dict[str, Any] = {
+        "terminal": opts.tty,
+        "user": {"uid": inputs.user.uid, "gid": inputs.user.gid},
+        "args": _args(opts, cfg),
+        "env": _env(opts, inputs),
+        "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+        "rlimits": [{"type": t, "soft": s, "hard": h} for t, s, h in opts.ulimits],
+        "noNewPrivileges": _no_new_privs(opts),
+    }
+    if inputs.user.additional_gids:
+        process["user"]["additionalGids"] = list(inputs.user.additional_gids)
+    if opts.oom_score_adj is not None:
+        process["oomScoreAdj"] = opts.oom_score_adj
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    if opts.network != "host":
+        namespaces.append({"type": "network"})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "cgroupsPath": inputs.cgroups_path,
+        "resources": _resources(opts),
+        "maskedPaths": [] if opts.privileged else list(DEFAULT_MASKED_PATHS),
+        "readonlyPaths": [] if opts.privileged else list(DEFAULT_READONLY_PATHS),
+        "sysctl": dict(opts.sysctls),
+        "rootfsPropagation": "rprivate",
+    }
+    seccomp = _seccomp(opts)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
+    return {
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": str(inputs.rootfs), "readonly": opts.read_only},
+        "hostname": inputs.hostname,
+        "mounts": _mounts(opts, inputs),
+        "linux": linux,
+        "annotations": {"org.opencontainers.image.ref.name": opts.image},
+    }

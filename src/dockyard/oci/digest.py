@@ -1,0 +1,99 @@
+"""Content digests as the OCI image spec defines them: ``<algorithm>:<encoded>``.
+
+A digest names bytes, never a JSON document: it is the hash of the exact bytes
+that were stored or received.  ``parse_digest`` is strict for the registered
+algorithms (``sha256`` is 64 lower-case hex characters, ``sha512`` 128) and,
+as the spec requires, accepts any other algorithm whose name and encoding use
+the allowed characters; such digests can be carried around but not verified
+(:attr:`Digest.verifiable` is false and :class:`Hasher` refuses them).
+
+Errors: a malformed digest raises :class:`~dockyard.errors.InvalidArgument`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidArgument
+
+__all__ = [
+    "SHA256",
+    "SHA512",
+    "Digest",
+    "Hasher",
+    "parse_digest",
+    "sha256_digest",
+]
+
+SHA256 = "sha256"
+SHA512 = "sha512"
+
+_ALGORITHM = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*")
+_ENCODED = re.compile(r"[a-zA-Z0-9=_-]+")
+_REGISTERED = {SHA256: re.compile(r"[a-f0-9]{64}"), SHA512: re.compile(r"[a-f0-9]{128}")}
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """A parsed digest; ``str(d)`` gives ``algorithm:hex``."""
+
+    algorithm: str
+    hex: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    @property
+    def verifiable(self) -> bool:
+        """Whether dockyard can compute this algorithm (sha256, sha512)."""
+        return self.algorithm in _REGISTERED
+
+    @property
+    def short(self) -> str:
+        """The first 12 characters of the encoded part, as ``docker images`` shows."""
+        return self.hex[:12]
+
+
+def parse_digest(s: str) -> Digest:
+    """Parse ``algorithm:encoded`` strictly; raise InvalidArgument naming the input."""
+    if not isinstance(s, str):
+        raise InvalidArgument(f"parse digest: expected a string, got {type(s).__name__}")
+    algorithm, sep, encoded = s.partition(":")
+    if not sep:
+        raise InvalidArgument(f"parse digest {s!r}: missing algorithm")
+    if not _ALGORITHM.fullmatch(algorithm):
+        raise InvalidArgument(f"parse digest {s!r}: invalid algorithm")
+    if not _ENCODED.fullmatch(encoded):
+        raise InvalidArgument(f"parse digest {s!r}: invalid encoded part")
+    pattern = _REGISTERED.get(algorithm)
+    if pattern is not None and not pattern.fullmatch(encoded):
+        raise InvalidArgument(f"parse digest {s!r}: invalid {algorithm} hex")
+    return Digest(algorithm, encoded)
+
+
+def sha256_digest(data: bytes) -> Digest:
+    """The sha256 digest of ``data``."""
+    return Digest(SHA256, hashlib.sha256(data).hexdigest())
+
+
+class Hasher:
+    """Incremental digest: ``update()`` bytes as they stream, then ``digest()``.
+
+    ``size`` counts the bytes seen so far.
+    """
+
+    def __init__(self, algorithm: str = SHA256) -> None:
+        if algorithm not in _REGISTERED:
+            raise InvalidArgument(f"hash: unsupported digest algorithm {algorithm!r}")
+        self.algorithm = algorithm
+        self._h = hashlib.new(algorithm)
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._h.update(data)
+        self.size += len(data)
+
+    def digest(self) -> Digest:
+        return Digest(self.algorithm, self._h.hexdigest())

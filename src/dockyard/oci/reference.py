@@ -1,0 +1,137 @@
+"""Image references with Docker's normalisation.
+
+Grammar (distribution/reference)::
+
+    reference  := name [ ":" tag ] [ "@" digest ]
+    name       := [ domain "/" ] path-component ( "/" path-component )*
+    domain     := host [ ":" port ]
+    path-component := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+    tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+
+Normalisation: the first component is a domain only when it contains ``.`` or
+``:``, is ``localhost``, or has upper-case letters; otherwise the domain is
+``docker.io``, and a single-component path on ``docker.io`` gets ``library/``.
+``index.docker.io`` becomes ``docker.io``.  A reference with neither tag nor
+digest gets the tag ``latest``.  Every failure is an
+:class:`~dockyard.errors.InvalidArgument` naming the input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidArgument
+from dockyard.oci.digest import Digest, parse_digest
+
+__all__ = ["DEFAULT_DOMAIN", "DEFAULT_TAG", "Reference", "parse_reference"]
+
+DEFAULT_DOMAIN = "docker.io"
+DEFAULT_TAG = "latest"
+_LEGACY_DOMAIN = "index.docker.io"
+_OFFICIAL_PREFIX = "library/"
+_NAME_MAX = 255
+
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = re.compile(
+    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+)
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_ID = re.compile(r"[a-f0-9]{64}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A normalised reference: ``domain/path[:tag][@digest]``."""
+
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def repository(self) -> str:
+        """``domain/path``, e.g. ``docker.io/library/busybox``."""
+        return f"{self.domain}/{self.path}"
+
+    def __str__(self) -> str:
+        return self.repository + self._suffix()
+
+    def _suffix(self) -> str:
+        out = f":{self.tag}" if self.tag is not None else ""
+        return out + (f"@{self.digest}" if self.digest is not None else "")
+
+    def familiar_name(self) -> str:
+        """The repository as ``docker`` shows it: ``busybox``, ``localhost:5000/app``."""
+        if self.domain != DEFAULT_DOMAIN:
+            return self.repository
+        if self.path.startswith(_OFFICIAL_PREFIX) and self.path.count("/") == 1:
+            return self.path.removeprefix(_OFFICIAL_PREFIX)
+        return self.path
+
+    def familiar(self) -> str:
+        """Docker's short form: ``busybox:latest``, ``localhost:5000/app:v1``."""
+        return self.familiar_name() + self._suffix()
+
+    def with_tag(self, tag: str) -> Reference:
+        """This repository with ``tag`` and no digest."""
+        if not _TAG.fullmatch(tag):
+            raise InvalidArgument(f"parse reference {self.repository}:{tag}: invalid tag")
+        return Reference(self.domain, self.path, tag, None)
+
+
+def parse_reference(s: str) -> Reference:
+    """Parse and normalise ``s`` (``busybox`` → ``docker.io/library/busybox:latest``)."""
+    if not s:
+        raise InvalidArgument("parse reference: empty reference")
+    rest, digest = _split_digest(s)
+    name, tag = _split_tag(s, rest)
+    if _ID.fullmatch(name):
+        raise InvalidArgument(
+            f"parse reference {s}: cannot specify 64-byte hexadecimal strings as a name"
+        )
+    if len(name) > _NAME_MAX:
+        raise InvalidArgument(f"parse reference {s}: repository name must not exceed 255 chars")
+    domain, path = _split_domain(s, name)
+    if tag is None and digest is None:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def _split_digest(s: str) -> tuple[str, Digest | None]:
+    rest, sep, raw = s.partition("@")
+    if not sep:
+        return s, None
+    try:
+        return rest, parse_digest(raw)
+    except InvalidArgument:
+        raise InvalidArgument(f"parse reference {s}: invalid digest {raw!r}") from None
+
+
+def _split_tag(s: str, rest: str) -> tuple[str, str | None]:
+    colon = rest.rfind(":")
+    if colon == -1 or "/" in rest[colon + 1 :]:
+        return rest, None
+    tag = rest[colon + 1 :]
+    if not _TAG.fullmatch(tag):
+        raise InvalidArgument(f"parse reference {s}: invalid tag {tag!r}")
+    return rest[:colon], tag
+
+
+def _split_domain(s: str, name: str) -> tuple[str, str]:
+    first, sep, remainder = name.partition("/")
+    is_domain = any(c in first for c in ".:") or first == "localhost" or first.lower() != first
+    domain, path = (first, remainder) if sep and is_domain else (DEFAULT_DOMAIN, name)
+    if not _DOMAIN.fullmatch(domain):
+        raise InvalidArgument(f"parse reference {s}: invalid domain {domain!r}")
+    if domain == _LEGACY_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    if not _PATH.fullmatch(path):
+        if path.lower() != path and _PATH.fullmatch(path.lower()):
+            raise InvalidArgument(f"parse reference {s}: repository name must be lowercase")
+        raise InvalidArgument(f"parse reference {s}: invalid repository name")
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = _OFFICIAL_PREFIX + path
+    return domain, path
