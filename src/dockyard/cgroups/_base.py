@@ -184,6 +184,8 @@ class BaseManager:
         return None
 
     def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        if os.getpid() in self.pids():
+            raise FailedPrecondition(f"kill cgroup {self.path}: the calling process is a member")
         deadline = self._clock.monotonic() + self.kill_timeout
         kill_file = self._kill_file()
         if sig == signal.SIGKILL and kill_file is not None:
@@ -205,8 +207,6 @@ class BaseManager:
         return Unavailable(f"kill cgroup {self.path}: processes left after {self.kill_timeout}s")
 
     def _signal_once(self, sig: int) -> None:
-        if os.getpid() in self.pids():
-            raise FailedPrecondition(f"kill cgroup {self.path}: the calling process is a member")
         freeze = self._freezable() and not self.frozen()
         if freeze:
             self.freeze()  # no fork escapes while we signal

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.cgroups._fs import CgroupFs
-from dockyard.oci.resources import LinuxResources
+
+if TYPE_CHECKING:
+    from dockyard.oci.resources import LinuxResources
 
 __all__ = ["Controller", "StatsFields", "no_stats"]
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dockyard.cgroups._base import Clock
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._paths import Mode, detect_mode, relative_path
 from dockyard.cgroups.stats import CgroupStats
 from dockyard.errors import InvalidArgument, Unavailable
-from dockyard.oci.resources import LinuxResources
+
+if TYPE_CHECKING:
+    from dockyard.oci.resources import LinuxResources
 
 __all__ = ["Manager", "NullManager", "create_manager"]
 

@@ -82,7 +82,7 @@ def relative_path(path: str) -> PurePosixPath:
     if "/" not in path and path.count(":") == 2:
         raise InvalidArgument(f"cgroup path {path!r}: the systemd cgroup driver is not supported")
     rel = PurePosixPath(path.lstrip("/"))
-    if any(part in ("..", ".") for part in rel.parts) or "\0" in path:
+    if any(part in ("..", ".") for part in path.split("/")) or "\0" in path:
         raise InvalidArgument(f"cgroup path {path!r}: must not contain '.' or '..'")
     return rel
 
@@ -97,7 +97,8 @@ def v1_mounts(root: Path) -> dict[str, Path]:
     (``cpu,cpuacct`` serves both; the usual ``cpu`` → ``cpu,cpuacct`` links resolve the same)."""
     out: dict[str, Path] = {}
     try:
-        entries = sorted(root.iterdir())
+        # Real directories first, so "cpu,cpuacct" wins over its "cpu" link.
+        entries = sorted(root.iterdir(), key=lambda e: (e.is_symlink(), e.name))
     except OSError:
         return out
     for entry in entries:

@@ -235,19 +235,21 @@ class LibcSyscalls(Syscalls):
         _check(rc, "load seccomp filter")
 
     def link_up(self, name: str) -> None:
+        import _socket  # the C module: ``socket`` would pull in enum and selectors
         import fcntl
-        import socket
 
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
             req = bytearray(40)
             req[: len(name)] = name.encode()
-            try:
-                fcntl.ioctl(s.fileno(), c.SIOCGIFFLAGS, req)
-                flags = int.from_bytes(req[16:18], "little") | c.IFF_UP
-                req[16:18] = flags.to_bytes(2, "little")
-                fcntl.ioctl(s.fileno(), c.SIOCSIFFLAGS, req)
-            except OSError as e:
-                raise errno_error(e.errno or 0, f"set link {name} up") from None
+            fcntl.ioctl(s.fileno(), c.SIOCGIFFLAGS, req)
+            flags = int.from_bytes(req[16:18], "little") | c.IFF_UP
+            req[16:18] = flags.to_bytes(2, "little")
+            fcntl.ioctl(s.fileno(), c.SIOCSIFFLAGS, req)
+        except OSError as e:
+            raise errno_error(e.errno or 0, f"set link {name} up") from None
+        finally:
+            s.close()
 
 
 class RecordingSyscalls(Syscalls):

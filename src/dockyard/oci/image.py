@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import mediatypes as mt
@@ -81,7 +81,7 @@ class _Node:
             self.fail(path or "document", "expected an object")
         self.value: dict[str, Any] = value
 
-    def fail(self, where: str, problem: str) -> None:
+    def fail(self, where: str, problem: str) -> NoReturn:
         raise InvalidArgument(f"parse {self.what}: {where}: {problem}")
 
     def at(self, key: str) -> str:
@@ -95,7 +95,7 @@ class _Node:
         return self.value[key]
 
     def str_(self, key: str, required: bool = False) -> str | None:
-        v = self.get(key, required)
+        v: object = self.get(key, required)
         if v is not None and not isinstance(v, str):
             self.fail(self.at(key), "expected a string")
         return v
@@ -104,7 +104,6 @@ class _Node:
         v = self.str_(key, required=True)
         if v is None:
             self.fail(self.at(key), "expected a string")
-        assert v is not None
         return v
 
     def int_(self, key: str, required: bool = False, minimum: int = -_INT64_MAX) -> int | None:
@@ -116,7 +115,7 @@ class _Node:
         return int(v)
 
     def bool_(self, key: str) -> bool | None:
-        v = self.get(key)
+        v: object = self.get(key)
         if v is not None and not isinstance(v, bool):
             self.fail(self.at(key), "expected a boolean")
         return v
@@ -170,7 +169,6 @@ class _Node:
             return parse_digest(s)
         except InvalidArgument as e:
             self.fail(self.at(key), str(e).removeprefix("parse digest "))
-        raise AssertionError("unreachable")
 
     def media_type(self, key: str, required: bool = False) -> str | None:
         s = self.str_(key, required)
@@ -266,7 +264,6 @@ def _data(n: _Node) -> bytes | None:
         return base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError):
         n.fail(n.at("data"), "invalid base64")
-    raise AssertionError("unreachable")
 
 
 def _platform(n: _Node | None) -> Platform | None:

@@ -228,4 +228,3 @@ def _set_xattr(path: Path, key: str, value: bytes) -> None:
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EACCES, errno.EOPNOTSUPP):
             raise
-

@@ -59,7 +59,9 @@ def check_symlink_target(parts: Parts, target: str, where: str) -> None:
             depth += 1
 
 
-def resolve_dir(parts: Parts, readlink: Callable[[Parts], str | None], name: str, where: str) -> Parts:
+def resolve_dir(
+    parts: Parts, readlink: Callable[[Parts], str | None], name: str, where: str
+) -> Parts:
     """Resolve directory components inside the root; ``readlink`` says which are symlinks."""
     resolved: list[str] = []
     pending = list(parts)
@@ -70,7 +72,9 @@ def resolve_dir(parts: Parts, readlink: Callable[[Parts], str | None], name: str
             continue
         if comp == "..":
             if not resolved:
-                raise InvalidArgument(f"{where}: path crosses a symlink that leaves the root: {name}")
+                raise InvalidArgument(
+                    f"{where}: path crosses a symlink that leaves the root: {name}"
+                )
             resolved.pop()
             continue
         target = readlink((*resolved, comp))

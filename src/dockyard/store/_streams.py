@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from dockyard.errors import Unavailable
 from dockyard.oci.digest import Digest, Hasher
@@ -28,7 +28,7 @@ def compression_of(head: bytes) -> str:
 class _Prefixed(io.RawIOBase):
     """``prefix`` then the rest of ``stream``: lets us sniff without seeking."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
         self._prefix = prefix
         self._stream = stream
 
@@ -46,7 +46,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def open_plain(stream: BinaryIO) -> BinaryIO:
+def open_plain(stream: IO[bytes]) -> IO[bytes]:
     """Wrap ``stream`` so that reading yields the uncompressed tar bytes."""
     head = stream.read(6)
     raw = io.BufferedReader(_Prefixed(head, stream), _CHUNK)
@@ -58,20 +58,20 @@ def open_plain(stream: BinaryIO) -> BinaryIO:
     if kind == "bzip2":
         import bz2
 
-        return bz2.BZ2File(raw)  # type: ignore[return-value]
+        return bz2.BZ2File(raw)
     if kind == "xz":
         import lzma
 
-        return lzma.LZMAFile(raw)  # type: ignore[return-value]
+        return lzma.LZMAFile(raw)
     if kind == "zstd":
         raise Unavailable("decompress layer: zstd layers are not supported yet")
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 class HashingReader(io.RawIOBase):
     """Reads through ``stream`` and hashes every byte read."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.hasher = Hasher()
 
@@ -91,7 +91,7 @@ class HashingReader(io.RawIOBase):
 class HashingWriter(io.RawIOBase):
     """Writes through to ``stream`` and hashes every byte written."""
 
-    def __init__(self, stream: BinaryIO | io.RawIOBase) -> None:
+    def __init__(self, stream: BinaryIO | io.RawIOBase | io.BufferedIOBase) -> None:
         self._stream = stream
         self.hasher = Hasher()
 

@@ -29,12 +29,13 @@ dockyard cannot compute raises InvalidArgument.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.digest import SHA256, Digest, Hasher, parse_digest
@@ -104,7 +105,7 @@ class ContentStore:
     # --- writing ------------------------------------------------------------------------
 
     def stage(
-        self, stream: BinaryIO, expected: Digest | None = None, size: int | None = None
+        self, stream: IO[bytes], expected: Digest | None = None, size: int | None = None
     ) -> StagedBlob:
         """Copy ``stream`` into ``ingest/``, fsync and verify; nothing is visible yet."""
         hasher = Hasher(expected.algorithm if expected else SHA256)
@@ -136,7 +137,7 @@ class ContentStore:
             os.unlink(staged.path)
 
     def ingest(
-        self, stream: BinaryIO, expected: Digest | None = None, size: int | None = None
+        self, stream: IO[bytes], expected: Digest | None = None, size: int | None = None
     ) -> tuple[Digest, int]:
         """Write ``stream`` as a blob; verify ``expected`` digest and ``size`` when given."""
         if expected is not None and self.has(expected):
@@ -147,8 +148,6 @@ class ContentStore:
         return self.commit(staged), staged.size
 
     def write_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
-        import io
-
         return self.ingest(io.BytesIO(data), expected, len(data))[0]
 
     def delete(self, d: Digest) -> None:
@@ -159,7 +158,7 @@ class ContentStore:
             raise NotFound(f"delete blob {d}: not found") from None
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, hasher: Hasher, limit: int | None) -> None:
+def _copy(src: IO[bytes], dst: IO[bytes], hasher: Hasher, limit: int | None) -> None:
     while chunk := src.read(_CHUNK):
         hasher.update(chunk)
         if limit is not None and hasher.size > limit:

@@ -34,13 +34,11 @@ class DirectiveParser:
     directives: list[Directive] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._re = re.compile(
-            "^" + re.escape(self.comment) + _RE_TAIL
-        )
+        self._re = re.compile("^" + re.escape(self.comment) + _RE_TAIL)
 
-    def parse_line(self, text: str) -> None:
-        """Consider one line (newline already removed)."""
-        self.line += 1
+    def parse_line(self, text: str, line: int = 0) -> None:
+        """Consider one line (newline already removed); ``line`` is 1-based."""
+        self.line = line or self.line + 1
         if self.done:
             return
         match = self._re.match(text)

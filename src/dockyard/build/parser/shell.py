@@ -240,6 +240,8 @@ class _Run:
             raise _Error("syntax error: bad substitution")
         name = self.name()
         op = sc.next()
+        if op == "" or (op == ":" and sc.peek() == ""):
+            raise _Error("syntax error: missing '}'")
         if op == "}":
             value = self.lookup(name)
             if value is None:
@@ -357,7 +359,6 @@ def _trim(value: str, pattern: str, suffix: bool, greedy: bool) -> str:
         if regex.fullmatch(value, 0, end):
             return value[end:]
     return value
-
 
 
 def process_word(word: str, env: Mapping[str, str], escape_token: str = "\\") -> str:

@@ -78,7 +78,7 @@ def stats(d: Path, fs: CgroupFs) -> StatsFields:
     kills = oom_kills(d, fs)
     return {
         "memory_usage": read_int(fs, d / "memory.usage_in_bytes") or 0,
-        "memory_limit": None if limit is None or limit >= UNLIMITED_V1 else limit,
+        "memory_limit": None if limit is None or not 0 <= limit < UNLIMITED_V1 else limit,
         "memory_max_usage": read_int(fs, d / "memory.max_usage_in_bytes") or 0,
         "memory_cache": st.get("total_cache", st.get("cache", 0)),
         "memory_oom_events": kills,

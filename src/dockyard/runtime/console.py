@@ -1,0 +1,81 @@
+"""Terminals: hand a pty master over a unix socket, or proxy it to our stdio.
+
+``--console-socket`` follows runc: connect to the AF_UNIX stream socket and send
+one message whose payload is the name of the pty and whose SCM_RIGHTS carries
+the master fd. Without a socket, a foreground ``run``/``exec`` copies between its
+own stdin/stdout and the master in a background thread (:class:`Proxy`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from dockyard.errors import InvalidArgument
+
+__all__ = ["Proxy", "send_fd"]
+
+
+def send_fd(socket_path: str, fd: int) -> None:
+    """Send ``fd`` (a pty master) to the console socket at ``socket_path``."""
+    import array
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(socket_path)
+            fds = array.array("i", [fd])
+            s.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+        except OSError as e:
+            raise InvalidArgument(
+                f"send console to {socket_path}: {(e.strerror or str(e)).lower()}"
+            ) from None
+
+
+def recv_fd(sock: object) -> int:
+    """Receive one fd sent by :func:`send_fd` on an accepted socket (for tests, tools)."""
+    import array
+    import socket
+
+    assert isinstance(sock, socket.socket)
+    fds = array.array("i")
+    _, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(data[: fds.itemsize])
+    if not fds:
+        raise InvalidArgument("receive console: no file descriptor in the message")
+    return int(fds[0])
+
+
+class Proxy:
+    """Copy stdin → master and master → stdout until the master reports EOF/EIO."""
+
+    def __init__(self, master: int, stdin: int = 0, stdout: int = 1) -> None:
+        self.master = master
+        self._out = threading.Thread(target=self._pump, args=(master, stdout), daemon=True)
+        self._in = threading.Thread(target=self._pump, args=(stdin, master), daemon=True)
+        self._out.start()
+        self._in.start()
+
+    @staticmethod
+    def _pump(src: int, dst: int) -> None:
+        while True:
+            try:
+                data = os.read(src, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                os.write(dst, data)
+            except OSError:
+                return
+
+    def wait(self, timeout: float = 2.0) -> None:
+        """Wait for the output side to drain (after the process exited)."""
+        self._out.join(timeout)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass

@@ -1,0 +1,504 @@
+"""The container init: what runs in the forked children until ``execve``.
+
+Process tree (the caller is the runtime process, or ``dockyard run``)::
+
+    caller  (PR_SET_CHILD_SUBREAPER)
+      └─ A  setns(joined namespaces); unshare(new namespaces incl. CLONE_NEWPID);
+      │     fork B; write B's host pid to the caller; _exit
+      └─ B  PID 1 of the new pid namespace, reparented to the caller when A exits
+
+The caller reads B's pid, writes the user-namespace mappings, puts B in the
+container's cgroup, then writes one byte on the *go* pipe. B then runs
+:func:`container_main`: cgroup namespace, the mount sequence (``mounts.py``),
+hostname, sysctl, rlimits, ``oomScoreAdj``, waiting for ``start`` (the
+``exec.fifo`` of a created container), credentials, capabilities,
+``noNewPrivileges``, seccomp, closing fds, and ``execve``.
+
+Errors never leave a child as a traceback: every failure is written to the
+*error* pipe as one line ``ClassName<TAB>message`` (the class is one of
+:mod:`dockyard.errors`), and the child calls ``os._exit``. The error pipe is
+close-on-exec, so EOF without a message means the exec succeeded. A created
+container writes ``ready`` when all that ``create`` must do is done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied
+from dockyard.linux import constants as c
+
+if TYPE_CHECKING:
+    from dockyard.linux.syscalls import Syscalls
+    from dockyard.oci.runtime_spec import Hook, Process, Spec
+
+__all__ = ["ExecRequest", "InitRequest", "child_fail", "run_stage_a", "run_exec_stage_a"]
+
+
+@dataclass
+class InitRequest:
+    """Everything the children need, prepared by the caller before fork."""
+
+    spec: Spec
+    rootfs: str
+    bundle: str
+    syscalls: Syscalls
+    err_w: int
+    pid_w: int
+    go_r: int
+    fifo: str | None = None  # created containers wait on it before exec
+    seccomp_bpf: bytes | None = None
+    seccomp_flags: int = 0
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    console_fd: int | None = None  # the pty slave, when process.terminal
+    state_json: bytes = b""  # for createContainer/startContainer hooks
+    keep_fds: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class ExecRequest:
+    """A process to start in a running container's namespaces (``exec``)."""
+
+    process: Process
+    init_pid: int
+    namespaces: tuple[str, ...]  # types to join, in order
+    syscalls: Syscalls
+    err_w: int
+    pid_w: int
+    go_r: int
+    seccomp_bpf: bytes | None = None
+    seccomp_flags: int = 0
+    preserve_fds: int = 0
+    console_fd: int | None = None
+
+
+# --------------------------------------------------------------------------- child plumbing
+
+
+def child_fail(err_w: int, exc: BaseException) -> None:
+    """Report ``exc`` on the error pipe as one line and leave the process."""
+    if isinstance(exc, DockyardError):
+        kind, msg = type(exc).__name__, str(exc)
+    elif isinstance(exc, OSError):
+        kind, msg = "Internal", f"{exc.strerror or exc}".lower()
+        if exc.filename:
+            kind, msg = "Internal", f"{exc.filename}: {msg}"
+    else:
+        kind, msg = "Internal", f"container init: {type(exc).__name__}: {exc}"
+    line = f"{kind}\t{msg}".replace("\n", " ") + "\n"
+    try:
+        os.write(err_w, line.encode(errors="replace"))
+    except OSError:  # nobody listens any more (a started container): tell its stderr
+        try:
+            os.write(2, f"dockyard-runtime: {msg}\n".encode(errors="replace"))
+        except OSError:
+            pass
+    finally:
+        os._exit(1)
+
+
+def _read_go(fd: int) -> None:
+    if os.read(fd, 1) != b"g":
+        os._exit(1)  # the caller gave up: leave quietly
+    os.close(fd)
+
+
+def _write_pid(fd: int, pid: int) -> None:
+    os.write(fd, f"{pid}\n".encode())
+    os.close(fd)
+
+
+def run_stage_a(req: InitRequest) -> None:
+    """Process A: join and create namespaces, fork B, report B's pid, exit. Never returns."""
+    try:
+        sc = req.syscalls
+        lx = req.spec.linux
+        nss = lx.namespaces if lx is not None else ()
+        _join_namespaces(sc, [(n.type, n.path) for n in nss if n.path])
+        flags = 0
+        for n in nss:
+            if n.path is None and n.type != "cgroup":
+                flags |= c.NAMESPACE_FLAGS[n.type]
+        if flags:
+            sc.unshare(flags)
+        pid = os.fork()
+        if pid == 0:
+            _stage_b(req)
+        _write_pid(req.pid_w, pid)
+        os._exit(0)
+    except BaseException as e:
+        child_fail(req.err_w, e)
+
+
+_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
+
+
+def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
+    """setns into each (type, path), the user namespace first, mount last but cgroup."""
+    fds = []
+    try:
+        for t, path in sorted(joins, key=lambda j: _JOIN_ORDER.index(j[0])):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise NotFound(f"join {t} namespace {path}: {e.strerror.lower()}") from None
+            fds.append(fd)
+            try:
+                sc.setns(fd, c.NAMESPACE_FLAGS[t])
+            except DockyardError as e:
+                raise InvalidArgument(f"join {t} namespace {path}: {e}") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _stage_b(req: InitRequest) -> None:
+    try:
+        os.close(req.pid_w)
+        _read_go(req.go_r)
+        container_main(req)
+    except BaseException as e:
+        child_fail(req.err_w, e)
+    os._exit(1)  # pragma: no cover - container_main execs or fails
+
+
+# --------------------------------------------------------------------------- B: the init
+
+
+def container_main(req: InitRequest) -> None:
+    """Process B: set the container up and exec ``process.args``. Never returns."""
+    from dockyard.runtime import mounts
+
+    _preload(req.spec)
+    spec, sc = req.spec, req.syscalls
+    lx = spec.linux
+    assert spec.process is not None
+    proc = spec.process
+    old_umask = os.umask(0)
+    new_ns = {n.type for n in (lx.namespaces if lx else ()) if n.path is None}
+    if "cgroup" in new_ns:
+        sc.unshare(c.CLONE_NEWCGROUP)  # after the caller put B in its cgroup
+    if req.console_fd is not None:
+        _setup_console(req.console_fd)
+    ctx = mounts.RootfsContext(
+        req.rootfs, req.bundle, userns=lx is not None and lx.namespace("user") is not None,
+        cgroupns="cgroup" in new_ns,
+    )  # fmt: skip
+    if "mount" in new_ns or (lx is not None and lx.namespace("mount") is not None):
+        mounts.prepare_rootfs(sc, spec, ctx)
+        if spec.hooks.create_container:
+            run_hooks(spec.hooks.create_container, req.state_json, "createContainer")
+        fifo_fd = _open_fifo(req.fifo) if req.fifo else None
+        mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
+        mounts.finish_rootfs(sc, spec)
+    else:
+        raise InvalidArgument("linux.namespaces: a mount namespace is required")
+    if "uts" in new_ns or (lx is not None and lx.namespace("uts") is not None):
+        if spec.hostname:
+            sc.sethostname(spec.hostname)
+        if spec.domainname:
+            sc.setdomainname(spec.domainname)
+    if "network" in new_ns:
+        sc.link_up("lo")
+    if lx is not None:
+        apply_sysctl(lx.sysctl)
+        if lx.personality is not None:
+            sc.personality(c.PER_LINUX32 if lx.personality.domain == "LINUX32" else c.PER_LINUX)
+    check_lsm(proc)
+    apply_rlimits(sc, proc)
+    if proc.oom_score_adj is not None:
+        write_oom_score_adj(proc.oom_score_adj)
+    exe = find_executable(proc)
+    os.umask(proc.user.umask if proc.user.umask is not None else old_umask)
+    ready = fifo_fd is not None
+    if ready:
+        os.write(req.err_w, b"ready\n")
+        _wait_start(fifo_fd)  # type: ignore[arg-type]
+    if spec.hooks.start_container:
+        run_hooks(spec.hooks.start_container, req.state_json, "startContainer")
+    finish_process(
+        sc, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags, req.preserve_fds,
+        report=not ready,
+    )  # fmt: skip
+
+
+def _preload(spec: Spec) -> None:
+    """Import now what runs after pivot_root: the host's Python is out of reach then."""
+    import _socket  # noqa: F401  (link_up)
+    import fcntl  # noqa: F401
+    import resource  # noqa: F401
+
+    if spec.hooks.start_container:
+        import subprocess  # noqa: F401
+
+        import dockyard.runtime.hooks  # noqa: F401
+
+
+def finish_process(
+    sc: Syscalls,
+    proc: Process,
+    exe: str,
+    err_w: int,
+    bpf: bytes | None,
+    bpf_flags: int,
+    preserve_fds: int,
+    *,
+    report: bool = True,
+) -> None:
+    """Credentials, capabilities, NNP, seccomp, cwd, fds, execve. Never returns."""
+    if bpf is not None and not proc.no_new_privileges:
+        sc.seccomp_filter(bpf, bpf_flags)  # needs CAP_SYS_ADMIN: before caps are dropped
+    set_credentials(sc, proc)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as e:
+        raise InvalidArgument(f"chdir to cwd {proc.cwd}: {e.strerror.lower()}") from None
+    if proc.no_new_privileges:
+        sc.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
+    close_fds(3 + preserve_fds, err_w if report else -1)
+    _reset_signals()
+    if bpf is not None and proc.no_new_privileges:
+        sc.seccomp_filter(bpf, bpf_flags)
+    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
+    try:
+        os.execve(exe, list(proc.args), env)
+    except OSError as e:
+        if report:
+            raise PermissionDenied(f"exec {proc.args[0]}: {e.strerror.lower()}") from None
+        os.write(2, f"exec {proc.args[0]}: {e.strerror.lower()}\n".encode())
+        os._exit(127)
+
+
+def _reset_signals() -> None:
+    """Undo what Python did to signal dispositions and the mask (as subprocess does)."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _setup_console(fd: int) -> None:
+    import fcntl
+
+    os.setsid()
+    fcntl.ioctl(fd, c.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def _open_fifo(path: str) -> int:
+    return os.open(path, os.O_PATH | os.O_CLOEXEC)
+
+
+def _wait_start(fd: int) -> None:
+    """Block until ``start`` opens the fifo for reading, then tell it we go on."""
+    try:
+        w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise InvalidArgument(f"wait for start: open exec fifo: {e.strerror.lower()}") from None
+    os.write(w, b"0")
+    os.close(w)
+    os.close(fd)
+
+
+def run_hooks(hooks: tuple[Hook, ...], state_json: bytes, stage: str) -> None:
+    """Run ``hooks`` in order with the state on stdin; a failure raises (see hooks.py)."""
+    from dockyard.runtime.hooks import run_hook
+
+    for i, h in enumerate(hooks):
+        run_hook(h, state_json, f"{stage}[{i}]")
+
+
+def apply_sysctl(sysctl: dict[str, str]) -> None:
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise InvalidArgument(f"set sysctl {key}={value}: {e.strerror.lower()}") from None
+
+
+def apply_rlimits(sc: Syscalls, proc: Process) -> None:
+    """Set each rlimit; raising a hard limit needs CAP_SYS_RESOURCE, and says so."""
+    import resource
+
+    from dockyard.oci.runtime_spec import RLIMIT_TYPES
+
+    for r in proc.rlimits:
+        num = RLIMIT_TYPES[r.type]
+        try:
+            sc.setrlimit(num, r.soft, r.hard)
+        except PermissionDenied:
+            cur_hard = resource.getrlimit(num)[1]
+            shown = "unlimited" if cur_hard == resource.RLIM_INFINITY else str(cur_hard)
+            raise PermissionDenied(
+                f"set rlimit {r.type} to {r.soft}:{r.hard}: raising the hard limit above "
+                f"{shown} needs CAP_SYS_RESOURCE, which this runtime does not have"
+            ) from None
+
+
+def write_oom_score_adj(value: int) -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        hint = " (lowering it needs CAP_SYS_RESOURCE)" if e.errno == 13 else ""
+        raise PermissionDenied(f"set oomScoreAdj {value}: {e.strerror.lower()}{hint}") from None
+
+
+def check_lsm(proc: Process) -> None:
+    """AppArmor/SELinux labels are applied where the kernel has them, refused otherwise."""
+    if proc.apparmor_profile and not os.path.isdir("/sys/kernel/security/apparmor"):
+        from dockyard.errors import Unavailable
+
+        raise Unavailable(
+            f"apply apparmor profile {proc.apparmor_profile}: apparmor is not enabled on this host"
+        )
+    if proc.apparmor_profile:
+        try:
+            with open("/proc/self/attr/apparmor/exec", "w") as f:
+                f.write(f"exec {proc.apparmor_profile}")
+        except OSError as e:
+            raise PermissionDenied(
+                f"apply apparmor profile {proc.apparmor_profile}: {e.strerror.lower()}"
+            ) from None
+    if proc.selinux_label:
+        try:
+            with open("/proc/self/attr/exec", "w") as f:
+                f.write(proc.selinux_label)
+        except OSError as e:
+            raise PermissionDenied(
+                f"apply selinux label {proc.selinux_label}: {e.strerror.lower()}"
+            ) from None
+
+
+def find_executable(proc: Process) -> str:
+    """``args[0]`` looked up like execvp, on the container's PATH."""
+    name = proc.args[0]
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.join(proc.cwd, name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return name
+        raise NotFound(f"exec {name}: no such file or executable")
+    search = proc.env_value("PATH")
+    if search is None:
+        search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for d in search.split(":"):
+        cand = os.path.join(d or ".", name)
+        if os.access(cand, os.X_OK) and not os.path.isdir(cand):
+            return cand
+    raise NotFound(f"exec {name}: executable file not found in $PATH")
+
+
+def cap_mask(names: tuple[str, ...]) -> int:
+    """The bit mask of capability names; names this kernel lacks are left out."""
+    from dockyard.oci.runtime_spec import CAPABILITIES
+
+    last = _last_cap()
+    mask = 0
+    for n in names:
+        bit = CAPABILITIES.get(n)
+        if bit is not None and bit <= last:
+            mask |= 1 << bit
+    return mask
+
+
+_LAST_CAP: int | None = None
+
+
+def _last_cap() -> int:
+    global _LAST_CAP
+    if _LAST_CAP is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _LAST_CAP = int(f.read())
+        except OSError:
+            _LAST_CAP = 40
+    return _LAST_CAP
+
+
+def set_credentials(sc: Syscalls, proc: Process) -> None:
+    """Bounding set, groups, gid, uid (keeping caps), then the four other cap sets."""
+    caps = proc.capabilities
+    user = proc.user
+    if caps is not None:
+        sc.prctl(c.PR_SET_KEEPCAPS, 1)
+        keep = cap_mask(caps.bounding)
+        for bit in range(_last_cap() + 1):
+            if not keep & (1 << bit):
+                sc.prctl(c.PR_CAPBSET_DROP, bit)
+    sc.setgroups(list(user.additional_gids))
+    sc.setresgid(user.gid, user.gid, user.gid)
+    sc.setresuid(user.uid, user.uid, user.uid)
+    if caps is None:
+        return
+    sc.capset(cap_mask(caps.effective), cap_mask(caps.permitted), cap_mask(caps.inheritable))
+    sc.prctl(c.PR_SET_KEEPCAPS, 0)
+    sc.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
+    # the kernel only raises ambient caps that are permitted and inheritable;
+    # the others are skipped (the spec says: warn, do not fail)
+    ambient = cap_mask(caps.ambient) & cap_mask(caps.inheritable) & cap_mask(caps.permitted)
+    for bit in range(_last_cap() + 1):
+        if ambient & (1 << bit):
+            sc.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, bit)
+
+
+def close_fds(first: int, keep: int) -> None:
+    """Close every fd from ``first`` on, except ``keep`` (-1: none)."""
+    if keep >= first:
+        os.closerange(first, keep)
+        os.closerange(keep + 1, 1 << 20)
+    else:
+        os.closerange(first, 1 << 20)
+
+
+# --------------------------------------------------------------------------- exec
+
+
+def run_exec_stage_a(req: ExecRequest) -> None:
+    """``exec``: A joins the init's namespaces, forks B (so the pid ns applies). Never returns."""
+    try:
+        sc = req.syscalls
+        joins = [
+            (t, f"/proc/{req.init_pid}/ns/{c.NAMESPACE_FILES[t]}")
+            for t in req.namespaces
+            if t != "cgroup"
+        ]
+        _join_namespaces(sc, joins)
+        pid = os.fork()
+        if pid == 0:
+            _exec_stage_b(req)
+        _write_pid(req.pid_w, pid)
+        os._exit(0)
+    except BaseException as e:
+        child_fail(req.err_w, e)
+
+
+def _exec_stage_b(req: ExecRequest) -> None:
+    try:
+        os.close(req.pid_w)
+        _read_go(req.go_r)
+        if "cgroup" in req.namespaces:
+            _join_namespaces(
+                req.syscalls, [("cgroup", f"/proc/{req.init_pid}/ns/cgroup")]
+            )
+        if req.console_fd is not None:
+            _setup_console(req.console_fd)
+        proc = req.process
+        apply_rlimits(req.syscalls, proc)
+        exe = find_executable(proc)
+        if proc.user.umask is not None:
+            os.umask(proc.user.umask)
+        finish_process(
+            req.syscalls, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags,
+            req.preserve_fds,
+        )  # fmt: skip
+    except BaseException as e:
+        child_fail(req.err_w, e)
+    os._exit(1)  # pragma: no cover

@@ -1,0 +1,818 @@
+"""The OCI runtime: a bundle (``config.json`` + rootfs) becomes a container.
+
+Vocabulary: the *caller* is the process using :class:`Runtime` (``dockyard run``,
+``dockyard-runtime``); the *init* is the container's PID 1 (process B of
+``init.py``); the *state root* holds one state directory per container (see
+``state.py``).
+
+Lifecycle (each operation reads the observed state first and checks it)::
+
+    rt = Runtime(Path("/run/dockyard/runtime"))
+    rt.create("c1", "/bundles/c1")      # namespaces, cgroup, mounts; init waits
+    rt.start("c1")                      # init execs process.args
+    rt.state("c1").status               # "running"
+    rt.kill("c1", signal.SIGTERM)
+    rt.delete("c1")                     # cgroup removed, poststop hooks, state gone
+    rt.run("c2", "/bundles/c2")         # all of it in the foreground → ExitStatus
+
+Errors: a bad id or config → InvalidArgument; an unknown id → NotFound; an id in
+use → AlreadyExists; an operation the status forbids → FailedPrecondition; what
+the init could not do comes back as the class it raised in the child. A failed
+create or run leaves nothing behind (state dir, cgroup, processes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dockyard import errors
+from dockyard.errors import (
+    AlreadyExists,
+    DockyardError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from dockyard.linux import constants as c
+from dockyard.runtime import state as st
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from dockyard.cgroups import Manager
+    from dockyard.linux.syscalls import Syscalls
+    from dockyard.oci.resources import LinuxResources
+    from dockyard.oci.runtime_spec import Process, Spec
+
+__all__ = ["ExitStatus", "Runtime"]
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a container's (or an exec'd) process ended: ``code`` is 128+signal for a signal."""
+
+    code: int
+    signal: int | None = None
+    oom_killed: bool = False
+    pid: int = 0
+
+    @classmethod
+    def from_wait(cls, status: int, *, oom_killed: bool = False, pid: int = 0) -> ExitStatus:
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            return cls(128 + sig, sig, oom_killed, pid)
+        return cls(os.WEXITSTATUS(status), None, oom_killed, pid)
+
+
+_ERROR_CLASSES = {
+    name: getattr(errors, name)
+    for name in (
+        "NotFound AlreadyExists InvalidArgument FailedPrecondition Conflict "
+        "PermissionDenied Unavailable Internal"
+    ).split()
+}
+_NO_FORWARD = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE, signal.SIGURG}
+
+
+def _read_line(fd: int) -> bytes:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def _child_error(line: bytes, what: str) -> DockyardError:
+    kind, _, msg = line.decode(errors="replace").rstrip("\n").partition("\t")
+    cls = _ERROR_CLASSES.get(kind, errors.Internal)
+    return cls(f"{what}: {msg}" if msg else f"{what}: {kind}")  # type: ignore[no-any-return]
+
+
+class _Children:
+    """The pipes between the caller and the init, and the pids on the way."""
+
+    def __init__(self) -> None:
+        self.err_r, self.err_w = os.pipe()
+        self.pid_r, self.pid_w = os.pipe()
+        self.go_r, self.go_w = os.pipe()
+        self.a = 0
+        self.b = 0
+
+    def close_child_ends(self) -> None:
+        for fd in (self.err_w, self.pid_w, self.go_r):
+            os.close(fd)
+        self.err_w = self.pid_w = self.go_r = -1
+
+    def close(self) -> None:
+        for fd in (self.err_r, self.err_w, self.pid_r, self.pid_w, self.go_r, self.go_w):
+            if fd >= 0:
+                os.close(fd)
+        self.err_r = self.err_w = self.pid_r = self.pid_w = self.go_r = self.go_w = -1
+
+    def collect_b(self, what: str) -> int:
+        """B's pid (A exits after sending it), or the error A reported."""
+        line = _read_line(self.pid_r)
+        _, status = os.waitpid(self.a, 0)
+        self.a = 0
+        if not line:
+            raise _child_error(_read_line(self.err_r) or b"Internal\tinit exited early", what)
+        self.b = int(line)
+        return self.b
+
+    def release(self) -> None:
+        os.write(self.go_w, b"g")
+        os.close(self.go_w)
+        self.go_w = -1
+
+    def abort(self) -> None:
+        """Kill and reap what was started (an error path)."""
+        for pid in (self.b, self.a):
+            if pid > 0:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        self.a = self.b = 0
+
+
+class Runtime:
+    """An OCI runtime keeping its state under ``state_root``.
+
+    ``syscalls`` is the kernel seam (a RecordingSyscalls in unit tests);
+    ``cgroups`` builds the cgroup manager for a path (default
+    :func:`dockyard.cgroups.create_manager`).
+    """
+
+    def __init__(
+        self,
+        state_root: Path = Path("/run/dockyard/runtime"),
+        *,
+        syscalls: Syscalls | None = None,
+        cgroups: Callable[[str], Manager] | None = None,
+    ) -> None:
+        self.state_root = Path(state_root)
+        if syscalls is None:
+            from dockyard.linux.syscalls import LibcSyscalls
+
+            syscalls = LibcSyscalls()
+        self.syscalls = syscalls
+        self._cgroups = cgroups
+        self.warnings: list[str] = []  # poststop hook failures and the like
+        self._proxy: Any = None
+
+    def _stop_proxy(self) -> None:
+        if self._proxy is not None:
+            self._proxy.wait()
+            self._proxy = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _dir(self, cid: str) -> str:
+        return os.path.join(self.state_root, cid)
+
+    def _manager(self, path: str) -> Manager:
+        if self._cgroups is not None:
+            return self._cgroups(path)
+        from dockyard.cgroups import create_manager
+
+        return create_manager(path)
+
+    def _load_spec(self, bundle: str) -> tuple[Spec, bytes]:
+        from dockyard.oci.runtime_spec import parse_spec
+
+        try:
+            with open(os.path.join(bundle, "config.json"), "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"load bundle {bundle}: config.json does not exist") from None
+        except OSError as e:
+            raise InvalidArgument(f"load bundle {bundle}: {e.strerror.lower()}") from None
+        try:
+            return parse_spec(raw), raw
+        except InvalidArgument as e:
+            raise InvalidArgument(f"load bundle {bundle}: {e}") from None
+
+    def _stored_spec(self, cid: str) -> Spec:
+        from dockyard.oci.runtime_spec import parse_spec
+
+        try:
+            with open(os.path.join(self._dir(cid), "config.json"), "rb") as f:
+                return parse_spec(f.read())
+        except FileNotFoundError:
+            raise NotFound(f"container {cid}: does not exist") from None
+
+    def _read(self, cid: str) -> st.State:
+        st.check_id(cid)
+        s = st.read_state(self._dir(cid), cid)
+        if s.status == st.RUNNING and s.cgroup_path:
+            try:
+                if self._manager(s.cgroup_path).frozen():
+                    s.status = st.PAUSED
+            except DockyardError:
+                pass
+        return s
+
+    # ------------------------------------------------------------------ create / start / run
+
+    def create(
+        self,
+        cid: str,
+        bundle: str | Path,
+        *,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        preserve_fds: int = 0,
+        no_pivot: bool = False,
+    ) -> st.State:
+        """Create the container; its init waits for :meth:`start`."""
+        state, _ = self._spawn(
+            cid, str(bundle), create=True, console_socket=console_socket, pid_file=pid_file,
+            preserve_fds=preserve_fds, no_pivot=no_pivot,
+        )  # fmt: skip
+        return state
+
+    def start(self, cid: str) -> None:
+        """Let a created container's init exec its process; run poststart hooks."""
+        s = self._read(cid)
+        st.require(s, "start")
+        spec = self._stored_spec(cid)
+        fifo = os.path.join(self._dir(cid), "exec.fifo")
+        try:
+            fd = os.open(fifo, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise FailedPrecondition(f"start container {cid}: container is not created") from None
+        try:
+            got = os.read(fd, 1)
+        finally:
+            os.close(fd)
+            os.unlink(fifo)
+        if got != b"0":
+            raise FailedPrecondition(f"start container {cid}: the init exited before start")
+        s.status = st.RUNNING
+        self._poststart(spec, s)
+
+    def _poststart(self, spec: Spec, s: st.State) -> None:
+        from dockyard.runtime.hooks import run_hook
+
+        for i, h in enumerate(spec.hooks.poststart):
+            try:
+                run_hook(h, self._state_json(s), f"poststart[{i}]")
+            except DockyardError:
+                self.kill(s.id, signal.SIGKILL)
+                raise
+
+    def run(
+        self,
+        cid: str,
+        bundle: str | Path,
+        *,
+        detach: bool = False,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        preserve_fds: int = 0,
+        no_pivot: bool = False,
+    ) -> ExitStatus:
+        """Create and start; in the foreground wait for the init and delete the container.
+
+        Stdio is inherited; signals the caller receives are forwarded to the init.
+        Detached, the init keeps running and ``ExitStatus(0, pid=…)`` comes back.
+        """
+        forward = _SignalForwarder() if not detach else None
+        try:
+            state, spec = self._spawn(
+                cid, str(bundle), create=False, console_socket=console_socket,
+                pid_file=pid_file, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                forward=forward,
+            )  # fmt: skip
+        except BaseException:
+            if forward is not None:
+                forward.restore()
+            raise
+        try:
+            self._poststart(spec, state)
+        except BaseException:
+            if forward is not None:
+                forward.restore()
+            self._cleanup(cid, spec, state)
+            raise
+        if forward is None:
+            return ExitStatus(0, pid=state.pid)
+        try:
+            _, status = os.waitpid(state.pid, 0)
+        finally:
+            forward.restore()
+            self._stop_proxy()
+        oom = False
+        try:
+            oom = self._manager(state.cgroup_path).oom_kill_count() > 0
+        except DockyardError:
+            pass
+        result = ExitStatus.from_wait(status, oom_killed=oom, pid=state.pid)
+        self._cleanup(cid, spec, state)
+        return result
+
+    def _spawn(
+        self,
+        cid: str,
+        bundle: str,
+        *,
+        create: bool,
+        console_socket: str | None,
+        pid_file: str | None,
+        preserve_fds: int,
+        no_pivot: bool,
+        forward: _SignalForwarder | None = None,
+    ) -> tuple[st.State, Spec]:
+        st.check_id(cid)
+        bundle = os.path.abspath(bundle)
+        spec, raw = self._load_spec(bundle)
+        rootfs = _check_bundle(cid, spec, bundle)
+        directory = self._dir(cid)
+        os.makedirs(self.state_root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            raise AlreadyExists(f"create container {cid}: id already in use") from None
+        undo: list[Callable[[], None]] = [lambda: _rmtree(directory)]
+        kids: _Children | None = None
+        try:
+            with open(os.path.join(directory, "config.json"), "wb") as f:
+                f.write(raw)
+            fifo = None
+            if create:
+                fifo = os.path.join(directory, "exec.fifo")
+                os.mkfifo(fifo, 0o622)
+            cg_path = _cgroup_path(spec, cid)
+            manager = self._manager(cg_path)
+            manager.create()
+            undo.append(manager.destroy)
+            if spec.linux is not None and spec.linux.resources is not None:
+                manager.apply(_with_default_devices(spec))
+            bpf, bpf_flags = self._seccomp(spec)
+            state = st.State(
+                id=cid, pid=0, bundle=bundle, rootfs=rootfs, created=st.now_rfc3339(),
+                status="creating", oci_version=spec.oci_version, annotations=spec.annotations,
+                cgroup_path=cg_path,
+            )  # fmt: skip
+            console = _Console.open(spec, console_socket)
+            kids = _Children()
+            self.syscalls.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+            from dockyard.runtime.init import InitRequest, run_stage_a
+
+            req = InitRequest(
+                spec=spec, rootfs=rootfs, bundle=bundle, syscalls=self.syscalls,
+                err_w=kids.err_w, pid_w=kids.pid_w, go_r=kids.go_r, fifo=fifo,
+                seccomp_bpf=bpf, seccomp_flags=bpf_flags, preserve_fds=preserve_fds,
+                no_pivot=no_pivot, console_fd=console.slave if console else None,
+                state_json=self._state_json(state),
+            )  # fmt: skip
+            kids.a = os.fork()
+            if kids.a == 0:
+                run_stage_a(req)  # never returns
+            kids.close_child_ends()
+            if console is not None:
+                console.after_fork()
+                self._proxy = console.proxy
+            what = f"{'create' if create else 'run'} container {cid}"
+            pid = kids.collect_b(what)
+            state.pid = pid
+            if forward is not None:
+                forward.target(pid)
+            _write_id_maps(spec, pid)
+            manager.add(pid)
+            self._prestart(spec, state)
+            kids.release()
+            line = _read_line(kids.err_r)
+            if line and line != b"ready\n":
+                raise _child_error(line, what)
+            info = st.pid_start_time(pid)
+            state.pid_start = info[0] if info else 0
+            state.status = st.CREATED if create else st.RUNNING
+            st.write_state(directory, state)
+            if pid_file:
+                _write_pid_file(pid_file, pid)
+            if console is not None:
+                console.close()
+            kids.close()
+            return state, spec
+        except BaseException as exc:
+            if kids is not None:
+                kids.abort()
+                kids.close()
+            for fn in reversed(undo):
+                try:
+                    fn()
+                except Exception as e:  # a cleanup failure is attached, never replaces
+                    exc.add_note(f"cleanup: {e}")
+            raise
+
+    def _prestart(self, spec: Spec, s: st.State) -> None:
+        from dockyard.runtime.hooks import run_hook
+
+        hooks = spec.hooks
+        for stage, items in (("prestart", hooks.prestart), ("createRuntime", hooks.create_runtime)):
+            for i, h in enumerate(items):
+                run_hook(h, self._state_json(s), f"{stage}[{i}]")
+
+    def _seccomp(self, spec: Spec) -> tuple[bytes | None, int]:
+        lx = spec.linux
+        if lx is None or lx.seccomp is None:
+            return None, 0
+        from dockyard.linux.seccomp import filter_flags, filter_program
+
+        cache = self.state_root / ".seccomp-cache"
+        return filter_program(lx.seccomp, cache), filter_flags(lx.seccomp)
+
+    @staticmethod
+    def _state_json(s: st.State) -> bytes:
+        from dockyard.oci.runtime_spec import dumps_json
+
+        return dumps_json(s.to_oci()).encode()
+
+    # ------------------------------------------------------------------ query
+
+    def state(self, cid: str) -> st.State:
+        """The container's state, with its observed status."""
+        return self._read(cid)
+
+    def list(self) -> list[st.State]:
+        """Every container under the state root (unreadable entries are skipped)."""
+        out = []
+        try:
+            names = sorted(os.listdir(self.state_root))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                out.append(self._read(name))
+            except DockyardError:
+                continue
+        return out
+
+    def ps(self, cid: str) -> list[int]:
+        """Host pids of every process in the container's cgroup."""
+        s = self._read(cid)
+        st.require(s, "ps")
+        return sorted(self._manager(s.cgroup_path).pids())
+
+    # ------------------------------------------------------------------ control
+
+    def kill(self, cid: str, sig: int = signal.SIGTERM, *, all: bool = False) -> None:  # noqa: A002
+        """Send ``sig`` to the init (``all``: every process in the container's cgroup)."""
+        s = self._read(cid)
+        st.require(s, "kill")
+        if all:
+            m = self._manager(s.cgroup_path)
+            if sig == signal.SIGKILL:
+                m.kill_all(sig)
+                return
+            for pid in m.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            return
+        try:
+            os.kill(s.pid, sig)
+        except ProcessLookupError:
+            raise FailedPrecondition(f"kill container {cid}: container is stopped") from None
+
+    def pause(self, cid: str) -> None:
+        s = self._read(cid)
+        st.require(s, "pause")
+        self._manager(s.cgroup_path).freeze()
+
+    def resume(self, cid: str) -> None:
+        s = self._read(cid)
+        st.require(s, "resume")
+        self._manager(s.cgroup_path).thaw()
+
+    def update(self, cid: str, resources: LinuxResources) -> None:
+        """Apply new cgroup limits to a live container."""
+        s = self._read(cid)
+        st.require(s, "update")
+        self._manager(s.cgroup_path).apply(resources)
+
+    def delete(self, cid: str, *, force: bool = False) -> None:
+        """Remove a stopped container (``force``: kill it first)."""
+        s = self._read(cid)
+        if s.status != st.STOPPED:
+            if not force:
+                st.require(s, "delete")
+            if s.status == st.PAUSED:
+                self._manager(s.cgroup_path).thaw()
+            self._manager(s.cgroup_path).kill_all(signal.SIGKILL)
+            try:
+                os.kill(s.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        spec = self._stored_spec(cid)
+        self._cleanup(cid, spec, s)
+
+    def _cleanup(self, cid: str, spec: Spec, s: st.State) -> None:
+        _reap(s.pid)
+        try:
+            m = self._manager(s.cgroup_path)
+            if m.pids():
+                m.kill_all(signal.SIGKILL)
+            m.destroy()
+        finally:
+            s.status = st.STOPPED
+            from dockyard.runtime.hooks import run_hook
+
+            for i, h in enumerate(spec.hooks.poststop):
+                try:
+                    run_hook(h, self._state_json(s), f"poststop[{i}]")
+                except DockyardError as e:
+                    self.warnings.append(str(e))
+            _rmtree(self._dir(cid))
+
+    # ------------------------------------------------------------------ exec
+
+    def exec(
+        self,
+        cid: str,
+        process: Process,
+        *,
+        detach: bool = False,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        preserve_fds: int = 0,
+    ) -> ExitStatus:
+        """Run ``process`` in the container's namespaces and cgroup.
+
+        In the foreground, wait and return its status (signals forwarded);
+        detached, return ``ExitStatus(0, pid=…)`` at once.
+        """
+        s = self._read(cid)
+        st.require(s, "exec")
+        spec = self._stored_spec(cid)
+        process = _exec_defaults(process, spec)
+        bpf, bpf_flags = self._seccomp(spec)
+        nss = tuple(
+            t
+            for t in ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
+            if spec.linux is not None and spec.linux.namespace(t) is not None
+        )
+        console = _Console.open_for(process, console_socket)
+        kids = _Children()
+        forward = None if detach else _SignalForwarder()
+        try:
+            self.syscalls.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+            from dockyard.runtime.init import ExecRequest, run_exec_stage_a
+
+            req = ExecRequest(
+                process=process, init_pid=s.pid, namespaces=nss, syscalls=self.syscalls,
+                err_w=kids.err_w, pid_w=kids.pid_w, go_r=kids.go_r, seccomp_bpf=bpf,
+                seccomp_flags=bpf_flags, preserve_fds=preserve_fds,
+                console_fd=console.slave if console else None,
+            )  # fmt: skip
+            kids.a = os.fork()
+            if kids.a == 0:
+                run_exec_stage_a(req)
+            kids.close_child_ends()
+            if console is not None:
+                console.after_fork()
+                self._proxy = console.proxy
+            pid = kids.collect_b(f"exec in container {cid}")
+            if forward is not None:
+                forward.target(pid)
+            self._manager(s.cgroup_path).add(pid)
+            kids.release()
+            line = _read_line(kids.err_r)
+            if line:
+                raise _child_error(line, f"exec in container {cid}")
+            if pid_file:
+                _write_pid_file(pid_file, pid)
+            kids.close()
+            if console is not None:
+                console.close()
+            if forward is None:
+                return ExitStatus(0, pid=pid)
+            _, status = os.waitpid(pid, 0)
+            self._stop_proxy()
+            return ExitStatus.from_wait(status, pid=pid)
+        except BaseException:
+            kids.abort()
+            kids.close()
+            raise
+        finally:
+            if forward is not None:
+                forward.restore()
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
+    """The rootfs path; refuses a missing rootfs or process, or no mount namespace."""
+    if spec.root is None:
+        raise InvalidArgument(f"create container {cid}: root: required")
+    rootfs = spec.root.path
+    if not rootfs.startswith("/"):
+        rootfs = os.path.join(bundle, rootfs)
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise NotFound(f"create container {cid}: rootfs {rootfs}: no such directory")
+    if spec.process is None:
+        raise InvalidArgument(f"create container {cid}: process: required")
+    if spec.linux is None or spec.linux.namespace("mount") is None:
+        raise InvalidArgument(f"create container {cid}: linux.namespaces: mount is required")
+    return rootfs
+
+
+def _cgroup_path(spec: Spec, cid: str) -> str:
+    path = spec.linux.cgroups_path if spec.linux is not None else None
+    if not path:
+        return f"dockyard/{cid}"
+    if ":" in path:
+        raise InvalidArgument(
+            f"linux.cgroupsPath {path!r}: systemd cgroup paths (slice:prefix:name) "
+            "are not supported; use a cgroupfs path"
+        )
+    return path
+
+
+def _with_default_devices(spec: Spec) -> LinuxResources:
+    """The resources with runc's always-allowed devices appended to the device rules.
+
+    mknod of any node stays allowed (access is what the rules guard), and the
+    default devices, /dev/pts/*, /dev/ptmx, /dev/console and ``linux.devices`` are
+    readable and writable.
+    """
+    from dataclasses import replace
+
+    from dockyard.oci.resources import DeviceRule
+
+    assert spec.linux is not None and spec.linux.resources is not None
+    res = spec.linux.resources
+    if not res.devices:
+        return res
+    extra = [
+        DeviceRule(True, "c", None, None, "m"),
+        DeviceRule(True, "b", None, None, "m"),
+        *(DeviceRule(True, "c", 1, m, "rwm") for m in (3, 5, 7, 8, 9)),
+        DeviceRule(True, "c", 5, 0, "rwm"),
+        DeviceRule(True, "c", 5, 1, "rwm"),
+        DeviceRule(True, "c", 5, 2, "rwm"),
+        DeviceRule(True, "c", 136, None, "rwm"),
+        DeviceRule(True, "c", 10, 200, "rwm"),  # /dev/net/tun, as runc
+    ]
+    for d in spec.linux.devices:
+        if d.type in ("c", "b"):
+            extra.append(DeviceRule(True, d.type, d.major, d.minor, "rwm"))
+    return replace(res, devices=(*res.devices, *extra))
+
+
+def _write_id_maps(spec: Spec, pid: int) -> None:
+    lx = spec.linux
+    if lx is None or lx.namespace("user") is None or lx.namespace("user").path:  # type: ignore[union-attr]
+        return
+    for name, maps in (("gid_map", lx.gid_mappings), ("uid_map", lx.uid_mappings)):
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise InvalidArgument(f"write {name} of {pid}: {e.strerror.lower()}") from None
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def _reap(pid: int) -> None:
+    """Reap ``pid`` if it is our zombie child; otherwise leave it."""
+    if pid <= 0:
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _exec_defaults(process: Process, spec: Spec) -> Process:
+    """An exec'd process inherits the init's capabilities when it names none."""
+    from dataclasses import replace
+
+    base = spec.process
+    if base is None:
+        return process
+    changes: dict[str, Any] = {}
+    if process.capabilities is None:
+        changes["capabilities"] = base.capabilities
+    if not process.env:
+        changes["env"] = base.env
+    if not process.no_new_privileges and base.no_new_privileges:
+        changes["no_new_privileges"] = True
+    return replace(process, **changes) if changes else process
+
+
+class _SignalForwarder:
+    """Forward the signals the caller gets to the init (queued until its pid is known)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+        self.old: dict[int, Any] = {}
+        try:
+            for sig in range(1, signal.NSIG):
+                if sig in _NO_FORWARD:
+                    continue
+                try:
+                    self.old[sig] = signal.signal(sig, self._handle)
+                except (OSError, ValueError):
+                    continue
+        except ValueError:  # not the main thread: nothing to forward
+            self.old = {}
+
+    def _handle(self, sig: int, _frame: object) -> None:
+        if self.pid <= 0:
+            self.pending.append(sig)
+            return
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def target(self, pid: int) -> None:
+        self.pid = pid
+        for sig in self.pending:
+            self._handle(sig, None)
+        self.pending.clear()
+
+    def restore(self) -> None:
+        for sig, handler in self.old.items():
+            try:
+                signal.signal(sig, handler)
+            except (OSError, ValueError, TypeError):
+                pass
+        self.old = {}
+
+
+class _Console:
+    """A pty for ``process.terminal``: the slave becomes the init's stdio, the master
+    goes to ``--console-socket`` (SCM_RIGHTS) or is proxied to the caller's stdio."""
+
+    def __init__(self, master: int, slave: int, socket_path: str | None) -> None:
+        self.master = master
+        self.slave = slave
+        self.socket_path = socket_path
+        self.proxy: Any = None
+
+    @classmethod
+    def open(cls, spec: Spec, socket_path: str | None) -> _Console | None:
+        assert spec.process is not None
+        return cls.open_for(spec.process, socket_path)
+
+    @classmethod
+    def open_for(cls, process: Process, socket_path: str | None) -> _Console | None:
+        if not process.terminal:
+            return None
+        master, slave = os.openpty()
+        if process.console_size is not None:
+            import fcntl
+            import struct
+
+            h, w = process.console_size
+            fcntl.ioctl(slave, c.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+        return cls(master, slave, socket_path)
+
+    def after_fork(self) -> None:
+        os.close(self.slave)
+        self.slave = -1
+        if self.socket_path:
+            from dockyard.runtime.console import send_fd
+
+            send_fd(self.socket_path, self.master)
+            os.close(self.master)
+            self.master = -1
+        else:
+            from dockyard.runtime.console import Proxy
+
+            self.proxy = Proxy(self.master)
+            self.master = -1
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            if fd >= 0:
+                os.close(fd)
+        self.master = self.slave = -1

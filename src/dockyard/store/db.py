@@ -1,0 +1,367 @@
+"""The state database: SQLite in WAL mode under ``<root>/state.db``.
+
+Protocol
+--------
+``StateDB(path)`` opens nothing until first use; each thread gets its own
+connection (``busy_timeout`` 5 s, WAL, foreign keys on), so several threads
+and several processes (CLI, daemon, supervisor) may use one database.  Every
+method is one short transaction; writes take the write lock up front
+(``BEGIN IMMEDIATE``) so that a read-modify-write never deadlocks.
+
+Schema changes are numbered migrations applied in order on first use;
+``PRAGMA user_version`` records how many have run.  Add a migration, never
+edit one.
+
+Tables: ``images`` (keyed by manifest digest; ``id`` is the config digest),
+``tags`` (full reference → manifest digest), ``containers``.
+
+Errors: an absent container or image raises NotFound; a duplicate container
+id or name raises AlreadyExists; an ambiguous id prefix raises
+InvalidArgument; a database locked beyond the timeout raises Unavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+
+__all__ = ["MIGRATIONS", "ContainerRecord", "ImageRecord", "StateDB"]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE images (
+        manifest_digest TEXT PRIMARY KEY,
+        id TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        created TEXT,
+        size INTEGER NOT NULL,
+        added_at REAL NOT NULL
+    );
+    CREATE INDEX images_id ON images(id);
+    CREATE TABLE tags (
+        ref TEXT PRIMARY KEY,
+        manifest_digest TEXT NOT NULL REFERENCES images(manifest_digest) ON DELETE CASCADE
+    );
+    CREATE INDEX tags_manifest ON tags(manifest_digest);
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        image_ref TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        created TEXT NOT NULL,
+        status TEXT NOT NULL,
+        pid INTEGER,
+        exit_code INTEGER,
+        oom_killed INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT,
+        finished_at TEXT,
+        config TEXT NOT NULL DEFAULT '{}',
+        labels TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One row of ``images``."""
+
+    manifest_digest: str
+    id: str
+    media_type: str
+    created: str | None
+    size: int
+    added_at: float
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """One row of ``containers``; ``config`` and ``labels`` are stored as JSON."""
+
+    id: str
+    name: str
+    image_ref: str
+    image_id: str
+    created: str
+    status: str = "created"
+    pid: int | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+_CONTAINER_COLUMNS = (
+    "id, name, image_ref, image_id, created, status, pid, exit_code, oom_killed, "
+    "started_at, finished_at, config, labels"
+)
+
+
+def _container_row(r: ContainerRecord) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.name,
+        r.image_ref,
+        r.image_id,
+        r.created,
+        r.status,
+        r.pid,
+        r.exit_code,
+        int(r.oom_killed),
+        r.started_at,
+        r.finished_at,
+        json.dumps(dict(r.config), sort_keys=True),
+        json.dumps(dict(r.labels), sort_keys=True),
+    )
+
+
+def _container(row: sqlite3.Row) -> ContainerRecord:
+    return ContainerRecord(
+        id=row["id"],
+        name=row["name"],
+        image_ref=row["image_ref"],
+        image_id=row["image_id"],
+        created=row["created"],
+        status=row["status"],
+        pid=row["pid"],
+        exit_code=row["exit_code"],
+        oom_killed=bool(row["oom_killed"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        config=json.loads(row["config"]),
+        labels=json.loads(row["labels"]),
+    )
+
+
+class StateDB:
+    """Typed access to ``state.db``; see the module docstring for the protocol."""
+
+    def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    # --- connections --------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._local.conn = conn
+        with self._lock:
+            if not self._migrated:
+                _migrate(conn)
+                self._migrated = True
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; ``write`` takes the write lock at the start."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as e:
+            raise Unavailable(f"open state database {self.path}: {e}") from None
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- images and tags ----------------------------------------------------------------
+
+    def put_image(self, rec: ImageRecord, tags: tuple[str, ...] = ()) -> None:
+        """Insert or replace an image row and point ``tags`` at it, atomically."""
+        with self.transaction(write=True) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)",
+                (rec.manifest_digest, rec.id, rec.media_type, rec.created, rec.size, rec.added_at),
+            )
+            for ref in tags:
+                conn.execute(
+                    "INSERT OR REPLACE INTO tags VALUES (?, ?)", (ref, rec.manifest_digest)
+                )
+
+    def get_image(self, manifest_digest: str) -> ImageRecord:
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM images WHERE manifest_digest = ?", (manifest_digest,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"image {manifest_digest}: not found")
+        return ImageRecord(**dict(row))
+
+    def list_images(self) -> list[ImageRecord]:
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT * FROM images ORDER BY added_at DESC").fetchall()
+        return [ImageRecord(**dict(r)) for r in rows]
+
+    def find_images(self, id_prefix: str) -> list[ImageRecord]:
+        """Images whose id (``sha256:<hex>``) or manifest digest starts with ``id_prefix``."""
+        pattern = id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM images WHERE id LIKE ? ESCAPE '\\' OR manifest_digest LIKE ? "
+                "ESCAPE '\\' ORDER BY added_at DESC",
+                (pattern, pattern),
+            ).fetchall()
+        return [ImageRecord(**dict(r)) for r in rows]
+
+    def delete_image(self, manifest_digest: str) -> None:
+        """Delete an image row and its tags."""
+        with self.transaction(write=True) as conn:
+            conn.execute("DELETE FROM images WHERE manifest_digest = ?", (manifest_digest,))
+
+    def set_tag(self, ref: str, manifest_digest: str) -> None:
+        with self.transaction(write=True) as conn:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM images WHERE manifest_digest = ?", (manifest_digest,)
+                ).fetchone()
+                is None
+            ):
+                raise NotFound(f"tag {ref}: image {manifest_digest} not found")
+            conn.execute("INSERT OR REPLACE INTO tags VALUES (?, ?)", (ref, manifest_digest))
+
+    def get_tag(self, ref: str) -> str | None:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT manifest_digest FROM tags WHERE ref = ?", (ref,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete_tag(self, ref: str) -> None:
+        with self.transaction(write=True) as conn:
+            if conn.execute("DELETE FROM tags WHERE ref = ?", (ref,)).rowcount == 0:
+                raise NotFound(f"untag {ref}: no such tag")
+
+    def tags_of(self, manifest_digest: str) -> list[str]:
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT ref FROM tags WHERE manifest_digest = ? ORDER BY ref", (manifest_digest,)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def all_tags(self) -> dict[str, str]:
+        """Every tag: reference → manifest digest."""
+        with self.transaction() as conn:
+            return {
+                str(r[0]): str(r[1]) for r in conn.execute("SELECT ref, manifest_digest FROM tags")
+            }
+
+    # --- containers ---------------------------------------------------------------------
+
+    def add_container(self, rec: ContainerRecord) -> None:
+        """Insert a container; AlreadyExists when its id or name is taken."""
+        placeholders = ", ".join("?" * 13)
+        with self.transaction(write=True) as conn:
+            try:
+                conn.execute(
+                    f"INSERT INTO containers ({_CONTAINER_COLUMNS}) VALUES ({placeholders})",
+                    _container_row(rec),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(
+                    f"create container {rec.name}: id or name already in use"
+                ) from None
+
+    def get_container(self, ref: str) -> ContainerRecord:
+        """Resolve like docker: full id, then exact name, then a unique id prefix."""
+        with self.transaction() as conn:
+            return _container(self._resolve_container(conn, ref))
+
+    def _resolve_container(self, conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
+        sel = f"SELECT {_CONTAINER_COLUMNS} FROM containers"
+        name = ref.removeprefix("/")
+        row: sqlite3.Row | None = conn.execute(f"{sel} WHERE id = ?", (ref,)).fetchone()
+        if row is None:
+            row = conn.execute(f"{sel} WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return row
+        if ref and all(c in "0123456789abcdef" for c in ref):
+            rows = conn.execute(f"{sel} WHERE id LIKE ?", (ref + "%",)).fetchall()
+            if len(rows) == 1:
+                return rows[0]  # type: ignore[no-any-return]
+            if len(rows) > 1:
+                raise InvalidArgument(f"get container {ref}: ambiguous id prefix")
+        raise NotFound(f"get container {ref}: no such container")
+
+    def list_containers(self) -> list[ContainerRecord]:
+        with self.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {_CONTAINER_COLUMNS} FROM containers ORDER BY created DESC"
+            ).fetchall()
+        return [_container(r) for r in rows]
+
+    def update_container(self, rec: ContainerRecord) -> None:
+        """Replace the stored record whose id is ``rec.id`` (NotFound if absent)."""
+        sets = ", ".join(f"{c.strip()} = ?" for c in _CONTAINER_COLUMNS.split(",")[1:])
+        with self.transaction(write=True) as conn:
+            try:
+                cur = conn.execute(
+                    f"UPDATE containers SET {sets} WHERE id = ?",
+                    (*_container_row(rec)[1:], rec.id),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"update container {rec.id}: name {rec.name} in use") from None
+            if cur.rowcount == 0:
+                raise NotFound(f"update container {rec.id}: no such container")
+
+    def remove_container(self, ref: str) -> ContainerRecord:
+        """Delete a container resolved like ``get_container``; return what was removed."""
+        with self.transaction(write=True) as conn:
+            row = self._resolve_container(conn, ref)
+            conn.execute("DELETE FROM containers WHERE id = ?", (row["id"],))
+        return _container(row)
+
+    def containers_using(self, image_id: str) -> list[str]:
+        """Ids of containers created from image ``image_id``."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,))
+            return [str(r[0]) for r in rows]
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {i}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,314 @@
+"""The image store: blobs + state database + snapshots under one state root.
+
+Terms
+-----
+*image*: a manifest (stored as a blob, keyed by its digest) with its config
+and layers; its *id* is the config digest, as ``docker images`` shows it.
+*tag*: a full reference (``docker.io/library/busybox:latest``) pointing at one
+manifest digest; tagging an image moves the tag off any other.  An image with
+no tags is *dangling*.
+
+Lifecycle
+---------
+``add_image`` records an image whose layer blobs are already in the content
+store (ingested by a pull, a load or a build); it writes the manifest and
+config blobs and then the database row and tags in one transaction, so an
+image is visible only when all its content is.  ``create_image`` makes an
+image from layer files and a config (bootstrap, builds).  ``resolve`` finds
+an image by reference, familiar name, ``name@digest``, id or id prefix.
+``remove`` untags and deletes the record; the blobs and snapshots it leaves
+unreferenced go with :func:`dockyard.store.gc.prune`.  ``lowerdirs`` unpacks
+the layers as snapshots on first use.
+
+Example::
+
+    store = ImageStore(root)
+    img = store.create_image([Path("rootfs.tar.gz")], ImageConfig("amd64", "linux"),
+                             tags=("busybox",))
+    assert store.resolve("busybox").id == img.id
+    store.tag("busybox", "localhost:5000/busybox:v1")
+    lower = store.lowerdirs(img)
+
+Errors: a missing blob or image raises NotFound; a malformed manifest or
+config, a digest mismatch or an ambiguous id prefix raises InvalidArgument;
+removing an image that containers use, or that has several tags when named
+by id, raises Conflict (unless ``force``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest, parse_digest, sha256_digest
+from dockyard.oci.image import (
+    Descriptor,
+    ImageConfig,
+    Manifest,
+    RootFS,
+    parse_config,
+    parse_manifest,
+)
+from dockyard.oci.reference import Reference, parse_reference
+from dockyard.store.blobs import ContentStore
+from dockyard.store.db import ImageRecord, StateDB
+from dockyard.store.layers import diff_id_of
+from dockyard.store.snapshots import SnapshotStore, chain_ids
+
+__all__ = ["Image", "ImageStore", "RemoveReport"]
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image in the store."""
+
+    id: Digest
+    manifest_digest: Digest
+    manifest: Manifest
+    config: ImageConfig
+    repo_tags: tuple[str, ...] = ()
+    created: str | None = None
+    size: int = 0
+
+    @property
+    def chain_ids(self) -> list[Digest]:
+        return chain_ids(self.config.rootfs.diff_ids)
+
+
+@dataclass
+class RemoveReport:
+    """What ``remove`` did: references untagged, image ids deleted."""
+
+    untagged: list[str] = field(default_factory=list)
+    deleted: list[Digest] = field(default_factory=list)
+
+
+class ImageStore:
+    """Images under one state root; see the module docstring for the protocol."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = ContentStore(self.root)
+        self.db = StateDB(self.root / "state.db")
+        self.snapshots = SnapshotStore(self.root / "snapshots")
+
+    @contextlib.contextmanager
+    def lock(self, exclusive: bool = False) -> Iterator[None]:
+        """The store lock: writers of images share it, garbage collection holds it alone."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "store.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- adding -------------------------------------------------------------------------
+
+    def add_image(
+        self, manifest_bytes: bytes, config_bytes: bytes, *, tags: Iterable[str] = ()
+    ) -> Image:
+        """Record an image whose layers are in the content store; write manifest and config."""
+        refs = tuple(str(parse_reference(t)) for t in tags)
+        manifest = parse_manifest(manifest_bytes, allow_no_layers=True)
+        config = parse_config(config_bytes)
+        _check_image(manifest, config)
+        with self.lock():
+            for layer in manifest.layers:
+                if not self.blobs.has(layer.digest):
+                    raise NotFound(f"add image: layer blob {layer.digest} not found")
+            self.blobs.write_bytes(config_bytes, manifest.config.digest)
+            manifest_digest = self.blobs.write_bytes(manifest_bytes)
+            rec = ImageRecord(
+                manifest_digest=str(manifest_digest),
+                id=str(manifest.config.digest),
+                media_type=manifest.media_type or mt.OCI_MANIFEST,
+                created=config.created,
+                size=manifest.config.size + sum(x.size for x in manifest.layers),
+                added_at=time.time(),
+            )
+            self.db.put_image(rec, refs)
+        return self._image(rec)
+
+    def create_image(
+        self, layers: Sequence[Path], config: ImageConfig, tags: Iterable[str] = ()
+    ) -> Image:
+        """Make an image from compressed (or plain) layer tar files and a config.
+
+        The config's ``rootfs.diff_ids`` are filled in from the layers when
+        empty, and must match them otherwise.
+        """
+        descriptors, diff_ids = [], []
+        for path in layers:
+            desc, diff_id = self._ingest_layer(Path(path))
+            descriptors.append(desc)
+            diff_ids.append(diff_id)
+        if not config.rootfs.diff_ids:
+            config = _with_diff_ids(config, diff_ids)
+        elif list(config.rootfs.diff_ids) != diff_ids:
+            raise InvalidArgument("create image: config rootfs.diff_ids do not match the layers")
+        config_bytes = config.content()
+        config_desc = _descriptor(mt.OCI_CONFIG, config_bytes)
+        self.blobs.write_bytes(config_bytes)
+        manifest = Manifest(config=config_desc, layers=tuple(descriptors))
+        return self.add_image(manifest.to_json(), config_bytes, tags=tags)
+
+    def _ingest_layer(self, path: Path) -> tuple[Descriptor, Digest]:
+        where = f"create image: layer {path}"
+        with path.open("rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            digest, size = self.blobs.ingest(f)
+        with self.blobs.open(digest) as f:
+            diff_id = diff_id_of(f, where)
+        media_type = mt.OCI_LAYER_GZIP if head == b"\x1f\x8b" else mt.OCI_LAYER
+        return Descriptor(media_type, digest, size), diff_id
+
+    # --- finding ------------------------------------------------------------------------
+
+    def _image(self, rec: ImageRecord) -> Image:
+        manifest_digest = parse_digest(rec.manifest_digest)
+        manifest = parse_manifest(self.blobs.read_bytes(manifest_digest), allow_no_layers=True)
+        config = parse_config(self.blobs.read_bytes(manifest.config.digest))
+        tags = tuple(parse_reference(t).familiar() for t in self.db.tags_of(rec.manifest_digest))
+        return Image(
+            id=parse_digest(rec.id),
+            manifest_digest=manifest_digest,
+            manifest=manifest,
+            config=config,
+            repo_tags=tags,
+            created=rec.created,
+            size=rec.size,
+        )
+
+    def resolve(self, ref_or_id: str) -> Image:
+        """Find an image by reference, familiar name, ``name@digest``, id or id prefix."""
+        return self._image(self._record(ref_or_id))
+
+    def _record(self, s: str) -> ImageRecord:
+        ref = _try_reference(s)
+        if ref is not None:
+            rec = self._by_reference(ref)
+            if rec is not None:
+                return rec
+        return self._by_id(s)
+
+    def _by_reference(self, ref: Reference) -> ImageRecord | None:
+        if ref.digest is not None:
+            with contextlib.suppress(NotFound):
+                return self.db.get_image(str(ref.digest))
+            return None
+        digest = self.db.get_tag(str(ref))
+        return None if digest is None else self.db.get_image(digest)
+
+    def _by_id(self, s: str) -> ImageRecord:
+        prefix = s if ":" in s else f"sha256:{s}"
+        if not _is_id_prefix(prefix):
+            raise NotFound(f"resolve image {s}: no such image")
+        found = {r.manifest_digest: r for r in self.db.find_images(prefix)}
+        ids = {r.id for r in found.values()}
+        if not found:
+            raise NotFound(f"resolve image {s}: no such image")
+        if len(ids) > 1 and len(found) > 1:
+            raise InvalidArgument(f"resolve image {s}: ambiguous id prefix")
+        return next(iter(found.values()))
+
+    def list_images(self) -> list[Image]:
+        """Every image, newest first."""
+        return [self._image(r) for r in self.db.list_images()]
+
+    # --- tags ---------------------------------------------------------------------------
+
+    def tag(self, src: str, new_ref: str) -> Reference:
+        """Point ``new_ref`` at the image ``src`` resolves to."""
+        rec = self._record(src)
+        ref = parse_reference(new_ref)
+        if ref.digest is not None:
+            raise InvalidArgument(f"tag {new_ref}: cannot tag with a digest")
+        self.db.set_tag(str(ref), rec.manifest_digest)
+        return ref
+
+    def untag(self, ref: str) -> None:
+        self.db.delete_tag(str(parse_reference(ref)))
+
+    # --- removing -----------------------------------------------------------------------
+
+    def remove(self, ref_or_id: str, force: bool = False) -> RemoveReport:
+        """Remove like ``docker rmi``: a tag of a multi-tagged image only untags it."""
+        rec = self._record(ref_or_id)
+        report = RemoveReport()
+        tags = self.db.tags_of(rec.manifest_digest)
+        ref = _try_reference(ref_or_id)
+        by_tag = ref is not None and ref.digest is None and str(ref) in tags
+        if by_tag and len(tags) > 1:
+            assert ref is not None
+            self.db.delete_tag(str(ref))
+            report.untagged.append(ref.familiar())
+            return report
+        if len(tags) > 1 and not force:
+            raise Conflict(
+                f"remove image {ref_or_id}: image is referenced by several tags, use force"
+            )
+        users = self.db.containers_using(rec.id)
+        if users and not force:
+            raise Conflict(f"remove image {ref_or_id}: in use by container {users[0][:12]}")
+        self.db.delete_image(rec.manifest_digest)
+        report.untagged.extend(parse_reference(t).familiar() for t in tags)
+        report.deleted.append(parse_digest(rec.id))
+        return report
+
+    # --- running ------------------------------------------------------------------------
+
+    def lowerdirs(self, image: Image) -> list[Path]:
+        """Unpack the image's layers (once) and return them top first, for overlayfs."""
+        diff_ids = image.config.rootfs.diff_ids
+        layers = image.manifest.layers
+        if len(diff_ids) != len(layers):
+            raise InvalidArgument(f"image {image.id}: layer count differs from rootfs.diff_ids")
+        chain = chain_ids(diff_ids)
+        for diff_id, cid, desc in zip(diff_ids, chain, layers, strict=True):
+            self.snapshots.ensure_layer(
+                diff_id, cid, functools.partial(self.blobs.open, desc.digest)
+            )
+        return self.snapshots.lowerdirs(chain)
+
+
+def _check_image(manifest: Manifest, config: ImageConfig) -> None:
+    config_digest = manifest.config.digest
+    if config.digest() != config_digest:
+        raise InvalidArgument(f"add image: config digest mismatch: manifest names {config_digest}")
+    if len(config.content()) != manifest.config.size:
+        raise InvalidArgument("add image: config size differs from the manifest")
+    if len(config.rootfs.diff_ids) != len(manifest.layers):
+        raise InvalidArgument(
+            f"add image: {len(manifest.layers)} layers but "
+            f"{len(config.rootfs.diff_ids)} rootfs.diff_ids"
+        )
+
+
+def _descriptor(media_type: str, data: bytes) -> Descriptor:
+    return Descriptor(media_type, sha256_digest(data), len(data))
+
+
+def _with_diff_ids(config: ImageConfig, diff_ids: list[Digest]) -> ImageConfig:
+    return replace(config, rootfs=RootFS(tuple(diff_ids)), raw=b"")
+
+
+def _try_reference(s: str) -> Reference | None:
+    try:
+        return parse_reference(s)
+    except InvalidArgument:
+        return None
+
+
+def _is_id_prefix(s: str) -> bool:
+    alg, _, hex_ = s.partition(":")
+    return alg in ("sha256", "sha512") and bool(hex_) and all(c in "0123456789abcdef" for c in hex_)
