@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except Exception as exc:  # a bug: one line, never a traceback, unless --debug
+        if ctx.debug:
+            raise
+        print(f"dockyard: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)  # fmt: skip
+        return 125
 
 
 def _run_exit_code(exc: Exception) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "RecordingSyscalls",
     "Syscalls",
     "errno_error",
+    "why",
 ]
 
 _INVALID = {
@@ -53,6 +54,11 @@ _INVALID = {
     _errno.EBADF,
     _errno.ENODEV,
 }
+
+
+def why(e: OSError) -> str:
+    """The lower-case reason of an OSError (``no such file or directory``)."""
+    return (e.strerror or str(e)).lower()
 
 
 def errno_error(err: int, what: str) -> DockyardError:

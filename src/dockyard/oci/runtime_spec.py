@@ -19,14 +19,20 @@ helpers are only imported for the type checker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dockyard.errors import InvalidArgument
-from dockyard.oci.resources import LinuxResources, parse_resources
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import dataclass_transform
+
+    from dockyard.oci.resources import LinuxResources
+else:
+
+    def dataclass_transform(**_kw: object) -> Callable[[T], T]:
+        return lambda f: f
+
 
 __all__ = [
     "CAPABILITIES",
@@ -52,9 +58,12 @@ __all__ = [
     "User",
     "default_spec",
     "dumps_json",
+    "field",
     "loads_json",
     "parse_process",
     "parse_spec",
+    "record",
+    "replace",
 ]
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -82,16 +91,49 @@ RLIMIT_TYPES = {
 CAPABILITIES = {
     name: i
     for i, name in enumerate(
-        (
-            "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_KILL "
-            "CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_LINUX_IMMUTABLE CAP_NET_BIND_SERVICE "
-            "CAP_NET_BROADCAST CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK CAP_IPC_OWNER "
-            "CAP_SYS_MODULE CAP_SYS_RAWIO CAP_SYS_CHROOT CAP_SYS_PTRACE CAP_SYS_PACCT "
-            "CAP_SYS_ADMIN CAP_SYS_BOOT CAP_SYS_NICE CAP_SYS_RESOURCE CAP_SYS_TIME "
-            "CAP_SYS_TTY_CONFIG CAP_MKNOD CAP_LEASE CAP_AUDIT_WRITE CAP_AUDIT_CONTROL "
-            "CAP_SETFCAP CAP_MAC_OVERRIDE CAP_MAC_ADMIN CAP_SYSLOG CAP_WAKE_ALARM "
-            "CAP_BLOCK_SUSPEND CAP_AUDIT_READ CAP_PERFMON CAP_BPF CAP_CHECKPOINT_RESTORE"
-        ).split()
+        [
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETPCAP",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_ADMIN",
+            "CAP_NET_RAW",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_MKNOD",
+            "CAP_LEASE",
+            "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_AUDIT_READ",
+            "CAP_PERFMON",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE",
+        ]
     )
 }
 
@@ -126,8 +168,114 @@ PROPAGATIONS = ("shared", "slave", "private", "unbindable", "rshared", "rslave",
 
 # --------------------------------------------------------------------------- model
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-@dataclass(frozen=True)
+
+class _Factory:
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+
+
+def field(*, default_factory: Callable[[], T]) -> T:
+    """A default built per instance (as ``dataclasses.field(default_factory=…)``)."""
+    return _Factory(default_factory)  # type: ignore[return-value]
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise AttributeError(f"cannot assign to field {name!r} of a frozen record")
+
+
+@overload
+def record(cls: type[R], /) -> type[R]: ...
+@overload
+def record(*, frozen: bool = True) -> Callable[[type[R]], type[R]]: ...
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(
+    cls: type[R] | None = None, /, *, frozen: bool = True
+) -> type[R] | Callable[[type[R]], type[R]]:
+    """A typed record, like ``@dataclass(frozen=True)`` but cheap to define.
+
+    ``dataclasses`` generates code with ``exec`` for every class (about 1 ms each
+    here), and the spec model sits on every container start. A record keeps its
+    field order in ``__record_fields__`` and its defaults on the class.
+    ``@record(frozen=False)`` allows assignment.
+    """
+    if cls is None:
+        return lambda c: _make_record(c, frozen)
+    return _make_record(cls, frozen)
+
+
+def _make_record(cls: type[R], frozen: bool) -> type[R]:
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    defaults: dict[str, object] = {}
+    for name in names:
+        if name in cls.__dict__:
+            defaults[name] = cls.__dict__[name]
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__}: too many arguments")
+        values = dict(zip(names, args, strict=False))
+        for k, v in kwargs.items():
+            if k not in names or k in values:
+                raise TypeError(f"{cls.__name__}: unexpected or repeated argument {k!r}")
+            values[k] = v
+        for n in names:
+            if n in values:
+                v = values[n]
+            elif n in defaults:
+                v = defaults[n]
+                if isinstance(v, _Factory):
+                    v = v.make()
+            else:
+                raise TypeError(f"{cls.__name__}: missing argument {n!r}")
+            object.__setattr__(self, n, v)
+
+    def __repr__(self: object) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+        return f"{cls.__name__}({inner})"
+
+    def __eq__(self: object, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    def __hash__(self: object) -> int:
+        return hash(tuple(repr(getattr(self, n)) for n in names))
+
+    for name, fn in (
+        ("__init__", __init__),
+        ("__repr__", __repr__),
+        ("__eq__", __eq__),
+        ("__hash__", __hash__),
+    ):
+        setattr(cls, name, fn)
+    if frozen:
+        cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign,assignment]
+    else:
+        cls.__hash__ = None  # type: ignore[method-assign,assignment]
+    for name, v in defaults.items():
+        if isinstance(v, _Factory):
+            delattr(cls, name)
+    cls.__record_fields__ = names  # type: ignore[attr-defined]
+    cls.__match_args__ = names
+    return cls
+
+
+def replace(obj: R, **changes: Any) -> R:
+    """A copy of record ``obj`` with ``changes`` (as ``dataclasses.replace``)."""
+    names = obj.__record_fields__  # type: ignore[attr-defined]
+    values = {n: getattr(obj, n) for n in names}
+    values.update(changes)
+    return type(obj)(**values)
+
+
+@record
 class User:
     uid: int = 0
     gid: int = 0
@@ -135,7 +283,7 @@ class User:
     additional_gids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Capabilities:
     """The five capability sets; each lists what is kept."""
 
@@ -146,14 +294,14 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Rlimit:
     type: str
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
+@record
 class Process:
     args: tuple[str, ...]
     cwd: str = "/"
@@ -178,20 +326,20 @@ class Process:
         return found
 
 
-@dataclass(frozen=True)
+@record
 class Root:
     path: str
     readonly: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class IDMapping:
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     destination: str
     type: str | None = None
@@ -205,7 +353,7 @@ class Mount:
         return "bind" in self.options or "rbind" in self.options or self.type == "bind"
 
 
-@dataclass(frozen=True)
+@record
 class Hook:
     path: str
     args: tuple[str, ...] = ()
@@ -213,7 +361,7 @@ class Hook:
     timeout: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Hooks:
     prestart: tuple[Hook, ...] = ()
     create_runtime: tuple[Hook, ...] = ()
@@ -223,13 +371,13 @@ class Hooks:
     poststop: tuple[Hook, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Namespace:
     type: str
     path: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Device:
     type: str  # c, b, u, p
     path: str
@@ -240,7 +388,7 @@ class Device:
     gid: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class SeccompArg:
     index: int
     value: int
@@ -248,7 +396,7 @@ class SeccompArg:
     value_two: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class SeccompSyscall:
     names: tuple[str, ...]
     action: str
@@ -256,7 +404,7 @@ class SeccompSyscall:
     args: tuple[SeccompArg, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Seccomp:
     default_action: str
     default_errno_ret: int | None = None
@@ -267,13 +415,13 @@ class Seccomp:
     syscalls: tuple[SeccompSyscall, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Personality:
     domain: str  # LINUX or LINUX32
     flags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Linux:
     namespaces: tuple[Namespace, ...] = ()
     uid_mappings: tuple[IDMapping, ...] = ()
@@ -297,7 +445,7 @@ class Linux:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """A parsed ``config.json``."""
 
@@ -353,12 +501,11 @@ def loads_json(data: bytes | str, what: str = "json") -> Any:
         try:
             import _json
 
-            _scanner = _json.make_scanner(_ScanContext())
+            _scanner = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
         except (ImportError, AttributeError):  # pragma: no cover - C scanner always there
             import json
 
-            dec = json.JSONDecoder()
-            _scanner = dec.scan_once
+            _scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
     ws = " \t\n\r"
     n = len(text)
     i = 0
@@ -418,14 +565,26 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
+def _field_names(value: Any) -> tuple[str, ...] | None:
+    names = getattr(type(value), "__record_fields__", None)
+    if names is not None:
+        return tuple(names)
+    if hasattr(type(value), "__dataclass_fields__"):  # LinuxResources and its parts
+        from dataclasses import fields
+
+        return tuple(f.name for f in fields(value))
+    return None
+
+
 def _to_json(value: Any, key: str = "") -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
+    names = _field_names(value)
+    if names is not None:
         out: dict[str, Any] = {}
-        for f in fields(value):
-            v = getattr(value, f.name)
-            if v is None or v == () or v == {}:
+        for name in names:
+            v = getattr(value, name)
+            if v is None or v in ((), {}):
                 continue
-            out[_camel(f.name)] = _to_json(v, f.name)
+            out[_camel(name)] = _to_json(v, name)
         return out
     if key == "console_size":
         return {"height": value[0], "width": value[1]}
@@ -756,6 +915,14 @@ def _seccomp(s: dict[str, Any], p: str) -> Seccomp:
     )
 
 
+def _resources(raw: Any) -> LinuxResources | None:
+    if raw is None:
+        return None
+    from dockyard.oci.resources import parse_resources
+
+    return parse_resources(raw, "linux.resources")
+
+
 def _linux(d: dict[str, Any]) -> Linux:
     p = "linux."
     seccomp = _opt_obj(d, "seccomp", p)
@@ -775,11 +942,7 @@ def _linux(d: dict[str, Any]) -> Linux:
         gid_mappings=_mappings(d, "gidMappings", p),
         devices=_devices(d, p),
         cgroups_path=_str(d, "cgroupsPath", p) or None,
-        resources=(
-            parse_resources(d["resources"], "linux.resources")
-            if d.get("resources") is not None
-            else None
-        ),
+        resources=_resources(d.get("resources")),
         sysctl=_str_map(d, "sysctl", p),
         seccomp=_seccomp(seccomp, f"{p}seccomp.") if seccomp is not None else None,
         masked_paths=_strs(d, "maskedPaths", p),
@@ -883,7 +1046,11 @@ def parse_spec(data: bytes | str | dict[str, Any]) -> Spec:
     lx = _opt_obj(d, "linux", "")
     spec = Spec(
         oci_version=_req_str(d, "ociVersion", ""),
-        root=(Root(_req_str(root, "path", "root."), _bool(root, "readonly", "root.")) if root else None),
+        root=(
+            Root(_req_str(root, "path", "root."), _bool(root, "readonly", "root."))
+            if root
+            else None
+        ),
         process=parse_process(proc) if proc is not None else None,
         hostname=_str(d, "hostname", ""),
         domainname=_str(d, "domainname", ""),
@@ -909,7 +1076,10 @@ def default_spec_dict() -> dict[str, Any]:
             "terminal": True,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm",
+            ],
             "cwd": "/",
             "capabilities": {
                 "bounding": caps,
@@ -934,7 +1104,14 @@ def default_spec_dict() -> dict[str, Any]:
                 "destination": "/dev/pts",
                 "type": "devpts",
                 "source": "devpts",
-                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+                "options": [
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5",
+                ],
             },
             {
                 "destination": "/dev/shm",

@@ -8,6 +8,7 @@ own stdin/stdout and the master in a background thread (:class:`Proxy`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -75,7 +76,5 @@ class Proxy:
     def wait(self, timeout: float = 2.0) -> None:
         """Wait for the output side to drain (after the process exited)."""
         self._out.join(timeout)
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.master)
-        except OSError:
-            pass

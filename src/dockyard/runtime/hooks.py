@@ -24,7 +24,9 @@ def run_hook(hook: Hook, state_json: bytes, label: str) -> None:
     """Run ``hook``; ``label`` (``prestart[0]``) names it in errors."""
     import subprocess
 
-    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in hook.env)
+    from dockyard.runtime.init import env_dict
+
+    env = env_dict(hook.env)
     try:
         done = subprocess.run(
             list(hook.args) or [hook.path],
@@ -44,7 +46,9 @@ def run_hook(hook: Hook, state_json: bytes, label: str) -> None:
         raise FailedPrecondition(f"run {label} hook {hook.path}: {e.strerror}".lower()) from None
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        why = f"exit status {done.returncode}" if done.returncode > 0 else (
-            f"killed by signal {-done.returncode}"
+        why = (
+            f"exit status {done.returncode}"
+            if done.returncode > 0
+            else (f"killed by signal {-done.returncode}")
         )
         raise FailedPrecondition(f"run {label} hook {hook.path}: {why}: {tail[0]}".rstrip(": "))

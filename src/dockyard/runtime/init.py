@@ -23,13 +23,15 @@ container writes ``ready`` when all that ``create`` must do is done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied
 from dockyard.linux import constants as c
+from dockyard.linux.syscalls import why
+from dockyard.oci.runtime_spec import field, record
 
 if TYPE_CHECKING:
     from dockyard.linux.syscalls import Syscalls
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["ExecRequest", "InitRequest", "child_fail", "run_stage_a", "run_exec_stage_a"]
 
 
-@dataclass
+@record(frozen=False)
 class InitRequest:
     """Everything the children need, prepared by the caller before fork."""
 
@@ -59,7 +61,7 @@ class InitRequest:
     keep_fds: tuple[int, ...] = field(default_factory=tuple)
 
 
-@dataclass
+@record(frozen=False)
 class ExecRequest:
     """A process to start in a running container's namespaces (``exec``)."""
 
@@ -93,10 +95,8 @@ def child_fail(err_w: int, exc: BaseException) -> None:
     try:
         os.write(err_w, line.encode(errors="replace"))
     except OSError:  # nobody listens any more (a started container): tell its stderr
-        try:
+        with contextlib.suppress(OSError):
             os.write(2, f"dockyard-runtime: {msg}\n".encode(errors="replace"))
-        except OSError:
-            pass
     finally:
         os._exit(1)
 
@@ -145,7 +145,7 @@ def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as e:
-                raise NotFound(f"join {t} namespace {path}: {e.strerror.lower()}") from None
+                raise NotFound(f"join {t} namespace {path}: {why(e)}") from None
             fds.append(fd)
             try:
                 sc.setns(fd, c.NAMESPACE_FLAGS[t])
@@ -256,21 +256,30 @@ def finish_process(
     try:
         os.chdir(proc.cwd)
     except OSError as e:
-        raise InvalidArgument(f"chdir to cwd {proc.cwd}: {e.strerror.lower()}") from None
+        raise InvalidArgument(f"chdir to cwd {proc.cwd}: {why(e)}") from None
     if proc.no_new_privileges:
         sc.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
     close_fds(3 + preserve_fds, err_w if report else -1)
     _reset_signals()
     if bpf is not None and proc.no_new_privileges:
         sc.seccomp_filter(bpf, bpf_flags)
-    env = dict(e.split("=", 1) if "=" in e else (e, "") for e in proc.env)
+    env = env_dict(proc.env)
     try:
         os.execve(exe, list(proc.args), env)
     except OSError as e:
         if report:
-            raise PermissionDenied(f"exec {proc.args[0]}: {e.strerror.lower()}") from None
-        os.write(2, f"exec {proc.args[0]}: {e.strerror.lower()}\n".encode())
+            raise PermissionDenied(f"exec {proc.args[0]}: {why(e)}") from None
+        os.write(2, f"exec {proc.args[0]}: {why(e)}\n".encode())
         os._exit(127)
+
+
+def env_dict(env: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=value`` strings as a dict (a bare ``KEY`` maps to the empty string)."""
+    out: dict[str, str] = {}
+    for item in env:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
 
 
 def _reset_signals() -> None:
@@ -300,7 +309,7 @@ def _wait_start(fd: int) -> None:
     try:
         w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise InvalidArgument(f"wait for start: open exec fifo: {e.strerror.lower()}") from None
+        raise InvalidArgument(f"wait for start: open exec fifo: {why(e)}") from None
     os.write(w, b"0")
     os.close(w)
     os.close(fd)
@@ -321,7 +330,7 @@ def apply_sysctl(sysctl: dict[str, str]) -> None:
             with open(path, "w") as f:
                 f.write(value)
         except OSError as e:
-            raise InvalidArgument(f"set sysctl {key}={value}: {e.strerror.lower()}") from None
+            raise InvalidArgument(f"set sysctl {key}={value}: {why(e)}") from None
 
 
 def apply_rlimits(sc: Syscalls, proc: Process) -> None:
@@ -349,7 +358,7 @@ def write_oom_score_adj(value: int) -> None:
             f.write(str(value))
     except OSError as e:
         hint = " (lowering it needs CAP_SYS_RESOURCE)" if e.errno == 13 else ""
-        raise PermissionDenied(f"set oomScoreAdj {value}: {e.strerror.lower()}{hint}") from None
+        raise PermissionDenied(f"set oomScoreAdj {value}: {why(e)}{hint}") from None
 
 
 def check_lsm(proc: Process) -> None:
@@ -366,16 +375,14 @@ def check_lsm(proc: Process) -> None:
                 f.write(f"exec {proc.apparmor_profile}")
         except OSError as e:
             raise PermissionDenied(
-                f"apply apparmor profile {proc.apparmor_profile}: {e.strerror.lower()}"
+                f"apply apparmor profile {proc.apparmor_profile}: {why(e)}"
             ) from None
     if proc.selinux_label:
         try:
             with open("/proc/self/attr/exec", "w") as f:
                 f.write(proc.selinux_label)
         except OSError as e:
-            raise PermissionDenied(
-                f"apply selinux label {proc.selinux_label}: {e.strerror.lower()}"
-            ) from None
+            raise PermissionDenied(f"apply selinux label {proc.selinux_label}: {why(e)}") from None
 
 
 def find_executable(proc: Process) -> str:
@@ -485,9 +492,7 @@ def _exec_stage_b(req: ExecRequest) -> None:
         os.close(req.pid_w)
         _read_go(req.go_r)
         if "cgroup" in req.namespaces:
-            _join_namespaces(
-                req.syscalls, [("cgroup", f"/proc/{req.init_pid}/ns/cgroup")]
-            )
+            _join_namespaces(req.syscalls, [("cgroup", f"/proc/{req.init_pid}/ns/cgroup")])
         if req.console_fd is not None:
             _setup_console(req.console_fd)
         proc = req.process

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import constants as c
+from dockyard.linux.syscalls import why
+from dockyard.oci.runtime_spec import record
 
 if TYPE_CHECKING:
     from dockyard.linux.syscalls import Syscalls
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class MountOptions:
     flags: int = 0
     propagation: tuple[int, ...] = ()
@@ -149,7 +150,7 @@ def _locked_flags(path: str) -> int:
 _REMOUNT_MASK = ~(c.MS_BIND | c.MS_REC | c.MS_REMOUNT)
 
 
-@dataclass
+@record(frozen=False)
 class RootfsContext:
     """What the mount sequence needs to know besides the spec."""
 
@@ -166,7 +167,7 @@ def _bind(sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsCont
     try:
         is_dir = stat.S_ISDIR(os.stat(src).st_mode)
     except OSError as e:
-        raise InvalidArgument(f"mount {src} on {m.destination}: {e.strerror.lower()}") from None
+        raise InvalidArgument(f"mount {src} on {m.destination}: {why(e)}") from None
     if is_dir:
         _mkdirs(dest)
     else:
@@ -178,7 +179,9 @@ def _bind(sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsCont
         sc.mount(src, dest, None, rest | keep | c.MS_BIND | c.MS_REMOUNT, None)
 
 
-def _cgroup_mounts(sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsContext) -> None:
+def _cgroup_mounts(
+    sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsContext
+) -> None:
     """/sys/fs/cgroup: the container's own cgroups, in every hierarchy of this host."""
     flags = opts.flags & ~c.MS_RDONLY
     hierarchies = _host_hierarchies()
@@ -271,8 +274,10 @@ def _device(sc: Syscalls, rootfs: str, d: Device, userns: bool) -> None:
     if os.path.lexists(dest):
         st = os.lstat(dest)
         kind = {"c": stat.S_ISCHR, "b": stat.S_ISBLK, "p": stat.S_ISFIFO, "u": stat.S_ISCHR}
-        if kind[d.type](st.st_mode) and os.major(st.st_rdev) == d.major and (
-            os.minor(st.st_rdev) == d.minor
+        if (
+            kind[d.type](st.st_mode)
+            and os.major(st.st_rdev) == d.major
+            and (os.minor(st.st_rdev) == d.minor)
         ):
             return
         raise InvalidArgument(f"create device {d.path}: a different file exists there")
@@ -322,7 +327,9 @@ def _owns_dev(spec: Spec) -> bool:
 def prepare_rootfs(sc: Syscalls, spec: Spec, ctx: RootfsContext) -> None:
     """Everything before pivot_root: propagation, rootfs bind, mounts[], devices."""
     prop = spec.linux.rootfs_propagation if spec.linux else None
-    root_flag = c.MS_PRIVATE | c.MS_REC if prop in ("private", "rprivate") else c.MS_SLAVE | c.MS_REC
+    root_flag = (
+        c.MS_PRIVATE | c.MS_REC if prop in ("private", "rprivate") else c.MS_SLAVE | c.MS_REC
+    )
     sc.mount(None, "/", None, root_flag, None)
     sc.mount(ctx.rootfs, ctx.rootfs, "bind", c.MS_BIND | c.MS_REC, None)
     for m in spec.mounts:

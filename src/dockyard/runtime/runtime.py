@@ -23,9 +23,10 @@ create or run leaves nothing behind (state dir, cgroup, processes).
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ from dockyard.errors import (
     NotFound,
 )
 from dockyard.linux import constants as c
+from dockyard.linux.syscalls import why
+from dockyard.oci.runtime_spec import record
 from dockyard.runtime import state as st
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["ExitStatus", "Runtime"]
 
 
-@dataclass(frozen=True)
+@record
 class ExitStatus:
     """How a container's (or an exec'd) process ended: ``code`` is 128+signal for a signal."""
 
@@ -70,10 +73,16 @@ class ExitStatus:
 
 _ERROR_CLASSES = {
     name: getattr(errors, name)
-    for name in (
-        "NotFound AlreadyExists InvalidArgument FailedPrecondition Conflict "
-        "PermissionDenied Unavailable Internal"
-    ).split()
+    for name in [
+        "NotFound",
+        "AlreadyExists",
+        "InvalidArgument",
+        "FailedPrecondition",
+        "Conflict",
+        "PermissionDenied",
+        "Unavailable",
+        "Internal",
+    ]
 }
 _NO_FORWARD = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE, signal.SIGURG}
 
@@ -118,7 +127,7 @@ class _Children:
     def collect_b(self, what: str) -> int:
         """B's pid (A exits after sending it), or the error A reported."""
         line = _read_line(self.pid_r)
-        _, status = os.waitpid(self.a, 0)
+        _, _status = os.waitpid(self.a, 0)
         self.a = 0
         if not line:
             raise _child_error(_read_line(self.err_r) or b"Internal\tinit exited early", what)
@@ -193,7 +202,7 @@ class Runtime:
         except FileNotFoundError:
             raise NotFound(f"load bundle {bundle}: config.json does not exist") from None
         except OSError as e:
-            raise InvalidArgument(f"load bundle {bundle}: {e.strerror.lower()}") from None
+            raise InvalidArgument(f"load bundle {bundle}: {why(e)}") from None
         try:
             return parse_spec(raw), raw
         except InvalidArgument as e:
@@ -310,10 +319,8 @@ class Runtime:
             forward.restore()
             self._stop_proxy()
         oom = False
-        try:
+        with contextlib.suppress(DockyardError):
             oom = self._manager(state.cgroup_path).oom_kill_count() > 0
-        except DockyardError:
-            pass
         result = ExitStatus.from_wait(status, oom_killed=oom, pid=state.pid)
         self._cleanup(cid, spec, state)
         return result
@@ -442,7 +449,7 @@ class Runtime:
         """The container's state, with its observed status."""
         return self._read(cid)
 
-    def list(self) -> list[st.State]:
+    def list(self) -> builtins.list[st.State]:
         """Every container under the state root (unreadable entries are skipped)."""
         out = []
         try:
@@ -458,7 +465,7 @@ class Runtime:
                 continue
         return out
 
-    def ps(self, cid: str) -> list[int]:
+    def ps(self, cid: str) -> builtins.list[int]:
         """Host pids of every process in the container's cgroup."""
         s = self._read(cid)
         st.require(s, "ps")
@@ -466,7 +473,7 @@ class Runtime:
 
     # ------------------------------------------------------------------ control
 
-    def kill(self, cid: str, sig: int = signal.SIGTERM, *, all: bool = False) -> None:  # noqa: A002
+    def kill(self, cid: str, sig: int = signal.SIGTERM, *, all: bool = False) -> None:
         """Send ``sig`` to the init (``all``: every process in the container's cgroup)."""
         s = self._read(cid)
         st.require(s, "kill")
@@ -476,10 +483,8 @@ class Runtime:
                 m.kill_all(sig)
                 return
             for pid in m.pids():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
             return
         try:
             os.kill(s.pid, sig)
@@ -511,10 +516,8 @@ class Runtime:
             if s.status == st.PAUSED:
                 self._manager(s.cgroup_path).thaw()
             self._manager(s.cgroup_path).kill_all(signal.SIGKILL)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(s.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         spec = self._stored_spec(cid)
         self._cleanup(cid, spec, s)
 
@@ -683,7 +686,7 @@ def _write_id_maps(spec: Spec, pid: int) -> None:
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)
         except OSError as e:
-            raise InvalidArgument(f"write {name} of {pid}: {e.strerror.lower()}") from None
+            raise InvalidArgument(f"write {name} of {pid}: {why(e)}") from None
 
 
 def _write_pid_file(path: str, pid: int) -> None:
@@ -697,10 +700,8 @@ def _reap(pid: int) -> None:
     """Reap ``pid`` if it is our zombie child; otherwise leave it."""
     if pid <= 0:
         return
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _rmtree(path: str) -> None:
@@ -711,7 +712,7 @@ def _rmtree(path: str) -> None:
 
 def _exec_defaults(process: Process, spec: Spec) -> Process:
     """An exec'd process inherits the init's capabilities when it names none."""
-    from dataclasses import replace
+    from dockyard.oci.runtime_spec import replace
 
     base = spec.process
     if base is None:
@@ -748,10 +749,8 @@ class _SignalForwarder:
         if self.pid <= 0:
             self.pending.append(sig)
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def target(self, pid: int) -> None:
         self.pid = pid
@@ -761,10 +760,8 @@ class _SignalForwarder:
 
     def restore(self) -> None:
         for sig, handler in self.old.items():
-            try:
+            with contextlib.suppress(OSError, ValueError, TypeError):
                 signal.signal(sig, handler)
-            except (OSError, ValueError, TypeError):
-                pass
         self.old = {}
 
 

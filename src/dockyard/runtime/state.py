@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
-from dockyard.oci.runtime_spec import dumps_json, loads_json
+from dockyard.oci.runtime_spec import dumps_json, field, loads_json, record
 
 __all__ = [
     "CREATED",
@@ -58,7 +57,7 @@ ALLOWED = {
 }
 
 
-@dataclass
+@record(frozen=False)
 class State:
     """runc's state JSON, plus what the runtime needs to find the container again."""
 

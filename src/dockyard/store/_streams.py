@@ -8,7 +8,14 @@ from typing import IO, BinaryIO
 from dockyard.errors import Unavailable
 from dockyard.oci.digest import Digest, Hasher
 
-__all__ = ["HashingReader", "HashingWriter", "compression_of", "drain", "open_plain"]
+__all__ = [
+    "HashingReader",
+    "HashingWriter",
+    "TarTail",
+    "compression_of",
+    "drain",
+    "open_plain",
+]
 
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
@@ -86,6 +93,40 @@ class HashingReader(io.RawIOBase):
 
     def digest(self) -> Digest:
         return self.hasher.digest()
+
+
+class TarTail(io.RawIOBase):
+    """Completes a tar stream cut short after its last member's data.
+
+    Some writers (umoci 0.4) omit the final block padding and the two zero
+    end-of-archive blocks; Go's archive/tar reads such streams, Python's
+    tarfile does not.  At end of input this reader supplies the missing
+    zeros.  Digests are computed below it, over the bytes actually received.
+    """
+
+    _BLOCK = 512
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._seen = 0
+        self._tail: bytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        if self._tail is None:
+            data = self._stream.read(len(b))
+            if data:
+                self._seen += len(data)
+                b[: len(data)] = data
+                return len(data)
+            pad = -self._seen % self._BLOCK
+            self._tail = b"\0" * (pad + 2 * self._BLOCK)
+        n = min(len(b), len(self._tail))
+        b[:n] = self._tail[:n]
+        self._tail = self._tail[n:]
+        return n
 
 
 class HashingWriter(io.RawIOBase):

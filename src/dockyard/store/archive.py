@@ -168,7 +168,9 @@ def _names(desc: Descriptor) -> list[str]:
 def _plan_manifest(files: ArchiveFiles, desc: Descriptor, tags: list[str]) -> _Plan:
     where = files.where
     data = files.by_digest(desc.digest, desc.size).path.read_bytes()
-    manifest = _wrap(where, f"manifest {desc.digest}", lambda: parse_manifest(data))
+    manifest = _wrap(
+        where, f"manifest {desc.digest}", lambda: parse_manifest(data, allow_no_layers=True)
+    )
     config_bytes = files.by_digest(manifest.config.digest, manifest.config.size).path.read_bytes()
     layers = [files.by_digest(x.digest, x.size) for x in manifest.layers]
     return _Plan(data, config_bytes, layers, tags)

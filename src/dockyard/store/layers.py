@@ -48,7 +48,7 @@ from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
 from dockyard.store._apply import Applier
 from dockyard.store._scan import Scanner
-from dockyard.store._streams import HashingReader, HashingWriter, drain, open_plain
+from dockyard.store._streams import HashingReader, HashingWriter, TarTail, drain, open_plain
 from dockyard.store._tarwrite import TreeWriter
 
 __all__ = [
@@ -75,7 +75,7 @@ def _members(
     reader: HashingReader, where: str
 ) -> Iterable[tuple[tarfile.TarInfo, tarfile.TarFile]]:
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tf:
+        with tarfile.open(fileobj=TarTail(reader), mode="r|") as tf:
             for member in tf:
                 yield member, tf
     except (tarfile.TarError, EOFError, OSError) as e:

@@ -613,6 +613,9 @@ _PARSERS: dict[str, Callable[[_Request], Instruction]] = {
 }
 
 
+KNOWN_INSTRUCTIONS = frozenset(_PARSERS)
+
+
 def parse_instruction(node: Node, filename: str = "Dockerfile") -> Instruction:
     """One instruction node -> its dataclass; errors name ``filename:line``."""
     parser = _PARSERS.get(node.value.lower())

@@ -22,8 +22,15 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
 
     dockerfile = Path(args.file) if args.file else Path(args.context) / "Dockerfile"
     if args.print_ast:
-        from dockyard.build.parser import print_ast
+        from dockyard.build.parser import dump_ast, parse_dockerfile, read_dockerfile
+        from dockyard.build.parser.instructions import KNOWN_INSTRUCTIONS
+        from dockyard.errors import InvalidArgument
 
-        print(print_ast(dockerfile), end="")
+        name = str(dockerfile.name if args.file is None else args.file)
+        result = parse_dockerfile(read_dockerfile(dockerfile), name)
+        for node in result.ast.children:  # the parser accepts any word; a build would not
+            if node.value.lower() not in KNOWN_INSTRUCTIONS:
+                raise InvalidArgument(f"{name}:{node.start_line}: unknown instruction: {node.value}")
+        print(dump_ast(result), end="")
         return 0
     raise Unavailable("build: the image builder is not built yet; use --print-ast")
