@@ -14,7 +14,7 @@ from dockyard.store.archive import load_archive, save_archive
 from dockyard.store.images import ImageStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit" / "store"))
-from store_tarfixtures import Dir, F, Sym, layer_tar, oci_archive  # noqa: E402
+from store_tarfixtures import Dir, F, Sym, layer_tar, oci_archive
 
 pytestmark = pytest.mark.anchors
 
@@ -28,8 +28,16 @@ def _run(*args: str) -> str:
 @pytest.fixture
 def saved(tmp_path: Path, dockyard_root: Path) -> tuple[ImageStore, Path]:
     store = ImageStore(dockyard_root)
-    base = [Dir("bin"), F("bin/busybox", b"bb", 0o755), Sym("bin/sh", "busybox"), F("etc/motd", b"hi")]
-    load_archive(store, oci_archive(tmp_path / "in.tar", [layer_tar(base, compress=True)], "example.com/app:v1"))
+    base = [
+        Dir("bin"),
+        F("bin/busybox", b"bb", 0o755),
+        Sym("bin/sh", "busybox"),
+        F("etc/motd", b"hi"),
+    ]
+    load_archive(
+        store,
+        oci_archive(tmp_path / "in.tar", [layer_tar(base, compress=True)], "example.com/app:v1"),
+    )
     out = tmp_path / "out.tar"
     save_archive(store, ["example.com/app:v1"], out)
     return store, out
@@ -74,7 +82,9 @@ def test_load_image_made_by_umoci(tmp_path: Path, dockyard_root: Path) -> None:
     _run("umoci", "config", "--image", f"{layout}:latest", "--config.cmd", "/bin/sh")
     # umoci names images by bare tag; give it a full name as containerd would
     index = json.loads((layout / "index.json").read_text())
-    index["manifests"][0].setdefault("annotations", {})["io.containerd.image.name"] = "umoci.local/img:latest"
+    index["manifests"][0].setdefault("annotations", {})["io.containerd.image.name"] = (
+        "umoci.local/img:latest"
+    )
     (layout / "index.json").write_text(json.dumps(index))
     archive = tmp_path / "umoci.tar"
     with tarfile.open(archive, "w") as tf:

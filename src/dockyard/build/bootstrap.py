@@ -392,8 +392,8 @@ def _build(store: object, root: Path, full: str, base: BaseImage) -> None:
         config = parse_config(
             json.dumps(_config_dict(base, parent_config, str(info.diff_id), env)).encode()
         )
-        parent_layers = []
+        layers: list[Path] = []
         if base.parent is not None:
             parent_img = store.resolve(base.parent)
-            parent_layers = [str(d.digest) for d in parent_img.manifest.layers]
-        store.create_image([layer_file], config, tags=[full], parent_layers=parent_layers)
+            layers = [store.blobs.path(d.digest) for d in parent_img.manifest.layers]
+        store.create_image([*layers, layer_file], config, tags=[full])

@@ -204,7 +204,7 @@ class RegistryDB:
         with self.tx(write=True) as c:
             _ensure_repo(c, row.repo)
             c.execute(
-                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.repo,
                     row.digest,

@@ -20,10 +20,8 @@ the original error.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.names import new_id, random_name
 from dockyard.engine.options import RunOptions
-from dockyard.errors import AlreadyExists, DockyardError, FailedPrecondition, NotFound
+from dockyard.errors import AlreadyExists, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
     from dockyard.store.db import ContainerRecord
@@ -88,7 +86,7 @@ class ContainerEngine:
         name = opts.name or random_name()
         if opts.name is not None:
             _check_name(opts.name)
-        if self.db.find_container_by_name(name) is not None:
+        if self._name_taken(name):
             raise AlreadyExists(
                 f'create {name}: the container name "/{name}" is already in use'
             )
@@ -118,7 +116,7 @@ class ContainerEngine:
         undo.append(lambda: shutil.rmtree(bundle, ignore_errors=True))
         _mount_overlay(lowers, upper, work, rootfs)
         undo.append(lambda: _umount(rootfs))
-        cfg = image.config.config_dict() if hasattr(image.config, "config_dict") else {}
+        cfg = image.config.config.to_dict()
         user = resolve_user(
             opts.user if opts.user is not None else (cfg.get("User") or None),
             read_in_root(rootfs, "/etc/passwd"),
@@ -145,9 +143,11 @@ class ContainerEngine:
                 cgroups_path=f"dockyard/{cid}",
             ),
         )
+        import json
+
         (bundle / "config.json").write_text(json.dumps(spec))
         self.db.add_container(
-            _new_record(cid, name, opts, image, spec, bundle)  # type: ignore[arg-type]
+            _new_record(cid, name, opts, image, spec, bundle)
         )
         undo.append(lambda: self.db.remove_container(cid))
         return Created(cid, name, bundle, rootfs, opts.remove)
@@ -157,13 +157,13 @@ class ContainerEngine:
     def run(self, created: Created) -> int:
         """Run a created container in the foreground; return its exit code."""
         runtime = self._runtime()
-        self.db.update_container(created.id, status="running", started_at=_now(), pid=os.getpid())
+        self._update(created.id, status="running", started_at=_now(), pid=os.getpid())
         code, oom = 125, False
         try:
             status = runtime.run(created.id, created.bundle)
             code, oom = status.code, bool(status.oom_killed)
         finally:
-            self.db.update_container(
+            self._update(
                 created.id,
                 status="exited",
                 exit_code=code,
@@ -178,6 +178,16 @@ class ContainerEngine:
 
     # -- query / remove -----------------------------------------------------------
 
+    def _name_taken(self, name: str) -> bool:
+        return any(r.name == name for r in self.db.list_containers())
+
+    def _update(self, cid: str, **changes: Any) -> ContainerRecord:
+        from dataclasses import replace
+
+        rec = replace(self.db.get_container(cid), **changes)
+        self.db.update_container(rec)
+        return rec
+
     def get(self, ref: str) -> ContainerRecord:
         rec = self.db.get_container(ref)
         return self._refresh(rec)
@@ -189,8 +199,7 @@ class ContainerEngine:
     def _refresh(self, rec: ContainerRecord) -> ContainerRecord:
         """A container whose foreground CLI died without recording the end is exited."""
         if rec.status == "running" and rec.pid and not _alive(rec.pid):
-            self.db.update_container(rec.id, status="exited", pid=0, finished_at=_now())
-            return self.db.get_container(rec.id)  # type: ignore[no-any-return]
+            return self._update(rec.id, status="exited", pid=0, finished_at=_now())
         return rec
 
     def remove(self, ref: str, force: bool = False) -> str:
@@ -242,12 +251,12 @@ def _new_record(
     return ContainerRecord(
         id=cid,
         name=name,
-        image=opts.image,
+        image_ref=opts.image,
         image_id=str(image.id),
         created=_now(),
         status="created",
-        config=json.dumps({"options": _options_json(opts), "spec": spec}),
-        labels=json.dumps(opts.labels),
+        config={"options": _options_json(opts), "spec": spec, "bundle": str(bundle)},
+        labels=dict(opts.labels),
     )
 
 
@@ -276,18 +285,25 @@ def _write_etc_files(bundle: Path, hostname: str) -> None:
 
 
 def _mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
-    from dockyard.linux import mount_overlay
+    """Mount the container's root: the image's layers read-only under its upper dir."""
+    from dockyard.linux import LibcSyscalls
 
-    mount_overlay([str(p) for p in lowers], str(upper), str(work), str(target))
+    data = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
+    LibcSyscalls().mount("overlay", str(target), "overlay", 0, data)
+
+
+def _is_mountpoint(target: Path) -> bool:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            wanted = str(target)
+            return any(line.split()[4] == wanted for line in f)
+    except OSError:
+        return False
 
 
 def _umount(target: Path) -> None:
-    from dockyard.linux import umount_if_mounted
+    """Unmount the container's root if it is mounted (lazily, so a busy fs never blocks)."""
+    from dockyard.linux import LibcSyscalls
 
-    for _ in range(50):
-        try:
-            umount_if_mounted(str(target))
-            return
-        except DockyardError:
-            time.sleep(0.02)
-    umount_if_mounted(str(target))
+    if _is_mountpoint(target):
+        LibcSyscalls().umount2(str(target), 2)  # MNT_DETACH

@@ -118,14 +118,14 @@ class _SockFprog(ctypes.Structure):
 
 
 _CAP_V3 = 0x20080522
-_libc: ctypes.CDLL | None = None
+_LIBC: list[ctypes.CDLL] = []
 
 
 def _lib() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
+    """libc, loaded once."""
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _b(s: str | None) -> bytes | None:
@@ -228,7 +228,12 @@ class LibcSyscalls(Syscalls):
             inf if soft >= 0xFFFFFFFFFFFFFFFF else soft,
             inf if hard >= 0xFFFFFFFFFFFFFFFF else hard,
         )
-        _os(f"setrlimit {resource}", _resource.setrlimit, resource, lim)
+        try:
+            _resource.setrlimit(resource, lim)
+        except ValueError as e:  # Python's spelling of EPERM for a raised hard limit
+            raise PermissionDenied(f"setrlimit {resource}: {e}") from None
+        except OSError as e:
+            raise errno_error(e.errno or 0, f"setrlimit {resource}") from None
 
     def seccomp_filter(self, bpf: bytes, flags: int) -> None:
         if len(bpf) % 8 or not bpf:

@@ -211,7 +211,7 @@ def record(
 
 
 def _make_record(cls: type[R], frozen: bool) -> type[R]:
-    names = tuple(cls.__dict__.get("__annotations__", {}))
+    names = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (inspect is slow)
     defaults: dict[str, object] = {}
     for name in names:
         if name in cls.__dict__:
@@ -255,15 +255,16 @@ def _make_record(cls: type[R], frozen: bool) -> type[R]:
         ("__hash__", __hash__),
     ):
         setattr(cls, name, fn)
+    extra: dict[str, object] = {"__record_fields__": names, "__match_args__": names}
     if frozen:
-        cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign,assignment]
+        extra["__setattr__"] = _frozen_setattr
     else:
-        cls.__hash__ = None  # type: ignore[method-assign,assignment]
+        extra["__hash__"] = None
+    for name, value in extra.items():
+        setattr(cls, name, value)
     for name, v in defaults.items():
         if isinstance(v, _Factory):
             delattr(cls, name)
-    cls.__record_fields__ = names  # type: ignore[attr-defined]
-    cls.__match_args__ = names
     return cls
 
 
@@ -487,32 +488,33 @@ class _ScanContext:
         raise ValueError(f"invalid constant {name}")
 
 
-_scanner: Callable[[str, int], tuple[Any, int]] | None = None
+_SCANNER: dict[str, Callable[[str, int], tuple[Any, int]]] = {}
 
 
 def loads_json(data: bytes | str, what: str = "json") -> Any:
     """Decode JSON with the standard library's C scanner, without importing ``json``."""
-    global _scanner
     try:
         text = data.decode() if isinstance(data, bytes) else data
     except UnicodeDecodeError as e:
         raise InvalidArgument(f"parse {what}: not utf-8: {e.reason}") from None
-    if _scanner is None:
+    scanner = _SCANNER.get("scan")
+    if scanner is None:
         try:
             import _json
 
-            _scanner = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
+            scanner = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
         except (ImportError, AttributeError):  # pragma: no cover - C scanner always there
             import json
 
-            _scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+            scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+        _SCANNER["scan"] = scanner
     ws = " \t\n\r"
     n = len(text)
     i = 0
     while i < n and text[i] in ws:
         i += 1
     try:
-        value, end = _scanner(text, i)
+        value, end = scanner(text, i)
     except StopIteration as e:
         raise InvalidArgument(f"parse {what}: invalid json at offset {e.value}") from None
     except ValueError as e:
@@ -925,6 +927,7 @@ def _resources(raw: Any) -> LinuxResources | None:
 
 def _linux(d: dict[str, Any]) -> Linux:
     p = "linux."
+    check_net_devices(d)
     seccomp = _opt_obj(d, "seccomp", p)
     pers = _opt_obj(d, "personality", p)
     propagation = _str(d, "rootfsPropagation", p) or None
@@ -979,9 +982,10 @@ PROCESS_CHECKS: tuple[Callable[[Process, str], None], ...] = (check_args, check_
 
 
 def check_version(spec: Spec) -> None:
-    """``ociVersion`` is a 1.x version."""
-    if not spec.oci_version.startswith("1."):
-        raise InvalidArgument(f"ociVersion: unsupported version {spec.oci_version!r}")
+    """``ociVersion`` is a SemVer string (``1.0.2-dev``)."""
+    core = spec.oci_version.split("-", 1)[0].split("+", 1)[0].split(".")
+    if len(core) != 3 or not all(p.isdigit() for p in core):
+        raise InvalidArgument(f"ociVersion: not a semantic version: {spec.oci_version!r}")
 
 
 def check_namespaces(spec: Spec) -> None:
@@ -1016,6 +1020,16 @@ def check_hostname(spec: Spec) -> None:
         raise InvalidArgument("hostname: setting the hostname needs a new uts namespace")
 
 
+def check_net_devices(raw: dict[str, Any]) -> None:
+    """``linux.netDevices`` maps interface names to objects with an optional string name."""
+    nd = raw.get("netDevices")
+    if nd is None:
+        return
+    for name, dev in _obj(nd, "linux.netDevices").items():
+        d = _obj(dev, f"linux.netDevices.{name}")
+        _str(d, "name", f"linux.netDevices.{name}.")
+
+
 def check_sysctl(spec: Spec) -> None:
     """sysctl keys are plain dotted names (no path tricks)."""
     if spec.linux is None:
@@ -1029,7 +1043,6 @@ SPEC_CHECKS: tuple[Callable[[Spec], None], ...] = (
     check_version,
     check_namespaces,
     check_mappings,
-    check_hostname,
     check_sysctl,
 )
 

@@ -159,6 +159,9 @@ def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
 def _stage_b(req: InitRequest) -> None:
     try:
         os.close(req.pid_w)
+        from dockyard.runtime import mounts  # noqa: F401  (while the caller makes the cgroup)
+
+        _preload(req.spec)
         _read_go(req.go_r)
         container_main(req)
     except BaseException as e:
@@ -173,7 +176,6 @@ def container_main(req: InitRequest) -> None:
     """Process B: set the container up and exec ``process.args``. Never returns."""
     from dockyard.runtime import mounts
 
-    _preload(req.spec)
     spec, sc = req.spec, req.syscalls
     lx = spec.linux
     assert spec.process is not None
@@ -238,7 +240,7 @@ def _preload(spec: Spec) -> None:
         import dockyard.runtime.hooks  # noqa: F401
 
 
-def finish_process(
+def finish_process(  # noqa: PLR0917 (the order is the sequence's)
     sc: Syscalls,
     proc: Process,
     exe: str,
@@ -416,18 +418,18 @@ def cap_mask(names: tuple[str, ...]) -> int:
     return mask
 
 
-_LAST_CAP: int | None = None
+_LAST_CAP: list[int] = []
 
 
 def _last_cap() -> int:
-    global _LAST_CAP
-    if _LAST_CAP is None:
+    """The highest capability this kernel knows."""
+    if not _LAST_CAP:
         try:
             with open("/proc/sys/kernel/cap_last_cap") as f:
-                _LAST_CAP = int(f.read())
+                _LAST_CAP.append(int(f.read()))
         except OSError:
-            _LAST_CAP = 40
-    return _LAST_CAP
+            _LAST_CAP.append(40)
+    return _LAST_CAP[0]
 
 
 def set_credentials(sc: Syscalls, proc: Process) -> None:
@@ -471,6 +473,9 @@ def close_fds(first: int, keep: int) -> None:
 def run_exec_stage_a(req: ExecRequest) -> None:
     """``exec``: A joins the init's namespaces, forks B (so the pid ns applies). Never returns."""
     try:
+        import fcntl  # noqa: F401  (the container's filesystem has no Python)
+        import resource  # noqa: F401
+
         sc = req.syscalls
         joins = [
             (t, f"/proc/{req.init_pid}/ns/{c.NAMESPACE_FILES[t]}")

@@ -299,7 +299,7 @@ def create_devices(sc: Syscalls, spec: Spec, ctx: RootfsContext, *, defaults: bo
 
     devices: list[Device] = []
     if defaults:
-        devices += [Device("c", p, ma, mi, 0o666, 0, 0) for p, ma, mi in DEFAULT_DEVICES]
+        devices += [Device("c", p, ma, mi, 0o666) for p, ma, mi in DEFAULT_DEVICES]
     if spec.linux is not None:
         given = {d.path for d in spec.linux.devices}
         devices = [d for d in devices if d.path not in given] + list(spec.linux.devices)

@@ -208,6 +208,10 @@ class Runtime:
         except InvalidArgument as e:
             raise InvalidArgument(f"load bundle {bundle}: {e}") from None
 
+    def stored_spec(self, cid: str) -> Spec:
+        """The config a container was created with."""
+        return self._stored_spec(cid)
+
     def _stored_spec(self, cid: str) -> Spec:
         from dockyard.oci.runtime_spec import parse_spec
 
@@ -268,6 +272,8 @@ class Runtime:
         self._poststart(spec, s)
 
     def _poststart(self, spec: Spec, s: st.State) -> None:
+        if not spec.hooks.poststart:
+            return
         from dockyard.runtime.hooks import run_hook
 
         for i, h in enumerate(spec.hooks.poststart):
@@ -357,11 +363,6 @@ class Runtime:
                 fifo = os.path.join(directory, "exec.fifo")
                 os.mkfifo(fifo, 0o622)
             cg_path = _cgroup_path(spec, cid)
-            manager = self._manager(cg_path)
-            manager.create()
-            undo.append(manager.destroy)
-            if spec.linux is not None and spec.linux.resources is not None:
-                manager.apply(_with_default_devices(spec))
             bpf, bpf_flags = self._seccomp(spec)
             state = st.State(
                 id=cid, pid=0, bundle=bundle, rootfs=rootfs, created=st.now_rfc3339(),
@@ -387,6 +388,12 @@ class Runtime:
             if console is not None:
                 console.after_fork()
                 self._proxy = console.proxy
+            # the cgroup is made while the children unshare and fork (B waits on "go")
+            manager = self._manager(cg_path)
+            manager.create()
+            undo.append(manager.destroy)
+            if spec.linux is not None and spec.linux.resources is not None:
+                manager.apply(_with_default_devices(spec))
             what = f"{'create' if create else 'run'} container {cid}"
             pid = kids.collect_b(what)
             state.pid = pid
@@ -421,9 +428,11 @@ class Runtime:
             raise
 
     def _prestart(self, spec: Spec, s: st.State) -> None:
+        hooks = spec.hooks
+        if not (hooks.prestart or hooks.create_runtime):
+            return
         from dockyard.runtime.hooks import run_hook
 
-        hooks = spec.hooks
         for stage, items in (("prestart", hooks.prestart), ("createRuntime", hooks.create_runtime)):
             for i, h in enumerate(items):
                 run_hook(h, self._state_json(s), f"{stage}[{i}]")
@@ -530,13 +539,14 @@ class Runtime:
             m.destroy()
         finally:
             s.status = st.STOPPED
-            from dockyard.runtime.hooks import run_hook
+            if spec.hooks.poststop:
+                from dockyard.runtime.hooks import run_hook
 
-            for i, h in enumerate(spec.hooks.poststop):
-                try:
-                    run_hook(h, self._state_json(s), f"poststop[{i}]")
-                except DockyardError as e:
-                    self.warnings.append(str(e))
+                for i, h in enumerate(spec.hooks.poststop):
+                    try:
+                        run_hook(h, self._state_json(s), f"poststop[{i}]")
+                    except DockyardError as e:
+                        self.warnings.append(str(e))
             _rmtree(self._dir(cid))
 
     # ------------------------------------------------------------------ exec
@@ -618,6 +628,8 @@ class Runtime:
 
 def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
     """The rootfs path; refuses a missing rootfs or process, or no mount namespace."""
+    from dockyard.oci.runtime_spec import check_hostname
+
     if spec.root is None:
         raise InvalidArgument(f"create container {cid}: root: required")
     rootfs = spec.root.path
@@ -630,6 +642,10 @@ def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
         raise InvalidArgument(f"create container {cid}: process: required")
     if spec.linux is None or spec.linux.namespace("mount") is None:
         raise InvalidArgument(f"create container {cid}: linux.namespaces: mount is required")
+    try:
+        check_hostname(spec)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"create container {cid}: {e}") from None
     return rootfs
 
 
@@ -705,9 +721,22 @@ def _reap(pid: int) -> None:
 
 
 def _rmtree(path: str) -> None:
-    import shutil
+    """Remove a state directory (flat: state.json, config.json, exec.fifo)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except IsADirectoryError:
+            import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _exec_defaults(process: Process, spec: Spec) -> Process:

@@ -106,7 +106,7 @@ class TarTail(io.RawIOBase):
 
     _BLOCK = 512
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes] | io.RawIOBase) -> None:
         self._stream = stream
         self._seen = 0
         self._tail: bytes | None = None

@@ -4,7 +4,9 @@ Protocol
 --------
 ``StateDB(path)`` opens nothing until first use; each thread gets its own
 connection (``busy_timeout`` 5 s, WAL, foreign keys on), so several threads
-and several processes (CLI, daemon, supervisor) may use one database.  Every
+and several processes (CLI, daemon, supervisor) may use one database.  SQLite
+connections must not cross ``fork()``: call ``close()`` before forking (a
+connection inherited by a child is never used there; the child opens its own).  Every
 method is one short transaction; writes take the write lock up front
 (``BEGIN IMMEDIATE``) so that a read-modify-write never deadlocks.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -158,7 +161,7 @@ class StateDB:
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
@@ -168,6 +171,7 @@ class StateDB:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         self._local.conn = conn
+        self._local.pid = os.getpid()
         with self._lock:
             if not self._migrated:
                 _migrate(conn)

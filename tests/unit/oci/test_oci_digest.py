@@ -37,7 +37,9 @@ def test_parse_refuses(s: str) -> None:
         parse_digest(s)
 
 
-@pytest.mark.parametrize("s", ["sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7", "multihash+base58:Qm1"])
+@pytest.mark.parametrize(
+    "s", ["sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7", "multihash+base58:Qm1"]
+)
 def test_unknown_algorithms_accepted_but_not_verifiable(s: str) -> None:
     d = parse_digest(s)
     assert not d.verifiable

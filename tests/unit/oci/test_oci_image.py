@@ -46,7 +46,10 @@ def test_manifest_roundtrip_keeps_raw_bytes() -> None:
     assert m.layers[0].size == 20
     again = parse_manifest(m.to_json())
     assert again == m
-    assert m.to_json() == json.dumps(json.loads(m.to_json()), sort_keys=True, separators=(",", ":")).encode()
+    assert (
+        m.to_json()
+        == json.dumps(json.loads(m.to_json()), sort_keys=True, separators=(",", ":")).encode()
+    )
 
 
 def test_docker_manifest_accepted() -> None:
@@ -62,9 +65,15 @@ def test_docker_manifest_accepted() -> None:
         ({"mediaType": mt.OCI_INDEX}, "mediaType"),
         ({"layers": []}, "layers"),
         ({"layers": [{"mediaType": mt.OCI_LAYER, "digest": D2, "size": "1"}]}, "layers[0].size"),
-        ({"layers": [{"mediaType": mt.OCI_LAYER, "digest": "md5:x", "size": -1}]}, "layers[0].size"),
+        (
+            {"layers": [{"mediaType": mt.OCI_LAYER, "digest": "md5:x", "size": -1}]},
+            "layers[0].size",
+        ),
         ({"config": {"mediaType": "bad", "digest": D1, "size": 1}}, "config.mediaType"),
-        ({"config": {"mediaType": mt.OCI_CONFIG, "digest": "sha256:AB", "size": 1}}, "config.digest"),
+        (
+            {"config": {"mediaType": mt.OCI_CONFIG, "digest": "sha256:AB", "size": 1}},
+            "config.digest",
+        ),
         ({"annotations": {"a": 1}}, "annotations"),
         ({"subject": "x"}, "subject"),
     ],
@@ -163,9 +172,16 @@ def test_config_errors(patch: dict[str, object], path: str) -> None:
 
 
 def test_built_documents_are_canonical_and_stable() -> None:
-    cfg = ImageConfig("amd64", "linux", RootFS((sha256_digest(b"l"),)), ContainerConfig(cmd=("sh",)))
+    cfg = ImageConfig(
+        "amd64", "linux", RootFS((sha256_digest(b"l"),)), ContainerConfig(cmd=("sh",))
+    )
     assert cfg.content() == cfg.to_json()
-    assert cfg.digest() == ImageConfig("amd64", "linux", RootFS((sha256_digest(b"l"),)), ContainerConfig(cmd=("sh",))).digest()
+    assert (
+        cfg.digest()
+        == ImageConfig(
+            "amd64", "linux", RootFS((sha256_digest(b"l"),)), ContainerConfig(cmd=("sh",))
+        ).digest()
+    )
     desc = Descriptor(mt.OCI_CONFIG, cfg.digest(), len(cfg.content()))
     m = Manifest(desc, (Descriptor(mt.OCI_LAYER, sha256_digest(b"l"), 1),))
     assert parse_manifest(m.to_json()) == m

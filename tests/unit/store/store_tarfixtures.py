@@ -25,23 +25,23 @@ class Entry:
     pax: dict[str, str] = field(default_factory=dict)
 
 
-def F(name: str, data: bytes = b"x", mode: int = 0o644) -> Entry:  # noqa: N802
+def F(name: str, data: bytes = b"x", mode: int = 0o644) -> Entry:
     return Entry(name, tarfile.REGTYPE, data, mode=mode)
 
 
-def Dir(name: str, mode: int = 0o755) -> Entry:  # noqa: N802
+def Dir(name: str, mode: int = 0o755) -> Entry:
     return Entry(name, tarfile.DIRTYPE, mode=mode)
 
 
-def Sym(name: str, target: str) -> Entry:  # noqa: N802
+def Sym(name: str, target: str) -> Entry:
     return Entry(name, tarfile.SYMTYPE, linkname=target, mode=0o777)
 
 
-def Hard(name: str, target: str) -> Entry:  # noqa: N802
+def Hard(name: str, target: str) -> Entry:
     return Entry(name, tarfile.LNKTYPE, linkname=target)
 
 
-def Chr(name: str, major: int = 1, minor: int = 3) -> Entry:  # noqa: N802
+def Chr(name: str, major: int = 1, minor: int = 3) -> Entry:
     return Entry(name, tarfile.CHRTYPE, devmajor=major, devminor=minor)
 
 
@@ -119,7 +119,10 @@ def oci_archive(
                 "mediaType": mt.OCI_MANIFEST,
                 "digest": str(sha256_digest(mbytes)),
                 "size": len(mbytes),
-                "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "v1"},
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": "v1",
+                },
             }
         ],
     }

@@ -86,7 +86,18 @@ def test_docker_archive_with_symlinked_duplicate_layer(store: ImageStore, tmp_pa
     path = tmp_path / "dup.tar"
     with tarfile.open(path, "w") as tf:
         for name, data in (
-            ("manifest.json", json.dumps([{"Config": "c.json", "RepoTags": ["d:1"], "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode()),
+            (
+                "manifest.json",
+                json.dumps(
+                    [
+                        {
+                            "Config": "c.json",
+                            "RepoTags": ["d:1"],
+                            "Layers": ["a/layer.tar", "b/layer.tar"],
+                        }
+                    ]
+                ).encode(),
+            ),
             ("c.json", cfg),
             ("a/layer.tar", layer),
         ):
@@ -111,10 +122,11 @@ HOSTILE: list[tuple[str, list[Entry], str]] = [
 
 
 @pytest.mark.parametrize("fmt", ["oci", "docker"])
-@pytest.mark.parametrize(("case", "entries", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("case", HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_archive_refused_and_store_unchanged(
-    store: ImageStore, tmp_path: Path, fmt: str, case: str, entries: list[Entry], message: str
+    store: ImageStore, tmp_path: Path, fmt: str, case: tuple[str, list[Entry], str]
 ) -> None:
+    _name, entries, message = case
     load_archive(store, oci_archive(tmp_path / "good.tar", [layer_tar(BASE)], "good:1"))
     before = _state(store)
     layers = [layer_tar(BASE, compress=True), layer_tar(entries)]
@@ -139,8 +151,13 @@ def test_diff_id_mismatch_refused(store: ImageStore, tmp_path: Path) -> None:
     assert _state(store) == ([], [], {})
 
 
-@pytest.mark.parametrize(("kw", "message"), [({"skip_blob": 0}, "missing from archive"), ({"corrupt_blob": 0}, "digest mismatch")])
-def test_corrupt_or_missing_blob(store: ImageStore, tmp_path: Path, kw: dict[str, int], message: str) -> None:
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [({"skip_blob": 0}, "missing from archive"), ({"corrupt_blob": 0}, "digest mismatch")],
+)
+def test_corrupt_or_missing_blob(
+    store: ImageStore, tmp_path: Path, kw: dict[str, int], message: str
+) -> None:
     path = oci_archive(tmp_path / "x.tar", [layer_tar(BASE)], **kw)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match=message):
         load_archive(store, path)

@@ -80,7 +80,9 @@ def _writer(path: str, n: int) -> None:
 
 def test_several_processes(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateDB(path).schema_version  # noqa: B018 - create it first
+    db = StateDB(path)
+    assert db.schema_version == len(MIGRATIONS)
+    db.close()  # never fork with an open SQLite connection
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_writer, args=(str(path), n)) for n in range(3)]
     for p in procs:

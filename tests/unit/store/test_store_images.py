@@ -21,7 +21,9 @@ from dockyard.store.snapshots import SnapshotStore, chain_ids
 
 def _layer_files(tmp_path: Path) -> list[Path]:
     a = tmp_path / "l1.tar.gz"
-    a.write_bytes(layer_tar([Dir("bin"), F("bin/busybox", b"bb"), Sym("bin/sh", "busybox")], compress=True))
+    a.write_bytes(
+        layer_tar([Dir("bin"), F("bin/busybox", b"bb"), Sym("bin/sh", "busybox")], compress=True)
+    )
     b = tmp_path / "l2.tar"
     b.write_bytes(layer_tar([F("etc/motd", b"hi"), F("bin/.wh.sh", b"")]))
     return [a, b]

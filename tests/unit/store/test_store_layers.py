@@ -171,7 +171,8 @@ def test_tar_directory_sorted_uncompressed(tmp_path: Path) -> None:
     buf = io.BytesIO()
     info = tar_directory(src, buf, compress=False)
     assert info.diff_id == info.digest
-    names = tarfile.open(fileobj=io.BytesIO(buf.getvalue())).getnames()
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        names = tf.getnames()
     assert names == ["a-hardlink", "d", "d/e", "d/e/f", "d/sh", "z"]
 
 
@@ -185,7 +186,8 @@ def test_diff_upper_converts_overlay_whiteouts(tmp_path: Path, require_root: Non
     os.mknod(upper / "deleted", stat.S_IFCHR | 0o000, os.makedev(0, 0))
     buf = io.BytesIO()
     diff_upper(upper, buf)
-    names = tarfile.open(fileobj=io.BytesIO(buf.getvalue())).getnames()
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        names = tf.getnames()
     assert names == [".wh.deleted", "opq", "opq/.wh..wh..opq", "opq/new"]
     # and back: applied in overlay form they become a device and an xattr again
     lower = tmp_path / "lower"

@@ -36,7 +36,7 @@ def _status(rec: Any) -> str:
 
 
 def _command(rec: Any, no_trunc: bool) -> str:
-    spec = json.loads(rec.config).get("spec", {})
+    spec = rec.config.get("spec", {})
     cmd = " ".join(spec.get("process", {}).get("args", []))
     if not no_trunc and len(cmd) > 20:
         cmd = cmd[:19] + "…"
@@ -53,7 +53,7 @@ def _matches(rec: Any, filters: list[str]) -> bool:
         if key == "id" and not rec.id.startswith(value):
             return False
         if key == "label":
-            labels = json.loads(rec.labels or "{}")
+            labels = rec.labels
             k, sep, v = value.partition("=")
             if k not in labels or (sep and labels[k] != v):
                 return False
@@ -77,12 +77,12 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         from dockyard.cli.gotemplate import render
 
         for r in recs:
-            view = {"ID": r.id[:12], "Names": r.name, "Image": r.image, "Status": _status(r),
+            view = {"ID": r.id[:12], "Names": r.name, "Image": r.image_ref, "Status": _status(r),
                     "Command": _command(r, True), "CreatedAt": r.created, "State": r.status}  # fmt: skip
             print(render(args.format, view))
         return 0
     rows = [
-        [r.id if args.no_trunc else r.id[:12], r.image, _command(r, args.no_trunc),
+        [r.id if args.no_trunc else r.id[:12], r.image_ref, _command(r, args.no_trunc),
          f"{ago(r.created)} ago", _status(r), "", r.name]  # fmt: skip
         for r in recs
     ]

@@ -64,8 +64,12 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     from dockyard.cli.render import human_size
     from dockyard.store.gc import prune
 
-    report = prune(ctx.images(), all_images=args.all)
-    for line in report.lines():
-        print(line)
+    report = prune(ctx.images(), dangling=args.all)
+    for digest in report.images:
+        print(f"Deleted Images: {digest}")
+    for blob in report.blobs:
+        print(f"Deleted Blob: {blob}")
+    for snap in report.snapshots:
+        print(f"Deleted Snapshot: {snap}")
     print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0

@@ -34,8 +34,11 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         rc = 0
         for ref in args.images:
             try:
-                for line in store.remove(ref, force=args.force):
-                    print(line)
+                report = store.remove(ref, force=args.force)
+                for tag in report.untagged:
+                    print(f"Untagged: {_familiar(tag)}")
+                for digest in report.deleted:
+                    print(f"Deleted: {digest}")
             except DockyardError as exc:
                 print(f"dockyard: {exc}", file=sys.stderr)
                 rc = 1
@@ -78,6 +81,12 @@ def _list(store: object, args: argparse.Namespace) -> int:
         return 0
     print(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows))
     return 0
+
+
+def _familiar(ref: str) -> str:
+    from dockyard.oci.reference import parse_reference
+
+    return parse_reference(ref).familiar()
 
 
 def _familiar_repo(repo: str) -> str:

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
 
 def container_view(rec: Any) -> dict[str, Any]:
     """A container as docker's ``inspect`` shows it (the fields dockyard has)."""
-    cfg = json.loads(rec.config or "{}")
+    cfg = rec.config
     opts, spec = cfg.get("options", {}), cfg.get("spec", {})
     proc = spec.get("process", {})
     running = rec.status == "running"
@@ -67,10 +67,10 @@ def container_view(rec: Any) -> dict[str, Any]:
             "User": opts.get("user") or "",
             "Env": proc.get("env", []),
             "Cmd": opts.get("command") or None,
-            "Image": rec.image,
+            "Image": rec.image_ref,
             "WorkingDir": proc.get("cwd", ""),
             "Entrypoint": opts.get("entrypoint"),
-            "Labels": json.loads(rec.labels or "{}"),
+            "Labels": dict(rec.labels),
             "Tty": bool(proc.get("terminal")),
         },
     }
@@ -78,7 +78,7 @@ def container_view(rec: Any) -> dict[str, Any]:
 
 def image_view(img: Any) -> dict[str, Any]:
     """An image as docker's ``inspect`` shows it."""
-    cfg = json.loads(img.config_bytes) if hasattr(img, "config_bytes") else {}
+    cfg = json.loads(img.config.content())
     return {
         "Id": str(img.id),
         "RepoTags": [_familiar(t) for t in img.repo_tags],

@@ -1,0 +1,95 @@
+"""Fixtures for tests that drive the ``dockyard`` CLI on real containers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_CACHE = REPO / ".cache" / "images"
+DOCKYARD = [sys.executable, "-m", "dockyard.cli.main"]
+
+
+@dataclass
+class Dockyard:
+    """Runs the CLI against a private state root."""
+
+    root: Path
+    run_root: Path
+
+    def argv(self, *args: str) -> list[str]:
+        return [*DOCKYARD, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+
+    def run(self, *args: str, timeout: float = 120, check: bool = False,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        proc = subprocess.run(
+            self.argv(*args), capture_output=True, text=True, timeout=timeout, input=input,
+            check=False,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dockyard {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def ensure(self, image: str) -> None:
+        """Load a base image from make setup's cache, or bootstrap it (busybox is quick)."""
+        if self.run("image", "inspect", image).returncode == 0:
+            return
+        cached = IMAGE_CACHE / (image.replace(":", "_") + ".tar")
+        if cached.is_file():
+            self.run("load", "-i", str(cached), check=True)
+        elif image.startswith("busybox"):
+            self.run("image", "bootstrap", image, timeout=300, check=True)
+        else:
+            pytest.skip(f"{image} is not cached in {IMAGE_CACHE} (make setup builds it)")
+
+
+def _cleanup(root: Path, run_root: Path) -> None:
+    """Unmount anything a failed test left under our roots, then remove them."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        points = []
+    for point in sorted(points, key=len, reverse=True):
+        if point.startswith((str(root) + "/", str(run_root) + "/")):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(run_root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dy_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockyard]:
+    """One root with busybox, shared by the tests that only read images."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    base = tmp_path_factory.mktemp("dy")
+    d = Dockyard(base / "root", base / "run")
+    d.ensure("busybox:latest")
+    yield d
+    _cleanup(d.root, d.run_root)
+
+
+@pytest.fixture
+def dy(dy_session: Dockyard) -> Dockyard:
+    return dy_session
+
+
+@pytest.fixture
+def dy_fresh(tmp_path: Path) -> Iterator[Dockyard]:
+    """A private, empty root for tests that change the image list."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    d = Dockyard(tmp_path / "root", tmp_path / "run")
+    yield d
+    _cleanup(d.root, d.run_root)

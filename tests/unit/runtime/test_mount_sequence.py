@@ -1,0 +1,201 @@
+"""The container init's mount sequence, asserted call by call through RecordingSyscalls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import InvalidArgument, PermissionDenied
+from dockyard.linux import RecordingSyscalls
+from dockyard.linux import constants as c
+from dockyard.oci.runtime_spec import default_spec_dict, parse_process, parse_spec
+from dockyard.runtime import init, mounts
+from dockyard.runtime.mounts import RootfsContext, parse_mount_options, secure_join
+
+
+def _spec(**linux: object) -> object:
+    cfg = default_spec_dict()
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]  # host-specific
+    cfg["linux"].update(linux)
+    return parse_spec(cfg)
+
+
+@pytest.mark.parametrize(
+    ("options", "flags", "prop", "data"),
+    [
+        (
+            ["nosuid", "noexec", "nodev", "ro"],
+            c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | c.MS_RDONLY,
+            (),
+            "",
+        ),
+        (["rbind", "rprivate"], c.MS_BIND | c.MS_REC, (c.MS_PRIVATE | c.MS_REC,), ""),
+        (["ro", "rw"], 0, (), ""),
+        (
+            ["newinstance", "ptmxmode=0666", "mode=0620"],
+            0,
+            (),
+            "newinstance,ptmxmode=0666,mode=0620",
+        ),
+        (["bind", "rro", "rslave"], c.MS_BIND | c.MS_RDONLY, (c.MS_SLAVE | c.MS_REC,), ""),
+    ],
+)
+def test_parse_mount_options(
+    options: list[str], flags: int, prop: tuple[int, ...], data: str
+) -> None:
+    o = parse_mount_options(options)
+    assert (o.flags, o.propagation, o.data) == (flags, prop, data)
+
+
+def test_secure_join_stays_inside(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "evil").symlink_to("/etc")
+    (tmp_path / "up").symlink_to("../../../..")
+    assert secure_join(str(tmp_path), "/evil/passwd") == str(tmp_path / "etc/passwd")
+    assert secure_join(str(tmp_path), "/up/x") == str(tmp_path / "x")
+    assert secure_join(str(tmp_path), "../../x") == str(tmp_path / "x")
+
+
+def test_prepare_rootfs_sequence(tmp_path: Path) -> None:
+    sc = RecordingSyscalls()
+    spec = _spec()
+    rootfs = str(tmp_path)
+    mounts.prepare_rootfs(sc, spec, RootfsContext(rootfs, rootfs))  # type: ignore[arg-type]
+    calls = sc.of("mount")
+    assert calls[0] == (None, "/", None, c.MS_SLAVE | c.MS_REC, None)
+    assert calls[1] == (rootfs, rootfs, "bind", c.MS_BIND | c.MS_REC, None)
+    targets = [a[1] for a in calls[2:]]
+    assert targets == [
+        f"{rootfs}/proc", f"{rootfs}/dev", f"{rootfs}/dev/pts", f"{rootfs}/dev/shm",
+        f"{rootfs}/dev/mqueue", f"{rootfs}/sys",
+    ]  # fmt: skip
+    devpts = calls[4]
+    assert devpts[2] == "devpts" and "newinstance" in str(devpts[4])
+    assert [a[0] for a in sc.of("mknod")] == [
+        f"{rootfs}/dev/{n}" for n in ("null", "zero", "full", "random", "urandom", "tty")
+    ]
+    assert os.readlink(tmp_path / "dev/ptmx") == "pts/ptmx"
+    assert os.readlink(tmp_path / "dev/stdin") == "/proc/self/fd/0"
+
+
+def test_devices_bound_in_user_namespace(tmp_path: Path) -> None:
+    sc = RecordingSyscalls()
+    spec = _spec()
+    mounts.create_devices(
+        sc, spec, RootfsContext(str(tmp_path), str(tmp_path), userns=True), defaults=True
+    )  # type: ignore[arg-type]
+    assert sc.of("mknod") == []
+    assert ("/dev/null", f"{tmp_path}/dev/null", "bind", c.MS_BIND, None) in sc.of("mount")
+
+
+def test_bind_mount_ro_is_remounted(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    cfg = default_spec_dict()
+    cfg["mounts"] = [
+        {
+            "destination": "/data",
+            "type": "bind",
+            "source": str(src),
+            "options": ["rbind", "ro", "rprivate"],
+        }
+    ]
+    spec = parse_spec(cfg)
+    sc = RecordingSyscalls()
+    root = tmp_path / "root"
+    root.mkdir()
+    mounts.mount_one(sc, spec.mounts[0], RootfsContext(str(root), str(tmp_path)))
+    assert sc.of("mount") == [
+        (str(src), f"{root}/data", "bind", c.MS_BIND | c.MS_REC, None),
+        (str(src), f"{root}/data", None, c.MS_RDONLY | c.MS_BIND | c.MS_REMOUNT, None),
+        (None, f"{root}/data", None, c.MS_PRIVATE | c.MS_REC, None),
+    ]
+    assert (root / "data").is_dir()
+
+
+def test_enter_rootfs_pivot_and_no_pivot() -> None:
+    sc = RecordingSyscalls()
+    mounts.enter_rootfs(sc, "/r")
+    assert sc.calls == [
+        ("chdir", ("/r",)),
+        ("pivot_root", (".", ".")),
+        ("mount", (None, ".", None, c.MS_SLAVE | c.MS_REC, None)),
+        ("umount2", (".", c.MNT_DETACH)),
+        ("chdir", ("/",)),
+    ]
+    sc = RecordingSyscalls()
+    mounts.enter_rootfs(sc, "/r", no_pivot=True)
+    assert sc.names() == ["chdir", "mount", "chroot", "chdir"]
+    assert sc.of("mount")[0] == ("/r", "/", None, c.MS_MOVE, None)
+
+
+def test_finish_rootfs_masks_and_readonly() -> None:
+    spec = _spec(
+        maskedPaths=["/proc/keys", "/sys/firmware", "/no/such"], readonlyPaths=["/proc/sys"]
+    )
+    sc = RecordingSyscalls()
+    mounts.finish_rootfs(sc, spec)  # type: ignore[arg-type]
+    m = sc.of("mount")
+    assert m[0] == ("/dev/null", "/proc/keys", None, c.MS_BIND, None)
+    assert m[1] == ("tmpfs", "/sys/firmware", "tmpfs", c.MS_RDONLY, None)
+    assert m[2] == ("/proc/sys", "/proc/sys", None, c.MS_BIND | c.MS_REC, None)
+    assert (
+        m[3][3] & (c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND) == c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND
+    )
+    assert m[4][1] == "/" and m[4][3] & c.MS_RDONLY  # root.readonly
+
+
+def test_credentials_sequence() -> None:
+    proc = parse_process({
+        "args": ["sh"], "cwd": "/",
+        "user": {"uid": 1000, "gid": 1000, "additionalGids": [10]},
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                         "permitted": ["CAP_KILL"],
+                         "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]},
+    })  # fmt: skip
+    sc = RecordingSyscalls()
+    init.set_credentials(sc, proc)
+    names = sc.names()
+    assert names[0] == "prctl" and sc.calls[0][1][:2] == (c.PR_SET_KEEPCAPS, 1)
+    drops = [a[1] for n, a in sc.calls if n == "prctl" and a[0] == c.PR_CAPBSET_DROP]
+    assert 5 not in drops and 0 in drops  # CAP_KILL kept, CAP_CHOWN dropped
+    i = names.index("setgroups")
+    assert names[i : i + 4] == ["setgroups", "setresgid", "setresuid", "capset"]
+    assert sc.of("setgroups") == [([10],)]
+    assert sc.of("capset") == [(1 << 5, 1 << 5, 1 << 5)]
+    raises = [
+        a
+        for n, a in sc.calls
+        if n == "prctl" and a[:2] == (c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE)
+    ]
+    assert raises == [
+        (c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, 5, 0)
+    ]  # CHOWN not permitted: skipped
+
+
+def test_rlimit_raise_reports_cap_sys_resource() -> None:
+    proc = parse_process(
+        {"args": ["sh"], "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10}]}
+    )
+    sc = RecordingSyscalls(fail={"setrlimit": 1})
+    with pytest.raises(PermissionDenied, match="CAP_SYS_RESOURCE"):
+        init.apply_rlimits(sc, proc)
+
+
+def test_find_executable(tmp_path: Path) -> None:
+    proc = parse_process({"args": ["sh"], "env": [f"PATH=/nonexistent:{tmp_path}"]})
+    with pytest.raises(Exception, match="executable file not found"):
+        init.find_executable(proc)
+    exe = tmp_path / "sh"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert init.find_executable(proc) == str(exe)
+
+
+def test_bad_device_path_is_invalid() -> None:
+    cfg = default_spec_dict()
+    cfg["linux"]["devices"] = [{"type": "x", "path": "/dev/x"}]
+    with pytest.raises(InvalidArgument, match=r"linux\.devices\[0\]\.type"):
+        parse_spec(cfg)
