@@ -79,5 +79,7 @@ def report(title: str, results: list[Result], baseline: str, targets: dict[str, 
                 continue
             ratio = base.median / o.median
             verdict = "ok" if ratio <= target else "MISSED"
-            lines.append(f"ratio {baseline} / {other}: {ratio:.2f}x (target <= {target}x) {verdict}")
+            lines.append(
+                f"ratio {baseline} / {other}: {ratio:.2f}x (target <= {target}x) {verdict}"
+            )
     return "\n".join(lines)

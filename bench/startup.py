@@ -108,5 +108,7 @@ def main() -> str:
                            env={**os.environ, **env})  # fmt: skip
             subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False,
                            env={**os.environ, **env})  # fmt: skip
-        subprocess.run(["umount", "-R", str(work / "podman-root")], capture_output=True, check=False)
+        subprocess.run(
+            ["umount", "-R", str(work / "podman-root")], capture_output=True, check=False
+        )
         shutil.rmtree(work, ignore_errors=True)

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, Dockyard
 
 sys.path.insert(0, str(REPO / "tests" / "unit" / "store"))
-from store_tarfixtures import Chr, Entry, F, Hard, Sym, docker_archive, layer_tar, oci_archive  # noqa: E402
+from store_tarfixtures import Chr, Entry, F, Hard, Sym, docker_archive, layer_tar, oci_archive
 
 pytestmark = pytest.mark.root
 
@@ -51,7 +52,9 @@ def test_tag_inspect_rmi(dy: Dockyard) -> None:
 
 
 def test_image_prune_removes_unreferenced_content(dy_fresh: Dockyard, tmp_path: Path) -> None:
-    path = oci_archive(tmp_path / "a.tar", [layer_tar([F("hello", b"hi")])], "docker.io/library/t:1")
+    path = oci_archive(
+        tmp_path / "a.tar", [layer_tar([F("hello", b"hi")])], "docker.io/library/t:1"
+    )
     dy_fresh.run("load", "-i", str(path), check=True)
     blobs = dy_fresh.root / "blobs" / "sha256"
     assert len(list(blobs.iterdir())) == 3
@@ -98,8 +101,10 @@ def test_skopeo_and_umoci_read_our_saved_images(dy: Dockyard, tmp_path: Path) ->
     skopeo, umoci = _tool("skopeo"), _tool("umoci")
     archive = tmp_path / "bb.tar"
     dy.run("save", "-o", str(archive), "busybox:latest", check=True)
-    info = json.loads(subprocess.run([skopeo, "inspect", f"oci-archive:{archive}"],
-                                     capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    proc = subprocess.run(
+        [skopeo, "inspect", f"oci-archive:{archive}"], capture_output=True, text=True, check=True
+    )
+    info = json.loads(proc.stdout)
     assert info["Os"] == "linux" and len(info["Layers"]) == 1
     layout = tmp_path / "layout"
     layout.mkdir()

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+
 from conftest import Dockyard
 
 pytestmark = pytest.mark.root

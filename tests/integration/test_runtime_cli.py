@@ -26,11 +26,18 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root), *args],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )  # fmt: skip
+    """Run the CLI; output goes through files, since a created init keeps its stdio open."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root), *args],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(done.args, done.returncode, out.read(), err.read())
 
 
 def test_cli_lifecycle(tmp_path: Path, rootfs: Path) -> None:

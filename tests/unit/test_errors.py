@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dockyard.errors as errors
+from dockyard import errors
 
 
 def test_error_set_is_closed() -> None:

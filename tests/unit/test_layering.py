@@ -38,7 +38,7 @@ def test_lower_layers_never_import_higher_ones() -> None:
         for imported in _imports(path):
             if imported in RANK and RANK[imported] > RANK[pkg]:
                 bad.append(f"{rel} imports dockyard.{imported}")
-            if imported in RANK and RANK[imported] == RANK[pkg] and imported != pkg:
-                if {pkg, imported} not in ({"api", "cli"},):
-                    bad.append(f"{rel} imports sibling layer dockyard.{imported}")
+            same_rank = imported in RANK and RANK[imported] == RANK[pkg] and imported != pkg
+            if same_rank and {pkg, imported} != {"api", "cli"}:
+                bad.append(f"{rel} imports sibling layer dockyard.{imported}")
     assert not bad, "\n".join(bad)

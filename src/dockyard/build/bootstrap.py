@@ -143,7 +143,9 @@ def _run(cmd: list[str], what: str, **kwargs: object) -> None:
 def make_busybox_rootfs(dest: Path) -> None:
     """Fill ``dest`` with a busybox root filesystem from the host's busybox-static."""
     if not BUSYBOX.is_file():
-        raise Unavailable("bootstrap busybox: /bin/busybox not found (apt-get install busybox-static)")
+        raise Unavailable(
+            "bootstrap busybox: /bin/busybox not found (apt-get install busybox-static)"
+        )
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "proc", "sys",
               "dev", "var/spool/mail", "var/www", "run"):  # fmt: skip
         (dest / d).mkdir(parents=True, exist_ok=True)
@@ -201,7 +203,8 @@ apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip 
 ln -sf /usr/bin/python3 /usr/local/bin/python
 ln -sf /usr/bin/pip3 /usr/local/bin/pip
 rm -f /usr/lib/python3*/EXTERNALLY-MANAGED
-rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+rm -rf /var/log/apt /var/log/dpkg.log
 find / -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
 python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' > /tmp/.python-version
 """
@@ -221,7 +224,7 @@ def make_python_layer(lower: list[Path], upper: Path, work: Path) -> str:
         f"workdir={work} {merged}; "
         f"mount -t proc proc {merged}/proc; mount --bind /dev {merged}/dev; "
         f"cp /etc/resolv.conf {merged}/etc/resolv.conf; "
-        f"chroot {merged} /bin/sh -ec \"$1\"; "
+        f'chroot {merged} /bin/sh -ec "$1"; '
         f"rm -f {merged}/etc/resolv.conf; cat {merged}/tmp/.python-version; "
         f"rm -f {merged}/tmp/.python-version"
     )
@@ -381,7 +384,7 @@ def _build(store: object, root: Path, full: str, base: BaseImage) -> None:
                 info = tar_directory(fs, out)
         else:
             parent = store.resolve(base.parent)
-            parent_config = json.loads(store.blobs.read_bytes(parent.config_digest))
+            parent_config = json.loads(store.blobs.read_bytes(parent.id))
             upper, ovl_work = work / "upper", work / "work"
             upper.mkdir()
             ovl_work.mkdir()

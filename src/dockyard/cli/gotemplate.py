@@ -59,7 +59,9 @@ def _tokens(tpl: str) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(tokens: list[tuple[str, str]], i: int, stop: tuple[str, ...]) -> tuple[list[_Node], int, str]:
+def _parse(
+    tokens: list[tuple[str, str]], i: int, stop: tuple[str, ...]
+) -> tuple[list[_Node], int, str]:
     nodes: list[_Node] = []
     while i < len(tokens):
         kind, value = tokens[i]
@@ -113,7 +115,9 @@ def _to_text(v: Any) -> str:
 
 def _printf(fmt: str, *args: Any) -> str:
     it = iter(args)
-    return re.sub(r"%[sdvq]", lambda m: (json.dumps if m.group() == "%q" else _to_text)(next(it, "")), fmt)
+    return re.sub(
+        r"%[sdvq]", lambda m: (json.dumps if m.group() == "%q" else _to_text)(next(it, "")), fmt
+    )
 
 
 _FUNCS: dict[str, Callable[..., Any]] = {

@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.store.images import ImageStore
 
 __all__ = ["COMMANDS", "main"]
 
@@ -41,8 +45,8 @@ class Context:
         self.run_root = run_root
         self.debug = debug
 
-    def images(self):  # type: ignore[no-untyped-def]  # lazy import keeps startup fast
-        from dockyard.store.images import ImageStore
+    def images(self) -> ImageStore:
+        from dockyard.store.images import ImageStore  # lazy: keeps start-up fast
 
         return ImageStore(self.root)
 
@@ -116,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if opts.get("h") else 1
     name, cmd_args = rest[0], rest[1:]
     if name not in COMMANDS:
-        print(f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'", file=sys.stderr)
+        print(
+            f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'", file=sys.stderr
+        )
         return 125
     module = importlib.import_module(f"dockyard.cli.commands.{COMMANDS[name][0]}")
     parser = argparse.ArgumentParser(

@@ -20,6 +20,7 @@ the original error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from dockyard.engine.options import RunOptions
 from dockyard.errors import AlreadyExists, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
-    from dockyard.store.db import ContainerRecord
+    from dockyard.runtime import Runtime
+    from dockyard.store.db import ContainerRecord, StateDB
     from dockyard.store.images import Image, ImageStore
 
 __all__ = ["ContainerEngine", "Created"]
@@ -70,10 +72,10 @@ class ContainerEngine:
         return self._images
 
     @property
-    def db(self) -> Any:
+    def db(self) -> StateDB:
         return self.images.db
 
-    def _runtime(self) -> Any:
+    def _runtime(self) -> Runtime:
         from dockyard.runtime import Runtime
 
         return Runtime(self.run_root / "runtime")
@@ -87,9 +89,7 @@ class ContainerEngine:
         if opts.name is not None:
             _check_name(opts.name)
         if self._name_taken(name):
-            raise AlreadyExists(
-                f'create {name}: the container name "/{name}" is already in use'
-            )
+            raise AlreadyExists(f'create {name}: the container name "/{name}" is already in use')
         undo: list[Any] = []
         try:
             return self._create(opts, image, cid, name, undo)
@@ -97,7 +97,7 @@ class ContainerEngine:
             for step in reversed(undo):
                 try:
                     step()
-                except Exception as cleanup_exc:  # noqa: BLE001 - attach, never replace
+                except Exception as cleanup_exc:
                     exc.add_note(f"cleanup failed: {cleanup_exc}")
             raise
 
@@ -146,9 +146,7 @@ class ContainerEngine:
         import json
 
         (bundle / "config.json").write_text(json.dumps(spec))
-        self.db.add_container(
-            _new_record(cid, name, opts, image, spec, bundle)
-        )
+        self.db.add_container(_new_record(cid, name, opts, image, spec, bundle))
         undo.append(lambda: self.db.remove_container(cid))
         return Created(cid, name, bundle, rootfs, opts.remove)
 
@@ -161,7 +159,7 @@ class ContainerEngine:
         code, oom = 125, False
         try:
             status = runtime.run(created.id, created.bundle)
-            code, oom = status.code, bool(status.oom_killed)
+            code, oom = int(status.code), bool(status.oom_killed)
         finally:
             self._update(
                 created.id,
@@ -210,10 +208,8 @@ class ContainerEngine:
                 "Stop the container before attempting removal or force remove"
             )
         if rec.status == "running":
-            try:
+            with contextlib.suppress(NotFound):
                 self._runtime().delete(rec.id, force=True)
-            except NotFound:
-                pass
         bundle = self.root / "containers" / rec.id
         _umount(bundle / "rootfs")
         shutil.rmtree(bundle, ignore_errors=True)
@@ -269,8 +265,7 @@ def _options_json(opts: RunOptions) -> dict[str, Any]:
 def _write_etc_files(bundle: Path, hostname: str) -> None:
     (bundle / "hostname").write_text(hostname + "\n")
     (bundle / "hosts").write_text(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        f"127.0.1.1\t{hostname}\n"
+        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
     )
     lines = []
     try:

@@ -99,8 +99,8 @@ def resolve_user(
                 gi = int(g[2])
                 if gi != gid and gi not in extra:
                     extra.append(gi)
-    for g in group_add:
-        gi = _group_id(g, groups)
+    for spec_g in group_add:
+        gi = _group_id(spec_g, groups)
         if gi not in extra:
             extra.append(gi)
     if uid < 0 or gid < 0 or uid > 2**32 - 2:

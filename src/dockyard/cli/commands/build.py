@@ -30,7 +30,9 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
         result = parse_dockerfile(read_dockerfile(dockerfile), name)
         for node in result.ast.children:  # the parser accepts any word; a build would not
             if node.value.lower() not in KNOWN_INSTRUCTIONS:
-                raise InvalidArgument(f"{name}:{node.start_line}: unknown instruction: {node.value}")
+                raise InvalidArgument(
+                    f"{name}:{node.start_line}: unknown instruction: {node.value}"
+                )
         print(dump_ast(result), end="")
         return 0
     raise Unavailable("build: the image builder is not built yet; use --print-ast")

@@ -77,13 +77,27 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         from dockyard.cli.gotemplate import render
 
         for r in recs:
-            view = {"ID": r.id[:12], "Names": r.name, "Image": r.image_ref, "Status": _status(r),
-                    "Command": _command(r, True), "CreatedAt": r.created, "State": r.status}  # fmt: skip
+            view = {
+                "ID": r.id[:12],
+                "Names": r.name,
+                "Image": r.image_ref,
+                "Status": _status(r),
+                "Command": _command(r, True),
+                "CreatedAt": r.created,
+                "State": r.status,
+            }
             print(render(args.format, view))
         return 0
     rows = [
-        [r.id if args.no_trunc else r.id[:12], r.image_ref, _command(r, args.no_trunc),
-         f"{ago(r.created)} ago", _status(r), "", r.name]  # fmt: skip
+        [
+            r.id if args.no_trunc else r.id[:12],
+            r.image_ref,
+            _command(r, args.no_trunc),
+            f"{ago(r.created)} ago",
+            _status(r),
+            "",
+            r.name,
+        ]
         for r in recs
     ]
     print(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))

@@ -77,7 +77,9 @@ def options_from_args(args: argparse.Namespace) -> object:
     return RunOptions(
         image=args.image,
         command=list(args.command),
-        entrypoint=None if args.entrypoint is None else ([args.entrypoint] if args.entrypoint else []),
+        entrypoint=None
+        if args.entrypoint is None
+        else ([args.entrypoint] if args.entrypoint else []),
         env=parse_env(args.env, dict(os.environ)),
         workdir=args.workdir,
         user=args.user,

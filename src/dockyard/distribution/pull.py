@@ -1,0 +1,258 @@
+"""Pulling an image from a registry into the :class:`~dockyard.store.images.ImageStore`.
+
+Steps: resolve the reference to a manifest (``Accept`` lists every manifest
+and index type); an index or manifest list is narrowed to the requested
+platform (``os/arch[/variant]``, default this machine); every digest is
+checked against what named it; the config and the layers download in
+parallel (``config.parallel`` at a time) into ``ingest/pull-<hex>`` and
+become blobs only when verified; the image is recorded last, with
+:meth:`ImageStore.add_image`, so a failed pull leaves no image behind.
+
+Resume: a partial download stays in ``ingest/``; the next attempt (a retry
+here, or a later ``pull``) asks for the rest with ``Range: bytes=<n>-`` and
+starts over only when the registry ignores the range.
+
+Example::
+
+    img = asyncio.run(pull(store, "127.0.0.1:5000/app:v1", config=ClientConfig()))
+
+Errors: NotFound for an unknown image or platform, PermissionDenied for
+refused credentials, InvalidArgument for content that fails verification,
+Unavailable for transport failures that outlast the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform as _platform
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from dockyard.distribution.client import ClientConfig, RegistryClient, registry_host
+from dockyard.errors import InvalidArgument, NotFound, Unavailable
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import Digest, Hasher, parse_digest
+from dockyard.oci.image import Descriptor, parse_index, parse_manifest
+from dockyard.oci.reference import Reference, parse_reference
+from dockyard.store.blobs import StagedBlob
+from dockyard.store.images import Image, ImageStore
+
+__all__ = ["ACCEPT", "Progress", "default_platform", "fetch_manifest", "parse_platform", "pull"]
+
+ACCEPT = ", ".join((mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST))
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(x for x in (self.os, self.architecture, self.variant) if x)
+
+
+def parse_platform(s: str) -> PlatformSpec:
+    parts = s.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidArgument(f"parse platform {s!r}: expected os/arch[/variant]")
+    return PlatformSpec(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+def default_platform() -> PlatformSpec:
+    machine = _platform.machine()
+    return PlatformSpec("linux", _ARCH.get(machine, machine))
+
+
+def _noop(_id: str, _status: str) -> None:
+    return None
+
+
+async def fetch_manifest(
+    client: RegistryClient, ref: Reference, what: str, reference: str | None = None
+) -> tuple[bytes, str, Digest]:
+    """The manifest bytes, media type and verified digest of ``ref`` (or ``reference``)."""
+    target = reference or (str(ref.digest) if ref.digest else ref.tag or "latest")
+    r = await client.request(
+        "GET",
+        f"/v2/{ref.path}/manifests/{target}",
+        scope=f"repository:{ref.path}:pull",
+        what=what,
+        headers={"Accept": ACCEPT},
+    )
+    if len(r.body) > 4 * 1024 * 1024 + 1:
+        raise InvalidArgument(f"{what}: manifest too large")
+    expected = None
+    if ":" in target:
+        expected = parse_digest(target)
+    elif r.headers.get("Docker-Content-Digest"):
+        expected = parse_digest(r.headers["Docker-Content-Digest"])
+    digest = _check(r.body, expected, what)
+    media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
+    return r.body, media_type, digest
+
+
+def _check(body: bytes, expected: Digest | None, what: str) -> Digest:
+    h = Hasher(expected.algorithm if expected and expected.verifiable else "sha256")
+    h.update(body)
+    got = h.digest()
+    if expected is not None and got != expected:
+        raise InvalidArgument(f"{what}: manifest digest mismatch: expected {expected}, got {got}")
+    return got
+
+
+def _is_index(body: bytes, media_type: str) -> bool:
+    if media_type in mt.INDEX_TYPES:
+        return True
+    return media_type not in mt.MANIFEST_TYPES and b'"manifests"' in body
+
+
+def select_platform(body: bytes, want: PlatformSpec, what: str) -> Descriptor:
+    index = parse_index(body)
+    candidates = [
+        d
+        for d in index.manifests
+        if d.platform is not None
+        and d.platform.os == want.os
+        and d.platform.architecture == want.architecture
+    ]
+    if want.variant:
+        exact = [d for d in candidates if d.platform and d.platform.variant == want.variant]
+        candidates = exact
+    if not candidates:
+        raise NotFound(f"{what}: no manifest for platform {want}")
+    return candidates[0]
+
+
+async def pull(
+    store: ImageStore,
+    reference: str,
+    *,
+    config: ClientConfig | None = None,
+    platform: str | None = None,
+    progress: Progress | None = None,
+) -> Image:
+    """Pull ``reference`` into ``store``; see the module docstring."""
+    ref = parse_reference(reference)
+    what = f"pull {ref}"
+    config = config or ClientConfig()
+    progress = progress or _noop
+    want = parse_platform(platform) if platform else default_platform()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = RegistryClient(registry_host(ref.domain), config, session)
+        body, media_type, digest = await fetch_manifest(client, ref, what)
+        if _is_index(body, media_type):
+            desc = select_platform(body, want, what)
+            body, media_type, digest = await fetch_manifest(client, ref, what, str(desc.digest))
+            if _is_index(body, media_type):
+                raise InvalidArgument(f"{what}: nested index is not supported")
+        try:
+            manifest = parse_manifest(body, allow_no_layers=True)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"{what}: {e}") from None
+        progress(digest.short, f"Pulling from {ref.familiar_name()}")
+        sem = asyncio.Semaphore(max(1, config.parallel))
+        descs = [manifest.config, *manifest.layers]
+        await asyncio.gather(
+            *(_fetch_blob(client, store, ref, d, sem, progress, what) for d in descs)
+        )
+    config_bytes = store.blobs.read_bytes(manifest.config.digest)
+    tags = [str(ref)] if ref.digest is None else []
+    image = store.add_image(body, config_bytes, tags=tags)
+    progress(digest.short, f"Digest: {digest}")
+    return image
+
+
+async def _fetch_blob(
+    client: RegistryClient,
+    store: ImageStore,
+    ref: Reference,
+    desc: Descriptor,
+    sem: asyncio.Semaphore,
+    progress: Progress,
+    what: str,
+) -> None:
+    short = desc.digest.short
+    if store.blobs.has(desc.digest):
+        progress(short, "Already exists")
+        return
+    async with sem:
+        for attempt in range(client.config.retries):
+            try:
+                await _download(client, store, ref, desc, progress, what)
+                progress(short, "Pull complete")
+                return
+            except Unavailable:
+                if attempt + 1 == client.config.retries:
+                    raise
+                progress(short, "Retrying")
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def _download(
+    client: RegistryClient,
+    store: ImageStore,
+    ref: Reference,
+    desc: Descriptor,
+    progress: Progress,
+    what: str,
+) -> None:
+    """Download ``desc`` into ``ingest/pull-<hex>`` (resuming) and commit it verified."""
+    if not desc.digest.verifiable:
+        raise InvalidArgument(f"{what}: blob {desc.digest}: unsupported digest algorithm")
+    store.blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
+    part = store.blobs.ingest_dir / f"pull-{desc.digest.algorithm}-{desc.digest.hex}"
+    have = part.stat().st_size if part.exists() else 0
+    if have > desc.size:
+        part.unlink()
+        have = 0
+    headers = {"Range": f"bytes={have}-"} if 0 < have < desc.size else {}
+    short = desc.digest.short
+
+    async def sink(r: aiohttp.ClientResponse) -> None:
+        mode = "ab" if r.status == 206 else "wb"
+        if r.status == 206:
+            progress(short, f"Resuming at {have} bytes")
+        with part.open(mode) as f:
+            async for chunk in r.content.iter_chunked(1 << 16):
+                f.write(chunk)
+                if f.tell() > desc.size:
+                    raise InvalidArgument(f"{what}: blob {desc.digest}: larger than {desc.size}")
+
+    if have < desc.size or desc.size == 0:
+        progress(short, "Downloading")
+        await client.request(
+            "GET",
+            f"/v2/{ref.path}/blobs/{desc.digest}",
+            scope=f"repository:{ref.path}:pull",
+            what=f"{what}: blob {desc.digest}",
+            headers=headers,
+            ok=(200, 206),
+            sink=sink,
+        )
+    await asyncio.to_thread(_commit, store, part, desc, what)
+
+
+def _commit(store: ImageStore, part: os.PathLike[str], desc: Descriptor, what: str) -> None:
+    h = Hasher(desc.digest.algorithm)
+    with open(part, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+        os.fsync(f.fileno())
+    if h.digest() != desc.digest or h.size != desc.size:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise InvalidArgument(
+            f"{what}: blob {desc.digest}: verification failed (got {h.digest()}, {h.size} bytes)"
+        )
+    from pathlib import Path
+
+    store.blobs.commit(StagedBlob(desc.digest, h.size, Path(part)))
