@@ -453,3 +453,49 @@ def test_bad_input_leaves_nothing(rt: Runtime, tmp_path: Path, rootfs: Path) -> 
         run(rt, tmp_path, base_config(rootfs, ["no-such-cmd"]))
     assert rt.list() == []
     assert [p.name for p in rt.state_root.iterdir() if not p.name.startswith(".")] == []
+
+
+# ---------------------------------------------------------------------------- escapes
+
+
+ESCAPES = {
+    "mount": "mount -t tmpfs none /mnt",
+    "sysrq": "echo h > /proc/sysrq-trigger",
+    "proc_sys": "echo 1 > /proc/sys/kernel/sysrq",
+    "kcore": "test -s /proc/kcore && head -c 1 /proc/kcore",
+    "release_agent": "mkdir -p /tmp/cg && mount -t cgroup -o memory cgroup /tmp/cg",
+    "mknod_disk": "mknod /tmp/vda b 253 0 && head -c 1 /tmp/vda",
+    "sys_write": "echo 1 > /sys/kernel/profiling",
+    "unshare": "unshare -U -r true",
+    "module": "insmod /nonexistent.ko",
+}
+
+
+def test_escape_attempts_blocked_by_secure_defaults(
+    rt: Runtime, tmp_path: Path, rootfs: Path
+) -> None:
+    """dockyard run's defaults (14 caps, default seccomp, masked/ro paths, NNP) block these."""
+    from dockyard.runtime.defaults import (
+        DEFAULT_CAPS,
+        DEFAULT_MASKED_PATHS,
+        DEFAULT_READONLY_PATHS,
+        default_mounts,
+        default_seccomp,
+    )
+
+    script = "; ".join(
+        f"if ( {cmd} ) >/dev/null 2>&1; then echo {name}=escaped; else echo {name}=blocked; fi"
+        for name, cmd in ESCAPES.items()
+    )
+    cfg = base_config(rootfs, ["sh", "-c", script])
+    caps = list(DEFAULT_CAPS)
+    cfg["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+    cfg["process"]["noNewPrivileges"] = True
+    cfg["mounts"] = [*default_mounts(), {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]
+    cfg["linux"]["seccomp"] = default_seccomp()
+    cfg["linux"]["maskedPaths"] = list(DEFAULT_MASKED_PATHS)
+    cfg["linux"]["readonlyPaths"] = list(DEFAULT_READONLY_PATHS)
+    status, out, err = run(rt, tmp_path, cfg)
+    assert status.code == 0, err
+    results = dict(line.split("=") for line in out.split())
+    assert results == dict.fromkeys(ESCAPES, "blocked")

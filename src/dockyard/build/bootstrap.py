@@ -188,11 +188,50 @@ def make_debian_rootfs(dest: Path, suite: str = "bookworm") -> None:
                 shutil.rmtree(child)
             elif pattern != "var/cache/debconf" or child.name.endswith("-old"):
                 child.unlink()
+    _slim(dest)
     for leftover in ("etc/resolv.conf", "etc/hostname"):
         p = dest / leftover
         if p.is_file() or p.is_symlink():
             p.unlink()
     (dest / "etc/apt/sources.list").write_text(f"deb {mirror} {suite} main\n")
+
+
+# As the official slim images: no docs, man pages or locales, now or after later apt installs.
+DPKG_EXCLUDES = """\
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
+
+
+def _slim(dest: Path) -> None:
+    """Empty /dev (the runtime makes the devices), drop docs, man pages and locales."""
+    for child in (dest / "dev").iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    (dest / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
+    (dest / "etc/dpkg/dpkg.cfg.d/dockyard-slim").write_text(DPKG_EXCLUDES)
+    for rel in ("usr/share/man", "usr/share/groff", "usr/share/info", "usr/share/lintian",
+                "usr/share/linda"):  # fmt: skip
+        shutil.rmtree(dest / rel, ignore_errors=True)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+    doc = dest / "usr/share/doc"
+    for pkg in doc.iterdir() if doc.is_dir() else []:
+        for item in pkg.iterdir() if pkg.is_dir() and not pkg.is_symlink() else []:
+            if item.name != "copyright":
+                shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+    locale = dest / "usr/share/locale"
+    for item in locale.iterdir() if locale.is_dir() else []:
+        if item.name != "locale.alias":
+            shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
 
 
 PYTHON_SCRIPT = """\

@@ -63,6 +63,7 @@ _PUSH = frozenset({"pull", "push"})
 _DELETE = frozenset({"delete"})
 
 _ACCOUNT: web.RequestKey[str] = web.RequestKey("account", str)
+_START: web.RequestKey[float] = web.RequestKey("start", float)
 Handler = Callable[[web.Request, str, "re.Match[str]", Decision], Awaitable[web.StreamResponse]]
 
 
@@ -529,22 +530,8 @@ def make_app(config: ServerConfig) -> web.Application:
     api = _Api(config)
 
     @web.middleware
-    async def access_log(request: web.Request, handler: Any) -> web.StreamResponse:
-        start = time.monotonic()
-        status = 500
-        resp: web.StreamResponse | None = None
-        try:
-            resp = await handler(request)
-            status = resp.status
-            return resp
-        except web.HTTPException as e:
-            status = e.status
-            raise
-        finally:
-            _log(config, request, status, resp, start)
-
-    @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        request[_START] = time.monotonic()
         try:
             return await handler(request)  # type: ignore[no-any-return]
         except Unavailable as e:
@@ -552,25 +539,21 @@ def make_app(config: ServerConfig) -> web.Application:
         except DockyardError as e:
             return h.ApiReply(500, "UNKNOWN", str(e))
 
-    app = web.Application(middlewares=[access_log, errors], client_max_size=MANIFEST_MAX + 1)
+    app = web.Application(middlewares=[errors], client_max_size=MANIFEST_MAX + 1)
     app.router.add_route("*", "/v2/{path:.*}", api.dispatch)
     app.router.add_route("*", "/v2", api.dispatch)
     app.router.add_route("GET", "/token", api.token)
 
-    async def api_version(_request: web.Request, response: web.StreamResponse) -> None:
+    async def api_version(request: web.Request, response: web.StreamResponse) -> None:
         response.headers[h.API_VERSION[0]] = h.API_VERSION[1]
+        _log(config, request, response)
 
     app.on_response_prepare.append(api_version)
     return app
 
 
-def _log(
-    config: ServerConfig,
-    request: web.Request,
-    status: int,
-    resp: web.StreamResponse | None,
-    start: float,
-) -> None:
+def _log(config: ServerConfig, request: web.Request, resp: web.StreamResponse) -> None:
+    """One access-log record, written when the response starts (its status is final then)."""
     if config.access_log is None:
         return
     record = {
@@ -579,10 +562,10 @@ def _log(
         "method": request.method,
         "path": request.rel_url.raw_path,
         "query": request.rel_url.raw_query_string,
-        "status": status,
+        "status": resp.status,
         "bytes_in": request.content_length or 0,
-        "bytes_out": getattr(resp, "body_length", 0) if resp is not None else 0,
-        "duration_ms": round((time.monotonic() - start) * 1000, 3),
+        "bytes_out": resp.content_length or 0,
+        "duration_ms": round((time.monotonic() - request.get(_START, time.monotonic())) * 1000, 3),
         "account": request.get(_ACCOUNT),
         "user_agent": request.headers.get("User-Agent", ""),
     }

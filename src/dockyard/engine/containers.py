@@ -105,7 +105,7 @@ class ContainerEngine:
         self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any]
     ) -> Created:
         from dockyard.engine.spec import SpecInputs, build_spec
-        from dockyard.engine.users import read_in_root, resolve_in_root, resolve_user
+        from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
 
         lowers = self.images.lowerdirs(image)
         upper, work = self.images.snapshots.prepare(cid)

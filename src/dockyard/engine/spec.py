@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.engine.options import RunOptions
-from dockyard.engine.users import ExecUser
+from dockyard.runtime.users import ExecUser
 from dockyard.errors import InvalidArgument
 
 __all__ = ["SpecInputs", "build_spec", "normalize_cap"]

@@ -240,7 +240,7 @@ def _preload(spec: Spec) -> None:
         import dockyard.runtime.hooks  # noqa: F401
 
 
-def finish_process(  # noqa: PLR0917 (the order is the sequence's)
+def finish_process(
     sc: Syscalls,
     proc: Process,
     exe: str,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.engine.users import read_in_root, resolve_in_root, resolve_user
+from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
 from dockyard.errors import NotFound
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
