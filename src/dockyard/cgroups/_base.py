@@ -8,7 +8,6 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -16,6 +15,7 @@ from dockyard.cgroups._controller import StatsFields
 from dockyard.cgroups._fs import CgroupFs, os_error
 from dockyard.cgroups.stats import CgroupStats
 from dockyard.errors import DockyardError, FailedPrecondition, Internal, NotFound, Unavailable
+from dockyard.records import replace
 
 __all__ = ["BaseManager", "Clock"]
 

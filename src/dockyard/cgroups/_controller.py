@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dockyard.cgroups._fs import CgroupFs
+from dockyard.records import record
 
 if TYPE_CHECKING:
     from dockyard.oci.resources import LinuxResources
@@ -21,7 +21,7 @@ def no_stats(d: Path, fs: CgroupFs) -> StatsFields:
     return {}
 
 
-@dataclass(frozen=True)
+@record
 class Controller:
     """One controller: ``apply(resources, dir, fs)`` and ``stats(dir, fs)`` (fields of
     :class:`~dockyard.cgroups.stats.CgroupStats`); ``on_create(dir, fs)`` runs after mkdir."""

@@ -7,12 +7,12 @@ on v1, where only the OOM kill count exists) fall back as documented per field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dockyard.records import record
 
 __all__ = ["CgroupStats"]
 
 
-@dataclass(frozen=True)
+@record
 class CgroupStats:
     """A snapshot of one cgroup's counters.
 

@@ -14,17 +14,17 @@ import json
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgument
+from dockyard.records import field, record
 
 __all__ = ["render"]
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
 
 
-@dataclass
+@record(frozen=False)
 class _Node:
     kind: str  # text, expr, if, range
     value: str = ""

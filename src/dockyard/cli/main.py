@@ -33,6 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("image", "Manage images (ls, rm, tag, inspect, prune, bootstrap, load, save)"),
     "container": ("container", "Manage containers (ls, rm, inspect, prune)"),
     "build": ("build", "Build an image from a Dockerfile"),
+    "pull": ("transfer", "Download an image from a registry"),
+    "push": ("transfer", "Upload an image to a registry"),
+    "login": ("transfer", "Log in to a registry"),
+    "logout": ("transfer", "Log out from a registry"),
+    "manifest": ("transfer", "Inspect an image manifest in a registry"),
+    "registry": ("registry", "Run an OCI registry (serve) or garbage-collect it (gc)"),
     "version": ("version", "Show the dockyard version information"),
 }
 

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from dockyard.distribution.server import ServerConfig, serve
-from dockyard.errors import Unavailable
+from dockyard.errors import Internal, Unavailable
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, sha256_digest
 from dockyard.oci.image import canonical_json
@@ -255,7 +255,7 @@ class HttpClient:
         d = str(sha256_digest(data))
         r = self("POST", f"/v2/{repo}/blobs/uploads/?digest={d}", data)
         if r.status != 201:
-            raise AssertionError(f"push blob {repo}@{d}: {r.status} {r.body!r}")
+            raise Internal(f"push blob {repo}@{d}: http {r.status}: {r.body[:200]!r}")
         return d
 
     def push_image(self, repo: str, img: TinyImage, ref: str) -> Reply:

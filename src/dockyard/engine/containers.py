@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.engine.names import new_id, random_name
 from dockyard.engine.options import RunOptions
 from dockyard.errors import AlreadyExists, FailedPrecondition, NotFound
+from dockyard.records import record
 
 if TYPE_CHECKING:
     from dockyard.runtime import Runtime
@@ -44,7 +44,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass
+@record(frozen=False)
 class Created:
     """A container made by :meth:`ContainerEngine.create`, ready to run."""
 
@@ -180,7 +180,7 @@ class ContainerEngine:
         return any(r.name == name for r in self.db.list_containers())
 
     def _update(self, cid: str, **changes: Any) -> ContainerRecord:
-        from dataclasses import replace
+        from dockyard.records import replace
 
         rec = replace(self.db.get_container(cid), **changes)
         self.db.update_container(rec)
@@ -257,7 +257,7 @@ def _new_record(
 
 
 def _options_json(opts: RunOptions) -> dict[str, Any]:
-    from dataclasses import asdict
+    from dockyard.records import asdict
 
     return asdict(opts)
 

@@ -7,9 +7,9 @@ gives ``invalid --memory "lots": expected a size like 64m``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
+from dockyard.records import field, record
 
 __all__ = ["RunOptions", "parse_cpus", "parse_env", "parse_size", "parse_ulimit"]
 
@@ -75,7 +75,7 @@ def parse_ulimit(value: str) -> tuple[str, int, int]:
     return f"RLIMIT_{name.upper()}", soft, hard
 
 
-@dataclass
+@record(frozen=False)
 class RunOptions:
     """A container as ``dockyard run`` / ``create`` describe it."""
 

@@ -11,13 +11,13 @@ image's USER — unless the options opt out explicitly (``--privileged``,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dockyard.engine.options import RunOptions
-from dockyard.runtime.users import ExecUser
 from dockyard.errors import InvalidArgument
+from dockyard.records import record
+from dockyard.runtime.users import ExecUser
 
 __all__ = ["SpecInputs", "build_spec", "normalize_cap"]
 
@@ -32,7 +32,7 @@ ALL_CAPS = (
 ).split()
 
 
-@dataclass(frozen=True)
+@record
 class SpecInputs:
     """Everything build_spec needs besides the options."""
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
+from dockyard.records import record
 
 __all__ = [
     "SHA256",
@@ -35,7 +35,7 @@ _ENCODED = re.compile(r"[a-zA-Z0-9=_-]+")
 _REGISTERED = {SHA256: re.compile(r"[a-f0-9]{64}"), SHA512: re.compile(r"[a-f0-9]{128}")}
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Digest:
     """A parsed digest; ``str(d)`` gives ``algorithm:hex``."""
 

@@ -26,12 +26,12 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, parse_digest, sha256_digest
+from dockyard.records import field, record
 
 __all__ = [
     "ContainerConfig",
@@ -192,7 +192,7 @@ def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
 # --- descriptors ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Platform:
     """The platform an index entry is for."""
 
@@ -207,7 +207,7 @@ class Platform:
         return _drop_empty({**d, "os.features": list(self.os_features), "variant": self.variant})
 
 
-@dataclass(frozen=True)
+@record
 class Descriptor:
     """A content descriptor: what, where (digest) and how big."""
 
@@ -286,7 +286,7 @@ def parse_descriptor(data: bytes) -> Descriptor:
 # --- manifest and index -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     """An image manifest (OCI or Docker schema 2): one config and ordered layers."""
 
@@ -348,7 +348,7 @@ def _schema_version(n: _Node) -> None:
         n.fail("schemaVersion", "expected 2")
 
 
-@dataclass(frozen=True)
+@record
 class Index:
     """An image index (OCI) or manifest list (Docker): manifests per platform."""
 
@@ -396,7 +396,7 @@ def parse_index(data: bytes) -> Index:
     )
 
 
-@dataclass(frozen=True)
+@record
 class ImageLayout:
     """The ``oci-layout`` file of an image layout."""
 
@@ -414,7 +414,7 @@ def parse_layout(data: bytes) -> ImageLayout:
 # --- config -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Healthcheck:
     """Docker's health check; durations in nanoseconds, ``test`` as Docker stores it."""
 
@@ -450,7 +450,7 @@ def _healthcheck(n: _Node | None) -> Healthcheck | None:
     )
 
 
-@dataclass(frozen=True)
+@record
 class ContainerConfig:
     """The ``config`` object of an image config: defaults for running it."""
 
@@ -515,7 +515,7 @@ def _container_config(n: _Node | None) -> ContainerConfig:
     )
 
 
-@dataclass(frozen=True)
+@record
 class RootFS:
     """The uncompressed layer digests (diff IDs), bottom first."""
 
@@ -542,7 +542,7 @@ def _rootfs(n: _Node) -> RootFS:
     return RootFS(tuple(diff_ids), type_)
 
 
-@dataclass(frozen=True)
+@record
 class History:
     """One entry of the image history; ``empty_layer`` entries add no layer."""
 
@@ -580,7 +580,7 @@ def _created(n: _Node) -> str | None:
     return s
 
 
-@dataclass(frozen=True)
+@record
 class ImageConfig:
     """An image configuration (OCI or Docker ``container.image.v1``)."""
 

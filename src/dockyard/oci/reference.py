@@ -19,10 +19,10 @@ digest gets the tag ``latest``.  Every failure is an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest, parse_digest
+from dockyard.records import record
 
 __all__ = ["DEFAULT_DOMAIN", "DEFAULT_TAG", "Reference", "parse_reference"]
 
@@ -42,7 +42,7 @@ _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _ID = re.compile(r"[a-f0-9]{64}")
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     """A normalised reference: ``domain/path[:tag][@digest]``."""
 

@@ -7,10 +7,12 @@ an :class:`~dockyard.errors.InvalidArgument` naming the JSON path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from dockyard.errors import InvalidArgument
+from dockyard.records import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BlockIO",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class DeviceRule:
     allow: bool
     type: str = "a"  # a, b, c
@@ -36,7 +38,7 @@ class DeviceRule:
     access: str = "rwm"
 
 
-@dataclass(frozen=True)
+@record
 class Memory:
     limit: int | None = None  # bytes; -1 unlimited
     reservation: int | None = None
@@ -49,7 +51,7 @@ class Memory:
     check_before_update: bool | None = None
 
 
-@dataclass(frozen=True)
+@record
 class CPU:
     shares: int | None = None
     quota: int | None = None
@@ -62,12 +64,12 @@ class CPU:
     idle: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Pids:
     limit: int  # <= 0 means unlimited
 
 
-@dataclass(frozen=True)
+@record
 class WeightDevice:
     major: int
     minor: int
@@ -75,14 +77,14 @@ class WeightDevice:
     leaf_weight: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ThrottleDevice:
     major: int
     minor: int
     rate: int
 
 
-@dataclass(frozen=True)
+@record
 class BlockIO:
     weight: int | None = None
     leaf_weight: int | None = None
@@ -93,19 +95,19 @@ class BlockIO:
     throttle_write_iops_device: tuple[ThrottleDevice, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class HugepageLimit:
     page_size: str  # e.g. "2MB"
     limit: int
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     class_id: int | None = None
     priorities: tuple[tuple[str, int], ...] = ()  # (interface, priority)
 
 
-@dataclass(frozen=True)
+@record
 class LinuxResources:
     devices: tuple[DeviceRule, ...] = ()
     memory: Memory | None = None

@@ -19,19 +19,15 @@ helpers are only imported for the type checker.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
 from dockyard.errors import InvalidArgument
+from dockyard.records import field, record, replace
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import dataclass_transform
+    from typing import Any
 
     from dockyard.oci.resources import LinuxResources
-else:
-
-    def dataclass_transform(**_kw: object) -> Callable[[T], T]:
-        return lambda f: f
 
 
 __all__ = [
@@ -167,113 +163,6 @@ PROPAGATIONS = ("shared", "slave", "private", "unbindable", "rshared", "rslave",
 
 
 # --------------------------------------------------------------------------- model
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-class _Factory:
-    __slots__ = ("make",)
-
-    def __init__(self, make: Callable[[], object]) -> None:
-        self.make = make
-
-
-def field(*, default_factory: Callable[[], T]) -> T:
-    """A default built per instance (as ``dataclasses.field(default_factory=…)``)."""
-    return _Factory(default_factory)  # type: ignore[return-value]
-
-
-def _frozen_setattr(self: object, name: str, value: object) -> None:
-    raise AttributeError(f"cannot assign to field {name!r} of a frozen record")
-
-
-@overload
-def record(cls: type[R], /) -> type[R]: ...
-@overload
-def record(*, frozen: bool = True) -> Callable[[type[R]], type[R]]: ...
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(
-    cls: type[R] | None = None, /, *, frozen: bool = True
-) -> type[R] | Callable[[type[R]], type[R]]:
-    """A typed record, like ``@dataclass(frozen=True)`` but cheap to define.
-
-    ``dataclasses`` generates code with ``exec`` for every class (about 1 ms each
-    here), and the spec model sits on every container start. A record keeps its
-    field order in ``__record_fields__`` and its defaults on the class.
-    ``@record(frozen=False)`` allows assignment.
-    """
-    if cls is None:
-        return lambda c: _make_record(c, frozen)
-    return _make_record(cls, frozen)
-
-
-def _make_record(cls: type[R], frozen: bool) -> type[R]:
-    names = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (inspect is slow)
-    defaults: dict[str, object] = {}
-    for name in names:
-        if name in cls.__dict__:
-            defaults[name] = cls.__dict__[name]
-
-    def __init__(self: object, *args: object, **kwargs: object) -> None:
-        if len(args) > len(names):
-            raise TypeError(f"{cls.__name__}: too many arguments")
-        values = dict(zip(names, args, strict=False))
-        for k, v in kwargs.items():
-            if k not in names or k in values:
-                raise TypeError(f"{cls.__name__}: unexpected or repeated argument {k!r}")
-            values[k] = v
-        for n in names:
-            if n in values:
-                v = values[n]
-            elif n in defaults:
-                v = defaults[n]
-                if isinstance(v, _Factory):
-                    v = v.make()
-            else:
-                raise TypeError(f"{cls.__name__}: missing argument {n!r}")
-            object.__setattr__(self, n, v)
-
-    def __repr__(self: object) -> str:
-        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
-        return f"{cls.__name__}({inner})"
-
-    def __eq__(self: object, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in names)
-
-    def __hash__(self: object) -> int:
-        return hash(tuple(repr(getattr(self, n)) for n in names))
-
-    for name, fn in (
-        ("__init__", __init__),
-        ("__repr__", __repr__),
-        ("__eq__", __eq__),
-        ("__hash__", __hash__),
-    ):
-        setattr(cls, name, fn)
-    extra: dict[str, object] = {"__record_fields__": names, "__match_args__": names}
-    if frozen:
-        extra["__setattr__"] = _frozen_setattr
-    else:
-        extra["__hash__"] = None
-    for name, value in extra.items():
-        setattr(cls, name, value)
-    for name, v in defaults.items():
-        if isinstance(v, _Factory):
-            delattr(cls, name)
-    return cls
-
-
-def replace(obj: R, **changes: Any) -> R:
-    """A copy of record ``obj`` with ``changes`` (as ``dataclasses.replace``)."""
-    names = obj.__record_fields__  # type: ignore[attr-defined]
-    values = {n: getattr(obj, n) for n in names}
-    values.update(changes)
-    return type(obj)(**values)
 
 
 @record
@@ -571,10 +460,6 @@ def _field_names(value: Any) -> tuple[str, ...] | None:
     names = getattr(type(value), "__record_fields__", None)
     if names is not None:
         return tuple(names)
-    if hasattr(type(value), "__dataclass_fields__"):  # LinuxResources and its parts
-        from dataclasses import fields
-
-        return tuple(f.name for f in fields(value))
     return None
 
 

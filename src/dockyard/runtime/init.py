@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied
 from dockyard.linux import constants as c
 from dockyard.linux.syscalls import why
-from dockyard.oci.runtime_spec import field, record
+from dockyard.records import field, record
 
 if TYPE_CHECKING:
     from dockyard.linux.syscalls import Syscalls

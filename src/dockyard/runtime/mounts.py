@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from dockyard.errors import InvalidArgument
 from dockyard.linux import constants as c
 from dockyard.linux.syscalls import why
-from dockyard.oci.runtime_spec import record
+from dockyard.records import record
 
 if TYPE_CHECKING:
     from dockyard.linux.syscalls import Syscalls

@@ -40,7 +40,7 @@ from dockyard.errors import (
 )
 from dockyard.linux import constants as c
 from dockyard.linux.syscalls import why
-from dockyard.oci.runtime_spec import record
+from dockyard.records import record
 from dockyard.runtime import state as st
 
 if TYPE_CHECKING:
@@ -668,9 +668,8 @@ def _with_default_devices(spec: Spec) -> LinuxResources:
     default devices, /dev/pts/*, /dev/ptmx, /dev/console and ``linux.devices`` are
     readable and writable.
     """
-    from dataclasses import replace
-
     from dockyard.oci.resources import DeviceRule
+    from dockyard.records import replace
 
     assert spec.linux is not None and spec.linux.resources is not None
     res = spec.linux.resources
@@ -741,7 +740,7 @@ def _rmtree(path: str) -> None:
 
 def _exec_defaults(process: Process, spec: Spec) -> Process:
     """An exec'd process inherits the init's capabilities when it names none."""
-    from dockyard.oci.runtime_spec import replace
+    from dockyard.records import replace
 
     base = spec.process
     if base is None:

@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
-from dockyard.oci.runtime_spec import dumps_json, field, loads_json, record
+from dockyard.oci.runtime_spec import dumps_json, loads_json
+from dockyard.records import field, record
 
 __all__ = [
     "CREATED",

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.records import record
 
 __all__ = ["ExecUser", "read_in_root", "resolve_in_root", "resolve_user"]
 
 
-@dataclass(frozen=True)
+@record
 class ExecUser:
     uid: int
     gid: int

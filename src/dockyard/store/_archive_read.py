@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest, parse_digest
+from dockyard.records import field, record
 from dockyard.store._safepath import clean_name
 from dockyard.store._streams import open_plain
 from dockyard.store.blobs import ContentStore, StagedBlob
@@ -27,7 +27,7 @@ _META_NAMES = ("oci-layout", "index.json", "manifest.json", "repositories")
 _MAX_HOPS = 16
 
 
-@dataclass
+@record(frozen=False)
 class ArchiveFiles:
     """What an archive holds, by name inside the archive."""
 

@@ -47,7 +47,6 @@ import platform
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -65,6 +64,7 @@ from dockyard.oci.image import (
     parse_manifest,
 )
 from dockyard.oci.reference import Reference, parse_reference
+from dockyard.records import record
 from dockyard.store._archive_read import ArchiveFiles, read_archive
 from dockyard.store.blobs import StagedBlob
 from dockyard.store.images import Image, ImageStore
@@ -78,7 +78,7 @@ _T = TypeVar("_T")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
 
 
-@dataclass
+@record(frozen=False)
 class _Plan:
     """One image to add once everything is verified."""
 

@@ -33,19 +33,19 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.digest import SHA256, Digest, Hasher, parse_digest
+from dockyard.records import record
 
 __all__ = ["ContentStore", "StagedBlob"]
 
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class StagedBlob:
     """A verified blob in ``ingest/`` that is not visible yet."""
 

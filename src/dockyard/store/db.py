@@ -30,11 +30,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from dockyard.records import field, record
 
 __all__ = ["MIGRATIONS", "ContainerRecord", "ImageRecord", "StateDB"]
 
@@ -74,7 +74,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class ImageRecord:
     """One row of ``images``."""
 
@@ -86,7 +86,7 @@ class ImageRecord:
     added_at: float
 
 
-@dataclass(frozen=True)
+@record
 class ContainerRecord:
     """One row of ``containers``; ``config`` and ``labels`` are stored as JSON."""
 

@@ -18,9 +18,9 @@ import contextlib
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 
 from dockyard.oci.digest import Digest, parse_digest
+from dockyard.records import field, record
 from dockyard.store.images import ImageStore
 from dockyard.store.snapshots import chain_ids
 
@@ -29,7 +29,7 @@ __all__ = ["PruneReport", "prune"]
 _INGEST_GRACE_S = 3600.0
 
 
-@dataclass
+@record(frozen=False)
 class PruneReport:
     """What ``prune`` deleted, and how many bytes that freed."""
 

@@ -43,7 +43,6 @@ import functools
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
@@ -58,6 +57,7 @@ from dockyard.oci.image import (
     parse_manifest,
 )
 from dockyard.oci.reference import Reference, parse_reference
+from dockyard.records import field, record, replace
 from dockyard.store.blobs import ContentStore
 from dockyard.store.db import ImageRecord, StateDB
 from dockyard.store.layers import diff_id_of
@@ -66,7 +66,7 @@ from dockyard.store.snapshots import SnapshotStore, chain_ids
 __all__ = ["Image", "ImageStore", "RemoveReport"]
 
 
-@dataclass(frozen=True)
+@record
 class Image:
     """An image in the store."""
 
@@ -83,7 +83,7 @@ class Image:
         return chain_ids(self.config.rootfs.diff_ids)
 
 
-@dataclass
+@record(frozen=False)
 class RemoveReport:
     """What ``remove`` did: references untagged, image ids deleted."""
 

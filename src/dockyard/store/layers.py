@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest
+from dockyard.records import record
 from dockyard.store._apply import Applier
 from dockyard.store._scan import Scanner
 from dockyard.store._streams import HashingReader, HashingWriter, TarTail, drain, open_plain
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record
 class LayerInfo:
     """What a written layer is: its diff ID, its stored digest and size, its media type."""
 

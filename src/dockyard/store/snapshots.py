@@ -47,12 +47,12 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
 from dockyard.oci.digest import Digest, sha256_digest
+from dockyard.records import record
 from dockyard.store.layers import apply_layer
 
 __all__ = ["SnapshotInfo", "SnapshotStore", "chain_ids"]
@@ -69,7 +69,7 @@ def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class SnapshotInfo:
     """A snapshot on disk: ``kind`` is ``committed`` (a layer) or ``active`` (a container)."""
 

@@ -9,8 +9,8 @@ import pytest
 
 from dockyard.engine.options import RunOptions
 from dockyard.engine.spec import SpecInputs, build_spec
-from dockyard.runtime.users import ExecUser
 from dockyard.errors import InvalidArgument
+from dockyard.runtime.users import ExecUser
 
 
 def _spec(image_cfg: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:

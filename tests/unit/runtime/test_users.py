@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
 from dockyard.errors import NotFound
+from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
 GROUP = "root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:app,other\n"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
+from dockyard.records import replace
 from dockyard.store.db import MIGRATIONS, ContainerRecord, ImageRecord, StateDB
 
 

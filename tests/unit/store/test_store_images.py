@@ -69,10 +69,9 @@ def test_create_resolve_tag_untag(store: ImageStore, tmp_path: Path) -> None:
 def test_add_image_needs_blobs(store: ImageStore) -> None:
     cfg = _config()
     layer = layer_tar([F("x")])
-    from dataclasses import replace
-
     from dockyard.oci import mediatypes as mt
     from dockyard.oci.image import Descriptor, Manifest, RootFS
+    from dockyard.records import replace
 
     cfg = replace(cfg, rootfs=RootFS((sha256_digest(layer),)))
     cbytes = cfg.to_json()
