@@ -13,7 +13,7 @@ $DY images
 step "a busybox container: its own PID 1, hostname, user, network and limits"
 $DY run --rm --hostname demo-box --memory 64m --cpus 0.5 --pids-limit 50 -u 1000:1000 \
   busybox sh -c '
-    echo "I am PID $$ in my own PID namespace; processes I can see:"; ps -o pid,user,args
+    echo "I am PID $$ in my own PID namespace; processes I can see:"; ps -o pid,user,comm
     echo "hostname: $(hostname)"
     echo "user: $(id)"
     echo "network interfaces: $(ls /sys/class/net | tr "\n" " ")"

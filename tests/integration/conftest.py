@@ -17,6 +17,14 @@ IMAGE_CACHE = REPO / ".cache" / "images"
 DOCKYARD = [sys.executable, "-m", "dockyard.cli.main"]
 
 
+def need_tool(name: str) -> str:
+    """The path of a reference tool, or skip the test with the reason."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (make setup installs it)")
+    return path
+
+
 @dataclass
 class Dockyard:
     """Runs the CLI against a private state root."""

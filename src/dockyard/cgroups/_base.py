@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from dockyard.linux.fspath import FsPath
 from typing import Any
 
 from dockyard.cgroups._controller import StatsFields
@@ -43,7 +43,7 @@ class BaseManager:
     def __init__(
         self,
         path: str,
-        rel: PurePosixPath,
+        rel: FsPath,
         fs: CgroupFs | None = None,
         clock: Clock | None = None,
         kill: Callable[[int, int], None] = os.kill,
@@ -53,30 +53,30 @@ class BaseManager:
         self._fs = fs if fs is not None else CgroupFs()
         self._clock = clock if clock is not None else Clock()
         self._kill = kill
-        self._created: set[Path] = set()
+        self._created: set[FsPath] = set()
 
     # -- what subclasses provide -------------------------------------------------------
 
-    def _leaves(self) -> list[tuple[Path, bool]]:
+    def _leaves(self) -> list[tuple[FsPath, bool]]:
         """Every distinct leaf directory, and whether failing to create it is tolerated."""
         raise NotImplementedError
 
-    def _procs_dir(self) -> Path | None:
+    def _procs_dir(self) -> FsPath | None:
         """The directory whose ``cgroup.procs`` lists the members."""
         raise NotImplementedError
 
-    def _after_mkdir(self, d: Path, leaf: bool) -> None:
+    def _after_mkdir(self, d: FsPath, leaf: bool) -> None:
         """Hook after a directory of the chain is created (cpuset copy, v2 controllers)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _own_of(self, leaf: Path) -> Path:
+    def _own_of(self, leaf: FsPath) -> FsPath:
         own = leaf
         for _ in self._rel.parts:
             own = own.parent
         return own
 
-    def _create_chain(self, leaf: Path) -> None:
+    def _create_chain(self, leaf: FsPath) -> None:
         own = self._own_of(leaf)
         if not self._fs.exists(own):
             raise NotFound(f"create cgroup {self.path}: parent cgroup {own} does not exist")
@@ -97,7 +97,7 @@ class BaseManager:
                     raise
                 self._skip(leaf)
 
-    def _skip(self, leaf: Path) -> None:
+    def _skip(self, leaf: FsPath) -> None:
         """An optional leaf could not be created: forget it."""
 
     def destroy(self) -> None:
@@ -108,7 +108,7 @@ class BaseManager:
                 self._rmdir(d, wait=False)
                 d = d.parent
 
-    def _rmdir(self, d: Path, *, wait: bool) -> None:
+    def _rmdir(self, d: FsPath, *, wait: bool) -> None:
         deadline = self._clock.monotonic() + self.destroy_timeout
         while True:
             try:
@@ -180,7 +180,7 @@ class BaseManager:
             raise Unavailable(f"thaw cgroup {self.path}: no freezer")
         self._request_freeze(False)
 
-    def _kill_file(self) -> Path | None:
+    def _kill_file(self) -> FsPath | None:
         return None
 
     def kill_all(self, sig: int = signal.SIGKILL) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 from typing import TYPE_CHECKING
 
 from dockyard.cgroups._fs import CgroupFs
@@ -17,7 +17,7 @@ __all__ = ["Controller", "StatsFields", "no_stats"]
 StatsFields = dict[str, int | None]
 
 
-def no_stats(d: Path, fs: CgroupFs) -> StatsFields:
+def no_stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     return {}
 
 
@@ -27,6 +27,6 @@ class Controller:
     :class:`~dockyard.cgroups.stats.CgroupStats`); ``on_create(dir, fs)`` runs after mkdir."""
 
     name: str
-    apply: Callable[[LinuxResources, Path, CgroupFs], None]
-    stats: Callable[[Path, CgroupFs], StatsFields] = no_stats
-    on_create: Callable[[Path, CgroupFs], None] | None = None
+    apply: Callable[[LinuxResources, FsPath, CgroupFs], None]
+    stats: Callable[[FsPath, CgroupFs], StatsFields] = no_stats
+    on_create: Callable[[FsPath, CgroupFs], None] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.errors import (
     Conflict,
@@ -46,7 +46,7 @@ def os_error(op: str, exc: OSError) -> DockyardError:
 class CgroupFs:
     """Plain file operations on a cgroup filesystem (the real one by default)."""
 
-    def read(self, path: Path) -> str:
+    def read(self, path: FsPath) -> str:
         try:
             with open(path, encoding="ascii", errors="replace") as f:
                 return f.read()
@@ -55,7 +55,7 @@ class CgroupFs:
         except OSError as exc:
             raise os_error(f"read {path}", exc) from exc
 
-    def write(self, path: Path, value: str) -> None:
+    def write(self, path: FsPath, value: str) -> None:
         """Write ``value`` to an existing file (never creates one, as cgroupfs forbids)."""
         try:
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
@@ -68,10 +68,10 @@ class CgroupFs:
         finally:
             os.close(fd)
 
-    def exists(self, path: Path) -> bool:
+    def exists(self, path: FsPath) -> bool:
         return path.exists()
 
-    def mkdir(self, path: Path) -> bool:
+    def mkdir(self, path: FsPath) -> bool:
         """Create one directory; True if this call created it, False if it was there."""
         try:
             os.mkdir(path, 0o755)
@@ -81,6 +81,6 @@ class CgroupFs:
             raise os_error(f"create cgroup {path}", exc) from exc
         return True
 
-    def rmdir(self, path: Path) -> None:
+    def rmdir(self, path: FsPath) -> None:
         """Remove one cgroup directory; raises the raw OSError so callers can retry on EBUSY."""
         os.rmdir(path)

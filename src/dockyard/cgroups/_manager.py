@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 from typing import TYPE_CHECKING, Protocol
 
 from dockyard.cgroups._base import Clock
@@ -55,7 +55,7 @@ class Manager(Protocol):
     def oom_kill_count(self) -> int: ...
     def kill_all(self, sig: int = signal.SIGKILL) -> None: ...
     def destroy(self) -> None: ...
-    def paths(self) -> dict[str, Path]: ...
+    def paths(self) -> dict[str, FsPath]: ...
 
 
 class NullManager:
@@ -99,14 +99,14 @@ class NullManager:
     def destroy(self) -> None:
         return None
 
-    def paths(self) -> dict[str, Path]:
+    def paths(self) -> dict[str, FsPath]:
         return {}
 
 
 def create_manager(
     path: str,
     *,
-    root: Path = Path("/sys/fs/cgroup"),
+    root: FsPath = FsPath("/sys/fs/cgroup"),
     mode: Mode | None = None,
     own_cgroups: dict[str, str] | None = None,
     fs: CgroupFs | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from dockyard.linux.fspath import FsPath
 from typing import Literal
 
 from dockyard.errors import InvalidArgument, Unavailable
@@ -36,7 +36,7 @@ V1_CONTROLLERS = (
 )
 
 
-def detect_mode(root: Path = Path("/sys/fs/cgroup")) -> Mode:
+def detect_mode(root: FsPath = FsPath("/sys/fs/cgroup")) -> Mode:
     """``v2`` when ``root`` is a cgroup2 mount, ``hybrid`` when a cgroup2 mount sits at
     ``root/unified`` beside v1 hierarchies, else ``v1``."""
     if (root / "cgroup.controllers").exists():
@@ -71,7 +71,7 @@ def own_cgroups() -> dict[str, str]:
         return parse_proc_cgroup(f.read())
 
 
-def relative_path(path: str) -> PurePosixPath:
+def relative_path(path: str) -> FsPath:
     """Validate a container cgroup path (relative or absolute) and make it relative.
 
     Absolute OCI ``cgroupsPath`` values are placed beneath the caller's own cgroup too
@@ -81,21 +81,21 @@ def relative_path(path: str) -> PurePosixPath:
         raise InvalidArgument(f"cgroup path {path!r}: empty")
     if "/" not in path and path.count(":") == 2:
         raise InvalidArgument(f"cgroup path {path!r}: the systemd cgroup driver is not supported")
-    rel = PurePosixPath(path.lstrip("/"))
+    rel = FsPath(path.lstrip("/"))
     if any(part in ("..", ".") for part in path.split("/")) or "\0" in path:
         raise InvalidArgument(f"cgroup path {path!r}: must not contain '.' or '..'")
     return rel
 
 
-def place(mount: Path, own: str, rel: PurePosixPath) -> Path:
+def place(mount: FsPath, own: str, rel: FsPath) -> FsPath:
     """``<mount>/<own>/<rel>``."""
     return mount / own.lstrip("/") / rel
 
 
-def v1_mounts(root: Path) -> dict[str, Path]:
+def v1_mounts(root: FsPath) -> dict[str, FsPath]:
     """v1 controller → hierarchy mount directory, found by the directory names under ``root``
     (``cpu,cpuacct`` serves both; the usual ``cpu`` → ``cpu,cpuacct`` links resolve the same)."""
-    out: dict[str, Path] = {}
+    out: dict[str, FsPath] = {}
     try:
         # Real directories first, so "cpu,cpuacct" wins over its "cpu" link.
         entries = sorted(root.iterdir(), key=lambda e: (e.is_symlink(), e.name))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.errors import Internal, NotFound
@@ -14,7 +14,7 @@ __all__ = ["UNLIMITED_V1", "flat_keyed", "read_int", "read_optional", "write_if"
 UNLIMITED_V1 = 1 << 62
 
 
-def read_optional(fs: CgroupFs, path: Path) -> str | None:
+def read_optional(fs: CgroupFs, path: FsPath) -> str | None:
     """The file's content stripped, or None when the file is absent."""
     try:
         return fs.read(path).strip()
@@ -22,7 +22,7 @@ def read_optional(fs: CgroupFs, path: Path) -> str | None:
         return None
 
 
-def read_int(fs: CgroupFs, path: Path) -> int | None:
+def read_int(fs: CgroupFs, path: FsPath) -> int | None:
     """An integer file; "max" and absent files give None."""
     raw = read_optional(fs, path)
     if raw is None or raw in ("", "max"):
@@ -33,7 +33,7 @@ def read_int(fs: CgroupFs, path: Path) -> int | None:
         raise Internal(f"read {path}: not an integer: {raw[:40]!r}") from None
 
 
-def flat_keyed(fs: CgroupFs, path: Path) -> dict[str, int]:
+def flat_keyed(fs: CgroupFs, path: FsPath) -> dict[str, int]:
     """A "key value" per line file (cpu.stat, memory.stat, memory.events); absent is empty."""
     raw = read_optional(fs, path)
     out: dict[str, int] = {}
@@ -44,7 +44,7 @@ def flat_keyed(fs: CgroupFs, path: Path) -> dict[str, int]:
     return out
 
 
-def write_if(fs: CgroupFs, path: Path, value: object | None) -> None:
+def write_if(fs: CgroupFs, path: FsPath, value: object | None) -> None:
     """Write ``value`` unless it is None."""
     if value is not None:
         fs.write(path, str(value))

@@ -213,7 +213,13 @@ def _one_cgroup(
 
 
 def _host_hierarchies() -> list[tuple[str, str, str, str]]:
-    """(mount point, fstype, controller options, own path) of each cgroup hierarchy."""
+    """(mount point, fstype, controller options, own path below that mount) of each cgroup
+    hierarchy this process belongs to.
+
+    In a new cgroup namespace the kernel shows the host's cgroup mounts with roots relative
+    to the namespace (``/..``), so mounts are told apart by superblock, not by their root;
+    the first mount of each hierarchy wins.
+    """
     own: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
@@ -228,19 +234,30 @@ def _host_hierarchies() -> list[tuple[str, str, str, str]]:
             if fstype not in ("cgroup", "cgroup2"):
                 continue
             fields = pre.split(" ")
-            root, mountpoint = fields[3], fields[4]
-            if root != "/" or mountpoint in seen:
+            dev, root, mountpoint = fields[2], fields[3], fields[4]
+            if dev in seen:
                 continue
-            seen.add(mountpoint)
+            seen.add(dev)
             if fstype == "cgroup2":
-                out.append((mountpoint, fstype, "", own.get("", "/")))
-                continue
-            ctrl = [o for o in super_opts.strip().split(",") if o not in ("rw", "ro")]
-            key = next((k for k in own if k and set(k.split(",")) <= set(ctrl)), None)
-            if key is None:
-                continue
-            out.append((mountpoint, fstype, key, own[key]))
+                key = ""
+                options = ""
+            else:
+                ctrl = set(super_opts.strip().split(",")) - {"rw", "ro"}
+                found = next((k for k in own if k and set(k.split(",")) <= ctrl), None)
+                if found is None:
+                    continue
+                key = options = found
+            out.append((mountpoint, fstype, options, _below(own.get(key, "/"), root)))
     return out
+
+
+def _below(own: str, root: str) -> str:
+    """``own`` (a cgroup path) relative to a mount of the hierarchy at ``root``."""
+    if root.startswith("/..") or root == "/":
+        return own
+    if own == root or own.startswith(root.rstrip("/") + "/"):
+        return own[len(root.rstrip("/")) :] or "/"
+    return own
 
 
 def mount_one(sc: Syscalls, m: Mount, ctx: RootfsContext) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -25,14 +25,14 @@ def check_weight(w: int | None, what: str) -> None:
         raise InvalidArgument(f"apply blkio {what} {w}: must be in 10..1000")
 
 
-def _weight_file(d: Path, fs: CgroupFs, name: str) -> Path:
+def _weight_file(d: FsPath, fs: CgroupFs, name: str) -> FsPath:
     for candidate in (f"blkio.{name}", f"blkio.bfq.{name}"):
         if fs.exists(d / candidate):
             return d / candidate
     raise Unavailable(f"apply blkio {name} to {d}: no io scheduler with weights (cfq or bfq)")
 
 
-def _weights(b: BlockIO, d: Path, fs: CgroupFs) -> None:
+def _weights(b: BlockIO, d: FsPath, fs: CgroupFs) -> None:
     check_weight(b.weight, "weight")
     check_weight(b.leaf_weight, "leaf weight")
     if b.weight:
@@ -48,7 +48,7 @@ def _weights(b: BlockIO, d: Path, fs: CgroupFs) -> None:
             fs.write(path, f"{wd.major}:{wd.minor} {wd.leaf_weight}")
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     b = r.block_io
     if b is None:
         return
@@ -58,7 +58,7 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
             fs.write(d / name, f"{t.major}:{t.minor} {t.rate}")
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     read = write = 0
     for name in ("blkio.throttle.io_service_bytes_recursive", "blkio.io_service_bytes_recursive"):
         raw = read_optional(fs, d / name)

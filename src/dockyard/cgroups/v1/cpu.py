@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -13,14 +13,14 @@ from dockyard.oci.resources import CPU, LinuxResources
 __all__ = ["CONTROLLER", "apply", "check_realtime", "stats"]
 
 
-def check_realtime(c: CPU, d: Path, fs: CgroupFs) -> None:
+def check_realtime(c: CPU, d: FsPath, fs: CgroupFs) -> None:
     """Refuse realtime values the kernel cannot take (no CONFIG_RT_GROUP_SCHED)."""
     wants = bool(c.realtime_runtime) or bool(c.realtime_period)
     if wants and not fs.exists(d / "cpu.rt_runtime_us"):
         raise Unavailable(f"apply cpu realtime to {d}: the kernel has no realtime group scheduling")
 
 
-def _shares(c: CPU, d: Path, fs: CgroupFs) -> None:
+def _shares(c: CPU, d: FsPath, fs: CgroupFs) -> None:
     if not c.shares:
         return
     fs.write(d / "cpu.shares", str(c.shares))
@@ -29,7 +29,7 @@ def _shares(c: CPU, d: Path, fs: CgroupFs) -> None:
         raise InvalidArgument(f"apply cpu shares {c.shares} to {d}: the kernel clamped it to {got}")
 
 
-def _bandwidth(c: CPU, d: Path, fs: CgroupFs) -> None:
+def _bandwidth(c: CPU, d: FsPath, fs: CgroupFs) -> None:
     if c.period:
         fs.write(d / "cpu.cfs_period_us", str(c.period))
     if c.quota:
@@ -38,7 +38,7 @@ def _bandwidth(c: CPU, d: Path, fs: CgroupFs) -> None:
         fs.write(d / "cpu.cfs_burst_us", str(c.burst))
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     c = r.cpu
     if c is None:
         return
@@ -52,7 +52,7 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
     write_if(fs, d / "cpu.idle", c.idle)
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     st = flat_keyed(fs, d / "cpu.stat")
     return {
         "cpu_periods": st.get("nr_periods", 0),

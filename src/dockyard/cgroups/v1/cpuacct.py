@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -13,11 +13,11 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "stats"]
 
 
-def _apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def _apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     return None
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     user = read_int(fs, d / "cpuacct.usage_user")
     system = read_int(fs, d / "cpuacct.usage_sys")
     if user is None or system is None:

@@ -6,7 +6,7 @@ set, so :func:`on_create` copies them from the parent before anything joins.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -16,7 +16,7 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "apply", "on_create"]
 
 
-def on_create(d: Path, fs: CgroupFs) -> None:
+def on_create(d: FsPath, fs: CgroupFs) -> None:
     for name in ("cpuset.cpus", "cpuset.mems"):
         if read_optional(fs, d / name):
             continue
@@ -25,7 +25,7 @@ def on_create(d: Path, fs: CgroupFs) -> None:
             fs.write(d / name, parent)
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     c = r.cpu
     if c is None:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -23,7 +23,7 @@ def rule_line(rule: DeviceRule) -> str | None:
     return f"{kind} {major}:{minor} {rule.access}"
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     for rule in r.devices:
         line = rule_line(rule)
         if line is not None:

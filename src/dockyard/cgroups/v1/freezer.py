@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -12,15 +12,15 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "request", "state"]
 
 
-def _apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def _apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     return None
 
 
-def request(d: Path, fs: CgroupFs, frozen: bool) -> None:
+def request(d: FsPath, fs: CgroupFs, frozen: bool) -> None:
     fs.write(d / "freezer.state", "FROZEN" if frozen else "THAWED")
 
 
-def state(d: Path, fs: CgroupFs) -> str:
+def state(d: FsPath, fs: CgroupFs) -> str:
     return read_optional(fs, d / "freezer.state") or "THAWED"
 
 

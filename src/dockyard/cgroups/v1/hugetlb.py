@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -12,7 +12,7 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "apply_with", "limit_file"]
 
 
-def limit_file(d: Path, fs: CgroupFs, size: str, suffix: str) -> Path:
+def limit_file(d: FsPath, fs: CgroupFs, size: str, suffix: str) -> FsPath:
     if not size or "/" in size or not size[0].isdigit():
         raise InvalidArgument(f"apply hugetlb: invalid page size {size!r}")
     path = d / f"hugetlb.{size}.{suffix}"
@@ -21,12 +21,12 @@ def limit_file(d: Path, fs: CgroupFs, size: str, suffix: str) -> Path:
     return path
 
 
-def apply_with(r: LinuxResources, d: Path, fs: CgroupFs, suffix: str) -> None:
+def apply_with(r: LinuxResources, d: FsPath, fs: CgroupFs, suffix: str) -> None:
     for h in r.hugepage_limits:
         fs.write(limit_file(d, fs, h.page_size, suffix), str(h.limit))
 
 
-def _apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def _apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     apply_with(r, d, fs, "limit_in_bytes")
 
 

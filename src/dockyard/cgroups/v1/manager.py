@@ -7,7 +7,7 @@ and nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._base import BaseManager, Clock
 from dockyard.cgroups._controller import Controller
@@ -52,7 +52,7 @@ class V1Manager(BaseManager):
         self,
         path: str,
         *,
-        root: Path,
+        root: FsPath,
         own: dict[str, str],
         hybrid: bool = False,
         fs: CgroupFs | None = None,
@@ -65,14 +65,14 @@ class V1Manager(BaseManager):
             for c, mount in v1_mounts(root).items()
             if c in own and c in V1_CONTROLLERS
         }
-        self._unified: Path | None = None
+        self._unified: FsPath | None = None
         if hybrid and "" in own:
             self._unified = place(root / "unified", own[""], rel)
 
     # -- layout --------------------------------------------------------------------------
 
-    def _leaves(self) -> list[tuple[Path, bool]]:
-        seen: dict[Path, bool] = {}
+    def _leaves(self) -> list[tuple[FsPath, bool]]:
+        seen: dict[FsPath, bool] = {}
         for c in V1_CONTROLLERS:
             if c in self._dirs:
                 seen.setdefault(self._dirs[c], False)
@@ -80,22 +80,22 @@ class V1Manager(BaseManager):
             seen.setdefault(self._unified, True)
         return list(seen.items())
 
-    def _skip(self, leaf: Path) -> None:
+    def _skip(self, leaf: FsPath) -> None:
         if leaf == self._unified:
             self._unified = None
 
-    def _after_mkdir(self, d: Path, leaf: bool) -> None:
+    def _after_mkdir(self, d: FsPath, leaf: bool) -> None:
         cs = self._dirs.get("cpuset")
         if cs is not None and cs.is_relative_to(d):
             cpuset.on_create(d, self._fs)
 
-    def _procs_dir(self) -> Path | None:
+    def _procs_dir(self) -> FsPath | None:
         for c in _PROCS_ORDER:
             if c in self._dirs:
                 return self._dirs[c]
         return None
 
-    def paths(self) -> dict[str, Path]:
+    def paths(self) -> dict[str, FsPath]:
         out = dict(self._dirs)
         if self._unified is not None:
             out[""] = self._unified

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -33,7 +33,7 @@ def _check(m: Memory) -> None:
         raise InvalidArgument(f"apply memory: swappiness {m.swappiness} is not in 0..100")
 
 
-def _limits(m: Memory, d: Path, fs: CgroupFs) -> None:
+def _limits(m: Memory, d: FsPath, fs: CgroupFs) -> None:
     limit, swap = limit_value(m.limit), limit_value(m.swap)
     if swap is not None and not fs.exists(d / MEMSW):
         if swap != -1:
@@ -52,7 +52,7 @@ def _limits(m: Memory, d: Path, fs: CgroupFs) -> None:
         fs.write(d / MEMSW, str(swap))
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     m = r.memory
     if m is None:
         return
@@ -68,11 +68,11 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
         fs.write(d / "memory.use_hierarchy", "1")
 
 
-def oom_kills(d: Path, fs: CgroupFs) -> int:
+def oom_kills(d: FsPath, fs: CgroupFs) -> int:
     return flat_keyed(fs, d / "memory.oom_control").get("oom_kill", 0)
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     limit = read_int(fs, d / LIMIT)
     st = flat_keyed(fs, d / "memory.stat")
     kills = oom_kills(d, fs)

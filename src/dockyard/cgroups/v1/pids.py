@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -12,13 +12,13 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "apply", "stats"]
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     if r.pids is None:
         return
     fs.write(d / "pids.max", "max" if r.pids.limit <= 0 else str(r.pids.limit))
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     return {
         "pids_current": read_int(fs, d / "pids.current") or 0,
         "pids_limit": read_int(fs, d / "pids.max"),

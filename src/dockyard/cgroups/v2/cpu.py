@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -32,7 +32,7 @@ def cpu_max(c: CPU, current: str | None) -> str | None:
     return f"{quota} {period}"
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     c = r.cpu
     if c is None:
         return
@@ -47,7 +47,7 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
     write_if(fs, d / "cpu.idle", c.idle)
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     st = flat_keyed(fs, d / "cpu.stat")
     return {
         "cpu_usage_ns": st.get("usage_usec", 0) * 1000,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -11,7 +11,7 @@ from dockyard.oci.resources import LinuxResources
 __all__ = ["CONTROLLER", "apply"]
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     c = r.cpu
     if c is None:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import flat_keyed
@@ -10,9 +10,9 @@ from dockyard.cgroups._util import flat_keyed
 __all__ = ["is_frozen", "request"]
 
 
-def request(d: Path, fs: CgroupFs, frozen: bool) -> None:
+def request(d: FsPath, fs: CgroupFs, frozen: bool) -> None:
     fs.write(d / "cgroup.freeze", "1" if frozen else "0")
 
 
-def is_frozen(d: Path, fs: CgroupFs) -> bool:
+def is_frozen(d: FsPath, fs: CgroupFs) -> bool:
     return flat_keyed(fs, d / "cgroup.events").get("frozen", 0) == 1

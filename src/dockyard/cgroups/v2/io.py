@@ -6,7 +6,7 @@ blkio weights (10..1000) become ``io.weight`` (1..10000) with runc's formula; BF
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -29,7 +29,7 @@ def blkio_to_io_weight(w: int) -> int:
     return 1 + (w - 10) * 9999 // 990
 
 
-def _write_weight(d: Path, fs: CgroupFs, dev: str, w: int) -> None:
+def _write_weight(d: FsPath, fs: CgroupFs, dev: str, w: int) -> None:
     prefix = f"{dev} " if dev else ""
     if fs.exists(d / "io.bfq.weight"):
         fs.write(d / "io.bfq.weight", f"{prefix}{w}")
@@ -39,7 +39,7 @@ def _write_weight(d: Path, fs: CgroupFs, dev: str, w: int) -> None:
         raise Unavailable(f"apply io weight to {d}: no io.weight or io.bfq.weight")
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     b = r.block_io
     if b is None:
         return
@@ -56,7 +56,7 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
             fs.write(d / "io.max", f"{t.major}:{t.minor} {key}={rate}")
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     read = write = 0
     for line in (read_optional(fs, d / "io.stat") or "").splitlines():
         for field in line.split()[1:]:

@@ -7,7 +7,7 @@ what the leaf can use is what the caller's cgroup delegates.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._base import BaseManager, Clock
 from dockyard.cgroups._controller import Controller
@@ -34,7 +34,7 @@ class V2Manager(BaseManager):
         self,
         path: str,
         *,
-        root: Path,
+        root: FsPath,
         own: dict[str, str],
         fs: CgroupFs | None = None,
         clock: Clock | None = None,
@@ -45,16 +45,16 @@ class V2Manager(BaseManager):
             raise Unavailable(f"create cgroup {path}: the caller has no cgroup v2 membership")
         self._dir = place(root, own[""], rel)
 
-    def _leaves(self) -> list[tuple[Path, bool]]:
+    def _leaves(self) -> list[tuple[FsPath, bool]]:
         return [(self._dir, False)]
 
-    def _procs_dir(self) -> Path | None:
+    def _procs_dir(self) -> FsPath | None:
         return self._dir
 
-    def paths(self) -> dict[str, Path]:
+    def paths(self) -> dict[str, FsPath]:
         return {"": self._dir}
 
-    def _after_mkdir(self, d: Path, leaf: bool) -> None:
+    def _after_mkdir(self, d: FsPath, leaf: bool) -> None:
         if leaf:
             return  # no internal processes: the leaf holds tasks, not children
         available = (read_optional(self._fs, d / "cgroup.controllers") or "").split()
@@ -96,7 +96,7 @@ class V2Manager(BaseManager):
     def frozen(self) -> bool:
         return freezer.is_frozen(self._dir, self._fs)
 
-    def _kill_file(self) -> Path | None:
+    def _kill_file(self) -> FsPath | None:
         f = self._dir / "cgroup.kill"
         return f if self._fs.exists(f) else None
 

@@ -9,7 +9,7 @@ which is refused.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
@@ -42,7 +42,7 @@ def swap_max(limit: int | None, swap: int | None) -> str | None:
     return str(swap - limit)
 
 
-def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
+def apply(r: LinuxResources, d: FsPath, fs: CgroupFs) -> None:
     m = r.memory
     if m is None:
         return
@@ -64,11 +64,11 @@ def apply(r: LinuxResources, d: Path, fs: CgroupFs) -> None:
         fs.write(d / "memory.low", "0" if low == "max" else low)
 
 
-def oom_kills(d: Path, fs: CgroupFs) -> int:
+def oom_kills(d: FsPath, fs: CgroupFs) -> int:
     return flat_keyed(fs, d / "memory.events").get("oom_kill", 0)
 
 
-def stats(d: Path, fs: CgroupFs) -> StatsFields:
+def stats(d: FsPath, fs: CgroupFs) -> StatsFields:
     st = flat_keyed(fs, d / "memory.stat")
     ev = flat_keyed(fs, d / "memory.events")
     return {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.errors import InvalidArgument, Unavailable
@@ -34,7 +34,7 @@ def _check_key(key: str) -> None:
         )
 
 
-def apply(unified: dict[str, str], d: Path, fs: CgroupFs) -> None:
+def apply(unified: dict[str, str], d: FsPath, fs: CgroupFs) -> None:
     for key in unified:
         _check_key(key)
     for key, value in unified.items():

@@ -1,0 +1,264 @@
+"""The build context and the files a COPY/ADD reads from it (or from a stage).
+
+Terms
+-----
+*source tree*: a directory COPY reads from — the build context (filtered by
+``.dockerignore``, confined: nothing may lead out of it) or the root of
+another stage or image (``--from``; symlinks resolve as if chrooted there).
+*selection*: what one COPY reads: :class:`Entry` objects, each a host path
+and where it lands relative to the destination.
+
+Rules (Docker/BuildKit)
+-----------------------
+* Source paths are relative to the tree's root; a leading ``/`` is dropped.
+  In the context, ``..`` that climbs above the root, an absolute path that
+  is not in the context, and a symlink that resolves outside the context are
+  errors, never silently clamped.
+* A wildcard (Go ``filepath.Match``) is split at its first wildcard
+  component; the tree below the fixed prefix is walked and every path that
+  matches is taken (a matching directory is not descended into).
+* A directory source copies its *contents*; a file source copies the file.
+  Symlinks inside copied directories are copied as symlinks.
+* Ignored paths do not exist for COPY; ``--exclude`` patterns (dockerignore
+  syntax) apply to the paths below each source.
+
+:func:`checksum` is the cache input of a selection: for each entry its
+destination, type, permission bits and content digest (a symlink: its target)
+— never mtimes or owners (COPY sets the owner anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.build.dockerignore import IgnoreMatcher, parse_dockerignore
+from dockyard.build.gomatch import has_wildcards
+from dockyard.build.gomatch import match as go_match
+from dockyard.errors import InvalidArgument, NotFound
+
+__all__ = ["Entry", "SourceTree", "checksum", "load_context"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing to copy: ``src`` on the host lands at ``dest`` below the destination.
+
+    ``dest`` is relative (``""`` is the destination itself); ``kind`` is
+    ``dir``, ``file``, ``symlink`` or ``other``.
+    """
+
+    src: Path
+    dest: str
+    kind: str
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One matched source path: its host path, its path in the tree and its kind."""
+
+    path: Path
+    rel: str
+    kind: str
+
+
+class SourceTree:
+    """A directory that COPY reads from; see the module docstring."""
+
+    def __init__(self, root: Path, ignore: IgnoreMatcher | None = None, *,
+                 confined: bool = True) -> None:  # fmt: skip
+        self.root = Path(root)
+        self.ignore = ignore
+        self.confined = confined
+
+    # --- paths -----------------------------------------------------------------------
+
+    def clean(self, src: str) -> str:
+        """A source as a path relative to the root; InvalidArgument if it leaves it."""
+        absolute = src.startswith("/")
+        depth = 0
+        for part in src.split("/"):
+            if part == "..":
+                depth -= 1
+                if depth < 0:
+                    raise InvalidArgument(f"{src}: source path is outside the build context")
+            elif part not in ("", "."):
+                depth += 1
+        rel = posixpath.normpath(src).lstrip("/")
+        if rel in ("", "."):
+            return ""
+        if absolute and self.confined and not os.path.lexists(self.root / rel):
+            raise InvalidArgument(f"{src}: source path is outside the build context")
+        return rel
+
+    def resolve(self, rel: str) -> Path:
+        """The host path of ``rel``, following symlinks inside the tree only."""
+        parts = [p for p in rel.split("/") if p and p != "."]
+        done: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if not done:
+                    if self.confined:
+                        raise InvalidArgument(f"{rel}: source path is outside the build context")
+                    continue
+                done.pop()
+                continue
+            candidate = self.root.joinpath(*done, part)
+            if candidate.is_symlink():
+                hops += 1
+                if hops > 40:
+                    raise InvalidArgument(f"{rel}: too many levels of symbolic links")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    if self.confined:
+                        raise InvalidArgument(
+                            f"{rel}: symlink {'/'.join([*done, part])} points outside the "
+                            "build context"
+                        )
+                    done = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            done.append(part)
+        return self.root.joinpath(*done)
+
+    def is_ignored(self, rel: str) -> bool:
+        return self.ignore is not None and rel != "" and self.ignore.excluded(rel)
+
+    # --- selecting -------------------------------------------------------------------
+
+    def match(self, src: str) -> list[Source]:
+        """The paths ``src`` (maybe a wildcard) names; NotFound when none exists."""
+        rel = self.clean(src)
+        if has_wildcards(rel):
+            found = list(self._wildcard(rel))
+            if not found:
+                raise NotFound(f'"/{rel}": no source files were specified')
+            return found
+        host = self.resolve(rel)
+        if self.is_ignored(rel) or not os.path.lexists(host):
+            raise NotFound(f'"/{rel}": not found')
+        try:
+            st = os.stat(host)
+        except OSError:
+            raise NotFound(f'"/{rel}": not found') from None
+        return [Source(host, rel, _kind(st.st_mode))]
+
+    def _wildcard(self, rel: str) -> Iterator[Source]:
+        parts = rel.split("/")
+        cut = next(i for i, p in enumerate(parts) if has_wildcards(p))
+        base_rel = "/".join(parts[:cut])
+        pattern = "/".join(parts[cut:])
+        base = self.resolve(base_rel)
+        if not base.is_dir():
+            return
+        depth = pattern.count("/") + 1
+        for sub, path, st in self._walk(base, base_rel, max_depth=depth):
+            rel_to_base = sub[len(base_rel) + 1 :] if base_rel else sub
+            if go_match(pattern, rel_to_base):
+                kind = _kind(st.st_mode)
+                if kind == "symlink":
+                    path = self.resolve(sub)
+                    try:
+                        kind = _kind(os.stat(path).st_mode)
+                    except OSError:
+                        continue
+                yield Source(path, sub, kind)
+
+    def _walk(
+        self, top: Path, top_rel: str, *, max_depth: int = -1,
+        excludes: IgnoreMatcher | None = None, below: str = "",
+    ) -> Iterator[tuple[str, Path, os.stat_result]]:  # fmt: skip
+        """(path in tree, host path, lstat) below ``top``, sorted, skipping ignored paths;
+        at most ``max_depth`` levels down (-1: all)."""
+        if max_depth == 0:
+            return
+        try:
+            with os.scandir(top) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except NotADirectoryError:
+            return
+        for e in entries:
+            sub = f"{top_rel}/{e.name}" if top_rel else e.name
+            rel_below = f"{below}/{e.name}" if below else e.name
+            st = e.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            ignored = self.is_ignored(sub) or (excludes is not None and excludes.excluded(rel_below))
+            keep_looking = is_dir and (
+                (self.ignore is not None and self.ignore.may_include_below(sub))
+                or (excludes is not None and excludes.may_include_below(rel_below))
+            )
+            if ignored and not keep_looking:
+                continue
+            if not ignored:
+                yield sub, Path(e.path), st
+            if is_dir:
+                yield from self._walk(Path(e.path), sub, max_depth=max_depth - 1,
+                                      excludes=excludes, below=rel_below)
+
+    def entries(self, source: Source, excludes: list[str] | None = None) -> list[Entry]:
+        """What copying ``source`` copies: a file, or a directory's contents."""
+        matcher = IgnoreMatcher(excludes) if excludes else None
+        if source.kind != "dir":
+            if matcher is not None and matcher.excluded(posixpath.basename(source.rel)):
+                return []
+            return [Entry(source.path, "", source.kind)]
+        out = [Entry(source.path, "", "dir")]
+        for sub, path, st in self._walk(source.path, source.rel, excludes=matcher):
+            below = sub[len(source.rel) + 1 :] if source.rel else sub
+            out.append(Entry(path, below, _kind(st.st_mode)))
+        return out
+
+
+def load_context(root: Path, dockerfile_names: tuple[str, ...] = ()) -> SourceTree:
+    """The build context at ``root`` with its ``.dockerignore`` (or ``<Dockerfile>.dockerignore``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotFound(f"build context {root}: no such directory")
+    patterns: list[str] = []
+    for name in (*(f"{n}.dockerignore" for n in dockerfile_names), ".dockerignore"):
+        path = root / name
+        if path.is_file():
+            patterns = parse_dockerignore(path.read_text(errors="replace"))
+            break
+    return SourceTree(root, IgnoreMatcher(patterns) if patterns else None)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checksum(entries: list[Entry]) -> list[list[object]]:
+    """The cache input of a selection (see the module docstring)."""
+    out: list[list[object]] = []
+    for e in entries:
+        st = os.lstat(e.src)
+        kind = _kind(st.st_mode)
+        if kind == "file":
+            content = file_digest(e.src)
+        elif kind == "symlink":
+            content = os.readlink(e.src)
+        else:
+            content = ""
+        out.append([e.dest, kind, stat.S_IMODE(st.st_mode), content])
+    return out
