@@ -372,17 +372,20 @@ def bootstrap(
 
 
 def _ensure(root: Path, full: str, cache: Path | None, progress: Callable[[str], None]) -> bool:
-    from dockyard.store.archive import load_archive, save_archive
+    from dockyard.store.archive import load_archive
     from dockyard.store.images import ImageStore
 
     store = ImageStore(root)
     base = BASE_IMAGES[full]
+    archive = cache / (base.name.replace(":", "_") + ".tar") if cache else None
     try:
         store.resolve(full)
-        return False
     except NotFound:
         pass
-    archive = cache / (base.name.replace(":", "_") + ".tar") if cache else None
+    else:
+        if archive is not None and not archive.is_file():
+            _save(store, full, archive)  # keep the cache filled for tests
+        return False
     if archive is not None and archive.is_file():
         progress(f"loading {base.name} from {archive}")
         load_archive(store, archive)
@@ -390,11 +393,19 @@ def _ensure(root: Path, full: str, cache: Path | None, progress: Callable[[str],
     progress(f"building {base.name}")
     _build(store, root, full, base)
     if archive is not None:
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        tmp = archive.with_suffix(".tmp")
-        save_archive(store, [full], tmp)
-        tmp.replace(archive)
+        _save(store, full, archive)
     return True
+
+
+def _save(store: object, full: str, archive: Path) -> None:
+    from dockyard.store.archive import save_archive
+    from dockyard.store.images import ImageStore
+
+    assert isinstance(store, ImageStore)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    tmp = archive.with_suffix(".tmp")
+    save_archive(store, [full], tmp)
+    tmp.replace(archive)
 
 
 def _build(store: object, root: Path, full: str, base: BaseImage) -> None:

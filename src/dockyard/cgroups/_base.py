@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import time
-from collections.abc import Callable
-from dockyard.linux.fspath import FsPath
-from typing import Any
 
 from dockyard.cgroups._controller import StatsFields
 from dockyard.cgroups._fs import CgroupFs, os_error
 from dockyard.cgroups.stats import CgroupStats
 from dockyard.errors import DockyardError, FailedPrecondition, Internal, NotFound, Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.records import replace
 
 __all__ = ["BaseManager", "Clock"]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+_SIGKILL = 9  # signal.SIGKILL (the signal module imports enum: too slow to start)
 
 
 class Clock:
@@ -183,19 +186,19 @@ class BaseManager:
     def _kill_file(self) -> FsPath | None:
         return None
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = _SIGKILL) -> None:
         if os.getpid() in self.pids():
             raise FailedPrecondition(f"kill cgroup {self.path}: the calling process is a member")
         deadline = self._clock.monotonic() + self.kill_timeout
         kill_file = self._kill_file()
-        if sig == signal.SIGKILL and kill_file is not None:
+        if sig == _SIGKILL and kill_file is not None:
             self._fs.write(kill_file, "1")
             if not self._wait_empty(deadline):
                 raise self._left_over()
             return
         while True:
             self._signal_once(sig)
-            if sig != signal.SIGKILL:
+            if sig != _SIGKILL:
                 return
             now = self._clock.monotonic()
             if self._wait_empty(min(now + 0.2, deadline)):
@@ -212,10 +215,12 @@ class BaseManager:
             self.freeze()  # no fork escapes while we signal
         try:
             for pid in self.pids():
-                with contextlib.suppress(ProcessLookupError):
+                try:  # noqa: SIM105 (contextlib is slow to import)
                     self._kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         finally:
-            if freeze or (sig == signal.SIGKILL and self._freezable()):
+            if freeze or (sig == _SIGKILL and self._freezable()):
                 self._request_freeze(False)
 
     def _wait_empty(self, until: float) -> bool:

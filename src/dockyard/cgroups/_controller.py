@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dockyard.linux.fspath import FsPath
-from typing import TYPE_CHECKING
-
 from dockyard.cgroups._fs import CgroupFs
+from dockyard.linux.fspath import FsPath
 from dockyard.records import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.oci.resources import LinuxResources
 
 __all__ = ["Controller", "StatsFields", "no_stats"]

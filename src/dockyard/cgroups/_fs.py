@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-from dockyard.linux.fspath import FsPath
 
 from dockyard.errors import (
     Conflict,
@@ -20,6 +19,7 @@ from dockyard.errors import (
     PermissionDenied,
     Unavailable,
 )
+from dockyard.linux.fspath import FsPath
 
 __all__ = ["CgroupFs", "os_error"]
 

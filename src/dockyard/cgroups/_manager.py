@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import signal
-from dockyard.linux.fspath import FsPath
-from typing import TYPE_CHECKING, Protocol
-
 from dockyard.cgroups._base import Clock
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._paths import Mode, detect_mode, relative_path
 from dockyard.cgroups.stats import CgroupStats
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+    from typing import Protocol
+
     from dockyard.oci.resources import LinuxResources
+else:
+    Protocol = object  # the protocol is for the type checker; typing costs a start-up
+
+_SIGKILL = 9
 
 __all__ = ["Manager", "NullManager", "create_manager"]
 
@@ -53,9 +59,9 @@ class Manager(Protocol):
     def frozen(self) -> bool: ...
     def stats(self) -> CgroupStats: ...
     def oom_kill_count(self) -> int: ...
-    def kill_all(self, sig: int = signal.SIGKILL) -> None: ...
+    def kill_all(self, sig: int = _SIGKILL) -> None: ...
     def destroy(self) -> None: ...
-    def paths(self) -> dict[str, FsPath]: ...
+    def paths(self) -> dict[str, Path]: ...
 
 
 class NullManager:
@@ -93,20 +99,20 @@ class NullManager:
     def oom_kill_count(self) -> int:
         return 0
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = _SIGKILL) -> None:
         return None
 
     def destroy(self) -> None:
         return None
 
-    def paths(self) -> dict[str, FsPath]:
+    def paths(self) -> dict[str, Path]:
         return {}
 
 
 def create_manager(
     path: str,
     *,
-    root: FsPath = FsPath("/sys/fs/cgroup"),
+    root: str | os.PathLike[str] = "/sys/fs/cgroup",
     mode: Mode | None = None,
     own_cgroups: dict[str, str] | None = None,
     fs: CgroupFs | None = None,
@@ -120,6 +126,7 @@ def create_manager(
     from dockyard.cgroups import _paths
 
     relative_path(path)
+    root = FsPath(root)
     mode = mode or detect_mode(root)
     own = own_cgroups if own_cgroups is not None else _paths.own_cgroups()
     if mode == "v2":

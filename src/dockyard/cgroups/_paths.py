@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-from typing import Literal
-
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 
 __all__ = [
     "Mode",
@@ -18,7 +16,14 @@ __all__ = [
     "v1_mounts",
 ]
 
-Mode = Literal["v1", "hybrid", "v2"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from typing import Literal
+
+    Mode = Literal["v1", "hybrid", "v2"]
+else:
+    Mode = str
 
 # The v1 controllers dockyard drives, in the order they are created and written.
 V1_CONTROLLERS = (
@@ -36,9 +41,10 @@ V1_CONTROLLERS = (
 )
 
 
-def detect_mode(root: FsPath = FsPath("/sys/fs/cgroup")) -> Mode:
+def detect_mode(root: str | os.PathLike[str] = "/sys/fs/cgroup") -> Mode:
     """``v2`` when ``root`` is a cgroup2 mount, ``hybrid`` when a cgroup2 mount sits at
     ``root/unified`` beside v1 hierarchies, else ``v1``."""
+    root = FsPath(root)
     if (root / "cgroup.controllers").exists():
         return "v2"
     if (root / "unified" / "cgroup.controllers").exists():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.errors import Internal, NotFound
+from dockyard.linux.fspath import FsPath
 
 __all__ = ["UNLIMITED_V1", "flat_keyed", "read_int", "read_optional", "write_if"]
 

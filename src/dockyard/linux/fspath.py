@@ -64,7 +64,7 @@ class FsPath(str):
 
     def is_relative_to(self, other: str | os.PathLike[str]) -> bool:
         base = FsPath(other)
-        return self == base or base == "/" and self.startswith("/") or self.startswith(base + "/")
+        return self == base or (base == "/" and self.startswith("/")) or self.startswith(base + "/")
 
     def exists(self) -> bool:
         return os.path.exists(self)

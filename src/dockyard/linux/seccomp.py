@@ -18,13 +18,13 @@ is not supported and raises Unavailable.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument, Unavailable
 from dockyard.linux.constants import SECCOMP_FILTER_FLAGS
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
+    from typing import Any
 
     from dockyard.oci.runtime_spec import Seccomp, SeccompSyscall
 
@@ -144,7 +144,7 @@ class _Fd:
         return self._fd
 
 
-def filter_program(profile: Seccomp, cache_dir: Path | None) -> bytes:
+def filter_program(profile: Seccomp, cache_dir: str | os.PathLike[str] | None) -> bytes:
     """The BPF program for ``profile``, from ``cache_dir`` when compiled before."""
     if cache_dir is None:
         return compile_filter(profile)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-from typing import TYPE_CHECKING
 
 from dockyard.errors import (
     DockyardError,
@@ -29,6 +28,7 @@ from dockyard.errors import (
 )
 from dockyard.linux import constants as c
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Protocol
 else:  # keep ``typing`` off the container start path

@@ -23,19 +23,22 @@ container writes ``ready`` when all that ``create`` must do is done.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-from typing import TYPE_CHECKING
 
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied
 from dockyard.linux import constants as c
 from dockyard.linux.syscalls import why
 from dockyard.records import field, record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
+
     from dockyard.linux.syscalls import Syscalls
     from dockyard.oci.runtime_spec import Hook, Process, Spec
+
+else:
+    import _signal as signal  # ``signal`` would import enum on the start path
 
 __all__ = ["ExecRequest", "InitRequest", "child_fail", "run_stage_a", "run_exec_stage_a"]
 
@@ -95,8 +98,10 @@ def child_fail(err_w: int, exc: BaseException) -> None:
     try:
         os.write(err_w, line.encode(errors="replace"))
     except OSError:  # nobody listens any more (a started container): tell its stderr
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (contextlib is slow to import)
             os.write(2, f"dockyard-runtime: {msg}\n".encode(errors="replace"))
+        except OSError:
+            pass
     finally:
         os._exit(1)
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument
 from dockyard.linux import constants as c
 from dockyard.linux.syscalls import why
 from dockyard.records import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.linux.syscalls import Syscalls
     from dockyard.oci.runtime_spec import Device, Mount, Spec

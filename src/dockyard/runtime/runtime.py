@@ -24,11 +24,7 @@ create or run leaves nothing behind (state dir, cgroup, processes).
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
-import signal
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.errors import (
@@ -43,13 +39,20 @@ from dockyard.linux.syscalls import why
 from dockyard.records import record
 from dockyard.runtime import state as st
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
 
     from dockyard.cgroups import Manager
     from dockyard.linux.syscalls import Syscalls
     from dockyard.oci.resources import LinuxResources
     from dockyard.oci.runtime_spec import Process, Spec
+
+else:
+    import _signal as signal  # the same constants and calls; ``signal`` would import enum
 
 __all__ = ["ExitStatus", "Runtime"]
 
@@ -161,12 +164,12 @@ class Runtime:
 
     def __init__(
         self,
-        state_root: Path = Path("/run/dockyard/runtime"),
+        state_root: str | os.PathLike[str] = "/run/dockyard/runtime",
         *,
         syscalls: Syscalls | None = None,
         cgroups: Callable[[str], Manager] | None = None,
     ) -> None:
-        self.state_root = Path(state_root)
+        self._root = os.fspath(state_root)
         if syscalls is None:
             from dockyard.linux.syscalls import LibcSyscalls
 
@@ -176,6 +179,13 @@ class Runtime:
         self.warnings: list[str] = []  # poststop hook failures and the like
         self._proxy: Any = None
 
+    @property
+    def state_root(self) -> Path:
+        """The directory holding one state directory per container."""
+        from pathlib import Path
+
+        return Path(self._root)
+
     def _stop_proxy(self) -> None:
         if self._proxy is not None:
             self._proxy.wait()
@@ -184,7 +194,7 @@ class Runtime:
     # ------------------------------------------------------------------ helpers
 
     def _dir(self, cid: str) -> str:
-        return os.path.join(self.state_root, cid)
+        return os.path.join(self._root, cid)
 
     def _manager(self, path: str) -> Manager:
         if self._cgroups is not None:
@@ -325,8 +335,10 @@ class Runtime:
             forward.restore()
             self._stop_proxy()
         oom = False
-        with contextlib.suppress(DockyardError):
+        try:  # noqa: SIM105 (contextlib is slow to import)
             oom = self._manager(state.cgroup_path).oom_kill_count() > 0
+        except DockyardError:
+            pass
         result = ExitStatus.from_wait(status, oom_killed=oom, pid=state.pid)
         self._cleanup(cid, spec, state)
         return result
@@ -348,7 +360,7 @@ class Runtime:
         spec, raw = self._load_spec(bundle)
         rootfs = _check_bundle(cid, spec, bundle)
         directory = self._dir(cid)
-        os.makedirs(self.state_root, mode=0o711, exist_ok=True)
+        os.makedirs(self._root, mode=0o711, exist_ok=True)
         try:
             os.mkdir(directory, 0o700)
         except FileExistsError:
@@ -443,7 +455,7 @@ class Runtime:
             return None, 0
         from dockyard.linux.seccomp import filter_flags, filter_program
 
-        cache = self.state_root / ".seccomp-cache"
+        cache = os.path.join(self._root, ".seccomp-cache")
         return filter_program(lx.seccomp, cache), filter_flags(lx.seccomp)
 
     @staticmethod
@@ -462,7 +474,7 @@ class Runtime:
         """Every container under the state root (unreadable entries are skipped)."""
         out = []
         try:
-            names = sorted(os.listdir(self.state_root))
+            names = sorted(os.listdir(self._root))
         except FileNotFoundError:
             return []
         for name in names:
@@ -492,8 +504,10 @@ class Runtime:
                 m.kill_all(sig)
                 return
             for pid in m.pids():
-                with contextlib.suppress(ProcessLookupError):
+                try:  # noqa: SIM105 (contextlib is slow to import)
                     os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
             return
         try:
             os.kill(s.pid, sig)
@@ -525,8 +539,10 @@ class Runtime:
             if s.status == st.PAUSED:
                 self._manager(s.cgroup_path).thaw()
             self._manager(s.cgroup_path).kill_all(signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
+            try:  # noqa: SIM105 (contextlib is slow to import)
                 os.kill(s.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         spec = self._stored_spec(cid)
         self._cleanup(cid, spec, s)
 
@@ -715,8 +731,10 @@ def _reap(pid: int) -> None:
     """Reap ``pid`` if it is our zombie child; otherwise leave it."""
     if pid <= 0:
         return
-    with contextlib.suppress(ChildProcessError):
+    try:  # noqa: SIM105 (contextlib is slow to import)
         os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def _rmtree(path: str) -> None:
@@ -734,8 +752,10 @@ def _rmtree(path: str) -> None:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
         except FileNotFoundError:
             pass
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (contextlib is slow to import)
         os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _exec_defaults(process: Process, spec: Spec) -> Process:
@@ -777,8 +797,10 @@ class _SignalForwarder:
         if self.pid <= 0:
             self.pending.append(sig)
             return
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105 (contextlib is slow to import)
             os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def target(self, pid: int) -> None:
         self.pid = pid
@@ -788,8 +810,10 @@ class _SignalForwarder:
 
     def restore(self) -> None:
         for sig, handler in self.old.items():
-            with contextlib.suppress(OSError, ValueError, TypeError):
+            try:  # noqa: SIM105 (contextlib is slow to import)
                 signal.signal(sig, handler)
+            except (OSError, ValueError, TypeError):
+                pass
         self.old = {}
 
 

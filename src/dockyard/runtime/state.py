@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import dumps_json, loads_json

@@ -147,6 +147,7 @@ class FakeCgroupFs(CgroupFs):
     # -- the kernel's side -------------------------------------------------------------
 
     def mkdir(self, path: Path) -> bool:
+        path = Path(path)  # the managers pass FsPath strings
         created = super().mkdir(path)
         if created:
             self._populate(path)
@@ -176,6 +177,7 @@ class FakeCgroupFs(CgroupFs):
             (d / "freezer.state").write_text("THAWED")
 
     def rmdir(self, path: Path) -> None:
+        path = Path(path)  # the managers pass FsPath strings
         if not path.exists():
             raise FileNotFoundError(errno.ENOENT, "no such directory", str(path))
         if any(p.is_dir() for p in path.iterdir()) or self._members(path):
@@ -191,11 +193,13 @@ class FakeCgroupFs(CgroupFs):
         return [int(x) for x in f.read_text().split() if _alive(int(x))]
 
     def read(self, path: Path) -> str:
+        path = Path(path)  # the managers pass FsPath strings
         if path.name == "cgroup.procs" and path.exists():
             return "".join(f"{p}\n" for p in self._members(path.parent))
         return super().read(path)
 
     def write(self, path: Path, value: str) -> None:
+        path = Path(path)  # the managers pass FsPath strings
         self.writes.append((str(path), value))
         if path.name in self.fail:
             exc = OSError(self.fail[path.name], os.strerror(self.fail[path.name]))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dockyard.linux.fspath import FsPath
 
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import flat_keyed, read_int
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "stats"]

@@ -6,11 +6,10 @@ set, so :func:`on_create` copies them from the parent before anything joins.
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import read_optional
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply", "on_create"]

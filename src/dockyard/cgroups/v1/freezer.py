@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import read_optional
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "request", "state"]

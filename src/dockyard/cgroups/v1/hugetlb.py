@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply_with", "limit_file"]

@@ -7,8 +7,6 @@ and nothing else.
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._base import BaseManager, Clock
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -31,7 +29,14 @@ from dockyard.cgroups.v1 import (
 from dockyard.cgroups.v2 import hugetlb as hugetlb_v2
 from dockyard.cgroups.v2 import unified
 from dockyard.errors import Unavailable
-from dockyard.oci.resources import LinuxResources
+from dockyard.linux.fspath import FsPath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
+    from dockyard.oci.resources import LinuxResources
 
 __all__ = ["V1Manager"]
 
@@ -52,13 +57,14 @@ class V1Manager(BaseManager):
         self,
         path: str,
         *,
-        root: FsPath,
+        root: str | os.PathLike[str],
         own: dict[str, str],
         hybrid: bool = False,
         fs: CgroupFs | None = None,
         clock: Clock | None = None,
     ) -> None:
         rel = relative_path(path)
+        root = FsPath(root)
         super().__init__(path, rel, fs, clock)
         self._dirs = {
             c: place(mount, own[c], rel)
@@ -95,10 +101,10 @@ class V1Manager(BaseManager):
                 return self._dirs[c]
         return None
 
-    def paths(self) -> dict[str, FsPath]:
-        out = dict(self._dirs)
+    def paths(self) -> dict[str, Path]:
+        out = {c: d.to_path() for c, d in self._dirs.items()}
         if self._unified is not None:
-            out[""] = self._unified
+            out[""] = self._unified.to_path()
         return out
 
     # -- limits --------------------------------------------------------------------------

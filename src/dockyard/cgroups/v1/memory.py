@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import UNLIMITED_V1, flat_keyed, read_int, write_if
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources, Memory
 
 __all__ = ["CONTROLLER", "apply", "limit_value", "stats"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import flat_keyed, read_optional, write_if
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import CPU, LinuxResources
 
 __all__ = ["CONTROLLER", "apply", "cpu_max", "shares_to_weight", "stats"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import flat_keyed
+from dockyard.linux.fspath import FsPath
 
 __all__ = ["is_frozen", "request"]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups.v1.hugetlb import apply_with
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply"]

@@ -6,13 +6,12 @@ blkio weights (10..1000) become ``io.weight`` (1..10000) with runc's formula; BF
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import read_optional
 from dockyard.cgroups.v1.blkio import check_weight
 from dockyard.errors import Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply", "blkio_to_io_weight", "stats"]

@@ -7,8 +7,6 @@ what the leaf can use is what the caller's cgroup delegates.
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._base import BaseManager, Clock
 from dockyard.cgroups._controller import Controller
 from dockyard.cgroups._fs import CgroupFs
@@ -18,7 +16,14 @@ from dockyard.cgroups._util import read_optional
 from dockyard.cgroups.stats import CgroupStats
 from dockyard.cgroups.v2 import cpu, cpuset, freezer, hugetlb, io, memory, pids, unified
 from dockyard.errors import Unavailable
-from dockyard.oci.resources import LinuxResources
+from dockyard.linux.fspath import FsPath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
+    from dockyard.oci.resources import LinuxResources
 
 __all__ = ["V2Manager"]
 
@@ -34,7 +39,7 @@ class V2Manager(BaseManager):
         self,
         path: str,
         *,
-        root: FsPath,
+        root: str | os.PathLike[str],
         own: dict[str, str],
         fs: CgroupFs | None = None,
         clock: Clock | None = None,
@@ -43,7 +48,7 @@ class V2Manager(BaseManager):
         super().__init__(path, rel, fs, clock)
         if "" not in own:
             raise Unavailable(f"create cgroup {path}: the caller has no cgroup v2 membership")
-        self._dir = place(root, own[""], rel)
+        self._dir = place(FsPath(root), own[""], rel)
 
     def _leaves(self) -> list[tuple[FsPath, bool]]:
         return [(self._dir, False)]
@@ -51,8 +56,8 @@ class V2Manager(BaseManager):
     def _procs_dir(self) -> FsPath | None:
         return self._dir
 
-    def paths(self) -> dict[str, FsPath]:
-        return {"": self._dir}
+    def paths(self) -> dict[str, Path]:
+        return {"": self._dir.to_path()}
 
     def _after_mkdir(self, d: FsPath, leaf: bool) -> None:
         if leaf:

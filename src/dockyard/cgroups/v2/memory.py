@@ -9,12 +9,11 @@ which is refused.
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._controller import Controller, StatsFields
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._util import flat_keyed, read_int
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 from dockyard.oci.resources import LinuxResources
 
 __all__ = ["CONTROLLER", "apply", "oom_kills", "stats", "swap_max", "v2_limit"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dockyard.linux.fspath import FsPath
-
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.errors import InvalidArgument, Unavailable
+from dockyard.linux.fspath import FsPath
 
 __all__ = ["apply"]
 

@@ -1,0 +1,130 @@
+"""The build cache: step keys and the records that map them to layers.
+
+Keys
+----
+A stage starts from a *base key*: ``image:<config digest>`` for an image,
+``scratch:<os>/<arch>`` for scratch, the final key of another stage for
+``FROM <stage>``.  Every instruction then moves the key on::
+
+    key(step) = sha256(canonical JSON [key(previous step), what the step is])
+
+*what the step is* is the instruction after variable expansion, plus
+
+* RUN: the build args in scope (they are its environment) and, for bind
+  mounts of the context, the checksum of what is mounted;
+* COPY/ADD: the content checksums of exactly the files it reads
+  (:func:`dockyard.build.context.checksum`) — not their mtimes, so ``touch``
+  keeps the cache and an edit misses from the first step that reads the file;
+  ``--from`` a stage: that stage's final key; ``--from`` an image: its id;
+* ONBUILD triggers: the trigger text.
+
+Records
+-------
+``<root>/buildcache/cache.db`` (SQLite, WAL), table ``steps``: key → the
+layer the step made (digest, diff ID, size, media type; NULL for a step that
+changed nothing), its history timestamp and when it was last used.  A record
+is used only while its layer blob is still in the content store (a garbage
+collection may have taken it).  ``prune`` empties the table.
+
+Errors: a database locked beyond the busy timeout → Unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.build.state import LayerRef
+from dockyard.errors import Unavailable
+
+__all__ = ["BuildCache", "CacheRecord", "step_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    key TEXT PRIMARY KEY,
+    layer TEXT,
+    created TEXT NOT NULL,
+    used_at REAL NOT NULL
+);
+"""
+
+
+def step_key(parent: str, step: object) -> str:
+    """The cache key of a step: ``parent`` key plus a JSON-able description."""
+    data = json.dumps([parent, step], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(data.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """What a cached step produced: its layer (None: no change) and history time."""
+
+    layer: LayerRef | None
+    created: str
+
+
+class BuildCache:
+    """Cache records under ``<root>/buildcache``."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "buildcache"
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.dir / "cache.db", timeout=10.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                raise Unavailable(f"build cache {self.dir}: {exc}") from None
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def get(self, key: str) -> CacheRecord | None:
+        try:
+            row = self._db().execute(
+                "SELECT layer, created FROM steps WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"build cache: {exc}") from None
+        if row is None:
+            return None
+        layer = LayerRef.from_json(json.loads(row[0])) if row[0] else None
+        return CacheRecord(layer, str(row[1]))
+
+    def put(self, key: str, record: CacheRecord) -> None:
+        layer = json.dumps(record.layer.to_json()) if record.layer is not None else None
+        try:
+            self._db().execute(
+                "INSERT OR REPLACE INTO steps (key, layer, created, used_at) VALUES (?, ?, ?, ?)",
+                (key, layer, record.created, time.time()),
+            )
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"build cache: {exc}") from None
+
+    def touch(self, key: str) -> None:
+        try:
+            self._db().execute("UPDATE steps SET used_at = ? WHERE key = ?", (time.time(), key))
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"build cache: {exc}") from None
+
+    def count(self) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM steps").fetchone()[0])
+
+    def prune(self) -> int:
+        """Forget every record; return how many there were."""
+        n = self.count()
+        self._db().execute("DELETE FROM steps")
+        return n

@@ -1,0 +1,275 @@
+"""Root filesystems for build steps: overlay mounts over a stage's layers.
+
+Protocol of one layer step (RUN, COPY, ADD, WORKDIR)::
+
+    with StepRootfs(store, work_root, layers) as fs:   # lowers unpacked once, fresh
+        ... change fs.merged ...                     # upper dir, overlay mounted
+    layer = fs.commit(layers)                         # diff of the upper → blob
+
+``commit`` writes the upper dir as a gzip layer (whiteouts and opaque dirs in
+the OCI form, reproducible under ``SOURCE_DATE_EPOCH``) straight into the
+content store, while it is being tarred (a pipe, so the compressed bytes are
+written once); then the upper dir *becomes* the committed snapshot of the new
+layer (``snapshots/<chain id>/fs``) — it already is in overlayfs form — so the
+next step mounts it without unpacking anything.  A step that changed nothing
+makes no layer (None).
+
+:class:`ReadOnlyRootfs` mounts a stage or image read-only (the lower dirs only)
+for ``COPY --from`` and ``RUN --mount=from=``.
+
+Mounts are made through the kernel seam and always undone (lazily, so a busy
+file system never blocks the build); the work directories live under
+``<root>/buildcache/work`` and go with the step.  Errors: a failed mount →
+the seam's error (PermissionDenied/Unavailable…); a blob that cannot be
+unpacked → InvalidArgument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import shutil
+import stat
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
+
+from dockyard.build.state import LayerRef
+from dockyard.oci.digest import Digest
+from dockyard.store.snapshots import chain_ids
+
+if TYPE_CHECKING:
+    from dockyard.linux.syscalls import Syscalls
+    from dockyard.store.images import ImageStore
+    from dockyard.store.layers import LayerInfo
+
+__all__ = ["ReadOnlyRootfs", "StepRootfs", "lowerdirs", "umount"]
+
+MNT_DETACH = 2
+
+
+def _syscalls(sc: Syscalls | None) -> Syscalls:
+    if sc is not None:
+        return sc
+    from dockyard.linux import LibcSyscalls
+
+    return LibcSyscalls()
+
+
+def lowerdirs(store: ImageStore, layers: Sequence[LayerRef]) -> list[Path]:
+    """Unpack ``layers`` (once each) and return their snapshot dirs, top first."""
+    diff_ids = [x.diff_id for x in layers]
+    chain = chain_ids(diff_ids)
+    for layer, cid in zip(layers, chain, strict=True):
+        store.snapshots.ensure_layer(
+            layer.diff_id, cid, functools.partial(store.blobs.open, layer.digest)
+        )
+    return store.snapshots.lowerdirs(chain)
+
+
+def _is_mountpoint(target: Path) -> bool:
+    wanted = str(target)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == wanted for line in f)
+    except OSError:
+        return False
+
+
+def umount(target: Path, sc: Syscalls | None = None) -> None:
+    """Unmount ``target`` (lazily) if it is a mount point."""
+    if _is_mountpoint(target):
+        _syscalls(sc).umount2(str(target), MNT_DETACH)
+
+
+def _work_dir(work_root: Path) -> Path:
+    d = work_root / uuid.uuid4().hex[:16]
+    d.mkdir(parents=True)
+    return d
+
+
+class StepRootfs:
+    """A writable overlay over a stage's layers; see the module docstring."""
+
+    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+                 syscalls: Syscalls | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.layers = list(layers)
+        self.sc = _syscalls(syscalls)
+        self.dir = _work_dir(work_root)
+        self.key = "build-" + self.dir.name
+        self.merged = self.dir / "rootfs"
+        self.upper = Path()
+        self.work = Path()
+        self.stubs: list[str] = []
+
+    def __enter__(self) -> StepRootfs:
+        try:
+            lowers = lowerdirs(self.store, self.layers)
+            if not lowers:
+                empty = self.dir / "empty"
+                empty.mkdir()
+                lowers = [empty]
+            self.upper, self.work = self.store.snapshots.prepare(self.key)
+            self.merged.mkdir()
+            data = (f"lowerdir={':'.join(str(p) for p in lowers)},"
+                    f"upperdir={self.upper},workdir={self.work}")  # fmt: skip
+            self.sc.mount("overlay", str(self.merged), "overlay", 0, data)
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        try:
+            umount(self.merged, self.sc)
+        except Exception as cleanup:
+            if exc is None:
+                raise
+            exc.add_note(f"cleanup failed: {cleanup}")
+        if exc is not None:
+            self.discard()
+
+    def note_stubs(self, paths: Sequence[str]) -> None:
+        """Remember which of ``paths`` (mount points a container will get) do not exist
+        yet, so that the empty files and directories made for them leave no trace."""
+        for p in paths:
+            rel = p.strip("/")
+            parts = rel.split("/")
+            for i in range(1, len(parts) + 1):
+                sub = "/".join(parts[:i])
+                if not os.path.lexists(self.merged / sub) and sub not in self.stubs:
+                    self.stubs.append(sub)
+
+    def _drop_stubs(self) -> None:
+        for rel in sorted(self.stubs, key=lambda s: -s.count("/")):
+            path = self.upper / rel
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(path)  # only when empty
+                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(path)
+
+    def discard(self) -> None:
+        """Remove the step's upper dir and work dirs (after a failure or no change)."""
+        with contextlib.suppress(Exception):
+            umount(self.merged, self.sc)
+        if _is_mountpoint(self.merged):
+            return  # never delete through a mount that is still there
+        with contextlib.suppress(Exception):
+            self.store.snapshots.remove(self.key)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commit(self) -> LayerRef | None:
+        """The upper dir as a new layer on top of ``layers`` (None: nothing changed)."""
+        try:
+            self._drop_stubs()
+            if not any(os.scandir(self.upper)):
+                return None
+            info = write_layer(self.store, self.upper)
+            ref = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
+            chain = chain_ids([*(x.diff_id for x in self.layers), info.diff_id])[-1]
+            _adopt(self.store, self.upper, chain)
+            return ref
+        finally:
+            self.discard()
+
+
+def _adopt(store: ImageStore, upper: Path, chain: Digest) -> None:
+    """Make ``upper`` the committed snapshot of ``chain`` unless one exists."""
+    fs = store.snapshots.layer_path(chain)
+    if fs.is_dir():
+        return
+    fs.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(fs.parent / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not fs.is_dir():
+            os.rename(upper, fs)
+    finally:
+        os.close(fd)
+
+
+def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
+    """Tar + gzip ``upper`` into the content store in one pass (a pipe between threads)."""
+    from dockyard.store.layers import diff_upper
+
+    r, w = os.pipe()
+    result: dict[str, object] = {}
+
+    def produce(out: BinaryIO) -> None:
+        try:
+            result["info"] = diff_upper(upper, out)
+        except BaseException as exc:
+            result["error"] = exc
+        finally:
+            out.close()
+
+    with open(r, "rb") as reader:
+        writer = open(w, "wb")  # noqa: SIM115 - closed by the producer thread
+        thread = threading.Thread(target=produce, args=(writer,), daemon=True)
+        thread.start()
+        try:
+            staged = store.blobs.stage(reader)
+        finally:
+            with contextlib.suppress(OSError):
+                reader.read()  # let the producer finish if staging failed
+            thread.join()
+    if "error" in result:
+        store.blobs.discard(staged)
+        raise result["error"]  # type: ignore[misc]
+    info: LayerInfo = result["info"]  # type: ignore[assignment]
+    if staged.digest != info.digest:
+        store.blobs.discard(staged)
+        from dockyard.errors import Internal
+
+        raise Internal(f"write layer: digest mismatch {staged.digest} != {info.digest}")
+    store.blobs.commit(staged)
+    return info
+
+
+class ReadOnlyRootfs:
+    """A read-only overlay of a stage's or an image's layers (for ``--from``)."""
+
+    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+                 syscalls: Syscalls | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.layers = list(layers)
+        self.sc = _syscalls(syscalls)
+        self.dir = _work_dir(work_root)
+        self.merged = self.dir / "rootfs"
+
+    def __enter__(self) -> Path:
+        try:
+            self.merged.mkdir()
+            empty = self.dir / "empty"
+            empty.mkdir()
+            lowers = [*lowerdirs(self.store, self.layers), empty]
+            if len(lowers) == 1:
+                return empty
+            data = "lowerdir=" + ":".join(str(p) for p in lowers)
+            self.sc.mount("overlay", str(self.merged), "overlay", 0, data)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.merged
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        umount(self.merged, self.sc)
+        if not _is_mountpoint(self.merged):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mounted_readonly(store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+                     syscalls: Syscalls | None = None) -> Iterator[Path]:  # fmt: skip
+    with ReadOnlyRootfs(store, work_root, layers, syscalls) as root:
+        yield root
