@@ -65,7 +65,9 @@ class ArgScope:
 
     def proxies(self) -> dict[str, str]:
         """Proxy args given with --build-arg but not declared (RUN sees them)."""
-        return {k: v for k, v in self.build_args.items() if k in PROXY_ARGS and k not in self.values}
+        return {
+            k: v for k, v in self.build_args.items() if k in PROXY_ARGS and k not in self.values
+        }
 
     def expansion_env(self, env: Mapping[str, str]) -> dict[str, str]:
         """What ``$NAME`` means in an instruction: args, then ENV over them."""

@@ -94,9 +94,11 @@ class BuildCache:
 
     def get(self, key: str) -> CacheRecord | None:
         try:
-            row = self._db().execute(
-                "SELECT layer, created FROM steps WHERE key = ?", (key,)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute("SELECT layer, created FROM steps WHERE key = ?", (key,))
+                .fetchone()
+            )
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"build cache: {exc}") from None
         if row is None:

@@ -173,13 +173,14 @@ class SourceTree:
             rel_to_base = sub[len(base_rel) + 1 :] if base_rel else sub
             if go_match(pattern, rel_to_base):
                 kind = _kind(st.st_mode)
+                host = path
                 if kind == "symlink":
-                    path = self.resolve(sub)
+                    host = self.resolve(sub)
                     try:
-                        kind = _kind(os.stat(path).st_mode)
+                        kind = _kind(os.stat(host).st_mode)
                     except OSError:
                         continue
-                yield Source(path, sub, kind)
+                yield Source(host, sub, kind)
 
     def _walk(
         self, top: Path, top_rel: str, *, max_depth: int = -1,
@@ -199,7 +200,9 @@ class SourceTree:
             rel_below = f"{below}/{e.name}" if below else e.name
             st = e.stat(follow_symlinks=False)
             is_dir = stat.S_ISDIR(st.st_mode)
-            ignored = self.is_ignored(sub) or (excludes is not None and excludes.excluded(rel_below))
+            ignored = self.is_ignored(sub) or (
+                excludes is not None and excludes.excluded(rel_below)
+            )
             keep_looking = is_dir and (
                 (self.ignore is not None and self.ignore.may_include_below(sub))
                 or (excludes is not None and excludes.may_include_below(rel_below))
@@ -209,8 +212,9 @@ class SourceTree:
             if not ignored:
                 yield sub, Path(e.path), st
             if is_dir:
-                yield from self._walk(Path(e.path), sub, max_depth=max_depth - 1,
-                                      excludes=excludes, below=rel_below)
+                yield from self._walk(
+                    Path(e.path), sub, max_depth=max_depth - 1, excludes=excludes, below=rel_below
+                )
 
     def entries(self, source: Source, excludes: list[str] | None = None) -> list[Entry]:
         """What copying ``source`` copies: a file, or a directory's contents."""
@@ -227,7 +231,8 @@ class SourceTree:
 
 
 def load_context(root: Path, dockerfile_names: tuple[str, ...] = ()) -> SourceTree:
-    """The build context at ``root`` with its ``.dockerignore`` (or ``<Dockerfile>.dockerignore``)."""
+    """The build context at ``root`` with its ``.dockerignore``
+    (``<Dockerfile name>.dockerignore`` first, as BuildKit)."""
     root = Path(root)
     if not root.is_dir():
         raise NotFound(f"build context {root}: no such directory")

@@ -31,9 +31,8 @@ _REGEX_SPECIAL = set(".+()|{}$^")
 def parse_dockerignore(text: str) -> list[str]:
     """The patterns of a ``.dockerignore`` file, in order (``!`` kept as prefix)."""
     out = []
-    for i, line in enumerate(text.splitlines()):
-        if i == 0:
-            line = line.removeprefix(_BOM)
+    for i, raw in enumerate(text.splitlines()):
+        line = raw.removeprefix(_BOM) if i == 0 else raw
         if line.startswith("#"):
             continue
         pattern = line.strip()
@@ -135,7 +134,7 @@ class IgnoreMatcher:
             exclusion = raw.startswith("!")
             text = raw[1:] if exclusion else raw
             if not text:
-                raise InvalidArgument("illegal exclusion pattern: \"!\"")
+                raise InvalidArgument('illegal exclusion pattern: "!"')
             self.patterns.append(_compile(text, exclusion))
         self.has_exclusions = any(p.exclusion for p in self.patterns)
 

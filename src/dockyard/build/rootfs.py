@@ -107,6 +107,7 @@ class StepRootfs:
         self.upper = Path()
         self.work = Path()
         self.stubs: list[str] = []
+        self.parents: dict[str, tuple[int, int, int]] = {}
 
     def __enter__(self) -> StepRootfs:
         try:
@@ -144,8 +145,14 @@ class StepRootfs:
             parts = rel.split("/")
             for i in range(1, len(parts) + 1):
                 sub = "/".join(parts[:i])
-                if not os.path.lexists(self.merged / sub) and sub not in self.stubs:
-                    self.stubs.append(sub)
+                try:
+                    st = os.lstat(self.merged / sub)
+                except OSError:
+                    if sub not in self.stubs:
+                        self.stubs.append(sub)
+                    continue
+                if i < len(parts) and stat.S_ISDIR(st.st_mode):
+                    self.parents[sub] = (st.st_mode, st.st_uid, st.st_gid)
 
     def _drop_stubs(self) -> None:
         for rel in sorted(self.stubs, key=lambda s: -s.count("/")):
@@ -156,6 +163,14 @@ class StepRootfs:
                     os.rmdir(path)  # only when empty
                 elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
                     os.unlink(path)
+        # a directory copied up only to hold a stub, and otherwise unchanged, goes too
+        for rel, (mode, uid, gid) in sorted(self.parents.items(), key=lambda x: -x[0].count("/")):
+            path = self.upper / rel
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                same = (st.st_mode, st.st_uid, st.st_gid) == (mode, uid, gid)
+                if same and not _opaque(path) and not any(os.scandir(path)):
+                    os.rmdir(path)
 
     def discard(self) -> None:
         """Remove the step's upper dir and work dirs (after a failure or no change)."""
@@ -180,6 +195,14 @@ class StepRootfs:
             return ref
         finally:
             self.discard()
+
+
+def _opaque(path: Path) -> bool:
+    for name in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        with contextlib.suppress(OSError):
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+    return False
 
 
 def _adopt(store: ImageStore, upper: Path, chain: Digest) -> None:

@@ -101,9 +101,7 @@ class ImageState:
         return cls(architecture, os_, {"Env": [f"PATH={DEFAULT_PATH}"]}, key=key)
 
     @classmethod
-    def from_image(
-        cls, config: ImageConfig, layers: Iterable[Descriptor], key: str
-    ) -> ImageState:
+    def from_image(cls, config: ImageConfig, layers: Iterable[Descriptor], key: str) -> ImageState:
         """The state of a base image (its ``config`` object copied, not shared)."""
         cfg = config.config.to_dict()
         refs = [
@@ -186,9 +184,7 @@ def _clean_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Drop empty fields, as Docker's JSON (``omitempty``) does."""
     out: dict[str, Any] = {}
     for k, v in cfg.items():
-        if k in ("Cmd", "Entrypoint") and v is not None:
-            out[k] = v
-        elif v not in (None, "", [], {}, False):
+        if (k in ("Cmd", "Entrypoint") and v is not None) or v not in (None, "", [], {}, False):
             out[k] = v
     return out
 
@@ -264,8 +260,9 @@ def apply_metadata(state: ImageState, inst: Instruction) -> str | None:
         cfg["ExposedPorts"] = ports
         return "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in sorted(ports)) + "]"
     if isinstance(inst, Workdir):
-        cfg["WorkingDir"] = _workdir(state, inst.path)
-        return "WORKDIR " + cfg["WorkingDir"]
+        workdir = _workdir(state, inst.path)
+        cfg["WorkingDir"] = workdir
+        return "WORKDIR " + workdir
     if isinstance(inst, User):
         cfg["User"] = inst.user
         return "USER " + inst.user
@@ -294,9 +291,13 @@ def apply_metadata(state: ImageState, inst: Instruction) -> str | None:
 
 def _healthcheck(state: ImageState, inst: Healthcheck) -> str:
     hc: dict[str, Any] = {"Test": list(inst.test)}
-    for key, value in (("Interval", inst.interval), ("Timeout", inst.timeout),
-                       ("StartPeriod", inst.start_period),
-                       ("StartInterval", inst.start_interval), ("Retries", inst.retries)):
+    for key, value in (
+        ("Interval", inst.interval),
+        ("Timeout", inst.timeout),
+        ("StartPeriod", inst.start_period),
+        ("StartInterval", inst.start_interval),
+        ("Retries", inst.retries),
+    ):
         if value:
             hc[key] = value  # fmt: skip
     state.config["Healthcheck"] = hc

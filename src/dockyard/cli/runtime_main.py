@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.runtime import Runtime
 
 __all__ = ["main"]
@@ -438,11 +440,9 @@ def main(argv: list[str] | None = None) -> int:
         log.debug(f"{cmd} {' '.join(rest[1:])}")
         if cmd in ("spec", "features"):
             return _COMMANDS[cmd](None, flags, pos)  # type: ignore[arg-type]
-        from pathlib import Path
-
         from dockyard.runtime import Runtime
 
-        rt = Runtime(Path(gflags.get("root", "/run/dockyard/runtime")))
+        rt = Runtime(gflags.get("root", "/run/dockyard/runtime"))
         return int(_COMMANDS[cmd](rt, flags, pos))
     except UsageError as e:
         msg = str(e)

@@ -167,7 +167,6 @@ def _stage_b(req: InitRequest) -> None:
         from dockyard.runtime import mounts  # noqa: F401  (while the caller makes the cgroup)
 
         _preload(req.spec)
-        _read_go(req.go_r)
         container_main(req)
     except BaseException as e:
         child_fail(req.err_w, e)
@@ -178,7 +177,13 @@ def _stage_b(req: InitRequest) -> None:
 
 
 def container_main(req: InitRequest) -> None:
-    """Process B: set the container up and exec ``process.args``. Never returns."""
+    """Process B: set the container up and exec ``process.args``. Never returns.
+
+    B waits for the caller's "go" (B is in its cgroup, the id maps are written) as late
+    as it may: at once in a user namespace (mounting needs the mappings), else just
+    before the cgroup mount or, without one, when the rootfs is ready; the mounts before
+    that overlap the caller's cgroup work.
+    """
     from dockyard.runtime import mounts
 
     spec, sc = req.spec, req.syscalls
@@ -187,22 +192,30 @@ def container_main(req: InitRequest) -> None:
     proc = spec.process
     old_umask = os.umask(0)
     new_ns = {n.type for n in (lx.namespaces if lx else ()) if n.path is None}
-    if "cgroup" in new_ns:
-        sc.unshare(c.CLONE_NEWCGROUP)  # after the caller put B in its cgroup
+    userns = lx is not None and lx.namespace("user") is not None
+
+    def go() -> None:
+        _read_go(req.go_r)
+        if "cgroup" in new_ns:
+            sc.unshare(c.CLONE_NEWCGROUP)  # after the caller put B in its cgroup
+
+    ctx = mounts.RootfsContext(
+        req.rootfs, req.bundle, userns=userns, cgroupns="cgroup" in new_ns, before_cgroup=go
+    )
+    if userns:
+        ctx.cgroup_ready()
     if req.console_fd is not None:
         _setup_console(req.console_fd)
-    ctx = mounts.RootfsContext(
-        req.rootfs, req.bundle, userns=lx is not None and lx.namespace("user") is not None,
-        cgroupns="cgroup" in new_ns,
-    )  # fmt: skip
     if "mount" in new_ns or (lx is not None and lx.namespace("mount") is not None):
         mounts.prepare_rootfs(sc, spec, ctx)
+        ctx.cgroup_ready()
         if spec.hooks.create_container:
             run_hooks(spec.hooks.create_container, req.state_json, "createContainer")
         fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
         mounts.finish_rootfs(sc, spec)
     else:
+        ctx.cgroup_ready()
         raise InvalidArgument("linux.namespaces: a mount namespace is required")
     if "uts" in new_ns or (lx is not None and lx.namespace("uts") is not None):
         if spec.hostname:

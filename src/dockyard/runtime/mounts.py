@@ -32,6 +32,8 @@ from dockyard.records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.linux.syscalls import Syscalls
     from dockyard.oci.runtime_spec import Device, Mount, Spec
 
@@ -158,6 +160,16 @@ class RootfsContext:
     bundle: str
     userns: bool = False
     cgroupns: bool = False
+    # called once before the first step that needs the container's cgroup (the init
+    # waits there for the caller's "go"), so the mounts before it overlap the caller's
+    # cgroup work
+    before_cgroup: Callable[[], None] | None = None
+
+    def cgroup_ready(self) -> None:
+        """Run ``before_cgroup`` if it has not run yet."""
+        fn, self.before_cgroup = self.before_cgroup, None
+        if fn is not None:
+            fn()
 
 
 def _bind(sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsContext) -> None:
@@ -183,6 +195,7 @@ def _cgroup_mounts(
     sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsContext
 ) -> None:
     """/sys/fs/cgroup: the container's own cgroups, in every hierarchy of this host."""
+    ctx.cgroup_ready()
     flags = opts.flags & ~c.MS_RDONLY
     hierarchies = _host_hierarchies()
     unified_only = len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2"

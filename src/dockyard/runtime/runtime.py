@@ -137,8 +137,22 @@ class _Children:
         self.b = int(line)
         return self.b
 
+    def early_error(self, what: str) -> DockyardError | None:
+        """The error B reported before "go" (it mounts while the caller works), if any."""
+        os.set_blocking(self.err_r, False)
+        try:
+            line = _read_line(self.err_r)
+        except BlockingIOError:
+            line = b""
+        finally:
+            os.set_blocking(self.err_r, True)
+        return _child_error(line, what) if line and line != b"ready\n" else None
+
     def release(self) -> None:
-        os.write(self.go_w, b"g")
+        try:  # noqa: SIM105 (contextlib is slow to import)
+            os.write(self.go_w, b"g")
+        except BrokenPipeError:  # B failed before "go": its error is on the error pipe
+            pass
         os.close(self.go_w)
         self.go_w = -1
 
@@ -178,6 +192,7 @@ class Runtime:
         self._cgroups = cgroups
         self.warnings: list[str] = []  # poststop hook failures and the like
         self._proxy: Any = None
+        self._last_manager: tuple[str, Manager] | None = None
 
     @property
     def state_root(self) -> Path:
@@ -197,11 +212,18 @@ class Runtime:
         return os.path.join(self._root, cid)
 
     def _manager(self, path: str) -> Manager:
+        """The cgroup manager for ``path``; the last one is kept, since a foreground run asks
+        for it three times (each reads /proc/self/cgroup and lists the hierarchies)."""
+        if self._last_manager is not None and self._last_manager[0] == path:
+            return self._last_manager[1]
         if self._cgroups is not None:
-            return self._cgroups(path)
-        from dockyard.cgroups import create_manager
+            m = self._cgroups(path)
+        else:
+            from dockyard.cgroups import create_manager
 
-        return create_manager(path)
+            m = create_manager(path)
+        self._last_manager = (path, m)
+        return m
 
     def _load_spec(self, bundle: str) -> tuple[Spec, bytes]:
         from dockyard.oci.runtime_spec import parse_spec
@@ -412,7 +434,10 @@ class Runtime:
             if forward is not None:
                 forward.target(pid)
             _write_id_maps(spec, pid)
-            manager.add(pid)
+            try:
+                manager.add(pid)
+            except DockyardError as e:
+                raise kids.early_error(what) or e from None
             self._prestart(spec, state)
             kids.release()
             line = _read_line(kids.err_r)

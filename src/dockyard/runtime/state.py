@@ -30,6 +30,10 @@ from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
 from dockyard.oci.runtime_spec import dumps_json, loads_json
 from dockyard.records import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "CREATED",
     "PAUSED",

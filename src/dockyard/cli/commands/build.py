@@ -1,8 +1,16 @@
-"""``dockyard build``: for now the parser (``--print-ast``); the builder follows."""
+"""``dockyard build`` (and ``dockyard builder prune``): argument parsing and output only.
+
+The builder is :mod:`dockyard.build`; this module turns flags into
+:class:`~dockyard.build.BuildOptions`, writes progress lines to stderr
+(``--progress plain``; RUN output goes to stderr too) and the image id to
+stdout with ``-q``.  ``--print-ast`` prints BuildKit's AST dump and exits.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,29 +18,159 @@ if TYPE_CHECKING:
     from dockyard.cli.main import Context
 
 
-def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    if name == "builder":
+        p.add_argument("action", choices=["prune"], help="prune: remove the build cache")
+        p.add_argument("-a", "--all", action="store_true", help="accepted (the cache is one)")
+        p.add_argument("-f", "--force", action="store_true", help="do not prompt (never does)")
+        return
     p.add_argument("-f", "--file", help="name of the Dockerfile (default: CONTEXT/Dockerfile)")
     p.add_argument("-t", "--tag", action="append", default=[], help="name and optionally a tag")
     p.add_argument("--print-ast", action="store_true", help="print the parsed AST and exit")
+    p.add_argument("--target", help="build this stage (and what it needs) only")
+    p.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a build-time variable (KEY alone: from the environment)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument(
+        "--progress",
+        default="auto",
+        choices=["auto", "plain", "tty", "quiet"],
+        help="progress output (auto, tty and plain all print plain lines)",
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="id=ID,src=FILE",
+        help="a secret for RUN --mount=type=secret",
+    )
+    p.add_argument("--platform", default="", help="target platform (the host's only)")
+    p.add_argument(
+        "--base-map",
+        action="append",
+        default=[],
+        metavar="IMAGE=IMAGE",
+        help="build FROM IMAGE with another image of the store instead",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
+    p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("context", nargs="?", default=".", help="build context directory")
 
 
-def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
-    from dockyard.errors import Unavailable
+def _pairs(values: list[str], flag: str, env_fallback: bool = False) -> dict[str, str]:
+    from dockyard.errors import InvalidArgument
 
+    out: dict[str, str] = {}
+    for v in values:
+        key, eq, value = v.partition("=")
+        if not eq:
+            if env_fallback:
+                if key in os.environ:
+                    out[key] = os.environ[key]
+                continue
+            raise InvalidArgument(f"invalid {flag} {v!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _secrets(values: list[str]) -> dict[str, Path]:
+    from dockyard.errors import InvalidArgument
+
+    out: dict[str, Path] = {}
+    for v in values:
+        fields = dict(f.partition("=")[::2] for f in v.split(","))
+        ident = fields.get("id", "")
+        src = fields.get("src") or fields.get("source")
+        if not ident:
+            raise InvalidArgument(f"invalid --secret {v!r}: id is required")
+        if src is None and "env" in fields:
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="dockyard-secret-")
+            with os.fdopen(fd, "w") as f:
+                f.write(os.environ.get(fields["env"], ""))
+            src = name
+        if src is None:
+            raise InvalidArgument(f"invalid --secret {v!r}: src is required")
+        out[ident] = Path(src)
+    return out
+
+
+def _print_ast(args: argparse.Namespace, dockerfile: Path) -> int:
+    from dockyard.build.parser import dump_ast, parse_dockerfile, read_dockerfile
+    from dockyard.build.parser.instructions import KNOWN_INSTRUCTIONS
+    from dockyard.errors import InvalidArgument
+
+    name = str(dockerfile.name if args.file is None else args.file)
+    result = parse_dockerfile(read_dockerfile(dockerfile), name)
+    for node in result.ast.children:  # the parser accepts any word; a build would not
+        if node.value.lower() not in KNOWN_INSTRUCTIONS:
+            raise InvalidArgument(f"{name}:{node.start_line}: unknown instruction: {node.value}")
+    print(dump_ast(result), end="")
+    return 0
+
+
+def _prune(ctx: Context) -> int:
+    from dockyard.build import prune_cache
+
+    result = prune_cache(ctx.images())
+    print(f"Deleted build cache records: {result.records}")
+    print(f"Total reclaimed space: {result.reclaimed / 1e6:.1f}MB")
+    return 0
+
+
+def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    if name == "builder":
+        return _prune(ctx)
     dockerfile = Path(args.file) if args.file else Path(args.context) / "Dockerfile"
     if args.print_ast:
-        from dockyard.build.parser import dump_ast, parse_dockerfile, read_dockerfile
-        from dockyard.build.parser.instructions import KNOWN_INSTRUCTIONS
-        from dockyard.errors import InvalidArgument
+        return _print_ast(args, dockerfile)
+    from dockyard.build import Builder, BuildOptions
 
-        name = str(dockerfile.name if args.file is None else args.file)
-        result = parse_dockerfile(read_dockerfile(dockerfile), name)
-        for node in result.ast.children:  # the parser accepts any word; a build would not
-            if node.value.lower() not in KNOWN_INSTRUCTIONS:
-                raise InvalidArgument(
-                    f"{name}:{node.start_line}: unknown instruction: {node.value}"
-                )
-        print(dump_ast(result), end="")
-        return 0
-    raise Unavailable("build: the image builder is not built yet; use --print-ast")
+    text = None
+    if args.file == "-":
+        text = sys.stdin.read()
+        dockerfile = Path(args.context) / "Dockerfile"
+    quiet = args.quiet or args.progress == "quiet"
+
+    def progress(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    null_fd = os.open(os.devnull, os.O_WRONLY) if quiet else None
+    opts = BuildOptions(
+        context=Path(args.context),
+        dockerfile=dockerfile,
+        dockerfile_text=text,
+        tags=tuple(args.tag),
+        target=args.target,
+        build_args=_pairs(args.build_arg, "--build-arg", env_fallback=True),
+        no_cache=args.no_cache,
+        secrets=_secrets(args.secret),
+        platform=args.platform,
+        base_map=_pairs(args.base_map, "--base-map"),
+        run_output_fd=null_fd if null_fd is not None else 2,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        result = Builder(ctx.images(), ctx.run_root, progress=progress).build(opts)
+    finally:
+        if null_fd is not None:
+            os.close(null_fd)
+    image_id = str(result.image.id)
+    for warning in result.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    progress(f"#{'-'} writing image {image_id} done")
+    for tag in result.image.repo_tags:
+        progress(f"#- naming to {tag} done")
+    if args.iidfile:
+        Path(args.iidfile).write_text(image_id)
+    if quiet:
+        print(image_id)
+    return 0

@@ -1,0 +1,199 @@
+"""RUN: a command in a real container over the stage's root filesystem.
+
+The container gets what ``docker build`` gives a RUN step: the stage's Env
+(plus the build args in scope), WorkingDir (created when missing) and USER
+(resolved against the image's ``/etc/passwd`` and ``/etc/group``), Docker's
+default capabilities, seccomp profile, masked and read-only paths; a new
+pid, ipc, uts, mount and cgroup namespace; the host's network (``--network``
+``default``/``host``; there is no build network yet) with the host's
+``/etc/resolv.conf``, or a new empty network namespace (``none``).  Stdin is
+``/dev/null``.  The mount points the runtime has to create (``/etc/hosts``,
+``/proc``... and ``--mount`` targets) leave no trace in the layer.
+
+``RUN --mount`` types: ``cache`` (a directory kept under
+``<root>/buildcache/mounts``, by id), ``bind`` (from the context, a stage or
+an image; read-only unless ``rw``, and then writes are thrown away),
+``tmpfs``, ``secret`` (``--secret id=…,src=…``, at ``/run/secrets/<id>`` or
+in an env var).  ``ssh`` is refused (Unavailable).
+
+Errors: a command that fails → FailedPrecondition ``process "…" did not
+complete successfully: exit code: N``; a missing required secret → NotFound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import FailedPrecondition, InvalidArgument
+
+__all__ = ["RunRequest", "build_run_spec", "redirect_stdio"]
+
+_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
+HOSTNAME = "buildkitsandbox"
+
+
+@dataclass
+class RunRequest:
+    """What one RUN step runs."""
+
+    argv: list[str]
+    env: list[str]
+    cwd: str
+    user: str
+    network: str = ""
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # OCI mounts[] entries
+    locks: list[Path] = field(default_factory=list)  # cache mounts with sharing=locked
+    display: str = ""  # the command as errors name it
+
+
+def build_run_spec(
+    req: RunRequest, rootfs: Path, files_dir: Path, uid: int, gid: int,
+    additional_gids: tuple[int, ...], home: str, cgroups_path: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The OCI config of a RUN container (pure: no disk, no kernel)."""
+    from dockyard.runtime.defaults import (
+        DEFAULT_CAPS,
+        DEFAULT_MASKED_PATHS,
+        DEFAULT_READONLY_PATHS,
+        default_mounts,
+        default_seccomp,
+    )
+
+    env = list(req.env)
+    names = {e.partition("=")[0] for e in env}
+    if "PATH" not in names:
+        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    if "HOME" not in names:
+        env.append(f"HOME={home or '/'}")
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    if req.network == "none":
+        namespaces.append({"type": "network"})
+    mounts = default_mounts()
+    for name in _ETC_FILES:
+        mounts.append({"destination": name, "type": "bind",
+                       "source": str(files_dir / os.path.basename(name)),
+                       "options": ["rbind", "ro", "rprivate"]})  # fmt: skip
+    mounts += req.mounts
+    user: dict[str, Any] = {"uid": uid, "gid": gid}
+    if additional_gids:
+        user["additionalGids"] = list(additional_gids)
+    caps = list(DEFAULT_CAPS)
+    return {
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": False,
+            "user": user,
+            "args": list(req.argv),
+            "env": env,
+            "cwd": req.cwd,
+            "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+            "noNewPrivileges": False,
+        },
+        "root": {"path": str(rootfs), "readonly": False},
+        "hostname": HOSTNAME,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces,
+            "cgroupsPath": cgroups_path,
+            "maskedPaths": list(DEFAULT_MASKED_PATHS),
+            "readonlyPaths": list(DEFAULT_READONLY_PATHS),
+            "seccomp": default_seccomp(),
+            "rootfsPropagation": "rprivate",
+        },
+    }
+
+
+def write_etc_files(files_dir: Path, network: str) -> None:
+    """``hosts``, ``resolv.conf`` and ``hostname`` for the container (bind-mounted)."""
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    (files_dir / "hosts").write_text(hosts + f"127.0.1.1\t{HOSTNAME}\n")
+    (files_dir / "hostname").write_text(HOSTNAME + "\n")
+    lines: list[str] = []
+    if network != "none":
+        with contextlib.suppress(OSError):
+            lines = Path("/etc/resolv.conf").read_text().splitlines()
+    (files_dir / "resolv.conf").write_text("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def redirect_stdio(stdout_fd: int | None) -> Iterator[None]:
+    """Stdin from /dev/null and stdout to ``stdout_fd`` while a container runs
+    (the runtime hands the caller's stdio to it); restored afterwards."""
+    if stdout_fd is None:
+        yield
+        return
+    saved = [os.dup(0), os.dup(1)]
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)
+        os.dup2(stdout_fd, 1)
+        yield
+    finally:
+        os.dup2(saved[0], 0)
+        os.dup2(saved[1], 1)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def hold_locks(paths: list[Path]) -> Iterator[None]:
+    fds = []
+    try:
+        for p in paths:
+            fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def cache_mount_dir(cache_root: Path, ident: str, uid: int | None, gid: int | None,
+                    mode: int | None) -> Path:  # fmt: skip
+    """The host directory of ``--mount=type=cache,id=…`` (made on first use)."""
+    name = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    d = cache_root / name
+    if not d.is_dir():
+        d.mkdir(parents=True, mode=0o755)
+        os.chmod(d, mode if mode is not None else 0o755)
+        os.chown(d, uid or 0, gid or 0)
+    return d
+
+
+def failed(req: RunRequest, code: int) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"process {json.dumps(req.display)} did not complete successfully: exit code: {code}"
+    )
+
+
+def check_secret(ident: str, secrets: Mapping[str, Path], required: bool) -> Path | None:
+    path = secrets.get(ident)
+    if path is None:
+        if required:
+            from dockyard.errors import NotFound
+
+            raise NotFound(f"secret {ident} not found (give it with --secret id={ident},src=FILE)")
+        return None
+    if not path.is_file():
+        raise InvalidArgument(f"secret {ident}: {path} is not a file")
+    return path
+
+
+def copy_for_rw(src: Path, work: Path) -> Path:
+    """A scratch copy of a bind source mounted read-write (writes are discarded)."""
+    dest = work / ("rw-" + hashlib.sha256(str(src).encode()).hexdigest()[:12])
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True)
+    else:
+        shutil.copy2(src, dest)
+    return dest

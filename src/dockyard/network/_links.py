@@ -1,0 +1,220 @@
+"""Links, addresses and routes through pyroute2 (netlink); run inside ``in_netns``.
+
+pyroute2 is imported inside :func:`iproute` only: it costs ~0.3 s to import and only the daemon
+path (create network, connect) needs it, never the CLI's start-up.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Address, IPv4Network, ip_network
+from typing import Any, TypeVar
+
+from dockyard.errors import (
+    AlreadyExists,
+    DockyardError,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+
+__all__ = [
+    "bridge_ports",
+    "configure_container_side",
+    "create_veth",
+    "delete_link",
+    "ensure_bridge",
+    "host_networks",
+    "iproute",
+    "link_index",
+    "mac_for",
+    "netlink_error",
+    "read_sysctl",
+    "write_sysctl",
+]
+
+T = TypeVar("T")
+IPR = Any  # pyroute2.IPRoute: untyped, imported lazily
+_LOCAL_TABLE = 255
+
+
+def netlink_error(e: BaseException, what: str) -> DockyardError:
+    """The dockyard error for a failed netlink request."""
+    code = getattr(e, "code", None)
+    if code is None and isinstance(e, OSError):
+        code = e.errno
+    reason = os.strerror(code).lower() if isinstance(code, int) else str(e).lower()
+    if code == errno.EEXIST:
+        return AlreadyExists(f"{what}: {reason}")
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDenied(f"{what}: {reason}")
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH):
+        return NotFound(f"{what}: {reason}")
+    if code in (errno.EINVAL, errno.ERANGE):
+        return InvalidArgument(f"{what}: {reason}")
+    if code == errno.EOPNOTSUPP:
+        return Unavailable(f"{what}: {reason}")
+    return Internal(f"{what}: {reason}")
+
+
+@contextmanager
+def iproute() -> Iterator[IPR]:
+    """A pyroute2 ``IPRoute`` bound to the calling thread's network namespace."""
+    try:
+        from pyroute2 import IPRoute
+    except ImportError:
+        raise Unavailable("networking: the pyroute2 package is not installed") from None
+    with IPRoute() as ipr:
+        yield ipr
+
+
+def _nl(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except DockyardError:
+        raise
+    except Exception as e:
+        if type(e).__name__ == "NetlinkError" or isinstance(e, OSError):
+            raise netlink_error(e, what) from None
+        raise
+
+
+def link_index(ipr: IPR, name: str) -> int | None:
+    found: list[int] = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def mac_for(address: str) -> str:
+    """``02:42:`` + the IPv4 address (Docker's scheme: stable across restarts, no collisions)."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in IPv4Address(address).packed)
+
+
+def _has_address(ipr: IPR, index: int, address: str, prefixlen: int) -> bool:
+    for a in ipr.get_addr(index=index, family=2):
+        if a.get("address") == address and a["prefixlen"] == prefixlen:
+            return True
+    return False
+
+
+def ensure_bridge(ipr: IPR, name: str, gateway: str, prefixlen: int) -> bool:
+    """Bridge ``name`` up with ``gateway/prefixlen``; returns whether it was created now."""
+    what = f"create bridge {name}"
+    created = False
+    index = link_index(ipr, name)
+    if index is None:
+        _nl(what, lambda: ipr.link("add", ifname=name, kind="bridge"))
+        created = True
+        index = link_index(ipr, name)
+        if index is None:
+            raise Internal(f"{what}: created but not found")
+    elif ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
+        raise AlreadyExists(f"{what}: a link of that name exists and is not a bridge")
+    if not _has_address(ipr, index, gateway, prefixlen):
+        net = IPv4Network(f"{gateway}/{prefixlen}", strict=False)
+        brd = str(net.broadcast_address)
+        _nl(what, lambda: ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen,
+                                   broadcast=brd))  # fmt: skip
+    _nl(what, lambda: ipr.link("set", index=index, state="up"))
+    write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+    return created
+
+
+def delete_link(ipr: IPR, name: str) -> bool:
+    """Delete link ``name`` if it exists; returns whether it did."""
+    index = link_index(ipr, name)
+    if index is None:
+        return False
+    try:
+        _nl(f"delete link {name}", lambda: ipr.link("del", index=index))
+    except NotFound:
+        return False
+    return True
+
+
+def bridge_ports(ipr: IPR, bridge: str) -> list[str]:
+    index = link_index(ipr, bridge)
+    if index is None:
+        return []
+    return [str(link.get("ifname")) for link in ipr.get_links() if link.get("master") == index]
+
+
+def create_veth(ipr: IPR, host_if: str, peer_if: str, peer_netns_fd: int, bridge: str) -> None:
+    """A veth pair: ``host_if`` here, a port of ``bridge``, up; ``peer_if`` in the other netns."""
+    what = f"create veth {host_if}"
+    br = link_index(ipr, bridge)
+    if br is None:
+        raise NotFound(f"{what}: bridge {bridge} does not exist")
+    peer = {"ifname": peer_if, "net_ns_fd": peer_netns_fd}
+    _nl(what, lambda: ipr.link("add", ifname=host_if, kind="veth", peer=peer))
+    index = link_index(ipr, host_if)
+    if index is None:
+        raise Internal(f"{what}: created but not found")
+    _nl(what, lambda: ipr.link("set", index=index, master=br, state="up"))
+
+
+def configure_container_side(
+    ipr: IPR, ifname: str, address: str, prefixlen: int, gateway: str, default_route: bool
+) -> None:
+    """In the container's netns: lo up; ``ifname`` gets its MAC, address, up; default route."""
+    what = f"configure {ifname}"
+    lo = link_index(ipr, "lo")
+    if lo is not None:
+        _nl("bring up lo", lambda: ipr.link("set", index=lo, state="up"))
+    index = link_index(ipr, ifname)
+    if index is None:
+        raise NotFound(f"{what}: no such interface in the container")
+    brd = str(IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address)
+    _nl(what, lambda: ipr.link("set", index=index, address=mac_for(address)))
+    _nl(what, lambda: ipr.addr("add", index=index, address=address, prefixlen=prefixlen,
+                               broadcast=brd))  # fmt: skip
+    _nl(what, lambda: ipr.link("set", index=index, state="up"))
+    if default_route:
+        _nl(f"{what}: default route", lambda: ipr.route("add", dst="0.0.0.0/0", gateway=gateway))
+
+
+def host_networks(ipr: IPR) -> list[IPv4Network]:
+    """Every IPv4 route destination (but the local table and default routes) and address."""
+    found: list[IPv4Network] = []
+    for r in ipr.route("dump", family=2):
+        table = r.get("table") or r.get("RTA_TABLE")
+        if table == _LOCAL_TABLE or not r.get("dst_len"):
+            continue
+        dst = r.get("dst") or r.get("RTA_DST")
+        if dst:
+            found.append(IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
+    for a in ipr.get_addr(family=2):
+        addr = a.get("address")
+        if addr and not IPv4Address(addr).is_loopback:
+            net = ip_network(f"{addr}/{a['prefixlen']}", strict=False)
+            if isinstance(net, IPv4Network):
+                found.append(net)
+    return found
+
+
+def _sysctl_path(key: str) -> str:
+    # /proc/sys/net/* shows the network namespace of the calling *thread* (see _netns.py)
+    return f"/proc/sys/{key}"
+
+
+def read_sysctl(key: str) -> str:
+    try:
+        with open(_sysctl_path(key)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        raise NotFound(f"read sysctl {key}: no such key") from None
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Write a sysctl; only ever called for keys of interfaces dockyard created."""
+    try:
+        with open(_sysctl_path(key), "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        raise NotFound(f"write sysctl {key}: no such key") from None
+    except PermissionError:
+        raise PermissionDenied(f"write sysctl {key}: permission denied") from None

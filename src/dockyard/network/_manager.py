@@ -1,0 +1,262 @@
+"""NetworkManager: the one object the engine calls to realise networks and endpoints.
+
+Lifecycle (the engine owns the records; every call here is idempotent where it can be)::
+
+    mgr = NetworkManager()                       # host = this process's network namespace
+    for warning in mgr.check_host(): ...         # e.g. ip_forward is off: report, never change
+    state = plan_network(NetworkSpec("web"), stored, mgr.routes())
+    mgr.create(state)                            # bridge, gateway address, nft rules
+    ip = ipam.allocate(state, cid)
+    ep = mgr.connect(state, EndpointSpec(cid, "/proc/4242/ns/net", ip, ports=...))
+    ...
+    mgr.disconnect(ep)                           # veth, DNAT rules, port reservations gone
+    ipam.release(state, ep.address)
+    mgr.remove(state)                            # bridge and nft rules gone (tables when last)
+
+Failures leave nothing behind: a step that fails undoes the steps before it, and a cleanup
+failure is attached to the original error as a note.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from ipaddress import IPv4Address, IPv4Network
+
+from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.network._links import (
+    bridge_ports,
+    configure_container_side,
+    create_veth,
+    delete_link,
+    ensure_bridge,
+    host_networks,
+    iproute,
+    mac_for,
+    read_sysctl,
+)
+from dockyard.network._model import Endpoint, EndpointSpec, NetworkState
+from dockyard.network._netns import in_netns, open_netns
+from dockyard.network._nft import Nft
+from dockyard.network._nftrules import endpoint_rules, network_rules
+from dockyard.network._plan import veth_name
+from dockyard.network._ports import PortReservation, reserve_ports
+
+__all__ = ["NetworkManager"]
+
+_IFNAME = re.compile(r"[a-z][a-z0-9]{0,14}")
+
+
+def _undo(err: BaseException, steps: Sequence[Callable[[], object]]) -> None:
+    """Run cleanup ``steps`` (last first); their failures become notes on ``err``."""
+    for step in reversed(steps):
+        try:
+            step()
+        except Exception as e:
+            err.add_note(f"cleanup: {e}")
+
+
+class NetworkManager:
+    """Bridges, veths, addresses and nft rules in the host network namespace.
+
+    ``host_netns`` names that namespace (None: the caller's own); tests pass a private one.
+    Calls are serialised by a lock: the daemon may call from several threads.
+    """
+
+    def __init__(self, host_netns: str | None = None, nft: Nft | None = None) -> None:
+        self.host_netns = host_netns
+        self.nft = nft or Nft(host_netns)
+        self._lock = threading.RLock()
+        self._reservations: dict[str, list[PortReservation]] = {}
+
+    def _host(self, fn: Callable[..., object], *args: object) -> object:
+        def run() -> object:
+            with iproute() as ipr:
+                return fn(ipr, *args)
+
+        return in_netns(self.host_netns, run)
+
+    # --- host ---------------------------------------------------------------------------
+    def routes(self) -> list[IPv4Network]:
+        """The host's route destinations and address prefixes, for :func:`plan_network`."""
+
+        def run() -> list[IPv4Network]:
+            with iproute() as ipr:
+                return host_networks(ipr)
+
+        return in_netns(self.host_netns, run)
+
+    def check_host(self) -> list[str]:
+        """Problems the engine should report (dockyard never changes global sysctls)."""
+        found = []
+        fwd = in_netns(self.host_netns, lambda: read_sysctl("net/ipv4/ip_forward"))
+        if fwd != "1":
+            found.append(
+                "net.ipv4.ip_forward is 0: containers cannot reach beyond this host and "
+                "published ports are reachable only from this host "
+                "(enable with: sysctl -w net.ipv4.ip_forward=1)"
+            )
+        return found
+
+    # --- networks -------------------------------------------------------------------------
+    def create(self, net: NetworkState) -> None:
+        """Make ``net`` exist: bridge up with the gateway address, its nft rules (idempotent)."""
+        what = f"create network {net.name}"
+        with self._lock:
+            created = self._host(ensure_bridge, net.bridge, net.gateway, net.prefixlen)
+            try:
+                self.nft.add(network_rules(net), [net.owner], what)
+            except DockyardError as e:
+                if created:
+                    _undo(e, [lambda: self._host(delete_link, net.bridge)])
+                raise
+
+    def remove(self, net: NetworkState) -> None:
+        """Delete ``net``'s rules and bridge; FailedPrecondition while endpoints are attached."""
+        what = f"remove network {net.name}"
+        with self._lock:
+            ports = self._host(bridge_ports, net.bridge)
+            if ports:
+                raise FailedPrecondition(f"{what}: endpoints still attached: {', '.join(ports)}")  # type: ignore[arg-type]
+            self.nft.remove([net.owner], what)
+            self._host(delete_link, net.bridge)
+
+    # --- endpoints ------------------------------------------------------------------------
+    def connect(self, net: NetworkState, spec: EndpointSpec) -> Endpoint:
+        """Attach a container: veth, address and routes inside, published ports.
+
+        Raises InvalidArgument (bad interface name or address), NotFound (no bridge, or the
+        container netns is gone), AlreadyExists (the interface exists in the container),
+        Conflict (a host port is in use).
+        """
+        what = f"connect container {spec.container_id} to network {net.name}"
+        self._check(net, spec, what)
+        host_if = veth_name(spec.container_id, spec.ifname)
+        with self._lock:
+            held = reserve_ports(spec.ports, spec.container_id, self.host_netns)
+            ep = Endpoint(
+                container_id=spec.container_id,
+                network=net.name,
+                netns=spec.netns,
+                ifname=spec.ifname,
+                host_ifname=host_if,
+                address=spec.address,
+                prefixlen=net.prefixlen,
+                gateway=net.gateway,
+                mac=mac_for(spec.address),
+                ports=tuple(r.binding for r in held),
+                aliases=spec.aliases,
+            )
+            done: list[Callable[[], object]] = [lambda: [r.close() for r in held]]
+            try:
+                self._host(delete_link, host_if)  # a stale one of a crashed daemon
+                self._veth(ep, net, done)
+                if ep.ports:
+                    done.append(lambda: self.nft.remove([ep.owner]))
+                    self.nft.add(endpoint_rules(ep), [ep.owner], what)
+            except DockyardError as e:
+                _undo(e, done)
+                raise
+            self._reservations[ep.owner] = held
+            return ep
+
+    def _check(self, net: NetworkState, spec: EndpointSpec, what: str) -> None:
+        if not _IFNAME.fullmatch(spec.ifname) or spec.ifname == "lo":
+            raise InvalidArgument(f"{what}: invalid interface name {spec.ifname!r}")
+        try:
+            addr = IPv4Address(spec.address)
+        except ValueError:
+            raise InvalidArgument(f"{what}: invalid address {spec.address!r}") from None
+        if addr not in IPv4Network(net.subnet):
+            raise InvalidArgument(f"{what}: address {addr} is not in subnet {net.subnet}")
+
+    def _veth(self, ep: Endpoint, net: NetworkState, done: list[Callable[[], object]]) -> None:
+        fd = open_netns(ep.netns)
+        try:
+            self._host(create_veth, ep.host_ifname, ep.ifname, fd, net.bridge)
+        finally:
+            import os
+
+            os.close(fd)
+        done.append(lambda: self._host(delete_link, ep.host_ifname))
+
+        def inside() -> None:
+            with iproute() as ipr:
+                configure_container_side(
+                    ipr, ep.ifname, ep.address, ep.prefixlen, ep.gateway, ep.gateway != "" and
+                    self._default_route.get(ep.host_ifname, True),
+                )  # fmt: skip
+
+        in_netns(ep.netns, inside)
+
+    _default_route: dict[str, bool] = {}
+
+    def disconnect(self, ep: Endpoint) -> None:
+        """Detach: DNAT rules, the veth pair (both ends), the port reservations (idempotent)."""
+        what = f"disconnect container {ep.container_id} from network {ep.network}"
+        with self._lock:
+            errors: list[DockyardError] = []
+            steps: list[Callable[[], object]] = [
+                lambda: self.nft.remove([ep.owner], what),
+                lambda: self._host(delete_link, ep.host_ifname),
+            ]
+            for step in steps:
+                try:
+                    step()
+                except NotFound:
+                    pass
+                except DockyardError as e:
+                    errors.append(e)
+            for r in self._reservations.pop(ep.owner, []):
+                r.close()
+            if errors:
+                for other in errors[1:]:
+                    errors[0].add_note(f"also: {other}")
+                raise errors[0]
+
+    def restore(self, endpoints: Iterable[Endpoint]) -> list[DockyardError]:
+        """After a daemon restart: hold the published ports of running containers again.
+
+        Returns the failures (a port taken meanwhile) for the engine to report.
+        """
+        failures: list[DockyardError] = []
+        from dockyard.network._model import PortSpec
+
+        for ep in endpoints:
+            specs = [PortSpec(b.container_port, b.proto, b.host_ip, b.host_port) for b in ep.ports]
+            try:
+                held = reserve_ports(specs, ep.container_id, self.host_netns)
+            except DockyardError as e:
+                failures.append(e)
+                continue
+            with self._lock:
+                self._reservations[ep.owner] = held
+        return failures
+
+    def prune(self, networks: Iterable[NetworkState], endpoints: Iterable[Endpoint]) -> list[str]:
+        """Delete nft rules whose owner is neither a stored network nor endpoint (after a crash).
+
+        Returns the owners removed.
+        """
+        from dockyard.network._nftrules import BASE_OWNER, owners_in
+
+        keep = {n.owner for n in networks} | {e.owner for e in endpoints} | {BASE_OWNER}
+        with self._lock:
+            stale = sorted(
+                o for o in owners_in(self.nft.rules()) if o not in keep and o.startswith("dockyard:")
+            )
+            if stale:
+                self.nft.remove(stale, "prune nftables rules")
+            return stale
+
+    def release_all(self) -> None:
+        """Close every held port reservation (daemon shutdown; rules and links stay)."""
+        with self._lock:
+            for held in self._reservations.values():
+                for r in held:
+                    r.close()
+            self._reservations.clear()
+
+    def _unused(self) -> None:
+        raise NotFound("unused")

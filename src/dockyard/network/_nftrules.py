@@ -1,0 +1,162 @@
+"""nftables rules as data (pure): what dockyard puts in its own two tables, in ``nft -j`` form.
+
+Tables and chains (created on first use, deleted when no rule of ours is left)::
+
+    table ip dockyard                                   NAT
+      chain prerouting   nat/prerouting  -100   fib daddr type local jump publish
+      chain output       nat/output      -100   fib daddr type local jump publish
+      chain publish      (regular)              one DNAT rule per published port
+      chain postrouting  nat/postrouting  100   masquerade: outbound, from 127/8, hairpin
+    table inet dockyard-filter                          isolation
+      chain forward      filter/forward     0   per bridge: established, DNAT'd and
+                                                intra-bridge traffic in; the rest to it dropped
+
+Every rule carries a comment naming its owner: ``dockyard:base`` (the jumps),
+``dockyard:network:<name>`` or ``dockyard:endpoint:<host veth>:<container id>``. Removing an
+owner deletes exactly its rules, by handle, in one transaction (:func:`delete_commands`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from dockyard.network._model import Endpoint, NetworkState, PortBinding
+
+__all__ = [
+    "BASE_OWNER",
+    "FILTER_TABLE",
+    "NAT_TABLE",
+    "base_commands",
+    "delete_commands",
+    "endpoint_rules",
+    "network_rules",
+    "owners_in",
+    "rules_in",
+    "table_delete_commands",
+]
+
+NAT_TABLE = ("ip", "dockyard")
+FILTER_TABLE = ("inet", "dockyard-filter")
+BASE_OWNER = "dockyard:base"
+Json = dict[str, Any]
+
+
+def _match(left: Json, right: object, op: str = "==") -> Json:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _meta(key: str) -> Json:
+    return {"meta": {"key": key}}
+
+
+def _payload(proto: str, field: str) -> Json:
+    return {"payload": {"protocol": proto, "field": field}}
+
+
+def _prefix(cidr: str) -> Json:
+    addr, _, length = cidr.partition("/")
+    return {"prefix": {"addr": addr, "len": int(length or 32)}}
+
+
+def _rule(table: tuple[str, str], chain: str, owner: str, expr: list[Json]) -> Json:
+    family, name = table
+    rule = {"family": family, "table": name, "chain": chain, "comment": owner, "expr": expr}
+    return {"add": {"rule": rule}}
+
+
+def _chain(table: tuple[str, str], name: str, hook: str = "", kind: str = "", prio: int = 0) -> Json:
+    chain: Json = {"family": table[0], "table": table[1], "name": name}
+    if hook:
+        chain.update(type=kind, hook=hook, prio=prio, policy="accept")
+    return {"add": {"chain": chain}}
+
+
+_LOCAL_DST = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+_JUMP_PUBLISH = {"jump": {"target": "publish"}}
+
+
+def base_commands() -> list[Json]:
+    """Create both tables and their chains (idempotent: ``add`` + flushing the hook chains)."""
+    nat, flt = NAT_TABLE, FILTER_TABLE
+    cmds: list[Json] = [
+        {"add": {"table": {"family": nat[0], "name": nat[1]}}},
+        _chain(nat, "prerouting", "prerouting", "nat", -100),
+        _chain(nat, "output", "output", "nat", -100),
+        _chain(nat, "postrouting", "postrouting", "nat", 100),
+        _chain(nat, "publish"),
+        {"add": {"table": {"family": flt[0], "name": flt[1]}}},
+        _chain(flt, "forward", "forward", "filter", 0),
+    ]
+    for chain in ("prerouting", "output"):
+        cmds.append({"flush": {"chain": {"family": nat[0], "table": nat[1], "name": chain}}})
+        cmds.append(_rule(nat, chain, BASE_OWNER, [_LOCAL_DST, _JUMP_PUBLISH]))
+    return cmds
+
+
+def network_rules(net: NetworkState) -> list[Json]:
+    """Masquerade and isolation for one bridge network."""
+    br, sub, owner = net.bridge, net.subnet, net.owner
+    oif, iif = _meta("oifname"), _meta("iifname")
+    masq: Json = {"masquerade": None}
+    rules = []
+    if not net.internal:  # outbound NAT: from the subnet to anywhere but the bridge
+        rules.append(_rule(NAT_TABLE, "postrouting", owner, [
+            _match(_payload("ip", "saddr"), _prefix(sub)), _match(oif, br, "!="), masq]))
+    rules += [
+        # the host's own 127.0.0.1 reaching a published port (needs route_localnet on br)
+        _rule(NAT_TABLE, "postrouting", owner, [
+            _match(oif, br), _match(_payload("ip", "saddr"), _prefix("127.0.0.0/8")), masq]),
+        # hairpin: a container reaching a published port of the same network
+        _rule(NAT_TABLE, "postrouting", owner, [
+            _match(oif, br), _match(_payload("ip", "saddr"), _prefix(sub)),
+            _match({"ct": {"key": "status"}}, "dnat", "in"), masq]),
+        _rule(FILTER_TABLE, "forward", owner, [
+            _match(oif, br), _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
+            {"accept": None}]),
+        _rule(FILTER_TABLE, "forward", owner, [
+            _match(oif, br), _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]),
+        _rule(FILTER_TABLE, "forward", owner, [_match(oif, br), _match(iif, br), {"accept": None}]),
+        _rule(FILTER_TABLE, "forward", owner, [_match(oif, br), {"drop": None}]),
+    ]  # fmt: skip
+    if net.internal:
+        rules.append(_rule(FILTER_TABLE, "forward", owner, [_match(iif, br), {"drop": None}]))
+    return rules
+
+
+def _dnat(b: PortBinding, address: str, owner: str) -> Json:
+    expr: list[Json] = []
+    if b.host_ip:
+        expr.append(_match(_payload("ip", "daddr"), b.host_ip))
+    expr.append(_match(_payload(b.proto, "dport"), b.host_port))
+    expr.append({"dnat": {"addr": address, "port": b.container_port}})
+    return _rule(NAT_TABLE, "publish", owner, expr)
+
+
+def endpoint_rules(ep: Endpoint) -> list[Json]:
+    """One DNAT rule per published port of the endpoint."""
+    return [_dnat(b, ep.address, ep.owner) for b in ep.ports]
+
+
+def rules_in(listing: Mapping[str, Any]) -> list[Json]:
+    """The rule objects of an ``nft -j list table`` answer."""
+    items: Sequence[Json] = listing.get("nftables", [])
+    return [item["rule"] for item in items if isinstance(item, dict) and "rule" in item]
+
+
+def owners_in(rules: Iterable[Json]) -> set[str]:
+    return {str(r.get("comment", "")) for r in rules if str(r.get("comment", ""))}
+
+
+def delete_commands(rules: Iterable[Json], owners: Iterable[str]) -> list[Json]:
+    """Delete, by handle, every rule whose comment is one of ``owners``."""
+    wanted = set(owners)
+    return [
+        {"delete": {"rule": {k: r[k] for k in ("family", "table", "chain", "handle")}}}
+        for r in rules
+        if r.get("comment") in wanted
+    ]
+
+
+def table_delete_commands() -> list[Json]:
+    return [{"delete": {"table": {"family": f, "name": n}}} for f, n in (NAT_TABLE, FILTER_TABLE)]
