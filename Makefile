@@ -35,6 +35,7 @@ $(VENV)/.stamp: pyproject.toml $(CACHE)/apt.stamp
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
 	@$(PY) -m pip install -q -e '.[test]'
+	@$(PY) tools/write-launchers.py $(VENV) >/dev/null
 	@touch $@
 
 # Base images, built offline from the host's Debian sources, kept as OCI

@@ -53,6 +53,42 @@ def time_command(
     return Result(name, samples)
 
 
+@dataclass
+class Tool:
+    """One command line timed by :func:`time_round_robin`: ``argv_for(i)`` for run ``i``."""
+
+    name: str
+    argv_for: Callable[[int], Sequence[str]]
+    env: dict[str, str] | None = None
+
+
+def time_round_robin(tools: Sequence[Tool], runs: int, warmup: int = 3) -> list[Result]:
+    """Time every tool ``runs`` times, alternating: each round runs each tool once, the
+    order rotating by one every round, so a change in the machine's load (shared CPUs)
+    falls on every tool alike and the ratios of one run stay fair. A tool that fails is
+    dropped from later rounds and reported with its error."""
+    samples: dict[str, list[float]] = {t.name: [] for t in tools}
+    errors: dict[str, str] = {}
+    envs = {t.name: {**os.environ, **(t.env or {})} for t in tools}
+    for i in range(-warmup, runs):
+        k = i % len(tools)
+        for t in [*tools[k:], *tools[:k]]:
+            if t.name in errors:
+                continue
+            argv = list(t.argv_for(i))
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                argv, env=envs[t.name], capture_output=True, text=True, check=False
+            )
+            dt = time.perf_counter() - t0
+            if proc.returncode != 0:
+                msg = (proc.stderr or proc.stdout).strip().splitlines()
+                errors[t.name] = f"exit {proc.returncode}: {msg[-1] if msg else ''}"
+            elif i >= 0:
+                samples[t.name].append(dt)
+    return [Result(t.name, samples[t.name], errors.get(t.name)) for t in tools]
+
+
 def tool(name: str) -> str | None:
     return shutil.which(name)
 

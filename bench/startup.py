@@ -1,6 +1,8 @@
 """Container start-up: ``dockyard run --rm busybox true`` and ``dockyard-runtime run``
 against ``runc run``, ``crun run`` and ``podman run --rm --network none`` on the
-same busybox image, in one run. Medians of many runs; ratios against targets.
+same busybox image, in one run. The tools alternate within one loop (each round runs
+every tool once, in rotating order; ``BENCH_RUNS`` rounds, at least 50), so load on the
+shared machine falls on all of them alike. Medians, p10/p90, ratios against targets.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.common import IMAGE_CACHE, VENV_BIN, Result, report, time_command, tool
+from bench.common import IMAGE_CACHE, VENV_BIN, Result, Tool, report, time_round_robin, tool
 
 RUNS = int(os.environ.get("BENCH_RUNS", "50"))
 PODMAN_CONF = """\
@@ -70,28 +72,32 @@ def main() -> str:
     try:
         _run([*dockyard, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
         bundle = _bundle(work, dockyard)
-        results: list[Result] = [
-            time_command("dockyard run --rm busybox true",
-                         lambda i: [*dockyard, "run", "--rm", "busybox", "true"], RUNS),
-            time_command("dockyard-runtime run (bundle)",
-                         lambda i: [str(VENV_BIN / "dockyard-runtime"), "--root",
-                                    str(work / "dyrt"), "run", "-b", str(bundle), f"dy{i}"], RUNS),
+        runtime = str(VENV_BIN / "dockyard-runtime")
+        tools = [
+            Tool("dockyard run --rm busybox true",
+                 lambda i: [*dockyard, "run", "--rm", "busybox", "true"]),
+            Tool("dockyard-runtime run (bundle)",
+                 lambda i: [runtime, "--root", str(work / "dyrt"), "run", "-b", str(bundle),
+                            f"dy{i}"]),
         ]  # fmt: skip
+        missing: list[Result] = []
         for name in ("runc", "crun"):
             if tool(name):
-                results.append(time_command(
+                tools.append(Tool(
                     f"{name} run (bundle)",
                     lambda i, n=name: [n, "--root", str(work / n), "run", "-b", str(bundle),
-                                       f"{n}{i}"], RUNS))  # fmt: skip
+                                       f"{n}{i}"]))  # fmt: skip
             else:
-                results.append(Result(f"{name} run (bundle)", [], "not installed"))
+                missing.append(Result(f"{name} run (bundle)", [], "not installed"))
         podman = _podman(work, dockyard)
         if podman is not None:
             base, env = podman
-            results.append(time_command(
+            tools.append(Tool(
                 "podman run --rm --network none",
                 lambda i: [*base, "run", "--rm", "--network", "none", "busybox:latest", "true"],
-                max(30, RUNS // 2), env=env))  # fmt: skip
+                env))  # fmt: skip
+        # one alternating loop: every tool once per round, in rotating order
+        results = time_round_robin(tools, max(RUNS, 50)) + missing
         out = [
             report("dockyard run (CLI, no daemon) vs references", results,
                    "dockyard run --rm busybox true",

@@ -331,7 +331,8 @@ class _Run:
             text = "ARG " + " ".join(
                 p.key if p.value is None else f"{p.key}={p.value}" for p in inst.args
             )
-            state.key = step_key(state.key, ["ARG", st.scope.values])
+            # the values reach the key where they are used: RUN's environment, expanded words
+            state.key = step_key(state.key, ["ARG", raw.original])
             state.add_history(self.now(), text, empty=True)
             return
         if isinstance(inst, Copy | Add):
@@ -460,7 +461,10 @@ class _Run:
         idx = find_stage(self.stages, ref)
         if idx is not None and idx in self.done:
             return self.done[idx].key
-        image = self.b.resolve_image(ref, self.opts.base_map)
+        try:
+            image = self.b.resolve_image(ref, self.opts.base_map)
+        except NotFound:
+            raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
         return "image:" + str(image.id)
 
     def _from_layers(self, ref: str) -> list[LayerRef]:

@@ -221,15 +221,23 @@ def _adopt(store: ImageStore, upper: Path, chain: Digest) -> None:
 
 
 def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
-    """Tar + gzip ``upper`` into the content store in one pass (a pipe between threads)."""
-    from dockyard.store.layers import diff_upper
+    """Tar ``upper`` and gzip it on every CPU (:mod:`dockyard.build.pgzip`) straight into
+    the content store: tar and compression run in a producer thread, the store reads the
+    other end of a pipe, so the compressed bytes are written once."""
+    from dockyard.build.pgzip import ParallelGzipWriter
+    from dockyard.oci import mediatypes as mt
+    from dockyard.store.layers import LayerInfo, diff_upper
 
     r, w = os.pipe()
     result: dict[str, object] = {}
 
     def produce(out: BinaryIO) -> None:
         try:
-            result["info"] = diff_upper(upper, out)
+            gz = ParallelGzipWriter(out)
+            try:
+                result["info"] = diff_upper(upper, gz, compress=False)  # type: ignore[arg-type]
+            finally:
+                gz.close()
         except BaseException as exc:
             result["error"] = exc
         finally:
@@ -243,19 +251,15 @@ def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
             staged = store.blobs.stage(reader)
         finally:
             with contextlib.suppress(OSError):
-                reader.read()  # let the producer finish if staging failed
+                while reader.read(1 << 20):  # let the producer finish if staging failed
+                    pass
             thread.join()
     if "error" in result:
         store.blobs.discard(staged)
         raise result["error"]  # type: ignore[misc]
-    info: LayerInfo = result["info"]  # type: ignore[assignment]
-    if staged.digest != info.digest:
-        store.blobs.discard(staged)
-        from dockyard.errors import Internal
-
-        raise Internal(f"write layer: digest mismatch {staged.digest} != {info.digest}")
+    plain: LayerInfo = result["info"]  # type: ignore[assignment]
     store.blobs.commit(staged)
-    return info
+    return LayerInfo(plain.diff_id, staged.digest, staged.size, mt.OCI_LAYER_GZIP)
 
 
 class ReadOnlyRootfs:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # ``typing`` costs a start-up; mypy honours this constant
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dockyard.store.images import ImageStore
 
 __all__ = ["COMMANDS", "main"]
@@ -44,17 +45,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class Context:
-    """What every command needs: the state roots, and lazily opened stores."""
+    """What every command needs: the state roots, and lazily opened stores.
 
-    def __init__(self, root: Path, run_root: Path, debug: bool = False) -> None:
-        self.root = root
-        self.run_root = run_root
+    ``root_dir``/``run_root_dir`` are the plain strings; ``root``/``run_root`` the same as
+    ``pathlib.Path`` (imported on first use: ``pathlib`` costs ~20 ms, and ``run`` needs none).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], run_root: str | os.PathLike[str], debug: bool = False
+    ) -> None:
+        self.root_dir = os.fspath(root)
+        self.run_root_dir = os.fspath(run_root)
         self.debug = debug
+
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.root_dir)
+
+    @property
+    def run_root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.run_root_dir)
 
     def images(self) -> ImageStore:
         from dockyard.store.images import ImageStore  # lazy: keeps start-up fast
 
-        return ImageStore(self.root)
+        return ImageStore(self.root_dir)
 
 
 def _usage() -> str:
@@ -105,9 +124,6 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dockyard`` console script."""
-    import argparse
-    import importlib
-
     from dockyard.errors import DockyardError
 
     args_in = sys.argv[1:] if argv is None else argv
@@ -130,20 +146,18 @@ def main(argv: list[str] | None = None) -> int:
             f"dockyard: '{name}' is not a dockyard command.\nSee 'dockyard --help'", file=sys.stderr
         )
         return 125
-    module = importlib.import_module(f"dockyard.cli.commands.{COMMANDS[name][0]}")
-    parser = argparse.ArgumentParser(
-        prog=f"dockyard {name}", description=COMMANDS[name][1], add_help=False
-    )
-    parser.add_argument("--help", action="help", help="show this help message and exit")
-    module.add_arguments(parser, name)
-    try:
-        args = parser.parse_args(cmd_args)
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 125
-    root = Path(str(opts.get("root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard"))
-    run_root = Path(
-        str(opts.get("run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard")
-    )
+    modname = f"dockyard.cli.commands.{COMMANDS[name][0]}"
+    __import__(modname)
+    module = sys.modules[modname]
+    fast = getattr(module, "fast_parse", None)  # a flag table's own parser (run)
+    args = fast(cmd_args, name) if fast is not None else None
+    if args is None:
+        try:
+            args = _parse(module, name, cmd_args)
+        except SystemExit as exc:
+            return 0 if exc.code == 0 else 125
+    root = str(opts.get("root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard")
+    run_root = str(opts.get("run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard")
     ctx = Context(root, run_root, bool(opts.get("debug")))
     try:
         return int(module.run(ctx, args, name))
@@ -162,6 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dockyard: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
               file=sys.stderr)  # fmt: skip
         return 125
+
+
+def _parse(module: object, name: str, cmd_args: list[str]) -> object:
+    """The command's arguments through argparse (``module.add_arguments``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=f"dockyard {name}", description=COMMANDS[name][1], add_help=False
+    )
+    parser.add_argument("--help", action="help", help="show this help message and exit")
+    module.add_arguments(parser, name)  # type: ignore[attr-defined]
+    return parser.parse_args(cmd_args)
 
 
 def _run_exit_code(exc: Exception) -> int:

@@ -4,8 +4,9 @@ Steps: resolve the reference to a manifest (``Accept`` lists every manifest
 and index type); an index or manifest list is narrowed to the requested
 platform (``os/arch[/variant]``, default this machine); every digest is
 checked against what named it; the config and the layers download in
-parallel (``config.parallel`` at a time) into ``ingest/pull-<hex>`` and
-become blobs only when verified; the image is recorded last, with
+parallel (``config.parallel`` at a time) into ``ingest/pull-<hex>``, hashed
+while they are written (one pass, :mod:`~dockyard.distribution._blobio`), and
+become blobs only when verified and fsynced; the image is recorded last, with
 :meth:`ImageStore.add_image`, so a failed pull leaves no image behind.
 
 Resume: a partial download stays in ``ingest/``; the next attempt (a retry
@@ -29,9 +30,11 @@ import os
 import platform as _platform
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
+from dockyard.distribution._blobio import TooLarge, hash_file, stream_to_file
 from dockyard.distribution.client import ClientConfig, RegistryClient, registry_host
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
 from dockyard.oci import mediatypes as mt
@@ -146,7 +149,7 @@ async def pull(
     progress = progress or _noop
     want = parse_platform(platform) if platform else default_platform()
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, read_bufsize=1 << 20) as session:
         client = RegistryClient(registry_host(ref.domain), config, session)
         body, media_type, digest = await fetch_manifest(client, ref, what)
         if _is_index(body, media_type):
@@ -216,16 +219,26 @@ async def _download(
         have = 0
     headers = {"Range": f"bytes={have}-"} if 0 < have < desc.size else {}
     short = desc.digest.short
+    hashed: list[Hasher] = []
 
     async def sink(r: aiohttp.ClientResponse) -> None:
-        mode = "ab" if r.status == 206 else "wb"
+        hasher = Hasher(desc.digest.algorithm)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        start = 0
         if r.status == 206:
             progress(short, f"Resuming at {have} bytes")
-        with part.open(mode) as f:
-            async for chunk in r.content.iter_chunked(1 << 16):
-                f.write(chunk)
-                if f.tell() > desc.size:
-                    raise InvalidArgument(f"{what}: blob {desc.digest}: larger than {desc.size}")
+            await asyncio.to_thread(_hash_path, part, hasher)
+            start = hasher.size
+        else:
+            flags |= os.O_TRUNC
+        fd = os.open(part, flags, 0o644)
+        try:
+            await stream_to_file(r.content, fd, hasher, max_bytes=desc.size - start)
+        except TooLarge:
+            raise InvalidArgument(f"{what}: blob {desc.digest}: larger than {desc.size}") from None
+        finally:
+            os.close(fd)
+        hashed.append(hasher)
 
     if have < desc.size or desc.size == 0:
         progress(short, "Downloading")
@@ -238,21 +251,34 @@ async def _download(
             ok=(200, 206),
             sink=sink,
         )
-    await asyncio.to_thread(_commit, store, part, desc, what)
+    await asyncio.to_thread(_commit, store, part, desc, what, hashed[-1] if hashed else None)
 
 
-def _commit(store: ImageStore, part: os.PathLike[str], desc: Descriptor, what: str) -> None:
-    h = Hasher(desc.digest.algorithm)
-    with open(part, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-        os.fsync(f.fileno())
+def _hash_path(path: Path, hasher: Hasher) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        hash_file(fd, hasher)
+    finally:
+        os.close(fd)
+
+
+def _commit(
+    store: ImageStore, part: Path, desc: Descriptor, what: str, hashed: Hasher | None
+) -> None:
+    """Verify the download (hashed while it arrived, or now) and make it a blob."""
+    fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        h = hashed
+        if h is None or h.size != os.fstat(fd).st_size:
+            h = Hasher(desc.digest.algorithm)
+            hash_file(fd, h)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     if h.digest() != desc.digest or h.size != desc.size:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(part)
         raise InvalidArgument(
             f"{what}: blob {desc.digest}: verification failed (got {h.digest()}, {h.size} bytes)"
         )
-    from pathlib import Path
-
-    store.blobs.commit(StagedBlob(desc.digest, h.size, Path(part)))
+    store.blobs.commit(StagedBlob(desc.digest, h.size, part))

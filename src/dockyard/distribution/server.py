@@ -28,6 +28,7 @@ per request goes to ``config.access_log``.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import ssl
 import time
@@ -40,6 +41,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.distribution import _http as h
+from dockyard.distribution._blobio import TooLarge, hash_file, stream_to_file
 from dockyard.distribution._http import fail
 from dockyard.distribution.authz import Authorizer, Decision, TokenIssuer
 from dockyard.distribution.names import check_repository, is_tag, parse_tag_or_digest
@@ -52,12 +54,13 @@ from dockyard.distribution.registry import (
 from dockyard.distribution.tokens import Access
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import SHA256, SHA512, Digest, parse_digest
+from dockyard.oci.digest import SHA256, SHA512, Digest, Hasher, parse_digest
 
 __all__ = ["MANIFEST_MAX", "ServerConfig", "make_app", "serve"]
 
 MANIFEST_MAX = 4 * 1024 * 1024
 _CHUNK = 1 << 16
+_READ_BUFSIZE = 1 << 20
 _PULL = frozenset({"pull"})
 _PUSH = frozenset({"pull", "push"})
 _DELETE = frozenset({"delete"})
@@ -88,6 +91,8 @@ class _Api:
         self.config = config
         self.reg = Registry(config.root)
         self.locks: dict[str, asyncio.Lock] = {}
+        # The running hash of each open upload session, over all of its file so far.
+        self.hashers: dict[str, Hasher] = {}
         self.routes: list[tuple[re.Pattern[str], dict[str, tuple[frozenset[str], Handler]]]] = [
             (
                 re.compile(r"(?P<name>.+)/blobs/uploads/?"),
@@ -238,43 +243,74 @@ class _Api:
     async def _monolithic(self, request: web.Request, name: str, digest: Digest) -> web.Response:
         upload_id = "mono-" + uuid.uuid4().hex
         self.reg.uploads.create(upload_id)
+        hasher = Hasher(digest.algorithm) if digest.verifiable else None
         try:
-            await self._receive(request, upload_id, 0)
-            await self._commit(name, upload_id, digest)
+            await self._receive(request, upload_id, 0, hasher)
+            await self._commit(name, upload_id, digest, hasher)
         finally:
             self.reg.uploads.discard(upload_id)
         return _created_blob(name, digest)
 
-    async def _receive(self, request: web.Request, upload_id: str, offset: int) -> int:
-        """Append the request body to the session file; the number of bytes written."""
+    async def _receive(
+        self, request: web.Request, upload_id: str, offset: int, hasher: Hasher | None
+    ) -> int:
+        """Append the request body to the session file, hashing it; the bytes written."""
         limit = self.config.max_blob_size
+        too_big = f"upload {upload_id}: blob exceeds {limit} bytes"
         if limit is not None and offset + (request.content_length or 0) > limit:
-            fail(413, "SIZE_INVALID", f"upload {upload_id}: blob exceeds {limit} bytes")
-        n = 0
-        with self.reg.uploads.path(upload_id).open("ab") as f:
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                n += len(chunk)
-                if limit is not None and offset + n > limit:
-                    f.truncate(offset)
-                    fail(413, "SIZE_INVALID", f"upload {upload_id}: blob exceeds {limit} bytes")
-                f.write(chunk)
-        return n
+            fail(413, "SIZE_INVALID", too_big)
+        path = self.reg.uploads.path(upload_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            max_bytes = None if limit is None else limit - offset
+            return await stream_to_file(request.content, fd, hasher, max_bytes=max_bytes)
+        except TooLarge:
+            os.ftruncate(fd, offset)
+            fail(413, "SIZE_INVALID", too_big)
+        finally:
+            os.close(fd)
 
-    async def _commit(self, name: str, upload_id: str, digest: Digest) -> None:
+    async def _commit(
+        self, name: str, upload_id: str, digest: Digest, hasher: Hasher | None = None
+    ) -> None:
         if not digest.verifiable:
             fail(400, "DIGEST_INVALID", f"upload {name}@{digest}: unsupported digest algorithm")
         try:
-            got, size = await asyncio.to_thread(self.reg.uploads.commit, upload_id, digest)
+            got, size = await asyncio.to_thread(self.reg.uploads.commit, upload_id, digest, hasher)
         except InvalidArgument as e:
             fail(400, "DIGEST_INVALID", str(e), {"digest": str(digest)})
         except NotFound as e:
             fail(404, "BLOB_UPLOAD_UNKNOWN", str(e))
         self.reg.db.link_blob(name, str(got), size)
 
-    def _session(self, name: str, upload_id: str) -> None:
+    def _session(self, name: str, upload_id: str) -> str:
+        """Check that the session exists for ``name``; its digest algorithm."""
         row = self.reg.db.get_upload(upload_id)
         if row is None or row.repo != name or not self.reg.uploads.exists(upload_id):
             fail(404, "BLOB_UPLOAD_UNKNOWN", f"upload {name}/{upload_id}: upload unknown")
+        return row.algorithm
+
+    async def _hasher(self, upload_id: str, algorithm: str, size: int) -> Hasher | None:
+        """The session's running hash, covering its first ``size`` bytes.
+
+        After a restart (or a failed chunk) the hash is rebuilt from the file.
+        """
+        hasher = self.hashers.get(upload_id)
+        if hasher is not None and hasher.algorithm == algorithm and hasher.size == size:
+            return hasher
+        self.hashers.pop(upload_id, None)
+        try:
+            hasher = Hasher(algorithm)
+        except InvalidArgument:
+            return None
+        if size:
+            path = self.reg.uploads.path(upload_id)
+            try:
+                await asyncio.to_thread(_hash_path, path, hasher)
+            except FileNotFoundError:
+                return None
+        self.hashers[upload_id] = hasher
+        return hasher
 
     def _upload_headers(self, name: str, upload_id: str, size: int) -> dict[str, str]:
         return {
@@ -284,7 +320,7 @@ class _Api:
             "Content-Length": "0",
         }
 
-    async def _append(self, request: web.Request, name: str, upload_id: str) -> int:
+    async def _append(self, request: web.Request, name: str, upload_id: str, algorithm: str) -> int:
         """Append a chunk after checking ``Content-Range``; the new size."""
         size = self.reg.uploads.size(upload_id)
         raw = request.headers.get("Content-Range")
@@ -297,11 +333,20 @@ class _Api:
                 fail(416, "BLOB_UPLOAD_INVALID", f"upload {upload_id}: range {raw[:60]} does "
                      f"not start at {size}", headers=headers)  # fmt: skip
             want = rng[1] - rng[0] + 1
-        n = await self._receive(request, upload_id, size)
+        if want == 0 or (want is None and request.content_length == 0):
+            return size  # nothing to append (a close without a last chunk)
+        hasher = await self._hasher(upload_id, algorithm, size)
+        try:
+            n = await self._receive(request, upload_id, size, hasher)
+        except BaseException:
+            self.hashers.pop(upload_id, None)
+            raise
         if want is not None and n != want:
+            self.hashers.pop(upload_id, None)
             self.reg.uploads.truncate(upload_id, size)
             fail(400, "SIZE_INVALID", f"upload {upload_id}: got {n} bytes for a range of {want}")
-        self.reg.db.touch_upload(upload_id)
+        if n:
+            self.reg.db.touch_upload(upload_id)
         return size + n
 
     async def patch_upload(
@@ -310,8 +355,8 @@ class _Api:
         upload_id = m.group("id")
         self._session(name, upload_id)
         async with self._lock(upload_id):
-            self._session(name, upload_id)
-            size = await self._append(request, name, upload_id)
+            algorithm = self._session(name, upload_id)
+            size = await self._append(request, name, upload_id, algorithm)
         return web.Response(status=202, headers=self._upload_headers(name, upload_id, size))
 
     async def close_upload(
@@ -323,10 +368,13 @@ class _Api:
         digest = _digest(request.query["digest"])
         self._session(name, upload_id)
         async with self._lock(upload_id):
-            self._session(name, upload_id)
-            await self._append(request, name, upload_id)
+            algorithm = self._session(name, upload_id)
+            size = await self._append(request, name, upload_id, algorithm)
+            hasher = self.hashers.pop(upload_id, None)
+            if hasher is not None and hasher.size != size:
+                hasher = None
             try:
-                await self._commit(name, upload_id, digest)
+                await self._commit(name, upload_id, digest, hasher)
             finally:
                 self.reg.db.delete_upload(upload_id)
                 self.reg.uploads.discard(upload_id)
@@ -349,6 +397,7 @@ class _Api:
         async with self._lock(upload_id):
             self.reg.db.delete_upload(upload_id)
             self.reg.uploads.discard(upload_id)
+            self.hashers.pop(upload_id, None)
         self.locks.pop(upload_id, None)
         return web.Response(status=204)
 
@@ -513,6 +562,14 @@ def _digest(raw: str) -> Digest:
         fail(400, "DIGEST_INVALID", str(e), {"digest": raw[:200]})
 
 
+def _hash_path(path: Path, hasher: Hasher) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        hash_file(fd, hasher)
+    finally:
+        os.close(fd)
+
+
 def _created_blob(name: str, digest: Digest) -> web.Response:
     headers = {
         "Location": f"/v2/{name}/blobs/{digest}",
@@ -583,7 +640,7 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set (or the task is cancelled); ``on_ready`` gets the port."""
     app = make_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=_READ_BUFSIZE)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=256)

@@ -3,7 +3,8 @@
 An upload session is a file ``<root>/ingest/upload-<id>`` that grows by
 appends, in order; its size is the number of bytes received, which is what
 ``Range: 0-<size-1>`` reports and where the next chunk must start.  Closing a
-session hashes the file, checks the digest the client names, and commits it
+session takes the hash the server kept while the bytes arrived (or hashes
+the file, after a restart), checks the digest the client names, and commits it
 into ``blobs/`` with :meth:`ContentStore.commit` — one atomic rename, so a
 blob is visible only complete and verified, and a crash at any point leaves
 either a session that can be resumed or a committed blob.
@@ -22,13 +23,12 @@ import contextlib
 import os
 from pathlib import Path
 
+from dockyard.distribution._blobio import hash_file
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.digest import Digest, Hasher
 from dockyard.store.blobs import ContentStore, StagedBlob
 
 __all__ = ["UploadFiles"]
-
-_CHUNK = 1 << 20
 
 
 class UploadFiles:
@@ -63,17 +63,29 @@ class UploadFiles:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(upload_id))
 
-    def commit(self, upload_id: str, expected: Digest) -> tuple[Digest, int]:
-        """Verify the session's bytes against ``expected`` and make them a blob."""
+    def commit(
+        self, upload_id: str, expected: Digest, hashed: Hasher | None = None
+    ) -> tuple[Digest, int]:
+        """Verify the session's bytes against ``expected`` and make them a blob.
+
+        ``hashed`` is the session's running hash when the server kept one while
+        the bytes arrived; it is used when it covers the whole file, so the
+        bytes are not read again.  Otherwise the file is hashed here.
+        """
         path = self.path(upload_id)
-        hasher = Hasher(expected.algorithm)
         try:
-            with path.open("rb") as f:
-                while chunk := f.read(_CHUNK):
-                    hasher.update(chunk)
-                os.fsync(f.fileno())
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise NotFound(f"upload {upload_id}: not found") from None
+        try:
+            size = os.fstat(fd).st_size
+            hasher = hashed
+            if hasher is None or hasher.algorithm != expected.algorithm or hasher.size != size:
+                hasher = Hasher(expected.algorithm)
+                hash_file(fd, hasher)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         got = hasher.digest()
         if got != expected:
             self.discard(upload_id)

@@ -110,3 +110,76 @@ class RunOptions:
     init: bool = False
     oom_score_adj: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+def parse_restart(value: str) -> tuple[str, int]:
+    """``no``, ``always``, ``unless-stopped``, ``on-failure[:N]`` → (name, max retries)."""
+    name, sep, count = value.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(
+            f'invalid --restart "{value}": expected no, always, unless-stopped or on-failure[:N]'
+        )
+    if sep and name != "on-failure":
+        raise InvalidArgument(f'invalid --restart "{value}": only on-failure takes a count')
+    try:
+        n = int(count) if count else 0
+    except ValueError:
+        raise InvalidArgument(f'invalid --restart "{value}": the count must be an integer') from None
+    if n < 0:
+        raise InvalidArgument(f'invalid --restart "{value}": the count must not be negative')
+    return name, n
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
+_DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str, flag: str) -> float:
+    """Go durations as docker takes them (``30s``, ``1m30s``, ``500ms``) → seconds."""
+    text = value.strip()
+    if text == "0":
+        return 0.0
+    total = 0.0
+    rest = text
+    pieces = re.findall(r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)", text)
+    if not pieces or "".join(pieces) != rest:
+        raise InvalidArgument(f'invalid {flag} "{value}": expected a duration like 30s or 1m')
+    for piece in pieces:
+        m = _DURATION.match(piece)
+        assert m is not None
+        total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
+    return total
+
+
+@record(frozen=False)
+class HealthConfig:
+    """HEALTHCHECK / ``--health-*``: ``test`` as docker's (``["CMD-SHELL", "cmd"]``,
+    ``["CMD", ...]``, ``["NONE"]``); times in seconds."""
+
+    test: list[str] = field(default_factory=list)
+    interval: float = 30.0
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@record(frozen=False)
+class DaemonOptions:
+    """What ``run``/``create`` ask of the daemon beyond the OCI config."""
+
+    restart: str = "no"
+    restart_max: int = 0
+    health: HealthConfig | None = None
+    no_healthcheck: bool = False
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:OPTS]
+    mounts: list[str] = field(default_factory=list)  # --mount k=v,...
+    publish: list[str] = field(default_factory=list)  # -p
+    publish_all: bool = False
+    dns: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    ip: str | None = None
+    log_max_size: int | None = None
+    log_max_file: int | None = None

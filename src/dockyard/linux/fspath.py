@@ -12,13 +12,14 @@ promised to callers.
 from __future__ import annotations
 
 import os
+import stat  # already loaded by os at start-up
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["FsPath"]
+__all__ = ["FsPath", "rmtree"]
 
 
 class FsPath(str):
@@ -84,3 +85,60 @@ class FsPath(str):
         from pathlib import Path
 
         return Path(self)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def rmtree(path: str | os.PathLike[str], *, missing_ok: bool = True) -> None:
+    """Remove a directory tree, as ``shutil.rmtree`` does but without importing it (it
+    imports ``fnmatch`` → ``re``, ``bz2``, ``lzma``: ~5 ms).
+
+    Like shutil's fd-based walk it never follows a symlink: directories are opened with
+    ``O_NOFOLLOW`` relative to their parent's descriptor, entries are removed with
+    ``dir_fd``, so a container that swaps a directory for a link cannot redirect the
+    removal. A directory whose mode forbids listing or removing entries (overlayfs leaves
+    ``work/work`` at mode 000) is opened up with ``chmod 0700`` first.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    parent_fd = os.open(os.path.dirname(path) or ".", _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        _rmtree_at(parent_fd, os.path.basename(path))
+    finally:
+        os.close(parent_fd)
+
+
+def _open_dir_at(parent_fd: int, name: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=parent_fd, follow_symlinks=False)
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+
+
+def _rmtree_at(parent_fd: int, name: str) -> None:
+    fd = _open_dir_at(parent_fd, name)
+    try:
+        with os.scandir(fd) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        for child, is_dir in entries:
+            if is_dir:
+                _rmtree_at(fd, child)
+                continue
+            try:
+                os.unlink(child, dir_fd=fd)
+            except PermissionError:
+                os.fchmod(fd, 0o700)
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)

@@ -125,7 +125,7 @@ class DnsResponder:
         self._netns = netns
         self._ttl = ttl
         self._timeout = timeout
-        self._upstreams = [u for u in upstreams if u[0] != address]
+        self._upstreams = [u for u in upstreams if u != (address, port)]  # never ourselves
         self._client_upstreams: dict[str, list[Addr]] = {}
         self._records: dict[str, list[str]] = {}
         self._pending: dict[int, _Pending] = {}

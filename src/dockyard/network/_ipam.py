@@ -19,6 +19,7 @@ Worked example::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Protocol
@@ -148,10 +149,8 @@ class Ipam:
 
     def release(self, network: NetworkState, address: str) -> None:
         """Give the address back; releasing one that is not allocated is not an error."""
-        try:
+        with contextlib.suppress(NotFound):
             self.store.remove(network.id, address)
-        except NotFound:
-            pass
 
     def release_owner(self, network: NetworkState, owner: str) -> list[str]:
         """Release every address ``owner`` holds on ``network`` (cleanup after a crash)."""

@@ -7,6 +7,7 @@ path (create network, connect) needs it, never the CLI's start-up.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,11 +66,11 @@ def netlink_error(e: BaseException, what: str) -> DockyardError:
 @contextmanager
 def iproute() -> Iterator[IPR]:
     """A pyroute2 ``IPRoute`` bound to the calling thread's network namespace."""
-    try:
-        from pyroute2 import IPRoute
+    try:  # through importlib: pyroute2 ships no type information
+        pyroute2 = importlib.import_module("pyroute2")
     except ImportError:
         raise Unavailable("networking: the pyroute2 package is not installed") from None
-    with IPRoute() as ipr:
+    with pyroute2.IPRoute() as ipr:
         yield ipr
 
 
@@ -145,7 +146,7 @@ def bridge_ports(ipr: IPR, bridge: str) -> list[str]:
 
 def create_veth(ipr: IPR, host_if: str, peer_if: str, peer_netns_fd: int, bridge: str) -> None:
     """A veth pair: ``host_if`` here, a port of ``bridge``, up; ``peer_if`` in the other netns."""
-    what = f"create veth {host_if}"
+    what = f"create veth {host_if} ({peer_if} in the container)"
     br = link_index(ipr, bridge)
     if br is None:
         raise NotFound(f"{what}: bridge {bridge} does not exist")

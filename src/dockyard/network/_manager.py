@@ -19,10 +19,12 @@ failure is attached to the original error as a note.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
+from typing import TypeVar
 
 from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.network._links import (
@@ -36,15 +38,16 @@ from dockyard.network._links import (
     mac_for,
     read_sysctl,
 )
-from dockyard.network._model import Endpoint, EndpointSpec, NetworkState
+from dockyard.network._model import Endpoint, EndpointSpec, NetworkState, PortSpec
 from dockyard.network._netns import in_netns, open_netns
 from dockyard.network._nft import Nft
-from dockyard.network._nftrules import endpoint_rules, network_rules
+from dockyard.network._nftrules import BASE_OWNER, endpoint_rules, network_rules, owners_in
 from dockyard.network._plan import veth_name
 from dockyard.network._ports import PortReservation, reserve_ports
 
 __all__ = ["NetworkManager"]
 
+T = TypeVar("T")
 _IFNAME = re.compile(r"[a-z][a-z0-9]{0,14}")
 
 
@@ -55,6 +58,21 @@ def _undo(err: BaseException, steps: Sequence[Callable[[], object]]) -> None:
             step()
         except Exception as e:
             err.add_note(f"cleanup: {e}")
+
+
+def _within(e: DockyardError, what: str) -> DockyardError:
+    """The same kind of error, its message prefixed with the operation (notes kept)."""
+    if str(e).startswith(what):
+        return e
+    wrapped = type(e)(f"{what}: {e}")
+    for note in getattr(e, "__notes__", []):
+        wrapped.add_note(note)
+    return wrapped
+
+
+def _close(held: Iterable[PortReservation]) -> None:
+    for r in held:
+        r.close()
 
 
 class NetworkManager:
@@ -70,8 +88,8 @@ class NetworkManager:
         self._lock = threading.RLock()
         self._reservations: dict[str, list[PortReservation]] = {}
 
-    def _host(self, fn: Callable[..., object], *args: object) -> object:
-        def run() -> object:
+    def _host(self, fn: Callable[..., T], *args: object) -> T:
+        def run() -> T:
             with iproute() as ipr:
                 return fn(ipr, *args)
 
@@ -118,7 +136,7 @@ class NetworkManager:
         with self._lock:
             ports = self._host(bridge_ports, net.bridge)
             if ports:
-                raise FailedPrecondition(f"{what}: endpoints still attached: {', '.join(ports)}")  # type: ignore[arg-type]
+                raise FailedPrecondition(f"{what}: endpoints still attached: {', '.join(ports)}")
             self.nft.remove([net.owner], what)
             self._host(delete_link, net.bridge)
 
@@ -148,16 +166,16 @@ class NetworkManager:
                 ports=tuple(r.binding for r in held),
                 aliases=spec.aliases,
             )
-            done: list[Callable[[], object]] = [lambda: [r.close() for r in held]]
+            done: list[Callable[[], object]] = [lambda: _close(held)]
             try:
                 self._host(delete_link, host_if)  # a stale one of a crashed daemon
-                self._veth(ep, net, done)
+                self._veth(ep, net, spec.default_route, done)
                 if ep.ports:
                     done.append(lambda: self.nft.remove([ep.owner]))
                     self.nft.add(endpoint_rules(ep), [ep.owner], what)
             except DockyardError as e:
                 _undo(e, done)
-                raise
+                raise _within(e, what) from e
             self._reservations[ep.owner] = held
             return ep
 
@@ -171,26 +189,27 @@ class NetworkManager:
         if addr not in IPv4Network(net.subnet):
             raise InvalidArgument(f"{what}: address {addr} is not in subnet {net.subnet}")
 
-    def _veth(self, ep: Endpoint, net: NetworkState, done: list[Callable[[], object]]) -> None:
+    def _veth(
+        self,
+        ep: Endpoint,
+        net: NetworkState,
+        default_route: bool,
+        done: list[Callable[[], object]],
+    ) -> None:
         fd = open_netns(ep.netns)
         try:
             self._host(create_veth, ep.host_ifname, ep.ifname, fd, net.bridge)
         finally:
-            import os
-
             os.close(fd)
         done.append(lambda: self._host(delete_link, ep.host_ifname))
 
         def inside() -> None:
             with iproute() as ipr:
                 configure_container_side(
-                    ipr, ep.ifname, ep.address, ep.prefixlen, ep.gateway, ep.gateway != "" and
-                    self._default_route.get(ep.host_ifname, True),
-                )  # fmt: skip
+                    ipr, ep.ifname, ep.address, ep.prefixlen, ep.gateway, default_route
+                )
 
         in_netns(ep.netns, inside)
-
-    _default_route: dict[str, bool] = {}
 
     def disconnect(self, ep: Endpoint) -> None:
         """Detach: DNAT rules, the veth pair (both ends), the port reservations (idempotent)."""
@@ -221,8 +240,6 @@ class NetworkManager:
         Returns the failures (a port taken meanwhile) for the engine to report.
         """
         failures: list[DockyardError] = []
-        from dockyard.network._model import PortSpec
-
         for ep in endpoints:
             specs = [PortSpec(b.container_port, b.proto, b.host_ip, b.host_port) for b in ep.ports]
             try:
@@ -239,12 +256,12 @@ class NetworkManager:
 
         Returns the owners removed.
         """
-        from dockyard.network._nftrules import BASE_OWNER, owners_in
-
         keep = {n.owner for n in networks} | {e.owner for e in endpoints} | {BASE_OWNER}
         with self._lock:
             stale = sorted(
-                o for o in owners_in(self.nft.rules()) if o not in keep and o.startswith("dockyard:")
+                o
+                for o in owners_in(self.nft.rules())
+                if o not in keep and o.startswith("dockyard:")
             )
             if stale:
                 self.nft.remove(stale, "prune nftables rules")
@@ -257,6 +274,3 @@ class NetworkManager:
                 for r in held:
                     r.close()
             self._reservations.clear()
-
-    def _unused(self) -> None:
-        raise NotFound("unused")

@@ -80,8 +80,10 @@ class Nft:
     def ensure_base(self) -> None:
         self.apply(base_commands(), "create dockyard nftables tables")
 
-    def add(self, rules: Sequence[Json], replace_owners: Iterable[str] = (), what: str = "") -> None:
-        """Add ``rules`` after deleting the current rules of ``replace_owners`` (one transaction)."""
+    def add(
+        self, rules: Sequence[Json], replace_owners: Iterable[str] = (), what: str = ""
+    ) -> None:
+        """Add ``rules``, deleting the rules of ``replace_owners`` first (one transaction)."""
         owners = list(replace_owners)
         dels = delete_commands(self.rules(), owners) if owners else []
         self.apply([*base_commands(), *dels, *rules], what or "add nftables rules")

@@ -65,7 +65,9 @@ def _rule(table: tuple[str, str], chain: str, owner: str, expr: list[Json]) -> J
     return {"add": {"rule": rule}}
 
 
-def _chain(table: tuple[str, str], name: str, hook: str = "", kind: str = "", prio: int = 0) -> Json:
+def _chain(
+    table: tuple[str, str], name: str, hook: str = "", kind: str = "", prio: int = 0
+) -> Json:
     chain: Json = {"family": table[0], "table": table[1], "name": name}
     if hook:
         chain.update(type=kind, hook=hook, prio=prio, policy="accept")
@@ -101,8 +103,14 @@ def network_rules(net: NetworkState) -> list[Json]:
     masq: Json = {"masquerade": None}
     rules = []
     if not net.internal:  # outbound NAT: from the subnet to anywhere but the bridge
-        rules.append(_rule(NAT_TABLE, "postrouting", owner, [
-            _match(_payload("ip", "saddr"), _prefix(sub)), _match(oif, br, "!="), masq]))
+        rules.append(
+            _rule(
+                NAT_TABLE,
+                "postrouting",
+                owner,
+                [_match(_payload("ip", "saddr"), _prefix(sub)), _match(oif, br, "!="), masq],
+            )
+        )
     rules += [
         # the host's own 127.0.0.1 reaching a published port (needs route_localnet on br)
         _rule(NAT_TABLE, "postrouting", owner, [

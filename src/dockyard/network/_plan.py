@@ -80,7 +80,9 @@ def _parse_subnet(spec: NetworkSpec) -> IPv4Network:
     try:
         net = ip_network(spec.subnet, strict=True)
     except ValueError as e:
-        raise InvalidArgument(f"create network {spec.name}: invalid subnet {spec.subnet}: {e}")
+        raise InvalidArgument(
+            f"create network {spec.name}: invalid subnet {spec.subnet}: {e}"
+        ) from None
     if not isinstance(net, IPv4Network):
         raise InvalidArgument(f"create network {spec.name}: IPv6 subnets are not supported yet")
     if net.prefixlen > 30:
@@ -94,7 +96,9 @@ def _gateway(spec: NetworkSpec, net: IPv4Network) -> IPv4Address:
     try:
         gw = ip_address(spec.gateway)
     except ValueError:
-        raise InvalidArgument(f"create network {spec.name}: invalid gateway {spec.gateway}")
+        raise InvalidArgument(
+            f"create network {spec.name}: invalid gateway {spec.gateway}"
+        ) from None
     if gw not in net or gw in (net.network_address, net.broadcast_address):
         raise InvalidArgument(
             f"create network {spec.name}: gateway {gw} is not a host address of subnet {net}"

@@ -12,11 +12,12 @@ Errors: a malformed digest raises :class:`~dockyard.errors.InvalidArgument`.
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from dockyard.errors import InvalidArgument
 from dockyard.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 __all__ = [
     "SHA256",
@@ -30,9 +31,23 @@ __all__ = [
 SHA256 = "sha256"
 SHA512 = "sha512"
 
-_ALGORITHM = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*")
-_ENCODED = re.compile(r"[a-zA-Z0-9=_-]+")
-_REGISTERED = {SHA256: re.compile(r"[a-f0-9]{64}"), SHA512: re.compile(r"[a-f0-9]{128}")}
+# The grammar, compiled on first use: the registered algorithms with well-formed hex (all
+# digests dockyard makes or stores) are checked without ``re``, which costs a start-up.
+_ALGORITHM = r"[a-z0-9]+(?:[+._-][a-z0-9]+)*"
+_ENCODED = r"[a-zA-Z0-9=_-]+"
+_REGISTERED = {SHA256: r"[a-f0-9]{64}", SHA512: r"[a-f0-9]{128}"}
+_HEX_LEN = {SHA256: 64, SHA512: 128}
+_HEX = frozenset("0123456789abcdef")
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(p: str) -> re.Pattern[str]:
+    c = _COMPILED.get(p)
+    if c is None:
+        import re
+
+        c = _COMPILED[p] = re.compile(p)
+    return c
 
 
 @record(order=True)
@@ -61,20 +76,24 @@ def parse_digest(s: str) -> Digest:
     if not isinstance(s, str):
         raise InvalidArgument(f"parse digest: expected a string, got {type(s).__name__}")
     algorithm, sep, encoded = s.partition(":")
+    if len(encoded) == _HEX_LEN.get(algorithm) and _HEX.issuperset(encoded):
+        return Digest(algorithm, encoded)  # the common case, exactly what the patterns accept
     if not sep:
         raise InvalidArgument(f"parse digest {s!r}: missing algorithm")
-    if not _ALGORITHM.fullmatch(algorithm):
+    if not _pattern(_ALGORITHM).fullmatch(algorithm):
         raise InvalidArgument(f"parse digest {s!r}: invalid algorithm")
-    if not _ENCODED.fullmatch(encoded):
+    if not _pattern(_ENCODED).fullmatch(encoded):
         raise InvalidArgument(f"parse digest {s!r}: invalid encoded part")
     pattern = _REGISTERED.get(algorithm)
-    if pattern is not None and not pattern.fullmatch(encoded):
+    if pattern is not None and not _pattern(pattern).fullmatch(encoded):
         raise InvalidArgument(f"parse digest {s!r}: invalid {algorithm} hex")
     return Digest(algorithm, encoded)
 
 
 def sha256_digest(data: bytes) -> Digest:
     """The sha256 digest of ``data``."""
+    import hashlib  # lazily: with OpenSSL it costs a few ms, and most commands hash nothing
+
     return Digest(SHA256, hashlib.sha256(data).hexdigest())
 
 
@@ -87,6 +106,8 @@ class Hasher:
     def __init__(self, algorithm: str = SHA256) -> None:
         if algorithm not in _REGISTERED:
             raise InvalidArgument(f"hash: unsupported digest algorithm {algorithm!r}")
+        import hashlib
+
         self.algorithm = algorithm
         self._h = hashlib.new(algorithm)
         self.size = 0

@@ -21,17 +21,17 @@ twice yields the same digest.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-from collections.abc import Mapping
-from typing import Any, NoReturn
-
 from dockyard.errors import InvalidArgument
+from dockyard.oci import fastjson
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, parse_digest, sha256_digest
 from dockyard.records import field, record
+
+TYPE_CHECKING = False  # ``typing``, ``re``, ``json``, ``base64`` cost a start-up: see below
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Mapping
+    from typing import Any, NoReturn
 
 __all__ = [
     "ContainerConfig",
@@ -52,19 +52,60 @@ __all__ = [
     "parse_manifest",
 ]
 
-_MEDIA_TYPE = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-)
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*")
-_ENV = re.compile(r"[^=]+=.*", re.DOTALL)
-_DATE_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
-)
+# Media types, Env entries and the usual date-times are checked by hand (exactly what the
+# patterns accept); the patterns are compiled only for URIs and unusual date-times.
+_URI = r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]*"
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+_COMPILED: dict[str, re.Pattern[str]] = {}
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_MT_REST = _ALNUM | frozenset("!#$&^_.+-")
+_DIGITS = frozenset("0123456789")
+
+
+def _full(pattern: str, s: str) -> bool:
+    c = _COMPILED.get(pattern)
+    if c is None:
+        import re
+
+        c = _COMPILED[pattern] = re.compile(pattern)
+    return c.fullmatch(s) is not None
+
+
+def _is_media_type(s: str) -> bool:
+    """``[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}`` twice, joined by ``/`` (RFC 6838)."""
+    parts = s.split("/")
+    return len(parts) == 2 and all(
+        0 < len(p) <= 127 and p[0] in _ALNUM and _MT_REST.issuperset(p) for p in parts
+    )
+
+
+def _is_env(s: str) -> bool:
+    """``[^=]+=.*``: a non-empty name, then ``=``."""
+    return s.find("=") > 0
+
+
+def _is_date_time(s: str) -> bool:
+    """RFC 3339 as the pattern says; ``2024-01-02T03:04:05[.123]Z`` without ``re``."""
+    if (
+        len(s) >= 20
+        and s[-1] == "Z"
+        and s[4] == s[7] == "-"
+        and s[10] == "T"
+        and s[13] == s[16] == ":"
+        and _DIGITS.issuperset(s[0:4] + s[5:7] + s[8:10] + s[11:13] + s[14:16] + s[17:19])
+        and (len(s) == 20 or (s[19] == "." and len(s) > 21 and _DIGITS.issuperset(s[20:-1])))
+    ):
+        return True
+    return _full(_DATE_TIME, s)
+
+
 _INT64_MAX = 2**63 - 1
 
 
 def canonical_json(obj: object) -> bytes:
     """Canonical JSON bytes: sorted keys, compact separators, UTF-8."""
+    import json  # not fastjson: this one keeps non-ASCII as is (the digest depends on it)
+
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -172,17 +213,13 @@ class _Node:
 
     def media_type(self, key: str, required: bool = False) -> str | None:
         s = self.str_(key, required)
-        if s is not None and not _MEDIA_TYPE.fullmatch(s):
+        if s is not None and not _is_media_type(s):
             self.fail(self.at(key), f"invalid media type {s!r}")
         return s
 
 
 def _load(what: str, data: bytes) -> _Node:
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
-    return _Node(what, "", value)
+    return _Node(what, "", fastjson.loads(data, what))
 
 
 def _drop_empty(d: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +268,8 @@ class Descriptor:
             "platform": self.platform.to_dict() if self.platform else None,
         }
         if self.data is not None:
+            import base64
+
             d["data"] = base64.b64encode(self.data).decode()
         return {k: v for k, v in _drop_empty(d).items()} | {"size": self.size}
 
@@ -241,7 +280,7 @@ def _descriptor(n: _Node) -> Descriptor:
     size = n.int_("size", required=True, minimum=0)
     urls = n.strs("urls", nullable=False) or ()
     for i, url in enumerate(urls):
-        if not _URI.fullmatch(url):
+        if not _full(_URI, url):
             n.fail(f"{n.at('urls')}[{i}]", f"invalid uri {url!r}")
     assert media_type is not None and digest is not None and size is not None
     return Descriptor(
@@ -260,6 +299,9 @@ def _data(n: _Node) -> bytes | None:
     s = n.str_("data")
     if s is None:
         return None
+    import base64
+    import binascii
+
     try:
         return base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError):
@@ -496,7 +538,7 @@ def _container_config(n: _Node | None) -> ContainerConfig:
         return ContainerConfig()
     env = n.strs("Env") or ()
     for i, entry in enumerate(env):
-        if not _ENV.fullmatch(entry):
+        if not _is_env(entry):
             n.fail(f"{n.at('Env')}[{i}]", f"expected KEY=VALUE, got {entry!r}")
     return ContainerConfig(
         user=n.str_("User") or "",
@@ -575,7 +617,7 @@ def _history(n: _Node) -> History:
 
 def _created(n: _Node) -> str | None:
     s = n.str_("created")
-    if s is not None and not _DATE_TIME.fullmatch(s):
+    if s is not None and not _is_date_time(s):
         n.fail(n.at("created"), f"expected an RFC 3339 date-time, got {s!r}")
     return s
 

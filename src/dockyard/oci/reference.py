@@ -18,11 +18,13 @@ digest gets the tag ``latest``.  Every failure is an
 
 from __future__ import annotations
 
-import re
-
 from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest, parse_digest
 from dockyard.records import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 __all__ = ["DEFAULT_DOMAIN", "DEFAULT_TAG", "Reference", "parse_reference"]
 
@@ -32,14 +34,48 @@ _LEGACY_DOMAIN = "index.docker.io"
 _OFFICIAL_PREFIX = "library/"
 _NAME_MAX = 255
 
+# Domains and paths other than the plain ones are checked by these patterns, compiled on
+# first use (``re`` costs a start-up, and ``busybox`` needs none of them).
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-)
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
-_ID = re.compile(r"[a-f0-9]{64}")
+_PATH = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_COMPILED: dict[str, re.Pattern[str]] = {}
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_TAG_REST = _WORD | {".", "-"}
+_HEX = frozenset("0123456789abcdef")
+
+
+def _full(pattern: str, s: str) -> bool:
+    c = _COMPILED.get(pattern)
+    if c is None:
+        import re
+
+        c = _COMPILED[pattern] = re.compile(pattern)
+    return c.fullmatch(s) is not None
+
+
+def _is_tag(s: str) -> bool:
+    """``[\\w][\\w.-]{0,127}`` (ASCII)."""
+    return 0 < len(s) <= 128 and s[0] in _WORD and _TAG_REST.issuperset(s)
+
+
+def _is_id(s: str) -> bool:
+    """``[a-f0-9]{64}``."""
+    return len(s) == 64 and _HEX.issuperset(s)
+
+
+def _is_path(s: str) -> bool:
+    """The path grammar; components of plain ``[a-z0-9]`` are decided without ``re``."""
+    parts = s.split("/")
+    if all(p and _LOWER_ALNUM.issuperset(p) for p in parts):
+        return True
+    return _full(_PATH, s)
+
+
+def _is_domain(s: str) -> bool:
+    return s == DEFAULT_DOMAIN or _full(_DOMAIN, s)
 
 
 @record
@@ -77,7 +113,7 @@ class Reference:
 
     def with_tag(self, tag: str) -> Reference:
         """This repository with ``tag`` and no digest."""
-        if not _TAG.fullmatch(tag):
+        if not _is_tag(tag):
             raise InvalidArgument(f"parse reference {self.repository}:{tag}: invalid tag")
         return Reference(self.domain, self.path, tag, None)
 
@@ -88,7 +124,7 @@ def parse_reference(s: str) -> Reference:
         raise InvalidArgument("parse reference: empty reference")
     rest, digest = _split_digest(s)
     name, tag = _split_tag(s, rest)
-    if _ID.fullmatch(name):
+    if _is_id(name):
         raise InvalidArgument(
             f"parse reference {s}: cannot specify 64-byte hexadecimal strings as a name"
         )
@@ -115,7 +151,7 @@ def _split_tag(s: str, rest: str) -> tuple[str, str | None]:
     if colon == -1 or "/" in rest[colon + 1 :]:
         return rest, None
     tag = rest[colon + 1 :]
-    if not _TAG.fullmatch(tag):
+    if not _is_tag(tag):
         raise InvalidArgument(f"parse reference {s}: invalid tag {tag!r}")
     return rest[:colon], tag
 
@@ -124,12 +160,12 @@ def _split_domain(s: str, name: str) -> tuple[str, str]:
     first, sep, remainder = name.partition("/")
     is_domain = any(c in first for c in ".:") or first == "localhost" or first.lower() != first
     domain, path = (first, remainder) if sep and is_domain else (DEFAULT_DOMAIN, name)
-    if not _DOMAIN.fullmatch(domain):
+    if not _is_domain(domain):
         raise InvalidArgument(f"parse reference {s}: invalid domain {domain!r}")
     if domain == _LEGACY_DOMAIN:
         domain = DEFAULT_DOMAIN
-    if not _PATH.fullmatch(path):
-        if path.lower() != path and _PATH.fullmatch(path.lower()):
+    if not _is_path(path):
+        if path.lower() != path and _is_path(path.lower()):
             raise InvalidArgument(f"parse reference {s}: repository name must be lowercase")
         raise InvalidArgument(f"parse reference {s}: invalid repository name")
     if domain == DEFAULT_DOMAIN and "/" not in path:

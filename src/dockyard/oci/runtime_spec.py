@@ -20,6 +20,7 @@ helpers are only imported for the type checker.
 from __future__ import annotations
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci import fastjson
 from dockyard.records import field, record, replace
 
 TYPE_CHECKING = False
@@ -359,79 +360,14 @@ class Spec:
 # --------------------------------------------------------------------------- JSON
 
 
-class _ScanContext:
-    """What ``_json.make_scanner`` reads from a decoder (see json.decoder)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    memo: dict[str, str]
-
-    def __init__(self) -> None:
-        self.memo = {}
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        raise ValueError(f"invalid constant {name}")
-
-
-_SCANNER: dict[str, Callable[[str, int], tuple[Any, int]]] = {}
-
-
 def loads_json(data: bytes | str, what: str = "json") -> Any:
     """Decode JSON with the standard library's C scanner, without importing ``json``."""
-    try:
-        text = data.decode() if isinstance(data, bytes) else data
-    except UnicodeDecodeError as e:
-        raise InvalidArgument(f"parse {what}: not utf-8: {e.reason}") from None
-    scanner = _SCANNER.get("scan")
-    if scanner is None:
-        try:
-            import _json
-
-            scanner = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
-        except (ImportError, AttributeError):  # pragma: no cover - C scanner always there
-            import json
-
-            scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-        _SCANNER["scan"] = scanner
-    ws = " \t\n\r"
-    n = len(text)
-    i = 0
-    while i < n and text[i] in ws:
-        i += 1
-    try:
-        value, end = scanner(text, i)
-    except StopIteration as e:
-        raise InvalidArgument(f"parse {what}: invalid json at offset {e.value}") from None
-    except ValueError as e:
-        raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
-    while end < n and text[end] in ws:
-        end += 1
-    if end != n:
-        raise InvalidArgument(f"parse {what}: invalid json: extra data at offset {end}")
-    return value
+    return fastjson.loads(data, what)
 
 
 def dumps_json(value: Any) -> str:
     """Encode JSON compactly with the C encoder (no ``json`` import)."""
-    try:
-        import _json
-
-        enc = _json.make_encoder(
-            None, _no_default, _json.encode_basestring_ascii, None, ":", ",", False, False, True
-        )
-        return "".join(enc(value, 0))
-    except (ImportError, AttributeError):  # pragma: no cover
-        import json
-
-        return json.dumps(value, separators=(",", ":"))
-
-
-def _no_default(o: Any) -> Any:
-    raise TypeError(f"cannot encode {type(o).__name__} as json")
+    return fastjson.dumps(value)
 
 
 # --------------------------------------------------------------------------- to_dict

@@ -4,7 +4,7 @@
 reports each unknown key by its full path (``unknown field "spec.replicass"``, as
 kubectl's strict decoding) and calls each record's ``defaulted()`` hook. Type and
 unknown-field problems are collected and raised together as one InvalidArgument.
-``encode(obj)`` is the inverse: camelCase keys, ``None`` and empty lists/maps left out.
+``encode(obj)`` is the inverse: camelCase keys, ``None``, ``""`` and empty lists/maps left out.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def _record(cls: type[Any], raw: object, path: str, errs: DecodeErrors) -> Any:
         kwargs[attr] = _value(hints[attr], val, _join(path, key), errs)
     for attr in fields(cls):
         tp = hints[attr]
-        if attr not in kwargs and isinstance(tp, type) and is_record(tp):
+        if attr not in kwargs and tp is not Quantity and isinstance(tp, type) and is_record(tp):
             kwargs[attr] = _record(tp, {}, _join(path, json_name(cls, attr)), errs)
     obj = cls(**kwargs)
     hook = getattr(obj, "defaulted", None)
@@ -143,10 +143,10 @@ def _value(tp: Any, val: object, path: str, errs: DecodeErrors) -> Any:
     tp = _optional(tp)
     if tp is Any:
         return val
-    if isinstance(tp, type) and is_record(tp):
-        return _record(tp, val, path, errs)
     if tp is Quantity:
         return _quantity(val, path, errs)
+    if isinstance(tp, type) and is_record(tp):
+        return _record(tp, val, path, errs)
     origin = typing.get_origin(tp)
     if origin is tuple:
         return _tuple(typing.get_args(tp)[0], val, path, errs)
@@ -225,7 +225,7 @@ def encode(obj: Any) -> Any:
         out: dict[str, Any] = {}
         for name in fields(obj):
             v = getattr(obj, name)
-            if v is None or (isinstance(v, (tuple, dict)) and not v):
+            if v is None or (isinstance(v, (tuple, dict, str)) and not v):
                 continue
             out[json_name(type(obj), name)] = encode(v)
         return out

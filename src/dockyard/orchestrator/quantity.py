@@ -49,7 +49,7 @@ class Quantity:
         return self.text
 
     def milli_value(self) -> int:
-        """``ceil(value × 1000)``, as Kubernetes' ``MilliValue``."""
+        """``ceil(value * 1000)``, as Kubernetes' ``MilliValue``."""
         return int((self.value * 1000).to_integral_value(rounding=ROUND_CEILING))
 
     def int_value(self) -> int:

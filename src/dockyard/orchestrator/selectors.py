@@ -66,7 +66,9 @@ def selector_from_map(labels: Mapping[str, str]) -> LabelSelector:
 
 def requirements(selector: LabelSelector) -> list[LabelSelectorRequirement]:
     """``matchLabels`` as ``In`` requirements followed by ``matchExpressions``."""
-    reqs = [LabelSelectorRequirement(k, "In", (v,)) for k, v in sorted(selector.match_labels.items())]
+    reqs = [
+        LabelSelectorRequirement(k, "In", (v,)) for k, v in sorted(selector.match_labels.items())
+    ]
     return reqs + list(selector.match_expressions)
 
 

@@ -28,17 +28,17 @@ dockyard cannot compute raises InvalidArgument.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, BinaryIO
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.oci.digest import SHA256, Digest, Hasher, parse_digest
 from dockyard.records import record
+
+TYPE_CHECKING = False  # reading a blob (every ``dockyard run``) imports no pathlib/typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import IO, BinaryIO
 
 __all__ = ["ContentStore", "StagedBlob"]
 
@@ -57,20 +57,38 @@ class StagedBlob:
 class ContentStore:
     """Blobs under ``root/blobs`` with atomic, verified ingest through ``root/ingest``."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.blobs_dir = self.root / "blobs"
-        self.ingest_dir = self.root / "ingest"
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = os.fspath(root)
+        self._blobs = os.path.join(self._root, "blobs")
+
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def ingest_dir(self) -> Path:
+        return self.root / "ingest"
 
     # --- reading ------------------------------------------------------------------------
 
-    def _blob_path(self, d: Digest) -> Path:
+    def _blob_file(self, d: Digest) -> str:
         if not d.verifiable:
             raise InvalidArgument(f"blob {d}: unsupported digest algorithm")
-        return self.blobs_dir / d.algorithm / d.hex
+        return os.path.join(self._blobs, d.algorithm, d.hex)
+
+    def _blob_path(self, d: Digest) -> Path:
+        from pathlib import Path
+
+        return Path(self._blob_file(d))
 
     def has(self, d: Digest) -> bool:
-        return d.verifiable and self._blob_path(d).is_file()
+        return d.verifiable and os.path.isfile(self._blob_file(d))
 
     def path(self, d: Digest) -> Path:
         """The file holding blob ``d``; NotFound when absent."""
@@ -85,7 +103,7 @@ class ContentStore:
     def open(self, d: Digest) -> BinaryIO:
         """Open blob ``d`` for reading (the caller closes it)."""
         try:
-            return self._blob_path(d).open("rb")
+            return open(self._blob_file(d), "rb")
         except FileNotFoundError:
             raise NotFound(f"blob {d}: not found") from None
 
@@ -99,8 +117,10 @@ class ContentStore:
             return
         for alg_dir in self.blobs_dir.iterdir():
             for p in alg_dir.iterdir():
-                with contextlib.suppress(InvalidArgument):
+                try:
                     yield parse_digest(f"{alg_dir.name}:{p.name}")
+                except InvalidArgument:
+                    continue
 
     # --- writing ------------------------------------------------------------------------
 
@@ -108,6 +128,9 @@ class ContentStore:
         self, stream: IO[bytes], expected: Digest | None = None, size: int | None = None
     ) -> StagedBlob:
         """Copy ``stream`` into ``ingest/``, fsync and verify; nothing is visible yet."""
+        import tempfile
+        from pathlib import Path
+
         hasher = Hasher(expected.algorithm if expected else SHA256)
         self.ingest_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.ingest_dir, prefix="blob-")
@@ -133,8 +156,10 @@ class ContentStore:
         return staged.digest
 
     def discard(self, staged: StagedBlob) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:  # noqa: SIM105 (contextlib is slow to import)
             os.unlink(staged.path)
+        except FileNotFoundError:
+            pass
 
     def ingest(
         self, stream: IO[bytes], expected: Digest | None = None, size: int | None = None
@@ -148,12 +173,14 @@ class ContentStore:
         return self.commit(staged), staged.size
 
     def write_bytes(self, data: bytes, expected: Digest | None = None) -> Digest:
+        import io
+
         return self.ingest(io.BytesIO(data), expected, len(data))[0]
 
     def delete(self, d: Digest) -> None:
         """Remove blob ``d``; NotFound when absent."""
         try:
-            os.unlink(self._blob_path(d))
+            os.unlink(self._blob_file(d))
         except FileNotFoundError:
             raise NotFound(f"delete blob {d}: not found") from None
 

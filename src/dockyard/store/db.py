@@ -24,17 +24,20 @@ InvalidArgument; a database locked beyond the timeout raises Unavailable.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import _thread  # threading.local and Lock without importing threading
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from dockyard.oci import fastjson
 from dockyard.records import field, record
+
+TYPE_CHECKING = False  # ``typing`` and ``pathlib`` cost a start-up; mypy honours this
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any
 
 __all__ = ["MIGRATIONS", "ContainerRecord", "ImageRecord", "StateDB"]
 
@@ -124,8 +127,8 @@ def _container_row(r: ContainerRecord) -> tuple[Any, ...]:
         int(r.oom_killed),
         r.started_at,
         r.finished_at,
-        json.dumps(dict(r.config), sort_keys=True),
-        json.dumps(dict(r.labels), sort_keys=True),
+        fastjson.dumps(dict(r.config), sort_keys=True),
+        fastjson.dumps(dict(r.labels), sort_keys=True),
     )
 
 
@@ -142,20 +145,26 @@ def _container(row: sqlite3.Row) -> ContainerRecord:
         oom_killed=bool(row["oom_killed"]),
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        config=json.loads(row["config"]),
-        labels=json.loads(row["labels"]),
+        config=fastjson.loads(row["config"], "container config"),
+        labels=fastjson.loads(row["labels"], "container labels"),
     )
 
 
 class StateDB:
     """Typed access to ``state.db``; see the module docstring for the protocol."""
 
-    def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+        self._path = os.fspath(path)
         self.timeout = timeout
-        self._local = threading.local()
+        self._local = _thread._local()
         self._migrated = False
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
+
+    @property
+    def path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._path)
 
     # --- connections --------------------------------------------------------------------
 
@@ -163,8 +172,8 @@ class StateDB:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        conn = sqlite3.connect(self._path, timeout=self.timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -185,20 +194,10 @@ class StateDB:
             conn.close()
             self._local.conn = None
 
-    @contextlib.contextmanager
-    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction; ``write`` takes the write lock at the start."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        except sqlite3.OperationalError as e:
-            raise Unavailable(f"open state database {self.path}: {e}") from None
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def transaction(self, write: bool = False) -> _Transaction:
+        """One transaction (a context manager giving the connection); ``write`` takes the
+        write lock at the start."""
+        return _Transaction(self, write)
 
     @property
     def schema_version(self) -> int:
@@ -300,6 +299,25 @@ class StateDB:
                     f"create container {rec.name}: id or name already in use"
                 ) from None
 
+    def container_name_taken(self, name: str) -> bool:
+        """Whether a container is called ``name`` (without reading every record)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    def set_container_status(self, cid: str, **columns: Any) -> None:
+        """Update some of a container's status columns (``status``, ``pid``, ``exit_code``,
+        ``oom_killed``, ``started_at``, ``finished_at``) without rewriting its config."""
+        bad = set(columns) - _STATUS_COLUMNS
+        if bad:
+            raise InvalidArgument(f"update container {cid}: not status columns: {sorted(bad)}")
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        values = [int(v) if c == "oom_killed" else v for c, v in columns.items()]
+        with self.transaction(write=True) as conn:
+            cur = conn.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*values, cid))
+            if cur.rowcount == 0:
+                raise NotFound(f"update container {cid}: no such container")
+
     def get_container(self, ref: str) -> ContainerRecord:
         """Resolve like docker: full id, then exact name, then a unique id prefix."""
         with self.transaction() as conn:
@@ -356,7 +374,44 @@ class StateDB:
             return [str(r[0]) for r in rows]
 
 
+_STATUS_COLUMNS = frozenset(
+    ("status", "pid", "exit_code", "oom_killed", "started_at", "finished_at")
+)
+
+
+class _Transaction:
+    """``with db.transaction() as conn``: BEGIN (IMMEDIATE for writes), then COMMIT, or
+    ROLLBACK on an exception (a class, not ``contextlib``, which costs a start-up)."""
+
+    def __init__(self, db: StateDB, write: bool) -> None:
+        self._db = db
+        self._write = write
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self._db._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+        except sqlite3.OperationalError as e:
+            raise Unavailable(f"open state database {self._db._path}: {e}") from None
+        self._conn = conn
+        return conn
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        self._conn.execute("ROLLBACK" if kind is not None else "COMMIT")
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations not yet run; the common case (none) reads one pragma and takes
+    no write lock."""
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= len(MIGRATIONS):
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -40,25 +40,29 @@ InvalidArgument.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import BinaryIO
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound
+from dockyard.linux.fspath import rmtree
 from dockyard.oci.digest import Digest, sha256_digest
 from dockyard.records import record
-from dockyard.store.layers import apply_layer
+
+TYPE_CHECKING = False  # a run whose layers are unpacked imports no pathlib/typing/tar
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
+    from typing import BinaryIO
 
 __all__ = ["SnapshotInfo", "SnapshotStore", "chain_ids"]
 
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_KEY_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_KEY_REST = _KEY_FIRST | frozenset("_.-")
 _SCRATCH = "fs.tmp-"
+
+
+def _valid_key(key: str) -> bool:
+    """``[A-Za-z0-9][A-Za-z0-9_.-]{0,127}``."""
+    return 0 < len(key) <= 128 and key[0] in _KEY_FIRST and _KEY_REST.issuperset(key)
 
 
 def chain_ids(diff_ids: Sequence[Digest]) -> list[Digest]:
@@ -79,17 +83,32 @@ class SnapshotInfo:
 
 
 class SnapshotStore:
-    """Snapshots under ``root`` (``<state root>/snapshots``)."""
+    """Snapshots under ``root`` (``<state root>/snapshots``).
 
-    def __init__(self, root: Path, *, overlay: bool = True) -> None:
-        self.root = Path(root)
+    The methods returning ``pathlib.Path`` have plain-string twins (``layer_dir``,
+    ``lower_dirs``, ``prepare_dirs``) for the start path of a container.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, overlay: bool = True) -> None:
+        self._root = os.fspath(root)
         self.overlay = overlay
 
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    def layer_dir(self, chain_id: Digest) -> str:
+        return os.path.join(self._root, chain_id.hex, "fs")
+
     def layer_path(self, chain_id: Digest) -> Path:
-        return self.root / chain_id.hex / "fs"
+        from pathlib import Path
+
+        return Path(self.layer_dir(chain_id))
 
     def has_layer(self, chain_id: Digest) -> bool:
-        return self.layer_path(chain_id).is_dir()
+        return os.path.isdir(self.layer_dir(chain_id))
 
     def ensure_layer(
         self, diff_id: Digest, chain_id: Digest, open_blob: Callable[[], BinaryIO]
@@ -98,8 +117,11 @@ class SnapshotStore:
         fs = self.layer_path(chain_id)
         if fs.is_dir():
             return fs
+        import tempfile
+        from pathlib import Path
+
         fs.parent.mkdir(parents=True, exist_ok=True)
-        with _flock(fs.parent / "lock"):
+        with _Flock(str(fs.parent / "lock")):
             if fs.is_dir():
                 return fs
             _sweep(fs.parent)
@@ -108,13 +130,15 @@ class SnapshotStore:
                 self._unpack(diff_id, chain_id, open_blob, scratch)
                 os.rename(scratch, fs)
             except BaseException:
-                shutil.rmtree(scratch, ignore_errors=True)
+                rmtree(scratch)
                 raise
         return fs
 
     def _unpack(
         self, diff_id: Digest, chain_id: Digest, open_blob: Callable[[], BinaryIO], dest: Path
     ) -> None:
+        from dockyard.store.layers import apply_layer  # tar, gzip: only to unpack
+
         where = f"unpack layer {diff_id}"
         os.chmod(dest, 0o755)
         with open_blob() as blob:
@@ -122,31 +146,47 @@ class SnapshotStore:
         if got != diff_id:
             raise InvalidArgument(f"{where}: diff id mismatch: got {got}")
 
-    def lowerdirs(self, chain: Sequence[Digest]) -> list[Path]:
+    def lower_dirs(self, chain: Sequence[Digest]) -> list[str]:
         """The unpacked layers of ``chain`` (bottom first), returned top first."""
         out = []
         for cid in reversed(chain):
-            fs = self.layer_path(cid)
-            if not fs.is_dir():
+            fs = self.layer_dir(cid)
+            if not os.path.isdir(fs):
                 raise NotFound(f"snapshot {cid}: not unpacked")
             out.append(fs)
         return out
 
-    def prepare(self, key: str) -> tuple[Path, Path]:
+    def lowerdirs(self, chain: Sequence[Digest]) -> list[Path]:
+        """:meth:`lower_dirs` as ``pathlib.Path``s."""
+        from pathlib import Path
+
+        return [Path(p) for p in self.lower_dirs(chain)]
+
+    def prepare_dirs(self, key: str) -> tuple[str, str]:
         """Create the active snapshot ``key``; return ``(upper, work)``."""
         d = self._key_dir(key)
+        os.makedirs(os.path.dirname(d), exist_ok=True)
         try:
-            d.mkdir(parents=True)
+            os.mkdir(d)
         except FileExistsError:
             raise AlreadyExists(f"prepare snapshot {key}: already exists") from None
-        upper, work = d / "upper", d / "work"
-        upper.mkdir(mode=0o755)
-        work.mkdir(mode=0o700)
+        upper, work = os.path.join(d, "upper"), os.path.join(d, "work")
+        os.mkdir(upper, 0o755)
+        os.mkdir(work, 0o700)
         return upper, work
+
+    def prepare(self, key: str) -> tuple[Path, Path]:
+        """:meth:`prepare_dirs` as ``pathlib.Path``s."""
+        from pathlib import Path
+
+        upper, work = self.prepare_dirs(key)
+        return Path(upper), Path(work)
 
     def active(self, key: str) -> tuple[Path, Path]:
         """``(upper, work)`` of an existing active snapshot."""
-        d = self._key_dir(key)
+        from pathlib import Path
+
+        d = Path(self._key_dir(key))
         if not (d / "upper").is_dir():
             raise NotFound(f"snapshot {key}: not found")
         return d / "upper", d / "work"
@@ -154,51 +194,48 @@ class SnapshotStore:
     def remove(self, key: str) -> None:
         """Delete the snapshot ``key`` (an active key or a chain-ID hex)."""
         d = self._key_dir(key)
-        if not d.is_dir():
+        if not os.path.isdir(d):
             raise NotFound(f"remove snapshot {key}: not found")
-        _rmtree(d)
+        rmtree(d)
 
-    def _key_dir(self, key: str) -> Path:
-        if not _KEY.fullmatch(key):
+    def _key_dir(self, key: str) -> str:
+        if not _valid_key(key):
             raise InvalidArgument(f"snapshot {key!r}: invalid key")
-        return self.root / key
+        return os.path.join(self._root, key)
 
     def walk(self) -> Iterator[SnapshotInfo]:
         """Every committed and active snapshot."""
-        if not self.root.is_dir():
+        root = self.root
+        if not root.is_dir():
             return
-        for d in sorted(self.root.iterdir()):
+        for d in sorted(root.iterdir()):
             if (d / "fs").is_dir():
                 yield SnapshotInfo(d.name, "committed", d / "fs")
             elif (d / "upper").is_dir():
                 yield SnapshotInfo(d.name, "active", d)
 
 
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+class _Flock:
+    """``with _Flock(path):`` holds an exclusive ``flock`` on ``path`` (created if absent)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)
 
 
 def _sweep(d: Path) -> None:
     for p in d.glob(_SCRATCH + "*"):
-        _rmtree(p)
-
-
-def _rmtree(p: Path) -> None:
-    """Remove a tree; directories without write permission are opened up first."""
-
-    def onerror(func: object, path: str, exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(path), 0o700)
-        if os.path.lexists(path):
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
-
-    shutil.rmtree(p, onerror=onerror)
+        rmtree(p)

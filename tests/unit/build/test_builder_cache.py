@@ -140,9 +140,31 @@ def test_run_spec() -> None:
     spec = build_run_spec(req, Path("/r"), Path("/f"), 1000, 1000, (27,), "/home/u", "dockyard/x")
     ns = [n["type"] for n in spec["linux"]["namespaces"]]
     assert "network" in ns and "user" not in ns
-    assert spec["process"]["env"][0].startswith("PATH=") and "HOME=/home/u" in spec["process"]["env"]
+    assert (
+        spec["process"]["env"][0].startswith("PATH=") and "HOME=/home/u" in spec["process"]["env"]
+    )
     assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [27]}
     assert {m["destination"] for m in spec["mounts"]} >= {"/proc", "/etc/resolv.conf", "/etc/hosts"}
     req.network = "default"
     spec = build_run_spec(req, Path("/r"), Path("/f"), 0, 0, (), "/root", "dockyard/x")
     assert "network" not in [n["type"] for n in spec["linux"]["namespaces"]]
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 17])
+def test_parallel_gzip_is_plain_gzip_and_deterministic(size: int) -> None:
+    import gzip
+    import io
+
+    from dockyard.build.pgzip import ParallelGzipWriter
+
+    data = os.urandom(size // 2) + b"a" * (size - size // 2)
+    outs = []
+    for threads in (2, 3):
+        buf = io.BytesIO()
+        w = ParallelGzipWriter(buf, threads=threads)
+        for i in range(0, len(data), 70_000):
+            w.write(data[i : i + 70_000])
+        w.close()
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    assert gzip.decompress(outs[0]) == data

@@ -1,5 +1,7 @@
 """Go ``filepath.Match`` and ``.dockerignore`` matching, table-driven."""
 
+# ruff: noqa: RUF001 - Go's own cases use Greek letters on purpose
+
 from __future__ import annotations
 
 import pytest

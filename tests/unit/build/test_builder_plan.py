@@ -59,8 +59,11 @@ def test_plan_builds_only_what_the_target_needs(text: str, opts: dict[str, objec
         ("FROM busybox\n", {"target": "nope"}, "target stage 'nope' could not be found"),
         ("FROM busybox AS a\nFROM busybox AS a\n", {}, "Dockerfile:2: duplicate stage name"),
         ("FROM busybox\nCOPY --from=3 /x /x\n", {}, "Dockerfile:2: invalid from flag value 3"),
-        ("FROM busybox AS a\nCOPY --from=b /x /\nFROM busybox AS b\nCOPY --from=a /x /\n", {},
-         "circular dependency"),
+        (
+            "FROM busybox AS a\nCOPY --from=b /x /\nFROM busybox AS b\nCOPY --from=a /x /\n",
+            {},
+            "circular dependency",
+        ),
         ("ARG B\nFROM $B\n", {}, "Dockerfile:2: base name ($B) should not be blank"),
     ],
 )
@@ -127,7 +130,8 @@ METADATA = [
     ('SHELL ["/bin/bash", "-c"]', "Shell", ["/bin/bash", "-c"], 'SHELL ["/bin/bash" "-c"]'),
     ("ONBUILD RUN make", "OnBuild", ["RUN make"], "ONBUILD RUN make"),
     ("HEALTHCHECK --interval=5s CMD true", "Healthcheck",
-     {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}, 'HEALTHCHECK ["CMD-SHELL" "true"]'),
+     {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000},
+     'HEALTHCHECK ["CMD-SHELL" "true"]'),
 ]  # fmt: skip
 
 

@@ -2,50 +2,144 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from dockyard.cli.main import Context
+
+# One table drives both parsers: the fast one below (every ``dockyard run``) and, for
+# ``--help``, errors and anything unusual, argparse (built from the same rows, so the
+# help text, defaults and messages are argparse's). A row: option strings, kind, help;
+# kinds: "str" (one value, default None), "int" (int(), default None), "bool"
+# (store_true), "list" (append, default []). ``--network`` has a default of its own.
+FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("--name",), "str", "assign a name to the container"),
+    (("--rm",), "bool", "remove the container when it exits"),
+    (("-e", "--env"), "list", "set environment variables"),
+    (("-w", "--workdir"), "str", "working directory inside the container"),
+    (("-u", "--user"), "str", "username or UID (format: <name|uid>[:<group|gid>])"),
+    (("-h", "--hostname"), "str", "container host name"),
+    (("--entrypoint",), "str", "overwrite the default ENTRYPOINT of the image"),
+    (("--network", "--net"), "str", "network mode (none, host)"),
+    (("-m", "--memory"), "str", "memory limit (e.g. 64m)"),
+    (("--memory-swap",), "str", "memory plus swap limit, -1 for unlimited swap"),
+    (("--cpus",), "str", "number of CPUs (e.g. 0.5)"),
+    (("--cpu-shares", "-c"), "int", "CPU shares (relative weight)"),
+    (("--cpuset-cpus",), "str", "CPUs in which to allow execution (0-3, 0,1)"),
+    (("--pids-limit",), "int", "tune container pids limit (-1 unlimited)"),
+    (("-t", "--tty"), "bool", "allocate a pseudo-TTY"),
+    (("-i", "--interactive"), "bool", "keep STDIN open"),
+    (("-d", "--detach"), "bool", "run in the background"),
+    (("--privileged",), "bool", "give extended privileges"),
+    (("--read-only",), "bool", "mount the root read-only"),
+    (("--cap-add",), "list", "add Linux capabilities"),
+    (("--cap-drop",), "list", "drop Linux capabilities"),
+    (("--security-opt",), "list", "security options"),
+    (("--group-add",), "list", "additional groups"),
+    (("--ulimit",), "list", "ulimit options"),
+    (("--tmpfs",), "list", "mount a tmpfs directory"),
+    (("--device",), "list", "add a host device"),
+    (("--sysctl",), "list", "sysctl options"),
+    (("--init",), "bool", "run an init inside the container"),
+    (("--oom-score-adj",), "int", "tune host's OOM preferences"),
+    (("-l", "--label"), "list", "set metadata"),
+)
+DEFAULTS: dict[str, object] = {"network": "none"}
+
+
+def _dest(names: tuple[str, ...]) -> str:
+    """argparse's dest: the first long option, dashes to underscores."""
+    long = next((n for n in names if n.startswith("--")), names[0])
+    return long.lstrip("-").replace("-", "_")
 
 
 def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
-    p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
-    p.add_argument("-w", "--workdir", help="working directory inside the container")
-    p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_argument("-h", "--hostname", help="container host name")
-    p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
-    p.add_argument("--network", "--net", default="none", help="network mode (none, host)")
-    p.add_argument("-m", "--memory", help="memory limit (e.g. 64m)")
-    p.add_argument("--memory-swap", help="memory plus swap limit, -1 for unlimited swap")
-    p.add_argument("--cpus", help="number of CPUs (e.g. 0.5)")
-    p.add_argument("--cpu-shares", "-c", type=int, help="CPU shares (relative weight)")
-    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (-1 unlimited)")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
-    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
-    p.add_argument("--privileged", action="store_true", help="give extended privileges")
-    p.add_argument("--read-only", action="store_true", help="mount the root read-only")
-    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
-    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
-    p.add_argument("--security-opt", action="append", default=[], help="security options")
-    p.add_argument("--group-add", action="append", default=[], help="additional groups")
-    p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
-    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory")
-    p.add_argument("--device", action="append", default=[], help="add a host device")
-    p.add_argument("--sysctl", action="append", default=[], help="sysctl options")
-    p.add_argument("--init", action="store_true", help="run an init inside the container")
-    p.add_argument("--oom-score-adj", type=int, help="tune host's OOM preferences")
-    p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
+    import argparse
+
+    for names, kind, text in FLAGS:
+        kw: dict[str, Any] = {"help": text}
+        if kind == "bool":
+            kw["action"] = "store_true"
+        elif kind == "list":
+            kw["action"] = "append"
+            kw["default"] = []
+        elif kind == "int":
+            kw["type"] = int
+        if _dest(names) in DEFAULTS:
+            kw["default"] = DEFAULTS[_dest(names)]
+        p.add_argument(*names, **kw)
     p.add_argument("image", help="image to run")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
 
 
-def options_from_args(args: argparse.Namespace) -> object:
+class Args:
+    """What :func:`fast_parse` returns: the attributes argparse's Namespace would have."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+_BY_NAME: dict[str, tuple[str, str]] = {
+    n: (_dest(names), kind) for names, kind, _ in FLAGS for n in names
+}
+
+
+def fast_parse(argv: list[str], _name: str = "run") -> Args | None:
+    """Parse ``argv`` as argparse would, for the plain cases: exact option names
+    (``--name x``, ``--name=x``, ``-e x``) before the image, everything after it the
+    command. ``None`` for anything else (``--help``, abbreviations, ``-it``, ``--``, a
+    value starting with ``-``, a bad int, a missing value or image): argparse then parses
+    it, with its own messages."""
+    if "--" in argv:
+        return None
+    values: dict[str, Any] = {}
+    for names, kind, _ in FLAGS:
+        dest = _dest(names)
+        values[dest] = [] if kind == "list" else (False if kind == "bool" else None)
+    values.update(DEFAULTS)
+    i, n = 0, len(argv)
+    while i < n:
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            values["image"] = arg
+            values["command"] = argv[i + 1 :]
+            return Args(values)
+        name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            return None
+        dest, kind = spec
+        if kind == "bool":
+            if eq:
+                return None
+            values[dest] = True
+            i += 1
+            continue
+        if eq:
+            value = inline
+            i += 1
+        else:
+            if i + 1 >= n or argv[i + 1].startswith("-"):
+                return None
+            value = argv[i + 1]
+            i += 2
+        if kind == "int":
+            try:
+                values[dest] = int(value)
+            except ValueError:
+                return None
+        elif kind == "list":
+            values[dest].append(value)
+        else:
+            values[dest] = value
+    return None  # no image: argparse says so
+
+
+def options_from_args(args: argparse.Namespace | Args) -> object:
     from dockyard.engine.options import (
         RunOptions,
         parse_cpus,
@@ -111,7 +205,7 @@ def options_from_args(args: argparse.Namespace) -> object:
     )
 
 
-def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
+def run(ctx: Context, args: argparse.Namespace | Args, _name: str) -> int:
     from dockyard.engine.containers import ContainerEngine
     from dockyard.errors import Unavailable
 

@@ -1,0 +1,128 @@
+"""Streaming a blob from an HTTP body to a file: one pass, hashed on the way, pipelined.
+
+:func:`stream_to_file` is what the server's uploads and the client's
+downloads share.  The event loop reads the body and gathers it into batches of
+:data:`BATCH` bytes; a worker thread appends each batch to the file and feeds
+the same bytes to the hasher (``hashlib`` releases the GIL), while the loop
+already reads the next batch.  At most one batch is in the thread at a time,
+so the file grows strictly in order and memory stays bounded (two batches).
+After each batch the kernel is asked to start writing it back
+(``sync_file_range(SYNC_FILE_RANGE_WRITE)``, Linux), so that the single
+``fsync`` at commit has little left to do.
+
+Errors: a body longer than ``max_bytes`` raises :class:`TooLarge` (after the
+bytes written so far are on file; the caller truncates); read and write errors
+propagate unchanged, never with a write still running behind the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dockyard.oci.digest import Hasher
+
+__all__ = ["BATCH", "TooLarge", "hash_file", "start_writeback", "stream_to_file"]
+
+BATCH = 4 << 20
+_READ = 1 << 20
+
+
+class _Body(Protocol):
+    async def readany(self) -> bytes: ...
+
+
+class TooLarge(Exception):
+    """The body went past ``max_bytes``; ``received`` is how far it got."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"body exceeds the limit ({received} bytes received)")
+        self.received = received
+
+
+@functools.cache
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        import ctypes
+
+        fn: Any = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``[offset, offset+length)`` back (no waiting)."""
+    fn = _load_sync_file_range()
+    if fn is not None and length > 0:
+        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only loses the hint
+
+
+def _append(fd: int, parts: list[bytes], hasher: Hasher | None) -> None:
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
+    if hasher is not None:
+        hasher.update(data)
+    offset = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    start_writeback(fd, offset, len(data))
+
+
+async def stream_to_file(
+    body: _Body,
+    fd: int,
+    hasher: Hasher | None = None,
+    *,
+    max_bytes: int | None = None,
+    batch: int = BATCH,
+) -> int:
+    """Append all of ``body`` to ``fd`` (opened for writing), hashing it; bytes received."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    parts: list[bytes] = []
+    buffered = received = 0
+    try:
+        while True:
+            chunk = await body.readany()
+            if not chunk:
+                break
+            received += len(chunk)
+            if max_bytes is not None and received > max_bytes:
+                raise TooLarge(received)
+            parts.append(chunk)
+            buffered += len(chunk)
+            if buffered >= batch:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _append, fd, parts, hasher)
+                parts, buffered = [], 0
+        if pending is not None:
+            await pending
+            pending = None
+        if parts:
+            if buffered >= 1 << 16:
+                await loop.run_in_executor(None, _append, fd, parts, hasher)
+            else:
+                _append(fd, parts, hasher)
+    except BaseException:
+        if pending is not None:
+            await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # retrieved: the first error is the one raised
+        raise
+    return received
+
+
+def hash_file(fd: int, hasher: Hasher, start: int = 0) -> None:
+    """Feed the file's bytes from ``start`` to its end to ``hasher`` (blocking)."""
+    offset = start
+    while chunk := os.pread(fd, _READ, offset):
+        hasher.update(chunk)
+        offset += len(chunk)

@@ -1,0 +1,558 @@
+"""The daemon's engine: containers as the API sees them, supervised through the shim.
+
+Terms
+-----
+*record* — a container's row in ``state.db`` (:class:`~dockyard.store.db.ContainerRecord`);
+its ``config`` JSON holds ``options`` (:class:`RunOptions`), ``daemon``
+(:class:`DaemonOptions`), ``image_config`` (the image's defaults), ``spec``,
+``bundle`` and ``state`` (restart count, whether the user stopped it, health).
+*shim* — the supervisor process (:mod:`dockyard.engine.shim`): every container
+init is its child; it owns the output pipes and the log files and records exits.
+
+Lifecycle
+---------
+``create`` makes the bundle (:class:`ContainerEngine`) and adds volumes; ``start``
+asks the shim to run it (handing over the client's stdio when attached);
+an ``exit`` event from the shim records the exit code, cleans the runtime state
+(cgroup, state dir), wakes waiters, and then removes the container (``--rm``) or
+restarts it after a backoff (restart policy). ``stop`` sends the stop signal and
+SIGKILL after the timeout; ``rm -f`` kills first.
+
+Live restore: on :meth:`Daemon.open` the daemon asks the shim what it supervises.
+A container recorded as running that the shim still runs stays running; one that
+exited meanwhile is finished with the exit code the shim kept (or ``exit.json``,
+written by the shim before it announced the exit, if the shim itself was
+restarted). Nothing about a running container lives only in the daemon.
+
+Errors: unknown container → NotFound; a name in use → AlreadyExists; an operation
+the status forbids → FailedPrecondition (``Conflict`` for removing a running
+container without force, as docker's 409).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dockyard.engine.containers import ContainerEngine
+from dockyard.engine.events import EventBus
+from dockyard.engine.options import DaemonOptions, HealthConfig, RunOptions
+from dockyard.engine.restart import next_delay, should_restart
+from dockyard.engine.shimclient import ShimClient
+from dockyard.errors import (
+    Conflict,
+    DockyardError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from dockyard.records import asdict, replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.engine.health import HealthMonitor
+    from dockyard.store.db import ContainerRecord
+
+__all__ = ["LIVE", "Daemon", "daemon_options_of", "run_options_of"]
+
+LIVE = ("running", "paused", "restarting")
+
+
+def _now() -> str:
+    from dockyard.engine.logfile import format_time
+
+    return format_time(time.time_ns())
+
+
+def run_options_of(rec: ContainerRecord) -> RunOptions:
+    raw = dict(rec.config.get("options") or {})
+    raw["ulimits"] = [tuple(u) for u in raw.get("ulimits") or []]
+    return RunOptions(**raw)
+
+
+def daemon_options_of(rec: ContainerRecord) -> DaemonOptions:
+    raw = dict(rec.config.get("daemon") or {})
+    if raw.get("health") is not None:
+        raw["health"] = HealthConfig(**raw["health"])
+    return DaemonOptions(**raw)
+
+
+def parse_signal(value: str | int | None, default: int = signal.SIGTERM) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` → 15."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    sig = getattr(signal.Signals, name, None)
+    if sig is None:
+        raise InvalidArgument(f"invalid signal: {value}")
+    return int(sig)
+
+
+class Daemon:
+    """Containers under one state root, supervised by one shim."""
+
+    def __init__(self, root: Path, run_root: Path) -> None:
+        from dockyard.runtime import Runtime
+
+        self.root = root
+        self.run_root = run_root
+        self.engine = ContainerEngine(root, run_root)
+        self.runtime = Runtime(run_root / "runtime")
+        self.shim = ShimClient(run_root, self._on_shim_event)
+        self.shim.on_lost = self._shim_lost
+        self.events = EventBus()
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.waiters: dict[str, list[tuple[str, asyncio.Future[int]]]] = {}
+        self.restart_tasks: dict[str, asyncio.Task[None]] = {}
+        self.backoff: dict[str, float] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.health: HealthMonitor | None = None
+        self.started = time.time()
+        self.extensions: list[Any] = []  # volumes, networks: hooks on create/start/remove
+
+    # ------------------------------------------------------------------ open / close
+
+    async def open(self) -> None:
+        from dockyard.engine.health import HealthMonitor
+
+        self.health = HealthMonitor(self)
+        (self.root / "containers").mkdir(parents=True, exist_ok=True)
+        procs = await self.shim.connect()
+        await self._restore(procs)
+
+    async def close(self) -> None:
+        for t in list(self.restart_tasks.values()) + list(self.tasks):
+            t.cancel()
+        if self.health is not None:
+            self.health.stop_all()
+        self.shim.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _shim_lost(self) -> None:
+        """The shim went away: start a new one and settle what it supervised."""
+
+        async def reconnect() -> None:
+            await asyncio.sleep(0.1)
+            try:
+                procs = await self.shim.connect()
+                await self._restore(procs)
+            except DockyardError:
+                pass
+
+        self._spawn(reconnect())
+
+    async def _restore(self, procs: list[dict[str, Any]]) -> None:
+        by_id = {p["id"]: p for p in procs if p.get("kind") == "container"}
+        for rec in self.engine.db.list_containers():
+            p = by_id.pop(rec.id, None)
+            if rec.status == "restarting":
+                self._schedule_restart(rec.id, 0.0)
+                continue
+            if rec.status not in ("running", "paused"):
+                continue
+            if p is not None and p.get("running"):
+                self._start_health(rec)
+                continue
+            if p is not None:
+                await self._handle_exit(rec.id, dict(p.get("exit") or {}))
+                continue
+            await self._handle_exit(rec.id, self._orphan_exit(rec))
+        for p in by_id.values():  # containers removed while the daemon was away
+            if not p.get("running"):
+                with contextlib.suppress(DockyardError):
+                    await self.shim.call({"op": "forget", "id": p["id"]})
+
+    def _orphan_exit(self, rec: ContainerRecord) -> dict[str, Any]:
+        """The shim no longer knows the container: its exit.json, or kill what is left."""
+        from dockyard.oci.runtime_spec import loads_json
+
+        path = self.bundle(rec.id) / "exit.json"
+        try:
+            data = loads_json(path.read_bytes(), str(path))
+            if isinstance(data, dict) and data.get("started_at", "") >= (rec.started_at or ""):
+                return data
+        except (OSError, DockyardError):
+            pass
+        with contextlib.suppress(DockyardError):
+            self.runtime.delete(rec.id, force=True)
+        return {"code": 255, "finished_at": _now(), "error": "supervisor lost"}
+
+    # ------------------------------------------------------------------ helpers
+
+    def bundle(self, cid: str) -> Path:
+        return self.root / "containers" / cid
+
+    def lock(self, cid: str) -> asyncio.Lock:
+        lk = self.locks.get(cid)
+        if lk is None:
+            lk = self.locks[cid] = asyncio.Lock()
+        return lk
+
+    def get(self, ref: str) -> ContainerRecord:
+        return self.engine.db.get_container(ref)
+
+    def update(self, cid: str, **changes: Any) -> ContainerRecord:
+        rec = replace(self.engine.db.get_container(cid), **changes)
+        self.engine.db.update_container(rec)
+        return rec
+
+    def set_state(self, cid: str, **changes: Any) -> ContainerRecord:
+        rec = self.engine.db.get_container(cid)
+        config = dict(rec.config)
+        config["state"] = {**dict(config.get("state") or {}), **changes}
+        return self.update(cid, config=config)
+
+    @staticmethod
+    def state_of(rec: ContainerRecord) -> dict[str, Any]:
+        return dict(rec.config.get("state") or {})
+
+    def emit(self, rec: ContainerRecord, action: str, **extra: str) -> None:
+        attrs = {"name": rec.name, "image": rec.image_ref, **extra}
+        self.events.emit("container", action, rec.id, attrs)
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, opts: RunOptions, dopts: DaemonOptions) -> ContainerRecord:
+        from dockyard.engine.create import prepare_container
+
+        created = self.engine.create(opts)
+        try:
+            rec = prepare_container(self, created, opts, dopts)
+        except BaseException as exc:
+            try:
+                self.engine.remove(created.id, force=True)
+            except Exception as cleanup:
+                exc.add_note(f"cleanup failed: {cleanup}")
+            raise
+        self.emit(rec, "create")
+        return rec
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self, ref: str, stdio: dict[str, int] | None = None) -> ContainerRecord:
+        """Start a created or exited container; ``stdio`` names client descriptors to attach
+        (``stdin``, ``stdout``, ``stderr``, ``ctl``); they are handed to the shim, not kept."""
+        rec = self.get(ref)
+        async with self.lock(rec.id):
+            return await self._start(rec.id, stdio)
+
+    async def _start(self, cid: str, stdio: dict[str, int] | None) -> ContainerRecord:
+        from dockyard.engine.create import before_start
+
+        rec = self.get(cid)
+        if rec.status in ("running", "paused"):
+            raise FailedPrecondition(f"start {rec.name}: container is already {rec.status}")
+        task = self.restart_tasks.pop(cid, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        opts = run_options_of(rec)
+        dopts = daemon_options_of(rec)
+        with contextlib.suppress(NotFound):
+            self.runtime.delete(cid, force=True)  # what a previous run left
+        before_start(self, rec, opts, dopts)
+        names = list(stdio or {})
+        fds = [stdio[n] for n in names] if stdio else []
+        bundle = self.bundle(cid)
+        msg = {
+            "op": "start", "id": cid, "bundle": str(bundle), "dir": str(bundle),
+            "log": {"path": str(bundle / f"{cid}-json.log"), "max_size": dopts.log_max_size,
+                    "max_file": dopts.log_max_file},
+            "tty": opts.tty, "open_stdin": opts.interactive, "fds": names,
+        }  # fmt: skip
+        try:
+            answer = await self.shim.call(msg, fds)
+        except DockyardError:
+            from dockyard.engine.create import after_stop
+
+            after_stop(self, rec)
+            raise
+        rec = self.update(
+            cid, status="running", pid=int(answer["pid"]), started_at=str(answer["started_at"]),
+            exit_code=None, finished_at=None, oom_killed=False,
+        )  # fmt: skip
+        self.set_state(cid, stopped_by_user=False, error="")
+        self.emit(rec, "start")
+        self._start_health(rec)
+        return rec
+
+    def _start_health(self, rec: ContainerRecord) -> None:
+        if self.health is not None:
+            self.health.start(rec)
+
+    # ------------------------------------------------------------------ exits
+
+    def _on_shim_event(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") != "exit":
+            return
+        if msg.get("kind") == "container":
+            self._spawn(self._handle_exit(str(msg["id"]), dict(msg.get("exit") or {})))
+        else:
+            cb = self.exec_events.get(str(msg["id"]))
+            if cb is not None:
+                cb(msg)
+
+    async def _handle_exit(self, cid: str, ex: dict[str, Any]) -> None:
+        async with self.lock(cid):
+            try:
+                rec = self.get(cid)
+            except NotFound:
+                rec = None
+            if rec is not None and rec.status in LIVE:
+                rec = self._record_exit(rec, ex)
+        with contextlib.suppress(DockyardError):
+            await self.shim.call({"op": "forget", "id": cid})
+        if rec is None or rec.status != "exited" or rec.finished_at != ex.get("finished_at"):
+            return
+        self._wake(cid, ("next-exit", "not-running"), int(rec.exit_code or 0))
+        opts = run_options_of(rec)
+        if opts.remove:
+            await self.remove(cid, force=True)
+            return
+        self._maybe_restart(rec)
+
+    def _record_exit(self, rec: ContainerRecord, ex: dict[str, Any]) -> ContainerRecord:
+        from dockyard.engine.create import after_stop
+
+        if self.health is not None:
+            self.health.stop(rec.id)
+        with contextlib.suppress(DockyardError):
+            self.runtime.delete(rec.id, force=True)
+        code = int(ex.get("code", 255))
+        rec = self.update(
+            rec.id, status="exited", pid=0, exit_code=code,
+            oom_killed=bool(ex.get("oom_killed")), finished_at=str(ex.get("finished_at") or _now()),
+        )  # fmt: skip
+        if ex.get("error"):
+            rec = self.set_state(rec.id, error=str(ex["error"]))
+        after_stop(self, rec)
+        self.emit(rec, "die", exitCode=str(code))
+        if rec.oom_killed:
+            self.emit(rec, "oom")
+        return rec
+
+    def _maybe_restart(self, rec: ContainerRecord) -> None:
+        dopts = daemon_options_of(rec)
+        state = self.state_of(rec)
+        count = int(state.get("restart_count") or 0)
+        if not should_restart(dopts.restart, dopts.restart_max, int(rec.exit_code or 0), count,
+                              bool(state.get("stopped_by_user"))):  # fmt: skip
+            return
+        ran = _seconds_between(rec.started_at, rec.finished_at)
+        delay = next_delay(self.backoff.get(rec.id, 0.0), ran)
+        self.backoff[rec.id] = delay
+        self.update(rec.id, status="restarting")
+        self.set_state(rec.id, restart_count=count + 1)
+        self._schedule_restart(rec.id, delay)
+
+    def _schedule_restart(self, cid: str, delay: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            async with self.lock(cid):
+                try:
+                    rec = self.get(cid)
+                except NotFound:
+                    return
+                if rec.status != "restarting":
+                    return
+                self.restart_tasks.pop(cid, None)
+                try:
+                    await self._start(cid, None)
+                except DockyardError as e:
+                    self.update(cid, status="exited")
+                    self.set_state(cid, error=str(e))
+
+        old = self.restart_tasks.pop(cid, None)
+        if old is not None:
+            old.cancel()
+        self.restart_tasks[cid] = asyncio.ensure_future(later())
+
+    def _wake(self, cid: str, conditions: tuple[str, ...], code: int) -> None:
+        keep = []
+        for cond, fut in self.waiters.get(cid, []):
+            if cond in conditions:
+                if not fut.done():
+                    fut.set_result(code)
+            else:
+                keep.append((cond, fut))
+        if keep:
+            self.waiters[cid] = keep
+        else:
+            self.waiters.pop(cid, None)
+
+    # ------------------------------------------------------------------ wait
+
+    def waiter(self, ref: str, condition: str = "not-running") -> asyncio.Future[int]:
+        """A future for the container's exit code (``next-exit``, ``not-running``,
+        ``removed``); registered now, so that an exit right after cannot be missed."""
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"wait: invalid condition {condition!r}")
+        rec = self.get(ref)
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if condition == "not-running" and rec.status not in LIVE:
+            fut.set_result(int(rec.exit_code or 0))
+            return fut
+        self.waiters.setdefault(rec.id, []).append((condition, fut))
+        return fut
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        return await self.waiter(ref, condition)
+
+    # ------------------------------------------------------------------ stop / kill
+
+    async def stop(self, ref: str, timeout: float | None = None) -> bool:
+        """Stop signal, then SIGKILL after ``timeout``; False if it was not running."""
+        rec = self.get(ref)
+        self.set_state(rec.id, stopped_by_user=True)
+        task = self.restart_tasks.pop(rec.id, None)
+        if task is not None:
+            task.cancel()
+            if rec.status == "restarting":
+                self.update(rec.id, status="exited")
+                return True
+        if rec.status not in ("running", "paused"):
+            return False
+        opts, dopts = run_options_of(rec), daemon_options_of(rec)
+        if timeout is None:
+            timeout = float(dopts.stop_timeout if dopts.stop_timeout is not None else 10)
+        sig = parse_signal(dopts.stop_signal or rec.config.get("image_config", {}).get("StopSignal"))
+        fut = self.waiter(rec.id, "next-exit")
+        self._signal(rec, sig)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            self._signal(rec, signal.SIGKILL, all_=True)
+            await asyncio.wait_for(fut, 30)
+        del opts
+        return True
+
+    def _signal(self, rec: ContainerRecord, sig: int, all_: bool = False) -> None:
+        with contextlib.suppress(DockyardError):
+            if rec.status == "paused" or self.runtime.state(rec.id).status == "paused":
+                self.runtime.kill(rec.id, sig, all=all_)
+                self.runtime.resume(rec.id)
+                return
+            self.runtime.kill(rec.id, sig, all=all_)
+
+    async def kill(self, ref: str, sig: str | int | None = None) -> None:
+        rec = self.get(ref)
+        if rec.status not in ("running", "paused"):
+            raise FailedPrecondition(f"kill {rec.name}: container {rec.id[:12]} is not running")
+        signum = parse_signal(sig, signal.SIGKILL)
+        if signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            self.set_state(rec.id, stopped_by_user=True)
+        self._signal(rec, signum, all_=signum == signal.SIGKILL)
+        self.emit(rec, "kill", signal=str(signum))
+
+    async def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
+        rec = self.get(ref)
+        await self.stop(rec.id, timeout)
+        return await self.start(rec.id)
+
+    # ------------------------------------------------------------------ pause / rename
+
+    async def pause(self, ref: str) -> None:
+        rec = self.get(ref)
+        if rec.status != "running":
+            raise FailedPrecondition(f"pause {rec.name}: container {rec.id[:12]} is not running")
+        self.runtime.pause(rec.id)
+        self.emit(self.update(rec.id, status="paused"), "pause")
+
+    async def unpause(self, ref: str) -> None:
+        rec = self.get(ref)
+        if rec.status != "paused":
+            raise FailedPrecondition(f"unpause {rec.name}: container {rec.id[:12]} is not paused")
+        self.runtime.resume(rec.id)
+        self.emit(self.update(rec.id, status="running"), "unpause")
+
+    async def rename(self, ref: str, name: str) -> None:
+        from dockyard.engine.containers import _check_name
+
+        rec = self.get(ref)
+        _check_name(name.removeprefix("/"))
+        new = name.removeprefix("/")
+        if any(r.name == new and r.id != rec.id for r in self.engine.db.list_containers()):
+            raise Conflict(f'rename {rec.name}: the container name "/{new}" is already in use')
+        self.emit(self.update(rec.id, name=new), "rename", oldName="/" + rec.name)
+
+    # ------------------------------------------------------------------ remove
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> str:
+        from dockyard.engine.create import after_remove
+
+        rec = self.get(ref)
+        if rec.status in ("running", "paused") and not force:
+            raise Conflict(
+                f"remove {rec.name}: you cannot remove a running container {rec.id[:12]}. "
+                "Stop the container before attempting removal or force remove"
+            )
+        task = self.restart_tasks.pop(rec.id, None)
+        if task is not None:
+            task.cancel()
+        if rec.status in ("running", "paused"):
+            self.set_state(rec.id, stopped_by_user=True)
+            fut = self.waiter(rec.id, "next-exit")
+            self._signal(rec, signal.SIGKILL, all_=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, 30)
+            rec = self.get(rec.id)
+        async with self.lock(rec.id):
+            try:
+                rec = self.get(rec.id)
+            except NotFound:
+                return rec.id
+            with contextlib.suppress(NotFound):
+                self.runtime.delete(rec.id, force=True)
+            if self.health is not None:
+                self.health.stop(rec.id)
+            self.engine.remove(rec.id, force=True)
+            after_remove(self, rec, volumes)
+        self.locks.pop(rec.id, None)
+        self.backoff.pop(rec.id, None)
+        self.emit(rec, "destroy")
+        self._wake(rec.id, ("removed", "next-exit", "not-running"), int(rec.exit_code or 0))
+        return rec.id
+
+    # ------------------------------------------------------------------ queries
+
+    def list(self, all_: bool = False) -> list[ContainerRecord]:
+        recs = self.engine.db.list_containers()
+        return [r for r in recs if all_ or r.status in LIVE]
+
+
+def _seconds_between(a: str | None, b: str | None) -> float:
+    from datetime import datetime
+
+    if not a or not b:
+        return 0.0
+    try:
+        fa = datetime.fromisoformat(a[:26].rstrip("Z") + "+00:00")
+        fb = datetime.fromisoformat(b[:26].rstrip("Z") + "+00:00")
+    except ValueError:
+        return 0.0
+    return (fb - fa).total_seconds()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

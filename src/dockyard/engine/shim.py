@@ -1,0 +1,898 @@
+"""The shim: one long-lived supervisor that keeps containers, their output and their
+exit codes safe while the daemon comes and goes.
+
+Terms
+-----
+*proc* — a process the shim supervises: a container's init (keyed by container
+id) or an exec'd process (keyed by exec id). *stream* — the read end of a proc's
+stdout/stderr pipe, or its pty master. *attachment* — a client's descriptors
+(stdout, stderr, optionally stdin and a control socket) that receive a copy of a
+proc's output; it ends when the proc ends, when its control socket closes
+(detach) or when a write to it fails.
+
+Lifecycle
+---------
+The daemon starts the shim (``python -m dockyard.engine.shim --run-root R
+--state-root S``), which double-forks, calls ``setsid`` and becomes a child
+subreaper, so that every container init it creates through
+:class:`dockyard.runtime.Runtime` (in-process: the init is forked from here) and
+every exec'd process is its child. It serves ``R/shim.sock`` (mode 0600) with
+the messages of :mod:`dockyard.engine.shimwire` and writes ``R/shim.pid``.
+
+For each proc it reads the output pipes, appends each line to the container's
+json-file log (:mod:`dockyard.engine.logfile`), copies it to the attachments,
+reaps the exit, drains what is left in the pipes, and only then records the exit:
+``<dir>/exit.json`` (written, fsync'd, renamed, directory fsync'd) and an
+``exit`` event to subscribers. A daemon that was killed meanwhile learns the exit
+from ``list`` (the shim keeps exit records until ``forget``) or, if the shim died
+too, from ``exit.json``.
+
+Operations (request ``op`` → answer fields)::
+
+    subscribe                               → procs: [..]   and events from now on
+    list                                    → procs: [{id, kind, pid, running, exit}]
+    start   id bundle dir log{path,max_size,max_file} tty open_stdin fds:[names]
+                                            → pid, cgroup
+    exec    id eid process tty fds:[names] detach
+                                            → pid
+    attach  id fds:[names]                  → ok
+    resize  id h w                          → ok
+    forget  id                              → ok
+    shutdown                                → ok  (only when nothing runs)
+
+``fds`` names the descriptors that ride with a request, in order, from
+``stdin``, ``stdout``, ``stderr``, ``ctl``. A container started with a client's
+``stdin`` (and no tty) reads that descriptor directly; with ``open_stdin`` and no
+client stdin, it gets a pipe that attachments may write to.
+
+Why one shim for all containers: its interpreter (about 10 MB of a Python
+process) is shared; each container adds only a few descriptors and buffers. One
+per container (conmon, containerd-shim) isolates failures better but costs the
+interpreter per container. See ``docs/daemon.md``.
+
+Imports: only what the runtime loads anyway; no asyncio, no aiohttp.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+from dockyard.engine.logfile import LogWriter, format_time
+from dockyard.engine.shimwire import Decoder, encode, recv_into
+from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from typing import Any
+
+    from dockyard.runtime import Runtime
+else:
+    import _signal  # the same calls; ``signal`` would import enum
+
+__all__ = ["Shim", "main"]
+
+_CHUNK = 65536
+_WRITE_CHUNK = 4096  # a pipe or tty reported writable takes this much without blocking
+_ATTACH_HIGH_WATER = 1 << 20
+_DRAIN_TIMEOUT = 2.0
+_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        try:  # noqa: SIM105 (contextlib is slow to import)
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def exit_code_of(status: int) -> int:
+    """Docker's convention: the exit status, or 128 + the signal that killed it."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 255
+
+
+class Attachment:
+    """A client's view of one proc's output (see the module docstring)."""
+
+    def __init__(self, fds: dict[str, int]) -> None:
+        self.out = fds.get("stdout", -1)
+        self.err = fds.get("stderr", -1)
+        self.inp = fds.get("stdin", -1)
+        self.ctl: socket.socket | None = None
+        ctl = fds.get("ctl", -1)
+        if ctl >= 0:
+            self.ctl = socket.socket(fileno=ctl)
+        self.pending: dict[int, bytearray] = {}
+        self.keys = b""
+
+    def fds(self) -> list[int]:
+        return [fd for fd in (self.out, self.err, self.inp) if fd >= 0]
+
+    def pending_bytes(self) -> int:
+        return sum(len(b) for b in self.pending.values())
+
+    def tell(self, msg: dict[str, Any]) -> None:
+        if self.ctl is None:
+            return
+        try:
+            self.ctl.setblocking(True)
+            self.ctl.settimeout(1.0)
+            self.ctl.sendall(encode(msg))
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for fd in self.fds():
+            _close(fd)
+        self.out = self.err = self.inp = -1
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+        self.pending.clear()
+
+
+class Proc:
+    """A supervised process: a container init (``kind`` "container") or an exec."""
+
+    def __init__(self, key: str, kind: str, cid: str) -> None:
+        self.key = key
+        self.kind = kind
+        self.cid = cid
+        self.pid = 0
+        self.dir = ""
+        self.cgroup = ""
+        self.log: LogWriter | None = None
+        self.streams: dict[int, str] = {}  # fd -> "stdout" | "stderr" | "tty"
+        self.master = -1
+        self.stdin_w = -1
+        self.attachments: list[Attachment] = []
+        self.status: int | None = None  # raw wait status once reaped
+        self.deadline = 0.0
+        self.exit: dict[str, Any] | None = None
+        self.started_at = ""
+
+    def running(self) -> bool:
+        return self.exit is None
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.key, "kind": self.kind, "container": self.cid, "pid": self.pid,
+                "running": self.exit is None, "exit": self.exit}  # fmt: skip
+
+
+class Shim:
+    """The shim's state and event loop (see the module docstring)."""
+
+    def __init__(self, run_root: str, state_root: str, runtime: Runtime | None = None) -> None:
+        import selectors
+
+        self.run_root = run_root
+        self.state_root = state_root
+        self.sel = selectors.DefaultSelector()
+        self._ev_read = selectors.EVENT_READ
+        self._ev_write = selectors.EVENT_WRITE
+        self.procs: dict[str, Proc] = {}
+        self.by_pid: dict[int, Proc] = {}
+        self.subscribers: list[socket.socket] = []
+        self.conns: dict[socket.socket, Decoder] = {}
+        self.running = True
+        self.term_requested = False
+        self._rt = runtime
+        self._console_n = 0
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.listener: socket.socket | None = None
+
+    @property
+    def rt(self) -> Runtime:
+        if self._rt is None:
+            from dockyard.runtime import Runtime
+
+            self._rt = Runtime(self.state_root)
+        return self._rt
+
+    # ------------------------------------------------------------------ setup
+
+    def listen(self) -> None:
+        path = os.path.join(self.run_root, "shim.sock")
+        _unlink(path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)
+        try:
+            s.bind(path)
+        finally:
+            os.umask(old)
+        s.listen(64)
+        s.setblocking(False)
+        self.listener = s
+        self.sel.register(s, self._ev_read, ("listen", None))
+        _signal.set_wakeup_fd(self._wake_w)
+        _signal.signal(_signal.SIGCHLD, lambda *_: None)
+        _signal.signal(_signal.SIGTERM, lambda *_: self._term())
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
+        self.sel.register(self._wake_r, self._ev_read, ("wake", None))
+        from dockyard.linux import constants as c
+
+        self.rt.syscalls.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+
+    def _term(self) -> None:
+        self.term_requested = True
+        if not any(p.running() for p in self.procs.values()):
+            self.running = False
+
+    # ------------------------------------------------------------------ loop
+
+    def serve(self) -> None:
+        while self.running:
+            timeout = self._next_timeout()
+            for key, mask in self.sel.select(timeout):
+                kind, obj = key.data
+                try:
+                    self._dispatch(kind, obj, key.fileobj, mask)
+                except Exception as exc:  # never let one client or proc stop the shim
+                    sys.stderr.write(f"shim: {kind}: {type(exc).__name__}: {exc}\n")
+            self._check_deadlines()
+
+    def _dispatch(self, kind: str, obj: Any, fileobj: Any, mask: int) -> None:
+        if kind == "listen":
+            self._accept()
+        elif kind == "conn":
+            self._conn_readable(fileobj)
+        elif kind == "stream":
+            self._stream_readable(obj, fileobj)
+        elif kind == "wake":
+            self._wake()
+        elif kind == "ain":
+            self._attach_input(obj[0], obj[1])
+        elif kind == "aout":
+            self._attach_writable(obj[0], obj[1], fileobj)
+        elif kind == "ctl":
+            self._ctl_readable(obj[0], obj[1])
+
+    def _next_timeout(self) -> float | None:
+        waits = [p.deadline for p in self.procs.values() if p.status is not None and p.deadline]
+        if not waits:
+            return None
+        return max(0.0, min(waits) - time.monotonic())
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for p in list(self.procs.values()):
+            if p.status is not None and p.exit is None and p.deadline and now >= p.deadline:
+                self._finish(p)
+
+    # ------------------------------------------------------------------ clients
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self.conns[conn] = Decoder()
+        self.sel.register(conn, self._ev_read, ("conn", None))
+
+    def _drop_conn(self, conn: socket.socket) -> None:
+        dec = self.conns.pop(conn, None)
+        if dec is not None:
+            dec.close()
+        if conn in self.subscribers:
+            self.subscribers.remove(conn)
+        try:  # noqa: SIM105
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _conn_readable(self, conn: socket.socket) -> None:
+        dec = self.conns[conn]
+        try:
+            more = recv_into(conn, dec)
+            msgs = dec.messages()
+        except (OSError, ValueError):
+            self._drop_conn(conn)
+            return
+        for msg, fds in msgs:
+            self._reply(conn, msg, fds)
+        if not more:
+            self._drop_conn(conn)
+
+    def _reply(self, conn: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
+        rid = msg.get("rid")
+        handler = getattr(self, "op_" + str(msg.get("op")), None)
+        try:
+            if handler is None:
+                raise InvalidArgument(f"shim: unknown operation {msg.get('op')!r}")
+            answer = handler(msg, fds, conn)
+            fds = []
+            out: dict[str, Any] = {"rid": rid, "ok": True, **(answer or {})}
+        except DockyardError as e:
+            out = {"rid": rid, "error": str(e), "kind": type(e).__name__}
+        except Exception as e:
+            out = {"rid": rid, "error": f"shim: {type(e).__name__}: {e}", "kind": "Internal"}
+        finally:
+            for fd in fds:  # a failed request leaves nothing open
+                _close(fd)
+        self._send(conn, out)
+
+    def _send(self, conn: socket.socket, msg: dict[str, Any]) -> None:
+        try:
+            conn.setblocking(True)
+            conn.settimeout(5.0)
+            conn.sendall(encode(msg))
+            conn.setblocking(False)
+        except OSError:
+            self._drop_conn(conn)
+
+    def _event(self, msg: dict[str, Any]) -> None:
+        for conn in list(self.subscribers):
+            self._send(conn, msg)
+
+    # ------------------------------------------------------------------ operations
+
+    def op_subscribe(self, _m: dict[str, Any], _f: list[int], conn: socket.socket) -> Any:
+        if conn not in self.subscribers:
+            self.subscribers.append(conn)
+        return {"procs": [p.describe() for p in self.procs.values()], "pid": os.getpid()}
+
+    def op_list(self, _m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
+        return {"procs": [p.describe() for p in self.procs.values()], "pid": os.getpid()}
+
+    def op_forget(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
+        p = self.procs.get(str(m.get("id")))
+        if p is not None and not p.running():
+            del self.procs[p.key]
+        return {}
+
+    def op_shutdown(self, _m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
+        if any(p.running() for p in self.procs.values()):
+            raise FailedPrecondition("shutdown shim: containers are running")
+        self.running = False
+        return {}
+
+    def op_resize(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
+        p = self._get(str(m.get("id")))
+        if p.master < 0:
+            raise FailedPrecondition(f"resize {p.key}: no terminal")
+        import fcntl
+        import struct
+
+        from dockyard.linux import constants as c
+
+        fcntl.ioctl(p.master, c.TIOCSWINSZ, struct.pack("HHHH", int(m["h"]), int(m["w"]), 0, 0))
+        return {}
+
+    def op_attach(self, m: dict[str, Any], fds: list[int], _c: socket.socket) -> Any:
+        p = self._get(str(m.get("id")))
+        if not p.running():
+            raise FailedPrecondition(f"attach {p.key}: not running")
+        self._attach(p, _named(m, fds))
+        return {}
+
+    def _get(self, key: str) -> Proc:
+        p = self.procs.get(key)
+        if p is None:
+            raise NotFound(f"shim: no process {key}")
+        return p
+
+    def op_start(self, m: dict[str, Any], fds: list[int], _c: socket.socket) -> Any:
+        cid = str(m["id"])
+        old = self.procs.get(cid)
+        if old is not None and old.running():
+            raise FailedPrecondition(f"start container {cid}: already running")
+        named = _named(m, fds)
+        p = Proc(cid, "container", cid)
+        p.dir = str(m["dir"])
+        _unlink(os.path.join(p.dir, "exit.json"))
+        log = m.get("log") or {}
+        p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
+                          int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
+        try:
+            bundle = str(m["bundle"])
+            cgroup = self._spawn(
+                p, named, bool(m.get("tty")), bool(m.get("open_stdin")),
+                lambda console: self.rt.run(cid, bundle, detach=True, console_socket=console),
+            )  # fmt: skip
+        except BaseException:
+            if p.log is not None:
+                p.log.close()
+            raise
+        p.cgroup = cgroup
+        self.procs[cid] = p
+        return {"pid": p.pid, "started_at": p.started_at}
+
+    def op_exec(self, m: dict[str, Any], fds: list[int], _c: socket.socket) -> Any:
+        from dockyard.oci.runtime_spec import parse_process
+
+        cid, eid = str(m["id"]), str(m["eid"])
+        process = parse_process(m["process"])
+        named = _named(m, fds)
+        p = Proc(eid, "exec", cid)
+        detach = bool(m.get("detach"))
+        tty = bool(m.get("tty")) and not detach
+        direct = not tty  # a non-tty exec writes straight into the client's descriptors
+        self._spawn(p, named, tty, False,
+                    lambda console: self.rt.exec(
+                        cid, process, detach=True, console_socket=console),
+                    direct=direct, detach=detach)  # fmt: skip
+        self.procs[eid] = p
+        return {"pid": p.pid}
+
+    def _spawn(
+        self,
+        p: Proc,
+        named: dict[str, int],
+        tty: bool,
+        open_stdin: bool,
+        launch: Any,
+        *,
+        direct: bool = False,
+        detach: bool = False,
+    ) -> str:
+        """Set up the proc's stdio, launch it with fds 0-2 pointing there, then supervise it."""
+        mine: list[int] = []  # ours to close after the launch
+        stdio = [-1, -1, -1]
+        console = None
+        listener = None
+        try:
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            mine.append(null)
+            if tty:
+                self._console_n += 1
+                console = f"\0dockyard-shim-{os.getpid()}-{self._console_n}"
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                listener.bind(console)
+                listener.listen(1)
+                stdio = [null, null, null]
+            elif detach:
+                stdio = [null, null, null]
+            elif direct:
+                stdio = [named.get("stdin", null), named.get("stdout", null),
+                         named.get("stderr", named.get("stdout", null))]  # fmt: skip
+            else:
+                out_r, out_w = os.pipe2(os.O_CLOEXEC)
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                p.streams[out_r] = "stdout"
+                p.streams[err_r] = "stderr"
+                mine += [out_w, err_w]
+                stdin = named.pop("stdin", -1)
+                if stdin >= 0:
+                    mine.append(stdin)
+                elif open_stdin:
+                    in_r, p.stdin_w = os.pipe2(os.O_CLOEXEC)
+                    mine.append(in_r)
+                    stdin = in_r
+                else:
+                    stdin = null
+                stdio = [stdin, out_w, err_w]
+            saved = [os.dup(i) for i in range(3)]
+            try:
+                for i, fd in enumerate(stdio):
+                    os.dup2(fd, i)
+                result = launch(console)
+            finally:
+                for i, fd in enumerate(saved):
+                    os.dup2(fd, i)
+                    os.close(fd)
+        except BaseException:
+            for fd in [*p.streams, p.stdin_w, *mine, *named.values()]:
+                _close(fd)
+            p.streams.clear()
+            if listener is not None:
+                listener.close()
+            raise
+        for fd in mine:
+            _close(fd)
+        p.pid = int(getattr(result, "pid", 0) or 0)
+        p.started_at = format_time(time.time_ns())
+        if direct or detach:
+            for fd in named.values():
+                _close(fd)
+            named = {}
+        if listener is not None:
+            p.master = _take_master(listener)
+            os.set_blocking(p.master, False)
+            p.streams[p.master] = "tty"
+        for fd in p.streams:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, self._ev_read, ("stream", p))
+        self.by_pid[p.pid] = p
+        if named:
+            self._attach(p, named)
+        cg = ""
+        if p.kind == "container":
+            try:
+                cg = self.rt.state(p.cid).cgroup_path
+            except DockyardError:
+                cg = ""
+        return cg
+
+    # ------------------------------------------------------------------ output
+
+    def _stream_readable(self, p: Proc, fd: int) -> None:
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's last slave closed
+            data = b""
+        if not data:
+            self._close_stream(p, fd)
+            return
+        name = p.streams[fd]
+        stream = "stdout" if name == "tty" else name
+        if p.log is not None:
+            p.log.write(stream, data)
+        for a in list(p.attachments):
+            target = a.out if stream == "stdout" else (a.err if a.err >= 0 else a.out)
+            if target >= 0:
+                self._queue(p, a, target, data)
+
+    def _close_stream(self, p: Proc, fd: int) -> None:
+        try:  # noqa: SIM105
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        p.streams.pop(fd, None)
+        if fd == p.master:
+            p.master = -1
+        _close(fd)
+        if not p.streams and p.status is not None:
+            self._finish(p)
+
+    def _queue(self, p: Proc, a: Attachment, fd: int, data: bytes) -> None:
+        buf = a.pending.get(fd)
+        if buf is not None:
+            buf += data
+        else:
+            try:
+                rest = _write_ready(fd, data)
+            except OSError:
+                self._detach(p, a)
+                return
+            if rest:
+                a.pending[fd] = bytearray(rest)
+                self._watch_write(p, a, fd)
+        if a.pending_bytes() > _ATTACH_HIGH_WATER:  # a reader that does not keep up
+            self._detach(p, a)
+
+    def _watch_write(self, p: Proc, a: Attachment, fd: int) -> None:
+        try:
+            self.sel.register(fd, self._ev_write, ("aout", (p, a)))
+        except KeyError:
+            pass
+        except (ValueError, OSError):
+            self._detach(p, a)
+
+    def _attach_writable(self, p: Proc, a: Attachment, fd: int) -> None:
+        buf = a.pending.get(fd)
+        if not buf:
+            self._unwatch(fd)
+            a.pending.pop(fd, None)
+            return
+        try:
+            n = os.write(fd, buf[:_WRITE_CHUNK])
+        except BlockingIOError:
+            return
+        except OSError:
+            self._detach(p, a)
+            return
+        del buf[:n]
+        if not buf:
+            a.pending.pop(fd, None)
+            self._unwatch(fd)
+
+    def _unwatch(self, fd: int) -> None:
+        try:  # noqa: SIM105
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+
+    def _flush_blocking(self, a: Attachment) -> None:
+        """At the end of a proc: write what is pending, giving a slow reader a short time."""
+        deadline = time.monotonic() + _DRAIN_TIMEOUT
+        for fd, buf in list(a.pending.items()):
+            self._unwatch(fd)
+            while buf and time.monotonic() < deadline:
+                if not _writable(fd, max(0.0, deadline - time.monotonic())):
+                    break
+                try:
+                    n = os.write(fd, buf[:_WRITE_CHUNK])
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break
+                del buf[:n]
+        a.pending.clear()
+
+    # ------------------------------------------------------------------ attachments
+
+    def _attach(self, p: Proc, named: dict[str, int]) -> None:
+        a = Attachment(named)
+        p.attachments.append(a)
+        if a.inp >= 0:
+            if p.master >= 0 or p.stdin_w >= 0:
+                try:  # noqa: SIM105
+                    self.sel.register(a.inp, self._ev_read, ("ain", (p, a)))
+                except (ValueError, KeyError, OSError):
+                    pass
+            else:
+                _close(a.inp)
+                a.inp = -1
+        if a.ctl is not None:
+            a.ctl.setblocking(False)
+            self.sel.register(a.ctl, self._ev_read, ("ctl", (p, a)))
+
+    def _attach_input(self, p: Proc, a: Attachment) -> None:
+        try:
+            data = os.read(a.inp, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._unwatch(a.inp)
+            _close(a.inp)
+            a.inp = -1
+            if p.stdin_w >= 0 and p.master < 0:  # stdin closed: the container sees EOF
+                _close(p.stdin_w)
+                p.stdin_w = -1
+            return
+        if p.master >= 0:
+            keys = a.keys + data
+            if _DETACH_KEYS in keys:
+                before = keys[: keys.index(_DETACH_KEYS)]
+                if before[len(a.keys) :]:
+                    _write_all(p.master, before[len(a.keys) :])
+                a.tell({"detached": True})
+                self._detach(p, a)
+                return
+            hold = 1 if keys.endswith(_DETACH_KEYS[:1]) else 0
+            out = keys[len(a.keys) : len(keys) - hold] if hold else keys[len(a.keys) :]
+            a.keys = keys[-hold:] if hold else b""
+            _write_all(p.master, out)
+        elif p.stdin_w >= 0:
+            _write_all(p.stdin_w, data)
+
+    def _ctl_readable(self, p: Proc, a: Attachment) -> None:
+        assert a.ctl is not None
+        try:
+            data = a.ctl.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._detach(p, a)
+
+    def _detach(self, p: Proc, a: Attachment) -> None:
+        for fd in [*a.fds(), *list(a.pending)]:
+            self._unwatch(fd)
+        if a.ctl is not None:
+            self._unwatch(a.ctl.fileno())
+        a.close()
+        if a in p.attachments:
+            p.attachments.remove(a)
+
+    # ------------------------------------------------------------------ exits
+
+    def _wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            p = self.by_pid.pop(pid, None)
+            if p is None:
+                continue  # an orphan of a container, reparented to us
+            p.status = status
+            if not p.streams:
+                self._finish(p)
+            else:
+                p.deadline = time.monotonic() + _DRAIN_TIMEOUT
+
+    def _finish(self, p: Proc) -> None:
+        """Everything the proc wrote is handled: record and announce its exit."""
+        for fd in list(p.streams):
+            while True:  # what is still in the pipe
+                try:
+                    data = os.read(fd, _CHUNK)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self._stream_readable_data(p, fd, data)
+            self._unwatch(fd)
+            _close(fd)
+        p.streams.clear()
+        p.master = -1
+        _close(p.stdin_w)
+        p.stdin_w = -1
+        if p.log is not None:
+            p.log.close()
+        status = p.status if p.status is not None else 0
+        code = exit_code_of(status)
+        oom = self._oom(p)
+        p.exit = {"code": code, "oom_killed": oom, "finished_at": format_time(time.time_ns()),
+                  "started_at": p.started_at, "pid": p.pid}  # fmt: skip
+        for a in list(p.attachments):
+            self._flush_blocking(a)
+            a.tell({"exit": code})
+            self._detach(p, a)
+        if p.kind == "container" and p.dir:
+            _write_durably(os.path.join(p.dir, "exit.json"), {**p.exit, "id": p.cid})
+        self._event({"event": "exit", **p.describe()})
+        if self.term_requested:
+            self._term()
+
+    def _stream_readable_data(self, p: Proc, fd: int, data: bytes) -> None:
+        name = p.streams.get(fd, "stdout")
+        stream = "stdout" if name == "tty" else name
+        if p.log is not None:
+            p.log.write(stream, data)
+        for a in p.attachments:
+            target = a.out if stream == "stdout" else (a.err if a.err >= 0 else a.out)
+            if target >= 0:
+                a.pending.setdefault(target, bytearray()).extend(data)
+
+    def _oom(self, p: Proc) -> bool:
+        if p.kind != "container" or not p.cgroup:
+            return False
+        try:
+            from dockyard.cgroups import create_manager
+
+            return create_manager(p.cgroup).oom_kill_count() > 0
+        except DockyardError:
+            return False
+
+
+def _named(m: dict[str, Any], fds: list[int]) -> dict[str, int]:
+    names = list(m.get("fds") or [])
+    if len(names) != len(fds):
+        for fd in fds:
+            _close(fd)
+        raise InvalidArgument("shim: descriptor names do not match the descriptors sent")
+    return dict(zip(names, fds, strict=True))
+
+
+def _take_master(listener: socket.socket) -> int:
+    from dockyard.runtime.console import recv_fd
+
+    listener.settimeout(5.0)
+    try:
+        conn, _ = listener.accept()
+        with conn:
+            fd = recv_fd(conn)
+    finally:
+        listener.close()
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def _writable(fd: int, timeout: float) -> bool:
+    import select
+
+    p = select.poll()
+    p.register(fd, select.POLLOUT)
+    return any(ev & (select.POLLOUT | select.POLLERR) for _fd, ev in p.poll(timeout * 1000))
+
+
+def _write_ready(fd: int, data: bytes) -> bytes:
+    """Write what ``fd`` takes without blocking (pieces of at most a pipe's atomic size)."""
+    view = memoryview(data)
+    while view:
+        if not _writable(fd, 0):
+            break
+        n = os.write(fd, view[:_WRITE_CHUNK])
+        view = view[n:]
+    return bytes(view)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            return  # the container does not read its input: drop it rather than stall
+        except OSError:
+            return
+        view = view[n:]
+
+
+def _unlink(path: str) -> None:
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_durably(path: str, data: dict[str, Any]) -> None:
+    from dockyard.oci.runtime_spec import dumps_json
+
+    tmp = path + ".tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, dumps_json(data).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as e:  # the container's directory is gone (removed meanwhile)
+        sys.stderr.write(f"shim: record exit {path}: {e}\n")
+
+
+# ---------------------------------------------------------------------- process entry
+
+
+def _daemonize(run_root: str) -> None:
+    """Double fork and setsid; the first parent exits 0 once the socket is bound."""
+    r, w = os.pipe()
+    if os.fork() > 0:
+        os.close(w)
+        ok = os.read(r, 1)
+        os._exit(0 if ok == b"1" else 1)
+    os.close(r)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    null = os.open("/dev/null", os.O_RDWR)
+    logfd = os.open(os.path.join(run_root, "shim.log"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # fmt: skip
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(logfd, 2)
+    os.close(null)
+    os.close(logfd)
+    os.environ["DOCKYARD_SHIM_READY_FD"] = str(w)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    opts = dict(zip(args[::2], args[1::2], strict=False))
+    run_root = opts.get("--run-root", "/run/dockyard")
+    state_root = opts.get("--state-root", os.path.join(run_root, "runtime"))
+    os.makedirs(run_root, mode=0o700, exist_ok=True)
+    foreground = "--foreground" in args
+    if not foreground:
+        _daemonize(run_root)
+    shim = Shim(run_root, state_root)
+    shim.listen()
+    tmp = os.path.join(run_root, "shim.pid.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(tmp, os.path.join(run_root, "shim.pid"))
+    ready = os.environ.pop("DOCKYARD_SHIM_READY_FD", None)
+    if ready is not None:
+        os.write(int(ready), b"1")
+        os.close(int(ready))
+    # preload what starting a container needs, so the first start is as fast as the rest
+    import dockyard.runtime.init  # noqa: F401
+    from dockyard.cgroups import create_manager
+
+    create_manager("dockyard/preload")
+    shim.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""nftables rules as data, and the Nft runner against a fake ``nft``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.errors import Internal, PermissionDenied, Unavailable
+from dockyard.network import Endpoint, NetworkSpec, PortBinding, plan_network
+from dockyard.network._nft import Nft
+from dockyard.network._nftrules import (
+    BASE_OWNER,
+    base_commands,
+    delete_commands,
+    endpoint_rules,
+    network_rules,
+    owners_in,
+    rules_in,
+    table_delete_commands,
+)
+
+NET = plan_network(NetworkSpec("web", subnet="10.20.0.0/24"), [], [])
+EP = Endpoint(
+    container_id="c" * 64, network="web", netns="/proc/1/ns/net", ifname="eth0",
+    host_ifname="dyccccccccccccc", address="10.20.0.2", prefixlen=24, gateway="10.20.0.1",
+    mac="02:42:0a:14:00:02",
+    ports=(PortBinding("", 8080, 80), PortBinding("127.0.0.1", 5353, 53, "udp")),
+)  # fmt: skip
+
+
+def _rules(cmds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c["add"]["rule"] for c in cmds if "rule" in c.get("add", {})]
+
+
+def test_base_creates_both_tables_and_jumps() -> None:
+    cmds = base_commands()
+    tables = [c["add"]["table"] for c in cmds if "table" in c.get("add", {})]
+    assert tables == [{"family": "ip", "name": "dockyard"},
+                      {"family": "inet", "name": "dockyard-filter"}]  # fmt: skip
+    chains = {
+        c["add"]["chain"]["name"]: c["add"]["chain"] for c in cmds if "chain" in c.get("add", {})
+    }
+    assert chains["prerouting"]["hook"] == "prerouting" and chains["prerouting"]["prio"] == -100
+    assert chains["output"]["type"] == "nat" and chains["postrouting"]["prio"] == 100
+    assert "hook" not in chains["publish"]
+    assert chains["forward"]["family"] == "inet" and chains["forward"]["policy"] == "accept"
+    jumps = _rules(cmds)
+    assert [r["chain"] for r in jumps] == ["prerouting", "output"]
+    assert all(r["comment"] == BASE_OWNER for r in jumps)
+    assert jumps[0]["expr"][0]["match"]["left"] == {"fib": {"result": "type", "flags": ["daddr"]}}
+    # idempotent: the hook chains are flushed before their jump is added again
+    flushed = [c["flush"]["chain"]["name"] for c in cmds if "flush" in c]
+    assert flushed == ["prerouting", "output"]
+
+
+def test_network_rules() -> None:
+    rules = _rules(network_rules(NET))
+    assert {r["comment"] for r in rules} == {"dockyard:network:web"}
+    masq = [r for r in rules if r["chain"] == "postrouting"]
+    assert len(masq) == 3 and all(r["expr"][-1] == {"masquerade": None} for r in masq)
+    outbound = masq[0]["expr"]
+    assert outbound[0]["match"]["right"] == {"prefix": {"addr": "10.20.0.0", "len": 24}}
+    assert outbound[1]["match"] == {"op": "!=", "left": {"meta": {"key": "oifname"}},
+                                    "right": NET.bridge}  # fmt: skip
+    assert masq[1]["expr"][1]["match"]["right"] == {"prefix": {"addr": "127.0.0.0", "len": 8}}
+    assert masq[2]["expr"][2]["match"] == {"op": "in", "left": {"ct": {"key": "status"}},
+                                           "right": "dnat"}  # fmt: skip
+    fwd = [r for r in rules if r["chain"] == "forward"]
+    assert [r["family"] for r in fwd] == ["inet"] * 4
+    assert fwd[-1]["expr"] == [
+        {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": NET.bridge}},
+        {"drop": None},
+    ]
+
+
+def test_internal_network_has_no_masquerade_out_and_drops_leaving() -> None:
+    internal = plan_network(NetworkSpec("int", subnet="10.30.0.0/24", internal=True), [], [])
+    rules = _rules(network_rules(internal))
+    assert len([r for r in rules if r["chain"] == "postrouting"]) == 2
+    assert rules[-1]["expr"] == [
+        {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": internal.bridge}},
+        {"drop": None},
+    ]
+
+
+def test_endpoint_dnat_rules() -> None:
+    tcp, udp = _rules(endpoint_rules(EP))
+    assert tcp["chain"] == udp["chain"] == "publish"
+    assert tcp["comment"] == f"dockyard:endpoint:dyccccccccccccc:{'c' * 64}"
+    assert len(tcp["comment"]) <= 128
+    assert tcp["expr"] == [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                   "right": 8080}},
+        {"dnat": {"addr": "10.20.0.2", "port": 80}},
+    ]  # fmt: skip
+    assert udp["expr"][0]["match"]["right"] == "127.0.0.1"
+    assert udp["expr"][1]["match"]["left"]["payload"]["protocol"] == "udp"
+
+
+LISTING = {
+    "nftables": [
+        {"metainfo": {"json_schema_version": 1}},
+        {"table": {"family": "ip", "name": "dockyard", "handle": 1}},
+        {"rule": {"family": "ip", "table": "dockyard", "chain": "prerouting", "handle": 4,
+                  "comment": BASE_OWNER, "expr": []}},
+        {"rule": {"family": "ip", "table": "dockyard", "chain": "postrouting", "handle": 9,
+                  "comment": "dockyard:network:web", "expr": []}},
+        {"rule": {"family": "ip", "table": "dockyard", "chain": "publish", "handle": 12,
+                  "comment": EP.owner, "expr": []}},
+        {"rule": {"family": "ip", "table": "dockyard", "chain": "publish", "handle": 13,
+                  "expr": []}},
+    ]
+}  # fmt: skip
+
+
+def test_delete_by_owner() -> None:
+    rules = rules_in(LISTING)
+    assert owners_in(rules) == {BASE_OWNER, "dockyard:network:web", EP.owner}
+    assert delete_commands(rules, [EP.owner, "nobody"]) == [
+        {"delete": {"rule": {"family": "ip", "table": "dockyard", "chain": "publish",
+                             "handle": 12}}}
+    ]  # fmt: skip
+    assert [c["delete"]["table"]["name"] for c in table_delete_commands()] == [
+        "dockyard", "dockyard-filter"
+    ]  # fmt: skip
+
+
+# --- the runner, against a fake nft that logs its input and answers listings -----------------
+
+FAKE = """#!/bin/sh
+if [ "$2" = "list" ]; then
+    if [ -f "$DIR/listing-$5" ]; then cat "$DIR/listing-$5"; exit 0; fi
+    echo "Error: No such file or directory" >&2; exit 1
+fi
+cat >> "$DIR/applied"; echo >> "$DIR/applied"
+if [ -f "$DIR/fail" ]; then cat "$DIR/fail" >&2; exit 1; fi
+"""
+
+
+@pytest.fixture
+def fake_nft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    exe = tmp_path / "nft"
+    exe.write_text(FAKE)
+    exe.chmod(0o755)
+    monkeypatch.setenv("DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
+
+
+def _applied(d: Path) -> list[list[dict[str, Any]]]:
+    text = (d / "applied").read_text() if (d / "applied").exists() else ""
+    return [json.loads(line)["nftables"] for line in text.splitlines() if line.strip()]
+
+
+def test_runner_add_replaces_owner_rules(fake_nft: Path) -> None:
+    (fake_nft / "listing-dockyard").write_text(json.dumps(LISTING))
+    Nft().add(endpoint_rules(EP), [EP.owner])
+    (batch,) = _applied(fake_nft)
+    assert batch[: len(base_commands())] == base_commands()
+    rest = batch[len(base_commands()) :]
+    assert rest[0] == {"delete": {"rule": {"family": "ip", "table": "dockyard",
+                                           "chain": "publish", "handle": 12}}}  # fmt: skip
+    assert rest[1:] == endpoint_rules(EP)
+
+
+def test_runner_remove_keeps_tables_while_others_own_rules(fake_nft: Path) -> None:
+    (fake_nft / "listing-dockyard").write_text(json.dumps(LISTING))
+    Nft().remove([EP.owner])
+    assert _applied(fake_nft) == [delete_commands(rules_in(LISTING), [EP.owner])]
+
+
+def test_runner_remove_last_owner_drops_tables(fake_nft: Path) -> None:
+    (fake_nft / "listing-dockyard").write_text(json.dumps(LISTING))
+    Nft().remove([EP.owner, "dockyard:network:web", ""])
+    assert _applied(fake_nft) == [table_delete_commands()]
+
+
+def test_runner_remove_without_tables_does_nothing(fake_nft: Path) -> None:
+    Nft().remove([EP.owner])
+    assert _applied(fake_nft) == []
+
+
+def test_runner_errors(fake_nft: Path) -> None:
+    (fake_nft / "fail").write_text("Error: Could not process rule: Operation not permitted\n")
+    with pytest.raises(PermissionDenied, match="create dockyard nftables tables: error: could"):
+        Nft().ensure_base()
+    (fake_nft / "fail").write_text("Error: syntax error\nmore\n")
+    with pytest.raises(Internal, match=r"^apply nftables rules: nft: error: syntax error$"):
+        Nft().apply([{"add": {"table": {"family": "ip", "name": "x"}}}])
+    with pytest.raises(Unavailable, match="nft-missing is not installed"):
+        Nft(binary="nft-missing").apply(base_commands())
