@@ -119,6 +119,9 @@ class Daemon:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.health: HealthMonitor | None = None
+        from dockyard.engine.execs import ExecManager
+
+        self.execs = ExecManager(self)
         self.started = time.time()
         self.extensions: list[Any] = []  # volumes, networks: hooks on create/start/remove
 
@@ -321,10 +324,11 @@ class Daemon:
             return
         self._wake(cid, ("next-exit", "not-running"), int(rec.exit_code or 0))
         opts = run_options_of(rec)
-        if opts.remove:
-            await self.remove(cid, force=True)
-            return
-        self._maybe_restart(rec)
+        with contextlib.suppress(NotFound):
+            if opts.remove:
+                await self.remove(cid, force=True)
+                return
+            self._maybe_restart(rec)
 
     def _record_exit(self, rec: ContainerRecord, ex: dict[str, Any]) -> ContainerRecord:
         from dockyard.engine.create import after_stop

@@ -6,20 +6,35 @@ gives ``invalid --memory "lots": expected a size like 64m``.
 
 from __future__ import annotations
 
-import re
-
 from dockyard.errors import InvalidArgument
 from dockyard.records import field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
 __all__ = ["RunOptions", "parse_cpus", "parse_env", "parse_size", "parse_ulimit"]
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$", re.I)
+# Patterns are compiled on first use: ``re`` costs a start-up, and a plain ``dockyard run``
+# parses no size or duration.
+_SIZE = r"(?i)^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$"
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    c = _COMPILED.get(pattern)
+    if c is None:
+        import re
+
+        c = _COMPILED[pattern] = re.compile(pattern)
+    return c
+
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_size(value: str, flag: str) -> int:
     """Docker's RAMInBytes: ``64m`` → 67108864; units b, k, m, g, t (binary)."""
-    m = _SIZE.match(value.strip())
+    m = _re(_SIZE).match(value.strip())
     if not m:
         raise InvalidArgument(f'invalid {flag} "{value}": expected a size like 64m or 1g')
     n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
@@ -130,7 +145,7 @@ def parse_restart(value: str) -> tuple[str, int]:
     return name, n
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
+_DURATION = r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$"
 _DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -141,11 +156,11 @@ def parse_duration(value: str, flag: str) -> float:
         return 0.0
     total = 0.0
     rest = text
-    pieces = re.findall(r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)", text)
+    pieces = _re(r"\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)").findall(text)
     if not pieces or "".join(pieces) != rest:
         raise InvalidArgument(f'invalid {flag} "{value}": expected a duration like 30s or 1m')
     for piece in pieces:
-        m = _DURATION.match(piece)
+        m = _re(_DURATION).match(piece)
         assert m is not None
         total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
     return total

@@ -10,14 +10,17 @@ image's USER — unless the options opt out explicitly (``--privileged``,
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+import os
 
-from dockyard.engine.options import RunOptions
 from dockyard.errors import InvalidArgument
 from dockyard.records import record
-from dockyard.runtime.users import ExecUser
+
+TYPE_CHECKING = False  # ``typing`` and ``pathlib`` cost a start-up; mypy honours this
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.engine.options import RunOptions
+    from dockyard.runtime.users import ExecUser
 
 __all__ = ["SpecInputs", "build_spec", "normalize_cap"]
 
@@ -37,11 +40,11 @@ class SpecInputs:
     """Everything build_spec needs besides the options."""
 
     container_id: str
-    rootfs: Path
+    rootfs: str | os.PathLike[str]
     image_config: dict[str, Any]  # the image config's "config" object (may be empty)
     user: ExecUser
     hostname: str
-    files_dir: Path  # holds hostname, hosts, resolv.conf for bind mounts
+    files_dir: str | os.PathLike[str]  # holds hostname, hosts, resolv.conf for bind mounts
     cgroups_path: str
 
 
@@ -112,8 +115,11 @@ def _seccomp(opts: RunOptions) -> dict[str, Any] | None:
         if key == "seccomp":
             if value == "unconfined":
                 return None
+            import json
+
             try:
-                profile: dict[str, Any] = json.loads(Path(value).read_text())
+                with open(value) as f:
+                    profile: dict[str, Any] = json.loads(f.read())
             except (OSError, ValueError) as exc:
                 raise InvalidArgument(f"--security-opt seccomp={value}: {exc}") from None
             return profile
@@ -142,7 +148,7 @@ def _mounts(opts: RunOptions, inputs: SpecInputs) -> list[dict[str, Any]]:
     for name in ("hostname", "hosts", "resolv.conf"):
         mounts.append({
             "destination": f"/etc/{name}", "type": "bind",
-            "source": str(inputs.files_dir / name), "options": ["rbind", "rprivate"],
+            "source": os.path.join(inputs.files_dir, name), "options": ["rbind", "rprivate"],
         })  # fmt: skip
     for spec in opts.tmpfs:
         dest, _, mopts = spec.partition(":")
@@ -244,7 +250,7 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
     return {
         "ociVersion": "1.2.0",
         "process": process,
-        "root": {"path": str(inputs.rootfs), "readonly": opts.read_only},
+        "root": {"path": os.fspath(inputs.rootfs), "readonly": opts.read_only},
         "hostname": inputs.hostname,
         "mounts": _mounts(opts, inputs),
         "linux": linux,

@@ -10,13 +10,16 @@ never follows a symlink out of the root.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
 
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.records import record
 
-__all__ = ["ExecUser", "read_in_root", "resolve_in_root", "resolve_user"]
+TYPE_CHECKING = False  # ``typing`` and ``pathlib`` cost a start-up; mypy honours this
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+__all__ = ["ExecUser", "host_path_in_root", "read_in_root", "resolve_in_root", "resolve_user"]
 
 
 @record
@@ -27,8 +30,9 @@ class ExecUser:
     home: str
 
 
-def resolve_in_root(root: Path, path: str) -> Path:
+def host_path_in_root(root: str | os.PathLike[str], path: str) -> str:
     """The host path of ``path`` inside ``root``, resolving symlinks as if chrooted."""
+    root = os.fspath(root)
     parts = [p for p in path.split("/") if p and p != "."]
     resolved: list[str] = []
     hops = 0
@@ -38,8 +42,8 @@ def resolve_in_root(root: Path, path: str) -> Path:
             if resolved:
                 resolved.pop()
             continue
-        candidate = root.joinpath(*resolved, part)
-        if candidate.is_symlink():
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
             hops += 1
             if hops > 40:
                 raise InvalidArgument(f"resolve {path}: too many levels of symbolic links")
@@ -49,13 +53,20 @@ def resolve_in_root(root: Path, path: str) -> Path:
             parts = [p for p in target.split("/") if p and p != "."] + parts
             continue
         resolved.append(part)
-    return root.joinpath(*resolved)
+    return os.path.join(root, *resolved)
 
 
-def read_in_root(root: Path, path: str) -> str | None:
-    p = resolve_in_root(root, path)
+def resolve_in_root(root: str | os.PathLike[str], path: str) -> Path:
+    """:func:`host_path_in_root` as a ``pathlib.Path``."""
+    from pathlib import Path
+
+    return Path(host_path_in_root(root, path))
+
+
+def read_in_root(root: str | os.PathLike[str], path: str) -> str | None:
     try:
-        return p.read_text(errors="replace")
+        with open(host_path_in_root(root, path), errors="replace") as f:
+            return f.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
 

@@ -37,13 +37,7 @@ by id, raises Conflict (unless ``force``).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import functools
 import os
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.oci import mediatypes as mt
@@ -58,10 +52,20 @@ from dockyard.oci.image import (
 )
 from dockyard.oci.reference import Reference, parse_reference
 from dockyard.records import field, record, replace
-from dockyard.store.blobs import ContentStore
 from dockyard.store.db import ImageRecord, StateDB
-from dockyard.store.layers import diff_id_of
 from dockyard.store.snapshots import SnapshotStore, chain_ids
+
+# Resolving an image whose layers are unpacked (every ``dockyard run``) imports no
+# pathlib, typing, tarfile, gzip or tempfile: those come with the first unpack, ingest
+# or ``Path``-returning call.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+    from types import TracebackType
+    from typing import BinaryIO
+
+    from dockyard.store.blobs import ContentStore
 
 __all__ = ["Image", "ImageStore", "RemoveReport"]
 
@@ -94,22 +98,30 @@ class RemoveReport:
 class ImageStore:
     """Images under one state root; see the module docstring for the protocol."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.blobs = ContentStore(self.root)
-        self.db = StateDB(self.root / "state.db")
-        self.snapshots = SnapshotStore(self.root / "snapshots")
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = os.fspath(root)
+        self._blobs: ContentStore | None = None
+        self.db = StateDB(os.path.join(self._root, "state.db"))
+        self.snapshots = SnapshotStore(os.path.join(self._root, "snapshots"))
 
-    @contextlib.contextmanager
-    def lock(self, exclusive: bool = False) -> Iterator[None]:
-        """The store lock: writers of images share it, garbage collection holds it alone."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "store.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
-        finally:
-            os.close(fd)
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    @property
+    def blobs(self) -> ContentStore:
+        if self._blobs is None:
+            from dockyard.store.blobs import ContentStore
+
+            self._blobs = ContentStore(self._root)
+        return self._blobs
+
+    def lock(self, exclusive: bool = False) -> _StoreLock:
+        """The store lock: writers of images share it, garbage collection holds it alone
+        (``with store.lock():``)."""
+        return _StoreLock(self._root, exclusive)
 
     # --- adding -------------------------------------------------------------------------
 
@@ -133,7 +145,7 @@ class ImageStore:
                 media_type=manifest.media_type or mt.OCI_MANIFEST,
                 created=config.created,
                 size=manifest.config.size + sum(x.size for x in manifest.layers),
-                added_at=time.time(),
+                added_at=_time(),
             )
             self.db.put_image(rec, refs)
         return self._image(rec)
@@ -147,6 +159,8 @@ class ImageStore:
         empty, and must match them otherwise.
         """
         descriptors, diff_ids = [], []
+        from pathlib import Path
+
         for path in layers:
             desc, diff_id = self._ingest_layer(Path(path))
             descriptors.append(desc)
@@ -162,6 +176,8 @@ class ImageStore:
         return self.add_image(manifest.to_json(), config_bytes, tags=tags)
 
     def _ingest_layer(self, path: Path) -> tuple[Descriptor, Digest]:
+        from dockyard.store.layers import diff_id_of
+
         where = f"create image: layer {path}"
         with path.open("rb") as f:
             head = f.read(2)
@@ -203,9 +219,10 @@ class ImageStore:
 
     def _by_reference(self, ref: Reference) -> ImageRecord | None:
         if ref.digest is not None:
-            with contextlib.suppress(NotFound):
+            try:
                 return self.db.get_image(str(ref.digest))
-            return None
+            except NotFound:
+                return None
         digest = self.db.get_tag(str(ref))
         return None if digest is None else self.db.get_image(digest)
 
@@ -269,16 +286,69 @@ class ImageStore:
 
     def lowerdirs(self, image: Image) -> list[Path]:
         """Unpack the image's layers (once) and return them top first, for overlayfs."""
+        from pathlib import Path
+
+        return [Path(p) for p in self.lower_dirs(image)]
+
+    def lower_dirs(self, image: Image) -> list[str]:
+        """:meth:`lowerdirs` as strings; when every layer is unpacked already (the usual
+        case) nothing is opened and the layer machinery (tar, gzip) is not imported."""
         diff_ids = image.config.rootfs.diff_ids
         layers = image.manifest.layers
         if len(diff_ids) != len(layers):
             raise InvalidArgument(f"image {image.id}: layer count differs from rootfs.diff_ids")
         chain = chain_ids(diff_ids)
         for diff_id, cid, desc in zip(diff_ids, chain, layers, strict=True):
-            self.snapshots.ensure_layer(
-                diff_id, cid, functools.partial(self.blobs.open, desc.digest)
-            )
-        return self.snapshots.lowerdirs(chain)
+            if not self.snapshots.has_layer(cid):
+                self.snapshots.ensure_layer(diff_id, cid, _Opener(self.blobs, desc.digest))
+        return self.snapshots.lower_dirs(chain)
+
+
+class _Opener:
+    """``open_blob`` for :meth:`SnapshotStore.ensure_layer` (``functools.partial`` without
+    the import)."""
+
+    def __init__(self, blobs: ContentStore, digest: Digest) -> None:
+        self._blobs = blobs
+        self._digest = digest
+
+    def __call__(self) -> BinaryIO:
+        return self._blobs.open(self._digest)
+
+
+class _StoreLock:
+    """``store.lock()``: a shared (or exclusive) ``flock`` on ``<root>/store.lock``."""
+
+    def __init__(self, root: str, exclusive: bool) -> None:
+        self._root = root
+        self._exclusive = exclusive
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        os.makedirs(self._root, exist_ok=True)
+        path = os.path.join(self._root, "store.lock")
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX if self._exclusive else fcntl.LOCK_SH)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        os.close(self._fd)
+
+
+def _time() -> float:
+    import time
+
+    return time.time()
 
 
 def _check_image(manifest: Manifest, config: ImageConfig) -> None:

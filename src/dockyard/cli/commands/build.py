@@ -163,6 +163,9 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     finally:
         if null_fd is not None:
             os.close(null_fd)
+        for path in opts.secrets.values():  # the ones made from env= are ours to remove
+            if path.name.startswith("dockyard-secret-"):
+                path.unlink(missing_ok=True)
     image_id = str(result.image.id)
     for warning in result.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)

@@ -1,0 +1,161 @@
+"""What the daemon adds to a container beyond the bundle: volumes, mounts, the
+image's defaults it needs later (stop signal, health check), and its network.
+
+Steps, each undone by the next ones' failure (the caller removes the container)::
+
+    prepare_container   after ContainerEngine.create: mounts into config.json,
+                        options into the record
+    before_start        networking for this run (namespace, addresses, ports)
+    after_stop          release what before_start took
+    after_remove        anonymous volumes (and named ones with ``rm -v``? no:
+                        docker removes only anonymous ones)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from dockyard.engine.volumes import MountSpec, VolumeStore, copy_up, parse_mount, parse_volume
+from dockyard.records import asdict
+
+if TYPE_CHECKING:
+    from dockyard.engine.containers import Created
+    from dockyard.engine.daemon import Daemon
+    from dockyard.engine.options import DaemonOptions, RunOptions
+    from dockyard.store.db import ContainerRecord
+
+__all__ = ["after_remove", "after_stop", "before_start", "prepare_container"]
+
+
+def _mount_specs(dopts: DaemonOptions, image_cfg: dict[str, Any]) -> list[MountSpec]:
+    specs = [parse_volume(v) for v in dopts.volumes] + [parse_mount(m) for m in dopts.mounts]
+    seen = set()
+    for s in specs:
+        if s.target in seen:
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f"duplicate mount point: {s.target}")
+        seen.add(s.target)
+    for path in sorted(image_cfg.get("Volumes") or {}):
+        import os
+
+        target = os.path.normpath(path)
+        if target not in seen:
+            specs.append(MountSpec("volume", target))
+            seen.add(target)
+    return specs
+
+
+def prepare_container(
+    d: Daemon, created: Created, opts: RunOptions, dopts: DaemonOptions
+) -> ContainerRecord:
+    image = d.engine.images.resolve(opts.image)
+    image_cfg = image.config.config.to_dict()
+    if dopts.health is None and not dopts.no_healthcheck:
+        hc = image_cfg.get("Healthcheck")
+        if hc and hc.get("Test") and hc["Test"] != ["NONE"]:
+            from dockyard.engine.options import HealthConfig
+
+            ns = 1e-9
+            dopts.health = HealthConfig(
+                test=list(hc["Test"]),
+                interval=(hc.get("Interval") or 30e9) * ns,
+                timeout=(hc.get("Timeout") or 30e9) * ns,
+                retries=int(hc.get("Retries") or 3),
+                start_period=(hc.get("StartPeriod") or 0) * ns,
+            )
+    mounts = _resolve_mounts(d, created, _mount_specs(dopts, image_cfg))
+    spec_path = created.bundle / "config.json"
+    spec = json.loads(spec_path.read_text())
+    if mounts["oci"]:
+        spec["mounts"].extend(mounts["oci"])
+        spec_path.write_text(json.dumps(spec))
+    rec = d.engine.db.get_container(created.id)
+    config = dict(rec.config)
+    config.update({
+        "spec": spec, "daemon": asdict(dopts), "mounts": mounts["records"],
+        "image_config": {k: image_cfg.get(k) for k in ("StopSignal", "Healthcheck", "Volumes",
+                                                          "ExposedPorts", "Env", "Cmd",
+                                                          "Entrypoint", "WorkingDir", "User")},
+        "state": {"restart_count": 0},
+    })  # fmt: skip
+    from dockyard.records import replace
+
+    rec = replace(rec, config=config)
+    d.engine.db.update_container(rec)
+    return rec
+
+
+def _resolve_mounts(d: Daemon, created: Created, specs: list[MountSpec]) -> dict[str, Any]:
+    import os
+
+    store = VolumeStore(d.root)
+    oci: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for s in specs:
+        opts = ["rbind", "rprivate"] + (["ro"] if s.readonly else [])
+        if s.type == "tmpfs":
+            oci.append({"destination": s.target, "type": "tmpfs", "source": "tmpfs",
+                        "options": list(s.options) + (["ro"] if s.readonly else [])})  # fmt: skip
+            records.append({"Type": "tmpfs", "Source": "", "Destination": s.target,
+                            "Mode": "", "RW": not s.readonly, "Propagation": ""})  # fmt: skip
+            continue
+        if s.type == "bind":
+            os.makedirs(s.source, exist_ok=True)
+            source, name = s.source, ""
+        else:
+            new = not s.source or not (d.root / "volumes" / s.source / "volume.json").exists()
+            vol = store.create(s.source or None)
+            source, name = str(vol.path), vol.name
+            if new and not s.nocopy:
+                from dockyard.runtime.users import resolve_in_root
+
+                try:
+                    copy_up(resolve_in_root(created.rootfs, s.target), vol.path)
+                except OSError:
+                    pass
+        oci.append({"destination": s.target, "type": "bind", "source": source, "options": opts})
+        records.append({
+            "Type": s.type, "Name": name, "Source": source, "Destination": s.target,
+            "Driver": "local" if name else "", "Mode": "ro" if s.readonly else "",
+            "RW": not s.readonly, "Propagation": "rprivate",
+            "Anonymous": s.type == "volume" and not s.source,
+        })  # fmt: skip
+    return {"oci": oci, "records": records}
+
+
+def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: DaemonOptions) -> None:
+    from dockyard.engine.containers import _is_mountpoint, _mount_overlay
+
+    rootfs = d.bundle(rec.id) / "rootfs"
+    if not _is_mountpoint(rootfs):
+        image = d.engine.images.resolve(rec.image_id)
+        up, work = d.engine.images.snapshots.active(rec.id)
+        _mount_overlay(d.engine.images.lowerdirs(image), up, work, rootfs)
+    for ext in d.extensions:
+        ext.before_start(rec, opts, dopts)
+
+
+def after_stop(d: Daemon, rec: ContainerRecord) -> None:
+    for ext in d.extensions:
+        try:
+            ext.after_stop(rec)
+        except Exception as e:  # releasing must not hide the exit
+            d.set_state(rec.id, error=f"release network: {e}")
+
+
+def after_remove(d: Daemon, rec: ContainerRecord, volumes: bool) -> None:
+    for ext in d.extensions:
+        ext.after_remove(rec)
+    store = VolumeStore(d.root)
+    for m in rec.config.get("mounts") or []:
+        if m.get("Anonymous") and (volumes or run_remove(rec)):
+            try:
+                store.remove(m["Name"], force=True)
+            except Exception:
+                pass
+
+
+def run_remove(rec: ContainerRecord) -> bool:
+    return bool((rec.config.get("options") or {}).get("remove"))

@@ -1,0 +1,196 @@
+"""Exec instances: a process run inside a running container (``docker exec``).
+
+Lifecycle (Docker's): ``create`` records the command (``Cmd``, ``Env``, ``User``,
+``WorkingDir``, ``Tty``) under a new exec id; ``start`` asks the shim to run it in
+the container's namespaces and cgroup (:meth:`dockyard.runtime.Runtime.exec`),
+with the client's descriptors as its stdio or detached; the shim reports its exit
+and ``inspect`` shows ``Running``, ``ExitCode`` and ``Pid``. Exec instances live
+in the daemon's memory (as docker's); one that ran is kept for an hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
+from dockyard.records import field, record
+
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Daemon
+
+__all__ = ["ExecConfig", "ExecInstance", "ExecManager"]
+
+
+@record
+class ExecConfig:
+    cmd: list[str]
+    env: list[str] = field(default_factory=list)
+    user: str = ""
+    workdir: str = ""
+    tty: bool = False
+    privileged: bool = False
+
+
+@record(frozen=False)
+class ExecInstance:
+    id: str
+    container_id: str
+    config: ExecConfig
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    created: float = 0.0
+    done: asyncio.Future[int] | None = None
+
+
+class ExecManager:
+    """The exec instances of one daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.instances: dict[str, ExecInstance] = {}
+
+    def create(self, ref: str, config: ExecConfig) -> ExecInstance:
+        rec = self.d.get(ref)
+        if rec.status != "running":
+            raise FailedPrecondition(f"exec in {rec.name}: container {rec.id[:12]} is not running")
+        if not config.cmd:
+            raise InvalidArgument("exec: no command specified")
+        self._expire()
+        inst = ExecInstance(secrets.token_hex(32), rec.id, config, created=time.time())
+        self.instances[inst.id] = inst
+        return inst
+
+    def get(self, eid: str) -> ExecInstance:
+        inst = self.instances.get(eid)
+        if inst is None:
+            raise NotFound(f"exec {eid}: no such exec instance")
+        return inst
+
+    def _expire(self) -> None:
+        old = time.time() - 3600
+        for eid, inst in list(self.instances.items()):
+            if not inst.running and inst.created < old:
+                del self.instances[eid]
+
+    def process(self, inst: ExecInstance) -> dict[str, Any]:
+        """The OCI process for an exec: the container's env and cwd unless overridden."""
+        from dockyard.runtime.users import read_in_root, resolve_user
+
+        rec = self.d.get(inst.container_id)
+        spec_proc = dict((rec.config.get("spec") or {}).get("process") or {})
+        env: dict[str, str] = {}
+        for item in list(spec_proc.get("env") or []) + list(inst.config.env):
+            k, _, v = str(item).partition("=")
+            env[k] = v
+        user = spec_proc.get("user") or {"uid": 0, "gid": 0}
+        if inst.config.user:
+            rootfs = self.d.bundle(rec.id) / "rootfs"
+            u = resolve_user(inst.config.user, read_in_root(rootfs, "/etc/passwd"),
+                             read_in_root(rootfs, "/etc/group"))  # fmt: skip
+            user = {"uid": u.uid, "gid": u.gid}
+            if u.additional_gids:
+                user["additionalGids"] = list(u.additional_gids)
+        cwd = inst.config.workdir or spec_proc.get("cwd") or "/"
+        if not cwd.startswith("/"):
+            raise InvalidArgument(f"exec: the working directory {cwd!r} must be absolute")
+        proc: dict[str, Any] = {
+            "terminal": inst.config.tty, "user": user, "args": list(inst.config.cmd),
+            "env": [f"{k}={v}" for k, v in env.items()], "cwd": cwd,
+            "noNewPrivileges": bool(spec_proc.get("noNewPrivileges", True)),
+        }  # fmt: skip
+        if inst.config.privileged:
+            from dockyard.engine.spec import ALL_CAPS
+
+            caps = ["CAP_" + c for c in ALL_CAPS]
+            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        return proc
+
+    async def start(
+        self, eid: str, stdio: dict[str, int] | None = None, detach: bool = False
+    ) -> ExecInstance:
+        inst = self.get(eid)
+        if inst.running or inst.exit_code is not None:
+            raise FailedPrecondition(f"exec {eid[:12]}: already started")
+        rec = self.d.get(inst.container_id)
+        if rec.status != "running":
+            raise FailedPrecondition(f"exec in {rec.name}: container {rec.id[:12]} is not running")
+        loop = asyncio.get_running_loop()
+        inst.done = loop.create_future()
+
+        def on_exit(msg: dict[str, Any]) -> None:
+            inst.running = False
+            inst.exit_code = int((msg.get("exit") or {}).get("code", 255))
+            self.d.exec_events.pop(eid, None)
+            if inst.done is not None and not inst.done.done():
+                inst.done.set_result(inst.exit_code)
+
+        self.d.exec_events[eid] = on_exit
+        names = list(stdio or {})
+        fds = [stdio[n] for n in names] if stdio else []
+        try:
+            answer = await self.d.shim.call({
+                "op": "exec", "id": rec.id, "eid": eid, "process": self.process(inst),
+                "tty": inst.config.tty, "detach": detach, "fds": names,
+            }, fds)  # fmt: skip
+        except BaseException:
+            self.d.exec_events.pop(eid, None)
+            raise
+        inst.pid = int(answer.get("pid") or 0)
+        inst.running = inst.exit_code is None
+        self.d.emit(rec, "exec_start: " + " ".join(inst.config.cmd), execID=eid)
+        return inst
+
+    async def run_captured(
+        self, cid: str, cmd: list[str], timeout: float
+    ) -> tuple[int, str]:
+        """Run ``cmd`` in the container, return (exit code, first 4 KiB of its output);
+        kill it after ``timeout`` (exit code -1, as docker's health checks)."""
+        import os
+
+        inst = self.create(cid, ExecConfig(cmd=cmd))
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            await self.start(inst.id, {"stdout": w, "stderr": w})
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        loop = asyncio.get_running_loop()
+        reader = loop.run_in_executor(None, _read_all, r)
+        assert inst.done is not None
+        try:
+            code = await asyncio.wait_for(asyncio.shield(inst.done), timeout)
+        except TimeoutError:
+            if inst.pid:
+                try:
+                    os.kill(inst.pid, 9)
+                except ProcessLookupError:
+                    pass
+            code = -1
+        try:
+            out = await asyncio.wait_for(reader, 2.0)
+        except TimeoutError:
+            out = b""
+        self.instances.pop(inst.id, None)
+        return code, out[:4096].decode(errors="replace")
+
+
+def _read_all(fd: int) -> bytes:
+    import os
+
+    chunks = []
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            if sum(len(c) for c in chunks) < 65536:
+                chunks.append(data)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
