@@ -73,7 +73,7 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
 
 def own_cgroups() -> dict[str, str]:
     """The calling process's cgroups (``/proc/self/cgroup``)."""
-    with open("/proc/self/cgroup", encoding="ascii") as f:
+    with open("/proc/self/cgroup", encoding="utf-8") as f:  # utf-8: no codec to import
         return parse_proc_cgroup(f.read())
 
 

@@ -20,19 +20,22 @@ the original error.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import time
 
 from dockyard.engine.names import new_id, random_name
-from dockyard.engine.options import RunOptions
 from dockyard.errors import AlreadyExists, FailedPrecondition, NotFound
+from dockyard.linux.fspath import FsPath, rmtree
 from dockyard.records import record
 
+# ``dockyard run`` comes through here on every start: no pathlib, typing, shutil, datetime
+# or contextlib (each costs milliseconds to import); paths are plain strings (FsPath).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from dockyard.engine.options import RunOptions
     from dockyard.runtime import Runtime
     from dockyard.store.db import ContainerRecord, StateDB
     from dockyard.store.images import Image, ImageStore
@@ -41,7 +44,10 @@ __all__ = ["ContainerEngine", "Created"]
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC now as ``2024-01-02T03:04:05.123456Z`` (what ``datetime`` would format)."""
+    ns = time.time_ns()
+    secs, micros = divmod(ns // 1000, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{micros:06d}Z"
 
 
 @record(frozen=False)
@@ -50,17 +56,29 @@ class Created:
 
     id: str
     name: str
-    bundle: Path
-    rootfs: Path
+    bundle_dir: str
+    rootfs_dir: str
     remove: bool
+
+    @property
+    def bundle(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.bundle_dir)
+
+    @property
+    def rootfs(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.rootfs_dir)
 
 
 class ContainerEngine:
     """Create, run, list and remove containers under one state root."""
 
-    def __init__(self, root: Path, run_root: Path) -> None:
-        self.root = root
-        self.run_root = run_root
+    def __init__(self, root: str | os.PathLike[str], run_root: str | os.PathLike[str]) -> None:
+        self.root = FsPath(root)
+        self.run_root = FsPath(run_root)
         self._images: ImageStore | None = None
 
     @property
@@ -78,7 +96,7 @@ class ContainerEngine:
     def _runtime(self) -> Runtime:
         from dockyard.runtime import Runtime
 
-        return Runtime(self.run_root / "runtime")
+        return Runtime(os.path.join(self.run_root, "runtime"))
 
     # -- create -----------------------------------------------------------------
 
@@ -88,7 +106,7 @@ class ContainerEngine:
         name = opts.name or random_name()
         if opts.name is not None:
             _check_name(opts.name)
-        if self._name_taken(name):
+        if self.db.container_name_taken(name):
             raise AlreadyExists(f'create {name}: the container name "/{name}" is already in use')
         undo: list[Any] = []
         try:
@@ -105,17 +123,17 @@ class ContainerEngine:
         self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any]
     ) -> Created:
         from dockyard.engine.spec import SpecInputs, build_spec
-        from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
+        from dockyard.runtime.users import host_path_in_root, read_in_root, resolve_user
 
-        lowers = self.images.lowerdirs(image)
-        upper, work = self.images.snapshots.prepare(cid)
+        lowers = self.images.lower_dirs(image)
+        upper, work = self.images.snapshots.prepare_dirs(cid)
         undo.append(lambda: self.images.snapshots.remove(cid))
         bundle = self.root / "containers" / cid
         rootfs = bundle / "rootfs"
-        rootfs.mkdir(parents=True)
-        undo.append(lambda: shutil.rmtree(bundle, ignore_errors=True))
+        os.makedirs(rootfs)
+        undo.append(lambda: rmtree(bundle, ignore_errors=True))
         _mount_overlay(lowers, upper, work, rootfs)
-        undo.append(lambda: _umount(rootfs))
+        undo.append(lambda: _umount(rootfs, known_mounted=True))
         cfg = image.config.config.to_dict()
         user = resolve_user(
             opts.user if opts.user is not None else (cfg.get("User") or None),
@@ -130,7 +148,7 @@ class ContainerEngine:
             from dockyard.errors import InvalidArgument
 
             raise InvalidArgument(f"invalid -w {cwd!r}: the working directory must be absolute")
-        resolve_in_root(rootfs, cwd).mkdir(parents=True, exist_ok=True)
+        os.makedirs(host_path_in_root(rootfs, cwd), exist_ok=True)
         spec = build_spec(
             opts,
             SpecInputs(
@@ -143,9 +161,9 @@ class ContainerEngine:
                 cgroups_path=f"dockyard/{cid}",
             ),
         )
-        import json
+        from dockyard.oci.fastjson import dumps
 
-        (bundle / "config.json").write_text(json.dumps(spec))
+        _write(bundle / "config.json", dumps(spec))
         self.db.add_container(_new_record(cid, name, opts, image, spec, bundle))
         undo.append(lambda: self.db.remove_container(cid))
         return Created(cid, name, bundle, rootfs, opts.remove)
@@ -155,29 +173,38 @@ class ContainerEngine:
     def run(self, created: Created) -> int:
         """Run a created container in the foreground; return its exit code."""
         runtime = self._runtime()
-        self._update(created.id, status="running", started_at=_now(), pid=os.getpid())
+        self.db.set_container_status(
+            created.id, status="running", started_at=_now(), pid=os.getpid()
+        )
         code, oom = 125, False
         try:
-            status = runtime.run(created.id, created.bundle)
+            status = runtime.run(created.id, created.bundle_dir)
             code, oom = int(status.code), bool(status.oom_killed)
         finally:
-            self._update(
-                created.id,
-                status="exited",
-                exit_code=code,
-                oom_killed=oom,
-                finished_at=_now(),
-                pid=0,
-            )
-            _umount(created.rootfs)
+            finished = _now()
+            _umount(created.rootfs_dir, known_mounted=True)
             if created.remove:
-                self.remove(created.id, force=True)
+                self._remove_exited(created.id)
+            else:
+                self.db.set_container_status(
+                    created.id, status="exited", exit_code=code, oom_killed=oom,
+                    finished_at=finished, pid=0,
+                )  # fmt: skip
         return code
+
+    def _remove_exited(self, cid: str) -> None:
+        """``--rm``: the container this process ran has exited (its root is unmounted)."""
+        rmtree(self.root / "containers" / cid, ignore_errors=True)
+        try:  # noqa: SIM105 (contextlib is slow to import)
+            self.images.snapshots.remove(cid)
+        except NotFound:
+            pass
+        self.db.remove_container(cid)
 
     # -- query / remove -----------------------------------------------------------
 
     def _name_taken(self, name: str) -> bool:
-        return any(r.name == name for r in self.db.list_containers())
+        return self.db.container_name_taken(name)
 
     def _update(self, cid: str, **changes: Any) -> ContainerRecord:
         from dockyard.records import replace
@@ -208,11 +235,13 @@ class ContainerEngine:
                 "Stop the container before attempting removal or force remove"
             )
         if rec.status == "running":
-            with contextlib.suppress(NotFound):
+            try:  # noqa: SIM105 (contextlib is slow to import)
                 self._runtime().delete(rec.id, force=True)
+            except NotFound:
+                pass
         bundle = self.root / "containers" / rec.id
         _umount(bundle / "rootfs")
-        shutil.rmtree(bundle, ignore_errors=True)
+        rmtree(bundle, ignore_errors=True)
         self.images.snapshots.remove(rec.id)
         self.db.remove_container(rec.id)
         return rec.id
@@ -240,7 +269,7 @@ def _alive(pid: int) -> bool:
 
 
 def _new_record(
-    cid: str, name: str, opts: RunOptions, image: Image, spec: dict[str, Any], bundle: Path
+    cid: str, name: str, opts: RunOptions, image: Image, spec: dict[str, Any], bundle: str
 ) -> Any:
     from dockyard.store.db import ContainerRecord
 
@@ -262,43 +291,67 @@ def _options_json(opts: RunOptions) -> dict[str, Any]:
     return asdict(opts)
 
 
-def _write_etc_files(bundle: Path, hostname: str) -> None:
-    (bundle / "hostname").write_text(hostname + "\n")
-    (bundle / "hosts").write_text(
-        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _write_etc_files(bundle: str, hostname: str) -> None:
+    _write(os.path.join(bundle, "hostname"), hostname + "\n")
+    _write(
+        os.path.join(bundle, "hosts"),
+        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
     )
     lines = []
     try:
-        for line in Path("/etc/resolv.conf").read_text().splitlines():
+        with open("/etc/resolv.conf") as f:
+            host_lines = f.read().splitlines()
+        for line in host_lines:
             parts = line.split()
             if parts[:1] == ["nameserver"] and len(parts) > 1 and parts[1].startswith("127."):
                 continue
             lines.append(line)
     except OSError:
         pass
-    (bundle / "resolv.conf").write_text("\n".join(lines) + "\n")
+    _write(os.path.join(bundle, "resolv.conf"), "\n".join(lines) + "\n")
 
 
-def _mount_overlay(lowers: list[Path], upper: Path, work: Path, target: Path) -> None:
+def _mount_overlay(
+    lowers: list[str] | list[Path],
+    upper: str | os.PathLike[str],
+    work: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+) -> None:
     """Mount the container's root: the image's layers read-only under its upper dir."""
     from dockyard.linux import LibcSyscalls
 
-    data = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
-    LibcSyscalls().mount("overlay", str(target), "overlay", 0, data)
+    lowerdir = ":".join(os.fspath(p) for p in lowers)
+    data = f"lowerdir={lowerdir},upperdir={os.fspath(upper)},workdir={os.fspath(work)}"
+    LibcSyscalls().mount("overlay", os.fspath(target), "overlay", 0, data)
 
 
-def _is_mountpoint(target: Path) -> bool:
+def _is_mountpoint(target: str | os.PathLike[str]) -> bool:
     try:
         with open("/proc/self/mountinfo") as f:
-            wanted = str(target)
+            wanted = os.fspath(target)
             return any(line.split()[4] == wanted for line in f)
     except OSError:
         return False
 
 
-def _umount(target: Path) -> None:
-    """Unmount the container's root if it is mounted (lazily, so a busy fs never blocks)."""
+def _umount(target: str | os.PathLike[str], *, known_mounted: bool = False) -> None:
+    """Unmount the container's root if it is mounted (lazily, so a busy fs never blocks).
+
+    ``known_mounted``: this process mounted it, so mountinfo is not read first; EINVAL
+    (not a mount point after all) is ignored.
+    """
+    from dockyard.errors import InvalidArgument
     from dockyard.linux import LibcSyscalls
 
-    if _is_mountpoint(target):
-        LibcSyscalls().umount2(str(target), 2)  # MNT_DETACH
+    if not known_mounted and not _is_mountpoint(target):
+        return
+    try:
+        LibcSyscalls().umount2(os.fspath(target), 2)  # MNT_DETACH
+    except InvalidArgument:
+        if not known_mounted:
+            raise

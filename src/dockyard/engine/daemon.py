@@ -52,7 +52,7 @@ from dockyard.errors import (
     InvalidArgument,
     NotFound,
 )
-from dockyard.records import asdict, replace
+from dockyard.records import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -123,7 +123,11 @@ class Daemon:
 
         self.execs = ExecManager(self)
         self.started = time.time()
-        self.extensions: list[Any] = []  # volumes, networks: hooks on create/start/remove
+        self.extensions: list[Any] = []  # networks: hooks on start/stop/remove
+        self.api_extensions: list[Callable[[Any], None]] = []
+        from dockyard.engine.volumes import VolumeStore
+
+        self.volumes = VolumeStore(root)
 
     # ------------------------------------------------------------------ open / close
 

@@ -729,7 +729,6 @@ class Shim:
                   "started_at": p.started_at, "pid": p.pid}  # fmt: skip
         for a in list(p.attachments):
             self._flush_blocking(a)
-            a.tell({"exit": code})
             self._detach(p, a)
         if p.kind == "container" and p.dir:
             _write_durably(os.path.join(p.dir, "exit.json"), {**p.exit, "id": p.cid})

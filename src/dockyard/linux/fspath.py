@@ -90,7 +90,9 @@ class FsPath(str):
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def rmtree(path: str | os.PathLike[str], *, missing_ok: bool = True) -> None:
+def rmtree(
+    path: str | os.PathLike[str], *, missing_ok: bool = True, ignore_errors: bool = False
+) -> None:
     """Remove a directory tree, as ``shutil.rmtree`` does but without importing it (it
     imports ``fnmatch`` → ``re``, ``bz2``, ``lzma``: ~5 ms).
 
@@ -98,8 +100,15 @@ def rmtree(path: str | os.PathLike[str], *, missing_ok: bool = True) -> None:
     ``O_NOFOLLOW`` relative to their parent's descriptor, entries are removed with
     ``dir_fd``, so a container that swaps a directory for a link cannot redirect the
     removal. A directory whose mode forbids listing or removing entries (overlayfs leaves
-    ``work/work`` at mode 000) is opened up with ``chmod 0700`` first.
+    ``work/work`` at mode 000) is opened up with ``chmod 0700`` first. ``ignore_errors``:
+    stop quietly at the first error (what is left stays).
     """
+    if ignore_errors:
+        try:
+            rmtree(path, missing_ok=missing_ok)
+        except OSError:
+            pass
+        return
     path = os.fspath(path)
     try:
         st = os.lstat(path)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dockyard.errors import InvalidArgument, NotFound
 
@@ -37,6 +37,7 @@ from .validation import check
 __all__ = [
     "MANIFEST_SUFFIXES",
     "from_dict",
+    "from_fragment",
     "load_manifests",
     "load_path",
     "load_paths",
@@ -45,6 +46,7 @@ __all__ = [
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
+T = TypeVar("T")
 _LOADER: list[Any] = []
 
 
@@ -140,6 +142,13 @@ def from_dict(doc: Any) -> Object:
         raise InvalidArgument(errs.message())
     check(obj)
     return obj  # type: ignore[no-any-return]
+
+
+def from_fragment(cls: type[T], raw: Any, path: str = "") -> T:
+    """Decode part of an object (an HPA ``behavior``, a NetworkPolicy ``spec``) strictly,
+    with defaults and without validation; ``path`` prefixes field paths in errors."""
+    value: T = decode(cls, raw, path)
+    return value
 
 
 def _flatten(line: int, doc: Any) -> Iterator[tuple[int, Any]]:

@@ -642,20 +642,10 @@ def progressing_condition(
     spec = deployment.spec
     name = deployment.metadata.name
     subject = f'ReplicaSet "{new_rs_name}"' if new_rs_name else f'Deployment "{name}"'
-    current = _get(conditions, "Progressing")
     if spec.paused:
-        if current is None or current.reason != "DeploymentPaused":
-            cond = _condition(
-                "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now
-            )
-            return _set(conditions, cond)
-        return tuple(conditions)
-    if current is not None and current.reason == "DeploymentPaused":
-        cond = _condition(
-            "Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed", now
-        )
-        conditions = _set(conditions, cond)
-        current = cond
+        return _paused(conditions, now)
+    conditions = _resumed(conditions, now)
+    current = _get(conditions, "Progressing")
     if new_rs_created and new_rs_name:
         cond = _condition(
             "Progressing",
@@ -700,6 +690,26 @@ def progressing_condition(
         )
         return _set(conditions, cond)
     return tuple(conditions)
+
+
+def _paused(
+    conditions: Sequence[DeploymentCondition], now: float
+) -> tuple[DeploymentCondition, ...]:
+    current = _get(conditions, "Progressing")
+    if current is not None and current.reason == "DeploymentPaused":
+        return tuple(conditions)
+    paused = _condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", now)
+    return _set(conditions, paused)
+
+
+def _resumed(
+    conditions: Sequence[DeploymentCondition], now: float
+) -> tuple[DeploymentCondition, ...]:
+    current = _get(conditions, "Progressing")
+    if current is None or current.reason != "DeploymentPaused":
+        return tuple(conditions)
+    cond = _condition("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed", now)
+    return _set(conditions, cond)
 
 
 def _timed_out(spec: DeploymentSpec, current: DeploymentCondition | None, now: float) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import _thread  # threading.local and Lock without importing threading
 import os
-import sqlite3
 
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from dockyard.oci import fastjson
@@ -34,10 +33,16 @@ from dockyard.records import field, record
 
 TYPE_CHECKING = False  # ``typing`` and ``pathlib`` cost a start-up; mypy honours this
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Mapping
     from pathlib import Path
     from types import TracebackType
     from typing import Any
+else:
+    try:  # the C module itself: the ``sqlite3`` package around it only adds datetime
+        import _sqlite3 as sqlite3  # adapters (importing datetime, collections: ~4 ms)
+    except ImportError:  # pragma: no cover
+        import sqlite3
 
 __all__ = ["MIGRATIONS", "ContainerRecord", "ImageRecord", "StateDB"]
 

@@ -245,11 +245,43 @@ def test_hybrid_unified_keys_and_hugetlb(tmp_path: Path, fs: FakeCgroupFs) -> No
     own[""] = "/"
     m = create_manager("c", root=root, mode="hybrid", own_cgroups=own, fs=fs)
     m.create()
+    assert "" not in m.paths() and not (uni / "c").exists()  # joined only when needed
+    m.apply(LinuxResources(hugepage_limits=(HugepageLimit("2MB", 2 << 20),)))
     d = m.paths()[""]
     assert d == uni / "c"
-    m.apply(LinuxResources(hugepage_limits=(HugepageLimit("2MB", 2 << 20),)))
     assert (d / "hugetlb.2MB.max").read_text() == str(2 << 20)
     with pytest.raises(Unavailable, match=r"memory.high.*controller memory not enabled"):
         m.apply(LinuxResources(unified={"memory.high": "100"}))
     m.destroy()
     assert not d.exists()
+
+
+def test_create_joins_only_the_hierarchies_dockyard_uses(m: Manager, tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    assert set(m.paths()) == {"cpuset", "cpu", "cpuacct", "memory", "pids", "blkio",
+                              "devices", "freezer"}  # fmt: skip
+    assert not (root / "hugetlb" / "dockyard").exists()
+    assert not (root / "net_cls,net_prio" / "dockyard").exists()
+    assert not (root / "systemd" / "dockyard").exists()
+
+
+def test_on_demand_hierarchy_joined_late_takes_the_members(
+    m: Manager, fs: FakeCgroupFs, tmp_path: Path
+) -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        m.add(child.pid)
+        assert ("cgroup.procs", str(child.pid)) in [(Path(f).name, v) for f, v in fs.writes]
+        m.apply(LinuxResources(network=Network(class_id=7)))
+        leaf = m.paths()["net_cls"]
+        assert (leaf / "net_cls.classid").read_text() == "7"
+        moved = [f for f, v in fs.writes if v == str(child.pid) and str(leaf) in str(f)]
+        assert moved, fs.writes
+    finally:
+        child.kill()
+        child.wait()
+    m.kill_all()
+    m.destroy()
+    assert not (tmp_path / "cgroup" / "net_cls,net_prio" / "dockyard" / "c1").exists()

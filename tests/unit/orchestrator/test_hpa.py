@@ -6,8 +6,8 @@ import pytest
 
 from dockyard.errors import FailedPrecondition
 from dockyard.orchestrator.hpa import (
-    HPAConfig,
     History,
+    HPAConfig,
     MetricSample,
     Recommendation,
     ScaleEvent,
@@ -63,7 +63,9 @@ def samples(*values: int) -> dict[str, MetricSample]:
         (3, (100, 100, 101), 100, 3),
     ],
 )
-def test_average_value_formula(current: int, values: tuple[int, ...], target: int, expected: int) -> None:
+def test_average_value_formula(
+    current: int, values: tuple[int, ...], target: int, expected: int
+) -> None:
     got = plain_metric_replicas(current, target, pods(len(values)), samples(*values), now=NOW)
     assert got.replicas == expected
 
@@ -109,7 +111,9 @@ def test_per_direction_tolerance_100mi_target_5_percent_up() -> None:
 
 def test_configured_tolerance() -> None:
     assert tolerances_for(None, HPAConfig(tolerance=0.2)) == Tolerances(0.2, 0.2)
-    got = plain_metric_replicas(4, 100, pods(4), samples(*(115,) * 4), tolerances=Tolerances(0.2, 0.2))
+    got = plain_metric_replicas(
+        4, 100, pods(4), samples(*(115,) * 4), tolerances=Tolerances(0.2, 0.2)
+    )
     assert got.replicas == 4
 
 
@@ -143,7 +147,8 @@ def test_missing_pods_count_as_zero_on_scale_up() -> None:
 
 
 def test_unready_pods_count_as_zero_on_scale_up() -> None:
-    ps = pods(3) + [ScalePod("p3", ready=False, ready_since=NOW - 10, start_time=NOW - 20, request=1000)]
+    late = ScalePod("p3", ready=False, ready_since=NOW - 10, start_time=NOW - 20, request=1000)
+    ps = [*pods(3), late]
     metrics = samples(1000, 1000, 1000, 1000)
     # ready pods: 100% vs 50% -> ratio 2.0; the unready pod at 0%: 75% -> 1.5 x 4 = 6
     got = resource_utilization_replicas(3, 50, ps, metrics, now=NOW)
@@ -151,7 +156,8 @@ def test_unready_pods_count_as_zero_on_scale_up() -> None:
 
 
 def test_unready_pods_are_ignored_on_scale_down() -> None:
-    ps = pods(3) + [ScalePod("p3", ready=False, ready_since=NOW - 10, start_time=NOW - 20, request=1000)]
+    late = ScalePod("p3", ready=False, ready_since=NOW - 10, start_time=NOW - 20, request=1000)
+    ps = [*pods(3), late]
     metrics = samples(100, 100, 100, 1000)
     # only the 3 ready pods count: 10% vs 50% -> ratio 0.2 -> ceil(0.6) = 1
     got = resource_utilization_replicas(4, 50, ps, metrics, now=NOW)
@@ -166,10 +172,19 @@ def test_unready_pods_are_ignored_on_scale_down() -> None:
         # inside the 5 min CPU initialisation period: the sample must postdate readiness
         # by one window
         (ScalePod("p", ready=True, ready_since=NOW - 30, start_time=NOW - 60, request=1000), True),
-        (ScalePod("p", ready=True, ready_since=NOW - 90, start_time=NOW - 100, request=1000), False),
+        (
+            ScalePod("p", ready=True, ready_since=NOW - 90, start_time=NOW - 100, request=1000),
+            False,
+        ),
         # after it: unready only if it never became ready (transition within 30 s of start)
-        (ScalePod("p", ready=False, ready_since=NOW - 990, start_time=NOW - 1000, request=1000), True),
-        (ScalePod("p", ready=False, ready_since=NOW - 500, start_time=NOW - 1000, request=1000), False),
+        (
+            ScalePod("p", ready=False, ready_since=NOW - 990, start_time=NOW - 1000, request=1000),
+            True,
+        ),
+        (
+            ScalePod("p", ready=False, ready_since=NOW - 500, start_time=NOW - 1000, request=1000),
+            False,
+        ),
         (ScalePod("p", phase="Pending", request=1000), True),
     ],
 )
@@ -189,7 +204,11 @@ def test_memory_has_no_readiness_rule() -> None:
 
 
 def test_deleted_and_failed_pods_are_ignored() -> None:
-    ps = [*pods(2), ScalePod("p2", deleted=True, request=1000), ScalePod("p3", phase="Failed", request=1000)]
+    ps = [
+        *pods(2),
+        ScalePod("p2", deleted=True, request=1000),
+        ScalePod("p3", phase="Failed", request=1000),
+    ]
     got = resource_utilization_replicas(2, 50, ps, samples(1000, 1000, 0, 0), now=NOW)
     assert got.replicas == 4
 
@@ -202,7 +221,9 @@ def test_deleted_and_failed_pods_are_ignored() -> None:
         (pods(1, request=None), samples(100), "missing request for cpu in pod p0"),
     ],
 )
-def test_metric_failures(ps: list[ScalePod], metrics: dict[str, MetricSample], message: str) -> None:
+def test_metric_failures(
+    ps: list[ScalePod], metrics: dict[str, MetricSample], message: str
+) -> None:
     with pytest.raises(FailedPrecondition, match=message):
         resource_utilization_replicas(2, 50, ps, metrics, now=NOW)
 
@@ -215,7 +236,10 @@ def test_object_and_external_metrics() -> None:
     # AverageValue: 30 over a target of 5 per pod -> ceil(30/5) = 6
     assert object_replicas(3, 30_000, target_average=5_000, status_replicas=3).replicas == 6
     # External: series are summed first
-    assert external_replicas(2, [10_000, 20_000], target_average=5_000, status_replicas=2).replicas == 6
+    assert (
+        external_replicas(2, [10_000, 20_000], target_average=5_000, status_replicas=2).replicas
+        == 6
+    )
     # target replicas at 0: ceil(ratio)
     assert object_replicas(0, 25_000, target_value=10_000).replicas == 3
 

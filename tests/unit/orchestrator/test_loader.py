@@ -81,13 +81,25 @@ def test_deployment_defaults_as_the_api_server() -> None:
     assert s.replicas == 1
     assert s.strategy.type == "RollingUpdate"
     assert s.strategy.rolling_update is not None
-    assert (s.strategy.rolling_update.max_surge, s.strategy.rolling_update.max_unavailable) == ("25%", "25%")
-    assert (s.revision_history_limit, s.progress_deadline_seconds, s.min_ready_seconds) == (10, 600, 0)
+    assert (s.strategy.rolling_update.max_surge, s.strategy.rolling_update.max_unavailable) == (
+        "25%",
+        "25%",
+    )
+    assert (s.revision_history_limit, s.progress_deadline_seconds, s.min_ready_seconds) == (
+        10,
+        600,
+        0,
+    )
     c = s.template.spec.containers[0]
     assert c.image_pull_policy == "IfNotPresent"
     assert c.liveness_probe is not None and c.readiness_probe is not None
     lp = c.liveness_probe
-    assert (lp.period_seconds, lp.timeout_seconds, lp.failure_threshold, lp.success_threshold) == (10, 1, 3, 1)
+    assert (lp.period_seconds, lp.timeout_seconds, lp.failure_threshold, lp.success_threshold) == (
+        10,
+        1,
+        3,
+        1,
+    )
     assert c.readiness_probe.period_seconds == 5
     assert c.resources.requests["cpu"].milli_value() == 500
     assert c.resources.limits["memory"].value == 10**9
@@ -96,7 +108,9 @@ def test_deployment_defaults_as_the_api_server() -> None:
 
 
 def test_service_defaults() -> None:
-    svc = load_one("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n")
+    svc = load_one(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
+    )
     assert isinstance(svc, Service)
     assert svc.spec.type == "ClusterIP"
     assert (svc.spec.ports[0].protocol, svc.spec.ports[0].target_port) == ("TCP", 80)
@@ -152,7 +166,9 @@ spec:
   targetCPUUtilizationPercentage: 50
 """
     ns, cm, sec, pod, rs, np, hpa = load_manifests(text, "all.yaml")
-    assert isinstance(ns, Namespace) and ns.metadata.labels == {"kubernetes.io/metadata.name": "shop"}
+    assert isinstance(ns, Namespace) and ns.metadata.labels == {
+        "kubernetes.io/metadata.name": "shop"
+    }
     assert isinstance(cm, ConfigMap) and cm.data == {"b": "hello"}
     assert isinstance(sec, Secret) and sec.decoded() == {"c": b"hi", "d": b"there"}
     assert isinstance(pod, Pod) and pod.spec.restart_policy == "Never"
@@ -188,7 +204,9 @@ def err(text: str) -> str:
 
 def test_missing_selector() -> None:
     text = DEPLOYMENT.replace("  selector:\n    matchLabels: {app: web}\n", "")
-    assert err(text) == 'app.yaml:1: Deployment.apps "web" is invalid: spec.selector: Required value'
+    assert (
+        err(text) == 'app.yaml:1: Deployment.apps "web" is invalid: spec.selector: Required value'
+    )
 
 
 def test_selector_must_match_template_labels() -> None:
@@ -205,7 +223,9 @@ def test_negative_replicas() -> None:
 
 
 def test_several_errors_are_listed_together() -> None:
-    text = DEPLOYMENT.replace("spec:\n  selector", "spec:\n  replicas: -1\n  minReadySeconds: -2\n  selector", 1)
+    text = DEPLOYMENT.replace(
+        "spec:\n  selector", "spec:\n  replicas: -1\n  minReadySeconds: -2\n  selector", 1
+    )
     message = err(text)
     assert message.startswith('app.yaml:1: Deployment.apps "web" is invalid: [spec.replicas')
     assert "spec.minReadySeconds: Invalid value: -2" in message
@@ -233,7 +253,9 @@ def test_dns1123_names(name: str, ok: bool) -> None:
 
 
 def test_service_names_are_dns1035() -> None:
-    message = err("apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec: {ports: [{port: 80}]}\n")
+    message = err(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec: {ports: [{port: 80}]}\n"
+    )
     assert "a DNS-1035 label must consist of lower case alphanumeric characters" in message
 
 
@@ -241,7 +263,7 @@ def test_bad_quantity() -> None:
     text = DEPLOYMENT.replace("memory: 128Mi", "memory: 128Mx")
     assert err(text) == (
         "app.yaml:1: spec.template.spec.containers[0].resources.requests.memory: Invalid value: "
-        "\"128Mx\": quantities must match the regular expression "
+        '"128Mx": quantities must match the regular expression '
         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
     )
 
@@ -249,15 +271,52 @@ def test_bad_quantity() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("cpu: 500m, memory: 128Mi", "cpu: 2, memory: 128Mi", 'requests: Invalid value: "2": must be less than or equal to cpu limit of 1.5'),
-        ("name: web\n        image: nginx:1.25", "name: web\n        image: ''", "spec.template.spec.containers[0].image: Required value"),
-        ("{name: cfg, mountPath: /etc/cfg}", "{name: nope, mountPath: /etc/cfg}", 'volumeMounts[0].name: Not found: "nope"'),
-        ("periodSeconds: 5", "periodSeconds: 0", "readinessProbe.periodSeconds: Invalid value: 0: must be greater than or equal to 1"),
-        ("tcpSocket: {port: 80}", "tcpSocket: {port: 70000}", "readinessProbe.tcpSocket.port: Invalid value: 70000: must be between 1 and 65535, inclusive"),
-        ("httpGet: {path: /healthz, port: http}", "{}", "livenessProbe: Required value: must specify a handler type"),
-        ("containerPort: 80, name: http", "containerPort: 0, name: http", "containerPort: Invalid value: 0: must be between 1 and 65535"),
-        ("{name: A, value: \"1\"}", "{name: A, value: \"1\", valueFrom: {fieldRef: {fieldPath: metadata.name}}}", "may not be specified when `value` is not empty"),
-        ("fieldPath: metadata.name", "fieldPath: spec.nope", 'fieldRef.fieldPath: Unsupported value: "spec.nope"'),
+        (
+            "cpu: 500m, memory: 128Mi",
+            "cpu: 2, memory: 128Mi",
+            'requests: Invalid value: "2": must be less than or equal to cpu limit of 1.5',
+        ),
+        (
+            "name: web\n        image: nginx:1.25",
+            "name: web\n        image: ''",
+            "spec.template.spec.containers[0].image: Required value",
+        ),
+        (
+            "{name: cfg, mountPath: /etc/cfg}",
+            "{name: nope, mountPath: /etc/cfg}",
+            'volumeMounts[0].name: Not found: "nope"',
+        ),
+        (
+            "periodSeconds: 5",
+            "periodSeconds: 0",
+            "readinessProbe.periodSeconds: Invalid value: 0: must be greater than or equal to 1",
+        ),
+        (
+            "tcpSocket: {port: 80}",
+            "tcpSocket: {port: 70000}",
+            "readinessProbe.tcpSocket.port: Invalid value: 70000: "
+            "must be between 1 and 65535, inclusive",
+        ),
+        (
+            "httpGet: {path: /healthz, port: http}",
+            "{}",
+            "livenessProbe: Required value: must specify a handler type",
+        ),
+        (
+            "containerPort: 80, name: http",
+            "containerPort: 0, name: http",
+            "containerPort: Invalid value: 0: must be between 1 and 65535",
+        ),
+        (
+            '{name: A, value: "1"}',
+            '{name: A, value: "1", valueFrom: {fieldRef: {fieldPath: metadata.name}}}',
+            "may not be specified when `value` is not empty",
+        ),
+        (
+            "fieldPath: metadata.name",
+            "fieldPath: spec.nope",
+            'fieldRef.fieldPath: Unsupported value: "spec.nope"',
+        ),
     ],
 )
 def test_pod_spec_checks(old: str, new: str, message: str) -> None:
@@ -268,11 +327,23 @@ def test_pod_spec_checks(old: str, new: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("strategy", "message"),
     [
-        ("{type: Recreate, rollingUpdate: {maxSurge: 1}}", "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"),
-        ("{rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}", "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0"),
+        (
+            "{type: Recreate, rollingUpdate: {maxSurge: 1}}",
+            "spec.strategy.rollingUpdate: Forbidden: "
+            "may not be specified when strategy `type` is 'Recreate'",
+        ),
+        (
+            "{rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}",
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: "
+            "may not be 0 when `maxSurge` is 0",
+        ),
         ("{rollingUpdate: {maxUnavailable: 120%}}", "must not be greater than 100%"),
         ("{rollingUpdate: {maxSurge: lots}}", "a valid percent string must be a numeric string"),
-        ("{type: BlueGreen}", 'spec.strategy.type: Unsupported value: "BlueGreen": supported values: "Recreate", "RollingUpdate"'),
+        (
+            "{type: BlueGreen}",
+            'spec.strategy.type: Unsupported value: "BlueGreen": '
+            'supported values: "Recreate", "RollingUpdate"',
+        ),
     ],
 )
 def test_strategy_checks(strategy: str, message: str) -> None:
@@ -281,8 +352,10 @@ def test_strategy_checks(strategy: str, message: str) -> None:
 
 
 def test_yaml_syntax_error_has_a_line_number() -> None:
-    assert err("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n").startswith("app.yaml:5: ")
-    assert err("a: b\n  c: d\n") == "app.yaml:2: mapping values are not allowed here"
+    assert err("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n").startswith(
+        "app.yaml:5: "
+    )
+    assert err("a: b\n  c: d\n") == "app.yaml:2: mapping values are not allowed in this context"
 
 
 def test_one_bad_document_fails_the_whole_stream() -> None:
@@ -293,7 +366,10 @@ def test_one_bad_document_fails_the_whole_stream() -> None:
 
 
 def test_unsupported_kind_rejects_or_is_skipped() -> None:
-    text = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    text = (
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    )
     assert err(text) == "app.yaml:1: kind ServiceAccount is not supported"
     skipped: list[str] = []
     objs = load_manifests(text, "app.yaml", on_unsupported=skipped.append)
@@ -306,8 +382,14 @@ def test_unsupported_kind_rejects_or_is_skipped() -> None:
     [
         ("kind: ConfigMap\nmetadata: {name: a}\n", "app.yaml:1: apiVersion not set"),
         ("- a\n- b\n", "app.yaml:1: a manifest must be a mapping, not list"),
-        ("apiVersion: extensions/v1beta1\nkind: Deployment\n", 'no matches for kind "Deployment" in version "extensions/v1beta1"'),
-        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 1}\n", "data.a: Invalid value: 1: must be a string"),
+        (
+            "apiVersion: extensions/v1beta1\nkind: Deployment\n",
+            'no matches for kind "Deployment" in version "extensions/v1beta1"',
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 1}\n",
+            "data.a: Invalid value: 1: must be a string",
+        ),
     ],
 )
 def test_document_errors(text: str, message: str) -> None:
@@ -316,7 +398,8 @@ def test_document_errors(text: str, message: str) -> None:
 
 def test_status_is_dropped_and_timestamps_stay_strings() -> None:
     text = (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, creationTimestamp: 2024-01-02T03:04:05Z}\n"
+        "apiVersion: v1\nkind: ConfigMap\n"
+        "metadata: {name: a, creationTimestamp: 2024-01-02T03:04:05Z}\n"
         "status: {whatever: <some-time>}\n"
     )
     cm = load_one(text)
@@ -325,7 +408,8 @@ def test_status_is_dropped_and_timestamps_stay_strings() -> None:
 
 def test_list_kind_and_document_end_marker() -> None:
     text = (
-        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
         "- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n...\n---\n---\n"
     )
     assert [o.metadata.name for o in load_manifests(text)] == ["a", "b"]
@@ -333,10 +417,14 @@ def test_list_kind_and_document_end_marker() -> None:
 
 def test_files_directories_and_stdin(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
-    (tmp_path / "b.json").write_text('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}')
+    (tmp_path / "b.json").write_text(
+        '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}'
+    )
     (tmp_path / "notes.txt").write_text("not a manifest")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "c.yml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    (tmp_path / "sub" / "c.yml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+    )
     assert [o.metadata.name for o in load_path(tmp_path)] == ["a", "b"]
     assert [o.metadata.name for o in load_path(tmp_path, recursive=True)] == ["a", "b", "c"]
     stdin = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"
@@ -350,11 +438,17 @@ def test_files_directories_and_stdin(tmp_path: Path) -> None:
 
 
 def test_export_round_trip() -> None:
-    objs = load_manifests(DEPLOYMENT + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80, targetPort: http}]}\n")
+    objs = load_manifests(
+        DEPLOYMENT
+        + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+        + "spec: {ports: [{port: 80, targetPort: http}]}\n"
+    )
     assert load_manifests(to_yaml(objs)) == objs
     assert load_manifests(to_json(objs)) == objs
     assert load_manifests(to_json(objs[:1])) == objs[:1]
-    assert to_yaml(objs).startswith("---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")
+    assert to_yaml(objs).startswith(
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+    )
 
 
 def test_from_dict() -> None:

@@ -59,7 +59,13 @@ def test_quantity_equality_is_by_value_and_text_survives() -> None:
 
 @pytest.mark.parametrize(
     ("value", "total", "up", "expected"),
-    [("25%", 3, True, 1), ("25%", 3, False, 0), ("25%", 4, False, 1), (2, 10, True, 2), ("0%", 5, True, 0)],
+    [
+        ("25%", 3, True, 1),
+        ("25%", 3, False, 0),
+        ("25%", 4, False, 1),
+        (2, 10, True, 2),
+        ("0%", 5, True, 0),
+    ],
 )
 def test_scaled_int_or_percent(value: int | str, total: int, up: bool, expected: int) -> None:
     assert scaled_int_or_percent(value, total, up) == expected
@@ -107,7 +113,10 @@ def test_bad_selector_strings(text: str) -> None:
 def test_selector_objects() -> None:
     sel = LabelSelector(
         {"app": "web"},
-        (LabelSelectorRequirement("env", "In", ("a", "b")), LabelSelectorRequirement("x", "DoesNotExist")),
+        (
+            LabelSelectorRequirement("env", "In", ("a", "b")),
+            LabelSelectorRequirement("x", "DoesNotExist"),
+        ),
     )
     assert matches(sel, LABELS)
     assert not matches(sel, {"app": "web"})

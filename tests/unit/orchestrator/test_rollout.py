@@ -70,7 +70,9 @@ def spec(replicas: int, surge: int | str = "25%", unavailable: int | str = "25%"
         (1, "25%", "25%", (1, 0)),
     ],
 )
-def test_fenceposts(replicas: int, surge: int | str, unavailable: int | str, expected: tuple[int, int]) -> None:
+def test_fenceposts(
+    replicas: int, surge: int | str, unavailable: int | str, expected: tuple[int, int]
+) -> None:
     assert resolve_fenceposts(surge, unavailable, replicas) == expected
     s = spec(replicas, surge, unavailable)
     assert (max_surge(s), max_unavailable(s)) == expected
@@ -84,7 +86,9 @@ def test_recreate_has_no_fenceposts() -> None:
 # -- rolling update --------------------------------------------------------------------
 
 
-def simulate(s: DeploymentSpec, new: RSState, old: list[RSState], available: bool = True) -> list[tuple[str, int]]:
+def simulate(
+    s: DeploymentSpec, new: RSState, old: list[RSState], available: bool = True
+) -> list[tuple[str, int]]:
     """Run syncs until nothing changes; pods of the new RS become available at once
     when ``available``; returns the (rs, size) events in order."""
     events: list[tuple[str, int]] = []
@@ -97,7 +101,12 @@ def simulate(s: DeploymentSpec, new: RSState, old: list[RSState], available: boo
             if name == new.name:
                 new = replace(new, replicas=size, available=size if available else new.available)
             else:
-                old = [replace(rs, replicas=size, available=min(rs.available, size)) if rs.name == name else rs for rs in old]
+                old = [
+                    replace(rs, replicas=size, available=min(rs.available, size))
+                    if rs.name == name
+                    else rs
+                    for rs in old
+                ]
     raise AssertionError("rollout did not converge")
 
 
@@ -138,10 +147,14 @@ def test_max_surge_30_percent_reaches_130() -> None:
 def test_bad_rollout_stalls_and_undo_scales_the_broken_rs_to_zero() -> None:
     # ROLLOUT.md: nginx:1.161 never becomes available; 3 replicas with 25%/25%:
     # one new pod is created and the 3 old ones keep running.
-    events = simulate(spec(3), RSState("broken", 0), [RSState("good", 3, available=3)], available=False)
+    events = simulate(
+        spec(3), RSState("broken", 0), [RSState("good", 3, available=3)], available=False
+    )
     assert events == [("broken", 1)]
     # after undo the good RS is the new one again and the broken one goes to 0
-    step = rolling_step(spec(3), RSState("good", 3, available=3), [RSState("broken", 1, available=0)])
+    step = rolling_step(
+        spec(3), RSState("good", 3, available=3), [RSState("broken", 1, available=0)]
+    )
     assert step == Step({"broken": 0}, "scale-down")
 
 
@@ -149,7 +162,9 @@ def test_rollover_never_grows_the_interrupted_rs() -> None:
     # ROLLOUT.md: 3 of 5 nginx:1.14.2 pods are up when the image changes: that RS is old
     # at once and only shrinks.
     s = spec(5)
-    events = simulate(s, RSState("v3", 0), [RSState("v2", 5, available=3, created=2), RSState("v1", 0, created=1)])
+    events = simulate(
+        s, RSState("v3", 0), [RSState("v2", 5, available=3, created=2), RSState("v1", 0, created=1)]
+    )
     sizes = [size for name, size in events if name == "v2"]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 0
     assert events[-1] == ("v2", 0) or ("v3", 5) in events
@@ -160,12 +175,16 @@ def test_unhealthy_old_pods_are_removed_first() -> None:
     # total 5 (new 1 unavailable) with min available 3: budget 5 - 3 - 1 = 1 ... and
     # the oldest RS has 2 unhealthy pods: one of them goes first.
     s = spec(4)
-    step = rolling_step(s, RSState("new", 1, available=0), [RSState("old", 4, available=2, created=1)])
+    step = rolling_step(
+        s, RSState("new", 1, available=0), [RSState("old", 4, available=2, created=1)]
+    )
     assert step == Step({"old": 3}, "scale-down")
 
 
 def test_new_rs_above_replicas_is_scaled_down() -> None:
-    assert rolling_step(spec(3), RSState("new", 5, available=5), []) == Step({"new": 3}, "scale-down")
+    assert rolling_step(spec(3), RSState("new", 5, available=5), []) == Step(
+        {"new": 3}, "scale-down"
+    )
 
 
 # -- recreate, proportional scaling, plan ----------------------------------------------
@@ -203,14 +222,16 @@ def test_proportional_scale_down() -> None:
 
 def test_single_active_rs_takes_the_whole_count() -> None:
     s = spec(6)
-    assert proportional_scale(s, RSState("new", 3, desired_replicas=3), [RSState("old", 0)]) == Step(
-        {"new": 6}, "proportional"
-    )
+    assert proportional_scale(
+        s, RSState("new", 3, desired_replicas=3), [RSState("old", 0)]
+    ) == Step({"new": 6}, "proportional")
 
 
 def test_paused_deployment_only_scales() -> None:
     s = replace(spec(3), paused=True)
-    assert plan(s, RSState("new", 0), [RSState("old", 3, available=3, desired_replicas=3)]) == Step()
+    assert (
+        plan(s, RSState("new", 0), [RSState("old", 3, available=3, desired_replicas=3)]) == Step()
+    )
 
 
 # -- revisions -------------------------------------------------------------------------
@@ -225,7 +246,9 @@ def template(image: str) -> PodTemplateSpec:
 def deployment(image: str, **annotations: str) -> Deployment:
     return Deployment(
         metadata=ObjectMeta(name="web", annotations=dict(annotations)),
-        spec=DeploymentSpec(replicas=3, selector=LabelSelector({"app": "web"}), template=template(image)),
+        spec=DeploymentSpec(
+            replicas=3, selector=LabelSelector({"app": "web"}), template=template(image)
+        ),
     )
 
 
@@ -270,8 +293,13 @@ def test_undo_renumbers_the_reused_revision() -> None:
     reused = find_new_replicaset(undone, rss)
     assert reused is not None
     old = [rs for rs in rss if rs is not reused]
-    renumbered = replace(reused, metadata=replace(reused.metadata, annotations={
-        **reused.metadata.annotations, REVISION: str(next_revision(old))}))
+    renumbered = replace(
+        reused,
+        metadata=replace(
+            reused.metadata,
+            annotations={**reused.metadata.annotations, REVISION: str(next_revision(old))},
+        ),
+    )
     after = history([*old, renumbered])
     assert [e.revision for e in after] == [1, 3, 4]
     assert after[-1].change_cause == "nginx:2"
@@ -323,7 +351,9 @@ def test_revision_history_limit(limit: int, expected: list[str]) -> None:
         (False, 0.0, 0, 100.0, False),
     ],
 )
-def test_min_ready_seconds(ready: bool, since: float, min_ready: int, now: float, expected: bool) -> None:
+def test_min_ready_seconds(
+    ready: bool, since: float, min_ready: int, now: float, expected: bool
+) -> None:
     assert is_pod_available(ready, since, min_ready, now) is expected
 
 
@@ -336,10 +366,17 @@ def test_available_condition() -> None:
 
 
 def test_progressing_then_deadline_exceeded_then_complete() -> None:
-    d = replace(deployment("nginx:1"), spec=replace(deployment("nginx:1").spec, progress_deadline_seconds=600))
-    conds = progressing_condition(d, DeploymentStatus(), (), 0.0, new_rs_name="web-abc", new_rs_created=True)
+    d = replace(
+        deployment("nginx:1"),
+        spec=replace(deployment("nginx:1").spec, progress_deadline_seconds=600),
+    )
+    conds = progressing_condition(
+        d, DeploymentStatus(), (), 0.0, new_rs_name="web-abc", new_rs_created=True
+    )
     assert (conds[0].status, conds[0].reason) == ("True", "NewReplicaSetCreated")
-    moving = DeploymentStatus(replicas=4, updated_replicas=1, ready_replicas=3, available_replicas=3)
+    moving = DeploymentStatus(
+        replicas=4, updated_replicas=1, ready_replicas=3, available_replicas=3
+    )
     conds = progressing_condition(d, moving, conds, 10.0, new_rs_name="web-abc")
     assert conds[0].reason == "ReplicaSetUpdated"
     assert conds[0].message == 'ReplicaSet "web-abc" is progressing.'
@@ -347,7 +384,13 @@ def test_progressing_then_deadline_exceeded_then_complete() -> None:
     assert progressing_condition(stuck, moving, conds, 600.0)[0].reason == "ReplicaSetUpdated"
     late = progressing_condition(stuck, moving, conds, 611.0, new_rs_name="web-abc")
     assert (late[0].status, late[0].reason) == ("False", "ProgressDeadlineExceeded")
-    done = DeploymentStatus(observed_generation=0, replicas=3, updated_replicas=3, ready_replicas=3, available_replicas=3)
+    done = DeploymentStatus(
+        observed_generation=0,
+        replicas=3,
+        updated_replicas=3,
+        ready_replicas=3,
+        available_replicas=3,
+    )
     final = progressing_condition(stuck, done, late, 700.0, new_rs_name="web-abc")
     assert (final[0].status, final[0].reason) == ("True", "NewReplicaSetAvailable")
     assert progressing_condition(replace(d, status=done), done, final, 9999.0) == final
@@ -365,4 +408,9 @@ def test_calculate_status() -> None:
     new = RSState("new", 2, available=1, ready=2)
     old = RSState("old", 2, available=2, ready=2)
     st = calculate_status(new, [new, old], generation=3)
-    assert (st.replicas, st.updated_replicas, st.available_replicas, st.unavailable_replicas) == (4, 2, 3, 1)
+    assert (st.replicas, st.updated_replicas, st.available_replicas, st.unavailable_replicas) == (
+        4,
+        2,
+        3,
+        1,
+    )

@@ -211,6 +211,6 @@ def run(ctx: Context, args: argparse.Namespace | Args, _name: str) -> int:
 
     if args.detach:
         raise Unavailable("run -d: detached containers need the daemon, which is not built yet")
-    engine = ContainerEngine(ctx.root, ctx.run_root)
+    engine = ContainerEngine(ctx.root_dir, ctx.run_root_dir)
     created = engine.create(options_from_args(args))  # type: ignore[arg-type]
     return engine.run(created)

@@ -1,0 +1,174 @@
+"""Docker Engine API request bodies → engine options (the edge where JSON is untrusted).
+
+``POST /containers/create`` takes Docker's body (``Image``, ``Cmd``, ``Env``,
+``HostConfig`` …); :func:`options_from_create` maps what dockyard supports onto
+:class:`~dockyard.engine.options.RunOptions` and
+:class:`~dockyard.engine.options.DaemonOptions`, refusing wrong types with
+InvalidArgument naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.engine.options import DaemonOptions, HealthConfig, RunOptions
+from dockyard.errors import InvalidArgument
+
+__all__ = ["exec_config_from", "options_from_create"]
+
+
+def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], default: Any = None) -> Any:
+    v = d.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+        raise InvalidArgument(f"create: {key}: wrong type {type(v).__name__}")
+    return v
+
+
+def _strs(d: dict[str, Any], key: str) -> list[str]:
+    v = _get(d, key, (list, str), [])
+    if isinstance(v, str):
+        return [v]
+    if not all(isinstance(x, str) for x in v):
+        raise InvalidArgument(f"create: {key}: expected a list of strings")
+    return list(v)
+
+
+def _health(hc: dict[str, Any]) -> HealthConfig:
+    ns = 1e-9
+    return HealthConfig(
+        test=_strs(hc, "Test"),
+        interval=(_get(hc, "Interval", int, 0) or 30_000_000_000) * ns,
+        timeout=(_get(hc, "Timeout", int, 0) or 30_000_000_000) * ns,
+        retries=_get(hc, "Retries", int, 0) or 3,
+        start_period=(_get(hc, "StartPeriod", int, 0) or 0) * ns,
+    )
+
+
+def _ports(hc: dict[str, Any]) -> list[str]:
+    out = []
+    bindings = _get(hc, "PortBindings", dict, {})
+    for port, binds in bindings.items():
+        for b in binds or [{}]:
+            ip = str((b or {}).get("HostIp") or "")
+            hp = str((b or {}).get("HostPort") or "")
+            cport, _, proto = str(port).partition("/")
+            spec = f"{ip}:{hp}:{cport}" if ip else (f"{hp}:{cport}" if hp else cport)
+            out.append(spec + (f"/{proto}" if proto and proto != "tcp" else ""))
+    return out
+
+
+def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOptions, DaemonOptions]:
+    if not isinstance(body, dict):
+        raise InvalidArgument("create: the body must be a JSON object")
+    image = _get(body, "Image", str, "")
+    if not image:
+        raise InvalidArgument("create: Image is required")
+    hc: dict[str, Any] = _get(body, "HostConfig", dict, {})
+    ep = body.get("Entrypoint")
+    entrypoint = None if ep is None else ([ep] if isinstance(ep, str) else _strs(body, "Entrypoint"))
+    rp = _get(hc, "RestartPolicy", dict, {})
+    memory = _get(hc, "Memory", int, 0) or None
+    swap = _get(hc, "MemorySwap", int, 0) or None
+    if memory is not None and memory < 0:
+        raise InvalidArgument("create: HostConfig.Memory must not be negative")
+    log_cfg = (_get(hc, "LogConfig", dict, {}) or {}).get("Config") or {}
+    from dockyard.engine.options import parse_size
+
+    ulimits = [(f"RLIMIT_{str(u['Name']).upper()}", int(u["Soft"]), int(u["Hard"]))
+               for u in _get(hc, "Ulimits", list, [])]  # fmt: skip
+    tmpfs = [f"{k}:{v}" if v else k for k, v in (_get(hc, "Tmpfs", dict, {}) or {}).items()]
+    run = RunOptions(
+        image=image,
+        command=_strs(body, "Cmd"),
+        entrypoint=entrypoint,
+        env=_strs(body, "Env"),
+        workdir=_get(body, "WorkingDir", str) or None,
+        user=_get(body, "User", str) or None,
+        hostname=_get(body, "Hostname", str) or None,
+        name=name,
+        remove=bool(_get(hc, "AutoRemove", bool, False)),
+        network=_get(hc, "NetworkMode", str, "") or "default",
+        memory=memory,
+        memory_swap=swap,
+        nano_cpus=_get(hc, "NanoCpus", int, 0) or None,
+        cpu_shares=_get(hc, "CpuShares", int, 0) or None,
+        cpuset_cpus=_get(hc, "CpusetCpus", str) or None,
+        pids_limit=_get(hc, "PidsLimit", int) or None,
+        tty=bool(_get(body, "Tty", bool, False)),
+        interactive=bool(_get(body, "OpenStdin", bool, False)),
+        privileged=bool(_get(hc, "Privileged", bool, False)),
+        read_only=bool(_get(hc, "ReadonlyRootfs", bool, False)),
+        cap_add=_strs(hc, "CapAdd"),
+        cap_drop=_strs(hc, "CapDrop"),
+        security_opt=_strs(hc, "SecurityOpt"),
+        group_add=_strs(hc, "GroupAdd"),
+        ulimits=ulimits,
+        tmpfs=tmpfs,
+        devices=[],
+        sysctls=dict(_get(hc, "Sysctls", dict, {})),
+        init=bool(_get(hc, "Init", bool, False)),
+        oom_score_adj=_get(hc, "OomScoreAdj", int),
+        labels=dict(_get(body, "Labels", dict, {})),
+    )
+    health = _get(body, "Healthcheck", dict)
+    no_health = bool(health and health.get("Test") == ["NONE"])
+    net_cfg = (_get(body, "NetworkingConfig", dict, {}) or {}).get("EndpointsConfig") or {}
+    aliases: list[str] = []
+    ip = None
+    for _net, cfg in net_cfg.items():
+        aliases += list((cfg or {}).get("Aliases") or [])
+        ip = ((cfg or {}).get("IPAMConfig") or {}).get("IPv4Address") or ip
+    dopts = DaemonOptions(
+        restart=str(rp.get("Name") or "no"),
+        restart_max=int(rp.get("MaximumRetryCount") or 0),
+        health=None if (health is None or no_health) else _health(health),
+        no_healthcheck=no_health,
+        stop_signal=_get(body, "StopSignal", str),
+        stop_timeout=_get(body, "StopTimeout", int),
+        volumes=_strs(hc, "Binds"),
+        mounts=[_mount_str(m) for m in _get(hc, "Mounts", list, [])],
+        publish=_ports(hc),
+        publish_all=bool(_get(hc, "PublishAllPorts", bool, False)),
+        dns=_strs(hc, "Dns"),
+        add_hosts=_strs(hc, "ExtraHosts"),
+        aliases=aliases,
+        ip=ip,
+        log_max_size=parse_size(str(log_cfg["max-size"]), "--log-opt max-size")
+        if log_cfg.get("max-size") else None,
+        log_max_file=int(log_cfg["max-file"]) if log_cfg.get("max-file") else None,
+    )  # fmt: skip
+    if dopts.restart not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"create: invalid restart policy {dopts.restart!r}")
+    if run.remove and dopts.restart != "no":
+        raise InvalidArgument("conflicting options: cannot both remove and restart containers")
+    return run, dopts
+
+
+def _mount_str(m: Any) -> str:
+    if isinstance(m, str):
+        return m
+    if not isinstance(m, dict):
+        raise InvalidArgument("create: HostConfig.Mounts: expected objects")
+    parts = [f"type={m.get('Type', 'volume')}", f"target={m.get('Target', '')}"]
+    if m.get("Source"):
+        parts.append(f"source={m['Source']}")
+    if m.get("ReadOnly"):
+        parts.append("readonly")
+    return ",".join(parts)
+
+
+def exec_config_from(body: dict[str, Any]) -> Any:
+    from dockyard.engine.execs import ExecConfig
+
+    if not isinstance(body, dict):
+        raise InvalidArgument("exec: the body must be a JSON object")
+    return ExecConfig(
+        cmd=_strs(body, "Cmd"),
+        env=_strs(body, "Env"),
+        user=_get(body, "User", str, ""),
+        workdir=_get(body, "WorkingDir", str, ""),
+        tty=bool(_get(body, "Tty", bool, False)),
+        privileged=bool(_get(body, "Privileged", bool, False)),
+    )

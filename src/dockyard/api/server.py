@@ -1,0 +1,616 @@
+"""dockyardd's HTTP API: a Docker Engine API subset on a root-only unix socket.
+
+Paths, JSON field names and status codes follow Docker's (``/containers/create``,
+``/containers/{id}/start`` …, 404 for an unknown object, 409 for a conflict, 304
+for a start of a running container). Errors are ``{"message": …}`` as docker's,
+plus ``"kind"``: the :mod:`dockyard.errors` class, so dockyard's CLI re-raises the
+same class. Handlers translate; the engine (:class:`dockyard.engine.daemon.Daemon`)
+decides.
+
+Beside the HTTP socket, ``<run-root>/dockyard-stdio.sock`` (:mod:`dockyard.api.stdio`)
+takes a client's stdio descriptors over SCM_RIGHTS for attached runs, so that
+output flows from the shim straight into the client's terminal or pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import errors
+from dockyard.errors import DockyardError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Daemon
+
+__all__ = ["make_app", "serve"]
+
+API_VERSION = "1.43"
+_STATUS = {
+    errors.NotFound: 404, errors.AlreadyExists: 409, errors.Conflict: 409,
+    errors.InvalidArgument: 400, errors.FailedPrecondition: 409,
+    errors.PermissionDenied: 403, errors.Unavailable: 503, errors.Internal: 500,
+}  # fmt: skip
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+
+
+def _error(exc: DockyardError) -> web.Response:
+    status = next((v for k, v in _STATUS.items() if isinstance(exc, k)), 500)
+    return web.json_response({"message": str(exc), "kind": type(exc).__name__}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DockyardError as exc:
+        return _error(exc)
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a bug: a 500 with one line, never a dead daemon
+        print(f"dockyardd: {request.method} {request.path}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return _error(errors.Internal(f"{type(exc).__name__}: {exc}"))
+
+
+def _d(request: web.Request) -> Daemon:
+    return request.app[DAEMON]
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+async def _body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    try:
+        return await request.json(loads=json.loads)
+    except ValueError as e:
+        raise InvalidArgument(f"{request.path}: invalid JSON body: {e}") from None
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument("invalid filters: not JSON") from None
+    out: dict[str, list[str]] = {}
+    for k, v in data.items():
+        out[k] = list(v) if isinstance(v, list) else [x for x, on in v.items() if on]
+    return out
+
+
+# ---------------------------------------------------------------------- system
+
+
+async def ping(_r: web.Request) -> web.StreamResponse:
+    return web.Response(text="OK", headers={"Api-Version": API_VERSION})
+
+
+async def version(_r: web.Request) -> web.StreamResponse:
+    from dockyard import __version__
+
+    return web.json_response({"Version": __version__, "ApiVersion": API_VERSION,
+                              "MinAPIVersion": "1.24", "Os": "linux", "Arch": os.uname().machine,
+                              "KernelVersion": os.uname().release})  # fmt: skip
+
+
+async def info(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import info as engine_info
+
+    return web.json_response(engine_info(_d(request)))
+
+
+async def system_df(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import disk_usage
+
+    return web.json_response(disk_usage(_d(request)))
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.logs import parse_time
+
+    d = _d(request)
+    since = _time_arg(request.query.get("since"), parse_time)
+    until = _time_arg(request.query.get("until"), parse_time)
+    filters = _filters(request)
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    q = d.events.subscribe()
+    try:
+        for ev in d.events.since(since or 0, until) if since else []:
+            if _event_matches(ev, filters):
+                await resp.write((json.dumps(ev) + "\n").encode())
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = None
+            if until:
+                timeout = max(0.0, until / 1e9 - loop.time() - (_wall() - loop.time()))
+            try:
+                ev = await asyncio.wait_for(q.get(), timeout)
+            except TimeoutError:
+                break
+            if until and ev["timeNano"] > until:
+                break
+            if _event_matches(ev, filters):
+                await resp.write((json.dumps(ev) + "\n").encode())
+    finally:
+        d.events.unsubscribe(q)
+    return resp
+
+
+def _wall() -> float:
+    import time
+
+    return time.time()
+
+
+def _time_arg(value: str | None, parse: Callable[[str], int]) -> int:
+    if not value:
+        return 0
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        pass
+    try:
+        return parse(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid time {value!r}") from None
+
+
+def _event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    for key, wanted in filters.items():
+        if key == "type" and ev["Type"] not in wanted:
+            return False
+        if key == "event" and ev["Action"].split(":")[0] not in wanted:
+            return False
+        if key == "container" and not any(
+            w in (ev["Actor"]["ID"], ev["Actor"]["Attributes"].get("name")) for w in wanted
+        ):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------- containers
+
+
+async def containers_list(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.shapes import container_summary
+    from dockyard.engine.query import filter_containers
+
+    d = _d(request)
+    recs = filter_containers(d.list(all_=_flag(request, "all")), _filters(request))
+    return web.json_response([container_summary(r) for r in recs])
+
+
+async def containers_create(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.convert import options_from_create
+
+    opts, dopts = options_from_create(await _body(request), request.query.get("name") or None)
+    rec = await _d(request).create(opts, dopts)
+    return web.json_response({"Id": rec.id, "Warnings": []}, status=201)
+
+
+async def container_inspect(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.shapes import container_json
+
+    d = _d(request)
+    return web.json_response(container_json(d, d.get(request.match_info["id"])))
+
+
+async def container_start(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    rec = d.get(request.match_info["id"])
+    if rec.status in ("running", "paused"):
+        return web.Response(status=304)
+    await d.start(rec.id)
+    return web.Response(status=204)
+
+
+async def container_stop(request: web.Request) -> web.StreamResponse:
+    t = request.query.get("t")
+    done = await _d(request).stop(request.match_info["id"], float(t) if t else None)
+    return web.Response(status=204 if done else 304)
+
+
+async def container_restart(request: web.Request) -> web.StreamResponse:
+    t = request.query.get("t")
+    await _d(request).restart(request.match_info["id"], float(t) if t else None)
+    return web.Response(status=204)
+
+
+async def container_kill(request: web.Request) -> web.StreamResponse:
+    await _d(request).kill(request.match_info["id"], request.query.get("signal") or None)
+    return web.Response(status=204)
+
+
+async def container_pause(request: web.Request) -> web.StreamResponse:
+    await _d(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def container_unpause(request: web.Request) -> web.StreamResponse:
+    await _d(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def container_rename(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("name")
+    if not name:
+        raise InvalidArgument("rename: name is required")
+    await _d(request).rename(request.match_info["id"], name)
+    return web.Response(status=204)
+
+
+async def container_wait(request: web.Request) -> web.StreamResponse:
+    code = await _d(request).wait(
+        request.match_info["id"], request.query.get("condition") or "not-running"
+    )
+    return web.json_response({"StatusCode": code, "Error": None})
+
+
+async def container_remove(request: web.Request) -> web.StreamResponse:
+    await _d(request).remove(request.match_info["id"], force=_flag(request, "force"),
+                             volumes=_flag(request, "v"))  # fmt: skip
+    return web.Response(status=204)
+
+
+async def containers_prune(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    gone = []
+    for rec in d.list(all_=True):
+        if rec.status in ("exited", "created", "dead"):
+            await d.remove(rec.id)
+            gone.append(rec.id)
+    return web.json_response({"ContainersDeleted": gone, "SpaceReclaimed": 0})
+
+
+async def container_resize(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    rec = d.get(request.match_info["id"])
+    await d.shim.call({"op": "resize", "id": rec.id, "h": int(request.query.get("h", "24")),
+                       "w": int(request.query.get("w", "80"))})  # fmt: skip
+    return web.Response(status=200)
+
+
+async def container_logs(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.logs import parse_time, read_logs
+
+    d = _d(request)
+    rec = d.get(request.match_info["id"])
+    want_out = _flag(request, "stdout") or not (request.query.get("stderr") or "")
+    want_err = _flag(request, "stderr") or not (request.query.get("stdout") or "")
+    stamps = _flag(request, "timestamps")
+    tail_q = request.query.get("tail", "all")
+    tail = -1 if tail_q in ("all", "") else int(tail_q)
+    since = _time_arg(request.query.get("since"), parse_time)
+    until = _time_arg(request.query.get("until"), parse_time)
+    tty = bool((rec.config.get("options") or {}).get("tty"))
+    started = rec.started_at
+    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"
+                                       if tty else "application/vnd.docker.multiplexed-stream"})  # fmt: skip
+    await resp.prepare(request)
+
+    def stop() -> bool:
+        try:
+            r = d.get(rec.id)
+        except DockyardError:
+            return True
+        return r.status not in ("running", "paused", "restarting") or r.started_at != started
+
+    dopts = rec.config.get("daemon") or {}
+    async for e in read_logs(str(d.bundle(rec.id) / f"{rec.id}-json.log"), since=since,
+                             until=until, tail=tail, follow=_flag(request, "follow"), stop=stop,
+                             max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
+        if (e.stream == "stdout" and not want_out) or (e.stream == "stderr" and not want_err):
+            continue
+        data = (e.time.encode() + b" " + e.data) if stamps else e.data
+        if tty:
+            await resp.write(data)
+        else:
+            kind = 1 if e.stream == "stdout" else 2
+            await resp.write(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
+    return resp
+
+
+async def container_top(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import top
+
+    d = _d(request)
+    return web.json_response(top(d, request.match_info["id"], request.query.get("ps_args", "")))
+
+
+async def container_stats(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.stats import snapshot
+
+    d = _d(request)
+    rec = d.get(request.match_info["id"])
+    stream = request.query.get("stream", "true").lower() not in ("0", "false")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    prev: dict[str, Any] = {}
+    rounds = 0
+    while True:
+        rec = d.get(rec.id)
+        if rec.status not in ("running", "paused"):
+            cur: dict[str, Any] = {"id": rec.id, "name": "/" + rec.name, "cpu_stats": {},
+                                   "memory_stats": {}, "pids_stats": {}, "networks": {}}  # fmt: skip
+        else:
+            cur = snapshot(f"dockyard/{rec.id}", int(rec.pid or 0), rec.name, rec.id)
+        cur["precpu_stats"] = prev.get("cpu_stats", {})
+        if stream or rounds >= 1:
+            await resp.write((json.dumps(cur) + "\n").encode())
+            if not stream:
+                break
+        prev = cur
+        rounds += 1
+        await asyncio.sleep(1.0 if stream else 0.5)
+    return resp
+
+
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.archive import read_archive
+
+    d = _d(request)
+    data, stat = await asyncio.get_running_loop().run_in_executor(
+        None, read_archive, d, request.match_info["id"], request.query.get("path", "")
+    )
+    import base64
+
+    return web.Response(body=data, headers={
+        "Content-Type": "application/x-tar",
+        "X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode(),
+    })  # fmt: skip
+
+
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.archive import write_archive
+
+    d = _d(request)
+    data = await request.read()
+    await asyncio.get_running_loop().run_in_executor(
+        None, write_archive, d, request.match_info["id"], request.query.get("path", ""), data
+    )
+    return web.Response(status=200)
+
+
+# ---------------------------------------------------------------------- exec
+
+
+async def exec_create(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.convert import exec_config_from
+
+    d = _d(request)
+    inst = d.execs.create(request.match_info["id"], exec_config_from(await _body(request)))
+    return web.json_response({"Id": inst.id}, status=201)
+
+
+async def exec_start(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    body = await _body(request)
+    eid = request.match_info["id"]
+    if body.get("Detach"):
+        await d.execs.start(eid, None, detach=True)
+        return web.Response(status=200)
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        inst = await d.execs.start(eid, {"stdout": w, "stderr": w})
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    os.set_blocking(r, False)
+    try:
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(r, lambda f=fut: f.done() or f.set_result(None))
+            try:
+                await fut
+            finally:
+                loop.remove_reader(r)
+            try:
+                data = os.read(r, 65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                break
+            await resp.write(data)
+    finally:
+        os.close(r)
+    if inst.done is not None:
+        await inst.done
+    return resp
+
+
+async def exec_inspect(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.shapes import exec_json
+
+    return web.json_response(exec_json(_d(request).execs.get(request.match_info["id"])))
+
+
+async def exec_resize(request: web.Request) -> web.StreamResponse:
+    d = _d(request)
+    inst = d.execs.get(request.match_info["id"])
+    await d.shim.call({"op": "resize", "id": inst.id, "h": int(request.query.get("h", "24")),
+                       "w": int(request.query.get("w", "80"))})  # fmt: skip
+    return web.Response(status=200)
+
+
+# ---------------------------------------------------------------------- volumes
+
+
+async def volumes_list(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import volume_json
+
+    d = _d(request)
+    return web.json_response({"Volumes": [volume_json(d, v) for v in d.volumes.list()],
+                              "Warnings": []})  # fmt: skip
+
+
+async def volumes_create(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import volume_json
+
+    d = _d(request)
+    body = await _body(request)
+    vol = d.volumes.create(body.get("Name") or None, dict(body.get("Labels") or {}),
+                           dict(body.get("DriverOpts") or {}))  # fmt: skip
+    d.events.emit("volume", "create", vol.name)
+    return web.json_response(volume_json(d, vol), status=201)
+
+
+async def volume_inspect(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import volume_json
+
+    d = _d(request)
+    return web.json_response(volume_json(d, d.volumes.get(request.match_info["name"])))
+
+
+async def volume_remove(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import volume_users
+
+    d = _d(request)
+    name = request.match_info["name"]
+    d.volumes.remove(name, volume_users(d, name), force=_flag(request, "force"))
+    d.events.emit("volume", "destroy", name)
+    return web.Response(status=204)
+
+
+async def volumes_prune(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.system import prune_volumes
+
+    d = _d(request)
+    gone, space = prune_volumes(d, all_=_flag(request, "all"))
+    return web.json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
+
+
+def make_app(daemon: Daemon) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=1 << 30)
+    app[DAEMON] = daemon
+    r = app.router
+    for prefix in ("", "/v{version:[0-9.]+}"):
+        p = prefix
+        r.add_get(p + "/_ping", ping)
+        r.add_get(p + "/version", version)
+        r.add_get(p + "/info", info)
+        r.add_get(p + "/system/df", system_df)
+        r.add_get(p + "/events", events)
+        r.add_get(p + "/containers/json", containers_list)
+        r.add_post(p + "/containers/create", containers_create)
+        r.add_post(p + "/containers/prune", containers_prune)
+        r.add_get(p + "/containers/{id}/json", container_inspect)
+        r.add_post(p + "/containers/{id}/start", container_start)
+        r.add_post(p + "/containers/{id}/stop", container_stop)
+        r.add_post(p + "/containers/{id}/restart", container_restart)
+        r.add_post(p + "/containers/{id}/kill", container_kill)
+        r.add_post(p + "/containers/{id}/pause", container_pause)
+        r.add_post(p + "/containers/{id}/unpause", container_unpause)
+        r.add_post(p + "/containers/{id}/rename", container_rename)
+        r.add_post(p + "/containers/{id}/wait", container_wait)
+        r.add_post(p + "/containers/{id}/resize", container_resize)
+        r.add_get(p + "/containers/{id}/logs", container_logs)
+        r.add_get(p + "/containers/{id}/top", container_top)
+        r.add_get(p + "/containers/{id}/stats", container_stats)
+        r.add_get(p + "/containers/{id}/archive", archive_get)
+        r.add_put(p + "/containers/{id}/archive", archive_put)
+        r.add_post(p + "/containers/{id}/exec", exec_create)
+        r.add_delete(p + "/containers/{id}", container_remove)
+        r.add_post(p + "/exec/{id}/start", exec_start)
+        r.add_post(p + "/exec/{id}/resize", exec_resize)
+        r.add_get(p + "/exec/{id}/json", exec_inspect)
+        r.add_get(p + "/volumes", volumes_list)
+        r.add_post(p + "/volumes/create", volumes_create)
+        r.add_post(p + "/volumes/prune", volumes_prune)
+        r.add_get(p + "/volumes/{name}", volume_inspect)
+        r.add_delete(p + "/volumes/{name}", volume_remove)
+    for ext in daemon.api_extensions:
+        ext(app)
+    return app
+
+
+# ---------------------------------------------------------------------- process
+
+
+def _preload() -> None:
+    """Import what creating and starting a container needs, before the first request."""
+    import dockyard.engine.create
+    import dockyard.engine.spec
+    import dockyard.runtime.users
+    import dockyard.store.images  # noqa: F401
+
+
+async def _main(root: Path, run_root: Path) -> None:
+    from dockyard.api.stdio import StdioServer
+    from dockyard.engine.daemon import Daemon
+
+    daemon = Daemon(root, run_root)
+    await daemon.open()
+    _preload()
+    app = make_app(daemon)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock_path = run_root / "dockyard.sock"
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()
+    old = os.umask(0o177)
+    try:
+        site = web.UnixSite(runner, str(sock_path))
+        await site.start()
+        stdio = StdioServer(daemon, run_root / "dockyard-stdio.sock")
+        stdio.start()
+    finally:
+        os.umask(old)
+    os.chmod(sock_path, 0o600)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"dockyardd: listening on {sock_path} (root {root})", file=sys.stderr, flush=True)
+    await stop.wait()
+    stdio.close()
+    await runner.cleanup()
+    await daemon.close()
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()
+
+
+def serve(root: Path, run_root: Path) -> int:
+    """Run the daemon in the foreground until SIGTERM/SIGINT; containers keep running."""
+    import fcntl
+
+    run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = open(run_root / "dockyard.lock", "w")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise errors.Unavailable(f"dockyardd: another daemon runs with {run_root}") from None
+    (run_root / "dockyard.pid").write_text(str(os.getpid()))
+    try:
+        asyncio.run(_main(root, run_root))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (run_root / "dockyard.pid").unlink()
+        lock.close()
+    return 0

@@ -1,0 +1,210 @@
+"""Container records → the Docker Engine API's JSON (inspect, list, wait, exec)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Daemon
+    from dockyard.engine.execs import ExecInstance
+    from dockyard.store.db import ContainerRecord
+
+__all__ = ["container_json", "container_summary", "exec_json", "status_text"]
+
+_ZERO = "0001-01-01T00:00:00Z"
+
+
+def _health(rec: ContainerRecord) -> dict[str, Any] | None:
+    h = (rec.config.get("state") or {}).get("health")
+    return dict(h) if h else None
+
+
+def _state(rec: ContainerRecord) -> dict[str, Any]:
+    st = rec.status
+    state = {
+        "Status": st,
+        "Running": st in ("running", "paused"),
+        "Paused": st == "paused",
+        "Restarting": st == "restarting",
+        "OOMKilled": bool(rec.oom_killed),
+        "Dead": st == "dead",
+        "Pid": int(rec.pid or 0) if st in ("running", "paused") else 0,
+        "ExitCode": int(rec.exit_code or 0),
+        "Error": str((rec.config.get("state") or {}).get("error") or ""),
+        "StartedAt": rec.started_at or _ZERO,
+        "FinishedAt": rec.finished_at or _ZERO,
+    }
+    h = _health(rec)
+    if h is not None and st in ("running", "paused"):
+        state["Health"] = h
+    return state
+
+
+def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
+    """``GET /containers/{id}/json``."""
+    opts = dict(rec.config.get("options") or {})
+    dopts = dict(rec.config.get("daemon") or {})
+    spec = dict(rec.config.get("spec") or {})
+    proc = dict(spec.get("process") or {})
+    args = list(proc.get("args") or [])
+    state = dict(rec.config.get("state") or {})
+    bundle = d.bundle(rec.id)
+    ports = dict(rec.config.get("ports") or {})
+    networks = dict(rec.config.get("networks") or {})
+    first = next(iter(networks.values()), {}) if networks else {}
+    return {
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": _state(rec),
+        "Image": rec.image_id,
+        "ResolvConfPath": str(bundle / "resolv.conf"),
+        "HostnamePath": str(bundle / "hostname"),
+        "HostsPath": str(bundle / "hosts"),
+        "LogPath": str(bundle / f"{rec.id}-json.log"),
+        "Name": "/" + rec.name,
+        "RestartCount": int(state.get("restart_count") or 0),
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "NetworkMode": opts.get("network") or "default",
+            "AutoRemove": bool(opts.get("remove")),
+            "RestartPolicy": {"Name": dopts.get("restart") or "no",
+                              "MaximumRetryCount": int(dopts.get("restart_max") or 0)},
+            "Memory": int(opts.get("memory") or 0),
+            "MemorySwap": int(opts.get("memory_swap") or 0),
+            "NanoCpus": int(opts.get("nano_cpus") or 0),
+            "CpuShares": int(opts.get("cpu_shares") or 0),
+            "CpusetCpus": opts.get("cpuset_cpus") or "",
+            "PidsLimit": opts.get("pids_limit"),
+            "Privileged": bool(opts.get("privileged")),
+            "ReadonlyRootfs": bool(opts.get("read_only")),
+            "CapAdd": opts.get("cap_add") or None,
+            "CapDrop": opts.get("cap_drop") or None,
+            "Binds": dopts.get("volumes") or None,
+            "PortBindings": rec.config.get("port_bindings") or {},
+            "PublishAllPorts": bool(dopts.get("publish_all")),
+            "Dns": dopts.get("dns") or [],
+            "ExtraHosts": dopts.get("add_hosts") or None,
+            "LogConfig": {"Type": "json-file", "Config": {}},
+        },  # fmt: skip
+        "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": str(bundle / "rootfs")}},
+        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"}
+                   for m in rec.config.get("mounts") or []],  # fmt: skip
+        "Config": {
+            "Hostname": spec.get("hostname") or "",
+            "User": opts.get("user") or "",
+            "Tty": bool(opts.get("tty")),
+            "OpenStdin": bool(opts.get("interactive")),
+            "Env": list(proc.get("env") or []),
+            "Cmd": opts.get("command") or (rec.config.get("image_config") or {}).get("Cmd"),
+            "Entrypoint": opts.get("entrypoint"),
+            "Image": rec.image_ref,
+            "WorkingDir": proc.get("cwd") or "",
+            "Labels": dict(rec.labels),
+            "StopSignal": dopts.get("stop_signal")
+            or (rec.config.get("image_config") or {}).get("StopSignal") or "SIGTERM",
+            "Healthcheck": _hc_json(dopts.get("health")),
+            "ExposedPorts": (rec.config.get("image_config") or {}).get("ExposedPorts") or None,
+        },  # fmt: skip
+        "NetworkSettings": {
+            "Ports": ports,
+            "IPAddress": first.get("IPAddress", ""),
+            "Gateway": first.get("Gateway", ""),
+            "MacAddress": first.get("MacAddress", ""),
+            "Networks": networks,
+        },
+    }
+
+
+def _hc_json(h: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not h:
+        return None
+    return {"Test": h["test"], "Interval": int(h["interval"] * 1e9),
+            "Timeout": int(h["timeout"] * 1e9), "Retries": h["retries"],
+            "StartPeriod": int(h["start_period"] * 1e9)}  # fmt: skip
+
+
+def _ago(iso: str | None) -> str:
+    from dockyard.engine.logs import parse_time
+
+    if not iso:
+        return ""
+    import time
+
+    secs = max(0.0, time.time() - parse_time(iso) / 1e9)
+    if secs < 1:
+        return "Less than a second"
+    if secs < 60:
+        return f"{int(secs)} second{'s' if int(secs) != 1 else ''}"
+    if secs < 3600:
+        m = int(secs // 60)
+        return "About a minute" if m == 1 else f"{m} minutes"
+    h = int(secs // 3600)
+    return "About an hour" if h == 1 else f"{h} hours"
+
+
+def status_text(rec: ContainerRecord) -> str:
+    """The ``STATUS`` column of ``ps``: ``Up 3 seconds (healthy)``, ``Exited (1) 2 minutes ago``."""
+    st = rec.status
+    if st == "running" or st == "paused":
+        h = _health(rec)
+        text = f"Up {_ago(rec.started_at)}"
+        if st == "paused":
+            text += " (Paused)"
+        if h is not None:
+            hs = h.get("Status")
+            text += " (health: starting)" if hs == "starting" else f" ({hs})"
+        return text
+    if st == "restarting":
+        return f"Restarting ({int(rec.exit_code or 0)}) {_ago(rec.finished_at)} ago"
+    if st == "exited":
+        return f"Exited ({int(rec.exit_code or 0)}) {_ago(rec.finished_at)} ago"
+    return st.capitalize()
+
+
+def container_summary(rec: ContainerRecord) -> dict[str, Any]:
+    """One entry of ``GET /containers/json``."""
+    from dockyard.engine.logs import parse_time
+
+    spec = dict(rec.config.get("spec") or {})
+    args = list((spec.get("process") or {}).get("args") or [])
+    ports = []
+    for cport, binds in dict(rec.config.get("ports") or {}).items():
+        num, _, proto = cport.partition("/")
+        for b in binds or []:
+            ports.append({"IP": b.get("HostIp", ""), "PrivatePort": int(num),
+                          "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})  # fmt: skip
+    return {
+        "Id": rec.id,
+        "Names": ["/" + rec.name],
+        "Image": rec.image_ref,
+        "ImageID": rec.image_id,
+        "Command": " ".join(args),
+        "Created": parse_time(rec.created) // 1_000_000_000 if rec.created else 0,
+        "State": rec.status,
+        "Status": status_text(rec),
+        "Ports": ports,
+        "Labels": dict(rec.labels),
+        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"}
+                   for m in rec.config.get("mounts") or []],  # fmt: skip
+        "NetworkSettings": {"Networks": dict(rec.config.get("networks") or {})},
+    }
+
+
+def exec_json(inst: ExecInstance) -> dict[str, Any]:
+    return {
+        "ID": inst.id,
+        "Running": inst.running,
+        "ExitCode": inst.exit_code,
+        "ContainerID": inst.container_id,
+        "Pid": inst.pid,
+        "OpenStdin": False,
+        "ProcessConfig": {"entrypoint": inst.config.cmd[0] if inst.config.cmd else "",
+                          "arguments": inst.config.cmd[1:], "tty": inst.config.tty,
+                          "user": inst.config.user, "privileged": inst.config.privileged},  # fmt: skip
+    }

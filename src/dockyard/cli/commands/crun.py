@@ -1,0 +1,236 @@
+"""``dockyard run`` and ``dockyard create`` through the daemon.
+
+The flags become Docker's create body (the daemon validates it again); an
+attached run hands this process's stdin/stdout/stderr to the daemon over the
+stdio socket (SCM_RIGHTS), so the container writes into our terminal or pipe
+through the shim with no HTTP streaming, and the exit code comes back on that
+socket once the container has ended (and, with ``--rm``, is gone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.cli.client import Client
+    from dockyard.cli.main import Context
+
+__all__ = ["add_arguments", "create_body", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    from dockyard.cli.commands import run as base
+
+    base.add_arguments(p, name)
+    p.set_defaults(network="default")
+    a = p.add_argument
+    a("-v", "--volume", action="append", default=[], help="bind mount a volume")
+    a("--mount", action="append", default=[], help="attach a filesystem mount")
+    a("-p", "--publish", action="append", default=[], help="publish a container's port")
+    a("-P", "--publish-all", action="store_true", help="publish all exposed ports")
+    a("--restart", default="no", help="restart policy (no, on-failure[:N], always, unless-stopped)")
+    a("--health-cmd", help="command to run to check health")
+    a("--health-interval", help="time between running the check (e.g. 30s)")
+    a("--health-timeout", help="maximum time to allow one check to run")
+    a("--health-retries", type=int, help="consecutive failures needed to report unhealthy")
+    a("--health-start-period", help="start period for the container to initialize")
+    a("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
+    a("--stop-signal", help="signal to stop the container")
+    a("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
+    a("--dns", action="append", default=[], help="set custom DNS servers")
+    a("--add-host", action="append", default=[], help="add a custom host-to-IP mapping")
+    a("--network-alias", action="append", default=[], help="add a network-scoped alias")
+    a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    a("--log-opt", action="append", default=[], help="log driver options (max-size, max-file)")
+    a("--detach-keys", help="override the key sequence for detaching a container")
+    a("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+
+
+def _health(args: argparse.Namespace) -> dict[str, Any] | None:
+    from dockyard.engine.options import parse_duration
+
+    if args.no_healthcheck:
+        return {"Test": ["NONE"]}
+    fields = (args.health_interval, args.health_timeout, args.health_retries,
+              args.health_start_period)  # fmt: skip
+    if args.health_cmd is None and all(f is None for f in fields):
+        return None
+    hc: dict[str, Any] = {}
+    if args.health_cmd is not None:
+        hc["Test"] = ["CMD-SHELL", args.health_cmd]
+    for key, value, flag in (("Interval", args.health_interval, "--health-interval"),
+                             ("Timeout", args.health_timeout, "--health-timeout"),
+                             ("StartPeriod", args.health_start_period, "--health-start-period")):  # fmt: skip
+        if value is not None:
+            hc[key] = int(parse_duration(value, flag) * 1e9)
+    if args.health_retries is not None:
+        hc["Retries"] = args.health_retries
+    return hc
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The base run flags, parsed and checked (sizes, CPUs, ulimits) as the library does."""
+    from dockyard.engine.options import parse_cpus, parse_env, parse_size, parse_ulimit
+    from dockyard.errors import InvalidArgument
+
+    swap = None
+    if args.memory_swap is not None:
+        swap = -1 if args.memory_swap == "-1" else parse_size(args.memory_swap, "--memory-swap")
+    sysctls = {}
+    for item in args.sysctl:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise InvalidArgument(f'invalid --sysctl "{item}": expected KEY=VALUE')
+        sysctls[k] = v
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    if args.pids_limit is not None and args.pids_limit == 0:
+        raise InvalidArgument("invalid --pids-limit 0: use -1 for unlimited")
+    entrypoint = None
+    if args.entrypoint is not None:
+        entrypoint = [args.entrypoint] if args.entrypoint else []
+    return {
+        "image": args.image, "command": list(args.command), "entrypoint": entrypoint,
+        "env": parse_env(args.env, dict(os.environ)), "workdir": args.workdir,
+        "user": args.user, "hostname": args.hostname, "remove": args.rm,
+        "network": args.network,
+        "memory": parse_size(args.memory, "--memory") if args.memory else None,
+        "memory_swap": swap, "nano_cpus": parse_cpus(args.cpus) if args.cpus else None,
+        "cpu_shares": args.cpu_shares, "cpuset_cpus": args.cpuset_cpus,
+        "pids_limit": args.pids_limit, "tty": args.tty, "interactive": args.interactive,
+        "privileged": args.privileged, "read_only": args.read_only, "cap_add": args.cap_add,
+        "cap_drop": args.cap_drop, "security_opt": args.security_opt,
+        "group_add": args.group_add, "ulimits": [parse_ulimit(u) for u in args.ulimit],
+        "tmpfs": args.tmpfs, "sysctls": sysctls, "init": args.init,
+        "oom_score_adj": args.oom_score_adj, "labels": labels,
+    }  # fmt: skip
+
+
+def create_body(args: argparse.Namespace) -> dict[str, Any]:
+    """Docker's ``POST /containers/create`` body for the run/create flags."""
+    from dockyard.engine.options import parse_restart, parse_size
+
+    o = _options(args)
+    restart, retries = parse_restart(args.restart)
+    log_cfg = {}
+    for item in args.log_opt:
+        k, sep, v = item.partition("=")
+        if not sep or k not in ("max-size", "max-file"):
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f'invalid --log-opt "{item}": expected max-size=N or max-file=N')
+        if k == "max-size":
+            parse_size(v, "--log-opt max-size")
+        log_cfg[k] = v
+    ports: dict[str, list[dict[str, str]]] = {}
+    for spec in args.publish:
+        from dockyard.cli.commands.crun_ports import port_binding
+
+        key, binding = port_binding(spec)
+        ports.setdefault(key, []).append(binding)
+    host: dict[str, Any] = {
+        "AutoRemove": o["remove"], "NetworkMode": o["network"], "Memory": o["memory"] or 0,
+        "MemorySwap": o["memory_swap"] or 0, "NanoCpus": o["nano_cpus"] or 0,
+        "CpuShares": o["cpu_shares"] or 0, "CpusetCpus": o["cpuset_cpus"] or "",
+        "PidsLimit": o["pids_limit"], "Privileged": o["privileged"],
+        "ReadonlyRootfs": o["read_only"], "CapAdd": o["cap_add"], "CapDrop": o["cap_drop"],
+        "SecurityOpt": o["security_opt"], "GroupAdd": o["group_add"],
+        "Ulimits": [{"Name": n.removeprefix("RLIMIT_").lower(), "Soft": s, "Hard": h}
+                    for n, s, h in o["ulimits"]],
+        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in o["tmpfs"]},
+        "Sysctls": o["sysctls"], "Init": o["init"], "OomScoreAdj": o["oom_score_adj"],
+        "RestartPolicy": {"Name": restart, "MaximumRetryCount": retries},
+        "Binds": args.volume, "Mounts": args.mount, "PortBindings": ports,
+        "PublishAllPorts": args.publish_all, "Dns": args.dns, "ExtraHosts": args.add_host,
+        "LogConfig": {"Type": "json-file", "Config": log_cfg},
+    }  # fmt: skip
+    body: dict[str, Any] = {
+        "Image": o["image"], "Cmd": o["command"], "Entrypoint": o["entrypoint"],
+        "Env": o["env"], "WorkingDir": o["workdir"] or "", "User": o["user"] or "",
+        "Hostname": o["hostname"] or "", "Tty": o["tty"], "OpenStdin": o["interactive"],
+        "Labels": o["labels"], "StopSignal": args.stop_signal, "StopTimeout": args.stop_timeout,
+        "HostConfig": host,
+    }  # fmt: skip
+    hc = _health(args)
+    if hc is not None:
+        body["Healthcheck"] = hc
+    if args.network_alias or args.ip:
+        net = o["network"] if o["network"] not in ("default", "bridge") else "bridge"
+        cfg: dict[str, Any] = {"Aliases": args.network_alias}
+        if args.ip:
+            cfg["IPAMConfig"] = {"IPv4Address": args.ip}
+        body["NetworkingConfig"] = {"EndpointsConfig": {net: cfg}}
+    return body
+
+
+def _client(ctx: Context) -> Client:
+    from dockyard.cli.client import Client
+
+    return Client(str(ctx.root), str(ctx.run_root))
+
+
+def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    client = _client(ctx)
+    body = create_body(args)
+    if name == "create":
+        from urllib.parse import quote
+
+        q = f"?name={quote(args.name)}" if args.name else ""
+        out = client.request("POST", "/containers/create" + q, body).json()
+        print(out["Id"])
+        return 0
+    if args.detach:
+        s, first = client.stdio({"op": "run", "create": body, "name": args.name}, {})
+        s.close()
+        print(first["id"])
+        return 0
+    fds = {"stdout": 1, "stderr": 2}
+    if args.interactive:
+        fds = {"stdin": 0, **fds}
+    wait = "removed" if args.rm else "next-exit"
+    if args.tty:
+        from dockyard.cli.commands.cexec import interactive
+
+        return interactive(client, {"op": "run", "create": body, "name": args.name,
+                                    "wait": wait}, fds)  # fmt: skip
+    return attached(client, {"op": "run", "create": body, "name": args.name, "wait": wait}, fds)
+
+
+def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
+    """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code."""
+    import _signal
+
+    s, first = client.stdio(msg, fds)
+    cid = first["id"]
+    path = "/exec/" if msg.get("op") == "exec" else "/containers/"
+
+    def forward(sig: int, _frame: object) -> None:
+        if path == "/containers/":
+            try:
+                client.post(f"/containers/{cid}/kill?signal={sig}")
+            except Exception:
+                pass
+
+    old = {sig: _signal.signal(sig, forward) for sig in (_signal.SIGINT, _signal.SIGTERM)}
+    try:
+        while True:
+            m = client.next_message(s)
+            if m is None:
+                return 125
+            if "exit" in m:
+                return int(m["exit"])
+            if m.get("detached"):
+                return 0
+    finally:
+        for sig, h in old.items():
+            _signal.signal(sig, h)
+        s.close()
+        try:
+            sys.stdout.flush()
+        except OSError:
+            pass

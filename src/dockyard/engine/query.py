@@ -1,0 +1,47 @@
+"""``ps --filter``: which containers match docker's filters (pure)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.store.db import ContainerRecord
+
+__all__ = ["filter_containers", "matches"]
+
+
+def _health(rec: ContainerRecord) -> str:
+    h = (rec.config.get("state") or {}).get("health")
+    return str(h.get("Status")) if h else "none"
+
+
+def matches(rec: ContainerRecord, filters: dict[str, list[str]]) -> bool:
+    """All keys must match; within a key, any value (docker's rule)."""
+    checks = {
+        "id": lambda v: rec.id.startswith(v),
+        "name": lambda v: v.removeprefix("/") in rec.name,
+        "status": lambda v: rec.status == v,
+        "ancestor": lambda v: v in (rec.image_ref, rec.image_id) or rec.image_id.startswith(v),
+        "health": lambda v: _health(rec) == v,
+        "exited": lambda v: rec.status == "exited" and str(rec.exit_code) == v,
+        "label": lambda v: (
+            rec.labels.get(v.partition("=")[0]) == v.partition("=")[2]
+            if "=" in v
+            else v in rec.labels
+        ),
+    }
+    for key, values in filters.items():
+        check = checks.get(key)
+        if check is None:
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if values and not any(check(v) for v in values):
+            return False
+    return True
+
+
+def filter_containers(
+    recs: list[ContainerRecord], filters: dict[str, list[str]]
+) -> list[ContainerRecord]:
+    return [r for r in recs if matches(r, filters)]
