@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["startup", "build"]
+BENCHES = ["startup", "build", "registry"]
 
 
 def main() -> int:

@@ -10,7 +10,9 @@ reads ``pyvenv.cfg``, scans site-packages and executes every ``.pth`` file there
 launchers written here start Python with ``-I -S`` instead and set ``sys.path``
 themselves: this checkout's ``src`` first, then the standard library, then the
 venv's site-packages (so pyseccomp, PyYAML, aiohttp still import). They call the
-same ``main()`` as the console scripts. See docs/decisions/0002-fast-launchers.md.
+same ``main()`` as the console scripts and, when the command says it is safe
+(``fast_exit_ok()``), end with ``os._exit`` after flushing stdout and stderr, skipping
+the interpreter's teardown. See docs/decisions/0002-fast-launchers.md.
 
 ``-I`` also means: no ``PYTHON*`` environment variables, no user site-packages,
 and the script's directory is not on ``sys.path``. dockyard reads only its own
@@ -29,15 +31,24 @@ TEMPLATE = """\
 #!{python} -IS
 # Written by tools/write-launchers.py (make setup); pip's console script, minus `site`.
 # See docs/decisions/0002-fast-launchers.md. `make setup` rewrites it after `pip install`.
+import os
 import sys
 
 sys.path[:0] = [{src!r}]
 sys.path.append({site_packages!r})
-from {module} import main
+from {module} import fast_exit_ok, main
 
 if __name__ == "__main__":
     sys.argv[0] = sys.argv[0].removesuffix(".exe")
-    sys.exit(main())
+    code = main()
+    if fast_exit_ok():  # skip the interpreter's teardown (see the decision record)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)
 """
 
 SCRIPTS = {

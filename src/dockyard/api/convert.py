@@ -67,7 +67,9 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         raise InvalidArgument("create: Image is required")
     hc: dict[str, Any] = _get(body, "HostConfig", dict, {})
     ep = body.get("Entrypoint")
-    entrypoint = None if ep is None else ([ep] if isinstance(ep, str) else _strs(body, "Entrypoint"))
+    entrypoint = (
+        None if ep is None else ([ep] if isinstance(ep, str) else _strs(body, "Entrypoint"))
+    )
     rp = _get(hc, "RestartPolicy", dict, {})
     memory = _get(hc, "Memory", int, 0) or None
     swap = _get(hc, "MemorySwap", int, 0) or None

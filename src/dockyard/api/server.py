@@ -305,8 +305,13 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     until = _time_arg(request.query.get("until"), parse_time)
     tty = bool((rec.config.get("options") or {}).get("tty"))
     started = rec.started_at
-    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"
-                                       if tty else "application/vnd.docker.multiplexed-stream"})  # fmt: skip
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "application/vnd.docker.raw-stream"
+            if tty
+            else "application/vnd.docker.multiplexed-stream"
+        }
+    )
     await resp.prepare(request)
 
     def stop() -> bool:
@@ -351,8 +356,14 @@ async def container_stats(request: web.Request) -> web.StreamResponse:
     while True:
         rec = d.get(rec.id)
         if rec.status not in ("running", "paused"):
-            cur: dict[str, Any] = {"id": rec.id, "name": "/" + rec.name, "cpu_stats": {},
-                                   "memory_stats": {}, "pids_stats": {}, "networks": {}}  # fmt: skip
+            cur: dict[str, Any] = {
+                "id": rec.id,
+                "name": "/" + rec.name,
+                "cpu_stats": {},
+                "memory_stats": {},
+                "pids_stats": {},
+                "networks": {},
+            }
         else:
             cur = snapshot(f"dockyard/{rec.id}", int(rec.pid or 0), rec.name, rec.id)
         cur["precpu_stats"] = prev.get("cpu_stats", {})
@@ -425,7 +436,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     try:
         while True:
             fut: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(r, lambda f=fut: f.done() or f.set_result(None))
+            loop.add_reader(r, _wake, fut)
             try:
                 await fut
             finally:
@@ -503,6 +514,11 @@ async def volumes_prune(request: web.Request) -> web.StreamResponse:
     d = _d(request)
     gone, space = prune_volumes(d, all_=_flag(request, "all"))
     return web.json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def make_app(daemon: Daemon) -> web.Application:
@@ -614,3 +630,22 @@ def serve(root: Path, run_root: Path) -> int:
             (run_root / "dockyard.pid").unlink()
         lock.close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dockyard.api.server --root R --run-root RR`` (what the CLI starts)."""
+    args = sys.argv[1:] if argv is None else argv
+    opts = dict(zip(args[::2], args[1::2], strict=False))
+    root = Path(opts.get("--root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard")
+    run_root = Path(
+        opts.get("--run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard"
+    )
+    try:
+        return serve(root, run_root)
+    except DockyardError as e:
+        print(f"dockyardd: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

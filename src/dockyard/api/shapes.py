@@ -51,7 +51,7 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
     bundle = d.bundle(rec.id)
     ports = dict(rec.config.get("ports") or {})
     networks = dict(rec.config.get("networks") or {})
-    first = next(iter(networks.values()), {}) if networks else {}
+    first: dict[str, Any] = next(iter(networks.values()), {}) if networks else {}
     return {
         "Id": rec.id,
         "Created": rec.created,
@@ -73,8 +73,10 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
         "HostConfig": {
             "NetworkMode": opts.get("network") or "default",
             "AutoRemove": bool(opts.get("remove")),
-            "RestartPolicy": {"Name": dopts.get("restart") or "no",
-                              "MaximumRetryCount": int(dopts.get("restart_max") or 0)},
+            "RestartPolicy": {
+                "Name": dopts.get("restart") or "no",
+                "MaximumRetryCount": int(dopts.get("restart_max") or 0),
+            },
             "Memory": int(opts.get("memory") or 0),
             "MemorySwap": int(opts.get("memory_swap") or 0),
             "NanoCpus": int(opts.get("nano_cpus") or 0),
@@ -91,10 +93,11 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "Dns": dopts.get("dns") or [],
             "ExtraHosts": dopts.get("add_hosts") or None,
             "LogConfig": {"Type": "json-file", "Config": {}},
-        },  # fmt: skip
+        },
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": str(bundle / "rootfs")}},
-        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"}
-                   for m in rec.config.get("mounts") or []],  # fmt: skip
+        "Mounts": [
+            {k: v for k, v in m.items() if k != "Anonymous"} for m in rec.config.get("mounts") or []
+        ],
         "Config": {
             "Hostname": spec.get("hostname") or "",
             "User": opts.get("user") or "",
@@ -107,10 +110,11 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "WorkingDir": proc.get("cwd") or "",
             "Labels": dict(rec.labels),
             "StopSignal": dopts.get("stop_signal")
-            or (rec.config.get("image_config") or {}).get("StopSignal") or "SIGTERM",
+            or (rec.config.get("image_config") or {}).get("StopSignal")
+            or "SIGTERM",
             "Healthcheck": _hc_json(dopts.get("health")),
             "ExposedPorts": (rec.config.get("image_config") or {}).get("ExposedPorts") or None,
-        },  # fmt: skip
+        },
         "NetworkSettings": {
             "Ports": ports,
             "IPAddress": first.get("IPAddress", ""),
@@ -151,7 +155,7 @@ def _ago(iso: str | None) -> str:
 def status_text(rec: ContainerRecord) -> str:
     """The ``STATUS`` column of ``ps``: ``Up 3 seconds (healthy)``, ``Exited (1) 2 minutes ago``."""
     st = rec.status
-    if st == "running" or st == "paused":
+    if st in ("running", "paused"):
         h = _health(rec)
         text = f"Up {_ago(rec.started_at)}"
         if st == "paused":
@@ -177,8 +181,14 @@ def container_summary(rec: ContainerRecord) -> dict[str, Any]:
     for cport, binds in dict(rec.config.get("ports") or {}).items():
         num, _, proto = cport.partition("/")
         for b in binds or []:
-            ports.append({"IP": b.get("HostIp", ""), "PrivatePort": int(num),
-                          "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})  # fmt: skip
+            ports.append(
+                {
+                    "IP": b.get("HostIp", ""),
+                    "PrivatePort": int(num),
+                    "PublicPort": int(b.get("HostPort") or 0),
+                    "Type": proto or "tcp",
+                }
+            )
     return {
         "Id": rec.id,
         "Names": ["/" + rec.name],
@@ -190,8 +200,9 @@ def container_summary(rec: ContainerRecord) -> dict[str, Any]:
         "Status": status_text(rec),
         "Ports": ports,
         "Labels": dict(rec.labels),
-        "Mounts": [{k: v for k, v in m.items() if k != "Anonymous"}
-                   for m in rec.config.get("mounts") or []],  # fmt: skip
+        "Mounts": [
+            {k: v for k, v in m.items() if k != "Anonymous"} for m in rec.config.get("mounts") or []
+        ],
         "NetworkSettings": {"Networks": dict(rec.config.get("networks") or {})},
     }
 
@@ -204,7 +215,11 @@ def exec_json(inst: ExecInstance) -> dict[str, Any]:
         "ContainerID": inst.container_id,
         "Pid": inst.pid,
         "OpenStdin": False,
-        "ProcessConfig": {"entrypoint": inst.config.cmd[0] if inst.config.cmd else "",
-                          "arguments": inst.config.cmd[1:], "tty": inst.config.tty,
-                          "user": inst.config.user, "privileged": inst.config.privileged},  # fmt: skip
+        "ProcessConfig": {
+            "entrypoint": inst.config.cmd[0] if inst.config.cmd else "",
+            "arguments": inst.config.cmd[1:],
+            "tty": inst.config.tty,
+            "user": inst.config.user,
+            "privileged": inst.config.privileged,
+        },
     }

@@ -91,7 +91,7 @@ class StdioServer:
                         os.close(fd)
                 return msg, fds
             fut: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(conn.fileno(), lambda: fut.done() or fut.set_result(None))
+            loop.add_reader(conn.fileno(), _wake, fut)
             try:
                 await fut
             finally:
@@ -178,6 +178,11 @@ class StdioServer:
             os.close(ctl)
 
 
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _send(conn: socket.socket, msg: dict[str, Any]) -> None:
     try:
         conn.setblocking(True)
@@ -188,4 +193,3 @@ def _send(conn: socket.socket, msg: dict[str, Any]) -> None:
     finally:
         with contextlib.suppress(OSError):
             conn.setblocking(False)
-

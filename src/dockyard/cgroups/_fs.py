@@ -47,9 +47,15 @@ class CgroupFs:
     """Plain file operations on a cgroup filesystem (the real one by default)."""
 
     def read(self, path: FsPath) -> str:
-        try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                return f.read()
+        try:  # raw reads: no TextIOWrapper, and bytes.decode needs no codec module import
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                chunks = []
+                while chunk := os.read(fd, 65536):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+            return b"".join(chunks).decode("ascii", errors="replace")
         except FileNotFoundError:
             raise NotFound(f"read {path}: no such file") from None
         except OSError as exc:

@@ -55,8 +55,13 @@ def _raise(status: int, body: bytes, what: str) -> None:
         message = body.decode(errors="replace").strip()
     cls = getattr(errors, kind, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.DockyardError)):
-        cls = {404: errors.NotFound, 409: errors.Conflict, 400: errors.InvalidArgument,
-               403: errors.PermissionDenied, 503: errors.Unavailable}.get(status, errors.Internal)  # fmt: skip
+        cls = {
+            404: errors.NotFound,
+            409: errors.Conflict,
+            400: errors.InvalidArgument,
+            403: errors.PermissionDenied,
+            503: errors.Unavailable,
+        }.get(status, errors.Internal)
     raise cls(message or f"{what}: HTTP {status}")
 
 
@@ -177,8 +182,8 @@ class Client:
 
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.run_root, mode=0o700, exist_ok=True)
-        argv = [sys.executable, "-m", "dockyard.cli.main", "--root", self.root,
-                "--run-root", self.run_root, "daemon"]  # fmt: skip
+        argv = [sys.executable, "-m", "dockyard.api.server", "--root", self.root,
+                "--run-root", self.run_root]  # fmt: skip
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             try:

@@ -418,6 +418,14 @@ commands: create start run state kill delete list exec ps pause resume update sp
 """
 
 
+def fast_exit_ok() -> bool:
+    """Whether the process may end with ``os._exit`` once :func:`main` returned (the fast
+    launchers ask; see tools/write-launchers.py): every command leaves no thread but
+    daemonic ones, no temporary file and no unflushed file behind (logs are closed after
+    each line), so tearing the interpreter down (~several ms) buys nothing."""
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dockyard-runtime``; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv

@@ -2,13 +2,13 @@
 
 :func:`stream_to_file` is what the server's uploads and the client's
 downloads share.  The event loop reads the body and gathers it into batches of
-:data:`BATCH` bytes; a worker thread appends each batch to the file and feeds
-the same bytes to the hasher (``hashlib`` releases the GIL), while the loop
-already reads the next batch.  At most one batch is in the thread at a time,
-so the file grows strictly in order and memory stays bounded (two batches).
-After each batch the kernel is asked to start writing it back
-(``sync_file_range(SYNC_FILE_RANGE_WRITE)``, Linux), so that the single
-``fsync`` at commit has little left to do.
+:data:`BATCH` bytes; one worker thread appends each batch to the file
+(``writev``, no joining copy) while a second feeds the same bytes to the
+hasher (both release the GIL), and the loop already reads the next batch.  At
+most one batch is in the threads at a time, so the file grows strictly in
+order and memory stays bounded (two batches).  After each batch the kernel is
+asked to start writing it back (``sync_file_range(SYNC_FILE_RANGE_WRITE)``,
+Linux), so that the single ``fsync`` at commit has little left to do.
 
 Errors: a body longer than ``max_bytes`` raises :class:`TooLarge` (after the
 bytes written so far are on file; the caller truncates); read and write errors
@@ -27,7 +27,7 @@ from dockyard.oci.digest import Hasher
 
 __all__ = ["BATCH", "TooLarge", "hash_file", "start_writeback", "stream_to_file"]
 
-BATCH = 4 << 20
+BATCH = 2 << 20
 _READ = 1 << 20
 _IOV_MAX = 512
 
@@ -76,13 +76,15 @@ def _write_all(fd: int, parts: list[bytes]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _append(fd: int, parts: list[bytes], hasher: Hasher | None) -> None:
-    if hasher is not None:
-        for part in parts:
-            hasher.update(part)
+def _append(fd: int, parts: list[bytes]) -> None:
     offset = os.lseek(fd, 0, os.SEEK_END)
     _write_all(fd, parts)
     start_writeback(fd, offset, sum(len(p) for p in parts))
+
+
+def _hash(hasher: Hasher, parts: list[bytes]) -> None:
+    for part in parts:
+        hasher.update(part)
 
 
 async def stream_to_file(
@@ -95,7 +97,7 @@ async def stream_to_file(
 ) -> int:
     """Append all of ``body`` to ``fd`` (opened for writing), hashing it; bytes received."""
     loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
+    pending: list[asyncio.Future[None]] = []
     parts: list[bytes] = []
     buffered = received = 0
     try:
@@ -109,23 +111,26 @@ async def stream_to_file(
             parts.append(chunk)
             buffered += len(chunk)
             if buffered >= batch:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, _append, fd, parts, hasher)
+                for fut in pending:
+                    await fut
+                # the write and the hash of one batch run side by side, on two threads
+                pending = [loop.run_in_executor(None, _append, fd, parts)]
+                if hasher is not None:
+                    pending.append(loop.run_in_executor(None, _hash, hasher, parts))
                 parts, buffered = [], 0
-        if pending is not None:
-            await pending
-            pending = None
+        for fut in pending:
+            await fut
+        pending = []
         if parts:
-            if buffered >= 1 << 16:
-                await loop.run_in_executor(None, _append, fd, parts, hasher)
-            else:
-                _append(fd, parts, hasher)
+            _append(fd, parts)
+            if hasher is not None:
+                _hash(hasher, parts)
     except BaseException:
-        if pending is not None:
-            await asyncio.wait([pending])
-            if not pending.cancelled():
-                pending.exception()  # retrieved: the first error is the one raised
+        if pending:
+            await asyncio.wait(pending)
+            for fut in pending:
+                if not fut.cancelled():
+                    fut.exception()  # retrieved: the first error is the one raised
         raise
     return received
 

@@ -72,4 +72,3 @@ def write_archive(d: Daemon, ref: str, path: str, data: bytes) -> None:
             tar.extractall(str(host), filter="tar")
     except tarfile.TarError as e:
         raise InvalidArgument(f"cp: invalid tar archive: {e}") from None
-

@@ -195,7 +195,7 @@ class ContainerEngine:
     def _remove_exited(self, cid: str) -> None:
         """``--rm``: the container this process ran has exited (its root is unmounted)."""
         rmtree(self.root / "containers" / cid, ignore_errors=True)
-        try:  # noqa: SIM105 (contextlib is slow to import)
+        try:  # (not contextlib.suppress: contextlib is slow to import)
             self.images.snapshots.remove(cid)
         except NotFound:
             pass
@@ -235,7 +235,7 @@ class ContainerEngine:
                 "Stop the container before attempting removal or force remove"
             )
         if rec.status == "running":
-            try:  # noqa: SIM105 (contextlib is slow to import)
+            try:  # (not contextlib.suppress: contextlib is slow to import)
                 self._runtime().delete(rec.id, force=True)
             except NotFound:
                 pass

@@ -13,6 +13,7 @@ Steps, each undone by the next ones' failure (the caller removes the container):
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -111,10 +112,8 @@ def _resolve_mounts(d: Daemon, created: Created, specs: list[MountSpec]) -> dict
             if new and not s.nocopy:
                 from dockyard.runtime.users import resolve_in_root
 
-                try:
+                with contextlib.suppress(OSError):
                     copy_up(resolve_in_root(created.rootfs, s.target), vol.path)
-                except OSError:
-                    pass
         oci.append({"destination": s.target, "type": "bind", "source": source, "options": opts})
         records.append({
             "Type": s.type, "Name": name, "Source": source, "Destination": s.target,
@@ -151,10 +150,8 @@ def after_remove(d: Daemon, rec: ContainerRecord, volumes: bool) -> None:
     store = VolumeStore(d.root)
     for m in rec.config.get("mounts") or []:
         if m.get("Anonymous") and (volumes or run_remove(rec)):
-            try:
+            with contextlib.suppress(Exception):
                 store.remove(m["Name"], force=True)
-            except Exception:
-                pass
 
 
 def run_remove(rec: ContainerRecord) -> bool:

@@ -438,7 +438,9 @@ class Daemon:
         opts, dopts = run_options_of(rec), daemon_options_of(rec)
         if timeout is None:
             timeout = float(dopts.stop_timeout if dopts.stop_timeout is not None else 10)
-        sig = parse_signal(dopts.stop_signal or rec.config.get("image_config", {}).get("StopSignal"))
+        sig = parse_signal(
+            dopts.stop_signal or rec.config.get("image_config", {}).get("StopSignal")
+        )
         fut = self.waiter(rec.id, "next-exit")
         self._signal(rec, sig)
         try:

@@ -10,6 +10,7 @@ queue's bound rather than holding the daemon back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -42,10 +43,8 @@ class EventBus:
             ev.update({"status": action, "id": actor_id, "from": attrs.get("image", "")})
         self.history.append(ev)
         for q in list(self.subscribers):
-            try:
+            with contextlib.suppress(asyncio.QueueFull):
                 q.put_nowait(ev)
-            except asyncio.QueueFull:
-                pass
         return ev
 
     def subscribe(self, maxsize: int = 4096) -> asyncio.Queue[dict[str, Any]]:

@@ -11,6 +11,7 @@ in the daemon's memory (as docker's); one that ran is kept for an hour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -144,9 +145,7 @@ class ExecManager:
         self.d.emit(rec, "exec_start: " + " ".join(inst.config.cmd), execID=eid)
         return inst
 
-    async def run_captured(
-        self, cid: str, cmd: list[str], timeout: float
-    ) -> tuple[int, str]:
+    async def run_captured(self, cid: str, cmd: list[str], timeout: float) -> tuple[int, str]:
         """Run ``cmd`` in the container, return (exit code, first 4 KiB of its output);
         kill it after ``timeout`` (exit code -1, as docker's health checks)."""
         import os
@@ -167,10 +166,8 @@ class ExecManager:
             code = await asyncio.wait_for(asyncio.shield(inst.done), timeout)
         except TimeoutError:
             if inst.pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(inst.pid, 9)
-                except ProcessLookupError:
-                    pass
             code = -1
         try:
             out = await asyncio.wait_for(reader, 2.0)
@@ -183,7 +180,7 @@ class ExecManager:
 def _read_all(fd: int) -> bytes:
     import os
 
-    chunks = []
+    chunks: list[bytes] = []
     try:
         while True:
             data = os.read(fd, 65536)

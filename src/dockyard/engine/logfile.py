@@ -118,7 +118,7 @@ class LogWriter:
         else:
             for i in range(self.max_file - 1, 0, -1):
                 src = self.path if i == 1 else f"{self.path}.{i - 1}"
-                try:  # noqa: SIM105 (contextlib is slow to import)
+                try:
                     os.replace(src, f"{self.path}.{i}")
                 except FileNotFoundError:
                     pass

@@ -29,6 +29,7 @@ def _re(pattern: str) -> re.Pattern[str]:
         c = _COMPILED[pattern] = re.compile(pattern)
     return c
 
+
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -139,7 +140,9 @@ def parse_restart(value: str) -> tuple[str, int]:
     try:
         n = int(count) if count else 0
     except ValueError:
-        raise InvalidArgument(f'invalid --restart "{value}": the count must be an integer') from None
+        raise InvalidArgument(
+            f'invalid --restart "{value}": the count must be an integer'
+        ) from None
     if n < 0:
         raise InvalidArgument(f'invalid --restart "{value}": the count must not be negative')
     return name, n

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.store.db import ContainerRecord
 
 __all__ = ["filter_containers", "matches"]
@@ -17,8 +19,8 @@ def _health(rec: ContainerRecord) -> str:
 
 def matches(rec: ContainerRecord, filters: dict[str, list[str]]) -> bool:
     """All keys must match; within a key, any value (docker's rule)."""
-    checks = {
-        "id": lambda v: rec.id.startswith(v),
+    checks: dict[str, Callable[[str], bool]] = {
+        "id": lambda v: rec.id.startswith(v),  # noqa: PLW0108
         "name": lambda v: v.removeprefix("/") in rec.name,
         "status": lambda v: rec.status == v,
         "ancestor": lambda v: v in (rec.image_ref, rec.image_id) or rec.image_id.startswith(v),

@@ -84,7 +84,7 @@ _DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 def _close(fd: int) -> None:
     if fd >= 0:
-        try:  # noqa: SIM105 (contextlib is slow to import)
+        try:
             os.close(fd)
         except OSError:
             pass
@@ -283,7 +283,7 @@ class Shim:
             dec.close()
         if conn in self.subscribers:
             self.subscribers.remove(conn)
-        try:  # noqa: SIM105
+        try:
             self.sel.unregister(conn)
         except (KeyError, ValueError):
             pass
@@ -534,7 +534,7 @@ class Shim:
                 self._queue(p, a, target, data)
 
     def _close_stream(self, p: Proc, fd: int) -> None:
-        try:  # noqa: SIM105
+        try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
             pass
@@ -588,7 +588,7 @@ class Shim:
             self._unwatch(fd)
 
     def _unwatch(self, fd: int) -> None:
-        try:  # noqa: SIM105
+        try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
             pass
@@ -617,7 +617,7 @@ class Shim:
         p.attachments.append(a)
         if a.inp >= 0:
             if p.master >= 0 or p.stdin_w >= 0:
-                try:  # noqa: SIM105
+                try:
                     self.sel.register(a.inp, self._ev_read, ("ain", (p, a)))
                 except (ValueError, KeyError, OSError):
                     pass
@@ -812,7 +812,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _unlink(path: str) -> None:
-    try:  # noqa: SIM105
+    try:
         os.unlink(path)
     except FileNotFoundError:
         pass

@@ -87,7 +87,7 @@ class Decoder:
 
     def close(self) -> None:
         for fd in self.fds:
-            try:  # noqa: SIM105 (contextlib is slow to import)
+            try:
                 os.close(fd)
             except OSError:
                 pass

@@ -3,7 +3,7 @@
 ``snapshot`` reads the container's cgroup (CPU, memory, pids, block I/O through
 :meth:`dockyard.cgroups.Manager.stats`) and the network counters of the
 container's network namespace (``/proc/<pid>/net/dev``). CPU % is computed by the
-client as docker's: Δcontainer CPU / Δsystem CPU × online CPUs × 100.
+client as docker's: Δcontainer CPU / Δsystem CPU x online CPUs x 100.
 """
 
 from __future__ import annotations
@@ -57,20 +57,31 @@ def snapshot(cgroup_path: str, pid: int, name: str, cid: str) -> dict[str, Any]:
         "id": cid,
         "pids_stats": {"current": s.pids_current, "limit": s.pids_limit},
         "cpu_stats": {
-            "cpu_usage": {"total_usage": s.cpu_usage_ns, "usage_in_usermode": s.cpu_user_ns,
-                          "usage_in_kernelmode": s.cpu_system_ns},
+            "cpu_usage": {
+                "total_usage": s.cpu_usage_ns,
+                "usage_in_usermode": s.cpu_user_ns,
+                "usage_in_kernelmode": s.cpu_system_ns,
+            },
             "system_cpu_usage": system_cpu_ns(),
             "online_cpus": ncpu,
-            "throttling_data": {"periods": s.cpu_periods,
-                                "throttled_periods": s.cpu_throttled_periods,
-                                "throttled_time": s.cpu_throttled_ns},
-        },  # fmt: skip
-        "memory_stats": {"usage": s.memory_usage, "max_usage": s.memory_max_usage,
-                         "limit": mem_limit, "stats": {"cache": s.memory_cache}},  # fmt: skip
-        "blkio_stats": {"io_service_bytes_recursive": [
-            {"major": 0, "minor": 0, "op": "read", "value": s.blkio_read_bytes},
-            {"major": 0, "minor": 0, "op": "write", "value": s.blkio_write_bytes},
-        ]},  # fmt: skip
+            "throttling_data": {
+                "periods": s.cpu_periods,
+                "throttled_periods": s.cpu_throttled_periods,
+                "throttled_time": s.cpu_throttled_ns,
+            },
+        },
+        "memory_stats": {
+            "usage": s.memory_usage,
+            "max_usage": s.memory_max_usage,
+            "limit": mem_limit,
+            "stats": {"cache": s.memory_cache},
+        },
+        "blkio_stats": {
+            "io_service_bytes_recursive": [
+                {"major": 0, "minor": 0, "op": "read", "value": s.blkio_read_bytes},
+                {"major": 0, "minor": 0, "op": "write", "value": s.blkio_write_bytes},
+            ]
+        },
         "networks": _net(pid) if pid else {},
     }
 
@@ -78,13 +89,14 @@ def snapshot(cgroup_path: str, pid: int, name: str, cid: str) -> dict[str, Any]:
 def cpu_percent(prev: dict[str, Any], cur: dict[str, Any]) -> float:
     """Docker's CPU %: the container's share of the host's CPU time, times online CPUs."""
     try:
-        dc = cur["cpu_stats"]["cpu_usage"]["total_usage"] - prev["cpu_stats"]["cpu_usage"][
-            "total_usage"
-        ]
+        dc = (
+            cur["cpu_stats"]["cpu_usage"]["total_usage"]
+            - prev["cpu_stats"]["cpu_usage"]["total_usage"]
+        )
         ds = cur["cpu_stats"]["system_cpu_usage"] - prev["cpu_stats"]["system_cpu_usage"]
         n = cur["cpu_stats"].get("online_cpus") or 1
     except (KeyError, TypeError):
         return 0.0
     if ds <= 0 or dc < 0:
         return 0.0
-    return dc / ds * n * 100.0
+    return float(dc / ds * n * 100.0)

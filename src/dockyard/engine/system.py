@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -51,10 +52,8 @@ def _du(path: str) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
     return total
 
 
@@ -66,8 +65,15 @@ def disk_usage(d: Daemon) -> dict[str, Any]:
     containers = []
     snaps = d.root / "snapshots"
     for r in d.engine.db.list_containers():
-        containers.append({"Id": r.id, "Names": ["/" + r.name], "Image": r.image_ref,
-                           "SizeRw": _du(str(snaps / r.id / "upper")), "State": r.status})  # fmt: skip
+        containers.append(
+            {
+                "Id": r.id,
+                "Names": ["/" + r.name],
+                "Image": r.image_ref,
+                "SizeRw": _du(str(snaps / r.id / "upper")),
+                "State": r.status,
+            }
+        )
     volumes = [volume_json(d, v, size=True) for v in d.volumes.list()]
     return {"LayersSize": sum(i["Size"] for i in images), "Images": images,
             "Containers": containers, "Volumes": volumes, "BuildCache": []}  # fmt: skip
@@ -87,7 +93,10 @@ def volume_json(d: Daemon, v: Volume, size: bool = False) -> dict[str, Any]:
         "Labels": v.labels or None, "Options": v.options or None, "Scope": "local",
     }  # fmt: skip
     if size:
-        out["UsageData"] = {"Size": d.volumes.size(v.name), "RefCount": len(volume_users(d, v.name))}
+        out["UsageData"] = {
+            "Size": d.volumes.size(v.name),
+            "RefCount": len(volume_users(d, v.name)),
+        }
     return out
 
 

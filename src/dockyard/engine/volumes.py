@@ -27,6 +27,8 @@ for ``inspect``/``rm`` → NotFound; removing one in use → Conflict.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
 import os
 import re
@@ -209,7 +211,7 @@ class VolumeStore:
                       labels=raw.get("labels") or {}, options=raw.get("options") or {},
                       anonymous=bool(raw.get("anonymous")))  # fmt: skip
 
-    def list(self) -> list[Volume]:
+    def list(self) -> builtins.list[Volume]:
         out = []
         try:
             names = sorted(os.listdir(self.dir))
@@ -222,7 +224,9 @@ class VolumeStore:
                 continue
         return out
 
-    def remove(self, name: str, in_use_by: list[str] | None = None, force: bool = False) -> None:
+    def remove(
+        self, name: str, in_use_by: builtins.list[str] | None = None, force: bool = False
+    ) -> None:
         self.get(name)
         if in_use_by and not force:
             raise Conflict(f"remove volume {name}: volume is in use - [{', '.join(in_use_by)}]")
@@ -232,10 +236,8 @@ class VolumeStore:
         total = 0
         for dirpath, _dirs, files in os.walk(self.dir / name / "_data"):
             for f in files:
-                try:
+                with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, f)).st_size
-                except OSError:
-                    pass
         return total
 
 

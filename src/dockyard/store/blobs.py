@@ -156,7 +156,7 @@ class ContentStore:
         return staged.digest
 
     def discard(self, staged: StagedBlob) -> None:
-        try:  # noqa: SIM105 (contextlib is slow to import)
+        try:  # (not contextlib.suppress: contextlib is slow to import)
             os.unlink(staged.path)
         except FileNotFoundError:
             pass

@@ -10,6 +10,7 @@ socket once the container has ended (and, with ``--rm``, is gone).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -61,9 +62,11 @@ def _health(args: argparse.Namespace) -> dict[str, Any] | None:
     hc: dict[str, Any] = {}
     if args.health_cmd is not None:
         hc["Test"] = ["CMD-SHELL", args.health_cmd]
-    for key, value, flag in (("Interval", args.health_interval, "--health-interval"),
-                             ("Timeout", args.health_timeout, "--health-timeout"),
-                             ("StartPeriod", args.health_start_period, "--health-start-period")):  # fmt: skip
+    for key, value, flag in (
+        ("Interval", args.health_interval, "--health-interval"),
+        ("Timeout", args.health_timeout, "--health-timeout"),
+        ("StartPeriod", args.health_start_period, "--health-start-period"),
+    ):
         if value is not None:
             hc[key] = int(parse_duration(value, flag) * 1e9)
     if args.health_retries is not None:
@@ -128,11 +131,17 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
             parse_size(v, "--log-opt max-size")
         log_cfg[k] = v
     ports: dict[str, list[dict[str, str]]] = {}
-    for spec in args.publish:
-        from dockyard.cli.commands.crun_ports import port_binding
+    if args.publish:
+        from dockyard.network import parse_publish
 
-        key, binding = port_binding(spec)
-        ports.setdefault(key, []).append(binding)
+        for spec in args.publish:
+            for ps in parse_publish(spec):
+                hp = str(ps.host_port) if ps.host_port else ""
+                if ps.host_port_end and ps.host_port_end != ps.host_port:
+                    hp = f"{ps.host_port}-{ps.host_port_end}"
+                ports.setdefault(f"{ps.container_port}/{ps.proto}", []).append(
+                    {"HostIp": ps.host_ip, "HostPort": hp}
+                )
     host: dict[str, Any] = {
         "AutoRemove": o["remove"], "NetworkMode": o["network"], "Memory": o["memory"] or 0,
         "MemorySwap": o["memory_swap"] or 0, "NanoCpus": o["nano_cpus"] or 0,
@@ -203,7 +212,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
 
 def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
     """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code."""
-    import _signal
+    import signal as _signal
 
     s, first = client.stdio(msg, fds)
     cid = first["id"]
@@ -211,10 +220,8 @@ def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
 
     def forward(sig: int, _frame: object) -> None:
         if path == "/containers/":
-            try:
+            with contextlib.suppress(Exception):
                 client.post(f"/containers/{cid}/kill?signal={sig}")
-            except Exception:
-                pass
 
     old = {sig: _signal.signal(sig, forward) for sig in (_signal.SIGINT, _signal.SIGTERM)}
     try:
@@ -230,7 +237,5 @@ def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
         for sig, h in old.items():
             _signal.signal(sig, h)
         s.close()
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout.flush()
-        except OSError:
-            pass

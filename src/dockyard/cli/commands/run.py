@@ -82,6 +82,10 @@ class Args:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
 
+    if TYPE_CHECKING:  # the attributes are the table's dests, as on a Namespace
+
+        def __getattr__(self, name: str) -> Any: ...
+
 
 _BY_NAME: dict[str, tuple[str, str]] = {
     n: (_dest(names), kind) for names, kind, _ in FLAGS for n in names

@@ -1,0 +1,119 @@
+"""``dockyard ps`` and ``dockyard inspect`` through the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.cli.main import Context
+
+
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    if name == "inspect":
+        from dockyard.cli.commands import inspect
+
+        inspect.add_arguments(p, name)
+        return
+    p.add_argument("-a", "--all", action="store_true", help="show all containers")
+    p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--format", help="format output using a Go template")
+    p.add_argument("-f", "--filter", action="append", default=[], help="filter output")
+
+
+def _row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
+    cmd = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
+    ports = ", ".join(
+        f"{p['IP'] or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
+        for p in c["Ports"] if p.get("PublicPort")
+    )  # fmt: skip
+    import time
+
+    from dockyard.cli.render import ago
+
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c["Created"]))
+    return {
+        "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c["Image"],
+        "Command": json.dumps(cmd, ensure_ascii=False), "CreatedAt": created,
+        "RunningFor": ago(created) + " ago", "Status": c["Status"], "State": c["State"],
+        "Ports": ports, "Names": c["Names"][0].lstrip("/"),
+        "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
+    }  # fmt: skip
+
+
+def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    from urllib.parse import quote
+
+    from dockyard.cli.commands.lifecycle import client
+
+    c = client(ctx)
+    if name == "inspect":
+        return _inspect(ctx, args)
+    filters: dict[str, list[str]] = {}
+    for f in args.filter:
+        k, _, v = f.partition("=")
+        filters.setdefault(k, []).append(v)
+    q = f"?all={int(args.all)}"
+    if filters:
+        q += "&filters=" + quote(json.dumps(filters))
+    items = c.get("/containers/json" + q)
+    if args.quiet:
+        for it in items:
+            print(it["Id"] if args.no_trunc else it["Id"][:12])
+        return 0
+    rows = [_row(it, args.no_trunc) for it in items]
+    if args.format:
+        from dockyard.cli.gotemplate import render
+
+        fmt = args.format.removeprefix("table ").replace("\\t", "\t")
+        for r in rows:
+            print(render(fmt, r))
+        return 0
+    from dockyard.cli.render import table
+
+    headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    print(table(headers, [[r[k] for k in keys] for r in rows]))
+    return 0
+
+
+def _inspect(ctx: Context, args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from dockyard.cli.commands.lifecycle import client
+    from dockyard.errors import NotFound
+
+    c = client(ctx)
+    views: list[dict[str, Any]] = []
+    rc = 0
+    for ref in args.objects:
+        view = None
+        if args.type in (None, "container"):
+            try:
+                view = c.get(f"/containers/{quote(ref, safe='')}/json")
+            except NotFound:
+                view = None
+        if view is None and args.type in (None, "image"):
+            from dockyard.cli.commands.inspect import image_view
+            from dockyard.errors import DockyardError
+
+            try:
+                view = image_view(ctx.images().resolve(ref))
+            except DockyardError:
+                view = None
+        if view is None:
+            print(f"dockyard: no such object: {ref}", file=sys.stderr)
+            rc = 1
+            continue
+        views.append(view)
+    if args.format:
+        from dockyard.cli.gotemplate import render
+
+        for v in views:
+            print(render(args.format, v))
+    else:
+        print(json.dumps(views, indent=4))
+    return rc

@@ -1,0 +1,61 @@
+"""``dockyard system info|df|prune`` and ``dockyard info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.cli.main import Context
+
+
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    if name == "info":
+        p.add_argument("-f", "--format")
+        return
+    sub = p.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    i = sub.add_parser("info", help="display system-wide information")
+    i.add_argument("-f", "--format")
+    sub.add_parser("df", help="show disk usage")
+    pr = sub.add_parser("prune", help="remove stopped containers and unused volumes")
+    pr.add_argument("-a", "--all", action="store_true")
+    pr.add_argument("-f", "--force", action="store_true")
+    pr.add_argument("--volumes", action="store_true")
+
+
+def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    from dockyard.cli.commands.lifecycle import client
+    from dockyard.cli.render import human_size, table
+
+    c = client(ctx)
+    sub = "info" if name == "info" else args.sub
+    if sub == "info":
+        info = c.get("/info")
+        if args.format:
+            from dockyard.cli.gotemplate import render
+
+            print(render(args.format, info))
+        else:
+            for k, v in info.items():
+                print(f" {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+        return 0
+    if sub == "df":
+        df = c.get("/system/df")
+        rows = [
+            ["Images", str(len(df["Images"])), human_size(df["LayersSize"])],
+            ["Containers", str(len(df["Containers"])),
+             human_size(sum(x["SizeRw"] for x in df["Containers"]))],
+            ["Local Volumes", str(len(df["Volumes"])),
+             human_size(sum(v["UsageData"]["Size"] for v in df["Volumes"]))],
+        ]  # fmt: skip
+        print(table(["TYPE", "TOTAL", "SIZE"], rows))
+        return 0
+    out = c.request("POST", "/containers/prune", {}).json()
+    for cid in out["ContainersDeleted"] or []:
+        print(f"Deleted container: {cid}")
+    if args.volumes:
+        vols = c.request("POST", f"/volumes/prune?all={int(args.all)}", {}).json()
+        for n in vols["VolumesDeleted"] or []:
+            print(f"Deleted volume: {n}")
+    return 0

@@ -1,0 +1,131 @@
+"""A private dockyardd per test: roots, the CLI against them, and a teardown that
+stops only what the test started (containers, daemon, shim) by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_CACHE = REPO / ".cache" / "images"
+CLI = os.environ.get("DOCKYARD_TEST_CLI", "").split() or [sys.executable, "-m", "dockyard.cli.main"]
+
+
+class Daemonized:
+    """The CLI bound to one (root, run root); the daemon starts on the first call."""
+
+    def __init__(self, root: Path, run_root: Path) -> None:
+        self.root = root
+        self.run_root = run_root
+
+    def argv(self, *args: str) -> list[str]:
+        return [*CLI, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+
+    def run(self, *args: str, timeout: float = 60, check: bool = False,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                              input=input, check=False)  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dockyard {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
+        return proc
+
+    def out(self, *args: str, timeout: float = 60) -> str:
+        return self.run(*args, timeout=timeout, check=True).stdout.strip()
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def pid_of(self, name: str) -> int:
+        try:
+            return int((self.run_root / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def wait_for(self, fn: object, timeout: float = 20.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fn():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+def _kill(pid: int) -> None:
+    if pid <= 0:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def teardown(d: Daemonized) -> None:
+    """Remove containers, stop the daemon and the shim, undo mounts and cgroups."""
+    if (d.run_root / "dockyard.sock").exists() and d.pid_of("dockyard.pid"):
+        ids = d.run("ps", "-aq", "--no-trunc", timeout=30).stdout.split()
+        if ids:
+            d.run("rm", "-f", *ids, timeout=60)
+    _kill(d.pid_of("dockyard.pid"))
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import Runtime
+
+    rt = Runtime(d.run_root / "runtime")
+    for st in rt.list():  # containers a failed test left: kill and delete (cgroups too)
+        with contextlib.suppress(DockyardError):
+            rt.delete(st.id, force=True)
+    _kill(d.pid_of("shim.pid"))
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        points = []
+    for point in sorted(points, key=len, reverse=True):
+        if point.startswith((str(d.root) + "/", str(d.run_root) + "/")):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    subprocess.run(["rm", "-rf", str(d.root), str(d.run_root)], check=False)
+
+
+@pytest.fixture
+def dyd(tmp_path: Path) -> Iterator[Daemonized]:
+    """A private root with busybox, a daemon started on demand, all stopped at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    archive = IMAGE_CACHE / "busybox_latest.tar"
+    if not archive.is_file():
+        pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
+    d = Daemonized(tmp_path / "root", tmp_path / "run")
+    try:
+        d.run("load", "-i", str(archive), check=True)
+        yield d
+    finally:
+        teardown(d)
+
+
+def own_cgroup_children(name: str = "memory") -> set[str]:
+    """Container cgroups beneath our own (memory hierarchy)."""
+    own = ""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.strip().split(":", 2)
+            if name in ctrls.split(","):
+                own = path
+    base = Path("/sys/fs/cgroup") / name / own.lstrip("/") / "dockyard"
+    try:
+        return {p.name for p in base.iterdir() if p.is_dir()}
+    except OSError:
+        return set()

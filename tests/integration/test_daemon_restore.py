@@ -1,0 +1,41 @@
+"""Live restore: ``kill -9`` of dockyardd loses no container, log line or exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from daemon_kit import Daemonized, dyd
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+__all__ = ["dyd"]
+
+COUNTER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done"
+
+
+def test_kill_9_of_the_daemon_with_ten_running_containers(dyd: Daemonized) -> None:
+    for i in range(10):
+        dyd.out("run", "-d", "--name", f"c{i}", "busybox", "sh", "-c", COUNTER)
+    dyd.out("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 42")
+    daemon, shim = dyd.pid_of("dockyard.pid"), dyd.pid_of("shim.pid")
+    os.kill(daemon, signal.SIGKILL)
+    time.sleep(2.0)  # the quitter exits while no daemon runs; the counters keep writing
+    out = dyd.out("ps", "--format", "{{.Names}} {{.State}}")  # starts a new daemon
+    assert dyd.pid_of("dockyard.pid") not in (0, daemon)
+    assert dyd.pid_of("shim.pid") == shim
+    running = sorted(line.split()[0] for line in out.splitlines() if line.endswith("running"))
+    assert running == sorted(f"c{i}" for i in range(10))
+    assert dyd.out("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter") == (
+        "exited 42"
+    )
+    for i in range(10):
+        lines = dyd.out("logs", f"c{i}").splitlines()
+        numbers = [int(line.split()[1]) for line in lines]
+        assert numbers == list(range(len(numbers))), f"gap in c{i}"
+        assert len(numbers) > 30
+    # the restored daemon still supervises them: a stop records the real exit
+    dyd.out("stop", "-t", "1", "c0")
+    assert dyd.out("inspect", "-f", "{{.State.ExitCode}}", "c0") == "137"
+    assert dyd.run("run", "--rm", "busybox", "sh", "-c", "exit 9").returncode == 9
