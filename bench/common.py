@@ -95,15 +95,15 @@ def tool(name: str) -> str | None:
 
 def report(title: str, results: list[Result], baseline: str, targets: dict[str, float]) -> str:
     """A table of medians and the ratio of the first result to each other one."""
-    lines = [f"== {title}", f"{'tool':<34} {'runs':>5} {'median ms':>10} {'p10':>8} {'p90':>8}"]
+    lines = [f"== {title}", f"{'tool':<40} {'runs':>5} {'median ms':>10} {'p10':>8} {'p90':>8}"]
     by_name = {r.name: r for r in results}
     for r in results:
         if r.error:
-            lines.append(f"{r.name:<34} {'-':>5} {'n/a':>10}  ({r.error})")
+            lines.append(f"{r.name:<40} {'-':>5} {'n/a':>10}  ({r.error})")
             continue
         qs = statistics.quantiles(r.samples, n=10) if len(r.samples) >= 2 else [r.median] * 9
         lines.append(
-            f"{r.name:<34} {len(r.samples):>5} {r.median * 1000:>10.1f} "
+            f"{r.name:<40} {len(r.samples):>5} {r.median * 1000:>10.1f} "
             f"{qs[0] * 1000:>8.1f} {qs[-1] * 1000:>8.1f}"
         )
     base = by_name.get(baseline)

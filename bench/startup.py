@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import IMAGE_CACHE, VENV_BIN, Result, Tool, report, time_round_robin, tool
@@ -72,6 +73,11 @@ def _podman(work: Path, dockyard: list[str]) -> tuple[list[str], dict[str, str]]
     return base, env
 
 
+def _oci_run(runtime: str, root: Path, bundle: Path) -> Callable[[int], list[str]]:
+    """``<runtime> --root ROOT run -b BUNDLE <runtime><i>`` for run ``i``."""
+    return lambda i: [runtime, "--root", str(root), "run", "-b", str(bundle), f"{runtime}{i}"]
+
+
 def main() -> str:
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     root, run_root = work / "root", work / "run"
@@ -91,10 +97,7 @@ def main() -> str:
         missing: list[Result] = []
         for name in ("runc", "crun"):
             if tool(name):
-                tools.append(Tool(
-                    f"{name} run (bundle)",
-                    lambda i, n=name: [n, "--root", str(work / n), "run", "-b", str(bundle),
-                                       f"{n}{i}"]))  # fmt: skip
+                tools.append(Tool(f"{name} run (bundle)", _oci_run(name, work / name, bundle)))
             else:
                 missing.append(Result(f"{name} run (bundle)", [], "not installed"))
         podman = _podman(work, dockyard)

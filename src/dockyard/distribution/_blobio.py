@@ -10,30 +10,40 @@ order and memory stays bounded (two batches).  After each batch the kernel is
 asked to start writing it back (``sync_file_range(SYNC_FILE_RANGE_WRITE)``,
 Linux), so that the single ``fsync`` at commit has little left to do.
 
+:func:`copy_to_file` is the blocking twin for the registry client (no event
+loop): the calling thread reads the body in batches while one helper thread
+appends the previous batch and hashes it, so receiving, writing and hashing
+overlap the same way.
+
 Errors: a body longer than ``max_bytes`` raises :class:`TooLarge` (after the
 bytes written so far are on file; the caller truncates); read and write errors
 propagate unchanged, never with a write still running behind the caller.
+
+Imports: nothing heavy at module level (``asyncio`` only inside
+:func:`stream_to_file`), so the client's ``dockyard pull`` does not load it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-from collections.abc import Callable
-from typing import Any, Protocol
 
 from dockyard.oci.digest import Hasher
 
-__all__ = ["BATCH", "TooLarge", "hash_file", "start_writeback", "stream_to_file"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
+    class _Body(Protocol):
+        async def readany(self) -> bytes: ...
+
+
+__all__ = ["BATCH", "TooLarge", "copy_to_file", "hash_file", "start_writeback", "stream_to_file"]
 
 BATCH = 2 << 20
 _READ = 1 << 20
 _IOV_MAX = 512
-
-
-class _Body(Protocol):
-    async def readany(self) -> bytes: ...
 
 
 class TooLarge(Exception):
@@ -44,16 +54,22 @@ class TooLarge(Exception):
         self.received = received
 
 
-@functools.cache
+_sync_file_range: list[Callable[[int, int, int, int], int] | None] = []
+
+
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if _sync_file_range:
+        return _sync_file_range[0]
+    fn: Any = None
     try:
         import ctypes
 
-        fn: Any = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    fn.restype = ctypes.c_int
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    except (OSError, AttributeError, ImportError):
+        fn = None
+    _sync_file_range[:] = [fn]
     return fn  # type: ignore[no-any-return]
 
 
@@ -96,6 +112,8 @@ async def stream_to_file(
     batch: int = BATCH,
 ) -> int:
     """Append all of ``body`` to ``fd`` (opened for writing), hashing it; bytes received."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     pending: list[asyncio.Future[None]] = []
     parts: list[bytes] = []
@@ -141,3 +159,65 @@ def hash_file(fd: int, hasher: Hasher, start: int = 0) -> None:
     while chunk := os.pread(fd, _READ, offset):
         hasher.update(chunk)
         offset += len(chunk)
+
+
+def copy_to_file(
+    read: Callable[[int], bytes],
+    fd: int,
+    hasher: Hasher | None = None,
+    *,
+    max_bytes: int | None = None,
+    batch: int = BATCH,
+) -> int:
+    """Append ``read(batch)`` results to ``fd`` until ``b""``, hashing them; bytes received.
+
+    Blocking: this thread reads, one helper thread writes and hashes the batch
+    before (at most one batch behind, so the file grows in order).
+    """
+    import threading
+    from _queue import SimpleQueue
+
+    work: SimpleQueue[bytes | None] = SimpleQueue()
+    done: SimpleQueue[BaseException | None] = SimpleQueue()
+
+    def helper() -> None:
+        while (data := work.get()) is not None:
+            try:
+                _append(fd, [data])
+                if hasher is not None:
+                    hasher.update(data)
+            except BaseException as e:  # handed to the reading thread
+                done.put(e)
+                return
+            done.put(None)
+
+    thread = threading.Thread(target=helper, name="dockyard-blobio", daemon=True)
+    thread.start()
+    busy = False
+    received = 0
+    try:
+        while True:
+            data = read(batch)
+            if not data:
+                break
+            received += len(data)
+            if max_bytes is not None and received > max_bytes:
+                raise TooLarge(received)
+            if busy:
+                busy = False
+                if (err := done.get()) is not None:
+                    raise err
+            work.put(data)
+            busy = True
+    except BaseException:
+        work.put(None)
+        if busy:
+            done.get()  # the first error is the one raised
+        thread.join()
+        raise
+    work.put(None)
+    err = done.get() if busy else None
+    thread.join()
+    if err is not None:
+        raise err
+    return received

@@ -22,6 +22,7 @@ connections, timeouts and malformed responses.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import threading
@@ -127,7 +128,9 @@ class _Conn:
     def __init__(self, key: tuple[str, str], sock: socket.socket) -> None:
         self.key = key
         self.sock = sock
-        self.rfile = sock.makefile("rb", buffering=1 << 16)
+        rfile = sock.makefile("rb", buffering=1 << 16)
+        assert isinstance(rfile, io.BufferedReader)
+        self.rfile = rfile
         self.used = False
 
     def close(self) -> None:
@@ -281,7 +284,9 @@ class Pool:
     def _connect(self, key: tuple[str, str]) -> _Conn:
         scheme, netloc = key
         host, port = _host_port(scheme, netloc)
-        sock = socket.create_connection((host, port), timeout=self.connect_timeout)
+        # an ASCII name as bytes: getaddrinfo would import the ``idna`` codec for a str
+        addr = host.encode("ascii") if host.isascii() else host
+        sock = socket.create_connection((addr, port), timeout=self.connect_timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)

@@ -16,11 +16,13 @@ import binascii
 import json
 import os
 import re
-import tempfile
-from pathlib import Path
-from typing import Any
 
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False  # ``typing`` costs a start-up; mypy honours this constant
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 __all__ = [
     "DOCKER_HUB_KEY",
@@ -37,6 +39,8 @@ _PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
 def config_path() -> Path:
+    from pathlib import Path
+
     base = os.environ.get("DOCKER_CONFIG")
     return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
 
@@ -58,6 +62,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-")
     try:

@@ -1,17 +1,25 @@
 """The registry client: one registry host, authentication handled on the way.
 
-``RegistryClient(host, config, session)`` sends requests to
-``<scheme>://<host>/v2/...``.  The scheme is ``http`` for loopback hosts
-(``127.0.0.0/8``, ``localhost``, ``[::1]``) and for hosts listed in
-``config.insecure``; ``https`` (verified, optionally with ``config.ca_file``)
-otherwise.  ``docker.io`` is served by ``registry-1.docker.io``.
+``RegistryClient(host, config)`` sends requests to ``<scheme>://<host>/v2/...``
+over a small pool of kept-alive connections
+(:mod:`~dockyard.distribution._transport`, standard library sockets; ``ssl`` is
+imported only for the first ``https`` connection).  It is blocking and safe to
+share between threads: pulls and pushes move blobs on ``config.parallel``
+threads (:func:`run_parallel`).  Close it (``with RegistryClient(...) as c:``)
+to drop the idle connections.
+
+The scheme is ``http`` for loopback hosts (``127.0.0.0/8``, ``localhost``,
+``[::1]``) and for hosts listed in ``config.insecure``; ``https`` (verified,
+optionally with ``config.ca_file``) otherwise.  ``docker.io`` is served by
+``registry-1.docker.io``.
 
 Auth flow: a request that gets ``401`` reads the ``WWW-Authenticate``
 challenge.  ``Basic`` → the request is repeated with stored credentials;
 ``Bearer realm=,service=,scope=`` → a token is fetched from ``realm`` (with
 basic credentials when there are some), cached per scope, and the request is
 repeated once with it.  Tokens are never sent to another host than the
-registry (redirects to blob storage go without ``Authorization``).
+registry: ``GET``/``HEAD`` redirects (to blob storage) are followed without
+``Authorization``.
 
 Errors: 401/403 after authenticating raise PermissionDenied; 404 raises
 NotFound; a transport failure or a 5xx raises Unavailable; other failures
@@ -20,29 +28,47 @@ raise InvalidArgument, each naming the operation and the object.
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-import json
-import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode, urljoin
+import os
+import threading
 
-import aiohttp
-
+from dockyard.distribution._transport import (
+    Body,
+    FileRange,
+    Headers,
+    Pool,
+    Stream,
+    TransportError,
+    split_url,
+)
 from dockyard.distribution.auth import load_credentials, parse_challenge
 from dockyard.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from dockyard.records import field, record
 
-__all__ = ["ClientConfig", "RegistryClient", "Response", "registry_host", "uses_plain_http"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from pathlib import Path
+    from typing import Any
+
+__all__ = [
+    "Body",
+    "ClientConfig",
+    "FileRange",
+    "RegistryClient",
+    "Response",
+    "Stream",
+    "registry_host",
+    "run_parallel",
+    "uses_plain_http",
+]
 
 DOCKER_HUB_HOST = "registry-1.docker.io"
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_REDIRECTS = 5
+_MAX_SMALL_BODY = 16 << 20  # non-streamed responses (manifests, errors, tokens)
 
-Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 
-
-@dataclass(frozen=True)
+@record
 class ClientConfig:
     """How the client reaches registries."""
 
@@ -54,14 +80,16 @@ class ClientConfig:
     chunk_size: int = 8 * 1024 * 1024
     retries: int = 3
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 30.0
+    read_timeout: float = 300.0
 
 
-@dataclass
+@record
 class Response:
     """A finished response (body read unless it was streamed)."""
 
     status: int
-    headers: Mapping[str, str]
+    headers: Headers
     body: bytes
     url: str
 
@@ -78,53 +106,104 @@ def uses_plain_http(host: str, insecure: frozenset[str] = frozenset()) -> bool:
     name = name.strip("[]")
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    if name.startswith("127.") or name == "::1":
+        import ipaddress  # only for loopback-looking names: it costs a few ms
+
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+    if ":" in name:  # other IPv6 spellings of ::1
+        import ipaddress
+
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+    return False
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _join(base: str, path: str) -> str:
+    """``path`` (absolute URL, ``/absolute`` or relative) against ``base``."""
+    if path.startswith(("http://", "https://")):
+        return path
+    if path.startswith("/"):
+        scheme, netloc, _target = split_url(base)
+        return f"{scheme}://{netloc}{path}"
+    from urllib.parse import urljoin
+
+    return urljoin(base, path)
 
 
 class RegistryClient:
-    """Requests to one registry, with its auth state."""
+    """Requests to one registry, with its auth state (thread-safe)."""
 
-    def __init__(self, host: str, config: ClientConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, host: str, config: ClientConfig, pool: Pool | None = None) -> None:
         self.host = host
         self.config = config
-        self.session = session
         scheme = "http" if uses_plain_http(host, config.insecure) else "https"
         self.base = f"{scheme}://{host}"
+        self._own_pool = pool is None
+        self.pool = pool or Pool(
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            ca_file=os.fspath(config.ca_file) if config.ca_file is not None else None,
+            max_idle=max(2, config.parallel + 1),
+        )
         self._tokens: dict[str, str] = {}
         self._basic: str | None = None
-        self._challenge: tuple[str, dict[str, str]] | None = None
+        self._auth_lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._own_pool:
+            self.pool.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def url(self, path: str) -> str:
-        return urljoin(self.base + "/", path)
+        return _join(self.base + "/", path)
 
     # --- auth ---------------------------------------------------------------------------
 
     def _auth_header(self, scope: str) -> dict[str, str]:
-        if scope in self._tokens:
-            return {"Authorization": f"Bearer {self._tokens[scope]}"}
+        token = self._tokens.get(scope)
+        if token is not None:
+            return {"Authorization": f"Bearer {token}"}
         if self._basic is not None:
             return {"Authorization": self._basic}
         return {}
 
-    async def _authenticate(self, challenge: str, scope: str, what: str) -> None:
-        scheme, params = parse_challenge(challenge)
-        creds = self.config.credentials(self.host)
-        if scheme == "basic":
-            if creds is None:
-                raise PermissionDenied(f"{what}: authentication required (run dockyard login)")
-            raw = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-            self._basic = f"Basic {raw}"
-            return
-        if scheme != "bearer" or "realm" not in params:
-            raise PermissionDenied(f"{what}: unsupported authentication challenge {scheme}")
-        self._tokens[scope] = await self._fetch_token(params, scope, creds, what)
+    def _authenticate(self, challenge: str, scope: str, what: str, sent: str | None) -> None:
+        with self._auth_lock:  # one token request per scope, however many threads ask
+            if self._auth_header(scope).get("Authorization") not in (None, sent):
+                return  # another thread authenticated meanwhile
+            scheme, params = parse_challenge(challenge)
+            creds = self.config.credentials(self.host)
+            if scheme == "basic":
+                if creds is None:
+                    raise PermissionDenied(f"{what}: authentication required (run dockyard login)")
+                self._basic = _basic(*creds)
+                return
+            if scheme != "bearer" or "realm" not in params:
+                raise PermissionDenied(f"{what}: unsupported authentication challenge {scheme}")
+            self._tokens[scope] = self._fetch_token(params, scope, creds, what)
 
-    async def _fetch_token(
+    def _fetch_token(
         self, params: dict[str, str], scope: str, creds: tuple[str, str] | None, what: str
     ) -> str:
+        import json
+        from urllib.parse import urlencode
+
         query: list[tuple[str, str]] = []
         if params.get("service"):
             query.append(("service", params["service"]))
@@ -132,18 +211,19 @@ class RegistryClient:
         headers = {"User-Agent": self.config.user_agent}
         if creds is not None:
             query.append(("account", creds[0]))
-            raw = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-            headers["Authorization"] = f"Basic {raw}"
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
+            headers["Authorization"] = _basic(*creds)
+        realm = params["realm"]
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         try:
-            async with self.session.get(url, headers=headers, ssl=self._realm_ssl(url)) as r:
-                body = await r.read()
-                if r.status in (401, 403):
-                    raise PermissionDenied(f"{what}: token request refused ({r.status})")
-                if r.status != 200:
-                    raise Unavailable(f"{what}: token request failed ({r.status})")
-        except aiohttp.ClientError as e:
-            raise Unavailable(f"{what}: fetch token from {params['realm']}: {e}") from None
+            status, _h, body, _url = self._send(
+                "GET", url, headers, None, None, auth_host=split_url(url)[1]
+            )
+        except TransportError as e:
+            raise Unavailable(f"{what}: fetch token from {realm}: {e}") from None
+        if status in (401, 403):
+            raise PermissionDenied(f"{what}: token request refused ({status})")
+        if status != 200:
+            raise Unavailable(f"{what}: token request failed ({status})")
         try:
             doc = json.loads(body)
             token = doc.get("token") or doc.get("access_token")
@@ -153,16 +233,40 @@ class RegistryClient:
             raise InvalidArgument(f"{what}: token response has no token")
         return token
 
-    def _realm_ssl(self, url: str) -> ssl.SSLContext | bool:
-        if url.startswith("http:"):
-            return False
-        if self.config.ca_file is not None:
-            return ssl.create_default_context(cafile=str(self.config.ca_file))
-        return True
-
     # --- requests -----------------------------------------------------------------------
 
-    async def request(
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: Body,
+        sink: Callable[[Stream], Any] | None,
+        *,
+        auth_host: str | None,
+        ok: Iterable[int] = (),
+    ) -> tuple[int, Headers, bytes, str]:
+        """One exchange, following GET/HEAD redirects (``Authorization`` only to ``auth_host``).
+
+        A status in ``ok`` with a ``sink`` streams the body into it; any other body is read.
+        """
+        for _ in range(_MAX_REDIRECTS + 1):
+            if "Authorization" in headers and split_url(url)[1] != auth_host:
+                headers = {k: v for k, v in headers.items() if k != "Authorization"}
+            stream = self.pool.request(method, url, headers, data)
+            with stream:
+                location = stream.headers.get("Location")
+                if stream.status in _REDIRECTS and location and method in ("GET", "HEAD"):
+                    stream.close()
+                    url = _join(url, location)
+                    continue
+                if sink is not None and stream.status in ok:
+                    sink(stream)
+                    return stream.status, stream.headers, b"", url
+                return stream.status, stream.headers, stream.read_all(_MAX_SMALL_BODY), url
+        raise Unavailable(f"{method} {url}: too many redirects")
+
+    def request(
         self,
         method: str,
         path: str,
@@ -172,45 +276,84 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         data: Body = None,
         ok: tuple[int, ...] = (200,),
-        sink: Callable[[aiohttp.ClientResponse], Any] | None = None,
+        sink: Callable[[Stream], Any] | None = None,
     ) -> Response:
         """Send a request (authenticating on 401); the status must be in ``ok``.
 
-        ``sink`` consumes a successful body as a stream (an async callable);
-        otherwise the body is read into memory.
+        ``data`` is ``bytes`` or a :class:`FileRange` (sent with ``sendfile``).
+        ``sink`` consumes a successful body as a :class:`Stream`; otherwise the body
+        is read into memory.
         """
+        url = self.url(path)
         for attempt in range(2):
+            sent_auth = self._auth_header(scope)
             hdrs = {
                 "User-Agent": self.config.user_agent,
                 **self.config.extra_headers,
-                **self._auth_header(scope),
+                **sent_auth,
                 **(headers or {}),
             }
-            payload = data() if callable(data) else data
             try:
-                async with self.session.request(
-                    method,
-                    self.url(path),
-                    headers=hdrs,
-                    data=payload,
-                    ssl=self._realm_ssl(self.base),
-                ) as r:
-                    if r.status == 401 and attempt == 0:
-                        await r.read()
-                        await self._authenticate(r.headers.get("WWW-Authenticate", ""), scope, what)
-                        continue
-                    if r.status in ok and sink is not None:
-                        await sink(r)
-                        return Response(r.status, r.headers, b"", str(r.url))
-                    body = await r.read()
-                    if r.status not in ok:
-                        _raise_for(what, r.status, body)
-                    return Response(r.status, r.headers, body, str(r.url))
-            except aiohttp.ClientError as e:
+                status, rh, body, final = self._send(
+                    method, url, hdrs, data, sink, auth_host=self.host, ok=ok
+                )
+            except TransportError as e:
                 raise Unavailable(f"{what}: {self.host}: {e}") from None
-            except TimeoutError:
-                raise Unavailable(f"{what}: {self.host}: timed out") from None
+            if status == 401 and attempt == 0:
+                self._authenticate(
+                    rh.get("WWW-Authenticate") or "", scope, what, sent_auth.get("Authorization")
+                )
+                continue
+            if status not in ok:
+                _raise_for(what, status, body)
+            return Response(status, rh, body, final)
         raise PermissionDenied(f"{what}: authentication failed")
+
+
+def run_parallel(fn: Callable[[Any], None], items: Iterable[Any], parallel: int) -> None:
+    """``fn(item)`` for every item, ``parallel`` at a time on threads; the first error raised.
+
+    After an error no new item starts; those running finish first.
+    """
+    todo = list(items)
+    if not todo:
+        return
+    if parallel <= 1 or len(todo) == 1:
+        for item in todo:
+            fn(item)
+        return
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    it = iter(todo)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if errors:
+                    return
+                item = next(it, _END)
+            if item is _END:
+                return
+            try:
+                fn(item)
+            except BaseException as e:  # handed to the caller's thread
+                with lock:
+                    errors.append(e)
+                return
+
+    threads = [
+        threading.Thread(target=worker, name=f"dockyard-transfer-{i}", daemon=True)
+        for i in range(min(parallel, len(todo)))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+_END = object()
 
 
 def _raise_for(what: str, status: int, body: bytes) -> None:
@@ -225,6 +368,8 @@ def _raise_for(what: str, status: int, body: bytes) -> None:
 
 
 def _error_message(body: bytes) -> str:
+    import json
+
     try:
         errors = json.loads(body).get("errors") or []
         first = errors[0]

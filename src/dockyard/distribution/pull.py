@@ -24,27 +24,39 @@ Unavailable for transport failures that outlast the retries.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import platform as _platform
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import aiohttp
-
-from dockyard.distribution._blobio import TooLarge, hash_file, stream_to_file
-from dockyard.distribution.client import ClientConfig, RegistryClient, registry_host
+from dockyard.distribution._blobio import TooLarge, copy_to_file, hash_file
+from dockyard.distribution._transport import Stream, TransportError
+from dockyard.distribution.client import (
+    ClientConfig,
+    RegistryClient,
+    registry_host,
+    run_parallel,
+)
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, Hasher, parse_digest
 from dockyard.oci.image import Descriptor, parse_index, parse_manifest
 from dockyard.oci.reference import Reference, parse_reference
+from dockyard.records import record
 from dockyard.store.blobs import StagedBlob
-from dockyard.store.images import Image, ImageStore
 
-__all__ = ["ACCEPT", "Progress", "default_platform", "fetch_manifest", "parse_platform", "pull"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.images import Image, ImageStore
+
+__all__ = [
+    "ACCEPT",
+    "Progress",
+    "default_platform",
+    "fetch_manifest",
+    "parse_platform",
+    "pull",
+    "pull_sync",
+]
 
 ACCEPT = ", ".join((mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST))
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
@@ -52,7 +64,7 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc
 Progress = Callable[[str, str], None]
 
 
-@dataclass(frozen=True)
+@record
 class PlatformSpec:
     os: str
     architecture: str
@@ -70,7 +82,7 @@ def parse_platform(s: str) -> PlatformSpec:
 
 
 def default_platform() -> PlatformSpec:
-    machine = _platform.machine()
+    machine = os.uname().machine
     return PlatformSpec("linux", _ARCH.get(machine, machine))
 
 
@@ -78,12 +90,12 @@ def _noop(_id: str, _status: str) -> None:
     return None
 
 
-async def fetch_manifest(
+def fetch_manifest(
     client: RegistryClient, ref: Reference, what: str, reference: str | None = None
 ) -> tuple[bytes, str, Digest]:
     """The manifest bytes, media type and verified digest of ``ref`` (or ``reference``)."""
     target = reference or (str(ref.digest) if ref.digest else ref.tag or "latest")
-    r = await client.request(
+    r = client.request(
         "GET",
         f"/v2/{ref.path}/manifests/{target}",
         scope=f"repository:{ref.path}:pull",
@@ -98,7 +110,7 @@ async def fetch_manifest(
     elif r.headers.get("Docker-Content-Digest"):
         expected = parse_digest(r.headers["Docker-Content-Digest"])
     digest = _check(r.body, expected, what)
-    media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
+    media_type = (r.headers.get("Content-Type") or "").split(";")[0].strip()
     return r.body, media_type, digest
 
 
@@ -142,44 +154,71 @@ async def pull(
     platform: str | None = None,
     progress: Progress | None = None,
 ) -> Image:
-    """Pull ``reference`` into ``store``; see the module docstring."""
+    """:func:`pull_sync` on a worker thread, for callers inside an event loop."""
+    import asyncio
+
+    return await asyncio.to_thread(
+        pull_sync, store, reference, config=config, platform=platform, progress=progress
+    )
+
+
+def pull_sync(
+    store: ImageStore,
+    reference: str,
+    *,
+    config: ClientConfig | None = None,
+    platform: str | None = None,
+    progress: Progress | None = None,
+) -> Image:
+    """Pull ``reference`` into ``store`` (blocking); see the module docstring."""
     ref = parse_reference(reference)
     what = f"pull {ref}"
     config = config or ClientConfig()
-    progress = progress or _noop
+    show = _serialized(progress or _noop)
     want = parse_platform(platform) if platform else default_platform()
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
-    async with aiohttp.ClientSession(timeout=timeout, read_bufsize=1 << 20) as session:
-        client = RegistryClient(registry_host(ref.domain), config, session)
-        body, media_type, digest = await fetch_manifest(client, ref, what)
+    with RegistryClient(registry_host(ref.domain), config) as client:
+        body, media_type, digest = fetch_manifest(client, ref, what)
         if _is_index(body, media_type):
             desc = select_platform(body, want, what)
-            body, media_type, digest = await fetch_manifest(client, ref, what, str(desc.digest))
+            body, media_type, digest = fetch_manifest(client, ref, what, str(desc.digest))
             if _is_index(body, media_type):
                 raise InvalidArgument(f"{what}: nested index is not supported")
         try:
             manifest = parse_manifest(body, allow_no_layers=True)
         except InvalidArgument as e:
             raise InvalidArgument(f"{what}: {e}") from None
-        progress(digest.short, f"Pulling from {ref.familiar_name()}")
-        sem = asyncio.Semaphore(max(1, config.parallel))
+        show(digest.short, f"Pulling from {ref.familiar_name()}")
         descs = [manifest.config, *manifest.layers]
-        await asyncio.gather(
-            *(_fetch_blob(client, store, ref, d, sem, progress, what) for d in descs)
+        # the largest first, so that the last one to start is not the longest
+        descs.sort(key=lambda d: -d.size)
+        run_parallel(
+            lambda d: _fetch_blob(client, store, ref, d, show, what), descs, config.parallel
         )
     config_bytes = store.blobs.read_bytes(manifest.config.digest)
     tags = [str(ref)] if ref.digest is None else []
     image = store.add_image(body, config_bytes, tags=tags)
-    progress(digest.short, f"Digest: {digest}")
+    show(digest.short, f"Digest: {digest}")
     return image
 
 
-async def _fetch_blob(
+def _serialized(progress: Progress) -> Progress:
+    """``progress`` called by one thread at a time (blobs move on several)."""
+    import threading
+
+    lock = threading.Lock()
+
+    def call(ident: str, status: str) -> None:
+        with lock:
+            progress(ident, status)
+
+    return call
+
+
+def _fetch_blob(
     client: RegistryClient,
     store: ImageStore,
     ref: Reference,
     desc: Descriptor,
-    sem: asyncio.Semaphore,
     progress: Progress,
     what: str,
 ) -> None:
@@ -187,20 +226,19 @@ async def _fetch_blob(
     if store.blobs.has(desc.digest):
         progress(short, "Already exists")
         return
-    async with sem:
-        for attempt in range(client.config.retries):
-            try:
-                await _download(client, store, ref, desc, progress, what)
-                progress(short, "Pull complete")
-                return
-            except Unavailable:
-                if attempt + 1 == client.config.retries:
-                    raise
-                progress(short, "Retrying")
-                await asyncio.sleep(0.2 * (attempt + 1))
+    for attempt in range(client.config.retries):
+        try:
+            _download(client, store, ref, desc, progress, what)
+            progress(short, "Pull complete")
+            return
+        except Unavailable:
+            if attempt + 1 == client.config.retries:
+                raise
+            progress(short, "Retrying")
+            time.sleep(0.2 * (attempt + 1))
 
 
-async def _download(
+def _download(
     client: RegistryClient,
     store: ImageStore,
     ref: Reference,
@@ -211,38 +249,46 @@ async def _download(
     """Download ``desc`` into ``ingest/pull-<hex>`` (resuming) and commit it verified."""
     if not desc.digest.verifiable:
         raise InvalidArgument(f"{what}: blob {desc.digest}: unsupported digest algorithm")
-    store.blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
-    part = store.blobs.ingest_dir / f"pull-{desc.digest.algorithm}-{desc.digest.hex}"
-    have = part.stat().st_size if part.exists() else 0
+    ingest = os.fspath(store.blobs.ingest_dir)
+    os.makedirs(ingest, exist_ok=True)
+    part = os.path.join(ingest, f"pull-{desc.digest.algorithm}-{desc.digest.hex}")
+    try:
+        have = os.stat(part).st_size
+    except FileNotFoundError:
+        have = 0
     if have > desc.size:
-        part.unlink()
+        os.unlink(part)
         have = 0
     headers = {"Range": f"bytes={have}-"} if 0 < have < desc.size else {}
     short = desc.digest.short
     hashed: list[Hasher] = []
 
-    async def sink(r: aiohttp.ClientResponse) -> None:
+    def sink(r: Stream) -> None:
         hasher = Hasher(desc.digest.algorithm)
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
         start = 0
         if r.status == 206:
             progress(short, f"Resuming at {have} bytes")
-            await asyncio.to_thread(_hash_path, part, hasher)
+            _hash_path(part, hasher)
             start = hasher.size
         else:
             flags |= os.O_TRUNC
         fd = os.open(part, flags, 0o644)
         try:
-            await stream_to_file(r.content, fd, hasher, max_bytes=desc.size - start)
+            if start:
+                os.lseek(fd, 0, os.SEEK_END)
+            copy_to_file(r.read, fd, hasher, max_bytes=desc.size - start)
         except TooLarge:
             raise InvalidArgument(f"{what}: blob {desc.digest}: larger than {desc.size}") from None
+        except TransportError as e:
+            raise Unavailable(f"{what}: blob {desc.digest}: {e}") from None
         finally:
             os.close(fd)
         hashed.append(hasher)
 
     if have < desc.size or desc.size == 0:
         progress(short, "Downloading")
-        await client.request(
+        client.request(
             "GET",
             f"/v2/{ref.path}/blobs/{desc.digest}",
             scope=f"repository:{ref.path}:pull",
@@ -251,10 +297,10 @@ async def _download(
             ok=(200, 206),
             sink=sink,
         )
-    await asyncio.to_thread(_commit, store, part, desc, what, hashed[-1] if hashed else None)
+    _commit(store, part, desc, what, hashed[-1] if hashed else None)
 
 
-def _hash_path(path: Path, hasher: Hasher) -> None:
+def _hash_path(path: str, hasher: Hasher) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         hash_file(fd, hasher)
@@ -263,7 +309,7 @@ def _hash_path(path: Path, hasher: Hasher) -> None:
 
 
 def _commit(
-    store: ImageStore, part: Path, desc: Descriptor, what: str, hashed: Hasher | None
+    store: ImageStore, part: str, desc: Descriptor, what: str, hashed: Hasher | None
 ) -> None:
     """Verify the download (hashed while it arrived, or now) and make it a blob."""
     fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
@@ -276,9 +322,13 @@ def _commit(
     finally:
         os.close(fd)
     if h.digest() != desc.digest or h.size != desc.size:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(part)
+        except FileNotFoundError:
+            pass
         raise InvalidArgument(
             f"{what}: blob {desc.digest}: verification failed (got {h.digest()}, {h.size} bytes)"
         )
-    store.blobs.commit(StagedBlob(desc.digest, h.size, part))
+    from pathlib import Path
+
+    store.blobs.commit(StagedBlob(desc.digest, h.size, Path(part)))

@@ -19,21 +19,28 @@ raises NotFound.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
-import aiohttp
-
-from dockyard.distribution.client import ClientConfig, RegistryClient, registry_host
+from dockyard.distribution.client import (
+    ClientConfig,
+    FileRange,
+    RegistryClient,
+    registry_host,
+    run_parallel,
+)
+from dockyard.distribution.pull import _serialized
 from dockyard.errors import NotFound, Unavailable
 from dockyard.oci.digest import Digest
 from dockyard.oci.image import Descriptor
 from dockyard.oci.reference import Reference, parse_reference
-from dockyard.store.images import Image, ImageStore
 
-__all__ = ["push"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.store.images import Image, ImageStore
+
+__all__ = ["push", "push_sync"]
 
 Progress = Callable[[str, str], None]
 
@@ -49,7 +56,20 @@ async def push(
     config: ClientConfig | None = None,
     progress: Progress | None = None,
 ) -> Digest:
-    """Push the image ``reference`` names; return the manifest digest."""
+    """:func:`push_sync` on a worker thread, for callers inside an event loop."""
+    import asyncio
+
+    return await asyncio.to_thread(push_sync, store, reference, config=config, progress=progress)
+
+
+def push_sync(
+    store: ImageStore,
+    reference: str,
+    *,
+    config: ClientConfig | None = None,
+    progress: Progress | None = None,
+) -> Digest:
+    """Push the image ``reference`` names (blocking); return the manifest digest."""
     ref = parse_reference(reference)
     what = f"push {ref}"
     try:
@@ -57,21 +77,20 @@ async def push(
     except NotFound:
         raise NotFound(f"{what}: no such image") from None
     config = config or ClientConfig()
-    progress = progress or _noop
+    show = _serialized(progress or _noop)
     body = store.blobs.read_bytes(image.manifest_digest)
     sources = _mount_sources(image, ref)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = RegistryClient(registry_host(ref.domain), config, session)
-        progress(image.manifest_digest.short, f"The push refers to repository [{ref.repository}]")
-        sem = asyncio.Semaphore(max(1, config.parallel))
+    with RegistryClient(registry_host(ref.domain), config) as client:
+        show(image.manifest_digest.short, f"The push refers to repository [{ref.repository}]")
         descs = [*image.manifest.layers, image.manifest.config]
-        await asyncio.gather(
-            *(_push_blob(client, store, ref, d, sources, sem, progress, what) for d in descs)
+        run_parallel(
+            lambda d: _push_blob(client, store, ref, d, sources, show, what),
+            descs,
+            config.parallel,
         )
         media_type = image.manifest.media_type or "application/vnd.oci.image.manifest.v1+json"
         target = ref.tag or str(image.manifest_digest)
-        await client.request(
+        client.request(
             "PUT",
             f"/v2/{ref.path}/manifests/{target}",
             scope=f"repository:{ref.path}:pull,push",
@@ -80,7 +99,7 @@ async def push(
             data=body,
             ok=(201, 200, 202),
         )
-    progress(image.manifest_digest.short, f"{target}: digest: {image.manifest_digest}")
+    show(image.manifest_digest.short, f"{target}: digest: {image.manifest_digest}")
     return image.manifest_digest
 
 
@@ -94,46 +113,44 @@ def _mount_sources(image: Image, ref: Reference) -> list[str]:
     return out
 
 
-async def _push_blob(
+def _push_blob(
     client: RegistryClient,
     store: ImageStore,
     ref: Reference,
     desc: Descriptor,
     sources: list[str],
-    sem: asyncio.Semaphore,
     progress: Progress,
     what: str,
 ) -> None:
     short = desc.digest.short
     scope = f"repository:{ref.path}:pull,push"
-    async with sem:
-        r = await client.request(
-            "HEAD",
-            f"/v2/{ref.path}/blobs/{desc.digest}",
-            scope=scope,
-            what=f"{what}: blob {desc.digest}",
-            ok=(200, 404),
-        )
-        if r.status == 200:
-            progress(short, "Layer already exists")
+    r = client.request(
+        "HEAD",
+        f"/v2/{ref.path}/blobs/{desc.digest}",
+        scope=scope,
+        what=f"{what}: blob {desc.digest}",
+        ok=(200, 404),
+    )
+    if r.status == 200:
+        progress(short, "Layer already exists")
+        return
+    location = None
+    for source in sources:
+        location = _try_mount(client, ref, desc.digest, source, what)
+        if location is None:
+            progress(short, f"Mounted from {source}")
             return
-        location = None
-        for source in sources:
-            location = await _try_mount(client, ref, desc.digest, source, what)
-            if location is None:
-                progress(short, f"Mounted from {source}")
-                return
-            break  # the registry opened an upload session: use it
-        await _upload(client, store, ref, desc, location, progress, what)
-        progress(short, "Pushed")
+        break  # the registry opened an upload session: use it
+    _upload(client, store, ref, desc, location, progress, what)
+    progress(short, "Pushed")
 
 
-async def _try_mount(
+def _try_mount(
     client: RegistryClient, ref: Reference, digest: Digest, source: str, what: str
 ) -> str | None:
     """None when mounted; else the Location of the upload session the registry opened."""
     q = urlencode({"mount": str(digest), "from": source})
-    r = await client.request(
+    r = client.request(
         "POST",
         f"/v2/{ref.path}/blobs/uploads/?{q}",
         scope=f"repository:{ref.path}:pull,push repository:{source}:pull",
@@ -143,7 +160,7 @@ async def _try_mount(
     return None if r.status == 201 else r.headers.get("Location")
 
 
-async def _upload(
+def _upload(
     client: RegistryClient,
     store: ImageStore,
     ref: Reference,
@@ -155,7 +172,7 @@ async def _upload(
     scope = f"repository:{ref.path}:pull,push"
     blob_what = f"{what}: blob {desc.digest}"
     if location is None:
-        r = await client.request(
+        r = client.request(
             "POST", f"/v2/{ref.path}/blobs/uploads/", scope=scope, what=blob_what, ok=(202,)
         )
         location = r.headers["Location"]
@@ -166,7 +183,7 @@ async def _upload(
     while offset < desc.size:
         end = min(offset + chunk, desc.size)
         try:
-            r = await client.request(
+            r = client.request(
                 "PATCH",
                 location,
                 scope=scope,
@@ -174,53 +191,36 @@ async def _upload(
                 headers={
                     "Content-Type": "application/octet-stream",
                     "Content-Range": f"{offset}-{end - 1}",
-                    "Content-Length": str(end - offset),
                 },
-                data=_reader(path, offset, end),
+                data=FileRange(path, offset, end),
                 ok=(202,),
             )
-            location = r.headers.get("Location", location)
+            location = r.headers.get("Location") or location
             offset = end
         except Unavailable:
             failures += 1
             if failures >= client.config.retries:
                 raise
-            offset, location = await _status(client, location, scope, blob_what, offset)
+            offset, location = _status(client, location, scope, blob_what, offset)
             progress(desc.digest.short, f"Resuming at {offset} bytes")
     sep = "&" if "?" in location else "?"
-    await client.request(
+    client.request(
         "PUT",
         f"{location}{sep}{urlencode({'digest': str(desc.digest)})}",
         scope=scope,
         what=blob_what,
-        headers={"Content-Length": "0"},
         ok=(201, 204),
     )
 
 
-async def _status(
+def _status(
     client: RegistryClient, location: str, scope: str, what: str, guess: int
 ) -> tuple[int, str]:
     """Where an interrupted upload stands: (bytes received, location)."""
-    await asyncio.sleep(0.2)
-    r = await client.request("GET", location, scope=scope, what=what, ok=(204,))
-    rng = r.headers.get("Range", "0-0")
+    time.sleep(0.2)
+    r = client.request("GET", location, scope=scope, what=what, ok=(204,))
+    rng = r.headers.get("Range") or "0-0"
     end = int(rng.rpartition("-")[2] or 0)
     # "0-0" means nothing or one byte; the session never holds a partial first byte
     received = end + 1 if end > 0 or guess > 0 else 0
-    return received, r.headers.get("Location", location)
-
-
-def _reader(path: Path, start: int, end: int) -> Callable[[], AsyncIterator[bytes]]:
-    async def gen() -> AsyncIterator[bytes]:
-        with path.open("rb") as f:
-            f.seek(start)
-            left = end - start
-            while left > 0:
-                data = f.read(min(1 << 16, left))
-                if not data:
-                    break
-                left -= len(data)
-                yield data
-
-    return gen
+    return received, r.headers.get("Location") or location

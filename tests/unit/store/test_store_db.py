@@ -91,3 +91,18 @@ def test_several_processes(tmp_path: Path) -> None:
         p.join(30)
         assert p.exitcode == 0
     assert len(StateDB(path).list_containers()) == 60
+
+
+def test_status_columns_update_without_touching_the_config(tmp_path: Path) -> None:
+    db = StateDB(tmp_path / "state.db")
+    r = replace(rec("c1", "one"), config={"spec": {"big": list(range(5))}})
+    db.add_container(r)
+    assert db.container_name_taken("one") and not db.container_name_taken("two")
+    db.set_container_status("c1", status="exited", exit_code=3, oom_killed=True, pid=0)
+    got = db.get_container("c1")
+    assert (got.status, got.exit_code, got.oom_killed, got.pid) == ("exited", 3, True, 0)
+    assert got.config == r.config
+    with pytest.raises(InvalidArgument, match="not status columns"):
+        db.set_container_status("c1", config="{}")
+    with pytest.raises(NotFound):
+        db.set_container_status("nope", status="exited")

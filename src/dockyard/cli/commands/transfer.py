@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # ``typing`` costs a start-up; mypy honours this constant
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from dockyard.cli.main import Context
     from dockyard.distribution.client import ClientConfig
+    from dockyard.store.images import ImageStore
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
@@ -56,33 +59,32 @@ def _config(args: argparse.Namespace) -> ClientConfig:
 def _progress(quiet: bool) -> Any:
     def show(ident: str, status: str) -> None:
         if not quiet:
-            print(f"{ident}: {status}", flush=True)
+            sys.stdout.write(f"{ident}: {status}\n")
+            sys.stdout.flush()
 
     return show
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
-    import asyncio
-
     if name == "pull":
-        from dockyard.distribution.pull import pull
+        from dockyard.distribution.pull import pull_sync
 
-        img = asyncio.run(
-            pull(ctx.images(), args.reference, config=_config(args), platform=args.platform,
-                 progress=_progress(args.quiet))
-        )  # fmt: skip
+        store = ctx.images()
+        img = pull_sync(store, args.reference, config=_config(args), platform=args.platform,
+                        progress=_progress(args.quiet))  # fmt: skip
         from dockyard.oci.reference import parse_reference
 
         if not args.quiet:
             print(f"Status: downloaded image {img.manifest_digest}")
         print(str(parse_reference(args.reference)))
+        _end_now(store, 0)
         return 0
     if name == "push":
-        from dockyard.distribution.push import push
+        from dockyard.distribution.push import push_sync
 
-        asyncio.run(
-            push(ctx.images(), args.reference, config=_config(args), progress=_progress(args.quiet))
-        )
+        store = ctx.images()
+        push_sync(store, args.reference, config=_config(args), progress=_progress(args.quiet))
+        _end_now(store, 0)
         return 0
     if name == "login":
         return _login(args)
@@ -99,29 +101,55 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     return _inspect(args)
 
 
+def _end_now(store: ImageStore, code: int) -> None:
+    """End the process at once after a successful pull or push run by the ``dockyard`` CLI.
+
+    Everything that must last is done: every blob was fsynced and renamed (its
+    directory fsynced), the image row committed; the store's connection is closed
+    here (SQLite checkpoints the WAL).  What ``os._exit`` skips is the interpreter's
+    teardown.  Only when the process is the ``dockyard`` console script (its
+    ``__main__`` runs :func:`dockyard.cli.main.main`) and no other thread is left;
+    a caller in-process (tests, an embedding program) just gets the return.
+    """
+    import os
+    import threading
+
+    from dockyard.cli import main as cli_main
+
+    if getattr(sys.modules.get("__main__"), "main", None) is not cli_main.main:
+        return
+    if threading.active_count() > 1:
+        return
+    store.db.close()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        return  # let the normal exit report it
+    os._exit(code)
+
+
 def _login(args: argparse.Namespace) -> int:
-    import asyncio
     import getpass
 
-    from dockyard.distribution.login import login
+    from dockyard.distribution.login import login_sync
 
     user = args.username or input("Username: ")
     if args.password_stdin:
         password = sys.stdin.read().rstrip("\n")
     else:
         password = args.password or getpass.getpass("Password: ")
-    path = asyncio.run(login(args.server, user, password, config=_config(args)))
+    path = login_sync(args.server, user, password, config=_config(args))
     print(f"Login Succeeded (credentials in {path})")
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    import asyncio
     import json
 
-    from dockyard.distribution.login import inspect_manifest
+    from dockyard.distribution.login import inspect_manifest_sync
 
-    body = asyncio.run(inspect_manifest(args.reference, config=_config(args)))
+    body = inspect_manifest_sync(args.reference, config=_config(args))
     try:
         print(json.dumps(json.loads(body), indent=3))
     except ValueError:

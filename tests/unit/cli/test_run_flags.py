@@ -1,0 +1,67 @@
+"""``dockyard run``'s flag table: the fast parser agrees with argparse built from the same
+table, and hands everything it does not handle to argparse."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from dockyard.cli.commands import run
+
+
+def _argparse(argv: list[str]) -> dict[str, object]:
+    p = argparse.ArgumentParser(prog="dockyard run", add_help=False)
+    p.add_argument("--help", action="help")
+    run.add_arguments(p, "run")
+    return vars(p.parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["busybox"],
+        ["--rm", "busybox", "true"],
+        ["busybox", "--rm", "true"],  # after the image everything is the command
+        ["--name", "x", "-e", "A=1", "--env=B=2", "-e", "C", "busybox", "sh", "-c", "exit 3"],
+        ["-m", "64m", "--cpus", "0.5", "-c", "512", "--pids-limit", "20", "busybox"],
+        ["--network", "host", "--net", "none", "busybox"],
+        ["-t", "-i", "-d", "--privileged", "--read-only", "--init", "busybox"],
+        ["--cap-add", "NET_ADMIN", "--cap-drop=ALL", "--security-opt", "seccomp=unconfined",
+         "--ulimit", "nofile=10:20", "--tmpfs", "/t", "--sysctl", "a.b=1", "-l", "k=v",
+         "--oom-score-adj=5", "-u", "1000:1000", "-w", "/tmp", "-h", "box", "busybox"],
+        ["--entrypoint", "", "busybox"],
+        ["--entrypoint=", "busybox", "ls"],
+        ["--name", "x", "--name", "y", "busybox"],
+    ],
+)  # fmt: skip
+def test_fast_parser_agrees_with_argparse(argv: list[str]) -> None:
+    fast = run.fast_parse(argv)
+    assert fast is not None, argv
+    assert vars(fast) == _argparse(argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # no image: argparse's error
+        ["--help"],
+        ["-it", "busybox"],  # combined short flags
+        ["--priv", "busybox"],  # an abbreviation
+        ["--memory-swap", "-1", "busybox"],  # a value starting with "-"
+        ["--cpu-shares", "x", "busybox"],  # a bad int: argparse's message
+        ["--rm=true", "busybox"],
+        ["--", "busybox", "true"],
+        ["busybox", "--", "true"],  # argparse drops the "--"
+        ["--name"],
+        ["--bogus", "busybox"],
+    ],
+)
+def test_unusual_input_goes_to_argparse(argv: list[str]) -> None:
+    assert run.fast_parse(argv) is None
+
+
+def test_every_flag_has_one_row() -> None:
+    names = [n for names, _, _ in run.FLAGS for n in names]
+    assert len(names) == len(set(names))
+    assert {kind for _, kind, _ in run.FLAGS} <= {"str", "int", "bool", "list"}
