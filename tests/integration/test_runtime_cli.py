@@ -90,3 +90,41 @@ def test_cli_spec_and_features(tmp_path: Path) -> None:
     assert cli(tmp_path, "spec", "--bundle", str(tmp_path)).returncode == 1  # exists
     feats = json.loads(cli(tmp_path, "features").stdout)
     assert "pid" in feats["linux"]["namespaces"]
+
+
+def test_later_commands_find_the_cgroup_wherever_they_run(tmp_path: Path, rootfs: Path) -> None:
+    """podman runs `create` from conmon's cgroup and `delete` from its own: the cgroup is
+    placed beneath the creator's cgroup, which the state records for later commands."""
+    own = next(
+        line.split(":", 2)[2]
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+        if line.split(":")[1] == "memory"
+    )
+    memory = Path("/sys/fs/cgroup/memory") / own.lstrip("/")
+    side = memory / f"dy-test-{uuid.uuid4().hex[:8]}"
+    side.mkdir()
+    root = tmp_path / "state"
+    bundle = write_bundle(tmp_path / "b", base_config(rootfs, ["sleep", "30"]))
+    cid = "cg-" + uuid.uuid4().hex[:8]
+    leaf = side / "dockyard" / cid
+    try:
+        with open(os.devnull, "w") as null:
+            done = subprocess.run(
+                [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root),
+                 "create", "--bundle", str(bundle), cid],
+                stdin=subprocess.DEVNULL, stdout=null, stderr=null, timeout=60, check=False,
+                env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                preexec_fn=lambda: (side / "cgroup.procs").write_text("0"),
+            )  # fmt: skip
+        assert done.returncode == 0
+        assert leaf.is_dir() and not (memory / "dockyard" / cid).exists()
+        assert cli(root, "start", cid).returncode == 0
+        assert len(json.loads(cli(root, "ps", "--format", "json", cid).stdout)) == 1
+        r = cli(root, "delete", "--force", cid)
+        assert r.returncode == 0, r.stderr
+        assert not leaf.exists()
+    finally:
+        cli(root, "delete", "--force", cid)
+        for d in (leaf, side / "dockyard", side):
+            if d.exists():
+                d.rmdir()

@@ -603,7 +603,17 @@ async def _main(root: Path, run_root: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"dockyardd: listening on {sock_path} (root {root})", file=sys.stderr, flush=True)
+
+    async def watchdog() -> None:  # a daemon whose roots were deleted has nothing to serve
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            if not sock_path.exists() or not root.is_dir():
+                print("dockyardd: state root or socket removed; stopping", file=sys.stderr)
+                stop.set()
+
+    watch = asyncio.ensure_future(watchdog())
     await stop.wait()
+    watch.cancel()
     stdio.close()
     await runner.cleanup()
     await daemon.close()

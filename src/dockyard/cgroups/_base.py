@@ -215,7 +215,7 @@ class BaseManager:
             self.freeze()  # no fork escapes while we signal
         try:
             for pid in self.pids():
-                try:  # noqa: SIM105 (contextlib is slow to import)
+                try:  # not contextlib.suppress: slow to import
                     self._kill(pid, sig)
                 except ProcessLookupError:
                     pass

@@ -37,6 +37,7 @@ class Manager(Protocol):
         m.create()                # mkdir the leaves (v1: cpuset copies cpus/mems)
         m.apply(resources)        # write limits; may be called again to update
         m.add(pid)                # the container's init joins before it execs
+        m.joined()                # the hierarchies add() put it in (v1 names, "" = cgroup2)
         m.stats(); m.freeze(); m.thaw(); m.pids()
         m.kill_all()              # SIGKILL everything, until the cgroup is empty
         m.destroy()               # rmdir the leaves; idempotent
@@ -62,6 +63,7 @@ class Manager(Protocol):
     def kill_all(self, sig: int = _SIGKILL) -> None: ...
     def destroy(self) -> None: ...
     def paths(self) -> dict[str, Path]: ...
+    def joined(self) -> list[str]: ...
 
 
 class NullManager:
@@ -107,6 +109,9 @@ class NullManager:
 
     def paths(self) -> dict[str, Path]:
         return {}
+
+    def joined(self) -> list[str]:
+        return []
 
 
 def create_manager(

@@ -38,10 +38,33 @@ def _dumps(value: Any) -> bytes:
     return "".join(enc(value, 0)).encode()
 
 
-def _loads(data: bytes) -> Any:
-    from dockyard.oci.runtime_spec import loads_json
+class _Scan:
+    """What ``_json.make_scanner`` reads from a ``json.JSONDecoder`` (without ``json``)."""
 
-    return loads_json(data, "daemon answer")
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    memo: dict[str, str] = {}  # noqa: RUF012 (what the C scanner expects)
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"invalid constant {name}")
+
+
+def _loads(data: bytes) -> Any:
+    import _json
+
+    from dockyard.errors import Internal
+
+    text = data.decode()
+    scan = _json.make_scanner(_Scan())  # type: ignore[arg-type]
+    try:
+        value, _end = scan(text, len(text) - len(text.lstrip()))
+    except (StopIteration, ValueError) as e:
+        raise Internal(f"daemon answer: invalid json: {e}") from None
+    return value
 
 
 def _raise(status: int, body: bytes, what: str) -> None:

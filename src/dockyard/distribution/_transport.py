@@ -103,7 +103,7 @@ def split_url(url: str) -> tuple[str, str, str]:
     netloc, _, _frag = netloc.partition("#")
     if "?" in netloc:
         netloc, _, query = netloc.partition("?")
-        target = "?" + query
+        target = "/?" + query
     else:
         target = slash + target
     return scheme, netloc, (target.partition("#")[0] or "/")
@@ -178,10 +178,10 @@ class Stream:
                 return data
             data = rfile.read(min(n, self.length))
         except (OSError, ValueError) as e:
-            self.close()
-            raise TransportError(f"reading the response: {e}") from None
+            self._finish(reuse=False)
+            raise TransportError(f"reading the response: {_reason(e)}") from None
         if not data:
-            self.close()
+            self._finish(reuse=False)
             raise TransportError(f"connection closed with {self.length} bytes of the body missing")
         self.length -= len(data)
         if self.length == 0:

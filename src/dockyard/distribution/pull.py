@@ -13,9 +13,14 @@ Resume: a partial download stays in ``ingest/``; the next attempt (a retry
 here, or a later ``pull``) asks for the rest with ``Range: bytes=<n>-`` and
 starts over only when the registry ignores the range.
 
+Blocking (:func:`pull_sync`, what the CLI calls: no event loop, no aiohttp);
+:func:`pull` is the same on a worker thread for ``async`` callers.  Blobs move on
+``config.parallel`` threads; ``progress`` is called by one thread at a time.
+
 Example::
 
-    img = asyncio.run(pull(store, "127.0.0.1:5000/app:v1", config=ClientConfig()))
+    img = pull_sync(store, "127.0.0.1:5000/app:v1", config=ClientConfig())
+    img = asyncio.run(pull(store, "127.0.0.1:5000/app:v1"))
 
 Errors: NotFound for an unknown image or platform, PermissionDenied for
 refused credentials, InvalidArgument for content that fails verification,

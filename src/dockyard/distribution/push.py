@@ -12,6 +12,8 @@ Steps, per blob (config and layers, ``config.parallel`` at a time):
    upload resumes from there, ``config.retries`` times.
 
 Then the manifest goes up with ``PUT`` as the exact bytes the store holds.
+Chunks are sent from the blob file with ``sendfile``.  :func:`push_sync` is
+blocking (the CLI's path); :func:`push` runs it on a worker thread.
 
 Errors: as :mod:`dockyard.distribution.client`; a missing local image
 raises NotFound.

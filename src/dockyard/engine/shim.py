@@ -80,6 +80,7 @@ _WRITE_CHUNK = 4096  # a pipe or tty reported writable takes this much without b
 _ATTACH_HIGH_WATER = 1 << 20
 _DRAIN_TIMEOUT = 2.0
 _DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_ORPHAN_CHECK = 1.0
 
 
 def _close(fd: int) -> None:
@@ -182,6 +183,7 @@ class Shim:
         self.conns: dict[socket.socket, Decoder] = {}
         self.running = True
         self.term_requested = False
+        self._last_check = time.monotonic()
         self._rt = runtime
         self._console_n = 0
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -236,6 +238,7 @@ class Shim:
                 except Exception as exc:  # never let one client or proc stop the shim
                     sys.stderr.write(f"shim: {kind}: {type(exc).__name__}: {exc}\n")
             self._check_deadlines()
+            self._check_orphaned()
 
     def _dispatch(self, kind: str, obj: Any, fileobj: Any, mask: int) -> None:
         if kind == "listen":
@@ -253,11 +256,28 @@ class Shim:
         elif kind == "ctl":
             self._ctl_readable(obj[0], obj[1])
 
-    def _next_timeout(self) -> float | None:
+    def _next_timeout(self) -> float:
         waits = [p.deadline for p in self.procs.values() if p.status is not None and p.deadline]
         if not waits:
-            return None
-        return max(0.0, min(waits) - time.monotonic())
+            return _ORPHAN_CHECK
+        return min(_ORPHAN_CHECK, max(0.0, min(waits) - time.monotonic()))
+
+    def _check_orphaned(self) -> None:
+        """A shim whose socket was deleted (its run root removed) ends its containers and exits."""
+        now = time.monotonic()
+        if now - self._last_check < _ORPHAN_CHECK:
+            return
+        self._last_check = now
+        if os.path.exists(os.path.join(self.run_root, "shim.sock")):
+            return
+        sys.stderr.write("shim: socket removed; killing what runs and exiting\n")
+        for p in self.procs.values():
+            if p.running() and p.pid > 0:
+                try:
+                    os.kill(p.pid, 9)
+                except ProcessLookupError:
+                    pass
+        self.running = False
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()

@@ -98,7 +98,7 @@ def child_fail(err_w: int, exc: BaseException) -> None:
     try:
         os.write(err_w, line.encode(errors="replace"))
     except OSError:  # nobody listens any more (a started container): tell its stderr
-        try:  # noqa: SIM105 (contextlib is slow to import)
+        try:  # not contextlib.suppress: slow to import
             os.write(2, f"dockyard-runtime: {msg}\n".encode(errors="replace"))
         except OSError:
             pass
@@ -106,10 +106,14 @@ def child_fail(err_w: int, exc: BaseException) -> None:
         os._exit(1)
 
 
-def _read_go(fd: int) -> None:
-    if os.read(fd, 1) != b"g":
+def _read_go(fd: int) -> frozenset[str]:
+    """Wait for "go"; return the cgroup hierarchies the caller put this process in
+    (``g`` then v1 controller names and ``unified``, space-separated, one line)."""
+    msg = os.read(fd, 4096)
+    if msg[:1] != b"g":
         os._exit(1)  # the caller gave up: leave quietly
     os.close(fd)
+    return frozenset(msg[1:].decode().split())
 
 
 def _write_pid(fd: int, pid: int) -> None:
@@ -195,7 +199,7 @@ def container_main(req: InitRequest) -> None:
     userns = lx is not None and lx.namespace("user") is not None
 
     def go() -> None:
-        _read_go(req.go_r)
+        ctx.joined = _read_go(req.go_r)
         if "cgroup" in new_ns:
             sc.unshare(c.CLONE_NEWCGROUP)  # after the caller put B in its cgroup
 
@@ -500,22 +504,33 @@ def run_exec_stage_a(req: ExecRequest) -> None:
             for t in req.namespaces
             if t != "cgroup"
         ]
+        cgroup_ns = -1
+        if "cgroup" in req.namespaces:  # opened now: after the mount ns join, /proc is the
+            path = f"/proc/{req.init_pid}/ns/cgroup"  # container's, where init_pid is not
+            try:
+                cgroup_ns = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise NotFound(f"join cgroup namespace {path}: {why(e)}") from None
         _join_namespaces(sc, joins)
         pid = os.fork()
         if pid == 0:
-            _exec_stage_b(req)
+            _exec_stage_b(req, cgroup_ns)
         _write_pid(req.pid_w, pid)
         os._exit(0)
     except BaseException as e:
         child_fail(req.err_w, e)
 
 
-def _exec_stage_b(req: ExecRequest) -> None:
+def _exec_stage_b(req: ExecRequest, cgroup_ns: int = -1) -> None:
     try:
         os.close(req.pid_w)
         _read_go(req.go_r)
-        if "cgroup" in req.namespaces:
-            _join_namespaces(req.syscalls, [("cgroup", f"/proc/{req.init_pid}/ns/cgroup")])
+        if cgroup_ns >= 0:
+            try:
+                req.syscalls.setns(cgroup_ns, c.NAMESPACE_FLAGS["cgroup"])
+            except DockyardError as e:
+                raise InvalidArgument(f"join cgroup namespace of {req.init_pid}: {e}") from None
+            os.close(cgroup_ns)
         if req.console_fd is not None:
             _setup_console(req.console_fd)
         proc = req.process

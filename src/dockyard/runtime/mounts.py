@@ -164,6 +164,10 @@ class RootfsContext:
     # waits there for the caller's "go"), so the mounts before it overlap the caller's
     # cgroup work
     before_cgroup: Callable[[], None] | None = None
+    # the cgroup hierarchies the init was put in (v1 controller names, "unified" for
+    # cgroup2), told with "go": only these are mounted, since in the others the init is
+    # still in the caller's cgroup (the host's, seen through a cgroup mount)
+    joined: frozenset[str] = frozenset()
 
     def cgroup_ready(self) -> None:
         """Run ``before_cgroup`` if it has not run yet."""
@@ -194,14 +198,17 @@ def _bind(sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsCont
 def _cgroup_mounts(
     sc: Syscalls, m: Mount, dest: str, opts: MountOptions, ctx: RootfsContext
 ) -> None:
-    """/sys/fs/cgroup: the container's own cgroups, in every hierarchy of this host."""
+    """/sys/fs/cgroup: the container's own cgroups, in each hierarchy of this host that the
+    container joined (``ctx.joined``); the others are left out, never the caller's."""
     ctx.cgroup_ready()
     flags = opts.flags & ~c.MS_RDONLY
-    hierarchies = _host_hierarchies()
-    unified_only = len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2"
+    found = _host_hierarchies()
+    unified_only = len(found) == 1 and found[0][1] == "cgroup2"
+    hierarchies = [h for h in found if _is_joined(h, ctx.joined)]
     if unified_only:
         _mkdirs(dest)
-        _one_cgroup(sc, hierarchies[0], dest, flags | (opts.flags & c.MS_RDONLY), ctx)
+        if hierarchies:
+            _one_cgroup(sc, hierarchies[0], dest, flags | (opts.flags & c.MS_RDONLY), ctx)
         return
     _mkdirs(dest)
     sc.mount("tmpfs", dest, "tmpfs", flags, "mode=755")
@@ -211,6 +218,13 @@ def _cgroup_mounts(
         _one_cgroup(sc, h, sub, flags | (opts.flags & c.MS_RDONLY), ctx)
     if opts.flags & c.MS_RDONLY:
         sc.mount("tmpfs", dest, None, flags | c.MS_RDONLY | c.MS_REMOUNT, "mode=755")
+
+
+def _is_joined(h: tuple[str, str, str, str], joined: frozenset[str]) -> bool:
+    """Whether the init is in the container's cgroup in hierarchy ``h``."""
+    if h[1] == "cgroup2":
+        return "unified" in joined
+    return any(ctrl in joined for ctrl in h[2].split(","))
 
 
 def _one_cgroup(

@@ -148,9 +148,15 @@ class _Children:
             os.set_blocking(self.err_r, True)
         return _child_error(line, what) if line and line != b"ready\n" else None
 
-    def release(self) -> None:
-        try:  # noqa: SIM105 (contextlib is slow to import)
-            os.write(self.go_w, b"g")
+    def release(self, joined: list[str] | None = None) -> None:
+        """Let B go on; ``joined`` (the init) names the cgroup hierarchies it was put in, the
+        only ones it mounts (v1 controller names, ``unified`` for cgroup2), in one write
+        (atomic below PIPE_BUF, so B reads it whole)."""
+        msg = b"g"
+        if joined is not None:
+            msg += " ".join(n or "unified" for n in joined).encode() + b"\n"
+        try:  # not contextlib.suppress: slow to import
+            os.write(self.go_w, msg)
         except BrokenPipeError:  # B failed before "go": its error is on the error pipe
             pass
         os.close(self.go_w)
@@ -211,9 +217,10 @@ class Runtime:
     def _dir(self, cid: str) -> str:
         return os.path.join(self._root, cid)
 
-    def _manager(self, path: str) -> Manager:
-        """The cgroup manager for ``path``; the last one is kept, since a foreground run asks
-        for it three times (each reads /proc/self/cgroup and lists the hierarchies)."""
+    def _manager(self, path: str, own: dict[str, str] | None = None) -> Manager:
+        """The cgroup manager for ``path`` placed beneath ``own`` (the creator's cgroups;
+        None: this process's); the last one is kept, since a foreground run asks for it
+        three times (each reads /proc/self/cgroup and lists the hierarchies)."""
         if self._last_manager is not None and self._last_manager[0] == path:
             return self._last_manager[1]
         if self._cgroups is not None:
@@ -221,9 +228,13 @@ class Runtime:
         else:
             from dockyard.cgroups import create_manager
 
-            m = create_manager(path)
+            m = create_manager(path, own_cgroups=own or None)
         self._last_manager = (path, m)
         return m
+
+    def _manager_of(self, s: st.State) -> Manager:
+        """The manager of a container's cgroup, as it was placed at create."""
+        return self._manager(s.cgroup_path, s.cgroup_own)
 
     def _load_spec(self, bundle: str) -> tuple[Spec, bytes]:
         from dockyard.oci.runtime_spec import parse_spec
@@ -258,7 +269,7 @@ class Runtime:
         s = st.read_state(self._dir(cid), cid)
         if s.status == st.RUNNING and s.cgroup_path:
             try:
-                if self._manager(s.cgroup_path).frozen():
+                if self._manager_of(s).frozen():
                     s.status = st.PAUSED
             except DockyardError:
                 pass
@@ -357,8 +368,8 @@ class Runtime:
             forward.restore()
             self._stop_proxy()
         oom = False
-        try:  # noqa: SIM105 (contextlib is slow to import)
-            oom = self._manager(state.cgroup_path).oom_kill_count() > 0
+        try:  # not contextlib.suppress: slow to import
+            oom = self._manager_of(state).oom_kill_count() > 0
         except DockyardError:
             pass
         result = ExitStatus.from_wait(status, oom_killed=oom, pid=state.pid)
@@ -423,7 +434,10 @@ class Runtime:
                 console.after_fork()
                 self._proxy = console.proxy
             # the cgroup is made while the children unshare and fork (B waits on "go")
-            manager = self._manager(cg_path)
+            from dockyard.cgroups import own_cgroups
+
+            state.cgroup_own = own_cgroups()
+            manager = self._manager(cg_path, state.cgroup_own)
             manager.create()
             undo.append(manager.destroy)
             if spec.linux is not None and spec.linux.resources is not None:
@@ -439,7 +453,7 @@ class Runtime:
             except DockyardError as e:
                 raise kids.early_error(what) or e from None
             self._prestart(spec, state)
-            kids.release()
+            kids.release(manager.joined())
             line = _read_line(kids.err_r)
             if line and line != b"ready\n":
                 raise _child_error(line, what)
@@ -515,7 +529,7 @@ class Runtime:
         """Host pids of every process in the container's cgroup."""
         s = self._read(cid)
         st.require(s, "ps")
-        return sorted(self._manager(s.cgroup_path).pids())
+        return sorted(self._manager_of(s).pids())
 
     # ------------------------------------------------------------------ control
 
@@ -524,12 +538,12 @@ class Runtime:
         s = self._read(cid)
         st.require(s, "kill")
         if all:
-            m = self._manager(s.cgroup_path)
+            m = self._manager_of(s)
             if sig == signal.SIGKILL:
                 m.kill_all(sig)
                 return
             for pid in m.pids():
-                try:  # noqa: SIM105 (contextlib is slow to import)
+                try:  # not contextlib.suppress: slow to import
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
@@ -542,18 +556,18 @@ class Runtime:
     def pause(self, cid: str) -> None:
         s = self._read(cid)
         st.require(s, "pause")
-        self._manager(s.cgroup_path).freeze()
+        self._manager_of(s).freeze()
 
     def resume(self, cid: str) -> None:
         s = self._read(cid)
         st.require(s, "resume")
-        self._manager(s.cgroup_path).thaw()
+        self._manager_of(s).thaw()
 
     def update(self, cid: str, resources: LinuxResources) -> None:
         """Apply new cgroup limits to a live container."""
         s = self._read(cid)
         st.require(s, "update")
-        self._manager(s.cgroup_path).apply(resources)
+        self._manager_of(s).apply(resources)
 
     def delete(self, cid: str, *, force: bool = False) -> None:
         """Remove a stopped container (``force``: kill it first)."""
@@ -562,9 +576,9 @@ class Runtime:
             if not force:
                 st.require(s, "delete")
             if s.status == st.PAUSED:
-                self._manager(s.cgroup_path).thaw()
-            self._manager(s.cgroup_path).kill_all(signal.SIGKILL)
-            try:  # noqa: SIM105 (contextlib is slow to import)
+                self._manager_of(s).thaw()
+            self._manager_of(s).kill_all(signal.SIGKILL)
+            try:  # not contextlib.suppress: slow to import
                 os.kill(s.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
@@ -574,7 +588,7 @@ class Runtime:
     def _cleanup(self, cid: str, spec: Spec, s: st.State) -> None:
         _reap(s.pid)
         try:
-            m = self._manager(s.cgroup_path)
+            m = self._manager_of(s)
             if m.pids():
                 m.kill_all(signal.SIGKILL)
             m.destroy()
@@ -640,7 +654,7 @@ class Runtime:
             pid = kids.collect_b(f"exec in container {cid}")
             if forward is not None:
                 forward.target(pid)
-            self._manager(s.cgroup_path).add(pid)
+            self._manager_of(s).add(pid)
             kids.release()
             line = _read_line(kids.err_r)
             if line:
@@ -756,7 +770,7 @@ def _reap(pid: int) -> None:
     """Reap ``pid`` if it is our zombie child; otherwise leave it."""
     if pid <= 0:
         return
-    try:  # noqa: SIM105 (contextlib is slow to import)
+    try:  # not contextlib.suppress: slow to import
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
@@ -777,7 +791,7 @@ def _rmtree(path: str) -> None:
             shutil.rmtree(os.path.join(path, name), ignore_errors=True)
         except FileNotFoundError:
             pass
-    try:  # noqa: SIM105 (contextlib is slow to import)
+    try:  # not contextlib.suppress: slow to import
         os.rmdir(path)
     except OSError:
         pass
@@ -822,7 +836,7 @@ class _SignalForwarder:
         if self.pid <= 0:
             self.pending.append(sig)
             return
-        try:  # noqa: SIM105 (contextlib is slow to import)
+        try:  # not contextlib.suppress: slow to import
             os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
@@ -835,7 +849,7 @@ class _SignalForwarder:
 
     def restore(self) -> None:
         for sig, handler in self.old.items():
-            try:  # noqa: SIM105 (contextlib is slow to import)
+            try:  # not contextlib.suppress: slow to import
                 signal.signal(sig, handler)
             except (OSError, ValueError, TypeError):
                 pass

@@ -3,7 +3,8 @@
 State directory layout (``<state_root>/<id>/``, mode 0700)::
 
     state.json    what create wrote: id, init pid and its start time, bundle,
-                  rootfs, created, annotations, cgroup path, owner
+                  rootfs, created, annotations, cgroup path and the creator's
+                  own cgroups (where that path is placed), owner
     config.json   the parsed config.json as given (exec and delete read it back)
     exec.fifo     present while the container is *created*: the init blocks
                   opening it until ``start`` reads it
@@ -76,6 +77,9 @@ class State:
     annotations: dict[str, str] = field(default_factory=dict)
     cgroup_path: str = ""
     pid_start: int = 0
+    # the creator's own cgroups (controller → path, as /proc/self/cgroup): the container's
+    # cgroup is beneath them, wherever later callers (podman vs conmon) run
+    cgroup_own: dict[str, str] = field(default_factory=dict)
 
     def to_oci(self) -> dict[str, Any]:
         """The state as ``runc state`` prints it."""
@@ -134,6 +138,7 @@ def write_state(directory: str, state: State) -> None:
         "owner": state.owner,
         "annotations": state.annotations,
         "cgroupPath": state.cgroup_path,
+        "cgroupOwn": state.cgroup_own,
         "ociVersion": state.oci_version,
     }
     tmp = os.path.join(directory, "state.json.tmp")
@@ -160,6 +165,7 @@ def read_state(directory: str, cid: str) -> State:
         annotations=dict(d.get("annotations") or {}),
         cgroup_path=d.get("cgroupPath", ""),
         pid_start=int(d.get("pidStart", 0)),
+        cgroup_own=dict(d.get("cgroupOwn") or {}),
         oci_version=d.get("ociVersion", "1.2.0"),
     )
     st.status = observe_status(directory, st)

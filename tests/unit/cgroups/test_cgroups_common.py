@@ -36,6 +36,7 @@ def test_exported_members() -> None:
         "NullManager",
         "create_manager",
         "detect_mode",
+        "own_cgroups",
         "parse_proc_cgroup",
     }
 

@@ -121,6 +121,15 @@ class V1Manager(BaseManager):
             out[""] = self._unified.to_path()
         return out
 
+    def joined(self) -> list[str]:
+        """The controllers whose hierarchy a container in this cgroup is a member of
+        (:data:`JOINED`, and the on-demand ones once made); ``""`` for the hybrid cgroup2
+        leaf. The init mounts only these into the container's ``/sys/fs/cgroup``."""
+        out = [c for c in self._dirs if self._joined(c)]
+        if self._unified is not None and self._fs.exists(self._unified):
+            out.append("")
+        return out
+
     # -- limits --------------------------------------------------------------------------
 
     def _check(self, r: LinuxResources) -> None:

@@ -59,6 +59,10 @@ class V2Manager(BaseManager):
     def paths(self) -> dict[str, Path]:
         return {"": self._dir.to_path()}
 
+    def joined(self) -> list[str]:
+        """The one hierarchy, ``""``."""
+        return [""]
+
     def _after_mkdir(self, d: FsPath, leaf: bool) -> None:
         if leaf:
             return  # no internal processes: the leaf holds tasks, not children

@@ -22,32 +22,70 @@ if TYPE_CHECKING:
 __all__ = ["add_arguments", "create_body", "run"]
 
 
-def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+# The daemon's flags beyond the base table of ``run`` (same row format, same fast parser).
+EXTRA_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("-v", "--volume"), "list", "bind mount a volume"),
+    (("--mount",), "list", "attach a filesystem mount"),
+    (("-p", "--publish"), "list", "publish a container's port(s) to the host"),
+    (("-P", "--publish-all"), "bool", "publish all exposed ports to random ports"),
+    (("--restart",), "str", "restart policy (no, on-failure[:N], always, unless-stopped)"),
+    (("--health-cmd",), "str", "command to run to check health"),
+    (("--health-interval",), "str", "time between running the check (e.g. 30s)"),
+    (("--health-timeout",), "str", "maximum time to allow one check to run"),
+    (("--health-retries",), "int", "consecutive failures needed to report unhealthy"),
+    (("--health-start-period",), "str", "start period for the container to initialize"),
+    (("--no-healthcheck",), "bool", "disable any container-specified HEALTHCHECK"),
+    (("--stop-signal",), "str", "signal to stop the container"),
+    (("--stop-timeout",), "int", "timeout (in seconds) to stop a container"),
+    (("--dns",), "list", "set custom DNS servers"),
+    (("--add-host",), "list", "add a custom host-to-IP mapping (host:ip)"),
+    (("--network-alias",), "list", "add a network-scoped alias for the container"),
+    (("--ip",), "str", "IPv4 address (e.g., 172.30.100.104)"),
+    (("--log-opt",), "list", "log driver options (max-size, max-file)"),
+    (("--detach-keys",), "str", "override the key sequence for detaching a container"),
+    (("-a", "--attach"), "list", "attach to STDIN, STDOUT or STDERR"),
+)
+DEFAULTS: dict[str, object] = {"network": "default", "restart": "no"}
+
+
+def _table() -> tuple[tuple[tuple[str, ...], str, str], ...]:
     from dockyard.cli.commands import run as base
 
-    base.add_arguments(p, name)
-    p.set_defaults(network="default")
-    a = p.add_argument
-    a("-v", "--volume", action="append", default=[], help="bind mount a volume")
-    a("--mount", action="append", default=[], help="attach a filesystem mount")
-    a("-p", "--publish", action="append", default=[], help="publish a container's port")
-    a("-P", "--publish-all", action="store_true", help="publish all exposed ports")
-    a("--restart", default="no", help="restart policy (no, on-failure[:N], always, unless-stopped)")
-    a("--health-cmd", help="command to run to check health")
-    a("--health-interval", help="time between running the check (e.g. 30s)")
-    a("--health-timeout", help="maximum time to allow one check to run")
-    a("--health-retries", type=int, help="consecutive failures needed to report unhealthy")
-    a("--health-start-period", help="start period for the container to initialize")
-    a("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
-    a("--stop-signal", help="signal to stop the container")
-    a("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
-    a("--dns", action="append", default=[], help="set custom DNS servers")
-    a("--add-host", action="append", default=[], help="add a custom host-to-IP mapping")
-    a("--network-alias", action="append", default=[], help="add a network-scoped alias")
-    a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
-    a("--log-opt", action="append", default=[], help="log driver options (max-size, max-file)")
-    a("--detach-keys", help="override the key sequence for detaching a container")
-    a("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+    return base.FLAGS + EXTRA_FLAGS
+
+
+def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+    from dockyard.cli.commands import run as base
+
+    for names, kind, text in _table():
+        kw: dict[str, Any] = {"help": text}
+        if kind == "bool":
+            kw["action"] = "store_true"
+        elif kind == "list":
+            kw["action"] = "append"
+            kw["default"] = []
+        elif kind == "int":
+            kw["type"] = int
+        dest = base._dest(names)
+        if dest in DEFAULTS:
+            kw["default"] = DEFAULTS[dest]
+        p.add_argument(*names, **kw)
+    p.add_argument("image", help="image to run")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def fast_parse(argv: list[str], name: str = "run") -> Any:
+    """``run``'s fast parser over the whole table (None: let argparse decide)."""
+    from dockyard.cli.commands import run as base
+
+    saved = base.FLAGS, base.DEFAULTS, base._BY_NAME
+    try:
+        base.FLAGS = _table()
+        base.DEFAULTS = DEFAULTS
+        base._BY_NAME = {n: (base._dest(ns), k) for ns, k, _ in base.FLAGS for n in ns}
+        return base.fast_parse(argv, name)
+    finally:
+        base.FLAGS, base.DEFAULTS, base._BY_NAME = saved
 
 
 def _health(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -180,7 +218,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
 def _client(ctx: Context) -> Client:
     from dockyard.cli.client import Client
 
-    return Client(str(ctx.root), str(ctx.run_root))
+    return Client(ctx.root_dir, ctx.run_root_dir)
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
 def client(ctx: Context) -> Client:
     from dockyard.cli.client import Client
 
-    return Client(str(ctx.root), str(ctx.run_root))
+    return Client(ctx.root_dir, ctx.run_root_dir)
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
