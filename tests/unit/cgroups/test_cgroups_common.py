@@ -166,3 +166,11 @@ def test_kill_all_refuses_to_kill_the_caller(tmp_path: Path) -> None:
     (m.paths()[""] / "cgroup.procs").write_text(f"{os.getpid()}\n")
     with pytest.raises(FailedPrecondition, match="calling process"):
         m.kill_all()
+
+
+def test_joined_of_null_and_v2_managers(tmp_path: Path) -> None:
+    assert NullManager("x").joined() == []
+    root = tmp_path / "v2"
+    root.mkdir()
+    m = create_manager("c", root=root, mode="v2", own_cgroups={"": "/"}, fs=FakeCgroupFs())
+    assert m.joined() == [""]

@@ -285,3 +285,16 @@ def test_on_demand_hierarchy_joined_late_takes_the_members(
     m.kill_all()
     m.destroy()
     assert not (tmp_path / "cgroup" / "net_cls,net_prio" / "dockyard" / "c1").exists()
+
+
+def test_joined_names_the_hierarchies_added_to(m: Manager) -> None:
+    """The always-joined ones; the on-demand ones once apply() made them (the runtime tells
+    the init these, and only these are mounted into the container)."""
+    before = set(m.joined())
+    assert {"cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio"} <= before
+    assert not before & {"hugetlb", "net_cls", "net_prio", "", "name=systemd"}
+    try:
+        m.apply(LinuxResources(network=Network(class_id=0x100001)))
+    except Unavailable:
+        pytest.skip("no net_cls hierarchy in this fake")
+    assert "net_cls" in m.joined()

@@ -199,3 +199,68 @@ def test_bad_device_path_is_invalid() -> None:
     cfg["linux"]["devices"] = [{"type": "x", "path": "/dev/x"}]
     with pytest.raises(InvalidArgument, match=r"linux\.devices\[0\]\.type"):
         parse_spec(cfg)
+
+
+HYBRID = [
+    ("/sys/fs/cgroup/systemd", "cgroup", "name=systemd", "/"),
+    ("/sys/fs/cgroup/memory", "cgroup", "memory", "/own/dockyard/c1"),
+    ("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "cpu,cpuacct", "/dockyard/c1"),
+    ("/sys/fs/cgroup/net_cls", "cgroup", "net_cls", "/"),
+    ("/sys/fs/cgroup/unified", "cgroup2", "", "/"),
+]
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_cgroup_mount_has_only_the_joined_hierarchies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cgroupns: bool
+) -> None:
+    """In a hierarchy the init did not join it is in the caller's cgroup: never mounted."""
+    monkeypatch.setattr(mounts, "_host_hierarchies", lambda: list(HYBRID))
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    m = parse_spec(
+        {**default_spec_dict(), "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup",
+         "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}]}
+    ).mounts[0]  # fmt: skip
+    ctx = RootfsContext(str(rootfs), str(tmp_path), cgroupns=cgroupns)
+    ctx.joined = frozenset({"memory", "cpu", "cpuacct"})
+    sc = RecordingSyscalls()
+    mounts.mount_one(sc, m, ctx)
+    targets = [a[1] for a in sc.of("mount")]
+    dest = str(rootfs / "sys/fs/cgroup")
+    assert targets[0] == dest  # the tmpfs
+    subs = {t for t in targets[1:-1]}
+    assert subs == {dest + "/memory", dest + "/cpu,cpuacct"}
+    assert not (rootfs / "sys/fs/cgroup/systemd").exists()
+    assert not (rootfs / "sys/fs/cgroup/unified").exists()
+    if not cgroupns:
+        sources = {a[0] for a in sc.of("mount") if a[2] == "bind"}
+        assert sources == {"/sys/fs/cgroup/memory/own/dockyard/c1",
+                           "/sys/fs/cgroup/cpu,cpuacct/dockyard/c1"}  # fmt: skip
+
+
+def test_cgroup_mount_with_nothing_joined_is_an_empty_tmpfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mounts, "_host_hierarchies", lambda: list(HYBRID[-1:]))
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    m = parse_spec(
+        {**default_spec_dict(), "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup",
+         "source": "cgroup"}]}
+    ).mounts[0]  # fmt: skip
+    sc = RecordingSyscalls()
+    mounts.mount_one(sc, m, RootfsContext(str(rootfs), str(tmp_path), cgroupns=True))
+    assert sc.of("mount") == []  # pure v2, not joined (NullManager): nothing mounted
+
+
+def test_go_message_carries_the_joined_hierarchies() -> None:
+    from dockyard.runtime.runtime import _Children
+
+    kids = _Children()
+    try:
+        kids.release(["cpu", "memory", ""])
+        assert init._read_go(kids.go_r) == frozenset({"cpu", "memory", "unified"})
+        kids.go_r = -1  # closed by _read_go
+    finally:
+        kids.close()
