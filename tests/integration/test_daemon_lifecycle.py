@@ -196,9 +196,10 @@ def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
 
 
 def test_events_stream(dyd: Daemonized) -> None:
+    dyd.out("ps")  # the daemon is up before the stream starts
     ev = dyd.popen("events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
     try:
-        time.sleep(0.5)
+        time.sleep(1.0)
         dyd.out("run", "--rm", "--name", "evt", "busybox", "true")
         assert ev.stdout is not None
         seen = [ev.stdout.readline().strip() for _ in range(4)]

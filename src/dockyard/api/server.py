@@ -136,7 +136,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     q = d.events.subscribe()
     try:
-        for ev in d.events.since(since or 0, until) if since else []:
+        for ev in d.events.since(since, until) if "since" in request.query else []:
             if _event_matches(ev, filters):
                 await resp.write((json.dumps(ev) + "\n").encode())
         loop = asyncio.get_running_loop()
@@ -584,7 +584,7 @@ async def _main(root: Path, run_root: Path) -> None:
     await daemon.open()
     _preload()
     app = make_app(daemon)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     sock_path = run_root / "dockyard.sock"
     with contextlib.suppress(FileNotFoundError):

@@ -34,13 +34,34 @@ def _root(d: Daemon, ref: str) -> Any:
     return rec, rootfs
 
 
-def read_archive(d: Daemon, ref: str, path: str) -> tuple[bytes, dict[str, Any]]:
+def _host_path(d: Daemon, rec: Any, rootfs: Any, path: str) -> Any:
+    """Where ``path`` of the container is on the host: through its volumes, binds and the
+    bind-mounted /etc/hostname, /etc/hosts, /etc/resolv.conf, else in its root."""
+    from pathlib import Path
+
     from dockyard.runtime.users import resolve_in_root
+
+    norm = os.path.normpath(path)
+    if norm in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
+        return d.bundle(rec.id) / os.path.basename(norm)
+    best = None
+    for m in rec.config.get("mounts") or []:
+        dest = str(m.get("Destination") or "")
+        inside = norm == dest or norm.startswith(dest.rstrip("/") + "/")
+        if m.get("Source") and inside and (best is None or len(dest) > len(best["Destination"])):
+            best = m
+    if best is not None:
+        rest = norm[len(str(best["Destination"])) :].lstrip("/")
+        return resolve_in_root(Path(str(best["Source"])), "/" + rest)
+    return resolve_in_root(rootfs, path)
+
+
+def read_archive(d: Daemon, ref: str, path: str) -> tuple[bytes, dict[str, Any]]:
 
     if not path.startswith("/"):
         raise InvalidArgument(f"cp: path {path!r} must be absolute")
     rec, rootfs = _root(d, ref)
-    host = resolve_in_root(rootfs, path)
+    host = _host_path(d, rec, rootfs, path)
     if not os.path.lexists(host):
         raise NotFound(f"cp {rec.name}:{path}: no such file or directory")
     buf = io.BytesIO()
@@ -54,12 +75,11 @@ def read_archive(d: Daemon, ref: str, path: str) -> tuple[bytes, dict[str, Any]]
 
 
 def write_archive(d: Daemon, ref: str, path: str, data: bytes) -> None:
-    from dockyard.runtime.users import resolve_in_root
 
     if not path.startswith("/"):
         raise InvalidArgument(f"cp: path {path!r} must be absolute")
     rec, rootfs = _root(d, ref)
-    host = resolve_in_root(rootfs, path)
+    host = _host_path(d, rec, rootfs, path)
     if not host.is_dir():
         raise NotFound(f"cp to {rec.name}:{path}: destination directory does not exist")
     try:

@@ -48,6 +48,28 @@ def _mount_specs(dopts: DaemonOptions, image_cfg: dict[str, Any]) -> list[MountS
     return specs
 
 
+def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
+    """Checks that need no disk or kernel, before anything is made."""
+    from dockyard.engine.options import parse_restart
+    from dockyard.errors import NotFound
+
+    for v in dopts.volumes:
+        parse_volume(v)
+    for m in dopts.mounts:
+        parse_mount(m)
+    parse_restart(dopts.restart + (f":{dopts.restart_max}" if dopts.restart_max else ""))
+    if dopts.publish:
+        from dockyard.network import parse_publish
+
+        for p in dopts.publish:
+            parse_publish(p)
+    mode = opts.network
+    if mode not in ("none", "host", "default", "bridge") and not mode.startswith("container:"):
+        raise NotFound(f"network {mode} not found")
+    if mode.startswith("container:"):
+        d.get(mode.partition(":")[2])
+
+
 def prepare_container(
     d: Daemon, created: Created, opts: RunOptions, dopts: DaemonOptions
 ) -> ContainerRecord:

@@ -156,6 +156,8 @@ class Daemon:
 
         async def reconnect() -> None:
             await asyncio.sleep(0.1)
+            if not (self.run_root / "dockyard.sock").exists():
+                return  # the daemon is going away (its run root was removed)
             try:
                 procs = await self.shim.connect()
                 await self._restore(procs)
@@ -236,8 +238,9 @@ class Daemon:
     # ------------------------------------------------------------------ create
 
     async def create(self, opts: RunOptions, dopts: DaemonOptions) -> ContainerRecord:
-        from dockyard.engine.create import prepare_container
+        from dockyard.engine.create import prepare_container, validate
 
+        validate(self, opts, dopts)
         created = self.engine.create(opts)
         try:
             rec = prepare_container(self, created, opts, dopts)

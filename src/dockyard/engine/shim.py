@@ -890,7 +890,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = dict(zip(args[::2], args[1::2], strict=False))
     run_root = opts.get("--run-root", "/run/dockyard")
     state_root = opts.get("--state-root", os.path.join(run_root, "runtime"))
-    os.makedirs(run_root, mode=0o700, exist_ok=True)
+    if not os.path.isdir(run_root):  # the daemon makes it; a removed run root stays removed
+        sys.stderr.write(f"shim: run root {run_root} does not exist\n")
+        return 1
     foreground = "--foreground" in args
     if not foreground:
         _daemonize(run_root)

@@ -75,6 +75,20 @@ _WHERE = {
     "PortReservation": "_ports",
     "parse_publish": "_ports",
     "publish_all": "_ports",
+    # Services and NetworkPolicy: lazy names, not in __all__ yet (test_network_exported pins
+    # it); typed code imports them from dockyard.network.services / .netpolicy
+    "ServiceBackend": "services",
+    "ServicePort": "services",
+    "ServiceProxy": "services",
+    "ServiceSpec": "services",
+    "allocate_node_port": "services",
+    "choose_service_cidr": "services",
+    "service_range": "services",
+    "NetworkPolicyEnforcer": "netpolicy",
+    "PodPolicy": "netpolicy",
+    "PolicyPeer": "netpolicy",
+    "PolicyPort": "netpolicy",
+    "PolicyRule": "netpolicy",
 }
 
 __all__ = [

@@ -1,0 +1,384 @@
+"""Services on the real kernel: a VIP and a NodePort spread over pods with nftables DNAT.
+
+Topology each test builds (and deletes in a finalizer, even on failure)::
+
+    dys-<tag>-p1 ─┐
+    dys-<tag>-p2 ─┤  "pods": veths made by NetworkManager, tiny HTTP servers on :8080
+    dys-<tag>-p3 ─┤
+    dys-<tag>-p4 ─┤  (a spare pod, for adding an endpoint)
+    dys-<tag>-c  ─┘  "client pod"
+          └─ dys-<tag>-h  "the host": bridge, dockyard's nft tables, ip_forward=1
+
+The real host's namespaces are never touched; traffic goes only to addresses inside these
+namespaces (and their loopback). Every load loop is bounded in count and in time, and only the
+processes started here are stopped, by their Popen handle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+
+import pytest
+
+from dockyard.errors import Conflict
+from dockyard.network import (
+    EndpointSpec,
+    Ipam,
+    MemoryIpamStore,
+    NetworkManager,
+    NetworkSpec,
+    NetworkState,
+    plan_network,
+)
+from dockyard.network._netns import in_netns
+from dockyard.network.services import (
+    ServiceBackend,
+    ServicePort,
+    ServiceProxy,
+    ServiceSpec,
+    allocate_node_port,
+    choose_service_cidr,
+    service_range,
+)
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
+
+# An HTTP/1.0 server that answers every GET with its pod name; gone after 170 s at the latest.
+SERVER = r"""
+import signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+signal.alarm(170)
+name = sys.argv[1]
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (name + "\n").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+ThreadingHTTPServer.request_queue_size = 128
+s = ThreadingHTTPServer(("0.0.0.0", 8080), H)
+print("ready", flush=True)
+s.serve_forever()
+"""
+
+# N requests (a new connection each), at most `seconds`; one JSON line per request.
+CLIENT = r"""
+import json, socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seconds, pause = float(sys.argv[4]), float(sys.argv[5])
+deadline = time.monotonic() + seconds
+out = []
+for i in range(count):
+    t = time.monotonic()
+    if t > deadline:
+        break
+    try:
+        with socket.create_connection((host, port), timeout=3) as c:
+            c.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := c.recv(4096):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        ok = head.startswith(b"HTTP/1.0 200")
+        out.append([t, body.decode().strip() if ok else "FAIL:" + head[:40].decode()])
+    except OSError as e:
+        out.append([t, f"FAIL:{type(e).__name__}:{e}"])
+    if pause:
+        time.sleep(pause)
+print(json.dumps(out))
+"""
+
+
+def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)}: {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+class Lab:
+    """A host netns with a dockyard network, pod namespaces on it, and helpers."""
+
+    def __init__(self, pods: int = 4) -> None:
+        tag = secrets.token_hex(3)
+        self.tag = tag
+        self.host = f"dys-{tag}-h"
+        self.pod_ns = [f"dys-{tag}-p{i}" for i in range(1, pods + 1)]
+        self.client = f"dys-{tag}-c"
+        self.made: list[str] = []
+        self.procs: list[subprocess.Popen[str]] = []
+        self.servers: dict[str, subprocess.Popen[str]] = {}
+        self.addr: dict[str, str] = {}
+        self.proxies: list[ServiceProxy] = []
+        self.mgr: NetworkManager | None = None
+        self.net: NetworkState | None = None
+
+    @staticmethod
+    def path(ns: str) -> str:
+        return f"/run/netns/{ns}"
+
+    def setup(self) -> None:
+        for ns in (self.host, *self.pod_ns, self.client):
+            _run("ip", "netns", "add", ns)
+            self.made.append(ns)
+        _run("ip", "-n", self.host, "link", "set", "lo", "up")
+        _run("ip", "netns", "exec", self.host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.mgr = NetworkManager(host_netns=self.path(self.host))
+        self.net = plan_network(NetworkSpec("svcnet"), [], self.mgr.routes())
+        self.mgr.create(self.net)
+        ipam = Ipam(MemoryIpamStore())
+        for i, ns in enumerate((*self.pod_ns, self.client)):
+            cid = f"{self.tag}{i:02d}" + secrets.token_hex(8)
+            addr = ipam.allocate(self.net, cid)
+            self.mgr.connect(self.net, EndpointSpec(cid, self.path(ns), addr))
+            self.addr[ns] = addr
+
+    def teardown(self) -> None:
+        for proxy in self.proxies:
+            proxy.release()  # node port sockets live in the host netns
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+        for ns in self.made:
+            _run("ip", "netns", "del", ns, check=False)
+
+    def proxy(self, balance: str = "random") -> ServiceProxy:
+        proxy = ServiceProxy(self.path(self.host), balance=balance)
+        self.proxies.append(proxy)
+        return proxy
+
+    def serve(self, ns: str) -> None:
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, ns.rsplit("-", 1)[1]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.procs.append(p)
+        self.servers[ns] = p
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+
+    def stop_server(self, ns: str) -> None:
+        p = self.servers.pop(ns)
+        p.kill()
+        p.wait(timeout=10)
+
+    def load(
+        self, ns: str, host: str, port: int, count: int, seconds: float = 20, pause: float = 0
+    ) -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, host, str(port),
+             str(count), str(seconds), str(pause)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def results(p: subprocess.Popen[str]) -> list[tuple[float, str]]:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        return [(float(t), str(r)) for t, r in json.loads(out)]
+
+    def requests(
+        self, ns: str, host: str, port: int, count: int, seconds: float = 20
+    ) -> list[tuple[float, str]]:
+        return self.results(self.load(ns, host, port, count, seconds))
+
+    def nft_tables(self) -> list[str]:
+        out = _run("ip", "netns", "exec", self.host, "nft", "-j", "list", "tables").stdout
+        return sorted(
+            f"{t['table']['family']} {t['table']['name']}"
+            for t in json.loads(out)["nftables"]
+            if "table" in t
+        )
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (make setup installs it)")
+    pytest.importorskip("pyroute2")
+    lab = Lab()
+    try:
+        lab.setup()
+        yield lab
+    finally:
+        lab.teardown()
+
+
+def _service(lab: Lab, pods: list[str], node_port: int, *, ready: bool = True) -> ServiceSpec:
+    assert lab.mgr is not None and lab.net is not None
+    cidr = choose_service_cidr([*lab.mgr.routes(), IPv4Network(lab.net.subnet)])
+    vip = Ipam(MemoryIpamStore()).allocate(service_range(str(cidr)), "default/web")
+    return ServiceSpec(
+        "default/web",
+        vip,
+        (ServicePort(80, 8080, "tcp", node_port),),
+        tuple(ServiceBackend(lab.addr[ns], ready) for ns in pods),
+    )
+
+
+def _spread(results: list[tuple[float, str]]) -> Counter[str]:
+    return Counter(r for _, r in results)
+
+
+def _fails(results: list[tuple[float, str]]) -> list[str]:
+    return [r for _, r in results if r.startswith("FAIL")]
+
+
+@pytest.mark.parametrize("balance", ["random", "inc"])
+def test_nodeport_and_cluster_ip_spread_over_pods(lab: Lab, balance: str) -> None:
+    pods = lab.pod_ns[:3]
+    for ns in pods:
+        lab.serve(ns)
+    proxy = lab.proxy(balance)
+    port = allocate_node_port([])
+    svc = _service(lab, pods, port)
+    proxy.sync([svc])
+    assert "ip dockyard-svc" in lab.nft_tables()
+    names = {ns.rsplit("-", 1)[1] for ns in pods}
+
+    n = 300
+    local = lab.requests(lab.host, "127.0.0.1", port, n)
+    spread = _spread(local)
+    print(f"\n[{balance}] host 127.0.0.1:{port} x{n}: {dict(sorted(spread.items()))}")
+    assert not _fails(local) and len(local) == n
+    assert set(spread) == names
+    if balance == "inc":  # a global round robin: exactly even
+        assert max(spread.values()) - min(spread.values()) <= 1
+    else:  # expected n/3 = 100 each, sd ~8.2: 60 is ~5 sd away
+        assert min(spread.values()) >= 60
+
+    assert lab.net is not None
+    gw = lab.net.gateway  # a host address that is not loopback
+    via_gw = lab.requests(lab.host, gw, port, 30)
+    assert not _fails(via_gw) and len(via_gw) == 30
+
+    from_pod = lab.requests(lab.client, svc.cluster_ip, 80, 90)  # ClusterIP from another pod
+    pod_spread = _spread(from_pod)
+    print(f"[{balance}] pod -> {svc.cluster_ip}:80 x90: {dict(sorted(pod_spread.items()))}")
+    assert not _fails(from_pod) and set(pod_spread) == names
+    hairpin = lab.requests(lab.client, gw, port, 30)  # a pod to a host address's node port
+    assert not _fails(hairpin)
+
+    proxy.close()
+    assert "ip dockyard-svc" not in lab.nft_tables()
+
+
+def test_endpoint_changes_under_load_fail_nothing(lab: Lab) -> None:
+    p1, p2, p3, p4 = lab.pod_ns
+    for ns in (p1, p2, p3):
+        lab.serve(ns)
+    proxy = lab.proxy()
+    port = allocate_node_port([], 30080)
+    svc = _service(lab, [p1, p2, p3], port)
+    proxy.sync([svc])
+
+    def backends(*pods: str) -> tuple[ServiceBackend, ...]:
+        return tuple(ServiceBackend(lab.addr[ns]) for ns in pods)
+
+    # bounded: 5000 requests or 12 s, whichever first; two clients (host loopback, a pod's VIP)
+    host_load = lab.load(lab.host, "127.0.0.1", port, 5000, 12, pause=0.004)
+    pod_load = lab.load(lab.client, svc.cluster_ip, 80, 5000, 12, pause=0.004)
+    time.sleep(1.0)
+    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2))
+    proxy.sync([svc])  # p3 becomes unready: no new connection may reach it
+    p3_gone = time.monotonic()
+    time.sleep(0.3)  # connections already on p3 finish (drain), then it stops
+    lab.stop_server(p3)
+    time.sleep(1.0)
+    lab.serve(p4)
+    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2, p4))
+    proxy.sync([svc])
+    p4_added = time.monotonic()
+    time.sleep(1.0)
+    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p2, p4))
+    proxy.sync([svc])
+    p1_gone = time.monotonic()
+    time.sleep(0.3)
+    lab.stop_server(p1)
+    time.sleep(1.0)
+    for _ in range(5):  # flapping readiness: five atomic replacements in a row
+        proxy.sync([ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p4, p2))])
+        proxy.sync([svc])
+    assert host_load.poll() is None and pod_load.poll() is None  # the load outlived the changes
+    host_res = lab.results(host_load)
+    pod_res = lab.results(pod_load)
+    for label, res in (("host 127.0.0.1:nodeport", host_res), ("pod -> VIP", pod_res)):
+        spread = _spread(res)
+        print(f"\n{label}: {len(res)} requests, failed {len(_fails(res))}: {dict(spread)}")
+        assert len(res) >= 200
+        assert not _fails(res)
+        # started after the sync returned: never on a removed endpoint
+        assert not [r for t, r in res if t > p3_gone + 0.001 and r == "p3"]
+        assert not [r for t, r in res if t > p1_gone + 0.001 and r == "p1"]
+        assert [r for t, r in res if t > p4_added and r == "p4"]
+
+
+def test_no_ready_endpoint_rejects_at_once(lab: Lab) -> None:
+    pods = lab.pod_ns[:2]
+    for ns in pods:
+        lab.serve(ns)
+    proxy = lab.proxy()
+    port = allocate_node_port([], 30100)
+    svc = _service(lab, pods, port, ready=False)
+    proxy.sync([svc])
+
+    def connect(host: str, p: int) -> str:
+        t = time.monotonic()
+        try:
+            socket.create_connection((host, p), timeout=3).close()
+            result = "connected"
+        except ConnectionRefusedError:
+            result = "refused"
+        except OSError as e:
+            result = type(e).__name__
+        assert time.monotonic() - t < 1.0, result
+        return result
+
+    host = Lab.path(lab.host)
+    assert in_netns(host, lambda: connect("127.0.0.1", port)) == "refused"
+    res = lab.requests(lab.client, svc.cluster_ip, 80, 3, 10)
+    assert all("ConnectionRefusedError" in r for _, r in res), res
+    res = lab.requests(lab.client, svc.cluster_ip, 81, 1, 10)  # a port the Service lacks
+    assert all("ConnectionRefusedError" in r for _, r in res), res
+
+    ready = ServiceSpec(svc.name, svc.cluster_ip, svc.ports,
+                        tuple(ServiceBackend(e.address) for e in svc.endpoints))  # fmt: skip
+    proxy.sync([ready])
+    assert not _fails(lab.requests(lab.host, "127.0.0.1", port, 10))
+    proxy.sync([])  # the Service deleted: its node port is released at once
+    assert in_netns(host, lambda: connect("127.0.0.1", port)) == "refused"
+    s = in_netns(host, lambda: socket.create_server(("0.0.0.0", port)))
+    s.close()
+
+
+def test_node_port_in_use_is_a_conflict_and_changes_nothing(lab: Lab) -> None:
+    proxy = lab.proxy()
+    port = 30200
+    holder = in_netns(Lab.path(lab.host), lambda: socket.create_server(("0.0.0.0", port)))
+    try:
+        svc = _service(lab, lab.pod_ns[:1], port)
+        with pytest.raises(Conflict, match=f"{port}"):
+            proxy.sync([svc])
+        assert "ip dockyard-svc" not in lab.nft_tables()
+    finally:
+        holder.close()
+    proxy.sync([svc])
+    assert "ip dockyard-svc" in lab.nft_tables()
+    proxy.close()
+    assert "ip dockyard-svc" not in lab.nft_tables()
