@@ -75,7 +75,7 @@ def _memory(dy: list[str], run_root: Path, podman: tuple[list[str], dict[str, st
     base_conmon = set(_conmon_pids())
     for n in (1, 10, 50):
         have = len(_run([*dy, "ps", "-q"]).split())
-        for i in range(have, n):
+        for _ in range(have, n):
             _run([*dy, "run", "-d", "busybox", "sleep", "3600"])
         time.sleep(0.5)
         shim = int((run_root / "shim.pid").read_text())
@@ -88,8 +88,12 @@ def _memory(dy: list[str], run_root: Path, podman: tuple[list[str], dict[str, st
             have_p = len(subprocess.run([*base, "ps", "-q"], capture_output=True, text=True,
                                         env=pe, check=False).stdout.split())  # fmt: skip
             for _ in range(have_p, n):
-                subprocess.run([*base, "run", "-d", "--network", "none", "busybox:latest",
-                                "sleep", "3600"], capture_output=True, env=pe, check=False)  # fmt: skip
+                subprocess.run(
+                    [*base, "run", "-d", "--network", "none", "busybox:latest", "sleep", "3600"],
+                    capture_output=True,
+                    env=pe,
+                    check=False,
+                )
             time.sleep(0.5)
             pids = [p for p in _conmon_pids() if p not in base_conmon and _rss_kb(p) > 0]
             if pids:

@@ -83,3 +83,53 @@ def mount_opts(report: dict[str, Any], point: str) -> list[str] | None:
         if parts[0] == point:
             found = parts[1].split(",")
     return found
+
+
+REPO = HERE.parents[1]
+
+
+def runtime_cli(
+    root: Path, *args: str, stdin: Any = None, timeout: float = 60
+) -> Any:  # subprocess.CompletedProcess[str]
+    """Run ``dockyard-runtime --root ROOT ARGS``; output goes through files, since a
+    created init keeps its stdio open."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(
+            [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root), *args],
+            stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=out, stderr=err,
+            timeout=timeout, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(done.args, done.returncode, out.read(), err.read())
+
+
+def cgroup_dirs(cid: str) -> list[str]:
+    """The container's cgroup directories (``dockyard/<cid>`` beneath this process's own
+    cgroup, in every hierarchy) that exist."""
+    out = []
+    with open("/proc/self/cgroup") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        _, ctrls, own = line.split(":", 2)
+        sub = ctrls.replace("name=", "") or "unified"
+        d = Path("/sys/fs/cgroup") / sub / own.lstrip("/") / "dockyard" / cid
+        if d.exists():
+            out.append(str(d))
+    return out
+
+
+def leftovers(root: Path, cid: str, *paths: Path) -> list[str]:
+    """What a container left behind: its state directory, cgroup directories, and host
+    mounts at or below any of ``paths`` (its bundle, rootfs)."""
+    found = [str(root / cid)] if (root / cid).exists() else []
+    found += cgroup_dirs(cid)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for p in paths:
+        found += [m for m in points if m == str(p) or m.startswith(str(p) + "/")]
+    return found

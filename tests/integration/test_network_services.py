@@ -153,7 +153,7 @@ class Lab:
         for ns in self.made:
             _run("ip", "netns", "del", ns, check=False)
 
-    def proxy(self, balance: str = "random") -> ServiceProxy:
+    def proxy(self, balance: str = "inc") -> ServiceProxy:
         proxy = ServiceProxy(self.path(self.host), balance=balance)
         self.proxies.append(proxy)
         return proxy

@@ -310,7 +310,31 @@ def _cmd_resume(rt: Runtime, flags: dict[str, Any], pos: list[str]) -> int:
 
 
 def _int(v: str) -> int:
-    return int(v)
+    try:
+        return int(v)
+    except ValueError:
+        raise UsageError(f"invalid value {v!r}: expected an integer") from None
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def _bytes(v: str) -> int:
+    """A size as runc's ``update`` takes it (docker's RAMInBytes): ``-1``, ``1048576``,
+    ``64m``, ``64MB``, ``1.5GiB`` (binary units, case-insensitive)."""
+    if v.strip() == "-1":
+        return -1
+    s = v.strip().lower()
+    s = s.removesuffix("b").removesuffix("i") if s.endswith("b") else s.removesuffix("i")
+    unit = s[-1:] if s[-1:] in _UNITS and s[-1:] else ""
+    num = s[: len(s) - len(unit)].strip()
+    try:
+        value = float(num) if "." in num else int(num)
+    except ValueError:
+        raise UsageError(f"invalid size {v!r}: use bytes or a number with k, m, g, t") from None
+    if value < 0:
+        raise UsageError(f"invalid size {v!r}: negative")
+    return int(value * _UNITS[unit])
 
 
 _MEMORY_FLAGS = (
@@ -338,7 +362,7 @@ def _cmd_update(rt: Runtime, flags: dict[str, Any], pos: list[str]) -> int:
         src = flags["resources"]
         data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()  # noqa: SIM115
         raw = loads_json(data, "resources")
-    mem = {k: _int(flags[f]) for k, f in _MEMORY_FLAGS if f in flags}
+    mem = {k: _bytes(flags[f]) for k, f in _MEMORY_FLAGS if f in flags}
     cpu: dict[str, Any] = {k: _int(flags[f]) for k, f in _CPU_FLAGS if f in flags}
     for k, f in (("cpus", "cpuset-cpus"), ("mems", "cpuset-mems")):
         if f in flags:

@@ -210,11 +210,15 @@ def container_main(req: InitRequest) -> None:
         ctx.cgroup_ready()
     if req.console_fd is not None:
         _setup_console(req.console_fd)
+    hooks = spec.hooks
+    creating = created = b""
+    if hooks.create_container or hooks.start_container:
+        creating, created = _hook_states(req.state_json)
     if "mount" in new_ns or (lx is not None and lx.namespace("mount") is not None):
         mounts.prepare_rootfs(sc, spec, ctx)
         ctx.cgroup_ready()
-        if spec.hooks.create_container:
-            run_hooks(spec.hooks.create_container, req.state_json, "createContainer")
+        if hooks.create_container:
+            run_hooks(hooks.create_container, creating, "createContainer")
         fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
         mounts.finish_rootfs(sc, spec)
@@ -242,12 +246,26 @@ def container_main(req: InitRequest) -> None:
     if ready:
         os.write(req.err_w, b"ready\n")
         _wait_start(fifo_fd)  # type: ignore[arg-type]
-    if spec.hooks.start_container:
-        run_hooks(spec.hooks.start_container, req.state_json, "startContainer")
+    if hooks.start_container:
+        run_hooks(hooks.start_container, created, "startContainer")
     finish_process(
         sc, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags, req.preserve_fds,
         report=not ready,
     )  # fmt: skip
+
+
+def _hook_states(state_json: bytes) -> tuple[bytes, bytes]:
+    """The state createContainer and startContainer hooks get: ``creating`` and
+    ``created``, with this init's pid as the host sees it (read before pivot_root, while
+    ``/proc`` is still the host's)."""
+    from dockyard.oci.runtime_spec import dumps_json, loads_json
+
+    d = loads_json(state_json, "state")
+    d["pid"] = int(os.readlink("/proc/self"))
+    d["status"] = "creating"
+    creating = dumps_json(d).encode()
+    d["status"] = "created"
+    return creating, dumps_json(d).encode()
 
 
 def _preload(spec: Spec) -> None:
@@ -257,6 +275,7 @@ def _preload(spec: Spec) -> None:
     import resource  # noqa: F401
 
     if spec.hooks.start_container:
+        import selectors  # noqa: F401  (Popen.communicate with a timeout)
         import subprocess  # noqa: F401
 
         import dockyard.runtime.hooks  # noqa: F401

@@ -236,6 +236,12 @@ def test_udp_and_tcp_may_share_a_vip_port() -> None:
     assert service_commands([svc])
 
 
+def test_default_balance_is_round_robin() -> None:
+    (rule,) = _rules(service_commands([WEB]), svc_chain(WEB, WEB.ports[0]))
+    assert rule["expr"][0]["vmap"]["key"]["numgen"]["mode"] == "inc"
+    assert ServiceProxy().balance == "inc"
+
+
 def test_bad_balance() -> None:
     with pytest.raises(InvalidArgument, match="balance"):
         service_commands([], balance="rr")
