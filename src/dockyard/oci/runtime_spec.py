@@ -361,8 +361,23 @@ class Spec:
 
 
 def loads_json(data: bytes | str, what: str = "json") -> Any:
-    """Decode JSON with the standard library's C scanner, without importing ``json``."""
-    return fastjson.loads(data, what)
+    """Decode JSON with the standard library's C scanner, without importing ``json``.
+
+    On some errors (``{not json``, an unterminated string) the C scanner raises
+    ``json.decoder.JSONDecodeError`` only if ``json.decoder`` is already imported, and
+    otherwise a SystemError ("returned NULL without setting an exception"): then the
+    document is decoded again with :mod:`json` (an error path: the import cost is fine)
+    for the real message.
+    """
+    try:
+        return fastjson.loads(data, what)
+    except SystemError:
+        import json
+
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
 
 
 def dumps_json(value: Any) -> str:
