@@ -20,14 +20,22 @@ CLI = os.environ.get("DOCKYARD_TEST_CLI", "").split() or [sys.executable, "-m", 
 
 
 class Daemonized:
-    """The CLI bound to one (root, run root); the daemon starts on the first call."""
+    """The CLI bound to one (root, run root); the daemon starts on the first call.
 
-    def __init__(self, root: Path, run_root: Path) -> None:
+    ``ns_pid``: run the CLI (and so the daemon it starts, its bridge, veths and nft tables)
+    in the network and mount namespaces of that process (see :func:`ns_holder`), never in
+    the real host's."""
+
+    def __init__(self, root: Path, run_root: Path, ns_pid: int = 0) -> None:
         self.root = root
         self.run_root = run_root
+        self.ns_pid = ns_pid
 
     def argv(self, *args: str) -> list[str]:
-        return [*CLI, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+        cli = [*CLI, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+        if self.ns_pid:
+            return ["nsenter", "-t", str(self.ns_pid), "-n", "-m", "--", *cli]
+        return cli
 
     def run(self, *args: str, timeout: float = 60, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -100,20 +108,49 @@ def teardown(d: Daemonized) -> None:
     subprocess.run(["rm", "-rf", str(d.root), str(d.run_root)], check=False)
 
 
+def ns_holder(script: str = "ip link set lo up", *flags: str) -> subprocess.Popen[str]:
+    """A ``sleep`` in new namespaces (default: network + private mount) after ``script``
+    ran there; its PID names them for ``nsenter``. Stop it with :func:`stop_holder`."""
+    flags = flags or ("--net", "--mount", "--propagation", "private")
+    p = subprocess.Popen(["unshare", *flags, "--", "sh", "-c",
+                          script + "; echo ready; exec sleep infinity"],
+                         stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        stop_holder(p)
+        raise AssertionError(f"namespace holder failed: {line!r}")
+    return p
+
+
+def stop_holder(p: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    if p.stdout is not None:
+        p.stdout.close()
+
+
 @pytest.fixture
 def dyd(tmp_path: Path) -> Iterator[Daemonized]:
-    """A private root with busybox, a daemon started on demand, all stopped at the end."""
+    """A private root with busybox, a daemon started on demand in private network and mount
+    namespaces (its default bridge and nft tables never reach the host's), all stopped at
+    the end."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     archive = IMAGE_CACHE / "busybox_latest.tar"
     if not archive.is_file():
         pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
-    d = Daemonized(tmp_path / "root", tmp_path / "run")
+    holder = ns_holder()
+    d = Daemonized(tmp_path / "root", tmp_path / "run", holder.pid)
     try:
         d.run("load", "-i", str(archive), check=True)
         yield d
     finally:
-        teardown(d)
+        try:
+            teardown(d)
+        finally:
+            stop_holder(holder)
 
 
 def own_cgroup_children(name: str = "memory") -> set[str]:

@@ -147,9 +147,12 @@ def test_console_socket_pty(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) 
             "--console-socket", str(sock_path), "--bundle", str(bundle), cid]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     err_file = tmp_path / "run.err"
-    with open(err_file, "w") as err, subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env
-    ) as p:
+    with (
+        open(err_file, "w") as err,
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env
+        ) as p,
+    ):
         master = -1
         try:
             conn, _ = listener.accept()
@@ -215,15 +218,17 @@ def test_hooks_all_six_stages(root: Path, ids: Ids, tmp_path: Path, rootfs: Path
     cfg["mounts"].append({"destination": "/hooks", "type": "bind", "source": str(out),
                           "options": ["rbind", "rw"]})  # fmt: skip
     cfg["hooks"] = {
-        s: [_hook(s, "/hooks" if s == "startContainer" else str(out), timeout=20)]
-        for s in STAGES
+        s: [_hook(s, "/hooks" if s == "startContainer" else str(out), timeout=20)] for s in STAGES
     }
     bundle = write_bundle(tmp_path / "b", cfg)
     cid = ids.new("hk")
     pid_file = tmp_path / "pid"
     ok(cli(root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid))
     pid = int(pid_file.read_text())
-    ran = lambda: [line.split()[0] for line in (out / "order").read_text().splitlines()]  # noqa: E731
+
+    def ran() -> list[str]:
+        return [line.split()[0] for line in (out / "order").read_text().splitlines()]
+
     assert ran() == ["prestart", "createRuntime", "createContainer"]
     ok(cli(root, "start", cid))
     assert ran() == ["prestart", "createRuntime", "createContainer", "startContainer",
@@ -295,12 +300,12 @@ def _sleepers(nap: str) -> list[int]:
 
 def test_failing_hook_message(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> None:
     cfg = base_config(rootfs, ["true"])
-    cfg["hooks"] = {"createRuntime": [{"path": "/bin/sh",
-                                       "args": ["sh", "-c", "echo no way >&2; exit 3"]}]}  # fmt: skip
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 3"]}
+    cfg["hooks"] = {"createRuntime": [hook]}
     cid = ids.new("hf")
     r = cli(root, "run", "--bundle", str(write_bundle(tmp_path / "b", cfg)), cid)
     msg = one_line_error(r)
-    assert msg == f"createRuntime[0] hook /bin/sh: exit status 3: no way" or msg.endswith(
+    assert msg == "createRuntime[0] hook /bin/sh: exit status 3: no way" or msg.endswith(
         "run createRuntime[0] hook /bin/sh: exit status 3: no way"
     ), msg
     assert leftovers(root, cid, tmp_path, rootfs) == []
@@ -360,13 +365,11 @@ def test_update_memory_cpu_pids(root: Path, ids: Ids, tmp_path: Path, rootfs: Pa
     # from stdin, and a bad value is a one-line error
     with open(res, "rb") as f:
         ok(cli(root, "update", "--resources", "-", cid, stdin=f))
-    r = cli(root, "update", "--memory", "lots", cid)
-    assert "invalid size 'lots'" in one_line_error(r)
+    bad = cli(root, "update", "--memory", "lots", cid)
+    assert "invalid size 'lots'" in one_line_error(bad)
 
 
-def test_ps_lists_container_processes(
-    root: Path, ids: Ids, tmp_path: Path, rootfs: Path
-) -> None:
+def test_ps_lists_container_processes(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> None:
     cfg = base_config(rootfs, ["sh", "-c", "sleep 300 & sleep 301 & wait"])
     cid = ids.new("ps")
     pid = _start(root, cid, write_bundle(tmp_path / "b", cfg))
@@ -396,7 +399,11 @@ def test_pause_resume_stops_counting(root: Path, ids: Ids, tmp_path: Path, rootf
                           "options": ["rbind", "rw"]})  # fmt: skip
     cid = ids.new("pz")
     _start(root, cid, write_bundle(tmp_path / "b", cfg))
-    count = lambda: int((out / "c").read_text() or 0) if (out / "c").exists() else 0  # noqa: E731
+
+    def count() -> int:
+        f = out / "c"
+        return int(f.read_text() or 0) if f.exists() else 0
+
     wait_for(lambda: count() > 3, what="counting")
     ok(cli(root, "pause", cid))
     assert json.loads(ok(cli(root, "state", cid)).stdout)["status"] == "paused"
@@ -491,9 +498,7 @@ BAD = {
 
 @pytest.mark.parametrize("cmd", ["create", "run"])
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_input(
-    root: Path, ids: Ids, tmp_path: Path, rootfs: Path, case: str, cmd: str
-) -> None:
+def test_bad_input(root: Path, ids: Ids, tmp_path: Path, rootfs: Path, case: str, cmd: str) -> None:
     bundle = _bad_bundle(tmp_path, rootfs, case)
     cid = ids.new("bad")
     log = tmp_path / "log.json"
@@ -523,3 +528,72 @@ def test_duplicate_id(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> Non
     assert cgroup_dirs(cid) == cgroups
     ok(cli(root, "delete", "--force", cid))
     assert leftovers(root, cid, tmp_path, rootfs) == []
+
+
+# ---------------------------------------------------------------------------- time namespace
+
+
+def test_time_namespace_offsets(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> None:
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("the kernel has no time namespaces")
+    cfg = base_config(rootfs, ["cat", "/proc/uptime"])
+    cfg["linux"]["namespaces"].append({"type": "time"})
+    cfg["linux"]["timeOffsets"] = {"boottime": {"secs": 1_000_000, "nanosecs": 0},
+                                   "monotonic": {"secs": 2_000_000, "nanosecs": 5}}  # fmt: skip
+    bundle = write_bundle(tmp_path / "b", cfg)
+    r = ok(cli(root, "run", "--bundle", str(bundle), ids.new("tns")))
+    host = float(Path("/proc/uptime").read_text().split()[0])
+    inside = float(r.stdout.split()[0])
+    assert 1_000_000 - 60 < inside - host < 1_000_000 + 60
+    # offsets without a new time namespace are refused before anything is made
+    del cfg["linux"]["namespaces"][-1]
+    cid = ids.new("tns")
+    r = cli(root, "run", "--bundle", str(write_bundle(tmp_path / "b2", cfg)), cid)
+    assert one_line_error(r).endswith("linux.timeOffsets: needs a new time namespace")
+    cfg["linux"]["timeOffsets"] = {"realtime": {"secs": 1}}
+    r = cli(root, "run", "--bundle", str(write_bundle(tmp_path / "b3", cfg)), cid)
+    assert "linux.timeOffsets: unknown clock 'realtime'" in one_line_error(r)
+    assert leftovers(root, cid, tmp_path, rootfs) == []
+
+
+# ---------------------------------------------------------------------------- recursive flags
+
+
+def test_recursive_readonly_bind(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> None:
+    """``rro``/``rnosuid`` (mount_setattr AT_RECURSIVE) reach a mount below the bind
+    source, which plain ``ro`` leaves writable. The submount is made in a private mount
+    namespace of the runtime's caller, so the host never sees it."""
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    script = ("touch /data/x; echo top=$?; touch /data/sub/y; echo sub=$?; "
+              "/checker.sh mounts")  # fmt: skip
+    results = {}
+    for opt in ("ro", "rro"):
+        cfg = base_config(rootfs, ["sh", "-c", script])
+        cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(src),
+                              "options": ["rbind", opt, "rnosuid", "rprivate"]})  # fmt: skip
+        bundle = write_bundle(tmp_path / f"b-{opt}", cfg)
+        runtime = [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root),
+                   "run", "--bundle", str(bundle), ids.new("rro")]  # fmt: skip
+        inner = (
+            f"mount -t tmpfs tmpfs {shlex.quote(str(src / 'sub'))} && exec {shlex.join(runtime)}"
+        )
+        done = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", inner],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        results[opt] = parse_report(done.stdout.replace("=", ": "))
+    assert results["ro"]["top"] == "1" and results["ro"]["sub"] == "0"
+    assert results["rro"]["top"] == "1" and results["rro"]["sub"] == "1"
+    from support import mount_opts
+
+    sub = mount_opts(results["rro"], "/data/sub") or []
+    assert "ro" in sub and "nosuid" in sub
+    assert not (src / "sub" / "y").exists()

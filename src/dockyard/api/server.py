@@ -205,8 +205,10 @@ async def containers_create(request: web.Request) -> web.StreamResponse:
     from dockyard.api.convert import options_from_create
 
     opts, dopts = options_from_create(await _body(request), request.query.get("name") or None)
-    rec = await _d(request).create(opts, dopts)
-    return web.json_response({"Id": rec.id, "Warnings": []}, status=201)
+    d = _d(request)
+    rec = await d.create(opts, dopts)
+    warnings = d.net.run_warnings(opts.network) if d.net is not None else []
+    return web.json_response({"Id": rec.id, "Warnings": warnings}, status=201)
 
 
 async def container_inspect(request: web.Request) -> web.StreamResponse:
@@ -576,11 +578,12 @@ def _preload() -> None:
     import dockyard.store.images  # noqa: F401
 
 
-async def _main(root: Path, run_root: Path) -> None:
+async def _main(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> None:
     from dockyard.api.stdio import StdioServer
     from dockyard.engine.daemon import Daemon
 
     daemon = Daemon(root, run_root)
+    daemon.hpa_sync_period = hpa_sync_period
     await daemon.open()
     _preload()
     app = make_app(daemon)
@@ -621,7 +624,7 @@ async def _main(root: Path, run_root: Path) -> None:
         sock_path.unlink()
 
 
-def serve(root: Path, run_root: Path) -> int:
+def serve(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; containers keep running."""
     import fcntl
 
@@ -634,7 +637,7 @@ def serve(root: Path, run_root: Path) -> int:
         raise errors.Unavailable(f"dockyardd: another daemon runs with {run_root}") from None
     (run_root / "dockyard.pid").write_text(str(os.getpid()))
     try:
-        asyncio.run(_main(root, run_root))
+        asyncio.run(_main(root, run_root, hpa_sync_period))
     finally:
         with contextlib.suppress(FileNotFoundError):
             (run_root / "dockyard.pid").unlink()
@@ -651,7 +654,12 @@ def main(argv: list[str] | None = None) -> int:
         opts.get("--run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard"
     )
     try:
-        return serve(root, run_root)
+        hpa_sync_period = float(opts.get("--hpa-sync-period") or 15.0)
+    except ValueError:
+        print("dockyardd: invalid --hpa-sync-period: expected seconds", file=sys.stderr)
+        return 1
+    try:
+        return serve(root, run_root, hpa_sync_period)
     except DockyardError as e:
         print(f"dockyardd: {e}", file=sys.stderr)
         return 1

@@ -172,7 +172,12 @@ class StdioServer:
                     with contextlib.suppress(DockyardError):
                         await d.remove(cid, force=True)
                 raise
-            _send(conn, {"ok": True, "id": cid})
+            first: dict[str, Any] = {"ok": True, "id": cid}
+            if op == "run" and d.net is not None:  # e.g. ip_forward off, for a bridged run
+                warnings = d.net.run_warnings(opts.network)
+                if warnings:
+                    first["warnings"] = warnings
+            _send(conn, first)
             return fut
         finally:
             os.close(ctl)

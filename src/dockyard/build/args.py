@@ -21,12 +21,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["PROXY_ARGS", "ArgScope", "platform_args", "unused_build_args"]
+__all__ = ["PROXY_ARGS", "ArgScope", "host_architecture", "platform_args", "unused_build_args"]
 
 PROXY_ARGS = frozenset({
     "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
     "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
 })  # fmt: skip
+
+
+_OCI_ARCH = {
+    "x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+}  # fmt: skip
+
+
+def host_architecture() -> str:
+    """The host's architecture in OCI terms (``amd64``, ``arm64``...), from ``uname``
+    (the same table as ``bootstrap.oci_architecture``, without importing ``platform``)."""
+    import os
+
+    machine = os.uname().machine
+    return _OCI_ARCH.get(machine, machine)
 
 
 def platform_args(os_: str, arch: str, variant: str = "") -> dict[str, str]:

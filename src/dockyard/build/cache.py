@@ -26,13 +26,25 @@ changed nothing), its history timestamp and when it was last used.  A record
 is used only while its layer blob is still in the content store (a garbage
 collection may have taken it).  ``prune`` empties the table.
 
+Table ``files`` remembers the content digest of context files (:class:`FileSums`):
+host path → ``(size, mtime_ns, ctime_ns, inode, device)`` and the sha256 of the
+content.  A file whose ``lstat`` still shows all five is not read again, so a
+rebuild with no change hashes nothing, and after a ``touch`` only the touched
+file is read (its digest, hence the step key, is unchanged: a cache hit).
+Any write to a file changes its ctime; a digest is not recorded when the
+file's ctime is so recent (within :data:`RACY_NS` of the time it was hashed)
+that a later write could carry the same timestamp, nor when the file changed
+while it was read — the racy-git rule.
+
 Errors: a database locked beyond the busy timeout → Unavailable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -41,7 +53,7 @@ from pathlib import Path
 from dockyard.build.state import LayerRef
 from dockyard.errors import Unavailable
 
-__all__ = ["BuildCache", "CacheRecord", "step_key"]
+__all__ = ["RACY_NS", "BuildCache", "CacheRecord", "FileSums", "step_key"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -50,7 +62,14 @@ CREATE TABLE IF NOT EXISTS steps (
     created TEXT NOT NULL,
     used_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    stat TEXT NOT NULL,
+    digest TEXT NOT NULL
+);
 """
+
+RACY_NS = 100_000_000  # timestamps come from a coarse clock (a jiffy or so): keep a margin
 
 
 def step_key(parent: str, step: object) -> str:
@@ -126,7 +145,73 @@ class BuildCache:
         return int(self._db().execute("SELECT COUNT(*) FROM steps").fetchone()[0])
 
     def prune(self) -> int:
-        """Forget every record; return how many there were."""
+        """Forget every record (and every remembered file digest); return how many
+        step records there were."""
         n = self.count()
         self._db().execute("DELETE FROM steps")
+        self._db().execute("DELETE FROM files")
         return n
+
+
+def _stat_key(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+class FileSums:
+    """Content digests of context files, remembered by their ``lstat`` (see above).
+
+    ``digest(path, st)`` returns the hex sha256 of the regular file ``path`` whose
+    ``lstat`` is ``st``; ``save()`` records what was hashed (one transaction).
+    """
+
+    def __init__(self, cache: BuildCache) -> None:
+        self.cache = cache
+        self.pending: list[tuple[str, str, str]] = []
+        self.hashed = 0  # files read by this build (tests, benchmarks)
+
+    def digest(self, path: str | os.PathLike[str], st: os.stat_result) -> str:
+        name = os.fspath(path)
+        key = _stat_key(st)
+        try:
+            row = (
+                self.cache._db()
+                .execute("SELECT stat, digest FROM files WHERE path = ?", (name,))
+                .fetchone()
+            )
+        except sqlite3.OperationalError:
+            row = None
+        if row is not None and row[0] == key:
+            return str(row[1])
+        started = time.time_ns()
+        digest = _hash_file(name)
+        self.hashed += 1
+        after = os.lstat(name)
+        if _stat_key(after) == key and st.st_ctime_ns < started - RACY_NS:
+            self.pending.append((name, key, digest))
+        return digest
+
+    def save(self) -> None:
+        if not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        try:
+            db = self.cache._db()
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT OR REPLACE INTO files (path, stat, digest) VALUES (?, ?, ?)", rows
+            )
+            db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            # only a shortcut for the next build: never fail this one over it
+            with contextlib.suppress(sqlite3.Error):
+                self.cache._db().execute("ROLLBACK")

@@ -36,6 +36,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from dockyard.build.dockerignore import IgnoreMatcher, parse_dockerignore
 from dockyard.build.gomatch import has_wildcards
@@ -253,14 +254,21 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def checksum(entries: list[Entry]) -> list[list[object]]:
-    """The cache input of a selection (see the module docstring)."""
+class Sums(Protocol):
+    """Where :func:`checksum` gets file digests (:class:`dockyard.build.cache.FileSums`)."""
+
+    def digest(self, path: str | os.PathLike[str], st: os.stat_result) -> str: ...
+
+
+def checksum(entries: list[Entry], sums: Sums | None = None) -> list[list[object]]:
+    """The cache input of a selection (see the module docstring); file digests come
+    from ``sums`` when given (which may remember them), else every file is read."""
     out: list[list[object]] = []
     for e in entries:
         st = os.lstat(e.src)
         kind = _kind(st.st_mode)
         if kind == "file":
-            content = file_digest(e.src)
+            content = sums.digest(e.src, st) if sums is not None else file_digest(e.src)
         elif kind == "symlink":
             content = os.readlink(e.src)
         else:

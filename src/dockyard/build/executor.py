@@ -35,15 +35,14 @@ import json
 import os
 import posixpath
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockyard.build.args import ArgScope, platform_args, unused_build_args
-from dockyard.build.cache import BuildCache, CacheRecord, step_key
+from dockyard.build.args import ArgScope, host_architecture, platform_args, unused_build_args
+from dockyard.build.cache import BuildCache, CacheRecord, FileSums, step_key
 from dockyard.build.context import Entry, SourceTree, checksum, load_context
 from dockyard.build.parser.instructions import (
     Add,
@@ -165,7 +164,10 @@ class Builder:
                 state = run.all_stages()
                 image = self._commit(state, opts)
             finally:
-                self.cache.close()
+                try:
+                    run.sums.save()
+                finally:
+                    self.cache.close()
         warnings = list(run.warnings)
         unused = unused_build_args(opts.build_args, run.consumed | set(plan.meta))
         if unused:
@@ -173,9 +175,7 @@ class Builder:
         return BuildResult(image, run.steps, run.cached, warnings)
 
     def _platform(self, requested: str) -> tuple[str, str]:
-        from dockyard.build.bootstrap import oci_architecture
-
-        arch = oci_architecture()
+        arch = host_architecture()
         if requested:
             parts = requested.lower().split("/")
             if parts[0] != "linux" or (len(parts) > 1 and parts[1] != arch):
@@ -241,6 +241,7 @@ class _Run:
         self.warnings: list[str] = []
         self.steps = 0
         self.cached = 0
+        self.sums = FileSums(b.cache)  # context file digests, remembered between builds
         epoch = _epoch()
         self.epoch = epoch
 
@@ -454,7 +455,7 @@ class _Run:
             else:
                 sources = self.context.match(m.source or ".")
                 desc.append(["context", m.source,
-                             [checksum(self.context.entries(s)) for s in sources]])  # fmt: skip
+                             [checksum(self.context.entries(s), self.sums) for s in sources]])  # fmt: skip
         return desc
 
     def _from_identity(self, ref: str) -> str:
@@ -498,7 +499,7 @@ class _Run:
             fs.note_stubs([*destinations, *runner._ETC_FILES, req.cwd])
             cwd = resolve_in_root(fs.merged, req.cwd)
             cwd.mkdir(parents=True, exist_ok=True)
-            cid = "build-" + uuid.uuid4().hex[:24]
+            cid = "build-" + os.urandom(12).hex()
             spec = runner.build_run_spec(
                 req, fs.merged, fs.dir, user.uid, user.gid, user.additional_gids, user.home,
                 f"dockyard/{cid}",
@@ -590,7 +591,7 @@ class _Run:
                 for m in matched:
                     entries = self.context.entries(m, plan.excludes)
                     plan.local.append((m.rel, m.kind, entries))
-                    key_parts.append(["src", m.rel, checksum(entries)])
+                    key_parts.append(["src", m.rel, checksum(entries, self.sums)])
         key_parts += [["heredoc", c.path, self._heredoc(st, c)] for c in inst.contents]
         plan.heredocs = [(c.path, self._heredoc(st, c)) for c in inst.contents]
         if from_:
@@ -623,7 +624,7 @@ class _Run:
     def _url_digest(self, url: str, plan: _CopyPlan) -> str:
         from dockyard.build.fsops import download
 
-        work = self.b.work_root / ("dl-" + uuid.uuid4().hex[:12])
+        work = self.b.work_root / ("dl-" + os.urandom(6).hex())
         work.mkdir(parents=True)
         path, digest, _ = download(url, work)
         plan.downloaded[url] = path

@@ -24,12 +24,8 @@ import os
 import posixpath
 import shutil
 import stat
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from dockyard.build.context import Entry
@@ -217,6 +213,10 @@ def is_git(src: str) -> bool:
 
 def download(url: str, work: Path, checksum: str = "") -> tuple[Path, str, float | None]:
     """Fetch ``url`` into ``work``; return the file, its sha256 digest and Last-Modified."""
+    import urllib.error  # only ADD <url> needs them (a cached build imports no http stack)
+    import urllib.request
+    from email.utils import parsedate_to_datetime
+
     out = work / ("url-" + hashlib.sha256(url.encode()).hexdigest()[:16])
     h = hashlib.sha256()
     try:
@@ -241,6 +241,8 @@ def download(url: str, work: Path, checksum: str = "") -> tuple[Path, str, float
 
 
 def url_filename(url: str) -> str:
+    import urllib.parse
+
     path = urllib.parse.urlparse(url).path
     name = posixpath.basename(path.rstrip("/"))
     return name or "__unnamed__"

@@ -9,19 +9,51 @@ on the input: the same layer always has the same digest, whatever the number
 of CPUs.  zlib releases the GIL, so the threads really run in parallel; the
 cost is a few bytes per MiB (a header and trailer per member, a fresh
 dictionary every MiB).
+
+Incompressible data (random bytes, media, archives that are compressed
+already) costs deflate as much CPU as any other data and gains nothing, so a
+chunk is first *sampled*: four 8 KiB slices spread over it are deflated at
+level 1, and when they shrink by less than 3 % the chunk is written as a
+member of *stored* deflate blocks (level 0: a copy plus a CRC) instead.  The
+decision depends only on the chunk's bytes, so the output stays reproducible;
+the stream is still plain gzip.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
+import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
-__all__ = ["CHUNK", "ParallelGzipWriter"]
+__all__ = ["CHUNK", "ParallelGzipWriter", "gzip_member", "incompressible"]
 
 CHUNK = 1 << 20
+_SAMPLES = 4
+_SAMPLE = 8 << 10
+_STORED_RATIO = 0.97
+
+
+def incompressible(data: bytes | memoryview) -> bool:
+    """Whether sampled slices of ``data`` shrink by less than 3 % at deflate level 1."""
+    n = len(data)
+    if n < _SAMPLES * _SAMPLE:
+        return False
+    step = n // _SAMPLES
+    total = packed = 0
+    for i in range(_SAMPLES):
+        piece = data[i * step : i * step + _SAMPLE]
+        total += len(piece)
+        packed += len(zlib.compress(piece, 1, -15))
+    return packed >= total * _STORED_RATIO
+
+
+def gzip_member(data: bytes | memoryview, level: int = 6) -> bytes:
+    """One complete gzip member (mtime 0, no name); stored blocks for incompressible data."""
+    if level and incompressible(data):
+        level = 0
+    return zlib.compress(data, level, 31)
 
 
 class ParallelGzipWriter:
@@ -38,7 +70,7 @@ class ParallelGzipWriter:
         self.closed = False
 
     def _compress(self, data: bytes) -> bytes:
-        return gzip.compress(data, compresslevel=self.level, mtime=0)
+        return gzip_member(data, self.level)
 
     def _submit(self, data: bytes) -> None:
         self.pending.append(self.pool.submit(self._compress, data))
@@ -46,11 +78,23 @@ class ParallelGzipWriter:
             self.out.write(self.pending.popleft().result())
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.buf += data
-        while len(self.buf) >= CHUNK:
-            self._submit(bytes(self.buf[:CHUNK]))
-            del self.buf[:CHUNK]
-        return len(data)
+        view = memoryview(data).cast("B")
+        n = len(view)
+        pos = 0
+        if self.buf:
+            take = min(CHUNK - len(self.buf), n)
+            self.buf += view[:take]
+            pos = take
+            if len(self.buf) < CHUNK:
+                return n
+            self._submit(bytes(self.buf))
+            self.buf = bytearray()
+        while n - pos >= CHUNK:
+            self._submit(bytes(view[pos : pos + CHUNK]))
+            pos += CHUNK
+        if pos < n:
+            self.buf += view[pos:]
+        return n
 
     def flush(self) -> None:
         pass
@@ -62,7 +106,7 @@ class ParallelGzipWriter:
         try:
             if self.buf or not self.pending:
                 self._submit(bytes(self.buf))
-                self.buf.clear()
+                self.buf = bytearray()
             while self.pending:
                 self.out.write(self.pending.popleft().result())
         finally:

@@ -32,12 +32,10 @@ import functools
 import os
 import shutil
 import stat
-import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from dockyard.build.state import LayerRef
 from dockyard.oci.digest import Digest
@@ -88,7 +86,7 @@ def umount(target: Path, sc: Syscalls | None = None) -> None:
 
 
 def _work_dir(work_root: Path) -> Path:
-    d = work_root / uuid.uuid4().hex[:16]
+    d = work_root / os.urandom(8).hex()
     d.mkdir(parents=True)
     return d
 
@@ -221,44 +219,37 @@ def _adopt(store: ImageStore, upper: Path, chain: Digest) -> None:
 
 
 def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
-    """Tar ``upper`` and gzip it on every CPU (:mod:`dockyard.build.pgzip`) straight into
-    the content store: tar and compression run in a producer thread, the store reads the
-    other end of a pipe, so the compressed bytes are written once."""
+    """Tar ``upper``, gzip it on every CPU (:mod:`dockyard.build.pgzip`) and write it into
+    the content store in one streaming pass: the tar is hashed on the way in (diff ID),
+    the compressed bytes on the way out (digest), straight into a file under ``ingest/``
+    that is fsynced and renamed into ``blobs/`` — the layer is written once, never copied.
+    """
+    import tempfile
+
     from dockyard.build.pgzip import ParallelGzipWriter
     from dockyard.oci import mediatypes as mt
+    from dockyard.store._streams import HashingWriter
+    from dockyard.store.blobs import StagedBlob
     from dockyard.store.layers import LayerInfo, diff_upper
 
-    r, w = os.pipe()
-    result: dict[str, object] = {}
-
-    def produce(out: BinaryIO) -> None:
-        try:
-            gz = ParallelGzipWriter(out)
+    ingest = store.blobs.ingest_dir
+    ingest.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=ingest, prefix="layer-")
+    try:
+        with open(fd, "wb", buffering=0) as f:
+            outer = HashingWriter(f)
+            gz = ParallelGzipWriter(outer)  # type: ignore[arg-type]
             try:
-                result["info"] = diff_upper(upper, gz, compress=False)  # type: ignore[arg-type]
+                plain = diff_upper(upper, gz, compress=False)  # type: ignore[arg-type]
             finally:
                 gz.close()
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            out.close()
-
-    with open(r, "rb") as reader:
-        writer = open(w, "wb")  # noqa: SIM115 - closed by the producer thread
-        thread = threading.Thread(target=produce, args=(writer,), daemon=True)
-        thread.start()
-        try:
-            staged = store.blobs.stage(reader)
-        finally:
-            with contextlib.suppress(OSError):
-                while reader.read(1 << 20):  # let the producer finish if staging failed
-                    pass
-            thread.join()
-    if "error" in result:
-        store.blobs.discard(staged)
-        raise result["error"]  # type: ignore[misc]
-    plain: LayerInfo = result["info"]  # type: ignore[assignment]
-    store.blobs.commit(staged)
+            os.fsync(f.fileno())
+        staged = StagedBlob(outer.digest(), outer.hasher.size, Path(name))
+        store.blobs.commit(staged)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
     return LayerInfo(plain.diff_id, staged.digest, staged.size, mt.OCI_LAYER_GZIP)
 
 

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ps": ("cps", "List containers"),
     "rm": ("lifecycle", "Remove one or more containers"),
     "volume": ("volume", "Manage volumes (create, ls, inspect, rm, prune)"),
+    "network": ("network", "Manage networks (create, ls, inspect, rm, connect, disconnect, prune)"),
     "system": ("system", "Manage dockyard (info, df, prune)"),
     "info": ("system", "Display system-wide information"),
     "daemon": ("daemon", "Run dockyardd, the engine daemon, in the foreground"),
@@ -64,6 +65,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "manifest": ("transfer", "Inspect an image manifest in a registry"),
     "registry": ("registry", "Run an OCI registry (serve) or garbage-collect it (gc)"),
     "version": ("version", "Show the dockyard version information"),
+    "apply": ("kube", "Create or update objects from Kubernetes YAML (-f FILE|DIR|-)"),
+    "get": ("kube", "List objects: pods, deployments, services, hpa, ..."),
+    "describe": ("kube", "Show the details of objects"),
+    "delete": ("kube", "Delete objects by file or by kind and name"),
+    "scale": ("kube", "Set the replicas of a Deployment or ReplicaSet"),
+    "rollout": ("kube", "Manage rollouts (status, history, undo, restart, pause, resume)"),
+    "autoscale": ("kube", "Create a HorizontalPodAutoscaler for a Deployment"),
+    "compose": ("kube", "Run compose projects as deployments (up, down, ps, logs, build, config)"),
+    "export": ("kube", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
 }
 
 

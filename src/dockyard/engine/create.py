@@ -58,6 +58,9 @@ def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
     for m in dopts.mounts:
         parse_mount(m)
     parse_restart(dopts.restart + (f":{dopts.restart_max}" if dopts.restart_max else ""))
+    if d.net is not None:  # networks, -p, --ip, --dns, --add-host
+        d.net.validate(opts, dopts)
+        return
     if dopts.publish:
         from dockyard.network import parse_publish
 

@@ -57,6 +57,7 @@ from dockyard.records import replace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine.health import HealthMonitor
+    from dockyard.engine.netplumb import NetPlumb
     from dockyard.store.db import ContainerRecord
 
 __all__ = ["LIVE", "Daemon", "daemon_options_of", "run_options_of"]
@@ -117,6 +118,7 @@ class Daemon:
         self.restart_tasks: dict[str, asyncio.Task[None]] = {}
         self.backoff: dict[str, float] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.removing: set[str] = set()  # ids whose files a worker thread is deleting
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.health: HealthMonitor | None = None
         from dockyard.engine.execs import ExecManager
@@ -124,6 +126,9 @@ class Daemon:
         self.execs = ExecManager(self)
         self.started = time.time()
         self.extensions: list[Any] = []  # networks: hooks on start/stop/remove
+        self.net: NetPlumb | None = None  # networking (engine/netplumb.py), made by open()
+        self.hpa_sync_period = 15.0  # --hpa-sync-period (the orchestrator's HPA)
+        self.orchestrator: Any = None  # engine/pods.py Orchestrator, made by open()
         self.api_extensions: list[Callable[[Any], None]] = []
         from dockyard.engine.volumes import VolumeStore
 
@@ -136,14 +141,34 @@ class Daemon:
 
         self.health = HealthMonitor(self)
         (self.root / "containers").mkdir(parents=True, exist_ok=True)
+        await self._open_network()
         procs = await self.shim.connect()
         await self._restore(procs)
+        self._sweep_removed()
+        from dockyard.engine.pods import attach_orchestrator  # objects, controllers, /apis
+
+        self.orchestrator = attach_orchestrator(self, self.hpa_sync_period)
+        await self.orchestrator.start()
+
+    async def _open_network(self) -> None:
+        """Networks, endpoints and DNS (before the restore, which may release endpoints)."""
+        from dockyard.api.networks import register
+        from dockyard.engine.netplumb import NetPlumb
+
+        net = self.net = NetPlumb(self)
+        await net.open()
+        self.extensions.append(net)
+        self.api_extensions.append(lambda app: register(app, net))
 
     async def close(self) -> None:
         for t in list(self.restart_tasks.values()) + list(self.tasks):
             t.cancel()
         if self.health is not None:
             self.health.stop_all()
+        if self.orchestrator is not None:
+            self.orchestrator.close()
+        if self.net is not None:
+            await self.net.close()
         self.shim.close()
 
     def _spawn(self, coro: Any) -> None:
@@ -325,8 +350,7 @@ class Daemon:
                 rec = None
             if rec is not None and rec.status in LIVE:
                 rec = self._record_exit(rec, ex)
-        with contextlib.suppress(DockyardError):
-            await self.shim.call({"op": "forget", "id": cid})
+        self._spawn(self._forget(cid))  # nothing below needs the shim's answer
         if rec is None or rec.status != "exited" or rec.finished_at != ex.get("finished_at"):
             return
         self._wake(cid, ("next-exit", "not-running"), int(rec.exit_code or 0))
@@ -336,6 +360,10 @@ class Daemon:
                 await self.remove(cid, force=True)
                 return
             self._maybe_restart(rec)
+
+    async def _forget(self, cid: str) -> None:
+        with contextlib.suppress(DockyardError):
+            await self.shim.call({"op": "forget", "id": cid})
 
     def _record_exit(self, rec: ContainerRecord, ex: dict[str, Any]) -> ContainerRecord:
         from dockyard.engine.create import after_stop
@@ -533,19 +561,57 @@ class Daemon:
                 self.runtime.delete(rec.id, force=True)
             if self.health is not None:
                 self.health.stop(rec.id)
-            self.engine.remove(rec.id, force=True)
+            # The record goes first (name and id free, ``ps -a`` no longer lists it); the
+            # files (overlay root, bundle, upper dir: the slow part) go in a worker thread
+            # after the waiters (``run --rm``) have their exit code. A daemon killed
+            # meanwhile sweeps bundles without a record on its next start.
+            self.engine.db.remove_container(rec.id)
             after_remove(self, rec, volumes)
         self.locks.pop(rec.id, None)
         self.backoff.pop(rec.id, None)
         self.emit(rec, "destroy")
         self._wake(rec.id, ("removed", "next-exit", "not-running"), int(rec.exit_code or 0))
+        self._spawn(self._remove_files(rec.id))
         return rec.id
+
+    async def _remove_files(self, cid: str) -> None:
+        loop = asyncio.get_running_loop()
+        self.removing.add(cid)
+        try:
+            await loop.run_in_executor(None, remove_container_files, self.root, cid,
+                                       self.engine.images.snapshots)  # fmt: skip
+        finally:
+            self.removing.discard(cid)
+
+    def _sweep_removed(self) -> None:
+        """Bundles whose record is gone (a daemon killed while removing them): removed."""
+        try:
+            names = os.listdir(self.root / "containers")
+        except OSError:
+            return
+        known = {r.id for r in self.engine.db.list_containers()}
+        for cid in names:
+            if cid not in known and cid not in self.removing and len(cid) == 64:
+                self._spawn(self._remove_files(cid))
 
     # ------------------------------------------------------------------ queries
 
     def list(self, all_: bool = False) -> list[ContainerRecord]:
         recs = self.engine.db.list_containers()
         return [r for r in recs if all_ or r.status in LIVE]
+
+
+def remove_container_files(root: Path, cid: str, snapshots: Any) -> None:
+    """A removed container's files: unmount its root, delete its bundle and upper dir."""
+    from dockyard.engine.containers import _umount
+    from dockyard.linux.fspath import rmtree
+
+    bundle = root / "containers" / cid
+    with contextlib.suppress(DockyardError, OSError):
+        _umount(bundle / "rootfs")
+    rmtree(bundle, ignore_errors=True)
+    with contextlib.suppress(NotFound):
+        snapshots.remove(cid)
 
 
 def _seconds_between(a: str | None, b: str | None) -> float:

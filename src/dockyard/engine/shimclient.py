@@ -21,7 +21,7 @@ from dockyard import errors
 from dockyard.engine.shimwire import Decoder, encode, recv_into
 from dockyard.errors import DockyardError, Internal, Unavailable
 
-__all__ = ["ShimClient", "error_from"]
+__all__ = ["ShimClient", "error_from", "shim_argv"]
 
 
 def error_from(msg: dict[str, Any]) -> DockyardError:
@@ -30,6 +30,17 @@ def error_from(msg: dict[str, Any]) -> DockyardError:
     if not (isinstance(cls, type) and issubclass(cls, DockyardError)):
         cls = Internal
     return cls(str(msg.get("error")))
+
+
+def shim_argv() -> list[str]:
+    """How the shim is started: ``python -I -S`` (no ``site``: the venv's ``.pth`` files and
+    the modules they import cost ~3 MB of the shim's resident memory for as long as it
+    lives) with this process's ``sys.path``, so it imports the same dockyard and the same
+    dependencies as the daemon."""
+    path = [p for p in sys.path if p and os.path.isdir(p)]
+    code = (f"import sys; sys.path[:0] = {path!r}; "
+            "from dockyard.engine.shim import main; sys.exit(main())")  # fmt: skip
+    return [sys.executable, "-I", "-S", "-c", code]
 
 
 class ShimClient:
@@ -57,7 +68,7 @@ class ShimClient:
         """Start a shim (it daemonizes itself and returns once it listens)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_SHIM")}
         proc = subprocess.run(
-            [sys.executable, "-m", "dockyard.engine.shim", "--run-root", str(self.run_root),
+            [*shim_argv(), "--run-root", str(self.run_root),
              "--state-root", str(self.run_root / "runtime")],
             capture_output=True, text=True, check=False, env=env, timeout=60,
         )  # fmt: skip

@@ -45,6 +45,7 @@ def info(d: Daemon) -> dict[str, Any]:
         "DefaultRuntime": "dockyard-runtime",
         "ShimPid": d.shim.pid,
         "Name": uname.nodename,
+        "Warnings": d.net.warnings() if d.net is not None else [],
     }
 
 

@@ -92,6 +92,42 @@ _MACHINE = os.uname().machine
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(_MACHINE, 155)
 SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(_MACHINE, 317)
 SYS_CLOSE_RANGE = 436
+SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscall table)
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+
+# mount_setattr(2) attributes, and runc's recursive mount options that set them:
+# option -> (attributes to clear, attributes to set)
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+RECURSIVE_MOUNT_ATTRS = {
+    "rro": (0, MOUNT_ATTR_RDONLY),
+    "rrw": (MOUNT_ATTR_RDONLY, 0),
+    "rnosuid": (0, MOUNT_ATTR_NOSUID),
+    "rsuid": (MOUNT_ATTR_NOSUID, 0),
+    "rnodev": (0, MOUNT_ATTR_NODEV),
+    "rdev": (MOUNT_ATTR_NODEV, 0),
+    "rnoexec": (0, MOUNT_ATTR_NOEXEC),
+    "rexec": (MOUNT_ATTR_NOEXEC, 0),
+    "rnodiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rdiratime": (MOUNT_ATTR_NODIRATIME, 0),
+    "rrelatime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_RELATIME),
+    "rnorelatime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME),  # as runc
+    "rnoatime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_NOATIME),
+    "ratime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_RELATIME),  # as runc
+    "rstrictatime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_STRICTATIME),
+    "rnostrictatime": (MOUNT_ATTR__ATIME, MOUNT_ATTR_RELATIME),
+    "rnosymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+    "rsymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0),
+}
 
 # ioctl for bringing a link up
 SIOCGIFFLAGS = 0x8913

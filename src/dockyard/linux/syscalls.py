@@ -99,6 +99,7 @@ class Syscalls(Protocol):
     def setrlimit(self, resource: int, soft: int, hard: int) -> None: ...
     def seccomp_filter(self, bpf: bytes, flags: int) -> None: ...
     def link_up(self, name: str) -> None: ...
+    def mount_setattr(self, path: str, attr_clr: int, attr_set: int) -> None: ...
 
 
 class _CapHeader(ctypes.Structure):
@@ -262,6 +263,15 @@ class LibcSyscalls(Syscalls):
         finally:
             s.close()
 
+    def mount_setattr(self, path: str, attr_clr: int, attr_set: int) -> None:
+        """Change mount attributes of ``path`` and every mount beneath it (AT_RECURSIVE)."""
+        attr = (ctypes.c_uint64 * 4)(attr_set, attr_clr, 0, 0)  # struct mount_attr
+        rc = _lib().syscall(
+            c.SYS_MOUNT_SETATTR, c.AT_FDCWD, _b(path), c.AT_RECURSIVE, ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        )  # fmt: skip
+        _check(rc, f"mount_setattr {path} (set 0x{attr_set:x}, clear 0x{attr_clr:x})")
+
 
 class RecordingSyscalls(Syscalls):
     """Records every call as ``(name, args)`` and succeeds, for unit tests.
@@ -349,3 +359,6 @@ class RecordingSyscalls(Syscalls):
 
     def link_up(self, name: str) -> None:
         self._rec("link_up", name)
+
+    def mount_setattr(self, path: str, attr_clr: int, attr_set: int) -> None:
+        self._rec("mount_setattr", path, attr_clr, attr_set)

@@ -327,6 +327,8 @@ class Linux:
     rootfs_propagation: str | None = None
     mount_label: str | None = None
     personality: Personality | None = None
+    # clock ("monotonic", "boottime") -> (secs, nanosecs), for a new time namespace
+    time_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def namespace(self, ns_type: str) -> Namespace | None:
         """The entry for ``ns_type``, or None when it is inherited from the runtime."""
@@ -426,6 +428,8 @@ def _to_json(value: Any, key: str = "") -> Any:
         return out
     if key == "console_size":
         return {"height": value[0], "width": value[1]}
+    if key == "time_offsets":
+        return {k: {"secs": v[0], "nanosecs": v[1]} for k, v in value.items()}
     if key == "priorities":
         return [{"name": n, "priority": p} for n, p in value]
     if isinstance(value, tuple):
@@ -789,7 +793,22 @@ def _linux(d: dict[str, Any]) -> Linux:
         rootfs_propagation=propagation,
         mount_label=_str(d, "mountLabel", p),
         personality=personality,
+        time_offsets=_time_offsets(d, p),
     )
+
+
+def _time_offsets(d: dict[str, Any], p: str) -> dict[str, tuple[int, int]]:
+    raw = _opt_obj(d, "timeOffsets", p)
+    out: dict[str, tuple[int, int]] = {}
+    for clock, v in (raw or {}).items():
+        q = f"{p}timeOffsets.{clock}."
+        if clock not in ("monotonic", "boottime"):
+            raise InvalidArgument(f"{p}timeOffsets: unknown clock {clock!r}")
+        o = _obj(v, q.rstrip("."))
+        out[clock] = (_int(o, "secs", q) or 0, _int(o, "nanosecs", q, minimum=0) or 0)
+        if out[clock][1] >= 1_000_000_000:
+            raise InvalidArgument(f"{q}nanosecs: must be below 1000000000")
+    return out
 
 
 # --------------------------------------------------------------------------- checks

@@ -134,6 +134,8 @@ def run_stage_a(req: InitRequest) -> None:
                 flags |= c.NAMESPACE_FLAGS[n.type]
         if flags:
             sc.unshare(flags)
+        if lx is not None and lx.time_offsets:
+            _write_time_offsets(lx.time_offsets)
         pid = os.fork()
         if pid == 0:
             _stage_b(req)
@@ -141,6 +143,21 @@ def run_stage_a(req: InitRequest) -> None:
         os._exit(0)
     except BaseException as e:
         child_fail(req.err_w, e)
+
+
+def _write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
+    """Offsets of the new time namespace (unshared, not entered yet: B, forked next, is
+    its first process), in one write as the kernel wants."""
+    ids = {"monotonic": 1, "boottime": 7}  # CLOCK_MONOTONIC, CLOCK_BOOTTIME
+    text = "".join(f"{ids[k]} {s} {ns}\n" for k, (s, ns) in offsets.items())
+    try:
+        fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise InvalidArgument(f"set linux.timeOffsets: {why(e)}") from None
 
 
 _JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")

@@ -11,7 +11,8 @@ Sequence (:func:`prepare_rootfs`, then :func:`enter_rootfs`, then
 
     / rslave (or the requested rootfsPropagation, never shared at this point)
     rootfs bind-mounted onto itself (pivot_root needs a mount point)
-    mounts[] in order: bind (+ remount for flags, + propagation) or a filesystem
+    mounts[] in order: bind (+ remount for flags, + propagation) or a filesystem,
+        then mount_setattr(AT_RECURSIVE) for recursive options (rro, rnosuid, ...)
     default devices (mknod, or a bind from the host inside a user namespace)
     linux.devices, /dev symlinks (fd, stdin, stdout, stderr, ptmx)
     pivot_root(".", ".") + umount the old root   (or MS_MOVE + chroot: --no-pivot)
@@ -54,6 +55,9 @@ class MountOptions:
     propagation: tuple[int, ...] = ()
     data: str = ""
     extra: tuple[str, ...] = ()  # understood but not flags: tmpcopyup, idmap, ...
+    # recursive options (rro, rnosuid, ...): mount_setattr(AT_RECURSIVE) attributes
+    rec_clear: int = 0
+    rec_set: int = 0
 
 
 def parse_mount_options(options: tuple[str, ...] | list[str]) -> MountOptions:
@@ -62,6 +66,7 @@ def parse_mount_options(options: tuple[str, ...] | list[str]) -> MountOptions:
     prop: list[int] = []
     data: list[str] = []
     extra: list[str] = []
+    rec_clear = rec_set = 0
     for opt in options:
         if opt in ("bind", "rbind"):
             flags |= c.MS_BIND | (c.MS_REC if opt == "rbind" else 0)
@@ -70,14 +75,15 @@ def parse_mount_options(options: tuple[str, ...] | list[str]) -> MountOptions:
         elif opt in c.MOUNT_FLAGS:
             clear, flag = c.MOUNT_FLAGS[opt]
             flags = flags & ~flag if clear else flags | flag
-        elif opt.startswith("r") and opt[1:] in c.MOUNT_FLAGS:  # rro, rnosuid, ...
-            clear, flag = c.MOUNT_FLAGS[opt[1:]]
-            flags = flags & ~flag if clear else flags | flag
+        elif opt in c.RECURSIVE_MOUNT_ATTRS:  # rro, rnosuid, ...: the mount and all below
+            clr, setb = c.RECURSIVE_MOUNT_ATTRS[opt]
+            rec_set = (rec_set & ~clr) | setb
+            rec_clear = (rec_clear & ~setb) | clr  # atime: _ATIME cleared, one value set
         elif opt in ("tmpcopyup", "idmap", "ridmap", "copy-symlink"):
             extra.append(opt)
         else:
             data.append(opt)
-    return MountOptions(flags, tuple(prop), ",".join(data), tuple(extra))
+    return MountOptions(flags, tuple(prop), ",".join(data), tuple(extra), rec_clear, rec_set)
 
 
 def secure_join(root: str, path: str) -> str:
@@ -300,6 +306,8 @@ def mount_one(sc: Syscalls, m: Mount, ctx: RootfsContext) -> None:
         sc.mount(m.source or m.type, dest, m.type, opts.flags, opts.data or None)
     for p in opts.propagation:
         sc.mount(None, dest, None, p, None)
+    if opts.rec_clear or opts.rec_set:
+        sc.mount_setattr(dest, opts.rec_clear, opts.rec_set)
 
 
 # path, major, minor: what every container gets (runtime spec "Default devices")

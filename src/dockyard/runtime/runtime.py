@@ -697,6 +697,11 @@ def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
         raise InvalidArgument(f"create container {cid}: process: required")
     if spec.linux is None or spec.linux.namespace("mount") is None:
         raise InvalidArgument(f"create container {cid}: linux.namespaces: mount is required")
+    ns_time = spec.linux.namespace("time")
+    if spec.linux.time_offsets and (ns_time is None or ns_time.path):
+        raise InvalidArgument(
+            f"create container {cid}: linux.timeOffsets: needs a new time namespace"
+        )
     try:
         check_hostname(spec)
     except InvalidArgument as e:

@@ -139,8 +139,12 @@ class HashingWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        """How many bytes were written (what ``tarfile`` asks of a stream it writes to)."""
+        return self.hasher.size
+
     def write(self, b: bytes) -> int:  # type: ignore[override]
-        data = bytes(b)
+        data = b if type(b) is bytes else bytes(b)
         self.hasher.update(data)
         self._stream.write(data)
         return len(data)

@@ -79,6 +79,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
+    # 2: networking (engine/netplumb.py): networks, live endpoints, IPAM allocations
+    """
+    CREATE TABLE networks (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE endpoints (
+        container_id TEXT NOT NULL,
+        network TEXT NOT NULL REFERENCES networks(name),
+        data TEXT NOT NULL,
+        PRIMARY KEY (container_id, network)
+    );
+    CREATE TABLE ipam_allocations (
+        network TEXT NOT NULL,
+        address TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        PRIMARY KEY (network, address)
+    );
+    CREATE TABLE ipam_cursors (
+        network TEXT PRIMARY KEY,
+        address TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -51,6 +51,8 @@ from dockyard.store._scan import Scanner
 from dockyard.store._streams import HashingReader, HashingWriter, TarTail, drain, open_plain
 from dockyard.store._tarwrite import TreeWriter
 
+_COPY_BUF = 1 << 20
+
 __all__ = [
     "LayerInfo",
     "apply_layer",
@@ -149,7 +151,10 @@ def _write(src: Path, out: BinaryIO, *, compress: bool, overlay: bool) -> LayerI
     if compress:
         gz = gzip.GzipFile(filename="", mode="wb", fileobj=outer, mtime=0, compresslevel=6)
     inner = HashingWriter(gz if gz is not None else outer)
-    with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+    # "w" (not the "w|" stream mode, which re-buffers every write in 10 KiB records):
+    # the tar goes straight to ``inner``, file data in 1 MiB reads; the bytes are the same
+    with tarfile.open(fileobj=inner, mode="w", format=tarfile.PAX_FORMAT,
+                      copybufsize=_COPY_BUF) as tf:  # fmt: skip
         TreeWriter(tf, overlay=overlay).add_tree(Path(src))
     if gz is not None:
         gz.close()

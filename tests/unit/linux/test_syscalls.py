@@ -71,5 +71,5 @@ def test_notify_and_bad_errno_ret() -> None:
         compile_filter(_profile(defaultAction="SCMP_ACT_NOTIFY"))  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="errnoRet"):
         compile_filter(
-            _profile(syscalls=[{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}])
-        )  # type: ignore[arg-type]
+            _profile(syscalls=[{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}])  # type: ignore[arg-type]
+        )

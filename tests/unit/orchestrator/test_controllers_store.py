@@ -25,10 +25,13 @@ from dockyard.orchestrator.store import (
     parse_time,
 )
 from dockyard.records import replace
+from dockyard.store.db import StateDB
+from dockyard.store.objects import SqliteObjectStore
 
 T0 = 1_700_000_000.0
 IMPLEMENTATIONS: dict[str, Callable[[], ObjectStore]] = {
     "memory": lambda: MemoryObjectStore(lambda: T0),
+    "sqlite": lambda: SqliteObjectStore(StateDB(":memory:"), lambda: T0),
 }
 
 

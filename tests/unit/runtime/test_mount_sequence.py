@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def _spec(**linux: object) -> object:
             (),
             "newinstance,ptmxmode=0666,mode=0620",
         ),
-        (["bind", "rro", "rslave"], c.MS_BIND | c.MS_RDONLY, (c.MS_SLAVE | c.MS_REC,), ""),
+        (["bind", "rro", "rslave"], c.MS_BIND, (c.MS_SLAVE | c.MS_REC,), ""),
     ],
 )
 def test_parse_mount_options(
@@ -47,6 +48,34 @@ def test_parse_mount_options(
 ) -> None:
     o = parse_mount_options(options)
     assert (o.flags, o.propagation, o.data) == (flags, prop, data)
+
+
+def test_recursive_mount_options() -> None:
+    o = parse_mount_options(["rbind", "rro", "rnosuid", "rnoexec", "rnoatime", "rsymfollow"])
+    assert o.flags == c.MS_BIND | c.MS_REC
+    assert o.rec_set == (
+        c.MOUNT_ATTR_RDONLY | c.MOUNT_ATTR_NOSUID | c.MOUNT_ATTR_NOEXEC | c.MOUNT_ATTR_NOATIME
+    )
+    assert o.rec_clear == c.MOUNT_ATTR__ATIME | c.MOUNT_ATTR_NOSYMFOLLOW
+    later = parse_mount_options(["rro", "rrw"])  # the later option wins
+    assert (later.rec_set, later.rec_clear) == (0, c.MOUNT_ATTR_RDONLY)
+
+
+def test_recursive_options_applied_after_mount_and_propagation(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    cfg = default_spec_dict()
+    cfg["mounts"] = [{"destination": "/data", "type": "bind", "source": str(src),
+                      "options": ["rbind", "rro", "rprivate"]}]  # fmt: skip
+    m = parse_spec(cfg).mounts[0]
+    sc = RecordingSyscalls()
+    mounts.mount_one(sc, m, RootfsContext(str(tmp_path), str(tmp_path)))
+    dest = str(tmp_path / "data")
+    assert sc.calls == [
+        ("mount", (str(src), dest, "bind", c.MS_BIND | c.MS_REC, None)),
+        ("mount", (None, dest, None, c.MS_PRIVATE | c.MS_REC, None)),
+        ("mount_setattr", (dest, 0, c.MOUNT_ATTR_RDONLY)),
+    ]
 
 
 def test_secure_join_stays_inside(tmp_path: Path) -> None:
@@ -82,10 +111,9 @@ def test_prepare_rootfs_sequence(tmp_path: Path) -> None:
 
 def test_devices_bound_in_user_namespace(tmp_path: Path) -> None:
     sc = RecordingSyscalls()
-    spec = _spec()
-    mounts.create_devices(
-        sc, spec, RootfsContext(str(tmp_path), str(tmp_path), userns=True), defaults=True
-    )  # type: ignore[arg-type]
+    spec: Any = _spec()
+    ctx = RootfsContext(str(tmp_path), str(tmp_path), userns=True)
+    mounts.create_devices(sc, spec, ctx, defaults=True)
     assert sc.of("mknod") == []
     assert ("/dev/null", f"{tmp_path}/dev/null", "bind", c.MS_BIND, None) in sc.of("mount")
 
@@ -141,10 +169,12 @@ def test_finish_rootfs_masks_and_readonly() -> None:
     assert m[0] == ("/dev/null", "/proc/keys", None, c.MS_BIND, None)
     assert m[1] == ("tmpfs", "/sys/firmware", "tmpfs", c.MS_RDONLY, None)
     assert m[2] == ("/proc/sys", "/proc/sys", None, c.MS_BIND | c.MS_REC, None)
+    flags3, flags4 = m[3][3], m[4][3]
+    assert isinstance(flags3, int) and isinstance(flags4, int)
     assert (
-        m[3][3] & (c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND) == c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND
+        flags3 & (c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND) == c.MS_RDONLY | c.MS_REMOUNT | c.MS_BIND
     )
-    assert m[4][1] == "/" and m[4][3] & c.MS_RDONLY  # root.readonly
+    assert m[4][1] == "/" and flags4 & c.MS_RDONLY  # root.readonly
 
 
 def test_credentials_sequence() -> None:

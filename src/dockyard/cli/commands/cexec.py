@@ -54,6 +54,12 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         from dockyard.cli.commands.crun import attached
 
         return attached(c, msg, fds)
+    if args.command[:1] == ["--"]:  # kubectl's form: exec POD -- CMD
+        args.command = args.command[1:]
+    if "/" in args.container:  # pod/NAME, deploy/NAME (cli/commands/kube.py)
+        from dockyard.cli.commands.kube import pod_container
+
+        ref = quote(pod_container(c, args.container), safe="")
     body = {"Cmd": list(args.command), "Env": parse_env(args.env, dict(os.environ)),
             "User": args.user or "", "WorkingDir": args.workdir or "", "Tty": args.tty,
             "Privileged": args.privileged, "AttachStdin": args.interactive}  # fmt: skip

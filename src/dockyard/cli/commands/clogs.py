@@ -65,7 +65,12 @@ def _logs(c: Any, args: argparse.Namespace) -> int:
         q += f"&since={quote(_when(args.since))}"
     if args.until:
         q += f"&until={quote(_when(args.until))}"
-    ref = quote(args.container, safe="")
+    target = args.container
+    if "/" in target:  # pod/NAME, deploy/NAME: a pod's container (cli/commands/kube.py)
+        from dockyard.cli.commands.kube import pod_container
+
+        target = pod_container(c, target)
+    ref = quote(target, safe="")
     info = c.get(f"/containers/{ref}/json")
     resp = c.request("GET", f"/containers/{ref}/logs{q}")
     out, err = sys.stdout.buffer, sys.stderr.buffer

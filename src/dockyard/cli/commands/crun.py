@@ -9,13 +9,17 @@ socket once the container has ended (and, with ``--rm``, is gone).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+# ``argparse``, ``typing``, ``contextlib`` and ``signal`` are each a measurable share of a
+# ``dockyard run`` (the CLI's start-up is a benchmark figure): none is imported on the
+# fast path (``python -X importtime`` shows what is).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
@@ -55,6 +59,8 @@ def _table() -> tuple[tuple[tuple[str, ...], str, str], ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+    import argparse
+
     from dockyard.cli.commands import run as base
 
     for names, kind, text in _table():
@@ -89,14 +95,14 @@ def fast_parse(argv: list[str], name: str = "run") -> Any:
 
 
 def _health(args: argparse.Namespace) -> dict[str, Any] | None:
-    from dockyard.engine.options import parse_duration
-
     if args.no_healthcheck:
         return {"Test": ["NONE"]}
     fields = (args.health_interval, args.health_timeout, args.health_retries,
               args.health_start_period)  # fmt: skip
     if args.health_cmd is None and all(f is None for f in fields):
         return None
+    from dockyard.engine.options import parse_duration
+
     hc: dict[str, Any] = {}
     if args.health_cmd is not None:
         hc["Test"] = ["CMD-SHELL", args.health_cmd]
@@ -113,10 +119,14 @@ def _health(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """The base run flags, parsed and checked (sizes, CPUs, ulimits) as the library does."""
-    from dockyard.engine.options import parse_cpus, parse_env, parse_size, parse_ulimit
+    """The base run flags, parsed and checked (sizes, CPUs, ulimits) as the library does.
+
+    :mod:`dockyard.engine.options` (its ``@record`` classes cost ~5 ms to define) is
+    imported only when a flag needs one of its parsers."""
     from dockyard.errors import InvalidArgument
 
+    if args.env or args.memory or args.memory_swap or args.cpus or args.ulimit:
+        from dockyard.engine.options import parse_cpus, parse_env, parse_size, parse_ulimit
     swap = None
     if args.memory_swap is not None:
         swap = -1 if args.memory_swap == "-1" else parse_size(args.memory_swap, "--memory-swap")
@@ -137,7 +147,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         entrypoint = [args.entrypoint] if args.entrypoint else []
     return {
         "image": args.image, "command": list(args.command), "entrypoint": entrypoint,
-        "env": parse_env(args.env, dict(os.environ)), "workdir": args.workdir,
+        "env": parse_env(args.env, dict(os.environ)) if args.env else [],
+        "workdir": args.workdir,
         "user": args.user, "hostname": args.hostname, "remove": args.rm,
         "network": args.network,
         "memory": parse_size(args.memory, "--memory") if args.memory else None,
@@ -146,7 +157,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "pids_limit": args.pids_limit, "tty": args.tty, "interactive": args.interactive,
         "privileged": args.privileged, "read_only": args.read_only, "cap_add": args.cap_add,
         "cap_drop": args.cap_drop, "security_opt": args.security_opt,
-        "group_add": args.group_add, "ulimits": [parse_ulimit(u) for u in args.ulimit],
+        "group_add": args.group_add,
+        "ulimits": [parse_ulimit(u) for u in args.ulimit] if args.ulimit else [],
         "tmpfs": args.tmpfs, "sysctls": sysctls, "init": args.init,
         "oom_score_adj": args.oom_score_adj, "labels": labels,
     }  # fmt: skip
@@ -154,12 +166,16 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def create_body(args: argparse.Namespace) -> dict[str, Any]:
     """Docker's ``POST /containers/create`` body for the run/create flags."""
-    from dockyard.engine.options import parse_restart, parse_size
-
     o = _options(args)
-    restart, retries = parse_restart(args.restart)
+    restart, retries = "no", 0
+    if args.restart != "no":
+        from dockyard.engine.options import parse_restart
+
+        restart, retries = parse_restart(args.restart)
     log_cfg = {}
     for item in args.log_opt:
+        from dockyard.engine.options import parse_size
+
         k, sep, v = item.partition("=")
         if not sep or k not in ("max-size", "max-file"):
             from dockyard.errors import InvalidArgument
@@ -234,6 +250,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     if args.detach:
         s, first = client.stdio({"op": "run", "create": body, "name": args.name}, {})
         s.close()
+        _warn(first)
         print(first["id"])
         return 0
     fds = {"stdout": 1, "stderr": 2}
@@ -248,18 +265,27 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     return attached(client, {"op": "run", "create": body, "name": args.name, "wait": wait}, fds)
 
 
+def _warn(first: dict[str, Any]) -> None:
+    """The daemon's warnings for a run (ip_forward off on a bridged run), on stderr."""
+    for w in first.get("warnings") or ():
+        print(f"WARNING: {w}", file=sys.stderr)
+
+
 def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
     """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code."""
-    import signal as _signal
+    import _signal  # ``signal`` would import ``enum``
 
     s, first = client.stdio(msg, fds)
+    _warn(first)
     cid = first["id"]
     path = "/exec/" if msg.get("op") == "exec" else "/containers/"
 
     def forward(sig: int, _frame: object) -> None:
         if path == "/containers/":
-            with contextlib.suppress(Exception):
+            try:
                 client.post(f"/containers/{cid}/kill?signal={sig}")
+            except Exception:
+                pass
 
     old = {sig: _signal.signal(sig, forward) for sig in (_signal.SIGINT, _signal.SIGTERM)}
     try:
@@ -275,5 +301,7 @@ def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
         for sig, h in old.items():
             _signal.signal(sig, h)
         s.close()
-        with contextlib.suppress(OSError):
+        try:
             sys.stdout.flush()
+        except OSError:
+            pass

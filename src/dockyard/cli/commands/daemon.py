@@ -9,11 +9,21 @@ if TYPE_CHECKING:
     from dockyard.cli.main import Context
 
 
-def add_arguments(_p: argparse.ArgumentParser, _name: str) -> None:
-    pass
+def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+    p.add_argument(
+        "--hpa-sync-period",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often each HorizontalPodAutoscaler is evaluated (default 15)",
+    )
 
 
-def run(ctx: Context, _args: argparse.Namespace, _name: str) -> int:
+def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     from dockyard.api.server import serve
 
-    return serve(ctx.root, ctx.run_root)
+    if args.hpa_sync_period <= 0:
+        from dockyard.errors import InvalidArgument
+
+        raise InvalidArgument("invalid --hpa-sync-period: must be positive")
+    return serve(ctx.root, ctx.run_root, args.hpa_sync_period)

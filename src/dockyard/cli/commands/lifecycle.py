@@ -59,6 +59,10 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         c.post(f"/containers/{quote(args.container)}/rename?name={quote(args.new_name)}")
         return 0
     if name == "top":
+        if args.container in ("pods", "pod", "po", "nodes", "node", "no"):  # kubectl's top
+            from dockyard.cli.commands.kube import top_from_words
+
+            return top_from_words(ctx, [args.container, *args.ps_args])
         return _top(c, args)
     if name == "port":
         return _port(c, args)

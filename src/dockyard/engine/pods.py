@@ -1,0 +1,1061 @@
+"""The engine as the orchestrator's :class:`~dockyard.orchestrator.backend.PodBackend`.
+
+A *pod* is a group of ordinary engine containers, one per ``spec.containers`` entry:
+
+* the first container owns the pod's network namespace (``--network default``: the
+  engine's default network, so the pod gets the address networking gives it); the
+  others join it (``container:<first>``), as the pause container does upstream;
+* names: the first container of a pod in ``default`` is named like the pod (so
+  ``dockyard logs web-x7k2p`` and ``dockyard exec web-x7k2p -- sh`` work); otherwise
+  ``k8s_<container>_<pod>_<namespace>``;
+* labels ``io.kubernetes.pod.name|namespace|uid``, ``io.kubernetes.container.name`` and
+  the pod's own labels; the Pod object itself (owner references, probes, resources) is
+  kept in the record's ``config["pod"]``, so the daemon rebuilds its pods after a restart;
+* limits become cgroup limits (``limits.cpu`` → CPU quota, ``limits.memory`` → memory
+  limit), ``requests.cpu`` → CPU shares; requests are admitted against the node's
+  allocatable CPU and memory (a pod that does not fit stays Pending, Unschedulable,
+  and is admitted when room frees up);
+* the engine never restarts a pod's container by itself: a container that exits makes
+  the pod ``Failed`` (``Succeeded`` when every one exited 0) and the ReplicaSet
+  controller replaces it; a liveness failure restarts the container in place
+  (:meth:`EnginePodBackend.restart_container`).
+
+Probes run from the pod's own network namespace (a socket created there): ``httpGet``
+and ``tcpSocket`` reach the pod address, or 127.0.0.1 while networking has given it
+none; ``exec`` runs through the daemon's exec machinery. CPU and memory are sampled
+from each container's cgroup every ``sample_interval`` seconds into a
+:class:`~dockyard.orchestrator.metrics.CpuSampler` (``pod_metrics``, ``top``, the HPA).
+
+:func:`container_options` and :func:`observe_pod` are the pure halves (unit-tested);
+:func:`attach_orchestrator` wires store, backend, controllers and API into a daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dockyard.engine.options import DaemonOptions, RunOptions
+from dockyard.errors import AlreadyExists, DockyardError, InvalidArgument, NotFound
+from dockyard.records import field, record, replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Daemon
+    from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
+    from dockyard.orchestrator.controllers import Manager
+    from dockyard.orchestrator.metrics import CpuSampler, PodMetrics
+    from dockyard.orchestrator.objects import Container, Pod, Probe
+    from dockyard.orchestrator.selectors import LabelSelector
+    from dockyard.store.db import ContainerRecord
+    from dockyard.store.objects import SqliteObjectStore
+
+__all__ = [
+    "EnginePodBackend",
+    "Orchestrator",
+    "attach_orchestrator",
+    "container_name",
+    "container_options",
+    "observe_pod",
+    "pod_requests",
+]
+
+L_POD, L_NS, L_UID, L_CONTAINER = (
+    "io.kubernetes.pod.name",
+    "io.kubernetes.pod.namespace",
+    "io.kubernetes.pod.uid",
+    "io.kubernetes.container.name",
+)
+
+EnvResolver = Callable[[str, str, str, str], "str | None"]  # (kind, ns, name, key)
+DataResolver = Callable[[str, str, str], "dict[str, bytes] | None"]  # (kind, ns, name)
+
+
+# ---------------------------------------------------------------------- pure mapping
+
+
+def container_name(pod: Pod, index: int, container: str) -> str:
+    ns = pod.metadata.namespace or "default"
+    if index == 0 and ns == "default":
+        return pod.metadata.name
+    return f"k8s_{container}_{pod.metadata.name}_{ns}"
+
+
+def pod_requests(pod: Pod) -> tuple[int, int]:
+    """(CPU millicores, memory bytes) the pod requests (limits when no request, as the
+    API server defaults them)."""
+    cpu = mem = 0
+    for c in pod.spec.containers:
+        r = c.resources
+        q = r.requests.get("cpu") or r.limits.get("cpu")
+        if q is not None:
+            cpu += q.milli_value()
+        q = r.requests.get("memory") or r.limits.get("memory")
+        if q is not None:
+            mem += (q.milli_value() + 999) // 1000
+    return cpu, mem
+
+
+def _field_ref(pod: Pod, path: str) -> str:
+    meta = pod.metadata
+    if path == "metadata.name":
+        return meta.name
+    if path == "metadata.namespace":
+        return meta.namespace or "default"
+    if path == "metadata.uid":
+        return meta.uid or ""
+    if path.startswith("metadata.labels['") and path.endswith("']"):
+        return meta.labels.get(path[17:-2], "")
+    if path.startswith("metadata.annotations['") and path.endswith("']"):
+        return meta.annotations.get(path[22:-2], "")
+    if path == "spec.nodeName":
+        return os.uname().nodename
+    if path == "spec.serviceAccountName":
+        return pod.spec.service_account_name or "default"
+    return ""  # status.podIP & co: not known before the pod runs
+
+
+def _env(
+    pod: Pod, c: Container, resolve: EnvResolver | None, data: DataResolver | None
+) -> list[str]:
+    ns = pod.metadata.namespace or "default"
+    out: dict[str, str] = {}
+    for src in c.env_from:
+        ref = src.config_map_ref or src.secret_ref
+        if ref is None or data is None:
+            continue
+        kind = "ConfigMap" if src.config_map_ref is not None else "Secret"
+        values = data(kind, ns, ref.name)
+        if values is None:
+            if ref.optional:
+                continue
+            raise InvalidArgument(f'{kind.lower()} "{ref.name}" not found')
+        for k, v in values.items():
+            out[(src.prefix or "") + k] = v.decode(errors="replace")
+    for e in c.env:
+        if e.value_from is None:
+            out[e.name] = _expand(e.value or "", out)
+            continue
+        vf = e.value_from
+        if vf.field_ref is not None:
+            out[e.name] = _field_ref(pod, vf.field_ref.field_path)
+        elif vf.resource_field_ref is not None:
+            out[e.name] = _resource_field(c, vf.resource_field_ref.resource)
+        else:
+            sel = vf.config_map_key_ref or vf.secret_key_ref
+            assert sel is not None
+            kind = "ConfigMap" if vf.config_map_key_ref is not None else "Secret"
+            value = resolve(kind, ns, sel.name, sel.key) if resolve is not None else None
+            if value is None:
+                if sel.optional:
+                    continue
+                raise InvalidArgument(f"couldn't find key {sel.key} in {kind} {ns}/{sel.name}")
+            out[e.name] = value
+    return [f"{k}={v}" for k, v in out.items()]
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` references to earlier variables; ``$$`` escapes."""
+    out, i = [], 0
+    while i < len(value):
+        if value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("$(", i) and (j := value.find(")", i)) > 0:
+            name = value[i + 2 : j]
+            out.append(env.get(name, value[i : j + 1]))
+            i = j + 1
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def _resource_field(c: Container, resource: str) -> str:
+    kind, _, res = resource.partition(".")
+    q = (c.resources.limits if kind == "limits" else c.resources.requests).get(res)
+    if q is None:
+        return "0"
+    if res == "cpu":
+        return str(max(1, -(-q.milli_value() // 1000)))
+    return str((q.milli_value() + 999) // 1000)
+
+
+def container_options(
+    pod: Pod,
+    index: int,
+    *,
+    first_id: str | None = None,
+    volume_dir: Callable[[str], str] | None = None,
+    resolve: EnvResolver | None = None,
+    data: DataResolver | None = None,
+) -> tuple[RunOptions, DaemonOptions]:
+    """The engine's options for container ``index`` of ``pod``.
+
+    ``first_id`` is the id of the pod's first container (the others join its network
+    namespace); ``volume_dir(volume)`` is the host directory of a ConfigMap/Secret
+    volume, written by the caller; ``resolve``/``data`` read ConfigMaps and Secrets."""
+    c = pod.spec.containers[index]
+    meta = pod.metadata
+    ns = meta.namespace or "default"
+    labels = {**meta.labels, L_POD: meta.name, L_NS: ns, L_UID: meta.uid or "", L_CONTAINER: c.name}
+    opts = RunOptions(image=c.image, name=container_name(pod, index, c.name), labels=labels)
+    if c.command:
+        opts.entrypoint = list(c.command)
+    opts.command = list(c.args)
+    opts.env = _env(pod, c, resolve, data)
+    opts.workdir = c.working_dir
+    opts.hostname = pod.spec.hostname or meta.name if index == 0 else None
+    opts.tty, opts.interactive = bool(c.tty), bool(c.stdin)
+    if pod.spec.host_network:
+        opts.network = "host"
+    elif index == 0 or first_id is None:
+        opts.network = "default"
+    else:
+        opts.network = f"container:{first_id}"
+        opts.hostname = None
+    limits, requests = c.resources.limits, c.resources.requests
+    if (q := limits.get("memory")) is not None:
+        opts.memory = (q.milli_value() + 999) // 1000
+    if (q := limits.get("cpu")) is not None:
+        opts.nano_cpus = q.milli_value() * 1_000_000
+    if (q := requests.get("cpu") or limits.get("cpu")) is not None:
+        opts.cpu_shares = max(2, q.milli_value() * 1024 // 1000)
+    sc: dict[str, Any] = {**(pod.spec.security_context or {}), **(c.security_context or {})}
+    if sc.get("privileged"):
+        opts.privileged = True
+    if sc.get("readOnlyRootFilesystem"):
+        opts.read_only = True
+    if isinstance(sc.get("runAsUser"), int):
+        user = str(sc["runAsUser"])
+        if isinstance(sc.get("runAsGroup"), int):
+            user += f":{sc['runAsGroup']}"
+        opts.user = user
+    caps = sc.get("capabilities") or {}
+    opts.cap_add = [str(x) for x in caps.get("add") or []]
+    opts.cap_drop = [str(x) for x in caps.get("drop") or []]
+    dopts = DaemonOptions(
+        restart="no",
+        no_healthcheck=True,  # probes replace HEALTHCHECK, as the kubelet ignores it
+        stop_timeout=pod.spec.termination_grace_period_seconds,
+    )
+    for p in c.ports:
+        if p.host_port:
+            host = f"{p.host_ip}:" if p.host_ip else ""
+            dopts.publish.append(f"{host}{p.host_port}:{p.container_port}/{p.protocol.lower()}")
+    volumes = {v.name: v for v in pod.spec.volumes}
+    for m in c.volume_mounts:
+        v = volumes.get(m.name)
+        if v is None:
+            raise InvalidArgument(f'volume mount "{m.name}" of container {c.name}: no such volume')
+        ro = ":ro" if m.read_only else ""
+        sub = f"/{m.sub_path}" if m.sub_path else ""
+        if v.empty_dir is not None:
+            if v.empty_dir.medium == "Memory" and not sub:
+                opts.tmpfs.append(m.mount_path)
+                continue
+            dopts.volumes.append(f"{_empty_dir_volume(pod, v.name)}:{m.mount_path}{ro}")
+        elif v.host_path is not None:
+            dopts.volumes.append(f"{os.path.normpath(v.host_path.path + sub)}:{m.mount_path}{ro}")
+        elif v.persistent_volume_claim is not None:
+            claim = v.persistent_volume_claim
+            ro = ":ro" if m.read_only or claim.read_only else ""
+            dopts.volumes.append(f"{claim.claim_name}:{m.mount_path}{ro}")
+        elif v.config_map is not None or v.secret is not None:
+            if volume_dir is None:
+                raise InvalidArgument(f"volume {v.name}: no place for its files")
+            dopts.volumes.append(f"{volume_dir(v.name)}{sub}:{m.mount_path}:ro")
+        else:
+            raise InvalidArgument(f"volume {v.name}: unsupported source")
+    return opts, dopts
+
+
+def _empty_dir_volume(pod: Pod, volume: str) -> str:
+    return f"pod-{(pod.metadata.uid or pod.metadata.name)[:13]}-{volume}"
+
+
+def _iso_seconds(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+def observe_pod(
+    pod: Pod,
+    records: Mapping[str, ContainerRecord | None],
+    *,
+    created: float,
+    flags: Mapping[str, tuple[bool, bool]] | None = None,
+    restarts: Mapping[str, int] | None = None,
+    restarting: frozenset[str] = frozenset(),
+    scheduled: bool = True,
+    reason: str | None = None,
+    start_time: float | None = None,
+    ready_since: float | None = None,
+    terminating: bool = False,
+    pod_ip: str | None = None,
+) -> ObservedPod:
+    """The orchestrator's view of a pod from its containers' records (``records`` maps
+    container name → record, None while not created yet). ``flags`` are the probe
+    runner's (started, ready) per container."""
+    from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
+
+    flags = flags or {}
+    restarts = restarts or {}
+    statuses: list[ContainerStatus] = []
+    for c in pod.spec.containers:
+        rec = records.get(c.name)
+        started, ready = flags.get(c.name, (False, False))
+        count = restarts.get(c.name, 0)
+        if c.name in restarting or rec is None or rec.status == "created":
+            why = reason or "ContainerCreating"
+            statuses.append(ContainerStatus(c.name, "waiting", why, restart_count=count))
+        elif rec.status in ("running", "paused"):
+            statuses.append(ContainerStatus(
+                c.name, "running", None, None, _iso_seconds(rec.started_at), count,
+                started, ready,
+            ))  # fmt: skip
+        else:
+            code = int(rec.exit_code if rec.exit_code is not None else 255)
+            why = "OOMKilled" if rec.oom_killed else ("Completed" if code == 0 else "Error")
+            statuses.append(ContainerStatus(c.name, "terminated", why, code, restart_count=count))
+    states = {s.state for s in statuses}
+    if not scheduled or not statuses or "waiting" in states:
+        phase = "Pending"
+    elif states == {"running"}:
+        phase = "Running"
+    elif "running" in states:
+        # a container exited: with restartPolicy Always the pod is replaced
+        phase = "Failed" if pod.spec.restart_policy == "Always" else "Running"
+    elif all(s.exit_code == 0 for s in statuses):
+        phase = "Succeeded"
+    else:
+        phase = "Failed"
+    return ObservedPod(
+        pod=pod,
+        phase=phase,
+        containers=tuple(statuses),
+        pod_ip=pod_ip if phase == "Running" else None,
+        created=created,
+        start_time=start_time,
+        scheduled=scheduled,
+        reason=reason if not scheduled or phase != "Running" else None,
+        ready_since=ready_since,
+        terminating=terminating,
+    )
+
+
+# ---------------------------------------------------------------------- the backend
+
+
+@record(frozen=False)
+class _Pod:
+    pod: Pod
+    created: float
+    ids: dict[str, str] = field(default_factory=dict)  # container name -> id
+    scheduled: bool = True
+    reason: str | None = None
+    start_time: float | None = None
+    terminating: bool = False
+    flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    restarting: set[str] = field(default_factory=set)
+    ready_since: float | None = None
+    was_ready: bool = False
+    starter: asyncio.Task[None] | None = None
+
+
+def _key(namespace: str | None, name: str) -> tuple[str, str]:
+    return (namespace or "default", name)
+
+
+class EnginePodBackend:
+    """Pods as engine containers (see the module docstring)."""
+
+    def __init__(
+        self,
+        daemon: Daemon,
+        store: Any = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sample_interval: float = 1.0,
+        metrics_window: float = 15.0,
+        allocatable: tuple[int, int] | None = None,
+    ) -> None:
+        from dockyard.orchestrator.metrics import CpuSampler
+
+        self.d = daemon
+        self.store = store
+        self.clock = clock
+        self.sample_interval = sample_interval
+        self.sampler: CpuSampler = CpuSampler(metrics_window)
+        self.memory: dict[str, int] = {}
+        self.allocatable = allocatable or _node_allocatable()
+        self.on_change: Callable[[], None] = lambda: None
+        self._pods: dict[tuple[str, str], _Pod] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sampler_task: asyncio.Task[None] | None = None
+
+    # -- start-up / shutdown -----------------------------------------------------------
+
+    def restore(self) -> None:
+        """Rebuild the pods from the container records (daemon start)."""
+        from dockyard.orchestrator.loader import from_dict
+
+        for rec in self.d.engine.db.list_containers():
+            meta = rec.config.get("pod")
+            if not isinstance(meta, dict):
+                continue
+            try:
+                pod = from_dict(meta["object"])
+            except (DockyardError, KeyError):
+                continue
+            key = _key(pod.metadata.namespace, pod.metadata.name)
+            p = self._pods.get(key)
+            if p is None:
+                p = self._pods[key] = _Pod(pod, float(meta.get("created") or 0.0))  # type: ignore[arg-type]
+                p.start_time = p.created
+            p.ids[str(meta.get("container"))] = rec.id
+            if meta.get("terminating"):
+                p.terminating = True
+        for p in self._pods.values():
+            if p.terminating:
+                self._spawn(self._stop_pod(p, 0))
+
+    def start(self) -> None:
+        self._sampler_task = asyncio.ensure_future(self._sample_forever())
+
+    def close(self) -> None:
+        if self._sampler_task is not None:
+            self._sampler_task.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def owns(self, cid: str) -> bool:
+        return any(cid in p.ids.values() for p in self._pods.values())
+
+    # -- the interface -----------------------------------------------------------------
+
+    async def create_pod(self, pod: Pod) -> None:
+        ns = pod.metadata.namespace or "default"
+        key = _key(ns, pod.metadata.name)
+        if key in self._pods:
+            raise AlreadyExists(f'create pod "{pod.metadata.name}": already exists')
+        meta = replace(pod.metadata, namespace=ns, uid=pod.metadata.uid or _uid())
+        if not meta.creation_timestamp:
+            from dockyard.orchestrator.store import format_time
+
+            meta = replace(meta, creation_timestamp=format_time(self.clock()))
+        pod = replace(pod, metadata=meta)
+        p = _Pod(pod, self.clock())
+        self._pods[key] = p
+        self._admit(p)
+
+    def _admit(self, p: _Pod) -> None:
+        cpu, mem = pod_requests(p.pod)
+        used_cpu = used_mem = 0
+        for other in self._pods.values():
+            if other is not p and other.scheduled and other.start_time is not None:
+                c, m = pod_requests(other.pod)
+                used_cpu, used_mem = used_cpu + c, used_mem + m
+        alloc_cpu, alloc_mem = self.allocatable
+        short = []
+        if cpu and used_cpu + cpu > alloc_cpu:
+            short.append("Insufficient cpu")
+        if mem and used_mem + mem > alloc_mem:
+            short.append("Insufficient memory")
+        if short:
+            p.scheduled, p.reason = False, "Unschedulable"
+            p.start_time = None
+            return
+        p.scheduled, p.reason = True, None
+        p.start_time = self.clock()
+        p.starter = self._spawn(self._start_pod(p))
+
+    async def _start_pod(self, p: _Pod) -> None:
+        from dockyard.orchestrator.export import to_dict
+
+        pod = p.pod
+        try:
+            for i, c in enumerate(pod.spec.containers):
+                if p.terminating:
+                    return
+                opts, dopts = container_options(
+                    pod, i, first_id=p.ids.get(pod.spec.containers[0].name),
+                    volume_dir=lambda v: self._volume_dir(p, v),
+                    resolve=self._resolve_key, data=self._resolve_data,
+                )  # fmt: skip
+                rec = await self.d.create(opts, dopts)
+                config = dict(rec.config)
+                config["pod"] = {"object": to_dict(pod), "container": c.name, "index": i,
+                                 "created": p.created}  # fmt: skip
+                self.d.update(rec.id, config=config)
+                p.ids[c.name] = rec.id
+            for c in pod.spec.containers:
+                if p.terminating:
+                    return
+                await self.d.start(p.ids[c.name])
+        except DockyardError as e:
+            p.reason = _reason_of(e)
+            self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
+        finally:
+            self.on_change()
+
+    async def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:
+        p = self._pods.get(_key(namespace, name))
+        if p is None:
+            raise NotFound(f'pod "{name}": not found')
+        if p.terminating:
+            return
+        p.terminating = True
+        self._update_ready(p)
+        for cid in p.ids.values():
+            with contextlib.suppress(DockyardError):
+                rec = self.d.get(cid)
+                config = dict(rec.config)
+                config["pod"] = {**dict(config.get("pod") or {}), "terminating": True}
+                self.d.update(cid, config=config)
+        if grace is None:
+            grace = p.pod.spec.termination_grace_period_seconds
+        self.on_change()  # services drop it before it stops
+        self._spawn(self._stop_pod(p, grace))
+
+    async def _stop_pod(self, p: _Pod, grace: int) -> None:
+        key = _key(p.pod.metadata.namespace, p.pod.metadata.name)
+        try:
+            if p.starter is not None and not p.starter.done():
+                with contextlib.suppress(BaseException):
+                    await p.starter
+            await self._pre_stop(p, grace)
+            await asyncio.gather(
+                *(self._stop_one(cid, grace) for cid in p.ids.values()), return_exceptions=True
+            )
+            for cid in reversed(list(p.ids.values())):
+                with contextlib.suppress(DockyardError):
+                    await self.d.remove(cid, force=True)
+                self.sampler.forget(cid)
+                self.memory.pop(cid, None)
+            self._cleanup_volumes(p)
+        finally:
+            if self._pods.get(key) is p:
+                del self._pods[key]
+            self._admit_pending()
+            self.on_change()
+
+    async def _stop_one(self, cid: str, grace: int) -> None:
+        with contextlib.suppress(DockyardError):
+            await self.d.stop(cid, float(grace))
+
+    async def _pre_stop(self, p: _Pod, grace: int) -> None:
+        jobs: list[Any] = []
+        for c in p.pod.spec.containers:
+            hook = c.lifecycle.pre_stop if c.lifecycle is not None else None
+            cid = p.ids.get(c.name)
+            if hook is None or cid is None:
+                continue
+            if hook.exec_ is not None:
+                jobs.append(self._exec(cid, list(hook.exec_.command), float(max(grace, 1))))
+            elif hook.sleep is not None:
+                seconds = float(hook.sleep.get("seconds") or 0)
+                jobs.append(asyncio.sleep(min(seconds, float(grace))))
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def list_pods(
+        self, namespace: str | None = None, selector: LabelSelector | None = None
+    ) -> list[ObservedPod]:
+        from dockyard.orchestrator.selectors import matches
+
+        out = []
+        for key in sorted(self._pods):
+            p = self._pods[key]
+            if namespace is not None and key[0] != namespace:
+                continue
+            if selector is not None and not matches(selector, p.pod.metadata.labels):
+                continue
+            out.append(self._observe(p))
+        return out
+
+    def pods(self) -> list[ObservedPod]:
+        """Synchronous snapshot (for the API)."""
+        return [self._observe(self._pods[k]) for k in sorted(self._pods)]
+
+    def container_ids(self, namespace: str, name: str) -> dict[str, str]:
+        p = self._pods.get(_key(namespace, name))
+        if p is None:
+            raise NotFound(f'pods "{name}" not found')
+        return dict(p.ids)
+
+    def _records(self, p: _Pod) -> dict[str, ContainerRecord | None]:
+        out: dict[str, ContainerRecord | None] = {}
+        for c in p.pod.spec.containers:
+            cid = p.ids.get(c.name)
+            rec = None
+            if cid is not None:
+                with contextlib.suppress(NotFound):
+                    rec = self.d.get(cid)
+            out[c.name] = rec
+        return out
+
+    def _observe(self, p: _Pod) -> ObservedPod:
+        records = self._records(p)
+        first = records.get(p.pod.spec.containers[0].name) if p.pod.spec.containers else None
+        return observe_pod(
+            p.pod, records, created=p.created, flags=p.flags, restarts=p.restarts,
+            restarting=frozenset(p.restarting), scheduled=p.scheduled, reason=p.reason,
+            start_time=p.start_time, ready_since=p.ready_since, terminating=p.terminating,
+            pod_ip=_pod_ip(self.d, first),
+        )  # fmt: skip
+
+    async def restart_container(self, namespace: str, name: str, container: str) -> None:
+        p = self._pods.get(_key(namespace, name))
+        if p is None:
+            raise NotFound(f'pod "{name}": not found')
+        cid = p.ids.get(container)
+        if cid is None:
+            raise NotFound(f'pod "{name}": no container {container}')
+        p.restarting.add(container)
+        p.flags[container] = (False, False)
+        p.restarts[container] = p.restarts.get(container, 0) + 1
+        self._update_ready(p)
+
+        async def again() -> None:
+            try:
+                await self._stop_one(cid, p.pod.spec.termination_grace_period_seconds)
+                if not p.terminating:
+                    await self.d.start(cid)
+            except DockyardError as e:
+                p.reason = _reason_of(e)
+            finally:
+                p.restarting.discard(container)
+                self.on_change()
+
+        self._spawn(again())
+
+    async def set_container_status(
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        *,
+        started: bool | None = None,
+        ready: bool | None = None,
+    ) -> None:
+        p = self._pods.get(_key(namespace, name))
+        if p is None:
+            raise NotFound(f'pod "{name}": not found')
+        old = p.flags.get(container, (False, False))
+        p.flags[container] = (
+            old[0] if started is None else started,
+            old[1] if ready is None else ready,
+        )
+        if self._update_ready(p):
+            self.on_change()
+
+    def _update_ready(self, p: _Pod) -> bool:
+        ready = self._observe(p).ready
+        if ready != p.was_ready:
+            p.was_ready = ready
+            p.ready_since = self.clock()
+            return True
+        return False
+
+    # -- probes ------------------------------------------------------------------------
+
+    async def probe(self, pod: ObservedPod, container: str, kind: str, probe: Probe) -> bool:
+        from dockyard.orchestrator.probes import probe_target
+
+        p = self._pods.get(_key(pod.namespace, pod.name))
+        if p is None:
+            return False
+        c = next((x for x in p.pod.spec.containers if x.name == container), None)
+        cid = p.ids.get(container)
+        if c is None or cid is None:
+            return False
+        try:
+            target = probe_target(c, probe, pod.pod_ip)
+        except InvalidArgument:
+            return False
+        if target.kind == "exec":
+            code = await self._exec(cid, list(target.command), target.timeout)
+            return code == 0
+        first = p.ids.get(p.pod.spec.containers[0].name, cid)
+        try:
+            rec = self.d.get(first)
+        except NotFound:
+            return False
+        if not rec.pid:
+            return False
+        netns = None if p.pod.spec.host_network else _netns_of(self.d, rec)
+        host = target.host or "127.0.0.1"
+        try:
+            return await asyncio.wait_for(
+                _net_probe(netns, target.kind, host, target.port, target.path, target.scheme,
+                           target.headers),
+                target.timeout,
+            )  # fmt: skip
+        except (TimeoutError, OSError, DockyardError):
+            return False
+
+    async def _exec(self, cid: str, cmd: list[str], timeout: float) -> int:
+        try:
+            code, _out = await self.d.execs.run_captured(cid, cmd, timeout)
+        except DockyardError:
+            return -1
+        return code
+
+    # -- metrics -----------------------------------------------------------------------
+
+    async def pod_metrics(self, namespace: str, name: str) -> PodMetrics | None:
+        from dockyard.orchestrator.metrics import ContainerMetrics, PodMetrics
+
+        p = self._pods.get(_key(namespace, name))
+        if p is None:
+            raise NotFound(f'pod "{name}": not found')
+        per: dict[str, ContainerMetrics] = {}
+        window, stamp = 0.0, 0.0
+        for cname, cid in p.ids.items():
+            rate = self.sampler.rate(cid)
+            if rate is None:
+                return None
+            per[cname] = ContainerMetrics(rate[0], self.memory.get(cid, 0))
+            window, stamp = max(window, rate[1]), max(stamp, rate[2])
+        if not per or len(per) < len(p.pod.spec.containers):
+            return None
+        return PodMetrics(
+            sum(m.cpu_millicores for m in per.values()),
+            sum(m.memory_bytes for m in per.values()),
+            stamp,
+            window,
+            per,
+        )
+
+    def metrics_now(self) -> dict[tuple[str, str], PodMetrics | None]:
+        """Every pod's metrics, synchronously (``top``, ``/metrics``)."""
+        out: dict[tuple[str, str], PodMetrics | None] = {}
+        for key in sorted(self._pods):
+            try:
+                out[key] = _sync(self.pod_metrics(*key))
+            except NotFound:
+                continue
+        return out
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                await self._sample_once()
+                self._admit_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # sampling must never stop
+                print(f"dockyardd: pod metrics: {type(e).__name__}: {e}", flush=True)
+            await asyncio.sleep(self.sample_interval)
+
+    async def _sample_once(self) -> None:
+        running = []
+        for p in self._pods.values():
+            for cid in p.ids.values():
+                try:
+                    rec = self.d.get(cid)
+                except NotFound:
+                    continue
+                if rec.status == "running":
+                    running.append(cid)
+        if not running:
+            return
+        samples = await asyncio.to_thread(_read_cgroups, running)
+        for cid, (stamp, cpu_ns, mem) in samples.items():
+            self.sampler.add(cid, stamp, cpu_ns)
+            self.memory[cid] = mem
+
+    def _admit_pending(self) -> None:
+        for key in sorted(self._pods, key=lambda k: self._pods[k].created):
+            p = self._pods[key]
+            if not p.scheduled and not p.terminating:
+                self._admit(p)
+                if p.scheduled:
+                    self.on_change()
+
+    # -- config maps, secrets, volumes -------------------------------------------------
+
+    def _resolve_data(self, kind: str, ns: str, name: str) -> dict[str, bytes] | None:
+        import base64
+
+        from dockyard.orchestrator.objects import ConfigMap, Secret
+
+        if self.store is None:
+            return None
+        try:
+            if kind == "ConfigMap":
+                cm = self.store.get(ConfigMap, ns, name)
+                data = {k: v.encode() for k, v in (cm.data or {}).items()}
+                data.update({k: base64.b64decode(v) for k, v in (cm.binary_data or {}).items()})
+                return data
+            s = self.store.get(Secret, ns, name)
+            return {k: base64.b64decode(v) for k, v in (s.data or {}).items()}
+        except NotFound:
+            return None
+
+    def _resolve_key(self, kind: str, ns: str, name: str, key: str) -> str | None:
+        data = self._resolve_data(kind, ns, name)
+        if data is None or key not in data:
+            return None
+        return data[key].decode(errors="replace")
+
+    def _pod_dir(self, p: _Pod) -> Path:
+        return self.d.root / "pods" / (p.pod.metadata.uid or p.pod.metadata.name)
+
+    def _volume_dir(self, p: _Pod, volume: str) -> str:
+        v = next(x for x in p.pod.spec.volumes if x.name == volume)
+        if v.config_map is not None:
+            kind, name, items = "ConfigMap", v.config_map.name, v.config_map.items
+            optional, mode = v.config_map.optional, v.config_map.default_mode
+        else:
+            assert v.secret is not None
+            kind, name, items = "Secret", v.secret.secret_name, v.secret.items
+            optional, mode = v.secret.optional, v.secret.default_mode
+        data = self._resolve_data(kind, p.pod.metadata.namespace or "default", name)
+        if data is None:
+            if not optional:
+                raise InvalidArgument(f'volume "{volume}": {kind.lower()} "{name}" not found')
+            data = {}
+        target = self._pod_dir(p) / "volumes" / volume
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files = (
+            {i.path: (data.get(i.key, b""), i.mode) for i in items}
+            if items
+            else {k: (v, None) for k, v in data.items()}
+        )
+        for rel, (content, fmode) in files.items():
+            path = target / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            os.chmod(path, fmode if fmode is not None else mode)
+        os.chmod(target, 0o755)
+        return str(target)
+
+    def _cleanup_volumes(self, p: _Pod) -> None:
+        import shutil
+
+        shutil.rmtree(self._pod_dir(p), ignore_errors=True)
+        for v in p.pod.spec.volumes:
+            if v.empty_dir is not None:
+                with contextlib.suppress(Exception):
+                    self.d.volumes.remove(_empty_dir_volume(p.pod, v.name), force=True)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _uid() -> str:
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _reason_of(e: DockyardError) -> str:
+    text = str(e)
+    if isinstance(e, NotFound) and "image" in text.lower():
+        return "ErrImageNeverPull"
+    return "CreateContainerError"
+
+
+def _node_allocatable() -> tuple[int, int]:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return (cpus or 1) * 1000, int(mem)
+
+
+def _pod_ip(d: Daemon, rec: ContainerRecord | None) -> str | None:
+    """The address networking gave the pod's first container, if any."""
+    if rec is None or d.net is None or rec.status not in ("running", "paused"):
+        return None
+    try:
+        eps = d.net.endpoints(container_id=rec.id)
+    except DockyardError:
+        return None
+    for ep in eps:
+        addr = getattr(ep, "address", "")
+        if addr:
+            return str(addr).split("/")[0]
+    return None
+
+
+def _netns_of(d: Daemon, rec: ContainerRecord) -> str:
+    if d.net is not None:
+        path = d.net.netns_path(rec.id)
+        if os.path.exists(path):
+            return path
+    return f"/proc/{rec.pid}/ns/net"
+
+
+def _read_cgroups(ids: list[str]) -> dict[str, tuple[float, int, int]]:
+    from dockyard.cgroups import create_manager
+
+    out = {}
+    for cid in ids:
+        try:
+            s = create_manager(f"dockyard/{cid}").stats()
+        except (DockyardError, OSError):
+            continue
+        working_set = max(s.memory_usage - s.memory_cache, 0)
+        out[cid] = (time.time(), s.cpu_usage_ns, working_set)
+    return out
+
+
+def _sync(coro: Any) -> Any:
+    """Run a coroutine that never awaits anything (pod_metrics) to completion."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("coroutine suspended")
+
+
+async def _net_probe(
+    netns: str | None,
+    kind: str,
+    host: str,
+    port: int,
+    path: str,
+    scheme: str,
+    headers: tuple[tuple[str, str], ...],
+) -> bool:
+    import socket
+
+    from dockyard.network._netns import in_netns
+
+    sock = in_netns(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_connect(sock, (host, port))
+        if kind == "tcp":
+            return True
+        if kind != "http":
+            return False  # grpc: not supported
+        ssl_ctx = None
+        if scheme.upper() == "HTTPS":
+            import ssl
+
+            ssl_ctx = ssl.create_default_context()
+            ssl_ctx.check_hostname = False
+            ssl_ctx.verify_mode = ssl.CERT_NONE
+        server = host if ssl_ctx else None
+        reader, writer = await asyncio.open_connection(
+            sock=sock, ssl=ssl_ctx, server_hostname=server
+        )
+        names = {k.lower() for k, _ in headers}
+        lines = [f"GET {path or '/'} HTTP/1.1"]
+        if "host" not in names:
+            lines.append(f"Host: {host}:{port}")
+        if "user-agent" not in names:
+            lines.append("User-Agent: kube-probe/1.30")
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines += ["Accept: */*", "Connection: close", "", ""]
+        writer.write("\r\n".join(lines).encode())
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        parts = status.split()
+        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
+    finally:
+        sock.close()
+
+
+# ---------------------------------------------------------------------- daemon wiring
+
+
+class Orchestrator:
+    """What :func:`attach_orchestrator` adds to a daemon: store, backend, manager."""
+
+    def __init__(self, daemon: Daemon, hpa_sync_period: float = 15.0) -> None:
+        from dockyard.orchestrator.controllers import build_manager
+        from dockyard.store.objects import SqliteObjectStore
+
+        self.daemon = daemon
+        self.store: SqliteObjectStore = SqliteObjectStore(daemon.engine.db)
+        self.backend = EnginePodBackend(
+            daemon, self.store, metrics_window=max(2.0, min(15.0, hpa_sync_period * 2))
+        )
+        self.manager: Manager = build_manager(
+            self.store, self.backend, hpa_sync_period=hpa_sync_period
+        )
+        self.backend.on_change = self.manager.notify
+        self.hpa_sync_period = hpa_sync_period
+        self.errors: list[str] = []
+        self.manager.on_error = self._on_error
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _on_error(self, controller: str, key: tuple[str, str], error: DockyardError) -> None:
+        line = f"{controller} {key[0]}/{key[1]}: {error}"
+        if not self.errors or self.errors[-1] != line:
+            self.errors.append(line)
+            del self.errors[:-50]
+            print(f"dockyardd: reconcile {line}", flush=True)
+
+    async def start(self) -> None:
+        from dockyard.orchestrator.controllers import SystemClock
+
+        self.store.list(_deployment_cls())  # load (and create) the tables now
+        self.backend.restore()
+        self.backend.start()
+        self._tasks.append(asyncio.ensure_future(self.manager.run_forever(SystemClock())))
+        self._tasks.append(asyncio.ensure_future(self._watch_events()))
+
+    async def _watch_events(self) -> None:
+        q = self.daemon.events.subscribe()
+        try:
+            while True:
+                ev = await q.get()
+                wanted = ev.get("Action") in ("start", "die", "destroy")
+                if (
+                    wanted
+                    and ev.get("Type") == "container"
+                    and self.backend.owns(str(ev.get("id")))
+                ):
+                    self.manager.notify()
+        finally:
+            self.daemon.events.unsubscribe(q)
+
+    def close(self) -> None:
+        self.manager.stop()
+        for t in self._tasks:
+            t.cancel()
+        self.backend.close()
+
+
+def _deployment_cls() -> type[Any]:
+    from dockyard.orchestrator.objects import Deployment
+
+    return Deployment
+
+
+def attach_orchestrator(daemon: Daemon, hpa_sync_period: float = 15.0) -> Orchestrator:
+    """Create the orchestrator of ``daemon`` and register its API routes; the caller
+    awaits :meth:`Orchestrator.start` once the daemon is open."""
+    orch = Orchestrator(daemon, hpa_sync_period)
+
+    def routes(app: Any) -> None:
+        from dockyard.api.objects import register
+
+        register(app, orch)
+
+    daemon.api_extensions.append(routes)
+    return orch
