@@ -88,13 +88,29 @@ class BuildRun:
         self.steps = 0
         self.cached = 0
         self.sums = FileSums(b.cache)  # context file digests, remembered between builds
-        epoch = _epoch()
-        self.epoch = epoch
+        self.epoch = source_date_epoch()
+        self.rec = Recorder()  # what a replay of this build checks (dockyard.build.memo)
 
     def now(self, recorded: str | None = None) -> str:
+        """A history timestamp: ``SOURCE_DATE_EPOCH``, else ``recorded`` (a cached step's),
+        else the time now (remembered: a replay puts its own time there)."""
         if self.epoch is not None:
-            return _rfc3339(self.epoch)
-        return recorded or _rfc3339(time.time())
+            return rfc3339(self.epoch)
+        if recorded:
+            return recorded
+        stamp = rfc3339(time.time())
+        self.rec.now_stamps.add(stamp)
+        return stamp
+
+    def line(self, text: str) -> int:
+        self.rec.lines.append(["L", text])
+        return self.b._line(text)
+
+    def resolve(self, name: str) -> Image:
+        """An image of the store by name (``--base-map`` applied), recorded."""
+        image = self.b.resolve_image(name, self.opts.base_map)
+        self.rec.images.append([name, str(image.id)])
+        return image
 
     def all_stages(self) -> ImageState:
         for sp in self.plan.stages:
@@ -113,7 +129,7 @@ class BuildRun:
         except DockyardError as exc:
             raise located(self.filename, line, exc) from None
         st = _Stage(sp, state, ArgScope(self.opts.build_args, self.plan.meta), label, total)
-        self.b._line(f"[{label} 1/{total}] FROM {sp.base}")
+        self.line(f"[{label} 1/{total}] FROM {sp.base}")
         for inst in self.onbuild_triggers(st, line):
             self.step(st, inst, line)
         for inst in stage.instructions:
@@ -130,7 +146,7 @@ class BuildRun:
         if sp.base.lower() == "scratch":
             return ImageState.scratch(self.arch, self.os, step_key("", ["scratch", self.os,
                                                                          self.arch]))  # fmt: skip
-        image = self.b.resolve_image(sp.base, self.opts.base_map)
+        image = self.resolve(sp.base)
         key = step_key("", ["image", str(image.id)])
         return ImageState.from_image(image.config, image.manifest.layers, key)
 
@@ -199,7 +215,7 @@ class BuildRun:
         """Look ``key`` up; on a miss run ``op`` over a fresh overlay and commit its diff."""
         state = st.state
         st.done += 1
-        vertex = self.b._line(f"[{st.label} {st.done}/{st.total}] {title}")
+        vertex = self.line(f"[{st.label} {st.done}/{st.total}] {title}")
         self.steps += 1
         record = None if self.opts.no_cache else self.b.cache.get(key)
         if record is not None and record.layer and not self.b.store.blobs.has(record.layer.digest):
@@ -215,9 +231,11 @@ class BuildRun:
             with fs:
                 op(fs)
             layer = fs.commit()
-            created = self.now()
+            created = rfc3339(self.epoch if self.epoch is not None else time.time())
             self.b.cache.put(key, CacheRecord(layer, created))
             self.b.progress(f"#{vertex} DONE {time.monotonic() - t0:.1f}s")
+        self.rec.lines.append(["C"])
+        self.rec.keys.append(key)
         if layer is not None:
             state.layers.append(layer)
         state.add_history(self.now(created), created_by, empty=layer is None)
@@ -299,9 +317,10 @@ class BuildRun:
             if m.from_:
                 desc.append(["from", self._from_identity(m.from_)])
             else:
-                sources = self.context.match(m.source or ".")
-                desc.append(["context", m.source,
-                             [checksum(self.context.entries(s), self.sums) for s in sources]])  # fmt: skip
+                sums = [row for _src, _entries, row in select(self.context, m.source or ".",
+                                                              None, self.sums)]  # fmt: skip
+                self.rec.sources.append([m.source or ".", None, sums])
+                desc.append(["context", m.source, [row[1] for row in sums]])
         return desc
 
     def _from_identity(self, ref: str) -> str:
@@ -309,7 +328,7 @@ class BuildRun:
         if idx is not None and idx in self.done:
             return self.done[idx].key
         try:
-            image = self.b.resolve_image(ref, self.opts.base_map)
+            image = self.resolve(ref)
         except NotFound:
             raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
         return "image:" + str(image.id)
@@ -321,7 +340,7 @@ class BuildRun:
                 raise InvalidArgument(f"stage {ref} is not built before it is used")
             return self.done[idx].layers
         try:
-            image = self.b.resolve_image(ref, self.opts.base_map)
+            image = self.resolve(ref)
         except NotFound:
             raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
         return [LayerRef(d.digest, diff, d.size, d.media_type) for d, diff in
@@ -433,11 +452,12 @@ class BuildRun:
             elif from_:
                 key_parts.append(["from", src])
             else:
-                matched = self.context.match(src)
-                for m in matched:
-                    entries = self.context.entries(m, plan.excludes)
+                rows = []
+                for m, entries, row in select(self.context, src, plan.excludes, self.sums):
                     plan.local.append((m.rel, m.kind, entries))
-                    key_parts.append(["src", m.rel, checksum(entries, self.sums)])
+                    key_parts.append(["src", *row])
+                    rows.append(row)
+                self.rec.sources.append([src, plan.excludes, rows])
         key_parts += [["heredoc", c.path, self._heredoc(st, c)] for c in inst.contents]
         plan.heredocs = [(c.path, self._heredoc(st, c)) for c in inst.contents]
         if from_:

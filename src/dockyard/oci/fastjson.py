@@ -68,6 +68,17 @@ def loads(data: bytes | str, what: str = "json") -> Any:
         raise InvalidArgument(f"parse {what}: invalid json at offset {e.value}") from None
     except (ValueError, RecursionError) as e:
         raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
+    except SystemError:
+        # The C scanner raises json.decoder.JSONDecodeError only when json.decoder is
+        # already imported; otherwise "returned NULL without setting an exception".
+        # An error path: import json for the real message.
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
+        raise InvalidArgument(f"parse {what}: invalid json") from None
     while end < n and text[end] in _WS:
         end += 1
     if end != n:
