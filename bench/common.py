@@ -93,6 +93,112 @@ def tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+HOLDER_SCRIPT = (
+    "ip link set lo up && mount -t tmpfs -o mode=0755,size=64m dybench-run /run && "
+    "echo ready && exec sleep 1000000"
+)
+
+
+class NsHolder:
+    """A private network + mount namespace, held by a ``sleep`` (``unshare --net --mount
+    --propagation private``, ``lo`` up, a private tmpfs on ``/run``): what a benchmark
+    runs in it (``wrap(argv)``: ``nsenter -t PID -n -m``) makes its bridges, veths,
+    iptables/nft rules, ``ip_forward`` and ``/run`` state there, never in the host's
+    namespaces. ``close()`` kills the holder by its PID; the namespaces go with the last
+    process in them (stop what you started in them first)."""
+
+    def __init__(self) -> None:
+        if tool("unshare") is None or tool("nsenter") is None:
+            raise RuntimeError("unshare/nsenter not installed")
+        self.proc = subprocess.Popen(
+            ["unshare", "--net", "--mount", "--propagation", "private", "--",
+             "sh", "-c", HOLDER_SCRIPT],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            self.close()
+            raise RuntimeError(f"namespace holder did not start: {err.strip()}")
+        self.pid = self.proc.pid  # sh exec'd sleep: the same process, in the namespaces
+        for kind in ("net", "mnt"):
+            if os.readlink(f"/proc/{self.pid}/ns/{kind}") == os.readlink(f"/proc/self/ns/{kind}"):
+                self.close()
+                raise RuntimeError(f"namespace holder shares our {kind} namespace")
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.pid), "-n", "-m", "--", *argv]
+
+    def holds(self, pid: int) -> bool:
+        """Whether ``pid`` runs in this holder's network namespace."""
+        try:
+            return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{self.pid}/ns/net")
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+
+def start_dockyardd(holder: NsHolder, root: Path, run_root: Path) -> int:
+    """Start dockyardd for (root, run_root) inside ``holder``'s namespaces (the CLI then
+    finds it and does not start one in ours); its PID once both sockets answer."""
+    import socket
+
+    root.mkdir(parents=True, exist_ok=True)
+    run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(root / "daemon.log", "ab") as log:
+        proc = subprocess.Popen(
+            holder.wrap([str(VENV_BIN / "python"), "-m", "dockyard.api.server",
+                         "--root", str(root), "--run-root", str(run_root)]),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dockyardd exited {proc.returncode} (see {root / 'daemon.log'})")
+        ok = 0
+        for name in ("dockyard.sock", "dockyard-stdio.sock"):
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(str(run_root / name))
+                    ok += 1
+                except OSError:
+                    pass
+        if ok == 2:
+            return proc.pid
+        time.sleep(0.05)
+    raise RuntimeError("dockyardd did not answer within 60 s")
+
+
+def stop_dockyardd(run_root: Path) -> None:
+    """SIGTERM to the daemon and the shim of ``run_root``, by the PIDs they wrote."""
+    import signal
+
+    for name in ("dockyard.pid", "shim.pid"):
+        try:
+            os.kill(int((run_root / name).read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+
+def quantiles(samples: Sequence[float]) -> tuple[float, float, float]:
+    """(median, p10, p90) of ``samples``."""
+    if not samples:
+        return float("nan"), float("nan"), float("nan")
+    if len(samples) < 2:
+        return samples[0], samples[0], samples[0]
+    qs = statistics.quantiles(samples, n=10)
+    return statistics.median(samples), qs[0], qs[-1]
+
+
 def report(title: str, results: list[Result], baseline: str, targets: dict[str, float]) -> str:
     """A table of medians and the ratio of the first result to each other one."""
     lines = [f"== {title}", f"{'tool':<40} {'runs':>5} {'median ms':>10} {'p10':>8} {'p90':>8}"]

@@ -1,195 +1,283 @@
-"""dockyardd: ``dockyard run --rm busybox true`` through the daemon against
-``podman run --rm`` (and ``docker run --rm`` when a dockerd already runs: none is
-started), with default networking and with ``--network none``; 50 ``run -d sleep``;
-host memory per idle container (the shim's RSS divided over its containers)
-against podman's conmon (one per container). Round-robin alternation, medians.
+"""dockyardd against podman, docker and runc, in one alternating run.
+
+* ``dockyard run --rm busybox true`` through the daemon, with default networking and with
+  ``--network none``; against ``podman run --rm`` (default network and ``--network none``),
+  ``docker run --rm`` (bridge and ``--network none``; a private dockerd from
+  :mod:`bench.refdocker`) and ``runc run`` of the same busybox bundle (issue 2's target);
+* 50 x ``run -d busybox sleep`` of each engine (total seconds);
+* host memory per idle running container: the one shim (RSS and PSS, total and the
+  marginal cost of one more container) against podman's conmon (one per container).
+
+Isolation (this host is shared): dockyardd and podman each run inside a private network +
+mount namespace (:class:`bench.common.NsHolder`: ``unshare --net --mount --propagation
+private``, a tmpfs on ``/run``; commands go in through ``nsenter -t HOLDER -n -m``), so
+their bridges, veths, nft/iptables rules and ``ip_forward`` never touch the host's
+namespaces; dockerd brings its own (see ``bench/refdocker.py``). Every case runs once per
+round, the order rotating by one each round (``BENCH_RUNS`` rounds, at least 30), so load
+changes on the shared CPUs fall on all alike; medians, p10/p90 and ratios to each target.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.common import IMAGE_CACHE, VENV_BIN, Result, report, tool
-from bench.startup import _podman, _run
+from bench.common import (
+    IMAGE_CACHE,
+    VENV_BIN,
+    NsHolder,
+    Result,
+    Tool,
+    quantiles,
+    report,
+    start_dockyardd,
+    stop_dockyardd,
+    time_round_robin,
+    tool,
+)
+from bench.startup import PODMAN_CONF, _bundle, _run
 
 RUNS = max(30, int(os.environ.get("BENCH_RUNS", "30")))
+DETACHED = int(os.environ.get("BENCH_DETACHED", "50"))
 CLI = os.environ.get("DOCKYARD_BENCH_CLI", "").split() or [str(VENV_BIN / "dockyard")]
 
-
-def _alternate(
-    cases: list[tuple[str, Callable[[int], Sequence[str]], dict[str, str]]], runs: int
-) -> list[Result]:
-    """Run each case once per round, round after round, so load drifts hit all alike."""
-    samples: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    errors: dict[str, str] = {}
-    for i in range(-2, runs):
-        for name, argv_for, env in cases:
-            if name in errors:
-                continue
-            t0 = time.perf_counter()
-            proc = subprocess.run(list(argv_for(i)), env={**os.environ, **env},
-                                  capture_output=True, text=True, check=False)  # fmt: skip
-            dt = time.perf_counter() - t0
-            if proc.returncode != 0:
-                msg = (proc.stderr or proc.stdout).strip().splitlines()
-                errors[name] = f"exit {proc.returncode}: {msg[-1] if msg else ''}"
-            elif i >= 0:
-                samples[name].append(dt)
-    return [Result(name, samples[name], errors.get(name)) for name, _, _ in cases]
+DY = "dockyard run --rm (default net)"
+DY_NONE = "dockyard run --rm --network none"
+PM = "podman run --rm (default net, private netns)"
+PM_NONE = "podman run --rm --network none"
+DK = "docker run --rm (bridge)"
+DK_NONE = "docker run --rm --network none"
+RUNC = "runc run (same busybox bundle)"
 
 
-def _rss_kb(pid: int) -> int:
+def _rss_pss_kb(pid: int) -> tuple[int, int]:
+    rss = pss = 0
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return rss, pss
 
 
-def _pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+class Podman:
+    """podman with its own root and run root, inside a private namespace holder."""
+
+    def __init__(self, work: Path, holder: NsHolder, dockyard: list[str]) -> None:
+        self.holder = holder
+        conf = work / "containers.conf"
+        conf.write_text(PODMAN_CONF)
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        self.base = ["podman", "--root", str(work / "podman-root"), "--runroot",
+                     str(work / "podman-run"), "--storage-driver", "overlay"]  # fmt: skip
+        archive = work / "busybox-docker.tar"
+        if not archive.exists():
+            _run([*dockyard, "save", "--format", "docker", "-o", str(archive), "busybox:latest"])
+        self.run("load", "-i", str(archive))
+        try:  # crun refuses hybrid cgroup hosts with controllers on cgroup2: runc then
+            self.run("run", "--rm", "--network", "none", "busybox:latest", "true")
+        except RuntimeError:
+            self.base += ["--runtime", "runc"]
+            self.run("run", "--rm", "--network", "none", "busybox:latest", "true")
+
+    def argv(self, *args: str) -> list[str]:
+        return self.holder.wrap([*self.base, *args])
+
+    def run(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(self.argv(*args), capture_output=True, text=True,
+                              env=self.env, check=False)  # fmt: skip
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"podman {' '.join(args)}: {proc.stderr.strip()[-300:]}")
+        return proc.stdout
+
+    def conmons(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-x", "conmon"], capture_output=True, text=True,
+                             check=False).stdout.split()  # fmt: skip
+        return [int(p) for p in out if self.holder.holds(int(p))]
+
+    def cleanup(self) -> None:
+        self.run("rm", "-af", "-t", "0", check=False)
+        self.run("system", "reset", "-f", check=False)
 
 
-def _conmon_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-x", "conmon"], capture_output=True, text=True, check=False)
-    return [int(p) for p in out.stdout.split()]
+def _detached(argv_for: Callable[[int], Sequence[str]], env: dict[str, str] | None,
+              n: int) -> float:  # fmt: skip
+    t0 = time.perf_counter()
+    for i in range(n):
+        proc = subprocess.run(list(argv_for(i)), capture_output=True, text=True,
+                              env=env, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv_for(i))}: {proc.stderr.strip()[-300:]}")
+    return time.perf_counter() - t0
 
 
-def _memory(dy: list[str], run_root: Path, podman: tuple[list[str], dict[str, str]] | None) -> str:
-    lines = ["== host memory per idle container (RSS; PSS in brackets)"]
-    base_conmon = set(_conmon_pids())
+def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
+    lines = ["== host memory per idle running container (RSS; PSS in brackets)"]
+    shim_at: dict[int, tuple[int, int]] = {}
     for n in (1, 10, 50):
         have = len(_run([*dy, "ps", "-q"]).split())
         for _ in range(have, n):
-            _run([*dy, "run", "-d", "busybox", "sleep", "3600"])
+            _run([*dy, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
         time.sleep(0.5)
         shim = int((run_root / "shim.pid").read_text())
-        rss, pss = _rss_kb(shim), _pss_kb(shim)
-        line = (f"dockyard shim, {n:>2} containers: {rss / 1024:6.1f} MB total, "
-                f"{rss / n / 1024:5.2f} MB [{pss / n / 1024:5.2f}] per container")  # fmt: skip
+        rss, pss = shim_at[n] = _rss_pss_kb(shim)
+        line = (f"dockyard shim, {n:>2} containers: {rss / 1024:5.1f} MB [{pss / 1024:5.1f}] total,"
+                f" {rss / n / 1024:5.2f} MB [{pss / n / 1024:5.2f}] per container")  # fmt: skip
+        if n > 1:
+            r1, p1 = shim_at[1]
+            line += (f", marginal {(rss - r1) / (n - 1) / 1024:5.3f} MB "
+                     f"[{(pss - p1) / (n - 1) / 1024:5.3f}] per extra container")  # fmt: skip
         if podman is not None:
-            base, env = podman
-            pe = {**os.environ, **env}
-            have_p = len(subprocess.run([*base, "ps", "-q"], capture_output=True, text=True,
-                                        env=pe, check=False).stdout.split())  # fmt: skip
+            have_p = len(podman.run("ps", "-q").split())
             for _ in range(have_p, n):
-                subprocess.run(
-                    [*base, "run", "-d", "--network", "none", "busybox:latest", "sleep", "3600"],
-                    capture_output=True,
-                    env=pe,
-                    check=False,
-                )
+                podman.run("run", "-d", "--network", "none", "busybox:latest", "sleep", "3600")
             time.sleep(0.5)
-            pids = [p for p in _conmon_pids() if p not in base_conmon and _rss_kb(p) > 0]
-            if pids:
-                c_rss = statistics.mean(_rss_kb(p) for p in pids)
-                c_pss = statistics.mean(_pss_kb(p) for p in pids)
-                line += f" | conmon: {c_rss / 1024:5.2f} MB [{c_pss / 1024:5.2f}] per container"
-                line += f" | ratio {rss / n / c_rss:.2f}x"
+            mem = [_rss_pss_kb(p) for p in podman.conmons()]
+            mem = [m for m in mem if m[0] > 0]
+            if mem:
+                c_rss = sum(m[0] for m in mem) / len(mem)
+                c_pss = sum(m[1] for m in mem) / len(mem)
+                line += (f" | conmon: {c_rss / 1024:5.2f} MB [{c_pss / 1024:5.2f}] per container"
+                         f" | ratio {rss / n / c_rss:.2f}x RSS, {pss / n / c_pss:.2f}x PSS"
+                         " (target <= 1.0x)")  # fmt: skip
         lines.append(line)
     return "\n".join(lines)
 
 
+def _docker_cases(env: object) -> list[Tool]:
+    cli = env.cli  # type: ignore[attr-defined]
+    return [
+        Tool(DK, lambda i: cli("run", "--rm", "busybox", "true")),
+        Tool(DK_NONE, lambda i: cli("run", "--rm", "--network", "none", "busybox", "true")),
+    ]
+
+
 def main() -> str:
-    work = Path(tempfile.mkdtemp(prefix="dockyard-bench-daemon-"))
+    from bench.refdocker import docker_daemon
+
+    work = Path(tempfile.mkdtemp(prefix="dyb-"))
     root, run_root = work / "root", work / "run"
     dy = [*CLI, "--root", str(root), "--run-root", str(run_root)]
-    podman = None
+    holders: list[NsHolder] = []
+    podman: Podman | None = None
+    out: list[str] = []
+    why: list[str] = []
     try:
+        dy_ns = NsHolder()
+        holders.append(dy_ns)
+        start_dockyardd(dy_ns, root, run_root)
         _run([*dy, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
-        podman = _podman(work, dy) if tool("podman") else None
-        cases: list[tuple[str, Callable[[int], Sequence[str]], dict[str, str]]] = [
-            ("dockyard run --rm (default net)",
-             lambda i: [*dy, "run", "--rm", "busybox", "true"], {}),
-            ("dockyard run --rm --network none",
-             lambda i: [*dy, "run", "--rm", "--network", "none", "busybox", "true"], {}),
-        ]  # fmt: skip
-        if podman is not None:
-            base, env = podman
-            cases += [
-                ("podman run --rm (default net)",
-                 lambda i: [*base, "run", "--rm", "busybox:latest", "true"], env),
-                ("podman run --rm --network none",
-                 lambda i: [*base, "run", "--rm", "--network", "none", "busybox:latest", "true"],
-                 env),
+        tools = [
+            Tool(DY, lambda i: [*dy, "run", "--rm", "busybox", "true"]),
+            Tool(DY_NONE, lambda i: [*dy, "run", "--rm", "--network", "none", "busybox", "true"]),
+        ]
+        if tool("runc") and tool("umoci"):
+            bundle = _bundle(work, dy)
+            rr = work / "runc"
+            tools.append(Tool(RUNC, lambda i: ["runc", "--root", str(rr), "run", "-b",
+                                                 str(bundle), f"r{i}"]))  # fmt: skip
+        if tool("podman"):
+            pm_ns = NsHolder()
+            holders.append(pm_ns)
+            podman = Podman(work, pm_ns, dy)
+            pm = podman
+            tools += [
+                Tool(PM, lambda i: pm.argv("run", "--rm", "busybox:latest", "true"), pm.env),
+                Tool(PM_NONE, lambda i: pm.argv("run", "--rm", "--network", "none",
+                                                 "busybox:latest", "true"), pm.env),
             ]  # fmt: skip
-        docker = shutil.which("docker")
-        if docker and subprocess.run([docker, "info"], capture_output=True,
-                                     check=False).returncode == 0:  # fmt: skip
-            cases.append(("docker run --rm (default net)",
-                          lambda i: [docker, "run", "--rm", "busybox", "true"], {}))  # fmt: skip
-        results = _alternate(cases, RUNS)
-        out = [
-            report("dockyard run --rm busybox true via dockyardd, default networking", results,
-                   "dockyard run --rm (default net)",
-                   {"docker run --rm (default net)": 0.2,
-                    "podman run --rm (default net)": 0.2}),
-            report("... with --network none", results, "dockyard run --rm --network none",
-                   {"podman run --rm --network none": 0.2}),
-        ]  # fmt: skip
-        t0 = time.perf_counter()
-        for _ in range(50):
-            _run([*dy, "run", "-d", "busybox", "sleep", "3600"])
-        total = time.perf_counter() - t0
-        line = f"== 50 x dockyard run -d busybox sleep: {total:.2f} s total"
-        if podman is not None:
-            base, env = podman
-            t0 = time.perf_counter()
-            for _ in range(50):
-                subprocess.run([*base, "run", "-d", "--network", "none", "busybox:latest",
-                                "sleep", "3600"], capture_output=True, check=False,
-                               env={**os.environ, **env})  # fmt: skip
-            ptotal = time.perf_counter() - t0
-            line += f"; podman run -d --network none: {ptotal:.2f} s ({total / ptotal:.2f}x)"
-        out.append(line)
+        with docker_daemon(work / "d", why) as denv:
+            if denv is not None:
+                tar = work / "busybox-docker.tar"
+                if not tar.exists():
+                    _run([*dy, "save", "--format", "docker", "-o", str(tar), "busybox:latest"])
+                denv.load(tar)
+                tools += _docker_cases(denv)
+            results = time_round_robin(tools, RUNS)
+            if denv is None:
+                results += [Result(DK, [], f"skipped: {why[-1] if why else '?'}"),
+                            Result(DK_NONE, [], "skipped")]  # fmt: skip
+            out += [
+                report("dockyard run --rm busybox true via dockyardd, default networking",
+                       results, DY, {DK: 0.2, PM: 0.2, RUNC: 1.0}),
+                report("... with --network none", results, DY_NONE,
+                       {PM_NONE: 0.2, DK_NONE: 0.2, RUNC: 1.0}),
+                report("issue 2: the same command against runc and podman --network none",
+                       results, DY, {RUNC: 1.0, PM_NONE: 0.3}),
+            ]  # fmt: skip
+            # 50 x run -d, one engine after the other (each leaves its containers running)
+            lines = [f"== {DETACHED} x run -d busybox sleep 3600 (total seconds)"]
+            totals: dict[str, float] = {}
+            engines: list[tuple[str, Callable[[int], Sequence[str]], dict[str, str] | None]] = [
+                ("dockyard", lambda i: [*dy, "run", "-d", "busybox", "sleep", "3600"], None),
+            ]
+            if denv is not None:
+                dcli = denv.cli
+                engines.append(("docker", lambda i: dcli("run", "-d", "busybox", "sleep",
+                                                          "3600"), None))  # fmt: skip
+            if podman is not None:
+                engines.append(("podman --network none",
+                                lambda i: pm.argv("run", "-d", "--network", "none",
+                                                  "busybox:latest", "sleep", "3600"),
+                                pm.env))  # fmt: skip
+            for name, argv_for, env in engines:
+                try:
+                    totals[name] = _detached(argv_for, env, DETACHED)
+                    lines.append(f"{name:<24} {totals[name]:7.2f} s "
+                                 f"({totals[name] / DETACHED * 1000:.0f} ms each)")  # fmt: skip
+                except RuntimeError as e:
+                    lines.append(f"{name:<24} n/a ({e})")
+            for other, target in (("docker", 0.2), ("podman --network none", None)):
+                if "dockyard" in totals and other in totals:
+                    r = totals["dockyard"] / totals[other]
+                    verdict = (
+                        ""
+                        if target is None
+                        else (f" (target <= {target}x) {'ok' if r <= target else 'MISSED'}")
+                    )
+                    lines.append(f"ratio dockyard / {other}: {r:.2f}x{verdict}")
+            out.append("\n".join(lines))
         _run([*dy, "rm", "-f", *_run([*dy, "ps", "-aq"]).split()])
         if podman is not None:
-            base, env = podman
-            subprocess.run([*base, "rm", "-af", "-t", "0"], capture_output=True, check=False,
-                           env={**os.environ, **env})  # fmt: skip
+            podman.run("rm", "-af", "-t", "0", check=False)
         try:
             out.append(_memory(dy, run_root, podman))
         except (RuntimeError, OSError, ValueError) as e:
             out.append(f"== memory: n/a ({e})")
+        med = {r.name: quantiles(r.samples)[0] for r in results if r.samples}
+        if DY in med and DY_NONE in med:
+            out.append(f"(medians, ms: {', '.join(f'{k} {v * 1000:.1f}' for k, v in med.items())})")
         return "\n\n".join(out)
     finally:
-        _cleanup(dy, run_root, podman, work)
+        _cleanup(dy, run_root, podman, holders, work)
 
 
-def _cleanup(dy: list[str], run_root: Path, podman: object, work: Path) -> None:
+def _cleanup(dy: list[str], run_root: Path, podman: Podman | None, holders: list[NsHolder],
+             work: Path) -> None:  # fmt: skip
     ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True, check=False)
-    if ids.stdout.split():
+    if ids.returncode == 0 and ids.stdout.split():
         subprocess.run([*dy, "rm", "-f", *ids.stdout.split()], capture_output=True, check=False)
-    for name in ("dockyard.pid", "shim.pid"):
-        try:
-            os.kill(int((run_root / name).read_text()), 15)
-        except (OSError, ValueError):
-            pass
+    stop_dockyardd(run_root)
     if podman is not None:
-        base, env = podman  # type: ignore[misc]
-        subprocess.run([*base, "rm", "-af", "-t", "0"], capture_output=True, check=False,
-                       env={**os.environ, **env})  # fmt: skip
-        subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False,
-                       env={**os.environ, **env})  # fmt: skip
-    subprocess.run(["umount", "-R", str(work / "podman-root")], capture_output=True, check=False)
-    time.sleep(0.5)
+        podman.cleanup()
+    time.sleep(1.0)
+    for h in holders:  # the namespaces (and the mounts made in them) go with their last process
+        h.close()
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f if str(work) in line]
     for p in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", p], capture_output=True, check=False)
     shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print(main())

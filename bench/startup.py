@@ -1,8 +1,10 @@
-"""Container start-up: ``dockyard run --rm busybox true`` and ``dockyard-runtime run``
-against ``runc run``, ``crun run`` and ``podman run --rm --network none`` on the
-same busybox image, in one run. The tools alternate within one loop (each round runs
-every tool once, in rotating order; ``BENCH_RUNS`` rounds, at least 50), so load on the
-shared machine falls on all of them alike. Medians, p10/p90, ratios against targets.
+"""Container start-up: ``dockyard run --rm busybox true`` (through dockyardd, which runs
+in a private network + mount namespace) and ``dockyard-runtime run`` against ``runc run``,
+``crun run``, ``podman run --rm --network none`` and ``docker run --rm --network none``
+(a private dockerd, :mod:`bench.refdocker`) on the same busybox image, in one run. The
+tools alternate within one loop (each round runs every tool once, in rotating order;
+``BENCH_RUNS`` rounds, at least 50), so load on the shared machine falls on all of them
+alike. Medians, p10/p90, ratios against targets.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import IMAGE_CACHE, VENV_BIN, Result, Tool, report, time_round_robin, tool
+from bench.common import (
+    IMAGE_CACHE,
+    VENV_BIN,
+    NsHolder,
+    Result,
+    Tool,
+    report,
+    start_dockyardd,
+    stop_dockyardd,
+    time_round_robin,
+    tool,
+)
 
 RUNS = int(os.environ.get("BENCH_RUNS", "50"))
 PODMAN_CONF = """\
@@ -83,7 +96,12 @@ def main() -> str:
     root, run_root = work / "root", work / "run"
     dockyard = [str(VENV_BIN / "dockyard"), "--root", str(root), "--run-root", str(run_root)]
     podman = None
+    holder: NsHolder | None = None
     try:
+        # ``dockyard run`` goes through dockyardd: start it in a private network + mount
+        # namespace, so that nothing it sets up (bridge, nft rules) lands in the host's
+        holder = NsHolder()
+        start_dockyardd(holder, root, run_root)
         _run([*dockyard, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
         bundle = _bundle(work, dockyard)
         runtime = str(VENV_BIN / "dockyard-runtime")
@@ -109,18 +127,44 @@ def main() -> str:
                 podman_name,
                 lambda i: [*base, "run", "--rm", "--network", "none", "busybox:latest", "true"],
                 env))  # fmt: skip
-        # one alternating loop: every tool once per round, in rotating order
-        results = time_round_robin(tools, max(RUNS, 50)) + missing
+        from bench.refdocker import docker_daemon
+
+        why: list[str] = []
+        docker_name = "docker run --rm --network none"
+        with docker_daemon(work / "d", why) as denv:  # a private dockerd, torn down after
+            if denv is not None:
+                tar = work / "busybox-docker.tar"
+                if not tar.exists():
+                    _run([*dockyard, "save", "--format", "docker", "-o", str(tar),
+                          "busybox:latest"])  # fmt: skip
+                denv.load(tar)
+                cli = denv.cli
+                tools.append(Tool(docker_name, lambda i: cli("run", "--rm", "--network", "none",
+                                                             "busybox", "true")))  # fmt: skip
+            else:
+                missing.append(Result(docker_name, [], f"skipped: {why[-1] if why else '?'}"))
+            # one alternating loop: every tool once per round, in rotating order
+            results = time_round_robin(tools, max(RUNS, 50)) + missing
         out = [
-            report("dockyard run (CLI, no daemon) vs references", results,
+            report("dockyard run (through dockyardd) vs references", results,
                    "dockyard run --rm busybox true",
-                   {"runc run (bundle)": 1.0, podman_name: 0.3}),
+                   {"runc run (bundle)": 1.0, podman_name: 0.3, docker_name: 0.2}),
             report("dockyard-runtime run vs runc / crun", results,
                    "dockyard-runtime run (bundle)",
                    {"runc run (bundle)": 0.7, "crun run (bundle)": 1.5}),
         ]  # fmt: skip
         return "\n\n".join(out)
     finally:
+        if holder is not None:
+            ids = subprocess.run([*dockyard, "ps", "-aq"], capture_output=True, text=True,
+                                 check=False).stdout.split()  # fmt: skip
+            if ids:
+                subprocess.run([*dockyard, "rm", "-f", *ids], capture_output=True, check=False)
+            stop_dockyardd(run_root)
+            import time
+
+            time.sleep(1.0)
+            holder.close()
         if podman is not None:
             base, env = podman
             subprocess.run([*base, "rm", "-af"], capture_output=True, check=False,

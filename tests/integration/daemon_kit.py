@@ -108,9 +108,13 @@ def teardown(d: Daemonized) -> None:
     subprocess.run(["rm", "-rf", str(d.root), str(d.run_root)], check=False)
 
 
-def ns_holder(script: str = "ip link set lo up", *flags: str) -> subprocess.Popen[str]:
+NS_SETUP = "ip link set lo up && echo 1 > /proc/sys/net/ipv4/ip_forward"  # in the new netns
+
+
+def ns_holder(script: str = NS_SETUP, *flags: str) -> subprocess.Popen[str]:
     """A ``sleep`` in new namespaces (default: network + private mount) after ``script``
-    ran there; its PID names them for ``nsenter``. Stop it with :func:`stop_holder`."""
+    ran there (default: loopback up, forwarding on, as on a host that runs containers);
+    its PID names them for ``nsenter``. Stop it with :func:`stop_holder`."""
     flags = flags or ("--net", "--mount", "--propagation", "private")
     p = subprocess.Popen(["unshare", *flags, "--", "sh", "-c",
                           script + "; echo ready; exec sleep infinity"],

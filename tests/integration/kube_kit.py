@@ -75,19 +75,33 @@ class KubeDaemon(Daemonized):
         self.run_root.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 (the daemon's output)
-        cmd = [sys.executable, "-m", "dockyard.api.server", "--root", str(self.root),
-               "--run-root", str(self.run_root), *settings]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "dockyard.api.server",
+            "--root",
+            str(self.root),
+            "--run-root",
+            str(self.run_root),
+            *settings,
+        ]
         self.daemon = subprocess.Popen(
             ["nsenter", "-t", str(self.holder), "-n", "-m", "--", *cmd],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
-        self.wait_for(lambda: (self.run_root / "dockyard.sock").exists(), 30, "the daemon")
+        self.wait_for((self.run_root / "dockyard.sock").exists, 30, "the daemon")
 
     def sh(self, script: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["nsenter", "-t", str(self.holder), "-n", "-m", "--", "sh", "-c",
-                               script], capture_output=True, text=True, timeout=timeout,
-                              check=False)  # fmt: skip
+        return subprocess.run(
+            ["nsenter", "-t", str(self.holder), "-n", "-m", "--", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def apply(self, text: str) -> subprocess.CompletedProcess[str]:
         return self.run("apply", "-f", "-", input=text)
@@ -113,11 +127,21 @@ class KubeDaemon(Daemonized):
 
 def _holder() -> subprocess.Popen[str]:
     p = subprocess.Popen(
-        ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c",
-         "ip link set lo up && echo 1 > /proc/sys/net/ipv4/ip_forward; echo ready; "
-         "exec sleep infinity"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && echo 1 > /proc/sys/net/ipv4/ip_forward; echo ready; "
+            "exec sleep infinity",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert p.stdout is not None
     if p.stdout.readline().strip() != "ready":
         p.kill()

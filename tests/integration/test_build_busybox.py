@@ -276,3 +276,39 @@ def test_prune_forgets_the_cache(dy_fresh: Dockyard, ctx: Path) -> None:
     if "builder" in COMMANDS:
         out = dy_fresh.run("builder", "prune", "-f", check=True).stdout
         assert "Deleted build cache records" in out
+
+
+def test_full_cache_hit_is_replayed_from_the_memo(dy_fresh: Dockyard, ctx: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A build that would hit the cache at every step is replayed without the parser
+    or the step machinery (dockyard.build.memo): same progress, same image."""
+    import sys
+
+    from dockyard.build import Builder, BuildOptions
+    from dockyard.store.images import ImageStore
+
+    dy_fresh.ensure("busybox:latest")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    _, log = build(dy_fresh, ctx, "-t", "app:1", "--iidfile", str(ctx.parent / "id1"))
+    first = (ctx.parent / "id1").read_text()
+
+    def replay() -> tuple[str, list[str]]:
+        lines: list[str] = []
+        builder = Builder(ImageStore(dy_fresh.root), dy_fresh.run_root, progress=lines.append)
+        result = builder.build(BuildOptions(context=ctx, tags=("app:1",)))
+        assert result.steps == result.cached
+        return str(result.image.id), lines
+
+    with monkeypatch.context() as m:  # the replay must not need them
+        for name in ("dockyard.build.stages", "dockyard.build.parser", "dockyard.build.plan"):
+            m.setitem(sys.modules, name, None)  # type: ignore[arg-type]
+        image_id, lines = replay()
+        assert image_id == first  # byte for byte the image the full build made
+        assert steps("\n".join(lines)) == {t: "CACHED" for t in steps(log)}
+        os.utime(ctx / "a.txt")  # touch: the content checksum is the same, still replayed
+        assert replay()[0] == first
+        (ctx / "a.txt").write_text("edited\n")  # an edit: the memo no longer holds
+        with pytest.raises(ImportError):
+            replay()
+    _, log = build(dy_fresh, ctx, "-t", "app:1")
+    assert steps(log)["COPY a.txt ./"] == "DONE"

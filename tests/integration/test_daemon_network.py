@@ -78,7 +78,7 @@ def nsd(tmp_path: Path) -> Iterator[NsDaemon]:
     if not archive.is_file():
         pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
     # the daemon's namespace: loopback up, forwarding on (here only, never on the host)
-    host = ns_holder("ip link set lo up && echo 1 > /proc/sys/net/ipv4/ip_forward")
+    host = ns_holder()  # loopback up, forwarding on: in this namespace only
     internet = ns_holder("ip link set lo up", "--net")
     www = tmp_path / "internet"
     www.mkdir()

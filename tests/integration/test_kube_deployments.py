@@ -22,8 +22,9 @@ def test_three_replicas_heal_roll_out_and_roll_back(kube: KubeDaemon) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "deployment.apps/web created"
     assert kube.run("rollout", "status", "deploy/web", "--timeout", "60").returncode == 0
-    ready = wait_until(lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods(), 30,
-                       "3 ready pods")  # fmt: skip
+    ready = wait_until(
+        lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods(), 30, "3 ready pods"
+    )
     table = kube.out("get", "pods")
     assert table.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert sum(" 1/1 " in line and "Running" in line for line in table.splitlines()) == 3
@@ -35,8 +36,12 @@ def test_three_replicas_heal_roll_out_and_roll_back(kube: KubeDaemon) -> None:
     pid = int(kube.out("inspect", "-f", "{{.State.Pid}}", victim))
     t0 = time.monotonic()
     os.kill(pid, 9)
-    wait_until(lambda: victim not in kube.ready_pods() and len(kube.ready_pods("app=web")) == 3,
-               5.0, "a ready replacement", interval=0.1)  # fmt: skip
+    wait_until(
+        lambda: victim not in kube.ready_pods() and len(kube.ready_pods("app=web")) == 3,
+        5.0,
+        "a ready replacement",
+        interval=0.1,
+    )
     assert time.monotonic() - t0 < 5.0
     assert victim not in [p["metadata"]["name"] for p in kube.pods()]
 
@@ -64,8 +69,11 @@ def test_three_replicas_heal_roll_out_and_roll_back(kube: KubeDaemon) -> None:
     assert low and min(low) >= 3, low
     d = kube.get("deploy", "web")
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:v2"
-    pods = wait_until(lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods("app=web"),
-                      20, "3 new pods")  # fmt: skip
+    pods = wait_until(
+        lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods("app=web"),
+        20,
+        "3 new pods",
+    )
     assert kube.out("exec", pods[0], "--", "wget", "-qO-", "http://127.0.0.1:8080/") == "v2"
     history = kube.out("rollout", "history", "deploy/web")
     assert [line.split()[0] for line in history.splitlines()[2:]] == ["1", "2"]
@@ -75,8 +83,11 @@ def test_three_replicas_heal_roll_out_and_roll_back(kube: KubeDaemon) -> None:
     assert kube.run("rollout", "status", "deploy/web", "--timeout", "60").returncode == 0
     d = kube.get("deploy", "web")
     assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:latest"
-    pods = wait_until(lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods("app=web"),
-                      20, "3 old-template pods")  # fmt: skip
+    pods = wait_until(
+        lambda: len(kube.ready_pods("app=web")) == 3 and kube.ready_pods("app=web"),
+        20,
+        "3 old-template pods",
+    )
     assert kube.out("exec", pods[0], "--", "wget", "-qO-", "http://127.0.0.1:8080/") == "v1"
     rs = kube.out("get", "rs", "-o", "jsonpath={range .items[*]}{.spec.replicas} {end}")
     assert sorted(rs.split()) == ["0", "3"]
@@ -137,15 +148,22 @@ def test_hpa_scales_up_under_load_and_down_after_the_window(kube: KubeDaemon) ->
     pod = wait_until(lambda: kube.ready_pods("app=burn"), 20, "the first pod")[0]
     wait_until(lambda: "cpu: 0%/50%" in kube.out("get", "hpa"), 20, "a first metric")
     # load: a busy loop in the pod's cgroup for 12 s (limit 500m: 500% of the request)
-    kube.run("exec", "-d", pod, "sh", "-c",
-             "end=$(($(date +%s)+12)); while [ $(date +%s) -lt $end ]; do :; done", check=True)
+    kube.run(
+        "exec",
+        "-d",
+        pod,
+        "sh",
+        "-c",
+        "end=$(($(date +%s)+12)); while [ $(date +%s) -lt $end ]; do :; done",
+        check=True,
+    )
     t0 = time.monotonic()
     wait_until(lambda: kube.get("deploy", "burn")["spec"]["replicas"] == 3, 10, "scale-up")
     up = time.monotonic() - t0
     hpa = kube.get("hpa", "burn")
     assert hpa["status"]["desiredReplicas"] == 3
     wait_until(lambda: len(kube.ready_pods("app=burn")) == 3, 20, "3 ready replicas")
-    assert "cpu" in kube.out("top", "pods")
+    assert "CPU(cores)" in kube.out("top", "pods")
     # the load ends after 12 s; the 6 s scale-down window then brings it back to 1
     wait_until(lambda: kube.get("deploy", "burn")["spec"]["replicas"] == 1, 40, "scale-down")
     down = time.monotonic() - t0

@@ -40,8 +40,8 @@ from dockyard.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dockyard.engine.pods import Orchestrator
     from dockyard.orchestrator.backend import ObservedPod
+    from dockyard.orchestrator.enginepods import Orchestrator
 
 __all__ = ["PLURALS", "register"]
 

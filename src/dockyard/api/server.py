@@ -562,6 +562,10 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/volumes/prune", volumes_prune)
         r.add_get(p + "/volumes/{name}", volume_inspect)
         r.add_delete(p + "/volumes/{name}", volume_remove)
+    if daemon.net is not None:
+        from dockyard.api.networks import register as register_networks
+
+        register_networks(app, daemon.net)
     for ext in daemon.api_extensions:
         ext(app)
     return app
@@ -585,6 +589,12 @@ async def _main(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> No
     daemon = Daemon(root, run_root)
     daemon.hpa_sync_period = hpa_sync_period
     await daemon.open()
+    from dockyard.api.objects import register as register_objects
+    from dockyard.orchestrator.enginepods import attach_orchestrator  # objects, controllers
+
+    orchestrator = attach_orchestrator(daemon, hpa_sync_period)
+    daemon.api_extensions.append(lambda app: register_objects(app, orchestrator))
+    await orchestrator.start()
     _preload()
     app = make_app(daemon)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)

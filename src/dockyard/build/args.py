@@ -19,7 +19,8 @@ Docker's rules, as BuildKit applies them:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from dockyard.records import field, record
 
 __all__ = ["PROXY_ARGS", "ArgScope", "host_architecture", "platform_args", "unused_build_args"]
 
@@ -56,7 +57,7 @@ def platform_args(os_: str, arch: str, variant: str = "") -> dict[str, str]:
     return out
 
 
-@dataclass
+@record(frozen=False)
 class ArgScope:
     """The ARGs of one stage: ``values`` holds those declared so far (None: no value)."""
 

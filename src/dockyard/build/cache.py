@@ -24,7 +24,10 @@ Records
 layer the step made (digest, diff ID, size, media type; NULL for a step that
 changed nothing), its history timestamp and when it was last used.  A record
 is used only while its layer blob is still in the content store (a garbage
-collection may have taken it).  ``prune`` empties the table.
+collection may have taken it).  ``prune`` empties the table (and the two below).
+
+Table ``builds``: the memo of a whole build (:mod:`dockyard.build.memo`), by
+memo key.
 
 Table ``files`` remembers the content digest of context files (:class:`FileSums`):
 host path → ``(size, mtime_ns, ctime_ns, inode, device)`` and the sha256 of the
@@ -47,11 +50,14 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dockyard.build.state import LayerRef
 from dockyard.errors import Unavailable
+from dockyard.records import record
+
+if TYPE_CHECKING:
+    from dockyard.build.state import LayerRef
 
 __all__ = ["RACY_NS", "BuildCache", "CacheRecord", "FileSums", "step_key"]
 
@@ -61,6 +67,10 @@ CREATE TABLE IF NOT EXISTS steps (
     layer TEXT,
     created TEXT NOT NULL,
     used_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (
+    key TEXT PRIMARY KEY,
+    memo TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
@@ -78,7 +88,7 @@ def step_key(parent: str, step: object) -> str:
     return "sha256:" + hashlib.sha256(data.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class CacheRecord:
     """What a cached step produced: its layer (None: no change) and history time."""
 
@@ -99,6 +109,9 @@ class BuildCache:
             conn = sqlite3.connect(self.dir / "cache.db", timeout=10.0, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
+                # a lost last transaction after a power cut loses a cache record, never
+                # consistency (blobs are fsynced before a record names them)
+                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
             except sqlite3.OperationalError as exc:
                 conn.close()
@@ -122,6 +135,8 @@ class BuildCache:
             raise Unavailable(f"build cache: {exc}") from None
         if row is None:
             return None
+        from dockyard.build.state import LayerRef
+
         layer = LayerRef.from_json(json.loads(row[0])) if row[0] else None
         return CacheRecord(layer, str(row[1]))
 
@@ -141,6 +156,30 @@ class BuildCache:
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"build cache: {exc}") from None
 
+    def touch_many(self, keys: list[str]) -> None:
+        now = time.time()
+        try:
+            db = self._db()
+            db.execute("BEGIN")
+            db.executemany("UPDATE steps SET used_at = ? WHERE key = ?", [(now, k) for k in keys])
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"build cache: {exc}") from None
+
+    def get_memo(self, key: str) -> str | None:
+        """The memo of a whole build (:mod:`dockyard.build.memo`), or None."""
+        try:
+            row = self._db().execute("SELECT memo FROM builds WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else str(row[0])
+
+    def put_memo(self, key: str, memo: str) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # only a shortcut: never fatal
+            self._db().execute(
+                "INSERT OR REPLACE INTO builds (key, memo) VALUES (?, ?)", (key, memo)
+            )
+
     def count(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM steps").fetchone()[0])
 
@@ -149,22 +188,13 @@ class BuildCache:
         step records there were."""
         n = self.count()
         self._db().execute("DELETE FROM steps")
+        self._db().execute("DELETE FROM builds")
         self._db().execute("DELETE FROM files")
         return n
 
 
 def _stat_key(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
-
-
-def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        buf = bytearray(1 << 20)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 class FileSums:
@@ -178,22 +208,36 @@ class FileSums:
         self.cache = cache
         self.pending: list[tuple[str, str, str]] = []
         self.hashed = 0  # files read by this build (tests, benchmarks)
+        self.known: dict[str, tuple[str, str]] = {}  # path -> (stat key, digest)
+        self.loaded: set[str] = set()  # directories whose rows are in ``known``
+
+    def _row(self, name: str) -> tuple[str, str] | None:
+        # one query per directory (a range scan of the primary key), not one per file
+        parent = os.path.dirname(name) + "/"
+        if parent not in self.loaded:
+            self.loaded.add(parent)
+            try:
+                rows = self.cache._db().execute(
+                    "SELECT path, stat, digest FROM files WHERE path >= ? AND path < ?",
+                    (parent, parent[:-1] + "0"),  # "0" sorts right after "/"
+                )
+                for path, key, digest in rows:
+                    if "/" not in path[len(parent) :]:
+                        self.known[str(path)] = (str(key), str(digest))
+            except sqlite3.OperationalError:
+                pass
+        return self.known.get(name)
 
     def digest(self, path: str | os.PathLike[str], st: os.stat_result) -> str:
+        from dockyard.build.context import file_digest
+
         name = os.fspath(path)
         key = _stat_key(st)
-        try:
-            row = (
-                self.cache._db()
-                .execute("SELECT stat, digest FROM files WHERE path = ?", (name,))
-                .fetchone()
-            )
-        except sqlite3.OperationalError:
-            row = None
+        row = self._row(name)
         if row is not None and row[0] == key:
-            return str(row[1])
+            return row[1]
         started = time.time_ns()
-        digest = _hash_file(name)
+        digest = file_digest(name)
         self.hashed += 1
         after = os.lstat(name)
         if _stat_key(after) == key and st.st_ctime_ns < started - RACY_NS:

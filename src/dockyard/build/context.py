@@ -34,7 +34,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -42,11 +41,14 @@ from dockyard.build.dockerignore import IgnoreMatcher, parse_dockerignore
 from dockyard.build.gomatch import has_wildcards
 from dockyard.build.gomatch import match as go_match
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.records import record
 
-__all__ = ["Entry", "SourceTree", "checksum", "load_context"]
+__all__ = ["Entry", "Source", "SourceTree", "checksum", "file_digest", "load_context", "select"]
+
+_MMAP_MIN = 1 << 20
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One thing to copy: ``src`` on the host lands at ``dest`` below the destination.
 
@@ -69,7 +71,7 @@ def _kind(mode: int) -> str:
     return "other"
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One matched source path: its host path, its path in the tree and its kind."""
 
@@ -246,11 +248,23 @@ def load_context(root: Path, dockerfile_names: tuple[str, ...] = ()) -> SourceTr
     return SourceTree(root, IgnoreMatcher(patterns) if patterns else None)
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's content (a large file is hashed through ``mmap``:
+    no copy through a buffer)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > _MMAP_MIN:
+            import mmap
+
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                m.madvise(mmap.MADV_SEQUENTIAL)
+                h.update(m)
+            return h.hexdigest()
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -274,4 +288,15 @@ def checksum(entries: list[Entry], sums: Sums | None = None) -> list[list[object
         else:
             content = ""
         out.append([e.dest, kind, stat.S_IMODE(st.st_mode), content])
+    return out
+
+
+def select(tree: SourceTree, src: str, excludes: list[str] | None,
+           sums: Sums | None = None) -> list[tuple[Source, list[Entry], list[object]]]:  # fmt: skip
+    """What ``COPY src`` reads from ``tree``: per matched path, its entries and its cache
+    input ``[path in tree, checksum]``."""
+    out: list[tuple[Source, list[Entry], list[object]]] = []
+    for m in tree.match(src):
+        entries = tree.entries(m, excludes)
+        out.append((m, entries, [m.rel, checksum(entries, sums)]))
     return out

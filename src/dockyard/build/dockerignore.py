@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument
+from dockyard.records import record
 
 __all__ = ["IgnoreMatcher", "Pattern", "parse_dockerignore"]
 
@@ -49,7 +49,7 @@ def parse_dockerignore(text: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class Pattern:
     """One compiled rule: ``kind`` is exact, prefix, suffix or regexp, as moby's."""
 

@@ -19,6 +19,11 @@ One build:
 4. record the target's image (manifest + config) and its tags in one step —
    a failed build tags nothing.
 
+Before 1, a build that would hit the cache at every step is *replayed* from its
+memo (:mod:`dockyard.build.memo`) when the memo still holds: the same image,
+without parsing, planning or touching a layer.  The step machinery lives in
+:mod:`dockyard.build.stages` and is imported only when something is built.
+
 The store lock is held shared for the whole build, so a garbage collection
 never takes a layer between its step and the image.  Errors carry the
 Dockerfile line: ``Dockerfile:7: process "/bin/sh -c false" did not
@@ -31,34 +36,18 @@ the output of RUN commands to the file descriptor in ``BuildOptions.run_output_f
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dockyard.build.args import ArgScope, host_architecture, platform_args, unused_build_args
-from dockyard.build.cache import BuildCache, CacheRecord, FileSums, step_key
-from dockyard.build.context import Entry, SourceTree, checksum, load_context
-from dockyard.build.parser.instructions import (
-    Add,
-    Arg,
-    Copy,
-    Instruction,
-    Run,
-    Stage,
-    Workdir,
-)
-from dockyard.build.plan import Plan, StagePlan, find_stage, plan_build
-from dockyard.build.rootfs import StepRootfs, mounted_readonly
-from dockyard.build.state import ImageState, LayerRef, apply_metadata, shell_words
-from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unavailable
+from dockyard.build.args import host_architecture
+from dockyard.build.cache import BuildCache, FileSums
+from dockyard.errors import InvalidArgument, NotFound, Unavailable
+from dockyard.records import field, record
 
 if TYPE_CHECKING:
+    from dockyard.build.state import ImageState
     from dockyard.linux.syscalls import Syscalls
     from dockyard.store.images import Image, ImageStore
 
@@ -67,7 +56,7 @@ __all__ = ["BuildOptions", "BuildResult", "Builder"]
 Progress = Callable[[str], None]
 
 
-@dataclass
+@record(frozen=False)
 class BuildOptions:
     """What ``dockyard build`` was asked (see ``docs/build.md``)."""
 
@@ -84,7 +73,7 @@ class BuildOptions:
     run_output_fd: int | None = None  # where RUN's stdout goes (None: inherited)
 
 
-@dataclass
+@record(frozen=False)
 class BuildResult:
     """The built image and what the build did."""
 
@@ -92,37 +81,6 @@ class BuildResult:
     steps: int = 0
     cached: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def _epoch() -> int | None:
-    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _located(filename: str, line: int, exc: DockyardError) -> DockyardError:
-    msg = str(exc)
-    if msg.startswith(f"{filename}:"):
-        return exc
-    new = type(exc)(f"{filename}:{line}: {msg}")
-    for note in getattr(exc, "__notes__", []):
-        new.add_note(note)
-    return new
-
-
-@dataclass
-class _Stage:
-    """A stage being built: its plan, its state and its arg scope."""
-
-    plan: StagePlan
-    state: ImageState
-    scope: ArgScope
-    label: str
-    total: int
-    done: int = 1
 
 
 class Builder:
@@ -141,37 +99,71 @@ class Builder:
     # --- entry point -------------------------------------------------------------------
 
     def build(self, opts: BuildOptions) -> BuildResult:
-        from dockyard.build.parser import parse_dockerfile, read_dockerfile
-        from dockyard.build.parser.instructions import instructions_from_ast
+        from dockyard.build.context import load_context
 
         dockerfile = opts.dockerfile or Path(opts.context) / "Dockerfile"
+        filename = dockerfile.name
+        data: bytes | None = None
+        if opts.dockerfile_text is not None:
+            data = opts.dockerfile_text.encode("utf-8", "surrogateescape")
+        else:
+            with contextlib.suppress(OSError):  # the parser reports it
+                data = dockerfile.read_bytes()
+        self._line(f"[internal] load build definition from {filename}")
+        arch, os_ = self._platform(opts.platform)
+        sums = FileSums(self.cache)  # context file digests, remembered between builds
+        with self.store.lock():
+            try:
+                memo_key = None
+                if data is not None:
+                    from dockyard.build import memo
+
+                    memo_key = memo.memo_key(filename, data, Path(opts.context), opts, arch)
+                    if not opts.no_cache:
+                        context = load_context(Path(opts.context), (filename,))
+                        hit = memo.replay(self, memo_key, opts, context, sums)
+                        if hit is not None:
+                            return hit
+                return self._build(opts, dockerfile, (arch, os_), sums, memo_key)
+            finally:
+                try:
+                    sums.save()
+                finally:
+                    self.cache.close()
+
+    def _build(self, opts: BuildOptions, dockerfile: Path, platform: tuple[str, str],
+               sums: FileSums, memo_key: str | None) -> BuildResult:  # fmt: skip
+        from dockyard.build import memo
+        from dockyard.build.args import platform_args, unused_build_args
+        from dockyard.build.context import load_context
+        from dockyard.build.parser import parse_dockerfile, read_dockerfile
+        from dockyard.build.parser.instructions import instructions_from_ast
+        from dockyard.build.plan import plan_build
+        from dockyard.build.stages import BuildRun
+
         filename = dockerfile.name
         text = opts.dockerfile_text
         if text is None:
             text = read_dockerfile(dockerfile)
-        self._line(f"[internal] load build definition from {filename}")
         parsed = parse_dockerfile(text, filename)
         stages, meta_args = instructions_from_ast(parsed, filename)
-        arch, os_ = self._platform(opts.platform)
+        arch, os_ = platform
         plan = plan_build(
             stages, meta_args, build_args=opts.build_args, target=opts.target,
             automatic=platform_args(os_, arch), escape=parsed.escape_token, filename=filename,
         )  # fmt: skip
         context = load_context(Path(opts.context), (filename,))
-        run = _Run(self, opts, stages, plan, context, filename, parsed.escape_token, (arch, os_))
-        with self.store.lock():
-            try:
-                state = run.all_stages()
-                image = self._commit(state, opts)
-            finally:
-                try:
-                    run.sums.save()
-                finally:
-                    self.cache.close()
+        run = BuildRun(self, opts, stages, plan, context, filename, parsed.escape_token,
+                       platform, sums)  # fmt: skip
+        state = run.all_stages()
+        image, config = self._commit(state, opts)
         warnings = list(run.warnings)
         unused = unused_build_args(opts.build_args, run.consumed | set(plan.meta))
         if unused:
             warnings.append(f"one or more build-args {unused} were not consumed")
+        if memo_key is not None:
+            layers = [[x.media_type, str(x.digest), x.size] for x in state.layers]
+            memo.save(self, memo_key, run.rec, config, layers, warnings)
         return BuildResult(image, run.steps, run.cached, warnings)
 
     def _platform(self, requested: str) -> tuple[str, str]:
@@ -184,12 +176,15 @@ class Builder:
                 )
         return arch, "linux"
 
-    def _commit(self, state: ImageState, opts: BuildOptions) -> Image:
-        epoch = _epoch()
-        created = _rfc3339(epoch if epoch is not None else time.time())
+    def _commit(self, state: ImageState, opts: BuildOptions) -> tuple[Image, bytes]:
+        from dockyard.build.memo import rfc3339, source_date_epoch
+
+        epoch = source_date_epoch()
+        created = rfc3339(epoch if epoch is not None else time.time())
         config = state.image_config(created)
         manifest = state.manifest(config)
-        return self.store.add_image(manifest.to_json(), config.content(), tags=opts.tags)
+        content = config.content()
+        return self.store.add_image(manifest.to_json(), content, tags=opts.tags), content
 
     # --- progress ----------------------------------------------------------------------
 
@@ -220,490 +215,3 @@ class Builder:
                 f"base image {name}{hint} is not in the store: load or pull it first "
                 "(dockyard load, dockyard image bootstrap), or map it with --base-map"
             ) from None
-
-
-class _Run:
-    """The state of one build (so that :class:`Builder` stays reusable)."""
-
-    def __init__(self, b: Builder, opts: BuildOptions, stages: list[Stage], plan: Plan,
-                 context: SourceTree, filename: str, escape: str,
-                 platform: tuple[str, str]) -> None:  # fmt: skip
-        self.b = b
-        self.opts = opts
-        self.stages = stages
-        self.plan = plan
-        self.context = context
-        self.filename = filename
-        self.escape = escape
-        self.arch, self.os = platform
-        self.done: dict[int, ImageState] = {}
-        self.consumed: set[str] = set()
-        self.warnings: list[str] = []
-        self.steps = 0
-        self.cached = 0
-        self.sums = FileSums(b.cache)  # context file digests, remembered between builds
-        epoch = _epoch()
-        self.epoch = epoch
-
-    def now(self, recorded: str | None = None) -> str:
-        if self.epoch is not None:
-            return _rfc3339(self.epoch)
-        return recorded or _rfc3339(time.time())
-
-    def all_stages(self) -> ImageState:
-        for sp in self.plan.stages:
-            self.done[sp.index] = self.stage(sp)
-        return self.done[self.plan.target]
-
-    # --- stages ------------------------------------------------------------------------
-
-    def stage(self, sp: StagePlan) -> ImageState:
-        stage = self.stages[sp.index]
-        label = sp.name or f"stage-{sp.index}"
-        total = 1 + sum(isinstance(i, Run | Copy | Add | Workdir) for i in stage.instructions)
-        line = stage.from_.start_line
-        try:
-            state = self.base(sp)
-        except DockyardError as exc:
-            raise _located(self.filename, line, exc) from None
-        st = _Stage(sp, state, ArgScope(self.opts.build_args, self.plan.meta), label, total)
-        self.b._line(f"[{label} 1/{total}] FROM {sp.base}")
-        for inst in self.onbuild_triggers(st, line):
-            self.step(st, inst, line)
-        for inst in stage.instructions:
-            self.step(st, inst, inst.start_line)
-        return st.state
-
-    def base(self, sp: StagePlan) -> ImageState:
-        if sp.platform:
-            self.b._platform(sp.platform)
-        if sp.base_stage is not None:
-            state = self.done[sp.base_stage].copy()
-            state.cmd_set = False
-            return state
-        if sp.base.lower() == "scratch":
-            return ImageState.scratch(self.arch, self.os, step_key("", ["scratch", self.os,
-                                                                         self.arch]))  # fmt: skip
-        image = self.b.resolve_image(sp.base, self.opts.base_map)
-        key = step_key("", ["image", str(image.id)])
-        return ImageState.from_image(image.config, image.manifest.layers, key)
-
-    def onbuild_triggers(self, st: _Stage, line: int) -> list[Instruction]:
-        from dockyard.build.parser import parse_dockerfile
-        from dockyard.build.parser.instructions import parse_instruction
-
-        triggers = list(st.state.config.get("OnBuild") or [])
-        st.state.config["OnBuild"] = None
-        out: list[Instruction] = []
-        for text in triggers:
-            try:
-                result = parse_dockerfile(text, self.filename)
-                for node in result.ast.children:
-                    inst = parse_instruction(node, "ONBUILD")
-                    out.append(replace(inst, start_line=line, end_line=line))
-            except DockyardError as exc:
-                raise _located(self.filename, line, exc) from None
-        return out
-
-    # --- steps -------------------------------------------------------------------------
-
-    def step(self, st: _Stage, inst: Instruction, line: int) -> None:
-        try:
-            self._step(st, inst)
-        except DockyardError as exc:
-            raise _located(self.filename, line, exc) from None
-
-    def _expand(self, st: _Stage, inst: Instruction) -> Instruction:
-        from dockyard.build.parser.expand import expand_instruction
-
-        env = st.scope.expansion_env(st.state.env())
-        return expand_instruction(inst, env, self.escape, self.filename)
-
-    def _step(self, st: _Stage, raw: Instruction) -> None:
-        if isinstance(raw, Run):
-            self.run_step(st, raw)
-            return
-        inst = self._expand(st, raw)
-        state = st.state
-        if isinstance(inst, Arg):
-            for pair in inst.args:
-                st.scope.declare(pair.key, pair.value)
-                self.consumed.add(pair.key)
-            text = "ARG " + " ".join(
-                p.key if p.value is None else f"{p.key}={p.value}" for p in inst.args
-            )
-            # the values reach the key where they are used: RUN's environment, expanded words
-            state.key = step_key(state.key, ["ARG", raw.original])
-            state.add_history(self.now(), text, empty=True)
-            return
-        if isinstance(inst, Copy | Add):
-            self.copy_step(st, inst)
-            return
-        created_by = apply_metadata(state, inst)
-        if created_by is None:
-            raise InvalidArgument(f"{inst.name.upper()} is not supported here")
-        state.key = step_key(state.key, [inst.name, created_by])
-        if isinstance(inst, Workdir):
-            self.workdir_step(st, created_by)
-        else:
-            state.add_history(self.now(), created_by, empty=True)
-
-    def layer_step(self, st: _Stage, key: str, created_by: str, title: str,
-                   op: Callable[[StepRootfs], None]) -> None:  # fmt: skip
-        """Look ``key`` up; on a miss run ``op`` over a fresh overlay and commit its diff."""
-        state = st.state
-        st.done += 1
-        vertex = self.b._line(f"[{st.label} {st.done}/{st.total}] {title}")
-        self.steps += 1
-        record = None if self.opts.no_cache else self.b.cache.get(key)
-        if record is not None and record.layer and not self.b.store.blobs.has(record.layer.digest):
-            record = None
-        if record is not None:
-            self.cached += 1
-            self.b.progress(f"#{vertex} CACHED")
-            self.b.cache.touch(key)
-            layer, created = record.layer, record.created
-        else:
-            t0 = time.monotonic()
-            fs = StepRootfs(self.b.store, self.b.work_root, state.layers, self.b.syscalls)
-            with fs:
-                op(fs)
-            layer = fs.commit()
-            created = self.now()
-            self.b.cache.put(key, CacheRecord(layer, created))
-            self.b.progress(f"#{vertex} DONE {time.monotonic() - t0:.1f}s")
-        if layer is not None:
-            state.layers.append(layer)
-        state.add_history(self.now(created), created_by, empty=layer is None)
-        state.key = key
-
-    def workdir_step(self, st: _Stage, created_by: str) -> None:
-        from dockyard.build.fsops import make_workdir, resolve_owner
-
-        path = st.state.workdir
-        user = st.state.user
-
-        def op(fs: StepRootfs) -> None:
-            owner = resolve_owner(user, fs.merged) if user else None
-            from dockyard.build.fsops import ROOT
-
-            make_workdir(fs.merged, path, owner or ROOT)
-
-        key = step_key(st.state.key, ["WORKDIR-mkdir", path, user, self.epoch])
-        self.layer_step(st, key, created_by, created_by, op)
-
-    # --- RUN ---------------------------------------------------------------------------
-
-    def run_step(self, st: _Stage, inst: Run) -> None:
-        from dockyard.build.runner import RunRequest
-
-        state = st.state
-        argv, display = self._run_argv(state, inst)
-        args = st.scope.defined()
-        env = st.scope.run_env(state.env_list)
-        prefix = (
-            f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args.items()) + " " if args else ""
-        )
-        created_by = "RUN " + prefix + " ".join(argv) + " # buildkit"
-        mounts = [self._expand_mount(st, m) for m in inst.mounts]
-        network = inst.network or "default"
-        if inst.security == "insecure":
-            raise Unavailable("RUN --security=insecure is not supported")
-        key_mounts = [self._mount_key(m) for m in mounts]
-        key = step_key(state.key, ["RUN", argv, args, key_mounts, network, self.epoch])
-        req = RunRequest(argv=argv, env=env, cwd=state.workdir, user=state.user,
-                         network=network, display=display)  # fmt: skip
-        title = "RUN " + " ".join(inst.cmd_line)
-        self.layer_step(st, key, created_by, title, lambda fs: self._run(fs, req, mounts, inst))
-
-    def _run_argv(self, state: ImageState, inst: Run) -> tuple[list[str], str]:
-        if not inst.files:
-            argv = shell_words(state, inst.cmd_line, inst.prepend_shell)
-            return argv, " ".join(argv)
-        if not inst.prepend_shell:
-            raise InvalidArgument("heredocs are only supported with the shell form of RUN")
-        cmd = inst.cmd_line[0] if inst.cmd_line else ""
-        if len(inst.files) == 1 and cmd.strip() in (
-            f"<<{inst.files[0].name}",
-            f"<<-{inst.files[0].name}",
-        ):
-            script = inst.files[0].content  # fmt: skip
-            argv = [*state.shell, script]
-        else:
-            script = cmd
-            for doc in inst.files:
-                script += "\n" + doc.content + doc.name
-            argv = [*state.shell, script]
-        return argv, " ".join(argv)
-
-    def _expand_mount(self, st: _Stage, m: Any) -> Any:
-        from dockyard.build.parser.shell import ShellLex
-
-        lex = ShellLex(self.escape)
-        env = st.scope.expansion_env(st.state.env())
-        return replace(
-            m, source=lex.process_word(m.source, env), target=lex.process_word(m.target, env),
-            from_=lex.process_word(m.from_, env), id=lex.process_word(m.id, env),
-        )  # fmt: skip
-
-    def _mount_key(self, m: Any) -> list[Any]:
-        desc: list[Any] = [m.type, m.target, m.readonly, m.id, m.sharing, m.mode, m.uid, m.gid,
-                           m.size, m.env, m.required]  # fmt: skip
-        if m.type == "bind":
-            if m.from_:
-                desc.append(["from", self._from_identity(m.from_)])
-            else:
-                sources = self.context.match(m.source or ".")
-                desc.append(["context", m.source,
-                             [checksum(self.context.entries(s), self.sums) for s in sources]])  # fmt: skip
-        return desc
-
-    def _from_identity(self, ref: str) -> str:
-        idx = find_stage(self.stages, ref)
-        if idx is not None and idx in self.done:
-            return self.done[idx].key
-        try:
-            image = self.b.resolve_image(ref, self.opts.base_map)
-        except NotFound:
-            raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
-        return "image:" + str(image.id)
-
-    def _from_layers(self, ref: str) -> list[LayerRef]:
-        idx = find_stage(self.stages, ref)
-        if idx is not None:
-            if idx not in self.done:
-                raise InvalidArgument(f"stage {ref} is not built before it is used")
-            return self.done[idx].layers
-        try:
-            image = self.b.resolve_image(ref, self.opts.base_map)
-        except NotFound:
-            raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
-        return [LayerRef(d.digest, diff, d.size, d.media_type) for d, diff in
-                zip(image.manifest.layers, image.config.rootfs.diff_ids, strict=True)]  # fmt: skip
-
-    def _run(self, fs: StepRootfs, req: Any, mounts: list[Any], inst: Run) -> None:
-        from dockyard.build import runner
-        from dockyard.runtime import Runtime
-        from dockyard.runtime.defaults import default_mounts
-        from dockyard.runtime.users import read_in_root, resolve_in_root, resolve_user
-
-        user = resolve_user(req.user or None, read_in_root(fs.merged, "/etc/passwd"),
-                            read_in_root(fs.merged, "/etc/group"))  # fmt: skip
-        if not req.cwd.startswith("/"):
-            raise InvalidArgument(f"the working directory {req.cwd!r} must be absolute")
-        runner.write_etc_files(fs.dir, req.network)
-        with contextlib.ExitStack() as stack:
-            req.mounts = [self._oci_mount(stack, fs, m, req) for m in mounts]
-            req.mounts = [m for m in req.mounts if m is not None]
-            destinations = [m["destination"] for m in (*default_mounts(), *req.mounts)]
-            fs.note_stubs([*destinations, *runner._ETC_FILES, req.cwd])
-            cwd = resolve_in_root(fs.merged, req.cwd)
-            cwd.mkdir(parents=True, exist_ok=True)
-            cid = "build-" + os.urandom(12).hex()
-            spec = runner.build_run_spec(
-                req, fs.merged, fs.dir, user.uid, user.gid, user.additional_gids, user.home,
-                f"dockyard/{cid}",
-            )  # fmt: skip
-            (fs.dir / "config.json").write_text(json.dumps(spec))
-            stack.enter_context(runner.hold_locks(req.locks))
-            stack.enter_context(runner.redirect_stdio(self.opts.run_output_fd))
-            status = Runtime(self.b.run_root / "runtime").run(cid, fs.dir)
-        if status.code != 0:
-            raise runner.failed(req, status.code)
-
-    def _oci_mount(self, stack: contextlib.ExitStack, fs: StepRootfs, m: Any,
-                   req: Any) -> dict[str, Any] | None:  # fmt: skip
-        from dockyard.build import runner
-
-        target = m.target
-        if target and not target.startswith("/"):
-            target = posixpath.join(req.cwd, target)
-        if m.type == "tmpfs":
-            opts = ["nosuid", "nodev"] + ([f"size={m.size}"] if m.size else [])
-            return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts}
-        if m.type == "cache":
-            root = self.b.cache.dir / "mounts"
-            d = runner.cache_mount_dir(root, m.id or target, m.uid, m.gid, m.mode)
-            if m.sharing == "locked":
-                req.locks.append(d.with_suffix(".lock"))
-            opts = ["rbind", "ro" if m.readonly else "rw"]
-            return {"destination": target, "type": "bind", "source": str(d), "options": opts}
-        if m.type == "secret":
-            path = runner.check_secret(m.id, self.opts.secrets, m.required)
-            if path is None:
-                return None
-            if m.env:
-                req.env.append(f"{m.env}={path.read_text()}")
-                if not m.target:
-                    return None
-            return {"destination": target, "type": "bind", "source": str(path),
-                    "options": ["rbind", "ro"]}  # fmt: skip
-        if m.type == "bind":
-            if m.from_:
-                layers = self._from_layers(m.from_)
-                root = stack.enter_context(
-                    mounted_readonly(self.b.store, self.b.work_root, layers, self.b.syscalls)
-                )
-                src = SourceTree(root, confined=False).resolve(m.source or "/")
-            else:
-                self.context.clean(m.source or ".")
-                src = self.context.resolve(self.context.clean(m.source or "."))
-            if not os.path.exists(src):
-                raise NotFound(f"--mount source {m.source or '/'}: not found")
-            if not m.readonly:
-                src = runner.copy_for_rw(Path(src), fs.dir)
-            opts = ["rbind", "ro" if m.readonly else "rw"]
-            return {"destination": target, "type": "bind", "source": str(src), "options": opts}
-        raise Unavailable(f"RUN --mount=type={m.type} is not supported")
-
-    # --- COPY / ADD ----------------------------------------------------------------------
-
-    def copy_step(self, st: _Stage, inst: Copy | Add) -> None:
-        from dockyard.build.fsops import is_git, is_url, parse_chmod
-
-        state = st.state
-        if isinstance(inst, Copy) and inst.parents:
-            raise Unavailable("COPY --parents is not supported")
-        mode = parse_chmod(inst.chmod)
-        n_sources = len(inst.sources) + len(inst.contents)
-        dest = inst.dest if inst.dest.startswith("/") else posixpath.join(state.workdir, inst.dest)
-        dir_hint = inst.dest.endswith("/") or posixpath.basename(inst.dest) in (".", "..")
-        if n_sources > 1 and not dir_hint:
-            raise InvalidArgument(
-                f"When using {inst.name.upper()} with more than one source file, "
-                "the destination must be a directory and end with a /"
-            )
-        from_ = inst.from_ if isinstance(inst, Copy) else ""
-        plan = _CopyPlan(dest=dest, dir_hint=dir_hint or n_sources > 1, mode=mode,
-                         chown=inst.chown, excludes=list(inst.excludes))  # fmt: skip
-        key_parts: list[Any] = [inst.name, inst.dest, dest, inst.chown, inst.chmod,
-                                inst.excludes, inst.link, self.epoch]  # fmt: skip
-        for src in inst.sources:
-            if isinstance(inst, Add) and is_git(src):
-                raise Unavailable(f"ADD {src}: git sources are not supported")
-            if isinstance(inst, Add) and is_url(src):
-                plan.urls.append(src)
-                key_parts.append(["url", src, inst.checksum or self._url_digest(src, plan)])
-            elif from_:
-                key_parts.append(["from", src])
-            else:
-                matched = self.context.match(src)
-                for m in matched:
-                    entries = self.context.entries(m, plan.excludes)
-                    plan.local.append((m.rel, m.kind, entries))
-                    key_parts.append(["src", m.rel, checksum(entries, self.sums)])
-        key_parts += [["heredoc", c.path, self._heredoc(st, c)] for c in inst.contents]
-        plan.heredocs = [(c.path, self._heredoc(st, c)) for c in inst.contents]
-        if from_:
-            key_parts.append(["from-identity", self._from_identity(from_)])
-        unpack = isinstance(inst, Add) and inst.unpack is not False
-        key = step_key(state.key, key_parts)
-        srcs = " ".join([*inst.sources, *(f"<<{c.path}" for c in inst.contents)])
-        flags = f"--from={from_} " if from_ else ""
-        created_by = f"{inst.name.upper()} {flags}{srcs} {inst.dest} # buildkit"
-        title = f"{inst.name.upper()} {flags}{srcs} {inst.dest}"
-
-        def op(fs: StepRootfs) -> None:
-            if from_:
-                layers = self._from_layers(from_)
-                with mounted_readonly(self.b.store, self.b.work_root, layers,
-                                      self.b.syscalls) as root:  # fmt: skip
-                    tree = SourceTree(root, confined=False)
-                    for src in inst.sources:
-                        for m in tree.match(src):
-                            plan.local.append((m.rel, m.kind, tree.entries(m, plan.excludes)))
-                    plan.apply(
-                        fs, unpack=False, checksum=inst.checksum if isinstance(inst, Add) else ""
-                    )
-            else:
-                plan.apply(fs, unpack=unpack,
-                           checksum=inst.checksum if isinstance(inst, Add) else "")  # fmt: skip
-
-        self.layer_step(st, key, created_by, title, op)
-
-    def _url_digest(self, url: str, plan: _CopyPlan) -> str:
-        from dockyard.build.fsops import download
-
-        work = self.b.work_root / ("dl-" + os.urandom(6).hex())
-        work.mkdir(parents=True)
-        path, digest, _ = download(url, work)
-        plan.downloaded[url] = path
-        plan.cleanup.append(work)
-        return digest
-
-    def _heredoc(self, st: _Stage, content: Any) -> str:
-        data = str(content.data)
-        if content.expand:
-            from dockyard.build.parser.shell import ShellLex
-
-            lex = ShellLex(self.escape, raw_quotes=True, raw_escapes=True)
-            data = lex.process_word(data, st.scope.expansion_env(st.state.env()))
-        return data
-
-
-@dataclass
-class _CopyPlan:
-    """What one COPY/ADD copies, resolved before the step (so the key can be computed)."""
-
-    dest: str
-    dir_hint: bool
-    mode: int | None
-    chown: str
-    excludes: list[str]
-    local: list[tuple[str, str, list[Entry]]] = field(default_factory=list)
-    urls: list[str] = field(default_factory=list)
-    heredocs: list[tuple[str, str]] = field(default_factory=list)
-    downloaded: dict[str, Path] = field(default_factory=dict)
-    cleanup: list[Path] = field(default_factory=list)
-
-    def apply(self, fs: StepRootfs, *, unpack: bool, checksum: str) -> None:
-        try:
-            self._apply(fs, unpack, checksum)
-        finally:
-            import shutil
-
-            for d in self.cleanup:
-                shutil.rmtree(d, ignore_errors=True)
-
-    def _dest_for(self, fs: StepRootfs, name: str) -> str:
-        from dockyard.runtime.users import resolve_in_root
-
-        if self.dir_hint or resolve_in_root(fs.merged, self.dest).is_dir():
-            return posixpath.join(self.dest, name)
-        return self.dest
-
-    def _apply(self, fs: StepRootfs, unpack: bool, checksum: str) -> None:
-        from dockyard.build.fsops import (
-            copy_entries,
-            download,
-            extract_archive,
-            is_archive,
-            resolve_owner,
-            url_filename,
-        )
-
-        owner = resolve_owner(self.chown, fs.merged) if self.chown else None
-        for rel, kind, entries in self.local:
-            if kind == "dir":
-                copy_entries(fs.merged, self.dest, entries, owner=owner, mode=self.mode)
-            elif unpack and kind == "file" and is_archive(entries[0].src):
-                from dockyard.build.fsops import ROOT
-
-                extract_archive(entries[0].src, fs.merged, self.dest, owner or ROOT)
-            elif entries:
-                dest = self._dest_for(fs, posixpath.basename(rel))
-                copy_entries(fs.merged, dest, entries, owner=owner, mode=self.mode)
-        for url in self.urls:
-            path = self.downloaded.get(url)
-            if path is None:
-                path, _, _ = download(url, fs.dir, checksum)
-            dest = self._dest_for(fs, url_filename(url))
-            entry = Entry(path, "", "file")
-            copy_entries(fs.merged, dest, [entry], owner=owner,
-                         mode=self.mode if self.mode is not None else 0o600)  # fmt: skip
-        for i, (name, data) in enumerate(self.heredocs):
-            path = fs.dir / f"heredoc-{i}"
-            path.write_text(data)
-            os.chmod(path, 0o644)
-            dest = self._dest_for(fs, name)
-            copy_entries(fs.merged, dest, [Entry(path, "", "file")], owner=owner, mode=self.mode)

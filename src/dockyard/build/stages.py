@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.build.args import ArgScope
 from dockyard.build.cache import CacheRecord, FileSums, step_key
-from dockyard.build.context import Entry, SourceTree, checksum, select
+from dockyard.build.context import Entry, SourceTree, select
 from dockyard.build.memo import Recorder, rfc3339, source_date_epoch
 from dockyard.build.parser.instructions import (
     Add,
@@ -42,6 +42,7 @@ from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unavailabl
 
 if TYPE_CHECKING:
     from dockyard.build.executor import Builder, BuildOptions
+    from dockyard.store.images import Image
 
 __all__ = ["BuildRun", "located"]
 
@@ -73,7 +74,7 @@ class BuildRun:
 
     def __init__(self, b: Builder, opts: BuildOptions, stages: list[Stage], plan: Plan,
                  context: SourceTree, filename: str, escape: str,
-                 platform: tuple[str, str]) -> None:  # fmt: skip
+                 platform: tuple[str, str], sums: FileSums) -> None:  # fmt: skip
         self.b = b
         self.opts = opts
         self.stages = stages
@@ -87,7 +88,7 @@ class BuildRun:
         self.warnings: list[str] = []
         self.steps = 0
         self.cached = 0
-        self.sums = FileSums(b.cache)  # context file digests, remembered between builds
+        self.sums = sums  # context file digests, remembered between builds
         self.epoch = source_date_epoch()
         self.rec = Recorder()  # what a replay of this build checks (dockyard.build.memo)
 
@@ -448,6 +449,8 @@ class BuildRun:
                 raise Unavailable(f"ADD {src}: git sources are not supported")
             if isinstance(inst, Add) and is_url(src):
                 plan.urls.append(src)
+                if not inst.checksum:
+                    self.rec.replayable = False  # the digest is known only by downloading
                 key_parts.append(["url", src, inst.checksum or self._url_digest(src, plan)])
             elif from_:
                 key_parts.append(["from", src])

@@ -128,7 +128,7 @@ class Daemon:
         self.extensions: list[Any] = []  # networks: hooks on start/stop/remove
         self.net: NetPlumb | None = None  # networking (engine/netplumb.py), made by open()
         self.hpa_sync_period = 15.0  # --hpa-sync-period (the orchestrator's HPA)
-        self.orchestrator: Any = None  # engine/pods.py Orchestrator, made by open()
+        self.orchestrator: Any = None  # orchestrator/enginepods.py, set by api/server.py
         self.api_extensions: list[Callable[[Any], None]] = []
         from dockyard.engine.volumes import VolumeStore
 
@@ -145,20 +145,14 @@ class Daemon:
         procs = await self.shim.connect()
         await self._restore(procs)
         self._sweep_removed()
-        from dockyard.engine.pods import attach_orchestrator  # objects, controllers, /apis
-
-        self.orchestrator = attach_orchestrator(self, self.hpa_sync_period)
-        await self.orchestrator.start()
 
     async def _open_network(self) -> None:
         """Networks, endpoints and DNS (before the restore, which may release endpoints)."""
-        from dockyard.api.networks import register
         from dockyard.engine.netplumb import NetPlumb
 
         net = self.net = NetPlumb(self)
         await net.open()
-        self.extensions.append(net)
-        self.api_extensions.append(lambda app: register(app, net))
+        self.extensions.append(net)  # api/server.py adds /networks for daemon.net
 
     async def close(self) -> None:
         for t in list(self.restart_tasks.values()) + list(self.tasks):

@@ -22,7 +22,7 @@ the messages of :mod:`dockyard.engine.shimwire` and writes ``R/shim.pid``.
 For each proc it reads the output pipes, appends each line to the container's
 json-file log (:mod:`dockyard.engine.logfile`), copies it to the attachments,
 reaps the exit, drains what is left in the pipes, and only then records the exit:
-``<dir>/exit.json`` (written, fsync'd, renamed, directory fsync'd) and an
+``<dir>/exit.json`` (written to a temporary file and renamed) and an
 ``exit`` event to subscribers. A daemon that was killed meanwhile learns the exit
 from ``list`` (the shim keeps exit records until ``forget``) or, if the shim died
 too, from ``exit.json``.
@@ -797,19 +797,17 @@ class Shim:
 def _warm_path() -> str:
     """A ``cgroup.procs`` of this process's own cgroup (for :class:`_CgroupWarmer`)."""
     try:
-        with open("/proc/self/cgroup", "rb") as f:
-            lines = f.read().decode().splitlines()
+        with open("/proc/self/cgroup", "rb") as fh:
+            lines = fh.read().decode().splitlines()
     except OSError:
         return ""
     for line in lines:
         _n, controllers, path = line.split(":", 2)
         for name in [controllers, *controllers.split(",")] if controllers else [""]:
             d = os.path.join("/sys/fs/cgroup", name.removeprefix("name="), path.lstrip("/"))
-            f = os.path.join(d, "cgroup.procs")
-            if name and os.access(f, os.W_OK):
-                return f
-            if not name and not controllers and os.access(f, os.W_OK):
-                return f
+            procs = os.path.join(d, "cgroup.procs")
+            if os.access(procs, os.W_OK):
+                return procs
     return ""
 
 
@@ -913,6 +911,11 @@ def _unlink(path: str) -> None:
 
 
 def _write_durably(path: str, data: dict[str, Any]) -> None:
+    """Write, then rename over ``path``: a reader sees the old file or the whole new one.
+
+    No fsync: ``exit.json`` is for a shim (or daemon) that dies, not for the host losing
+    power (which ends every container anyway; the next daemon then records 255,
+    "supervisor lost"), and two fsyncs were several ms of every container's exit."""
     from dockyard.oci.runtime_spec import dumps_json
 
     tmp = path + ".tmp"
@@ -920,15 +923,9 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, dumps_json(data).encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
     except OSError as e:  # the container's directory is gone (removed meanwhile)
         sys.stderr.write(f"shim: record exit {path}: {e}\n")
 

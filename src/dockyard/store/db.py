@@ -15,7 +15,8 @@ Schema changes are numbered migrations applied in order on first use;
 edit one.
 
 Tables: ``images`` (keyed by manifest digest; ``id`` is the config digest),
-``tags`` (full reference → manifest digest), ``containers``.
+``tags`` (full reference → manifest digest), ``containers``; ``networks``, ``endpoints``,
+``ipam_allocations``, ``ipam_cursors`` (engine/netplumb.py owns their rows).
 
 Errors: an absent container or image raises NotFound; a duplicate container
 id or name raises AlreadyExists; an ambiguous id prefix raises

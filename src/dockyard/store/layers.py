@@ -153,8 +153,8 @@ def _write(src: Path, out: BinaryIO, *, compress: bool, overlay: bool) -> LayerI
     inner = HashingWriter(gz if gz is not None else outer)
     # "w" (not the "w|" stream mode, which re-buffers every write in 10 KiB records):
     # the tar goes straight to ``inner``, file data in 1 MiB reads; the bytes are the same
-    with tarfile.open(fileobj=inner, mode="w", format=tarfile.PAX_FORMAT,
-                      copybufsize=_COPY_BUF) as tf:  # fmt: skip
+    with tarfile.TarFile(fileobj=inner, mode="w", format=tarfile.PAX_FORMAT,
+                         copybufsize=_COPY_BUF) as tf:  # fmt: skip
         TreeWriter(tf, overlay=overlay).add_tree(Path(src))
     if gz is not None:
         gz.close()

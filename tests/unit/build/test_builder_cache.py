@@ -168,3 +168,71 @@ def test_parallel_gzip_is_plain_gzip_and_deterministic(size: int) -> None:
         outs.append(buf.getvalue())
     assert outs[0] == outs[1]
     assert gzip.decompress(outs[0]) == data
+
+
+def test_parallel_gzip_stores_incompressible_chunks() -> None:
+    import gzip
+    import io
+
+    from dockyard.build.pgzip import CHUNK, ParallelGzipWriter
+
+    noise = os.urandom(3 * CHUNK)
+    text = b"the same words again and again\n" * (CHUNK // 16)
+    outs = []
+    for threads in (1, 2, 4):
+        buf = io.BytesIO()
+        w = ParallelGzipWriter(buf, threads=threads)
+        w.write(noise)
+        w.write(text)
+        w.close()
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1] == outs[2]  # the choice depends on the bytes only
+    assert gzip.decompress(outs[0]) == noise + text
+    # stored blocks: the noise costs a few bytes per 64 KiB; the text still compresses
+    assert len(noise) < len(outs[0]) < len(noise) + len(text) // 20
+
+
+def test_file_sums_do_not_remember_a_file_changed_just_now(tmp_path: Path) -> None:
+    from dockyard.build.cache import FileSums
+
+    cache = BuildCache(tmp_path / "root")
+    f = tmp_path / "a.txt"
+    f.write_text("hello\n")  # a write within RACY_NS could still carry the same ctime
+    sums = FileSums(cache)
+    assert sums.digest(f, os.lstat(f)) == sha256_digest(b"hello\n").hex
+    assert sums.pending == []
+    sums.save()
+    again = FileSums(cache)
+    again.digest(f, os.lstat(f))
+    assert again.hashed == 1
+
+
+def test_file_sums_trust_only_an_unchanged_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from dockyard.build import cache as cache_mod
+    from dockyard.build.cache import FileSums
+
+    monkeypatch.setattr(cache_mod, "RACY_NS", 0)  # no coarse clock to wait out in a test
+    cache = BuildCache(tmp_path / "root")
+    f = tmp_path / "a.txt"
+    f.write_text("hello\n")
+    time.sleep(0.01)
+    sums = FileSums(cache)
+    digest = sums.digest(f, os.lstat(f))
+    sums.save()
+    hit = FileSums(cache)
+    assert hit.digest(f, os.lstat(f)) == digest and hit.hashed == 0  # nothing read
+    os.utime(f)  # touch: the stat changed, the content did not
+    touched = FileSums(cache)
+    assert touched.digest(f, os.lstat(f)) == digest and touched.hashed == 1
+    f.write_text("hellO\n")  # same size, new content
+    edited = FileSums(cache)
+    assert edited.digest(f, os.lstat(f)) == sha256_digest(b"hellO\n").hex
+    cache.prune()
+    assert cache.get_memo("x") is None
+    pruned = FileSums(cache)
+    pruned.digest(f, os.lstat(f))
+    assert pruned.hashed == 1

@@ -4,6 +4,7 @@ table, and hands everything it does not handle to argparse."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,25 @@ def test_every_flag_has_one_row() -> None:
     names = [n for names, _, _ in run.FLAGS for n in names]
     assert len(names) == len(set(names))
     assert {kind for _, kind, _ in run.FLAGS} <= {"str", "int", "bool", "list"}
+
+
+def test_run_path_imports_stay_lean() -> None:
+    """``dockyard run``'s parse and body (what every run pays) import none of the modules
+    that cost milliseconds: the CLI's start-up is a benchmark figure."""
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    code = (
+        f"import sys; sys.path[:0] = [{src!r}]\n"
+        "from dockyard.cli.commands import crun\n"
+        "import dockyard.cli.main, dockyard.cli.client\n"
+        "a = crun.fast_parse(['--rm', '--name', 'x', 'busybox', 'true'])\n"
+        "crun.create_body(a)\n"
+        "heavy = {'argparse', 'typing', 'enum', 'contextlib', 'signal', 'json', 'pathlib',\n"
+        "         're', 'dockyard.engine.options', 'logging'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]"

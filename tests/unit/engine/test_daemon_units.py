@@ -159,3 +159,105 @@ def test_shim_wire_carries_messages_and_descriptors(tmp_path: Path) -> None:
         b.close()
         __import__("os").close(r)
         __import__("os").close(w)
+
+
+# --------------------------------------------------------------------------- shim
+
+
+def _shim(tmp_path: Path) -> object:
+    from dockyard.engine.shim import Shim
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shim = Shim(str(run), str(run / "runtime"))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(run / "shim.sock"))
+    shim.listener = listener
+    shim._sock_ino = (run / "shim.sock").stat().st_ino
+    shim._last_check = 0.0
+    return shim
+
+
+def _close(shim: object) -> None:
+    import os
+
+    shim.listener.close()  # type: ignore[attr-defined]
+    shim.sel.close()  # type: ignore[attr-defined]
+    os.close(shim._wake_r)  # type: ignore[attr-defined]
+    os.close(shim._wake_w)  # type: ignore[attr-defined]
+
+
+def test_shim_exits_when_its_run_root_is_removed(tmp_path: Path) -> None:
+    import shutil
+
+    shim = _shim(tmp_path)
+    shim._check_orphaned()  # type: ignore[attr-defined]
+    assert shim.running  # type: ignore[attr-defined]
+    shutil.rmtree(tmp_path / "run")
+    shim._last_check = 0.0  # type: ignore[attr-defined]
+    shim._check_orphaned()  # type: ignore[attr-defined]
+    assert not shim.running  # type: ignore[attr-defined]
+    _close(shim)
+
+
+def test_shim_whose_socket_another_shim_took_exits_once_idle(tmp_path: Path) -> None:
+    from dockyard.engine.shim import Proc
+
+    shim = _shim(tmp_path)
+    sock = tmp_path / "run" / "shim.sock"
+    sock.unlink()
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(str(sock))  # a second shim's socket at the same path
+    p = Proc("c1", "container", "c1")
+    shim.procs["c1"] = p  # type: ignore[attr-defined]
+    shim._check_orphaned()  # type: ignore[attr-defined]
+    assert shim.running  # type: ignore[attr-defined]  # still supervises a container
+    p.exit = {"code": 0}
+    shim._last_check = 0.0  # type: ignore[attr-defined]
+    shim._check_orphaned()  # type: ignore[attr-defined]
+    assert not shim.running  # type: ignore[attr-defined]
+    other.close()
+    _close(shim)
+
+
+def test_cgroup_warmer_writes_own_pid_until_stopped(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from dockyard.engine.shim import _CgroupWarmer
+
+    assert not _CgroupWarmer("").on  # no writable cgroup.procs: nothing runs
+    target = tmp_path / "cgroup.procs"
+    target.write_text("")
+    w = _CgroupWarmer(str(target))
+    deadline = time.monotonic() + 5
+    while target.read_text() != str(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    w.stop()
+    assert target.read_text() == str(os.getpid())
+
+
+def test_exit_record_is_replaced_whole(tmp_path: Path) -> None:
+    from dockyard.engine.shim import _write_durably
+
+    path = tmp_path / "exit.json"
+    _write_durably(str(path), {"code": 3})
+    _write_durably(str(path), {"code": 7, "id": "x"})
+    assert json.loads(path.read_text()) == {"code": 7, "id": "x"}
+    assert not (tmp_path / "exit.json.tmp").exists()
+
+
+def test_shim_argv_starts_python_without_site() -> None:
+    import subprocess
+
+    from dockyard.engine.shimclient import shim_argv
+
+    argv = shim_argv()
+    assert argv[1:4] == ["-I", "-S", "-c"]
+    assert "dockyard.engine.shim" in argv[4]
+    probe = argv[4].replace(
+        "from dockyard.engine.shim import main; sys.exit(main())",
+        "import dockyard.engine.shim; print(sys.flags.no_site)",
+    )
+    out = subprocess.run([*argv[:4], probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

@@ -17,6 +17,7 @@ from dockyard.orchestrator.objects import (
     ReplicaSet,
 )
 from dockyard.orchestrator.selectors import parse_selector
+from dockyard.orchestrator.sqlite_store import SqliteObjectStore
 from dockyard.orchestrator.store import (
     MemoryObjectStore,
     ObjectStore,
@@ -26,7 +27,6 @@ from dockyard.orchestrator.store import (
 )
 from dockyard.records import replace
 from dockyard.store.db import StateDB
-from dockyard.store.objects import SqliteObjectStore
 
 T0 = 1_700_000_000.0
 IMPLEMENTATIONS: dict[str, Callable[[], ObjectStore]] = {

@@ -273,7 +273,10 @@ def _warn(first: dict[str, Any]) -> None:
 
 def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
     """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code."""
-    import _signal  # ``signal`` would import ``enum``
+    if TYPE_CHECKING:
+        import signal as _signal
+    else:
+        import _signal  # the same calls; ``signal`` would import ``enum``
 
     s, first = client.stdio(msg, fds)
     _warn(first)

@@ -27,7 +27,8 @@ from each container's cgroup every ``sample_interval`` seconds into a
 :class:`~dockyard.orchestrator.metrics.CpuSampler` (``pod_metrics``, ``top``, the HPA).
 
 :func:`container_options` and :func:`observe_pod` are the pure halves (unit-tested);
-:func:`attach_orchestrator` wires store, backend, controllers and API into a daemon.
+:func:`attach_orchestrator` makes store, backend and controllers for a daemon (``api/server.py``
+calls it after ``Daemon.open`` and registers ``api/objects.py``).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ if TYPE_CHECKING:
     from dockyard.orchestrator.metrics import CpuSampler, PodMetrics
     from dockyard.orchestrator.objects import Container, Pod, Probe
     from dockyard.orchestrator.selectors import LabelSelector
+    from dockyard.orchestrator.sqlite_store import SqliteObjectStore
     from dockyard.store.db import ContainerRecord
-    from dockyard.store.objects import SqliteObjectStore
 
 __all__ = [
     "EnginePodBackend",
@@ -987,7 +988,7 @@ class Orchestrator:
 
     def __init__(self, daemon: Daemon, hpa_sync_period: float = 15.0) -> None:
         from dockyard.orchestrator.controllers import build_manager
-        from dockyard.store.objects import SqliteObjectStore
+        from dockyard.orchestrator.sqlite_store import SqliteObjectStore
 
         self.daemon = daemon
         self.store: SqliteObjectStore = SqliteObjectStore(daemon.engine.db)
@@ -1048,14 +1049,8 @@ def _deployment_cls() -> type[Any]:
 
 
 def attach_orchestrator(daemon: Daemon, hpa_sync_period: float = 15.0) -> Orchestrator:
-    """Create the orchestrator of ``daemon`` and register its API routes; the caller
-    awaits :meth:`Orchestrator.start` once the daemon is open."""
+    """Create the orchestrator of an opened ``daemon``; the caller registers its API
+    routes (``api/objects.py``) and awaits :meth:`Orchestrator.start`."""
     orch = Orchestrator(daemon, hpa_sync_period)
-
-    def routes(app: Any) -> None:
-        from dockyard.api.objects import register
-
-        register(app, orch)
-
-    daemon.api_extensions.append(routes)
+    daemon.orchestrator = orch
     return orch
