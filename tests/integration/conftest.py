@@ -25,15 +25,48 @@ def need_tool(name: str) -> str:
     return path
 
 
+_NETNS: list[subprocess.Popen[bytes]] = []
+
+
+def private_netns() -> int:
+    """The PID of a ``sleep`` holding one private network namespace (loopback up) for this
+    session: the daemons the CLI starts live there, so their default bridge, veths and nft
+    tables never reach the real host's namespace. Ended by :func:`_end_private_netns`."""
+    if not _NETNS:
+        p = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
+                              "ip link set lo up; echo ready; exec sleep infinity"],
+                             stdout=subprocess.PIPE)  # fmt: skip
+        assert p.stdout is not None
+        if p.stdout.readline().strip() != b"ready":
+            raise AssertionError("unshare --net failed")
+        _NETNS.append(p)
+    return _NETNS[0].pid
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_private_netns() -> Iterator[None]:
+    yield
+    for p in _NETNS:
+        p.kill()
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+    _NETNS.clear()
+
+
 @dataclass
 class Dockyard:
-    """Runs the CLI against a private state root."""
+    """Runs the CLI against a private state root, in the session's private network
+    namespace (mounts stay in ours, so the cleanup below sees them)."""
 
     root: Path
     run_root: Path
 
     def argv(self, *args: str) -> list[str]:
-        return [*DOCKYARD, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+        cli = [*DOCKYARD, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+        if os.geteuid() != 0:
+            return cli
+        return ["nsenter", "-t", str(private_netns()), "-n", "--", *cli]
 
     def run(self, *args: str, timeout: float = 120, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip

@@ -278,8 +278,9 @@ def test_prune_forgets_the_cache(dy_fresh: Dockyard, ctx: Path) -> None:
         assert "Deleted build cache records" in out
 
 
-def test_full_cache_hit_is_replayed_from_the_memo(dy_fresh: Dockyard, ctx: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_full_cache_hit_is_replayed_from_the_memo(
+    dy_fresh: Dockyard, ctx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A build that would hit the cache at every step is replayed without the parser
     or the step machinery (dockyard.build.memo): same progress, same image."""
     import sys
@@ -301,7 +302,7 @@ def test_full_cache_hit_is_replayed_from_the_memo(dy_fresh: Dockyard, ctx: Path,
 
     with monkeypatch.context() as m:  # the replay must not need them
         for name in ("dockyard.build.stages", "dockyard.build.parser", "dockyard.build.plan"):
-            m.setitem(sys.modules, name, None)  # type: ignore[arg-type]
+            m.setitem(sys.modules, name, None)
         image_id, lines = replay()
         assert image_id == first  # byte for byte the image the full build made
         assert steps("\n".join(lines)) == {t: "CACHED" for t in steps(log)}

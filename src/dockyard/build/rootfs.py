@@ -8,8 +8,9 @@ Protocol of one layer step (RUN, COPY, ADD, WORKDIR)::
 
 ``commit`` writes the upper dir as a gzip layer (whiteouts and opaque dirs in
 the OCI form, reproducible under ``SOURCE_DATE_EPOCH``) straight into the
-content store, while it is being tarred (a pipe, so the compressed bytes are
-written once); then the upper dir *becomes* the committed snapshot of the new
+content store in one streaming pass (tar → parallel gzip → a file under
+``ingest/``, the diff ID and the digest hashed on the way, then a rename: the
+compressed bytes are written once); then the upper dir *becomes* the committed snapshot of the new
 layer (``snapshots/<chain id>/fs``) — it already is in overlayfs form — so the
 next step mounts it without unpacking anything.  A step that changed nothing
 makes no layer (None).

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +403,8 @@ class EnginePodBackend:
         self.memory: dict[str, int] = {}
         self.allocatable = allocatable or _node_allocatable()
         self.on_change: Callable[[], None] = lambda: None
+        # awaited with (namespace, name) before a pod's preStop and stop (Services drain)
+        self.drain_hooks: list[Callable[[str, str], Awaitable[None]]] = []
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sampler_task: asyncio.Task[None] | None = None
@@ -543,6 +545,9 @@ class EnginePodBackend:
             if p.starter is not None and not p.starter.done():
                 with contextlib.suppress(BaseException):
                     await p.starter
+            for hook in list(self.drain_hooks):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(hook(key[0], key[1]), 5.0)
             await self._pre_stop(p, grace)
             await asyncio.gather(
                 *(self._stop_one(cid, grace) for cid in p.ids.values()), return_exceptions=True
@@ -998,7 +1003,10 @@ class Orchestrator:
         self.manager: Manager = build_manager(
             self.store, self.backend, hpa_sync_period=hpa_sync_period
         )
-        self.backend.on_change = self.manager.notify
+        self.backend.on_change = self._changed
+        self.listeners: list[Callable[[], None]] = []  # also told of every pod change
+        self.services: Any = None  # orchestrator/services_controller.py, made by start()
+        self.netpol: Any = None  # orchestrator/netpol_controller.py, made by start()
         self.hpa_sync_period = hpa_sync_period
         self.errors: list[str] = []
         self.manager.on_error = self._on_error
@@ -1019,6 +1027,31 @@ class Orchestrator:
         self.backend.start()
         self._tasks.append(asyncio.ensure_future(self.manager.run_forever(SystemClock())))
         self._tasks.append(asyncio.ensure_future(self._watch_events()))
+        self._start_network_controllers()
+
+    def _changed(self) -> None:
+        self.manager.notify()
+        for listener in self.listeners:
+            listener()
+
+    def _start_network_controllers(self) -> None:
+        from dockyard.orchestrator.netpol_controller import attach_netpol
+        from dockyard.orchestrator.services_controller import attach_services
+
+        for attr, attach in (("services", attach_services), ("netpol", attach_netpol)):
+            try:
+                ctrl = attach(self)
+            except DockyardError as e:
+                print(f"dockyardd: {attr} controller unavailable: {e}", flush=True)
+                continue
+            if ctrl is None:
+                continue
+            setattr(self, attr, ctrl)
+            self.listeners.append(ctrl.notify)
+            self.store.watch(ctrl.notify)
+            self._tasks.append(asyncio.ensure_future(ctrl.run_forever()))
+        if self.services is not None:
+            self.backend.drain_hooks.append(self.services.drain)
 
     async def _watch_events(self) -> None:
         q = self.daemon.events.subscribe()
@@ -1031,15 +1064,21 @@ class Orchestrator:
                     and ev.get("Type") == "container"
                     and self.backend.owns(str(ev.get("id")))
                 ):
-                    self.manager.notify()
+                    self._changed()
         finally:
             self.daemon.events.unsubscribe(q)
 
     def close(self) -> None:
         self.manager.stop()
+        for ctrl in (self.services, self.netpol):
+            if ctrl is not None:
+                ctrl.stop()
         for t in self._tasks:
             t.cancel()
         self.backend.close()
+        if self.services is not None:  # keep serving the rules; free the node port sockets
+            with contextlib.suppress(Exception):
+                self.services.proxy.release()
 
 
 def _deployment_cls() -> type[Any]:

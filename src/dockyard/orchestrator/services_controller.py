@@ -1,0 +1,428 @@
+"""The Services controller: Service objects + ready pods → the kernel's load balancer.
+
+What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon"):
+
+* **allocation** — a ClusterIP from the Services' VIP range (chosen once with
+  :func:`~dockyard.network.services.choose_service_cidr` against the host's routes and the
+  bridge networks' subnets, stored in ``orchestrator_meta``), through the engine's IPAM
+  tables (owner ``service:<ns>/<name>``); node ports for ``NodePort``/``LoadBalancer``
+  Services (``spec.ports[].nodePort`` honoured, else the lowest free port). Both are
+  written into the Service's ``spec`` (``clusterIP``, ``clusterIPs``, ``nodePort``) and a
+  re-applied manifest without them gets the same ones back;
+* **endpoints** — the pods matching ``spec.selector`` that are ready (terminating pods
+  never are), with their address; a named ``targetPort`` is resolved per pod from its
+  container ports (a pod without that port is no endpoint of that port);
+* **programming** — :meth:`ServiceProxy.sync` with the whole desired state, whenever it
+  changed: on every pod readiness change (``EnginePodBackend.on_change``), container event,
+  store write, and a periodic resync. A pod about to be stopped is dropped first
+  (:meth:`ServicesController.drain`, awaited by the backend before preStop/SIGTERM), so no
+  new connection reaches a dying pod;
+* **DNS** (best effort) — ``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc`` and
+  ``<svc>.<ns>.svc.cluster.local`` → the ClusterIP in every network's DNS responder.
+
+The planning functions (:func:`endpoints_of`, :func:`proxy_specs`, :func:`with_allocations`)
+are pure and unit-tested; the controller class does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from ipaddress import IPv4Network
+from typing import Any
+
+from dockyard.errors import Conflict, DockyardError, InvalidArgument
+from dockyard.network.services import (
+    ServiceBackend,
+    ServicePort,
+    ServiceSpec,
+    allocate_node_port,
+    choose_service_cidr,
+    service_range,
+)
+from dockyard.records import replace
+
+from .backend import ObservedPod
+from .objects import Pod, Service
+
+__all__ = [
+    "ServicesController",
+    "dns_names",
+    "endpoints_of",
+    "proxy_specs",
+    "selects",
+    "service_owner",
+    "target_number",
+    "with_allocations",
+]
+
+NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+_META_CIDR = "service_cidr"
+
+
+# ---------------------------------------------------------------------- pure
+
+
+def service_owner(svc: Service) -> str:
+    return f"service:{svc.metadata.namespace or 'default'}/{svc.metadata.name}"
+
+
+def wants_cluster_ip(svc: Service) -> bool:
+    return svc.spec.type != "ExternalName" and svc.spec.cluster_ip != "None"
+
+
+def selects(svc: Service, pod: Pod) -> bool:
+    """Whether ``svc`` selects ``pod`` (same namespace, every selector label; an empty
+    selector selects nothing: its endpoints are managed by hand upstream)."""
+    sel = svc.spec.selector
+    if not sel or (pod.metadata.namespace or "default") != (svc.metadata.namespace or "default"):
+        return False
+    labels = pod.metadata.labels
+    return all(labels.get(k) == v for k, v in sel.items())
+
+
+def target_number(pod: Pod, target: int | str | None, port: int, protocol: str) -> int | None:
+    """A Service port's ``targetPort`` on ``pod``: a number as is, a name through the pod's
+    container ports (None when it has no such port of that protocol)."""
+    if target is None or target in (0, ""):
+        return port
+    if isinstance(target, int):
+        return target
+    if target.isdigit():
+        return int(target)
+    for c in pod.spec.containers:
+        for cp in c.ports:
+            if cp.name == target and cp.protocol.upper() == protocol.upper():
+                return cp.container_port
+    return None
+
+
+def endpoints_of(svc: Service, pods: Iterable[ObservedPod]) -> list[ObservedPod]:
+    """The pods that serve ``svc``: selected, with an address, ready (or merely not
+    terminating, with ``publishNotReadyAddresses``)."""
+    out = []
+    for p in pods:
+        if p.pod_ip is None or p.terminating or not selects(svc, p.pod):
+            continue
+        if p.ready or (svc.spec.publish_not_ready_addresses and p.active):
+            out.append(p)
+    return out
+
+
+def proxy_specs(svc: Service, cluster_ip: str, pods: Iterable[ObservedPod]) -> list[ServiceSpec]:
+    """What the kernel should serve for ``svc``: one :class:`ServiceSpec` per port (so a
+    named target port that only some pods have gives each port its own endpoints)."""
+    if svc.spec.type == "ExternalName":
+        return []
+    ready = endpoints_of(svc, pods)
+    key = f"{svc.metadata.namespace or 'default'}/{svc.metadata.name}"
+    out = []
+    for i, sp in enumerate(svc.spec.ports):
+        proto = sp.protocol.lower()
+        backends = []
+        fallback = sp.target_port if isinstance(sp.target_port, int) and sp.target_port else 0
+        for p in ready:
+            n = target_number(p.pod, sp.target_port, sp.port, sp.protocol)
+            if n is None:
+                continue
+            assert p.pod_ip is not None
+            backends.append(ServiceBackend(p.pod_ip, True, {"t": n}))
+            fallback = fallback or n
+        port = ServicePort(
+            port=sp.port,
+            target_port=fallback or sp.port,
+            protocol=proto,
+            node_port=(sp.node_port or 0) if svc.spec.type in NODE_PORT_TYPES else 0,
+            name="t",
+        )
+        vip = cluster_ip if wants_cluster_ip(svc) else ""
+        if not vip and not port.node_port:
+            continue  # headless: nothing for the kernel
+        out.append(ServiceSpec(f"{key}:{sp.name or i}/{proto}", vip, (port,), tuple(backends)))
+    return out
+
+
+def with_allocations(svc: Service, cluster_ip: str, node_ports: Sequence[int]) -> Service:
+    """``svc`` with its ClusterIP and node ports (``node_ports[i]`` for port ``i``; 0 keeps
+    none) written into the spec, target ports defaulted."""
+    ports = []
+    for i, given in enumerate(svc.spec.ports):
+        n = node_ports[i] if i < len(node_ports) else 0
+        ports.append(replace(given.defaulted(), node_port=n or None))
+    spec = replace(svc.spec, ports=tuple(ports))
+    if wants_cluster_ip(svc) and cluster_ip:
+        spec = replace(spec, cluster_ip=cluster_ip, cluster_ips=(cluster_ip,))
+    return replace(svc, spec=spec)
+
+
+def dns_names(svc: Service) -> list[str]:
+    ns = svc.metadata.namespace or "default"
+    n = svc.metadata.name
+    names = [f"{n}.{ns}", f"{n}.{ns}.svc", f"{n}.{ns}.svc.cluster.local"]
+    return ([n] if ns == "default" else []) + names
+
+
+# ---------------------------------------------------------------------- the controller
+
+
+class ServicesController:
+    """Keeps the kernel's Services in step with the store and the pods (see the module doc).
+
+    ``proxy`` is a :class:`~dockyard.network.services.ServiceProxy` (or anything with its
+    ``sync``); ``ipam`` an :class:`~dockyard.network.Ipam`; ``cidr`` the VIP range;
+    ``dns`` returns the DNS responders to publish names in."""
+
+    def __init__(
+        self,
+        store: Any,
+        backend: Any,
+        proxy: Any,
+        *,
+        cidr: str,
+        ipam: Any,
+        dns: Callable[[], Iterable[Any]] = lambda: (),
+        resync: float = 1.0,
+        drain_seconds: float = 0.25,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.proxy = proxy
+        self.cidr = cidr
+        self.range = service_range(cidr)
+        self.ipam = ipam
+        self.dns = dns
+        self.resync = resync
+        self.drain_seconds = drain_seconds
+        self.on_error = on_error
+        self.errors: dict[str, str] = {}
+        self.synced: list[ServiceSpec] | None = None
+        self.syncs = 0
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._stopped = False
+        self._node_ports: dict[str, list[int]] = {}  # owner -> last allocated, per port
+        self._dns_added: dict[str, str] = {}  # name -> address
+
+    def notify(self, _event: object = None) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while not self._stopped:
+            self._wake.clear()
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # never stop the loop
+                self._error("services", f"{type(e).__name__}: {e}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.resync)
+
+    # -- one pass ----------------------------------------------------------------------
+
+    async def reconcile(self, exclude: frozenset[tuple[str, str]] = frozenset()) -> bool:
+        """Allocate what is missing, then sync the kernel if its state changed; pods in
+        ``exclude`` (namespace, name) are treated as gone. Returns whether it synced."""
+        async with self._lock:
+            services = [self._allocate(s) for s in self.store.list(Service)]
+            self._release_gone(services)
+            pods = [
+                p for p in await self.backend.list_pods() if (p.namespace, p.name) not in exclude
+            ]
+            wanted: list[ServiceSpec] = []
+            for svc in services:
+                vip = svc.spec.cluster_ip or ""
+                if vip == "None":
+                    vip = ""
+                wanted.extend(proxy_specs(svc, vip, pods))
+            self._publish_dns(services)
+            if wanted == self.synced:
+                return False
+            try:
+                await asyncio.to_thread(self.proxy.sync, wanted)
+            except DockyardError as e:
+                self._error("sync", str(e))
+                raise
+            self.errors.pop("sync", None)
+            self.synced = wanted
+            self.syncs += 1
+            return True
+
+    async def drain(self, namespace: str, name: str) -> None:
+        """Called before a pod is stopped: take it out of every Service now; if it was an
+        endpoint, give connections already accepted ``drain_seconds`` to finish."""
+        before = self.endpoint_addresses()
+        addr = next(
+            (p.pod_ip for p in await self.backend.list_pods(namespace)
+             if p.name == name and p.pod_ip),
+            None,
+        )  # fmt: skip
+        try:
+            await self.reconcile(exclude=frozenset({(namespace, name)}))
+        except DockyardError:
+            return
+        if addr is not None and addr in before and self.drain_seconds > 0:
+            await asyncio.sleep(self.drain_seconds)
+
+    def endpoint_addresses(self) -> set[str]:
+        return {ep.address for s in self.synced or () for ep in s.endpoints}
+
+    # -- allocation --------------------------------------------------------------------
+
+    def _allocate(self, svc: Service) -> Service:
+        owner = service_owner(svc)
+        try:
+            vip = self._cluster_ip(svc, owner) if wants_cluster_ip(svc) else ""
+            ports = self._node_ports_of(svc, owner)
+        except DockyardError as e:
+            self._error(owner, str(e))
+            return svc
+        self.errors.pop(owner, None)
+        new = with_allocations(svc, vip, ports)
+        if new.spec != svc.spec:
+            meta = replace(new.metadata, resource_version=None)
+            try:
+                new = self.store.update(replace(new, metadata=meta))
+            except DockyardError as e:
+                self._error(owner, str(e))
+                return svc
+        if new.status is None:
+            with contextlib.suppress(DockyardError):
+                new = self.store.update_status(replace(new, status={"loadBalancer": {}}))
+        return new
+
+    def _cluster_ip(self, svc: Service, owner: str) -> str:
+        held = [a for a, o in self.ipam.store.allocations(self.range.id).items() if o == owner]
+        want = svc.spec.cluster_ip or ""
+        if want and want not in held:
+            for a in held:
+                self.ipam.release(self.range, a)
+            try:
+                return str(self.ipam.allocate(self.range, owner, want))
+            except InvalidArgument as e:
+                raise InvalidArgument(
+                    f'Service "{svc.metadata.name}" is invalid: spec.clusterIP: Invalid value: '
+                    f'"{want}": {e}'
+                ) from None
+        if held:
+            return str(held[0])
+        return str(self.ipam.allocate(self.range, owner))
+
+    def _node_ports_of(self, svc: Service, owner: str) -> list[int]:
+        if svc.spec.type not in NODE_PORT_TYPES:
+            self._node_ports.pop(owner, None)
+            return []
+        used: set[int] = set()
+        for other in self.store.list(Service):
+            if service_owner(other) != owner:
+                used.update(p.node_port for p in other.spec.ports if p.node_port)
+        for o, ps in self._node_ports.items():
+            if o != owner:
+                used.update(ps)
+        last = self._node_ports.get(owner, [])
+        out: list[int] = []
+        for i, sp in enumerate(svc.spec.ports):
+            requested = sp.node_port or 0
+            if not requested and i < len(last) and last[i] not in used and last[i] not in out:
+                requested = last[i]
+            try:
+                n = allocate_node_port(used | set(out), requested)
+            except Conflict as e:
+                raise Conflict(
+                    f'Service "{svc.metadata.name}" is invalid: spec.ports[{i}].nodePort: '
+                    f"Invalid value: {requested}: {e}"
+                ) from None
+            out.append(n)
+        self._node_ports[owner] = out
+        return out
+
+    def _release_gone(self, services: Sequence[Service]) -> None:
+        owners = {service_owner(s) for s in services}
+        for addr, owner in list(self.ipam.store.allocations(self.range.id).items()):
+            if owner.startswith("service:") and owner not in owners:
+                self.ipam.release(self.range, addr)
+        for owner in [o for o in self._node_ports if o not in owners]:
+            del self._node_ports[owner]
+
+    # -- DNS ---------------------------------------------------------------------------
+
+    def _publish_dns(self, services: Sequence[Service]) -> None:
+        wanted: dict[str, str] = {}
+        for svc in services:
+            vip = svc.spec.cluster_ip
+            if vip and vip != "None":
+                for name in dns_names(svc):
+                    wanted[name] = vip
+        try:
+            responders = list(self.dns())
+        except Exception:
+            return
+        for r in responders:
+            for name, addr in self._dns_added.items():
+                if wanted.get(name) != addr:
+                    with contextlib.suppress(Exception):
+                        r.remove(name, addr)
+            for name, addr in wanted.items():
+                if addr not in (r.lookup(name) or []):
+                    r.add(name, addr)
+        self._dns_added = wanted
+
+    def _error(self, key: str, message: str) -> None:
+        if self.errors.get(key) != message:
+            self.errors[key] = message
+            if self.on_error is not None:
+                self.on_error(f"services {key}: {message}")
+
+
+# ---------------------------------------------------------------------- daemon wiring
+
+
+def service_cidr(db: Any, used: Callable[[], Iterable[IPv4Network]]) -> str:
+    """The VIP range stored in ``orchestrator_meta`` (chosen with ``used()`` — the host's
+    routes and the networks' subnets — and stored on first use)."""
+    with db.transaction(write=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS orchestrator_meta "
+            "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (_META_CIDR,))
+        found = row.fetchone()
+    if found is not None:
+        return str(found[0])
+    cidr = str(choose_service_cidr(list(used())))
+    with db.transaction(write=True) as conn:
+        conn.execute("INSERT OR IGNORE INTO orchestrator_meta VALUES (?, ?)", (_META_CIDR, cidr))
+        row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (_META_CIDR,))
+        return str(row.fetchone()[0])
+
+
+def attach_services(orch: Any) -> ServicesController | None:
+    """Make the Services controller of a daemon's orchestrator (None without networking)."""
+    from dockyard.engine.netplumb import SqliteIpamStore
+    from dockyard.network import Ipam
+    from dockyard.network.services import ServiceProxy
+
+    d = orch.daemon
+    net = d.net
+    if net is None or net.broken:
+        return None
+
+    def used() -> list[IPv4Network]:
+        return [*net.mgr.routes(), *(IPv4Network(n.subnet) for n in net.networks())]
+
+    cidr = service_cidr(d.engine.db, used)
+    return ServicesController(
+        orch.store,
+        orch.backend,
+        ServiceProxy(),
+        cidr=cidr,
+        ipam=Ipam(SqliteIpamStore(d.engine.db)),
+        dns=lambda: list(net.dns.values()),
+        on_error=lambda line: print(f"dockyardd: {line}", flush=True),
+    )
