@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from dockyard.errors import (
     AlreadyExists,
+    Conflict,
     DockyardError,
     Internal,
     InvalidArgument,
@@ -116,6 +117,16 @@ def ensure_bridge(ipr: IPR, name: str, gateway: str, prefixlen: int) -> bool:
     elif ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "bridge":
         raise AlreadyExists(f"{what}: a link of that name exists and is not a bridge")
     if not _has_address(ipr, index, gateway, prefixlen):
+        others = [
+            f"{a.get('address')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)
+        ]
+        if others:
+            # Another state root (another daemon) owns this bridge with its own subnet:
+            # stacking a second gateway on it would mix two networks on one link.
+            raise Conflict(
+                f"{what}: it exists with address {', '.join(others)}, not {gateway}/{prefixlen} "
+                "(a bridge of that name belongs to another dockyard state root)"
+            )
         net = IPv4Network(f"{gateway}/{prefixlen}", strict=False)
         brd = str(net.broadcast_address)
         _nl(what, lambda: ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen,
