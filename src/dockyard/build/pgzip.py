@@ -22,8 +22,9 @@ the stream is still plain gzip.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import zlib
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -57,25 +58,44 @@ def gzip_member(data: bytes | memoryview, level: int = 6) -> bytes:
 
 
 class ParallelGzipWriter:
-    """A write-only binary stream; ``close()`` flushes (it does not close ``out``)."""
+    """A write-only binary stream; ``close()`` flushes (it does not close ``out``).
+
+    Chunks are compressed by a thread pool and written to ``out``, in order, by a
+    writer thread, so what ``out`` does (hash the compressed bytes, write them to a file)
+    runs beside the caller's own work (tar, hash the plain bytes) rather than after it.
+    An error of ``out`` is raised by the next ``write`` or by ``close``.
+    """
 
     def __init__(self, out: BinaryIO, level: int = 6, threads: int | None = None) -> None:
         self.out = out
         self.level = level
         n = threads or max(2, min(8, os.cpu_count() or 2))
         self.pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="pgzip")
-        self.pending: deque[Future[bytes]] = deque()
-        self.limit = 2 * n
+        self.queue: queue.Queue[Future[bytes] | None] = queue.Queue(maxsize=2 * n)
+        self.error: BaseException | None = None
+        self.writer = threading.Thread(target=self._drain, name="pgzip-writer", daemon=True)
+        self.writer.start()
         self.buf = bytearray()
         self.closed = False
+        self.submitted = 0
+
+    def _drain(self) -> None:
+        while (fut := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep taking chunks so that the producer never blocks
+            try:
+                self.out.write(fut.result())
+            except BaseException as exc:
+                self.error = exc
 
     def _compress(self, data: bytes) -> bytes:
         return gzip_member(data, self.level)
 
     def _submit(self, data: bytes) -> None:
-        self.pending.append(self.pool.submit(self._compress, data))
-        while len(self.pending) >= self.limit:
-            self.out.write(self.pending.popleft().result())
+        if self.error is not None:
+            raise self.error
+        self.queue.put(self.pool.submit(self._compress, data))
+        self.submitted += 1
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
@@ -104,10 +124,12 @@ class ParallelGzipWriter:
             return
         self.closed = True
         try:
-            if self.buf or not self.pending:
+            if self.error is None and (self.buf or not self.submitted):
                 self._submit(bytes(self.buf))
                 self.buf = bytearray()
-            while self.pending:
-                self.out.write(self.pending.popleft().result())
         finally:
+            self.queue.put(None)
+            self.writer.join()
             self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.error is not None:
+            raise self.error

@@ -106,6 +106,11 @@ class ContainerEngine:
         name = opts.name or random_name()
         if opts.name is not None:
             _check_name(opts.name)
+        else:  # 49 x 36 names: with dozens of containers a collision is likely; try others
+            for _ in range(32):
+                if not self.db.container_name_taken(name):
+                    break
+                name = random_name()
         if self.db.container_name_taken(name):
             raise AlreadyExists(f'create {name}: the container name "/{name}" is already in use')
         undo: list[Any] = []

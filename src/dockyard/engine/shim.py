@@ -930,6 +930,38 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
         sys.stderr.write(f"shim: record exit {path}: {e}\n")
 
 
+def _compile_in_child(compile_here: Any, profile: Any) -> bytes:
+    """A seccomp profile's BPF, compiled by libseccomp in a forked child.
+
+    Only a profile missing from the runtime's BPF cache gets here (once per profile and
+    state root); importing pyseccomp (ctypes, subprocess, tempfile, random, typing, ...)
+    would add ~3 MB to the shim for the rest of its life."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.close(r)
+            view = memoryview(compile_here(profile))
+            while view:
+                view = view[os.write(w, view) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    try:
+        while chunk := os.read(r, _CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        _pid, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    if status != 0 or not data or len(data) % 8:
+        return bytes(compile_here(profile))  # here, for its error message
+    return data
+
+
 # ---------------------------------------------------------------------- process entry
 
 
@@ -982,6 +1014,10 @@ def main(argv: list[str] | None = None) -> int:
     from dockyard.cgroups import create_manager
 
     create_manager("dockyard/preload")
+    from dockyard.linux import seccomp
+
+    compile_here = seccomp.compile_filter
+    seccomp.compile_filter = lambda profile: _compile_in_child(compile_here, profile)
     shim.serve()
     return 0
 

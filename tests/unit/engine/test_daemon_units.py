@@ -261,3 +261,15 @@ def test_shim_argv_starts_python_without_site() -> None:
     )
     out = subprocess.run([*argv[:4], probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_seccomp_compiled_in_a_child_matches_and_errors_surface() -> None:
+    from dockyard.engine.shim import _compile_in_child
+
+    assert _compile_in_child(lambda p: b"\x00" * 16 * p, 2) == b"\x00" * 32
+
+    def bad(_p: object) -> bytes:
+        raise InvalidArgument("bad profile")
+
+    with pytest.raises(InvalidArgument, match="bad profile"):
+        _compile_in_child(bad, None)
