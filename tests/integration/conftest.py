@@ -25,48 +25,49 @@ def need_tool(name: str) -> str:
     return path
 
 
-_NETNS: list[subprocess.Popen[bytes]] = []
-
-
-def private_netns() -> int:
-    """The PID of a ``sleep`` holding one private network namespace (loopback up) for this
-    session: the daemons the CLI starts live there, so their default bridge, veths and nft
-    tables never reach the real host's namespace. Ended by :func:`_end_private_netns`."""
-    if not _NETNS:
-        p = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
-                              "ip link set lo up; echo ready; exec sleep infinity"],
-                             stdout=subprocess.PIPE)  # fmt: skip
-        assert p.stdout is not None
-        if p.stdout.readline().strip() != b"ready":
-            raise AssertionError("unshare --net failed")
-        _NETNS.append(p)
-    return _NETNS[0].pid
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _end_private_netns() -> Iterator[None]:
-    yield
-    for p in _NETNS:
-        p.kill()
-        p.wait()
-        if p.stdout is not None:
-            p.stdout.close()
-    _NETNS.clear()
+def _start_netns_holder() -> subprocess.Popen[bytes]:
+    """A ``sleep`` holding a private network namespace (loopback up): the daemons the CLI
+    starts live there, so their default bridge, veths and nft tables never reach the real
+    host's namespace, and two state roots never share (or fight over) one bridge."""
+    p = subprocess.Popen(["unshare", "--net", "--", "sh", "-c",
+                          "ip link set lo up; echo ready; exec sleep infinity"],
+                         stdout=subprocess.PIPE)  # fmt: skip
+    assert p.stdout is not None
+    if p.stdout.readline().strip() != b"ready":
+        raise AssertionError("unshare --net failed")
+    return p
 
 
 @dataclass
 class Dockyard:
-    """Runs the CLI against a private state root, in the session's private network
-    namespace (mounts stay in ours, so the cleanup below sees them)."""
+    """Runs the CLI against a private state root, in a private network namespace of its
+    own (mounts stay in ours, so the cleanup below sees them)."""
 
     root: Path
     run_root: Path
+    holder: subprocess.Popen[bytes] | None = None
+
+    def netns_pid(self) -> int:
+        if self.holder is None:
+            self.holder = _start_netns_holder()
+        return self.holder.pid
 
     def argv(self, *args: str) -> list[str]:
         cli = [*DOCKYARD, "--root", str(self.root), "--run-root", str(self.run_root), *args]
         if os.geteuid() != 0:
             return cli
-        return ["nsenter", "-t", str(private_netns()), "-n", "--", *cli]
+        return ["nsenter", "-t", str(self.netns_pid()), "-n", "--", *cli]
+
+    def close(self) -> None:
+        """Remove the roots (the daemon and shim end themselves when their roots go),
+        then end the namespace holder."""
+        _cleanup(self.root, self.run_root)
+        if self.holder is not None:
+            self.holder.kill()
+            self.holder.wait()
+            if self.holder.stdout is not None:
+                self.holder.stdout.close()
+            self.holder = None
 
     def run(self, *args: str, timeout: float = 120, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -118,7 +119,7 @@ def dy_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockyard]:
     d = Dockyard(base / "root", base / "run")
     d.ensure("busybox:latest")
     yield d
-    _cleanup(d.root, d.run_root)
+    d.close()
 
 
 @pytest.fixture
@@ -133,4 +134,4 @@ def dy_fresh(tmp_path: Path) -> Iterator[Dockyard]:
         pytest.skip("needs root")
     d = Dockyard(tmp_path / "root", tmp_path / "run")
     yield d
-    _cleanup(d.root, d.run_root)
+    d.close()
