@@ -113,8 +113,6 @@ def test_cache_touch_ignored_and_content_edits(dy_fresh: Dockyard, ctx: Path) ->
 def test_reproducible_with_source_date_epoch(tmp_path: Path, ctx: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    from conftest import _cleanup
-
     ids = []
     for n in range(2):
         d = Dockyard(tmp_path / f"r{n}", tmp_path / f"run{n}")
@@ -126,7 +124,7 @@ def test_reproducible_with_source_date_epoch(tmp_path: Path, ctx: Path) -> None:
             ids.append((info["Id"], info["Metadata"]["ManifestDigest"]))
             assert info["Created"].startswith("2023-11-14T22:13:20")
         finally:
-            _cleanup(d.root, d.run_root)
+            d.close()
     assert ids[0] == ids[1]
 
 

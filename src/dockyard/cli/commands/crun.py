@@ -268,7 +268,10 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
 def _warn(first: dict[str, Any]) -> None:
     """The daemon's warnings for a run (ip_forward off on a bridged run), on stderr."""
     for w in first.get("warnings") or ():
-        print(f"WARNING: {w}", file=sys.stderr)
+        # one write(2) per line: the container writes to the same stderr concurrently,
+        # and print() may split text and newline into two writes that it can interleave
+        sys.stderr.flush()
+        os.write(2, f"WARNING: {w}\n".encode())
 
 
 def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:

@@ -102,6 +102,13 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("--dry-run", nargs="?", const="client", default="", help="client or server")
         a("--kubeconfig", help="apply to the Kubernetes cluster of this kubeconfig instead")
         a("--context", help="kubeconfig context (with --kubeconfig)")
+        a(
+            "--validate",
+            nargs="?",
+            const="true",
+            default="true",
+            help="check against the Kubernetes schemas: true|strict|warn|false|ignore",
+        )
     elif name == "get":
         a("kind")
         a("names", nargs="*")
@@ -153,7 +160,10 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     elif name == "export":
         a("format", choices=["kubernetes"])
         a("-f", "--filename", action="append", default=[], help="compose file or manifests")
+        a("-R", "--recursive", action="store_true", help="read directories recursively")
         a("-n", "--namespace", default=None, help="only this namespace (default: all)")
+        a("--all", action="store_true", help="everything in the daemon's store, all namespaces")
+        a("--validate", default="true", help="check the output against the Kubernetes schemas")
 
 
 def client(ctx: Context) -> Client:
@@ -254,8 +264,11 @@ def _apply(ctx: Context, args: argparse.Namespace) -> int:
     objects = _read_objects(args.filename, args.recursive)
     if not objects:
         raise InvalidArgument("no objects passed to apply")
+    validate_against_schemas(objects, args.validate)
     if args.kubeconfig:
-        return apply_to_cluster(objects, args.kubeconfig, args.context, args.namespace)
+        return apply_to_cluster(objects, args)
+    if args.context:
+        raise InvalidArgument("--context needs --kubeconfig")
     docs = [to_dict(o) for o in objects]
     if args.dry_run == "client":
         for o in objects:
@@ -269,43 +282,47 @@ def _apply(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def apply_to_cluster(objects: list[Any], kubeconfig: str, context: str | None, ns: str) -> int:
-    """Create or replace each object in a real cluster through the ``kubernetes`` client."""
-    try:
-        from kubernetes import client as kclient  # type: ignore[import-not-found]
-        from kubernetes import config as kconfig
-        from kubernetes import dynamic
-        from kubernetes.client.exceptions import ApiException  # type: ignore[import-not-found]
-    except ImportError:
-        raise Unavailable(
-            "apply --kubeconfig needs the Kubernetes Python client: pip install 'dockyard[kube]'"
-        ) from None
-    from dockyard.orchestrator.export import to_dict
+VALIDATE_MODES = ("true", "strict", "warn", "false", "ignore")
 
-    api = kconfig.new_client_from_config(config_file=kubeconfig, context=context)
-    dyn = dynamic.DynamicClient(api)
-    for obj in objects:
-        doc = to_dict(obj)
-        resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-        namespace = None if doc["kind"] == "Namespace" else (obj.metadata.namespace or ns)
-        name = doc["metadata"]["name"]
-        try:
-            resource.get(name=name, namespace=namespace)
-        except ApiException as e:
-            if e.status != 404:
-                raise Unavailable(f"apply {doc['kind']} {name}: {e.reason}") from None
-            resource.create(body=doc, namespace=namespace)
-            action = "created"
-        else:
-            resource.patch(
-                body=doc,
-                name=name,
-                namespace=namespace,
-                content_type="application/merge-patch+json",
-            )
-            action = "configured"
-        print(f"{RESOURCE[KIND_PLURAL[doc['kind']]]}/{name} {action}")
-    del kclient
+
+def validate_against_schemas(objects: list[Any], mode: str) -> None:
+    """``--validate``: check every object against the Kubernetes OpenAPI schemas before
+    anything is sent (``kubeschema``; all or nothing). ``true``/``strict`` refuse,
+    ``warn`` prints the problems to stderr and goes on, ``false``/``ignore`` skip."""
+    if mode not in VALIDATE_MODES:
+        raise InvalidArgument(
+            f'invalid --validate "{mode}": expected one of {", ".join(VALIDATE_MODES)}'
+        )
+    if mode in ("false", "ignore"):
+        return
+    from dockyard.orchestrator import kubeschema
+
+    if mode == "warn":
+        from dockyard.orchestrator.export import to_dict
+
+        for problem in kubeschema.document_problems([to_dict(o) for o in objects]):
+            print(f"Warning: {problem}", file=sys.stderr)
+        return
+    kubeschema.validate_objects(objects)
+
+
+def apply_to_cluster(objects: list[Any], args: argparse.Namespace) -> int:
+    """``apply --kubeconfig FILE [--context C]``: server-side apply to a real cluster
+    through the official ``kubernetes`` client (``orchestrator/kubeclient.py``)."""
+    from dockyard.orchestrator.kubeclient import apply_objects
+
+    if args.dry_run == "client":
+        for o in objects:
+            print(f"{RESOURCE[KIND_PLURAL[o.kind]]}/{o.metadata.name} created (dry run)")
+        return 0
+    apply_objects(
+        objects,
+        args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        dry_run=bool(args.dry_run),
+        echo=lambda line: print(line, flush=True),
+    )
     return 0
 
 
@@ -1112,13 +1129,53 @@ def _compose_build(
 # ---------------------------------------------------------------------- export
 
 
+# what a cluster sets and ``kubectl apply`` must not be given back
+SERVER_ANNOTATIONS = (REVISION, "kubectl.kubernetes.io/last-applied-configuration")
+EXPORT_PLURALS = (
+    "namespaces",
+    "configmaps",
+    "secrets",
+    "services",
+    "deployments",
+    "horizontalpodautoscalers",
+    "networkpolicies",
+)
+
+
+def exportable(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored object as ``kubectl apply`` takes it: no status, no uid, resourceVersion,
+    generation, creationTimestamp, ownerReferences or managedFields, no annotations the
+    server writes, no allocated ClusterIP (a cluster allocates its own)."""
+    keep = ("name", "namespace", "labels", "annotations")
+    meta = {k: v for k, v in (item.get("metadata") or {}).items() if k in keep}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in SERVER_ANNOTATIONS
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    doc = {k: v for k, v in item.items() if k != "status"}
+    if item.get("kind") == "Service" and isinstance(doc.get("spec"), dict):
+        spec = dict(doc["spec"])
+        if spec.get("clusterIP") != "None":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        doc["spec"] = spec
+    return {**doc, "metadata": meta}
+
+
 def _export(ctx: Context, args: argparse.Namespace) -> int:
+    """``export kubernetes [-f FILE|DIR]... [-R] [-n NS | --all]``: multi-document YAML."""
     from pathlib import Path
 
     from dockyard.orchestrator.export import to_yaml
+    from dockyard.orchestrator.loader import from_dict
 
+    if args.all and (args.filename or args.namespace):
+        raise InvalidArgument("--all exports the whole store: not with -f or -n")
+    objects: list[Any] = []
     if args.filename:
-        objects: list[Any] = []
         for f in args.filename:
             p = Path(f)
             if p.is_file() and ("compose" in p.name):
@@ -1126,29 +1183,19 @@ def _export(ctx: Context, args: argparse.Namespace) -> int:
 
                 objects.extend(load_compose_file(p).objects)
             else:
-                objects.extend(_read_objects([f], False))
+                objects.extend(_read_objects([f], args.recursive))
+    else:
+        c = client(ctx)
+        for plural in EXPORT_PLURALS:
+            ns = args.namespace if plural != "namespaces" else None
+            for item in c.get(path(plural, ns))["items"]:
+                name = (item.get("metadata") or {}).get("name")
+                if plural == "namespaces" and name == "default":
+                    continue
+                if plural == "namespaces" and args.namespace and name != args.namespace:
+                    continue
+                objects.append(from_dict(exportable(item)))
+    validate_against_schemas(objects, args.validate)
+    if objects:
         print(to_yaml(objects).rstrip())
-        return 0
-    from dockyard.orchestrator.loader import from_dict
-
-    c = client(ctx)
-    docs: list[dict[str, Any]] = []
-    for plural in (
-        "namespaces",
-        "configmaps",
-        "secrets",
-        "deployments",
-        "services",
-        "horizontalpodautoscalers",
-        "networkpolicies",
-    ):
-        ns = args.namespace if plural != "namespaces" else None
-        for item in c.get(path(plural, ns))["items"]:
-            keep = ("name", "namespace", "labels", "annotations")
-            meta = {k: v for k, v in item["metadata"].items() if k in keep}
-            if plural == "namespaces" and meta["name"] == "default":
-                continue
-            doc = {k: v for k, v in item.items() if k != "status"}
-            docs.append({**doc, "metadata": meta})
-    print(to_yaml([from_dict(d) for d in docs]).rstrip())
     return 0
