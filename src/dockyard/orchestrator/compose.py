@@ -661,7 +661,7 @@ def _default_read(path: Path) -> bytes:
 
 
 def _validate_schema(doc: dict[str, Any], schema: Mapping[str, Any], source: str) -> None:
-    import jsonschema  # type: ignore[import-untyped]
+    import jsonschema
 
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
