@@ -125,6 +125,8 @@ def pod_dict(p: ObservedPod, ids: dict[str, str]) -> dict[str, Any]:
         out["metadata"]["deletionTimestamp"] = out["metadata"].get("creationTimestamp")
     if p.reason and p.phase == "Pending":
         status["reason"] = p.reason
+        if p.message:
+            status["message"] = p.message
     return out
 
 

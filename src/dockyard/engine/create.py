@@ -128,7 +128,8 @@ def _resolve_mounts(d: Daemon, created: Created, specs: list[MountSpec]) -> dict
                             "Mode": "", "RW": not s.readonly, "Propagation": ""})  # fmt: skip
             continue
         if s.type == "bind":
-            os.makedirs(s.source, exist_ok=True)
+            if not os.path.lexists(s.source):  # docker creates a missing bind source as a dir
+                os.makedirs(s.source, exist_ok=True)
             source, name = s.source, ""
         else:
             new = not s.source or not (d.root / "volumes" / s.source / "volume.json").exists()

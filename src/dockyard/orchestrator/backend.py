@@ -85,6 +85,7 @@ class ObservedPod:
     start_time: float | None = None  # when the engine admitted and began starting it
     scheduled: bool = True  # admitted against the node's allocatable resources
     reason: str | None = None  # why Pending/Failed (Unschedulable…)
+    message: str | None = None  # the human-readable why ("0/1 nodes are available: …")
     ready_since: float | None = None  # last transition of the Ready condition
     terminating: bool = False
 
@@ -116,7 +117,12 @@ class ObservedPod:
     def to_pod(self) -> Pod:
         """The Pod object with its status filled in, for ``get pods -o yaml``."""
         conditions = (
-            PodCondition("PodScheduled", "True" if self.scheduled else "False", self.reason),
+            PodCondition(
+                "PodScheduled",
+                "True" if self.scheduled else "False",
+                self.reason,
+                None if self.scheduled else self.message,
+            ),
             PodCondition(
                 "Ready",
                 "True" if self.ready else "False",

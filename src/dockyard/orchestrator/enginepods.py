@@ -301,6 +301,7 @@ def observe_pod(
     restarting: frozenset[str] = frozenset(),
     scheduled: bool = True,
     reason: str | None = None,
+    message: str | None = None,
     start_time: float | None = None,
     ready_since: float | None = None,
     terminating: bool = False,
@@ -351,6 +352,7 @@ def observe_pod(
         start_time=start_time,
         scheduled=scheduled,
         reason=reason if not scheduled or phase != "Running" else None,
+        message=message if not scheduled else None,
         ready_since=ready_since,
         terminating=terminating,
     )
@@ -366,6 +368,7 @@ class _Pod:
     ids: dict[str, str] = field(default_factory=dict)  # container name -> id
     scheduled: bool = True
     reason: str | None = None
+    message: str | None = None
     start_time: float | None = None
     terminating: bool = False
     flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
@@ -485,9 +488,10 @@ class EnginePodBackend:
             short.append("Insufficient memory")
         if short:
             p.scheduled, p.reason = False, "Unschedulable"
+            p.message = f"0/1 nodes are available: 1 {', 1 '.join(short)}."
             p.start_time = None
             return
-        p.scheduled, p.reason = True, None
+        p.scheduled, p.reason, p.message = True, None, None
         p.start_time = self.clock()
         p.starter = self._spawn(self._start_pod(p))
 
@@ -517,6 +521,10 @@ class EnginePodBackend:
         except DockyardError as e:
             p.reason = _reason_of(e)
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
+        except Exception as e:
+            p.reason = "CreateContainerError"
+            error = f"{type(e).__name__}: {e}"
+            self.d.events.emit("pod", "failed", pod.metadata.name, {"error": error})
         finally:
             self.on_change()
 
@@ -625,7 +633,8 @@ class EnginePodBackend:
         return observe_pod(
             p.pod, records, created=p.created, flags=p.flags, restarts=p.restarts,
             restarting=frozenset(p.restarting), scheduled=p.scheduled, reason=p.reason,
-            start_time=p.start_time, ready_since=p.ready_since, terminating=p.terminating,
+            message=p.message, start_time=p.start_time, ready_since=p.ready_since,
+            terminating=p.terminating,
             pod_ip=_pod_ip(self.d, first),
         )  # fmt: skip
 

@@ -653,6 +653,9 @@ def _describe(ctx: Context, args: argparse.Namespace) -> int:
     import yaml
 
     c = client(ctx)
+    if "/" in args.kind:  # describe deploy/NAME
+        kind, _, first = args.kind.partition("/")
+        args.kind, args.names = kind, [first, *args.names]
     plural = plural_of(args.kind)
     items = _list(c, plural, args.namespace, args.names, args.selector)
     for n, i in enumerate(items):
