@@ -83,6 +83,17 @@ class BaseManager:
         own = self._own_of(leaf)
         if not self._fs.exists(own):
             raise NotFound(f"create cgroup {self.path}: parent cgroup {own} does not exist")
+        for attempt in range(3):
+            try:
+                self._mkdir_chain(own)
+                return
+            except (NotFound, Unavailable):
+                # ENOENT: another container's destroy removed a shared, empty parent between our
+                # mkdirs (see destroy): build the chain again
+                if attempt == 2:
+                    raise
+
+    def _mkdir_chain(self, own: FsPath) -> None:
         d = own
         for i, part in enumerate(self._rel.parts):
             d = d / part
@@ -106,10 +117,27 @@ class BaseManager:
     def destroy(self) -> None:
         for leaf, _ in self._leaves():
             self._rmdir(leaf, wait=True)
+            # The parents between our own cgroup and the leaf (``dockyard/`` for
+            # ``dockyard/<id>``) are shared by containers: remove each once it is empty, so
+            # the last container leaves nothing behind; a busy one stays for the others.
+            own = self._own_of(leaf)
             d = leaf.parent
-            while d in self._created:
-                self._rmdir(d, wait=False)
+            while d != own and str(d).startswith(str(own) + "/"):
+                if not self._rmdir_if_empty(d):
+                    break
                 d = d.parent
+
+    def _rmdir_if_empty(self, d: FsPath) -> bool:
+        try:
+            self._fs.rmdir(d)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EBUSY, errno.ENOTEMPTY):
+                return False
+            raise os_error(f"destroy cgroup {d}", exc) from exc
+        self._created.discard(d)
+        return True
 
     def _rmdir(self, d: FsPath, *, wait: bool) -> None:
         deadline = self._clock.monotonic() + self.destroy_timeout

@@ -96,17 +96,19 @@ def test_destroy_busy_times_out_with_failed_precondition(tmp_path: Path) -> None
     assert clock.now >= 2.0
 
 
-def test_destroy_keeps_shared_parent_in_use(tmp_path: Path) -> None:
+def test_shared_parent_stays_while_used_and_goes_with_the_last(tmp_path: Path) -> None:
     root, own = make_v2_root(tmp_path)
     fs = FakeCgroupFs()
     a = create_manager("dockyard/a", root=root, mode="v2", own_cgroups=own, fs=fs)
     b = create_manager("dockyard/b", root=root, mode="v2", own_cgroups=own, fs=fs)
     a.create()
     b.create()
+    parent = b.paths()[""].parent
     a.destroy()
-    assert b.paths()[""].is_dir()
-    b.destroy()  # b did not create dockyard/: it stays
-    assert (b.paths()[""].parent).is_dir()
+    assert b.paths()[""].is_dir() and parent.is_dir()  # b still uses dockyard/
+    b.destroy()  # the last container leaves nothing behind, whoever created dockyard/
+    assert not parent.exists()
+    assert parent.parent.is_dir()  # our own cgroup is never removed
 
 
 def test_kill_all_gives_up_with_unavailable(tmp_path: Path) -> None:
