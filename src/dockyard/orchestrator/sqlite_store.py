@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from dockyard.errors import AlreadyExists, Conflict, Internal, InvalidArgument, NotFound
+from dockyard.orchestrator.store import Watchers
 from dockyard.records import replace
 
 TYPE_CHECKING = False
@@ -77,7 +78,7 @@ def _decode(cls: type[Any], body: str) -> Any:
     return obj
 
 
-class SqliteObjectStore:
+class SqliteObjectStore(Watchers):
     """:class:`~dockyard.orchestrator.store.ObjectStore` on the daemon's ``state.db``."""
 
     def __init__(self, db: StateDB, clock: Callable[[], float] = time.time) -> None:
@@ -285,21 +286,3 @@ class SqliteObjectStore:
             )
         del objects[key]
         self._notify(DELETED, obj)
-
-    # -- watch -------------------------------------------------------------------------
-
-    def watch(self, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
-        self._watchers.append(callback)
-
-        def cancel() -> None:
-            if callback in self._watchers:
-                self._watchers.remove(callback)
-
-        return cancel
-
-    def _notify(self, kind: str, obj: Any) -> None:
-        from dockyard.orchestrator.store import WatchEvent
-
-        event = WatchEvent(kind, obj)
-        for callback in list(self._watchers):
-            callback(event)

@@ -151,7 +151,27 @@ def _suffix() -> str:
     return "".join(_SUFFIX[b % len(_SUFFIX)] for b in os.urandom(5))
 
 
-class MemoryObjectStore:
+class Watchers:
+    """The watch half of :class:`ObjectStore`, shared by its implementations."""
+
+    _watchers: list[Callable[[WatchEvent], None]]
+
+    def watch(self, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
+        self._watchers.append(callback)
+
+        def cancel() -> None:
+            if callback in self._watchers:
+                self._watchers.remove(callback)
+
+        return cancel
+
+    def _notify(self, kind: str, obj: Any) -> None:
+        event = WatchEvent(kind, obj)
+        for callback in list(self._watchers):
+            callback(event)
+
+
+class MemoryObjectStore(Watchers):
     """:class:`ObjectStore` in a dict, for tests and for a daemon without a database.
 
     ``clock`` gives the creation timestamps (seconds since the epoch)."""
@@ -274,19 +294,3 @@ class MemoryObjectStore:
         if obj is None:
             raise NotFound(f'delete {kind} "{name}": not found')
         self._notify(DELETED, obj)
-
-    # -- watch -------------------------------------------------------------------------
-
-    def watch(self, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
-        self._watchers.append(callback)
-
-        def cancel() -> None:
-            if callback in self._watchers:
-                self._watchers.remove(callback)
-
-        return cancel
-
-    def _notify(self, kind: str, obj: Any) -> None:
-        event = WatchEvent(kind, obj)
-        for callback in list(self._watchers):
-            callback(event)

@@ -118,7 +118,7 @@ def _health(args: argparse.Namespace) -> dict[str, Any] | None:
     return hc
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def run_option_fields(args: Any) -> dict[str, Any]:
     """The base run flags, parsed and checked (sizes, CPUs, ulimits) as the library does.
 
     :mod:`dockyard.engine.options` (its ``@record`` classes cost ~5 ms to define) is
@@ -166,7 +166,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def create_body(args: argparse.Namespace) -> dict[str, Any]:
     """Docker's ``POST /containers/create`` body for the run/create flags."""
-    o = _options(args)
+    o = run_option_fields(args)
     restart, retries = "no", 0
     if args.restart != "no":
         from dockyard.engine.options import parse_restart

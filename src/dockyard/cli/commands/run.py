@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -144,69 +142,16 @@ def fast_parse(argv: list[str], _name: str = "run") -> Args | None:
 
 
 def options_from_args(args: argparse.Namespace | Args) -> object:
-    from dockyard.engine.options import (
-        RunOptions,
-        parse_cpus,
-        parse_env,
-        parse_size,
-        parse_ulimit,
-    )
+    """The daemon's run flags (``crun.run_option_fields``) as a RunOptions for fg-run."""
+    from dockyard.cli.commands.crun import run_option_fields
+    from dockyard.engine.options import RunOptions
     from dockyard.errors import InvalidArgument
 
     if args.network not in ("none", "host"):
         raise InvalidArgument(
-            f"network {args.network} not found: only 'none' and 'host' before the daemon lands"
+            f"network {args.network} not found: fg-run supports only 'none' and 'host'"
         )
-    swap = None
-    if args.memory_swap is not None:
-        swap = -1 if args.memory_swap == "-1" else parse_size(args.memory_swap, "--memory-swap")
-    sysctls = {}
-    for item in args.sysctl:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise InvalidArgument(f'invalid --sysctl "{item}": expected KEY=VALUE')
-        sysctls[k] = v
-    labels = {}
-    for item in args.label:
-        k, _, v = item.partition("=")
-        labels[k] = v
-    if args.pids_limit is not None and args.pids_limit == 0:
-        raise InvalidArgument("invalid --pids-limit 0: use -1 for unlimited")
-    return RunOptions(
-        image=args.image,
-        command=list(args.command),
-        entrypoint=None
-        if args.entrypoint is None
-        else ([args.entrypoint] if args.entrypoint else []),
-        env=parse_env(args.env, dict(os.environ)),
-        workdir=args.workdir,
-        user=args.user,
-        hostname=args.hostname,
-        name=args.name,
-        remove=args.rm,
-        network=args.network,
-        memory=parse_size(args.memory, "--memory") if args.memory else None,
-        memory_swap=swap,
-        nano_cpus=parse_cpus(args.cpus) if args.cpus else None,
-        cpu_shares=args.cpu_shares,
-        cpuset_cpus=args.cpuset_cpus,
-        pids_limit=args.pids_limit,
-        tty=args.tty,
-        interactive=args.interactive,
-        privileged=args.privileged,
-        read_only=args.read_only,
-        cap_add=args.cap_add,
-        cap_drop=args.cap_drop,
-        security_opt=args.security_opt,
-        group_add=args.group_add,
-        ulimits=[parse_ulimit(u) for u in args.ulimit],
-        tmpfs=args.tmpfs,
-        devices=args.device,
-        sysctls=sysctls,
-        init=args.init,
-        oom_score_adj=args.oom_score_adj,
-        labels=labels,
-    )
+    return RunOptions(**run_option_fields(args), name=args.name, devices=args.device)
 
 
 def run(ctx: Context, args: argparse.Namespace | Args, _name: str) -> int:
