@@ -87,8 +87,17 @@ def _nl(what: str, fn: Callable[[], T]) -> T:
 
 
 def link_index(ipr: IPR, name: str) -> int | None:
-    found: list[int] = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    """The index of link ``name`` in the calling thread's network namespace.
+
+    ``socket.if_nametoindex`` is one ioctl; pyroute2's ``link_lookup`` dumps every link
+    and filters in Python, which grows with the number of veths on a busy bridge."""
+    del ipr  # the namespace is the calling thread's, as the IPRoute's
+    import socket
+
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
 
 
 def mac_for(address: str) -> str:

@@ -232,9 +232,10 @@ class ServicesController:
         async with self._lock:
             services = [self._allocate(s) for s in self.store.list(Service)]
             self._release_gone(services)
-            pods = [
-                p for p in await self.backend.list_pods() if (p.namespace, p.name) not in exclude
-            ]
+            pods = [  # no Service: no need to observe every pod (a 50-pod scale-up asks often)
+                p for p in (await self.backend.list_pods() if services else [])
+                if (p.namespace, p.name) not in exclude
+            ]  # fmt: skip
             wanted: list[ServiceSpec] = []
             for svc in services:
                 vip = svc.spec.cluster_ip or ""
@@ -258,6 +259,8 @@ class ServicesController:
         """Called before a pod is stopped: take it out of every Service now; if it was an
         endpoint, give connections already accepted ``drain_seconds`` to finish."""
         before = self.endpoint_addresses()
+        if not before and not self.store.list(Service):
+            return  # no Service: nothing routes to the pod
         addr = next(
             (p.pod_ip for p in await self.backend.list_pods(namespace)
              if p.name == name and p.pod_ip),
