@@ -172,6 +172,9 @@ def test_lifecycle_commands(dyd: Daemonized) -> None:
 def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
     dyd.out("run", "-d", "--name", "taken", "busybox", "sleep", "60")
     before_rows = dyd.out("ps", "-aq")
+    running = set(dyd.out("ps", "-aq", "--no-trunc").split())
+    # --rm containers of earlier tests release their cgroups just after their exit
+    dyd.wait_for(lambda: own_cgroup_children() <= running, 10, "earlier cgroups released")
     before_cg = own_cgroup_children()
     before_vols = dyd.out("volume", "ls", "-q")
     mounts_before = Path("/proc/self/mountinfo").read_text().count(str(dyd.root))

@@ -42,12 +42,16 @@ class NsDaemon(Daemonized):
                               timeout=30, check=False)  # fmt: skip
 
     def links(self) -> list[str]:
+        """The namespace's links but the daemon's spare veths (``dys…``: plumbed ahead of
+        time for the next default-network start, see docs/network.md)."""
         out = self.sh("ip -o link show").stdout
-        return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        return [n for n in names if not n.startswith("dys")]
 
     def netns_files(self) -> list[str]:
+        """Container netns files (the spare endpoints' ``.spare-…`` files left out)."""
         d = self.run_root / "netns"
-        return sorted(os.listdir(d)) if d.is_dir() else []
+        return sorted(n for n in os.listdir(d) if not n.startswith(".spare-")) if d.is_dir() else []
 
     def nft_owners(self) -> list[str]:
         out = self.sh("nft -j list ruleset").stdout
@@ -233,3 +237,37 @@ def test_user_network_dns_aliases_connect_and_rm(nsd: NsDaemon) -> None:
     assert "pre-defined" in _one_line(p)
     assert [x for x in nsd.links() if x.startswith("dy") and x != "dyup0"] == []
     assert nsd.netns_files() == []
+
+
+def test_spare_endpoint_is_taken_renamed_refilled_and_swept(nsd: NsDaemon) -> None:
+    """A default-network start takes the endpoint plumbed ahead of time (its veth renamed
+    ``dy<id>``, its address now the container's), the pool refills, and a daemon killed
+    with a spare ready leaves nothing the next daemon does not sweep."""
+
+    def spares() -> tuple[list[str], list[str]]:
+        out = nsd.sh("ip -o link show").stdout
+        names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        d = nsd.run_root / "netns"
+        files = sorted(n for n in os.listdir(d) if n.startswith(".spare-")) if d.is_dir() else []
+        return [n for n in names if n.startswith("dys")], files
+
+    nsd.out("info")  # starts the daemon, which plumbs a spare in the background
+    nsd.wait_for(lambda: spares()[0] and spares()[1], 10, "a spare endpoint")
+    first, _ = spares()
+    cid = nsd.out("run", "-d", "busybox", "sleep", "60")
+    info = json.loads(nsd.out("inspect", cid))[0]
+    assert first[0] not in nsd.links()  # renamed: the container's veth is dy<id>
+    assert f"dy{cid[:12]}" in nsd.links()
+    assert info["NetworkSettings"]["IPAddress"].startswith("172.18.")
+    inside = nsd.out("exec", cid, "ip", "-o", "-4", "addr", "show", "eth0")
+    assert info["NetworkSettings"]["IPAddress"] + "/16" in inside
+    assert nsd.out("exec", cid, "ip", "route").startswith("default via 172.18.0.1")
+    nsd.wait_for(lambda: spares()[0] and spares()[0] != first, 10, "the pool refilled")
+    # kill -9 with a spare ready: the next daemon removes it and plumbs a new one
+    left, _ = spares()
+    os.kill(nsd.pid_of("dockyard.pid"), signal.SIGKILL)
+    time.sleep(0.3)
+    assert nsd.out("ps", "-q") == cid[:12]
+    nsd.wait_for(lambda: spares()[0] and spares()[0] != left, 10, "a fresh spare")
+    assert len(spares()[0]) == 1 and len(spares()[1]) == 1
+    nsd.out("rm", "-f", cid)

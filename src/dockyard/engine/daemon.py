@@ -119,11 +119,15 @@ class Daemon:
         self.backoff: dict[str, float] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.removing: set[str] = set()  # ids whose files a worker thread is deleting
+        self.retiring: set[asyncio.Future[None]] = set()  # --rm releases under way
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.health: HealthMonitor | None = None
         from dockyard.engine.execs import ExecManager
 
         self.execs = ExecManager(self)
+        from dockyard.engine.attach import Attachments
+
+        self.attachments = Attachments(self)
         self.started = time.time()
         self.extensions: list[Any] = []  # networks: hooks on start/stop/remove
         self.net: NetPlumb | None = None  # networking (engine/netplumb.py), made by open()
@@ -155,6 +159,8 @@ class Daemon:
         self.extensions.append(net)  # api/server.py adds /networks for daemon.net
 
     async def close(self) -> None:
+        if self.retiring:  # --rm containers being released: let them finish
+            await asyncio.wait(list(self.retiring), timeout=30)
         for t in list(self.restart_tasks.values()) + list(self.tasks):
             t.cancel()
         if self.health is not None:
@@ -163,6 +169,7 @@ class Daemon:
             self.orchestrator.close()
         if self.net is not None:
             await self.net.close()
+        self.attachments.close()
         self.shim.close()
 
     def _spawn(self, coro: Any) -> None:
@@ -274,14 +281,40 @@ class Daemon:
 
     # ------------------------------------------------------------------ start
 
-    async def start(self, ref: str, stdio: dict[str, int] | None = None) -> ContainerRecord:
+    async def start(
+        self, ref: str, stdio: dict[str, int] | None = None, detach_keys: bytes | None = None
+    ) -> ContainerRecord:
         """Start a created or exited container; ``stdio`` names client descriptors to attach
-        (``stdin``, ``stdout``, ``stderr``, ``ctl``); they are handed to the shim, not kept."""
+        (``stdin``, ``stdout``, ``stderr``, ``ctl``); they are handed to the shim, not kept.
+        Attachments parked on the container (:mod:`dockyard.engine.attach`) go with it."""
         rec = self.get(ref)
         async with self.lock(rec.id):
-            return await self._start(rec.id, stdio)
+            return await self._start_attached(rec.id, stdio, detach_keys)
 
-    async def _start(self, cid: str, stdio: dict[str, int] | None) -> ContainerRecord:
+    async def _start_attached(
+        self, cid: str, stdio: dict[str, int] | None, detach_keys: bytes | None
+    ) -> ContainerRecord:
+        from dockyard.engine.attach import close_fds
+
+        parked = self.attachments.take(cid)
+        first = parked.pop(0) if stdio is None and parked else None
+        if first is not None:
+            stdio, detach_keys = first.stdio, first.detach_keys
+        try:
+            rec = await self._start(cid, stdio, detach_keys)
+        except BaseException:
+            for p in parked:
+                close_fds(p.stdio)
+            raise
+        finally:
+            if first is not None:
+                close_fds(first.stdio)
+        await self.attachments.hand_over(cid, parked)
+        return rec
+
+    async def _start(
+        self, cid: str, stdio: dict[str, int] | None, detach_keys: bytes | None = None
+    ) -> ContainerRecord:
         from dockyard.engine.create import before_start
 
         rec = self.get(cid)
@@ -304,6 +337,8 @@ class Daemon:
                     "max_file": dopts.log_max_file},
             "tty": opts.tty, "open_stdin": opts.interactive, "fds": names,
         }  # fmt: skip
+        if detach_keys is not None:
+            msg["detach_keys"] = list(detach_keys)
         try:
             answer = await self.shim.call(msg, fds)
         except DockyardError:
@@ -337,11 +372,16 @@ class Daemon:
                 cb(msg)
 
     async def _handle_exit(self, cid: str, ex: dict[str, Any]) -> None:
+        from dockyard.engine.create import run_remove
+
         async with self.lock(cid):
             try:
                 rec = self.get(cid)
             except NotFound:
                 rec = None
+            if rec is not None and rec.status in LIVE and run_remove(rec):
+                self._retire(rec, ex)
+                return
             if rec is not None and rec.status in LIVE:
                 rec = self._record_exit(rec, ex)
         self._spawn(self._forget(cid))  # nothing below needs the shim's answer
@@ -354,6 +394,51 @@ class Daemon:
                 await self.remove(cid, force=True)
                 return
             self._maybe_restart(rec)
+
+    def _retire(self, rec: ContainerRecord, ex: dict[str, Any]) -> None:
+        """A ``--rm`` container exited: its record goes now (name and id free, ``ps -a`` no
+        longer lists it) and the waiters (``run --rm``) get the exit code at once; releasing
+        what it held (cgroups, runtime state, network endpoint, files) follows in a task.
+        A daemon killed meanwhile finishes that on its next start (:meth:`_sweep_removed`,
+        and the network's sweep of endpoints without a live container)."""
+        if self.health is not None:
+            self.health.stop(rec.id)
+        task = self.restart_tasks.pop(rec.id, None)
+        if task is not None:
+            task.cancel()
+        code = int(ex.get("code", 255))
+        rec = replace(rec, status="exited", pid=0, exit_code=code,
+                      oom_killed=bool(ex.get("oom_killed")),
+                      finished_at=str(ex.get("finished_at") or _now()))  # fmt: skip
+        self.removing.add(rec.id)
+        self.engine.db.remove_container(rec.id)
+        self.attachments.drop(rec.id)
+        self.locks.pop(rec.id, None)
+        self.backoff.pop(rec.id, None)
+        self.emit(rec, "die", exitCode=str(code))
+        if rec.oom_killed:
+            self.emit(rec, "oom")
+        self.emit(rec, "destroy")
+        self._wake(rec.id, ("next-exit", "not-running", "removed"), code)
+        self._spawn(self._forget(rec.id))
+        retiring = asyncio.ensure_future(self._release(rec))
+        self.retiring.add(retiring)
+        retiring.add_done_callback(self.retiring.discard)
+
+    async def _release(self, rec: ContainerRecord) -> None:
+        """What a retired container held, released after its waiters have their answer."""
+        from dockyard.engine.create import after_remove, after_stop
+
+        await asyncio.sleep(0)  # let the waiters' replies go out first
+        try:
+            with contextlib.suppress(DockyardError):
+                self.runtime.delete(rec.id, force=True)
+            after_stop(self, rec)
+            with contextlib.suppress(Exception):
+                after_remove(self, rec, False)
+        finally:
+            self.removing.discard(rec.id)
+        await self._remove_files(rec.id)
 
     async def _forget(self, cid: str) -> None:
         with contextlib.suppress(DockyardError):
@@ -560,6 +645,7 @@ class Daemon:
             # after the waiters (``run --rm``) have their exit code. A daemon killed
             # meanwhile sweeps bundles without a record on its next start.
             self.engine.db.remove_container(rec.id)
+            self.attachments.drop(rec.id)
             after_remove(self, rec, volumes)
         self.locks.pop(rec.id, None)
         self.backoff.pop(rec.id, None)
@@ -587,6 +673,12 @@ class Daemon:
         for cid in names:
             if cid not in known and cid not in self.removing and len(cid) == 64:
                 self._spawn(self._remove_files(cid))
+        for state in self.runtime.list():  # runtime state (and cgroups) of those
+            if state.id not in known and state.id not in self.removing:
+                with contextlib.suppress(DockyardError):
+                    self.runtime.delete(state.id, force=True)
+        if self.net is not None:
+            self.net.sweep_netns(known | self.removing)
 
     # ------------------------------------------------------------------ queries
 

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from dockyard.network import (
         DnsResponder,
         Endpoint,
+        EndpointSpec,
         NetworkManager,
         NetworkSpec,
         NetworkState,
@@ -136,6 +137,16 @@ class SqliteIpamStore:
             if cur.rowcount == 0:
                 raise NotFound(f"release {address}: not allocated")
 
+    def transfer(self, network: str, address: str, owner: str) -> None:
+        """Give an allocated ``address`` to another owner (a spare endpoint taken)."""
+        with self.db.transaction(write=True) as conn:
+            cur = conn.execute(
+                "UPDATE ipam_allocations SET owner = ? WHERE network = ? AND address = ?",
+                (owner, network, address),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"transfer {address}: not allocated")
+
     def cursor(self, network: str) -> str | None:
         with self.db.transaction() as conn:
             row = conn.execute(
@@ -190,6 +201,22 @@ def release_netns(path: str) -> None:
         LibcSyscalls().umount2(path, MNT_DETACH)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def move_netns(src: str, dst: str) -> None:
+    """The namespace kept alive on ``src`` kept on ``dst`` instead (a bind mount of it,
+    then ``src`` released)."""
+    from dockyard.linux import LibcSyscalls
+
+    release_netns(dst)
+    os.close(os.open(dst, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o444))
+    try:
+        LibcSyscalls().mount(src, dst, None, MS_BIND, None)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dst)
+        raise
+    release_netns(src)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -251,6 +278,12 @@ def _undo(err: BaseException, steps: list[Callable[[], object]]) -> None:
             err.add_note(f"cleanup: {e}")
 
 
+# Spare endpoints: host veth ends "dys" + 10 hex (container ids are hex: theirs never start
+# so), netns files ".spare-<token>", IPAM owners "spare:<token>".
+_SPARE_LINK = "dys"
+_SPARE_FILE = ".spare-"
+_SPARE_OWNER = "spare:"
+
 # ---------------------------------------------------------------------- the plumbing
 
 
@@ -264,6 +297,12 @@ class NetPlumb:
         self.dns: dict[str, DnsResponder] = {}
         self.broken = ""  # why networking is unusable (not root, no nft): bridge runs fail
         self.notes: list[str] = []  # problems met at start (restore failures, DNS binds)
+        # Spare endpoints on the default network, plumbed ahead of time off the start path
+        # (netns, veth on the bridge, address, route): a default-network start takes one.
+        self.spares_wanted = 1
+        self._spares: list[Endpoint] = []
+        self._filler: Any = None  # the task refilling the pool
+        self._closed = False
 
     @property
     def mgr(self) -> NetworkManager:
@@ -383,10 +422,18 @@ class NetPlumb:
                 self._drop_endpoint(ep)
         for failure in self.mgr.restore(keep):
             self.notes.append(f"restore: {failure}")
+        self._sweep_spares(nets)
         for net in nets:
             await self._start_dns(net)
+        self._refill()
 
     async def close(self) -> None:
+        self._closed = True
+        if self._filler is not None:
+            with contextlib.suppress(Exception):
+                await self._filler
+        while self._spares:
+            self._drop_spare(self._spares.pop())
         if self._mgr is not None:
             self._mgr.release_all()
         for r in list(self.dns.values()):
@@ -574,8 +621,24 @@ class NetPlumb:
         done: list[Callable[[], object]] = []
         eps: list[Endpoint] = []
         try:
-            make_netns(path)
-            done.append(lambda: release_netns(path))
+            spare = self._take_spare(wanted)
+            if spare is not None:
+                done.append(partial(self._drop_spare, spare))
+                move_netns(spare.netns, path)
+                done.append(lambda: release_netns(path))
+                net = self.network("bridge")
+                SqliteIpamStore(self.db).transfer(net.id, spare.address, rec.id)
+                w = wanted[0]
+                ep = self.mgr.adopt(spare, rec.id, path, tuple(ports),
+                                    tuple(w.get("aliases") or ()))  # fmt: skip
+                done.append(partial(self.mgr.disconnect, ep))
+                self._save_endpoint(ep)
+                done.append(partial(self._delete_endpoint, ep))
+                eps.append(ep)
+                wanted = []
+            else:
+                make_netns(path)
+                done.append(lambda: release_netns(path))
             for i, w in enumerate(wanted):
                 net = self.network(str(w["name"]))
                 addr = ipam.allocate(net, rec.id, str(w.get("ip") or ""))
@@ -589,7 +652,7 @@ class NetPlumb:
                 self._save_endpoint(ep)
                 done.append(partial(self._delete_endpoint, ep))
                 eps.append(ep)
-            first = self.network(str(wanted[0]["name"])) if wanted else None
+            first = self.network(eps[0].network) if eps else None
             self._render(rec, dopts, bundle, eps, first.gateway if first else "",
                          first.gateway if first is not None and first.dns else "")  # fmt: skip
             self._set_netns(rec.id, path)
@@ -699,6 +762,99 @@ class NetPlumb:
                 config["networks"] = self._settings(cur, [])
                 config["ports"] = {}
                 self.d.engine.db.update_container(replace(cur, config=config))
+
+    def sweep_netns(self, keep: set[str]) -> None:
+        """Network namespace files of containers that no longer exist (a daemon killed
+        while releasing them): unmounted and deleted."""
+        directory = os.path.join(str(self.d.run_root), "netns")
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for cid in names:
+            if cid not in keep and not cid.startswith(_SPARE_FILE):
+                release_netns(os.path.join(directory, cid))
+
+    # --- spare endpoints ------------------------------------------------------------------------
+    def _refill(self) -> None:
+        """Start refilling the spare pool in the background (once at a time)."""
+        if self._closed or self.broken or len(self._spares) >= self.spares_wanted:
+            return
+        if self._filler is not None and not self._filler.done():
+            return
+        import asyncio
+
+        self._filler = asyncio.ensure_future(self._fill())
+
+    async def _fill(self) -> None:
+        import asyncio
+
+        from dockyard.network import EndpointSpec
+
+        while not self._closed and len(self._spares) < self.spares_wanted:
+            try:
+                net = self.network("bridge")
+            except NotFound:
+                return
+            token = os.urandom(5).hex()
+            owner = _SPARE_OWNER + token
+            ipam = self._ipam()
+            try:
+                addr = ipam.allocate(net, owner)
+            except DockyardError:
+                return  # the subnet is full: starts plumb their own
+            path = os.path.join(str(self.d.run_root), "netns", _SPARE_FILE + token)
+            spec = EndpointSpec(owner, path, addr, host_ifname=_SPARE_LINK + token)
+            try:
+                ep = await asyncio.to_thread(self._make_spare, net, spec)
+            except Exception as e:  # the pool is an optimisation: starts plumb their own
+                with contextlib.suppress(DockyardError):
+                    ipam.release(net, addr)
+                self.notes.append(f"spare endpoint: {e}")
+                return
+            if self._closed:
+                self._drop_spare(ep)
+                return
+            self._spares.append(ep)
+
+    def _make_spare(self, net: NetworkState, spec: EndpointSpec) -> Endpoint:
+        make_netns(spec.netns)
+        try:
+            return self.mgr.connect(net, spec)
+        except BaseException:
+            release_netns(spec.netns)
+            raise
+
+    def _drop_spare(self, ep: Endpoint) -> None:
+        with contextlib.suppress(DockyardError):
+            self.mgr.disconnect(ep)
+        release_netns(ep.netns)
+        with contextlib.suppress(DockyardError):
+            self._ipam().release(self.network(ep.network), ep.address)
+
+    def _take_spare(self, wanted: list[dict[str, Any]]) -> Endpoint | None:
+        """A spare endpoint for a start on the default network alone, with no fixed address."""
+        if len(wanted) != 1 or wanted[0].get("ip") or str(wanted[0]["name"]) != "bridge":
+            return None
+        spare = self._spares.pop(0) if self._spares else None
+        self._refill()
+        return spare
+
+    def _sweep_spares(self, nets: Sequence[NetworkState]) -> None:
+        """What spare endpoints of a killed daemon left: veths, addresses, netns files."""
+        store = SqliteIpamStore(self.db)
+        for net in nets:
+            with contextlib.suppress(DockyardError):
+                self.mgr.drop_links(net.bridge, _SPARE_LINK)
+            for addr, owner in store.allocations(net.id).items():
+                if owner.startswith(_SPARE_OWNER):
+                    with contextlib.suppress(DockyardError):
+                        store.remove(net.id, addr)
+        directory = os.path.join(str(self.d.run_root), "netns")
+        with contextlib.suppress(OSError):
+            for name in os.listdir(directory):
+                if name.startswith(_SPARE_FILE):
+                    release_netns(os.path.join(directory, name))
 
     def after_remove(self, rec: ContainerRecord) -> None:
         self._cleanup(rec.id)

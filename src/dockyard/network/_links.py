@@ -157,6 +157,17 @@ def delete_link(ipr: IPR, name: str) -> bool:
     return True
 
 
+def rename_link(ipr: IPR, old: str, new: str) -> None:
+    """Rename link ``old`` to ``new`` (down for the rename, up again after)."""
+    what = f"rename link {old} to {new}"
+    index = link_index(ipr, old)
+    if index is None:
+        raise NotFound(f"{what}: no such link")
+    _nl(what, lambda: ipr.link("set", index=index, state="down"))
+    _nl(what, lambda: ipr.link("set", index=index, ifname=new))
+    _nl(what, lambda: ipr.link("set", index=index, state="up"))
+
+
 def bridge_ports(ipr: IPR, bridge: str) -> list[str]:
     index = link_index(ipr, bridge)
     if index is None:

@@ -37,6 +37,7 @@ from dockyard.network._links import (
     iproute,
     mac_for,
     read_sysctl,
+    rename_link,
 )
 from dockyard.network._model import Endpoint, EndpointSpec, NetworkState, PortSpec
 from dockyard.network._netns import in_netns, open_netns
@@ -44,6 +45,7 @@ from dockyard.network._nft import Nft
 from dockyard.network._nftrules import BASE_OWNER, endpoint_rules, network_rules, owners_in
 from dockyard.network._plan import veth_name
 from dockyard.network._ports import PortReservation, reserve_ports
+from dockyard.records import replace
 
 __all__ = ["NetworkManager"]
 
@@ -68,6 +70,12 @@ def _within(e: DockyardError, what: str) -> DockyardError:
     for note in getattr(e, "__notes__", []):
         wrapped.add_note(note)
     return wrapped
+
+
+def _rename_over(ipr: object, old: str, new: str) -> None:
+    """``old`` renamed ``new``; a stale ``new`` (of a crashed daemon) deleted first."""
+    delete_link(ipr, new)
+    rename_link(ipr, old, new)
 
 
 def _close(held: Iterable[PortReservation]) -> None:
@@ -150,7 +158,7 @@ class NetworkManager:
         """
         what = f"connect container {spec.container_id} to network {net.name}"
         self._check(net, spec, what)
-        host_if = veth_name(spec.container_id, spec.ifname)
+        host_if = spec.host_ifname or veth_name(spec.container_id, spec.ifname)
         with self._lock:
             held = reserve_ports(spec.ports, spec.container_id, self.host_netns)
             ep = Endpoint(
@@ -178,6 +186,37 @@ class NetworkManager:
                 raise _within(e, what) from e
             self._reservations[ep.owner] = held
             return ep
+
+    def adopt(self, ep: Endpoint, container_id: str, netns: str, ports: tuple[PortSpec, ...],
+              aliases: tuple[str, ...]) -> Endpoint:  # fmt: skip
+        """A ready endpoint (veth made and configured ahead of time for no container) given
+        to ``container_id``: its published ports held and their DNAT rules added."""
+        what = f"connect container {container_id} to network {ep.network}"
+        host_if = veth_name(container_id, ep.ifname)
+        with self._lock:
+            held = reserve_ports(ports, container_id, self.host_netns)
+            new = replace(ep, container_id=container_id, netns=netns, aliases=aliases,
+                          host_ifname=host_if, ports=tuple(r.binding for r in held))  # fmt: skip
+            done: list[Callable[[], object]] = [lambda: _close(held)]
+            try:
+                self._host(_rename_over, ep.host_ifname, host_if)
+                done.append(lambda: self._host(rename_link, host_if, ep.host_ifname))
+                if new.ports:
+                    self.nft.add(endpoint_rules(new), [new.owner], what)
+            except DockyardError as e:
+                _undo(e, done)
+                raise _within(e, what) from e
+            self._reservations[new.owner] = held
+            return new
+
+    def drop_links(self, bridge: str, prefix: str) -> list[str]:
+        """Delete the ports of ``bridge`` whose names start with ``prefix`` (spare veths a
+        killed daemon left); returns their names."""
+        with self._lock:
+            names = [n for n in self._host(bridge_ports, bridge) if n.startswith(prefix)]
+            for name in names:
+                self._host(delete_link, name)
+            return names
 
     def _check(self, net: NetworkState, spec: EndpointSpec, what: str) -> None:
         if not _IFNAME.fullmatch(spec.ifname) or spec.ifname == "lo":

@@ -118,6 +118,7 @@ class EndpointSpec:
     default_route: bool = True
     ports: tuple[PortSpec, ...] = ()
     aliases: tuple[str, ...] = ()
+    host_ifname: str = ""  # the host end's name; empty: derived from the id (veth_name)
 
 
 @record

@@ -76,6 +76,22 @@ def test_sqlite_ipam_store_serves_the_allocator(tmp_path: Path) -> None:
     assert store.allocations(net.id) == {"10.1.0.3": "c2", "10.1.0.4": "c5", "10.1.0.6": "c3"}
     with pytest.raises(NotFound):
         store.remove(net.id, "10.1.0.2")
+    store.transfer(net.id, "10.1.0.4", "spare:ab")  # a spare endpoint's address, taken
+    assert store.allocations(net.id)["10.1.0.4"] == "spare:ab"
+    with pytest.raises(NotFound):
+        store.transfer(net.id, "10.1.0.5", "c6")
+
+
+def test_only_a_plain_default_network_start_takes_a_spare(plumb: NetPlumb) -> None:
+    plumb._closed = True  # no refill task (no event loop here)
+    spare = object()
+    plumb._spares = [spare]  # type: ignore[list-item]
+    assert plumb._take_spare([{"name": "front", "ip": ""}]) is None
+    assert plumb._take_spare([{"name": "bridge", "ip": "172.18.0.9"}]) is None
+    two = [{"name": "bridge", "ip": ""}, {"name": "front", "ip": ""}]
+    assert plumb._take_spare(two) is None
+    assert plumb._take_spare([{"name": "bridge", "ip": "", "aliases": []}]) is spare
+    assert plumb._take_spare([{"name": "bridge", "ip": ""}]) is None  # the pool is empty
 
 
 def _rec(network: str, **config: Any) -> ContainerRecord:
