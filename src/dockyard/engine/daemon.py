@@ -56,6 +56,7 @@ from dockyard.records import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from dockyard.cgroups.warm import CgroupWarmer
     from dockyard.engine.health import HealthMonitor
     from dockyard.engine.netplumb import NetPlumb
     from dockyard.store.db import ContainerRecord
@@ -120,6 +121,7 @@ class Daemon:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.removing: set[str] = set()  # ids whose files a worker thread is deleting
         self.retiring: set[asyncio.Future[None]] = set()  # --rm releases under way
+        self._procs_file: str | None = None  # own cgroup.procs, for warm_cgroups()
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.health: HealthMonitor | None = None
         from dockyard.engine.execs import ExecManager
@@ -354,6 +356,15 @@ class Daemon:
         self.emit(rec, "start")
         self._start_health(rec)
         return rec
+
+    def warm_cgroups(self) -> CgroupWarmer | None:
+        """A :class:`~dockyard.cgroups.warm.CgroupWarmer` on the daemon's own cgroup, for a
+        create that a start follows (stop it once started); None where nothing is writable."""
+        from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+
+        if self._procs_file is None:
+            self._procs_file = own_procs_file()
+        return CgroupWarmer(self._procs_file) if self._procs_file else None
 
     def _start_health(self, rec: ContainerRecord) -> None:
         if self.health is not None:

@@ -193,16 +193,25 @@ class NetworkManager:
         to ``container_id``: its published ports held and their DNAT rules added."""
         what = f"connect container {container_id} to network {ep.network}"
         host_if = veth_name(container_id, ep.ifname)
+        # The rename touches only this endpoint's own veth: it does not wait for the lock
+        # (which a spare being plumbed on a worker thread may hold for a while).
+        try:
+            self._host(_rename_over, ep.host_ifname, host_if)
+        except DockyardError as e:
+            raise _within(e, what) from e
+        new = replace(ep, container_id=container_id, netns=netns, aliases=aliases,
+                      host_ifname=host_if)  # fmt: skip
+        if not ports:
+            return new
         with self._lock:
-            held = reserve_ports(ports, container_id, self.host_netns)
-            new = replace(ep, container_id=container_id, netns=netns, aliases=aliases,
-                          host_ifname=host_if, ports=tuple(r.binding for r in held))  # fmt: skip
-            done: list[Callable[[], object]] = [lambda: _close(held)]
+            done: list[Callable[[], object]] = [
+                lambda: self._host(rename_link, host_if, ep.host_ifname)
+            ]
             try:
-                self._host(_rename_over, ep.host_ifname, host_if)
-                done.append(lambda: self._host(rename_link, host_if, ep.host_ifname))
-                if new.ports:
-                    self.nft.add(endpoint_rules(new), [new.owner], what)
+                held = reserve_ports(ports, container_id, self.host_netns)
+                done.append(lambda: _close(held))
+                new = replace(new, ports=tuple(r.binding for r in held))
+                self.nft.add(endpoint_rules(new), [new.owner], what)
             except DockyardError as e:
                 _undo(e, done)
                 raise _within(e, what) from e
@@ -255,10 +264,9 @@ class NetworkManager:
         what = f"disconnect container {ep.container_id} from network {ep.network}"
         with self._lock:
             errors: list[DockyardError] = []
-            steps: list[Callable[[], object]] = [
-                lambda: self.nft.remove([ep.owner], what),
-                lambda: self._host(delete_link, ep.host_ifname),
-            ]
+            steps: list[Callable[[], object]] = [lambda: self._host(delete_link, ep.host_ifname)]
+            if ep.ports:  # DNAT rules exist for published ports only (see connect)
+                steps.insert(0, lambda: self.nft.remove([ep.owner], what))
             for step in steps:
                 try:
                     step()

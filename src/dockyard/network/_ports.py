@@ -151,4 +151,4 @@ def reserve_ports(
             raise
         return held
 
-    return in_netns(netns, run)
+    return in_netns(netns, run) if specs else []

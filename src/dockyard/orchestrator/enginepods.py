@@ -499,6 +499,7 @@ class EnginePodBackend:
         from dockyard.orchestrator.export import to_dict
 
         pod = p.pod
+        warmer = self.d.warm_cgroups()  # starts follow: see dockyard.cgroups.warm
         try:
             for i, c in enumerate(pod.spec.containers):
                 if p.terminating:
@@ -526,6 +527,8 @@ class EnginePodBackend:
             error = f"{type(e).__name__}: {e}"
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": error})
         finally:
+            if warmer is not None:
+                warmer.stop()
             self.on_change()
 
     async def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:

@@ -220,23 +220,6 @@ def test_shim_whose_socket_another_shim_took_exits_once_idle(tmp_path: Path) -> 
     _close(shim)
 
 
-def test_cgroup_warmer_writes_own_pid_until_stopped(tmp_path: Path) -> None:
-    import os
-    import time
-
-    from dockyard.engine.shim import _CgroupWarmer
-
-    assert not _CgroupWarmer("").on  # no writable cgroup.procs: nothing runs
-    target = tmp_path / "cgroup.procs"
-    target.write_text("")
-    w = _CgroupWarmer(str(target))
-    deadline = time.monotonic() + 5
-    while target.read_text() != str(os.getpid()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    w.stop()
-    assert target.read_text() == str(os.getpid())
-
-
 def test_exit_record_is_replaced_whole(tmp_path: Path) -> None:
     from dockyard.engine.shim import _write_durably
 
