@@ -472,10 +472,19 @@ def main(argv: list[str] | None = None) -> int:
         log.debug(f"{cmd} {' '.join(rest[1:])}")
         if cmd in ("spec", "features"):
             return _COMMANDS[cmd](None, flags, pos)  # type: ignore[arg-type]
+        warmer = None
+        if cmd in ("create", "run", "exec"):  # a cgroup.procs write follows: see the module
+            from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+
+            warmer = CgroupWarmer(own_procs_file())
         from dockyard.runtime import Runtime
 
         rt = Runtime(gflags.get("root", "/run/dockyard/runtime"))
-        return int(_COMMANDS[cmd](rt, flags, pos))
+        try:
+            return int(_COMMANDS[cmd](rt, flags, pos))
+        finally:
+            if warmer is not None:
+                warmer.stop()
     except UsageError as e:
         msg = str(e)
     except KeyboardInterrupt:
