@@ -348,11 +348,15 @@ class Daemon:
 
             after_stop(self, rec)
             raise
-        rec = self.update(
-            cid, status="running", pid=int(answer["pid"]), started_at=str(answer["started_at"]),
-            exit_code=None, finished_at=None, oom_killed=False,
+        rec = self.get(cid)
+        config = dict(rec.config)  # one read and one write for the record and its state
+        config["state"] = {**dict(config.get("state") or {}), "stopped_by_user": False,
+                           "error": ""}  # fmt: skip
+        rec = replace(
+            rec, status="running", pid=int(answer["pid"]), started_at=str(answer["started_at"]),
+            exit_code=None, finished_at=None, oom_killed=False, config=config,
         )  # fmt: skip
-        self.set_state(cid, stopped_by_user=False, error="")
+        self.engine.db.update_container(rec)
         self.emit(rec, "start")
         self._start_health(rec)
         return rec
