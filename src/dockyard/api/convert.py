@@ -173,4 +173,17 @@ def exec_config_from(body: dict[str, Any]) -> Any:
         workdir=_get(body, "WorkingDir", str, ""),
         tty=bool(_get(body, "Tty", bool, False)),
         privileged=bool(_get(body, "Privileged", bool, False)),
+        attach_stdin=bool(_get(body, "AttachStdin", bool, False)),
+        attach_stdout=bool(_get(body, "AttachStdout", bool, True)),
+        attach_stderr=bool(_get(body, "AttachStderr", bool, True)),
+        detach_keys=_detach_keys(_get(body, "DetachKeys", str, "")),
     )
+
+
+def _detach_keys(spec: str) -> str:
+    """Checked now, as Docker's exec create does (a bad spec is a 400 here)."""
+    if spec:
+        from dockyard.engine.detachkeys import parse
+
+        parse(spec)
+    return spec

@@ -48,7 +48,9 @@ DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 
 def _error(exc: DockyardError) -> web.Response:
     status = next((v for k, v in _STATUS.items() if isinstance(exc, k)), 500)
-    return web.json_response({"message": str(exc), "kind": type(exc).__name__}, status=status)
+    body = json.dumps({"message": str(exc), "kind": type(exc).__name__}).encode()
+    # exactly ``application/json``: Docker's clients read ``message`` only then
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
 
 
 @web.middleware
@@ -263,10 +265,19 @@ async def container_rename(request: web.Request) -> web.StreamResponse:
 
 
 async def container_wait(request: web.Request) -> web.StreamResponse:
-    code = await _d(request).wait(
+    """As Docker: the headers at once (a client may start the container only then: the
+    stock CLI's ``attach``/``run`` do), the body when the condition is met."""
+    fut = _d(request).waiter(
         request.match_info["id"], request.query.get("condition") or "not-running"
     )
-    return web.json_response({"StatusCode": code, "Error": None})
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    try:
+        await resp.prepare(request)
+        code = await fut
+    finally:
+        fut.cancel()
+    await resp.write(json.dumps({"StatusCode": code, "Error": None}).encode())
+    return resp
 
 
 async def container_remove(request: web.Request) -> web.StreamResponse:
@@ -291,6 +302,12 @@ async def container_resize(request: web.Request) -> web.StreamResponse:
     await d.shim.call({"op": "resize", "id": rec.id, "h": int(request.query.get("h", "24")),
                        "w": int(request.query.get("w", "80"))})  # fmt: skip
     return web.Response(status=200)
+
+
+async def container_attach(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.attach import attach
+
+    return await attach(request, _d(request), request.match_info.get("version") or API_VERSION)
 
 
 async def container_logs(request: web.Request) -> web.StreamResponse:
@@ -417,44 +434,13 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
 
 
 async def exec_start(request: web.Request) -> web.StreamResponse:
-    d = _d(request)
+    from dockyard.api.attach import exec_start as start
+
     body = await _body(request)
-    eid = request.match_info["id"]
-    if body.get("Detach"):
-        await d.execs.start(eid, None, detach=True)
-        return web.Response(status=200)
-    r, w = os.pipe2(os.O_CLOEXEC)
-    try:
-        inst = await d.execs.start(eid, {"stdout": w, "stderr": w})
-    except BaseException:
-        os.close(r)
-        raise
-    finally:
-        os.close(w)
-    resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
-    await resp.prepare(request)
-    loop = asyncio.get_running_loop()
-    os.set_blocking(r, False)
-    try:
-        while True:
-            fut: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(r, _wake, fut)
-            try:
-                await fut
-            finally:
-                loop.remove_reader(r)
-            try:
-                data = os.read(r, 65536)
-            except BlockingIOError:
-                continue
-            if not data:
-                break
-            await resp.write(data)
-    finally:
-        os.close(r)
-    if inst.done is not None:
-        await inst.done
-    return resp
+    if not isinstance(body, dict):
+        raise InvalidArgument("exec start: the body must be a JSON object")
+    return await start(request, _d(request), request.match_info.get("version") or API_VERSION,
+                       body)  # fmt: skip
 
 
 async def exec_inspect(request: web.Request) -> web.StreamResponse:
@@ -547,6 +533,7 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/containers/{id}/rename", container_rename)
         r.add_post(p + "/containers/{id}/wait", container_wait)
         r.add_post(p + "/containers/{id}/resize", container_resize)
+        r.add_post(p + "/containers/{id}/attach", container_attach)
         r.add_get(p + "/containers/{id}/logs", container_logs)
         r.add_get(p + "/containers/{id}/top", container_top)
         r.add_get(p + "/containers/{id}/stats", container_stats)

@@ -214,7 +214,10 @@ def exec_json(inst: ExecInstance) -> dict[str, Any]:
         "ExitCode": inst.exit_code,
         "ContainerID": inst.container_id,
         "Pid": inst.pid,
-        "OpenStdin": False,
+        "OpenStdin": inst.config.attach_stdin,
+        "OpenStdout": inst.config.attach_stdout,
+        "OpenStderr": inst.config.attach_stderr,
+        "DetachKeys": inst.config.detach_keys,
         "ProcessConfig": {
             "entrypoint": inst.config.cmd[0] if inst.config.cmd else "",
             "arguments": inst.config.cmd[1:],

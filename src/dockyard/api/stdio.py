@@ -10,6 +10,9 @@ stdio descriptors (SCM_RIGHTS; ``fds`` names them: ``stdin``, ``stdout``,
     {"op": "attach", "id": ID}
     {"op": "exec", "eid": EXEC_ID}
 
+Any request may carry ``"detach_keys": "ctrl-p,ctrl-q"`` (Docker's ``--detach-keys``
+spec, :mod:`dockyard.engine.detachkeys`), the sequence that detaches a terminal.
+
 The daemon answers ``{"ok": true, "id": ID}`` (or ``{"error", "kind"}``) once the
 process runs, hands the descriptors and a duplicate of the connection (``ctl``)
 to the shim, and closes its own copies. Output then goes from the shim straight
@@ -134,13 +137,18 @@ class StdioServer:
     async def _dispatch(
         self, msg: dict[str, Any], stdio: dict[str, int], conn: socket.socket
     ) -> asyncio.Future[int] | None:
+        from dockyard.engine.detachkeys import parse
+
         d = self.d
         op = msg.get("op")
+        warmer = None
+        spec = msg.get("detach_keys")
+        keys = parse(str(spec)) if spec else None
         ctl = os.dup(conn.fileno())
         stdio = {**stdio, "ctl": ctl}
         try:
             if op == "exec":
-                inst = await d.execs.start(str(msg["eid"]), stdio)
+                inst = await d.execs.start(str(msg["eid"]), stdio, detach_keys=keys)
                 _send(conn, {"ok": True, "id": inst.id})
                 assert inst.done is not None
                 return inst.done
@@ -149,6 +157,7 @@ class StdioServer:
 
                 opts, dopts = options_from_create(dict(msg.get("create") or {}),
                                                   msg.get("name") or None)  # fmt: skip
+                warmer = d.warm_cgroups()  # the start follows: see dockyard.cgroups.warm
                 rec = await d.create(opts, dopts)
                 cid = rec.id
             elif op in ("start", "attach"):
@@ -161,10 +170,11 @@ class StdioServer:
             fut = d.waiter(cid, str(wait)) if wait else None
             try:
                 if op == "attach":
-                    await d.shim.call({"op": "attach", "id": cid, "fds": list(stdio)},
-                                      list(stdio.values()))  # fmt: skip
+                    from dockyard.engine.attach import shim_attach_msg
+
+                    await d.shim.call(shim_attach_msg(cid, stdio, keys), list(stdio.values()))
                 else:
-                    await d.start(cid, stdio)
+                    await d.start(cid, stdio, keys)
             except BaseException:
                 if fut is not None:
                     fut.cancel()
@@ -180,6 +190,8 @@ class StdioServer:
             _send(conn, first)
             return fut
         finally:
+            if warmer is not None:
+                warmer.stop()
             os.close(ctl)
 
 

@@ -33,6 +33,10 @@ class ExecConfig:
     workdir: str = ""
     tty: bool = False
     privileged: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = True
+    attach_stderr: bool = True
+    detach_keys: str = ""  # Docker's spec (``ctrl-p,ctrl-q``); empty: the default
 
 
 @record(frozen=False)
@@ -111,7 +115,11 @@ class ExecManager:
         return proc
 
     async def start(
-        self, eid: str, stdio: dict[str, int] | None = None, detach: bool = False
+        self,
+        eid: str,
+        stdio: dict[str, int] | None = None,
+        detach: bool = False,
+        detach_keys: bytes | None = None,
     ) -> ExecInstance:
         inst = self.get(eid)
         if inst.running or inst.exit_code is not None:
@@ -132,11 +140,14 @@ class ExecManager:
         self.d.exec_events[eid] = on_exit
         names = list(stdio or {})
         fds = [stdio[n] for n in names] if stdio else []
+        msg: dict[str, Any] = {
+            "op": "exec", "id": rec.id, "eid": eid, "process": self.process(inst),
+            "tty": inst.config.tty, "detach": detach, "fds": names,
+        }  # fmt: skip
+        if detach_keys is not None:
+            msg["detach_keys"] = list(detach_keys)
         try:
-            answer = await self.d.shim.call({
-                "op": "exec", "id": rec.id, "eid": eid, "process": self.process(inst),
-                "tty": inst.config.tty, "detach": detach, "fds": names,
-            }, fds)  # fmt: skip
+            answer = await self.d.shim.call(msg, fds)
         except BaseException:
             self.d.exec_events.pop(eid, None)
             raise

@@ -60,6 +60,8 @@ import socket
 import sys
 import time
 
+from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+from dockyard.engine.detachkeys import scan as scan_detach
 from dockyard.engine.logfile import LogWriter, format_time
 from dockyard.engine.shimwire import Decoder, encode, recv_into
 from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
@@ -110,7 +112,8 @@ class Attachment:
         if ctl >= 0:
             self.ctl = socket.socket(fileno=ctl)
         self.pending: dict[int, bytearray] = {}
-        self.keys = b""
+        self.keys = b""  # typed input held back: it may begin the detach sequence
+        self.detach = _DETACH_KEYS
 
     def fds(self) -> list[int]:
         return [fd for fd in (self.out, self.err, self.inp) if fd >= 0]
@@ -189,7 +192,7 @@ class Shim:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.listener: socket.socket | None = None
         self._sock_ino = 0
-        self._warm_path = _warm_path()
+        self._warm_path = own_procs_file()
 
     @property
     def rt(self) -> Runtime:
@@ -406,6 +409,7 @@ class Shim:
         if not p.running():
             raise FailedPrecondition(f"attach {p.key}: not running")
         self._attach(p, _named(m, fds))
+        _set_detach_keys(p, m)
         return {}
 
     def _get(self, key: str) -> Proc:
@@ -426,7 +430,7 @@ class Shim:
         log = m.get("log") or {}
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
-        warm = _CgroupWarmer(self._warm_path)
+        warm = CgroupWarmer(self._warm_path)  # see dockyard.cgroups.warm
         try:
             bundle = str(m["bundle"])
             cgroup = self._spawn(
@@ -440,6 +444,7 @@ class Shim:
         finally:
             warm.stop()
         p.cgroup = cgroup
+        _set_detach_keys(p, m)
         self.procs[cid] = p
         return {"pid": p.pid, "started_at": p.started_at}
 
@@ -457,6 +462,7 @@ class Shim:
                     lambda console: self.rt.exec(
                         cid, process, detach=True, console_socket=console),
                     direct=direct, detach=detach)  # fmt: skip
+        _set_detach_keys(p, m)
         self.procs[eid] = p
         return {"pid": p.pid}
 
@@ -681,18 +687,12 @@ class Shim:
                 p.stdin_w = -1
             return
         if p.master >= 0:
-            keys = a.keys + data
-            if _DETACH_KEYS in keys:
-                before = keys[: keys.index(_DETACH_KEYS)]
-                if before[len(a.keys) :]:
-                    _write_all(p.master, before[len(a.keys) :])
+            out, a.keys, detached = scan_detach(a.keys, data, a.detach)
+            if out:
+                _write_all(p.master, out)
+            if detached:
                 a.tell({"detached": True})
                 self._detach(p, a)
-                return
-            hold = 1 if keys.endswith(_DETACH_KEYS[:1]) else 0
-            out = keys[len(a.keys) : len(keys) - hold] if hold else keys[len(a.keys) :]
-            a.keys = keys[-hold:] if hold else b""
-            _write_all(p.master, out)
         elif p.stdin_w >= 0:
             _write_all(p.stdin_w, data)
 
@@ -794,59 +794,11 @@ class Shim:
             return False
 
 
-def _warm_path() -> str:
-    """A ``cgroup.procs`` of this process's own cgroup (for :class:`_CgroupWarmer`)."""
-    try:
-        with open("/proc/self/cgroup", "rb") as fh:
-            lines = fh.read().decode().splitlines()
-    except OSError:
-        return ""
-    for line in lines:
-        _n, controllers, path = line.split(":", 2)
-        for name in [controllers, *controllers.split(",")] if controllers else [""]:
-            d = os.path.join("/sys/fs/cgroup", name.removeprefix("name="), path.lstrip("/"))
-            procs = os.path.join(d, "cgroup.procs")
-            if os.access(procs, os.W_OK):
-                return procs
-    return ""
-
-
-class _CgroupWarmer:
-    """Moves the shim into its own cgroup (a no-op move) every 2 ms on a thread while a
-    container starts.
-
-    The first write to any ``cgroup.procs`` after a quiet spell waits for an RCU grace
-    period in the kernel (the global ``cgroup_threadgroup_rwsem`` leaves its fast path):
-    7-15 ms here, while writes that follow within ~10 ms take 0.1 ms. The runtime's
-    ``cgroup.procs`` write of the new init would pay it in the middle of the start (the
-    init waits for it); paid on this thread instead, it overlaps reading the spec, forking
-    and making the cgroup, and the runtime's write finds the fast path."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.on = bool(path)
-        if self.on:
-            import _thread
-
-            _thread.start_new_thread(self._loop, ())
-
-    def _loop(self) -> None:
-        data = str(os.getpid()).encode()
-        for _ in range(250):  # 0.5 s at most
-            if not self.on:
-                return
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
-            except OSError:
-                return
-            time.sleep(0.002)
-
-    def stop(self) -> None:
-        self.on = False
+def _set_detach_keys(p: Proc, m: dict[str, Any]) -> None:
+    """A request's ``detach_keys`` (byte values) for the attachment it just made."""
+    keys = m.get("detach_keys")
+    if keys is not None and p.attachments:
+        p.attachments[-1].detach = bytes(int(k) & 0xFF for k in keys)
 
 
 def _named(m: dict[str, Any], fds: list[int]) -> dict[str, int]:

@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("-e", "--env", action="append", default=[], help="set environment variables")
         a("-w", "--workdir", help="working directory inside the container")
         a("--privileged", action="store_true", help="give extended privileges")
+        a("--detach-keys", help="override the key sequence for detaching a container")
         a("container")
         a("command", nargs=argparse.REMAINDER)
     else:
@@ -48,7 +49,8 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         fds = {"stdout": 1, "stderr": 2}
         if not args.no_stdin and info["Config"]["OpenStdin"]:
             fds = {"stdin": 0, **fds}
-        msg = {"op": "attach", "id": info["Id"], "wait": "next-exit"}
+        msg = {"op": "attach", "id": info["Id"], "wait": "next-exit",
+               "detach_keys": args.detach_keys}  # fmt: skip
         if info["Config"]["Tty"]:
             return interactive(c, msg, fds)
         from dockyard.cli.commands.crun import attached
@@ -70,7 +72,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     fds = {"stdout": 1, "stderr": 2}
     if args.interactive:
         fds = {"stdin": 0, **fds}
-    msg = {"op": "exec", "eid": eid}
+    msg = {"op": "exec", "eid": eid, "detach_keys": args.detach_keys}
     if args.tty:
         return interactive(c, msg, fds)
     from dockyard.cli.commands.crun import attached
@@ -91,6 +93,8 @@ def interactive(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int
     s = None
     try:
         s, first = client.stdio(msg, fds)
+        if first.get("detached"):  # the keys came before the daemon's answer (the shim's)
+            return 0
         target = first["id"]
         kind = "exec" if msg.get("op") == "exec" else "containers"
 

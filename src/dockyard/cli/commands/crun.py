@@ -260,8 +260,8 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     if args.tty:
         from dockyard.cli.commands.cexec import interactive
 
-        return interactive(client, {"op": "run", "create": body, "name": args.name,
-                                    "wait": wait}, fds)  # fmt: skip
+        return interactive(client, {"op": "run", "create": body, "name": args.name, "wait": wait,
+                                    "detach_keys": args.detach_keys}, fds)  # fmt: skip
     return attached(client, {"op": "run", "create": body, "name": args.name, "wait": wait}, fds)
 
 

@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name == "start":
         a("-a", "--attach", action="store_true", help="attach STDOUT/STDERR")
         a("-i", "--interactive", action="store_true", help="attach container's STDIN")
+        a("--detach-keys", help="override the key sequence for detaching a container")
     if name == "rename":
         a("container")
         a("new_name")
@@ -68,13 +69,8 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         return _port(c, args)
     if name == "cp":
         return _cp(c, args)
-    if name == "start" and args.attach:
-        from dockyard.cli.commands.crun import attached
-
-        fds = {"stdout": 1, "stderr": 2}
-        if args.interactive:
-            fds = {"stdin": 0, **fds}
-        return attached(c, {"op": "start", "id": args.containers[0], "wait": "next-exit"}, fds)
+    if name == "start" and (args.attach or args.interactive):
+        return _start_attached(c, args)
     failed = 0
     for ref in args.containers:
         q = quote(ref)
@@ -97,6 +93,24 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
             print(f"dockyard: {e}", file=sys.stderr)
             failed = 1
     return failed
+
+
+def _start_attached(c: Client, args: argparse.Namespace) -> int:
+    """``start -a [-i]``: as ``run`` without ``-d`` (a terminal container in raw mode)."""
+    from urllib.parse import quote
+
+    info = c.get(f"/containers/{quote(args.containers[0], safe='')}/json")
+    fds = {"stdout": 1, "stderr": 2}
+    if args.interactive:
+        fds = {"stdin": 0, **fds}
+    msg = {"op": "start", "id": info["Id"], "wait": "next-exit", "detach_keys": args.detach_keys}
+    if info["Config"]["Tty"]:
+        from dockyard.cli.commands.cexec import interactive
+
+        return interactive(c, msg, fds)
+    from dockyard.cli.commands.crun import attached
+
+    return attached(c, msg, fds)
 
 
 def _top(c: Client, args: argparse.Namespace) -> int:
