@@ -5,7 +5,10 @@ The context: 200 files of 1 KiB and one 50 MiB file (random bytes); a two-stage
 Dockerfile (WORKDIR, two COPYs, two RUNs; then COPY --from, a RUN and a CMD) on
 busybox.  Four scenarios, each timed ``BENCH_BUILD_RUNS`` times (default 3) on a
 fresh store: cold, rebuild with no change, rebuild after ``touch`` of every
-file, rebuild after a content edit of one small file.  Ratios are dockyard's
+file, rebuild after a content edit of one small file.  *Cold* means the same for
+every tool: the base image is in the store, unpacked (``dockyard load`` unpacks
+its layers as ``docker load`` does), and there is no build cache (a fresh
+dockyard root; ``docker builder prune -af`` before docker's).  Ratios are dockyard's
 median over the reference's.  buildah runs with ``--runtime runc`` (crun refuses
 this host's hybrid cgroups) and ``--network host`` (as dockyard's RUN).
 """

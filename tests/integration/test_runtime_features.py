@@ -162,9 +162,11 @@ def test_console_socket_pty(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) 
                 "HHHH", fcntl.ioctl(master, termios.TIOCGWINSZ, b"\0" * 8)
             )
             assert (rows, cols) == (33, 101)
-            os.write(master, b"echo hi; exit 5\n")
+            os.write(master, b"tty; echo hi; exit 5\n")
             out = _read_until(master, b"\nhi\r\n")
-            assert b"echo hi; exit 5" in out  # the pty echoed our input
+            assert b"tty; echo hi; exit 5" in out  # the pty echoed our input
+            # the pty is of the container's own devpts, as runc makes it: tty names it
+            assert b"\n/dev/pts/0\r\n" in out, out
             assert p.wait(30) == 5, err_file.read_text()
         finally:
             if master >= 0:
@@ -190,6 +192,7 @@ def test_terminal_foreground_run_proxies_stdio(
     assert r.returncode == 5, r.stderr
     lines = [line.strip() for line in r.stdout.splitlines()]
     assert "40 120" in lines
+    assert "/dev/pts/0" in lines  # not "not a tty": the container's own devpts
     assert "hi" in lines
 
 

@@ -449,4 +449,5 @@ def _build(store: object, root: Path, full: str, base: BaseImage) -> None:
         if base.parent is not None:
             parent_img = store.resolve(base.parent)
             layers = [store.blobs.path(d.digest) for d in parent_img.manifest.layers]
-        store.create_image([*layers, layer_file], config, tags=[full])
+        image = store.create_image([*layers, layer_file], config, tags=[full])
+        store.lower_dirs(image)  # unpacked now, as a loaded image is: builds start at once

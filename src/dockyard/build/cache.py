@@ -49,6 +49,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,11 +103,15 @@ class BuildCache:
     def __init__(self, root: Path) -> None:
         self.dir = Path(root) / "buildcache"
         self._conn: sqlite3.Connection | None = None
+        # one connection, shared by the threads of one build (stages run in parallel):
+        # every use of it holds this lock
+        self.lock = threading.RLock()
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self.dir.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.dir / "cache.db", timeout=10.0, isolation_level=None)
+            conn = sqlite3.connect(self.dir / "cache.db", timeout=10.0, isolation_level=None,
+                                   check_same_thread=False)  # fmt: skip
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 # a lost last transaction after a power cut loses a cache record, never
@@ -126,11 +131,12 @@ class BuildCache:
 
     def get(self, key: str) -> CacheRecord | None:
         try:
-            row = (
-                self._db()
-                .execute("SELECT layer, created FROM steps WHERE key = ?", (key,))
-                .fetchone()
-            )
+            with self.lock:
+                row = (
+                    self._db()
+                    .execute("SELECT layer, created FROM steps WHERE key = ?", (key,))
+                    .fetchone()
+                )
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"build cache: {exc}") from None
         if row is None:
@@ -143,16 +149,20 @@ class BuildCache:
     def put(self, key: str, record: CacheRecord) -> None:
         layer = json.dumps(record.layer.to_json()) if record.layer is not None else None
         try:
-            self._db().execute(
-                "INSERT OR REPLACE INTO steps (key, layer, created, used_at) VALUES (?, ?, ?, ?)",
-                (key, layer, record.created, time.time()),
-            )
+            with self.lock:
+                self._db().execute(
+                    "INSERT OR REPLACE INTO steps (key, layer, created, used_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (key, layer, record.created, time.time()),
+                )
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"build cache: {exc}") from None
 
     def touch(self, key: str) -> None:
         try:
-            self._db().execute("UPDATE steps SET used_at = ? WHERE key = ?", (time.time(), key))
+            with self.lock:
+                db = self._db()
+                db.execute("UPDATE steps SET used_at = ? WHERE key = ?", (time.time(), key))
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"build cache: {exc}") from None
 
@@ -214,19 +224,20 @@ class FileSums:
     def _row(self, name: str) -> tuple[str, str] | None:
         # one query per directory (a range scan of the primary key), not one per file
         parent = os.path.dirname(name) + "/"
-        if parent not in self.loaded:
-            self.loaded.add(parent)
-            try:
-                rows = self.cache._db().execute(
-                    "SELECT path, stat, digest FROM files WHERE path >= ? AND path < ?",
-                    (parent, parent[:-1] + "0"),  # "0" sorts right after "/"
-                )
-                for path, key, digest in rows:
-                    if "/" not in path[len(parent) :]:
-                        self.known[str(path)] = (str(key), str(digest))
-            except sqlite3.OperationalError:
-                pass
-        return self.known.get(name)
+        with self.cache.lock:
+            if parent not in self.loaded:
+                self.loaded.add(parent)
+                try:
+                    rows = self.cache._db().execute(
+                        "SELECT path, stat, digest FROM files WHERE path >= ? AND path < ?",
+                        (parent, parent[:-1] + "0"),  # "0" sorts right after "/"
+                    )
+                    for path, key, digest in rows:
+                        if "/" not in path[len(parent) :]:
+                            self.known[str(path)] = (str(key), str(digest))
+                except sqlite3.OperationalError:
+                    pass
+            return self.known.get(name)
 
     def digest(self, path: str | os.PathLike[str], st: os.stat_result) -> str:
         from dockyard.build.context import file_digest
@@ -238,7 +249,8 @@ class FileSums:
             return row[1]
         started = time.time_ns()
         digest = file_digest(name)
-        self.hashed += 1
+        with self.cache.lock:
+            self.hashed += 1
         after = os.lstat(name)
         if _stat_key(after) == key and st.st_ctime_ns < started - RACY_NS:
             self.pending.append((name, key, digest))

@@ -185,6 +185,12 @@ class SourceTree:
                         continue
                 yield Source(host, sub, kind)
 
+    def walk(self, rel: str, *, max_depth: int = -1) -> Iterator[str]:
+        """The paths in the tree below ``rel`` (not ignored), sorted, at most ``max_depth``
+        levels down (-1: all)."""
+        for sub, _path, _st in self._walk(self.resolve(rel), rel, max_depth=max_depth):
+            yield sub
+
     def _walk(
         self, top: Path, top_rel: str, *, max_depth: int = -1,
         excludes: IgnoreMatcher | None = None, below: str = "",
@@ -261,10 +267,10 @@ def file_digest(path: str | os.PathLike[str]) -> str:
                 m.madvise(mmap.MADV_SEQUENTIAL)
                 h.update(m)
             return h.hexdigest()
-        buf = bytearray(1 << 20)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
+        # a buffer of the file's size (and one byte more, to see the end): a 1 MiB
+        # buffer per small file would cost more than reading the file
+        while data := f.read(size + 1):
+            h.update(data)
     return h.hexdigest()
 
 

@@ -68,6 +68,7 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False
     secrets: dict[str, Path] = field(default_factory=dict)
+    ssh: dict[str, Path] = field(default_factory=dict)  # agent id -> socket (RUN --mount=ssh)
     platform: str = ""
     base_map: dict[str, str] = field(default_factory=dict)  # image name -> image to use
     run_output_fd: int | None = None  # where RUN's stdout goes (None: inherited)

@@ -100,6 +100,18 @@ def in_root(root: Path, path: str) -> Path:
     return base / name if name else base
 
 
+def _in_root_known(root: Path, path: str, known: dict[str, Path]) -> Path:
+    """:func:`in_root`, with the host paths of parent dirs remembered in ``known``."""
+    path = posixpath.normpath("/" + path)
+    parent, name = posixpath.split(path)
+    base = known.get(parent)
+    if base is None:
+        from dockyard.runtime.users import resolve_in_root
+
+        base = known[parent] = resolve_in_root(root, parent)
+    return base / name if name else base
+
+
 def _mkdirs(root: Path, path: str, owner: Owner) -> Path:
     """Make ``path`` and its missing parents inside ``root``; return its host path."""
     current = "/"
@@ -145,9 +157,12 @@ def copy_entries(
     parent = posixpath.dirname(posixpath.normpath(dest))
     _mkdirs(root, parent, owner or dest_owner)
     dirs: list[tuple[Path, os.stat_result]] = []
+    # the host dirs of the parents met so far: entries come parents first, and a dir
+    # entry is resolved (or made) before anything below it
+    known: dict[str, Path] = {}
     for e in entries:
         target_path = posixpath.normpath(posixpath.join(dest, e.dest)) if e.dest else dest
-        target = in_root(root, target_path)
+        target = _in_root_known(root, target_path, known)
         st = os.lstat(e.src) if e.kind == "symlink" else os.stat(e.src)
         if e.kind == "dir":
             if not target.is_dir() or target.is_symlink():
@@ -156,6 +171,7 @@ def copy_entries(
                 os.chmod(target, mode if mode is not None else stat.S_IMODE(st.st_mode))
                 os.lchown(target, own.uid, own.gid)
                 dirs.append((target, st))
+                known[posixpath.normpath("/" + target_path)] = target
             elif owner is not None:
                 os.lchown(target, own.uid, own.gid)
         elif e.kind == "file":

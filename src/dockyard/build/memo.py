@@ -77,7 +77,7 @@ class Recorder:
     def __init__(self) -> None:
         self.lines: list[list[str]] = []  # ["L", text]: a vertex line; ["C"]: it was CACHED
         self.images: list[list[str]] = []  # [name, image id]
-        self.sources: list[list[Any]] = []  # [src, excludes, [[path, checksum]...]]
+        self.sources: list[list[Any]] = []  # [src, excludes, [[path, checksum]...], parents]
         self.keys: list[str] = []  # every layer step's key, in order
         self.now_stamps: set[str] = set()  # history times that were "now"
         self.replayable = True
@@ -134,8 +134,12 @@ def _still_holds(builder: Builder, memo: dict[str, Any], opts: BuildOptions,
         for name, image_id in memo["images"]:
             if str(builder.resolve_image(name, opts.base_map).id) != image_id:
                 return False
-        for src, excludes, rows in memo["sources"]:
-            now = [row for _m, _e, row in select(context, src, excludes, sums)]
+        for src, excludes, rows, *parents in memo["sources"]:
+            if parents and parents[0]:  # COPY --parents
+                from dockyard.build.parents import select_parents as chosen
+            else:
+                chosen = select
+            now = [row for _m, _e, row in chosen(context, src, excludes, sums)]
             if json.loads(json.dumps(now)) != rows:
                 return False
         records = memo["records"]

@@ -28,17 +28,18 @@ unpacked → InvalidArgument.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from dockyard.build.state import LayerRef
+from dockyard.build.state import Layer, LayerRef
+from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest
 from dockyard.store.snapshots import chain_ids
 
@@ -60,15 +61,32 @@ def _syscalls(sc: Syscalls | None) -> Syscalls:
     return LibcSyscalls()
 
 
-def lowerdirs(store: ImageStore, layers: Sequence[LayerRef]) -> list[Path]:
-    """Unpack ``layers`` (once each) and return their snapshot dirs, top first."""
-    diff_ids = [x.diff_id for x in layers]
-    chain = chain_ids(diff_ids)
-    for layer, cid in zip(layers, chain, strict=True):
-        store.snapshots.ensure_layer(
-            layer.diff_id, cid, functools.partial(store.blobs.open, layer.digest)
+# Held from reading the ``location`` of pending layers until the mount that names them is
+# made; :mod:`dockyard.build.commits` holds it to rename a pending layer's upper dir.
+MOUNT_LOCK = threading.Lock()
+
+
+def lowerdirs(store: ImageStore, layers: Sequence[Layer]) -> list[Path]:
+    """The dirs of ``layers`` for ``lowerdir=``, top first: a pending layer's ``location``,
+    else the snapshot of its chain ID (unpacked once).  Call with ``MOUNT_LOCK`` held."""
+    out: list[Path] = []
+    chain: Digest | None = None  # the chain ID of the layers so far, when computed
+    for i, layer in enumerate(layers):
+        where = layer.location
+        if where is not None:
+            out.append(where)
+            chain = None
+            continue
+        if chain is None:  # (the diff IDs of pending layers below are awaited here)
+            chain = chain_ids([x.diff_id for x in layers[: i + 1]])[-1]
+        else:
+            chain = chain_ids([chain, layer.diff_id])[-1]
+        out.append(
+            store.snapshots.ensure_layer(
+                layer.diff_id, chain, functools.partial(store.blobs.open, layer.digest)
+            )
         )
-    return store.snapshots.lowerdirs(chain)
+    return out[::-1]
 
 
 def _is_mountpoint(target: Path) -> bool:
@@ -95,7 +113,7 @@ def _work_dir(work_root: Path) -> Path:
 class StepRootfs:
     """A writable overlay over a stage's layers; see the module docstring."""
 
-    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[Layer],
                  syscalls: Syscalls | None = None) -> None:  # fmt: skip
         self.store = store
         self.layers = list(layers)
@@ -107,19 +125,21 @@ class StepRootfs:
         self.work = Path()
         self.stubs: list[str] = []
         self.parents: dict[str, tuple[int, int, int]] = {}
+        self.adopted = False
 
     def __enter__(self) -> StepRootfs:
         try:
-            lowers = lowerdirs(self.store, self.layers)
-            if not lowers:
-                empty = self.dir / "empty"
-                empty.mkdir()
-                lowers = [empty]
             self.upper, self.work = self.store.snapshots.prepare(self.key)
             self.merged.mkdir()
-            data = (f"lowerdir={':'.join(str(p) for p in lowers)},"
-                    f"upperdir={self.upper},workdir={self.work}")  # fmt: skip
-            self.sc.mount("overlay", str(self.merged), "overlay", 0, data)
+            with MOUNT_LOCK:
+                lowers = lowerdirs(self.store, self.layers)
+                if not lowers:
+                    empty = self.dir / "empty"
+                    empty.mkdir()
+                    lowers = [empty]
+                data = (f"lowerdir={':'.join(str(p) for p in lowers)},"
+                        f"upperdir={self.upper},workdir={self.work}")  # fmt: skip
+                _mount_volatile(self.sc, self.merged, data)
         except BaseException:
             self.discard()
             raise
@@ -168,11 +188,11 @@ class StepRootfs:
             with contextlib.suppress(OSError):
                 st = os.lstat(path)
                 same = (st.st_mode, st.st_uid, st.st_gid) == (mode, uid, gid)
-                if same and not _opaque(path) and not any(os.scandir(path)):
+                if same and not _opaque(path) and _empty(path):
                     os.rmdir(path)
 
     def discard(self) -> None:
-        """Remove the step's upper dir and work dirs (after a failure or no change)."""
+        """Remove the step's upper dir (unless adopted) and work dirs."""
         with contextlib.suppress(Exception):
             umount(self.merged, self.sc)
         if _is_mountpoint(self.merged):
@@ -181,19 +201,67 @@ class StepRootfs:
             self.store.snapshots.remove(self.key)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def commit(self) -> LayerRef | None:
-        """The upper dir as a new layer on top of ``layers`` (None: nothing changed)."""
+    def seal(self) -> bool:
+        """After the step (unmounted): drop the stubs; False, and the dirs removed, when
+        nothing changed.  A sealed upper dir never changes again: it is the new layer's
+        files, committed by :meth:`commit` (or in the background, :mod:`.commits`)."""
         try:
             self._drop_stubs()
-            if not any(os.scandir(self.upper)):
-                return None
-            info = write_layer(self.store, self.upper)
-            ref = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
-            chain = chain_ids([*(x.diff_id for x in self.layers), info.diff_id])[-1]
-            _adopt(self.store, self.upper, chain)
-            return ref
+            changed = not _empty(self.upper)
+        except BaseException:
+            self.discard()
+            raise
+        if not changed:
+            self.discard()
+        return changed
+
+    def publish(self) -> LayerRef:
+        """Write the sealed upper dir as a blob; then it becomes the snapshot of its chain
+        ID (``adopt``), unless that exists.  The caller removes what is left (``discard``)
+        once nothing mounts the upper dir any more."""
+        info = write_layer(self.store, self.upper)
+        ref = LayerRef(info.digest, info.diff_id, info.size, info.media_type)
+        chain = chain_ids([*(x.diff_id for x in self.layers), info.diff_id])[-1]
+        with MOUNT_LOCK:
+            self.adopted = self.store.snapshots.adopt(chain, self.upper)
+            if self.adopted:
+                self.upper = self.store.snapshots.layer_path(chain)
+        return ref
+
+    def commit(self) -> LayerRef | None:
+        """The upper dir as a new layer on top of ``layers`` (None: nothing changed)."""
+        if not self.seal():
+            return None
+        try:
+            return self.publish()
         finally:
             self.discard()
+
+
+_VOLATILE_OK: list[bool] = []
+
+
+def _mount_volatile(sc: Syscalls, target: Path, data: str) -> None:
+    """Mount a step's overlay with ``volatile``: its unmount then does not sync the whole
+    upper file system (tens of milliseconds per step, and more when other writers have
+    dirty pages); the upper dir becomes a snapshot that the store knows to be unsynced
+    (:meth:`dockyard.store.snapshots.SnapshotStore.adopt`).  Kernels before 5.10 refuse
+    the option (EINVAL): then the mount is made without it, once and for all."""
+    if not _VOLATILE_OK or _VOLATILE_OK[0]:
+        try:
+            sc.mount("overlay", str(target), "overlay", 0, data + ",volatile")
+            _VOLATILE_OK[:] = [True]
+            return
+        except InvalidArgument:
+            if _VOLATILE_OK:
+                raise
+            _VOLATILE_OK[:] = [False]
+    sc.mount("overlay", str(target), "overlay", 0, data)
+
+
+def _empty(path: Path) -> bool:
+    with os.scandir(path) as it:
+        return next(it, None) is None
 
 
 def _opaque(path: Path) -> bool:
@@ -204,21 +272,6 @@ def _opaque(path: Path) -> bool:
     return False
 
 
-def _adopt(store: ImageStore, upper: Path, chain: Digest) -> None:
-    """Make ``upper`` the committed snapshot of ``chain`` unless one exists."""
-    fs = store.snapshots.layer_path(chain)
-    if fs.is_dir():
-        return
-    fs.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(fs.parent / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if not fs.is_dir():
-            os.rename(upper, fs)
-    finally:
-        os.close(fd)
-
-
 def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
     """Tar ``upper``, gzip it on every CPU (:mod:`dockyard.build.pgzip`) and write it into
     the content store in one streaming pass: the tar is hashed on the way in (diff ID),
@@ -227,7 +280,7 @@ def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
     """
     import tempfile
 
-    from dockyard.build.pgzip import ParallelGzipWriter
+    from dockyard.build.pgzip import ParallelGzipWriter, worth_gzip
     from dockyard.oci import mediatypes as mt
     from dockyard.store._streams import HashingWriter
     from dockyard.store.blobs import StagedBlob
@@ -236,28 +289,39 @@ def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
     ingest = store.blobs.ingest_dir
     ingest.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=ingest, prefix="layer-")
+    media_type = mt.OCI_LAYER_GZIP if worth_gzip(upper) else mt.OCI_LAYER
     try:
         with open(fd, "wb", buffering=0) as f:
-            outer = HashingWriter(f)
-            gz = ParallelGzipWriter(outer)  # type: ignore[arg-type]
-            try:
-                plain = diff_upper(upper, gz, compress=False)  # type: ignore[arg-type]
-            finally:
-                gz.close()
-            os.fsync(f.fileno())
-        staged = StagedBlob(outer.digest(), outer.hasher.size, Path(name))
-        store.blobs.commit(staged)
+            if media_type == mt.OCI_LAYER:  # nearly all incompressible: a plain tar
+                plain = diff_upper(upper, f, compress=False)
+                digest, size = plain.digest, plain.size
+            else:
+                outer = HashingWriter(f)
+                gz = ParallelGzipWriter(outer)  # type: ignore[arg-type]
+                try:
+                    plain = diff_upper(upper, gz, compress=False)  # type: ignore[arg-type]
+                finally:
+                    gz.close()
+                digest, size = outer.digest(), outer.hasher.size
+            known = store.blobs.has(digest)  # (a rebuild that made the same layer)
+            if not known:
+                os.fsync(f.fileno())
+        staged = StagedBlob(digest, size, Path(name))
+        if known:
+            store.blobs.discard(staged)
+        else:
+            store.blobs.commit(staged)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(name)
         raise
-    return LayerInfo(plain.diff_id, staged.digest, staged.size, mt.OCI_LAYER_GZIP)
+    return LayerInfo(plain.diff_id, staged.digest, staged.size, media_type)
 
 
 class ReadOnlyRootfs:
     """A read-only overlay of a stage's or an image's layers (for ``--from``)."""
 
-    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+    def __init__(self, store: ImageStore, work_root: Path, layers: Sequence[Layer],
                  syscalls: Syscalls | None = None) -> None:  # fmt: skip
         self.store = store
         self.layers = list(layers)
@@ -270,11 +334,12 @@ class ReadOnlyRootfs:
             self.merged.mkdir()
             empty = self.dir / "empty"
             empty.mkdir()
-            lowers = [*lowerdirs(self.store, self.layers), empty]
-            if len(lowers) == 1:
-                return empty
-            data = "lowerdir=" + ":".join(str(p) for p in lowers)
-            self.sc.mount("overlay", str(self.merged), "overlay", 0, data)
+            with MOUNT_LOCK:
+                lowers = [*lowerdirs(self.store, self.layers), empty]
+                if len(lowers) == 1:
+                    return empty
+                data = "lowerdir=" + ":".join(str(p) for p in lowers)
+                self.sc.mount("overlay", str(self.merged), "overlay", 0, data)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -288,7 +353,7 @@ class ReadOnlyRootfs:
 
 
 @contextlib.contextmanager
-def mounted_readonly(store: ImageStore, work_root: Path, layers: Sequence[LayerRef],
+def mounted_readonly(store: ImageStore, work_root: Path, layers: Sequence[Layer],
                      syscalls: Syscalls | None = None) -> Iterator[Path]:  # fmt: skip
     with ReadOnlyRootfs(store, work_root, layers, syscalls) as root:
         yield root

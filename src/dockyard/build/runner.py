@@ -14,7 +14,8 @@ pid, ipc, uts, mount and cgroup namespace; the host's network (``--network``
 ``<root>/buildcache/mounts``, by id), ``bind`` (from the context, a stage or
 an image; read-only unless ``rw``, and then writes are thrown away),
 ``tmpfs``, ``secret`` (``--secret id=…,src=…``, at ``/run/secrets/<id>`` or
-in an env var).  ``ssh`` is refused (Unavailable).
+in an env var), ``ssh`` (an agent given with ``--ssh``, relayed through a socket at
+``/run/buildkit/ssh_agent.N``: :mod:`dockyard.build.sshagent`).
 
 Errors: a command that fails → FailedPrecondition ``process "…" did not
 complete successfully: exit code: N``; a missing required secret → NotFound.
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,7 @@ class RunRequest:
     mounts: list[dict[str, Any]] = field(default_factory=list)  # OCI mounts[] entries
     locks: list[Path] = field(default_factory=list)  # cache mounts with sharing=locked
     display: str = ""  # the command as errors name it
+    ssh_mounts: int = 0  # ssh mounts seen so far (their default targets count them)
 
 
 def build_run_spec(
@@ -124,6 +127,47 @@ def write_etc_files(files_dir: Path, network: str) -> None:
     (files_dir / "resolv.conf").write_text("\n".join(lines) + "\n")
 
 
+class _SharedStdio:
+    """The process's fds 0 and 1 while containers run (the runtime hands them to the
+    container).  Stages build in parallel threads: the first RUN to start redirects,
+    the last to end restores, and a RUN that wants another fd waits for them."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.fd = -1
+        self.users = 0
+        self.saved: list[int] = []
+
+    def enter(self, stdout_fd: int) -> None:
+        with self.cond:
+            while self.users and self.fd != stdout_fd:
+                self.cond.wait()
+            if not self.users:
+                self.saved = [os.dup(0), os.dup(1)]
+                null = os.open(os.devnull, os.O_RDONLY)
+                try:
+                    os.dup2(null, 0)
+                    os.dup2(stdout_fd, 1)
+                finally:
+                    os.close(null)
+                self.fd = stdout_fd
+            self.users += 1
+
+    def leave(self) -> None:
+        with self.cond:
+            self.users -= 1
+            if not self.users:
+                os.dup2(self.saved[0], 0)
+                os.dup2(self.saved[1], 1)
+                for fd in self.saved:
+                    os.close(fd)
+                self.saved = []
+                self.cond.notify_all()
+
+
+_STDIO = _SharedStdio()
+
+
 @contextlib.contextmanager
 def redirect_stdio(stdout_fd: int | None) -> Iterator[None]:
     """Stdin from /dev/null and stdout to ``stdout_fd`` while a container runs
@@ -131,17 +175,11 @@ def redirect_stdio(stdout_fd: int | None) -> Iterator[None]:
     if stdout_fd is None:
         yield
         return
-    saved = [os.dup(0), os.dup(1)]
-    null = os.open(os.devnull, os.O_RDONLY)
+    _STDIO.enter(stdout_fd)
     try:
-        os.dup2(null, 0)
-        os.dup2(stdout_fd, 1)
         yield
     finally:
-        os.dup2(saved[0], 0)
-        os.dup2(saved[1], 1)
-        for fd in (*saved, null):
-            os.close(fd)
+        _STDIO.leave()
 
 
 @contextlib.contextmanager

@@ -13,9 +13,12 @@ resolved, the context selections it hashed, the step keys it used.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import posixpath
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.build.args import ArgScope
 from dockyard.build.cache import CacheRecord, FileSums, step_key
+from dockyard.build.commits import Commits
 from dockyard.build.context import Entry, SourceTree, select
 from dockyard.build.memo import Recorder, rfc3339, source_date_epoch
+from dockyard.build.parents import parents_entries, select_parents
 from dockyard.build.parser.instructions import (
     Add,
     Arg,
@@ -37,7 +42,8 @@ from dockyard.build.parser.instructions import (
 )
 from dockyard.build.plan import Plan, StagePlan, find_stage
 from dockyard.build.rootfs import StepRootfs, mounted_readonly
-from dockyard.build.state import ImageState, LayerRef, apply_metadata, shell_words
+from dockyard.build.schedule import OrderedLog, Scheduler
+from dockyard.build.state import ImageState, Layer, LayerRef, apply_metadata, shell_words
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -66,7 +72,9 @@ class _Stage:
     scope: ArgScope
     label: str
     total: int
+    pos: int  # in the plan (the order its progress is written in)
     done: int = 1
+    line: int = 0  # of the instruction being built
 
 
 class BuildRun:
@@ -91,6 +99,15 @@ class BuildRun:
         self.sums = sums  # context file digests, remembered between builds
         self.epoch = source_date_epoch()
         self.rec = Recorder()  # what a replay of this build checks (dockyard.build.memo)
+        self.commits = Commits(filename)  # layer blobs written in the background
+        # stages build in parallel threads (dockyard.build.schedule), their progress in order
+        self.log = OrderedLog(
+            len(plan.stages), b._line, lambda vertex, text: b.progress(f"#{vertex} {text}"),
+            lambda text: self.rec.lines.append(["L", text]),
+            lambda: self.rec.lines.append(["C"]),
+        )  # fmt: skip
+        self.lock = threading.Lock()  # the counters
+        self.containers: set[str] = set()  # RUN containers running now (stopped on abort)
 
     def now(self, recorded: str | None = None) -> str:
         """A history timestamp: ``SOURCE_DATE_EPOCH``, else ``recorded`` (a cached step's),
@@ -103,9 +120,8 @@ class BuildRun:
         self.rec.now_stamps.add(stamp)
         return stamp
 
-    def line(self, text: str) -> int:
-        self.rec.lines.append(["L", text])
-        return self.b._line(text)
+    def line(self, st: _Stage, text: str) -> int:
+        return self.log.line(st.pos, text)
 
     def resolve(self, name: str) -> Image:
         """An image of the store by name (``--base-map`` applied), recorded."""
@@ -114,13 +130,39 @@ class BuildRun:
         return image
 
     def all_stages(self) -> ImageState:
-        for sp in self.plan.stages:
-            self.done[sp.index] = self.stage(sp)
+        """Build the planned stages, each as soon as the stages it needs are built."""
+        pos_of = {sp.index: pos for pos, sp in enumerate(self.plan.stages)}
+        deps = [{pos_of[d] for d in (sp.base_stage, *sp.deps) if d is not None}
+                for sp in self.plan.stages]  # fmt: skip
+
+        def build_one(pos: int) -> ImageState:
+            sp = self.plan.stages[pos]
+            state = self.done[sp.index] = self.stage(sp, pos)
+            return state
+
+        try:
+            Scheduler(deps, build_one, self.log, self.abort).run()
+        except BaseException as exc:
+            try:
+                self.commits.settle()  # the records of the steps that did finish
+            except BaseException as cleanup:
+                exc.add_note(f"commit failed: {cleanup}")
+            raise
+        self.commits.settle()
         return self.done[self.plan.target]
 
     # --- stages ------------------------------------------------------------------------
 
-    def stage(self, sp: StagePlan) -> ImageState:
+    def abort(self) -> None:
+        """Stop the containers of running RUN steps (the caller was interrupted)."""
+        from dockyard.runtime import Runtime
+
+        runtime = Runtime(self.b.run_root / "runtime")
+        for cid in list(self.containers):
+            with contextlib.suppress(Exception):
+                runtime.kill(cid, signal.SIGKILL)
+
+    def stage(self, sp: StagePlan, pos: int) -> ImageState:
         stage = self.stages[sp.index]
         label = sp.name or f"stage-{sp.index}"
         total = 1 + sum(isinstance(i, Run | Copy | Add | Workdir) for i in stage.instructions)
@@ -129,8 +171,8 @@ class BuildRun:
             state = self.base(sp)
         except DockyardError as exc:
             raise located(self.filename, line, exc) from None
-        st = _Stage(sp, state, ArgScope(self.opts.build_args, self.plan.meta), label, total)
-        self.line(f"[{label} 1/{total}] FROM {sp.base}")
+        st = _Stage(sp, state, ArgScope(self.opts.build_args, self.plan.meta), label, total, pos)
+        self.line(st, f"[{label} 1/{total}] FROM {sp.base}")
         for inst in self.onbuild_triggers(st, line):
             self.step(st, inst, line)
         for inst in stage.instructions:
@@ -171,6 +213,7 @@ class BuildRun:
     # --- steps -------------------------------------------------------------------------
 
     def step(self, st: _Stage, inst: Instruction, line: int) -> None:
+        st.line = line
         try:
             self._step(st, inst)
         except DockyardError as exc:
@@ -216,14 +259,17 @@ class BuildRun:
         """Look ``key`` up; on a miss run ``op`` over a fresh overlay and commit its diff."""
         state = st.state
         st.done += 1
-        vertex = self.line(f"[{st.label} {st.done}/{st.total}] {title}")
-        self.steps += 1
+        vertex = self.line(st, f"[{st.label} {st.done}/{st.total}] {title}")
+        with self.lock:
+            self.steps += 1
+        layer: Layer | None
         record = None if self.opts.no_cache else self.b.cache.get(key)
         if record is not None and record.layer and not self.b.store.blobs.has(record.layer.digest):
             record = None
         if record is not None:
-            self.cached += 1
-            self.b.progress(f"#{vertex} CACHED")
+            with self.lock:
+                self.cached += 1
+            self.log.status(st.pos, vertex, "CACHED")
             self.b.cache.touch(key)
             layer, created = record.layer, record.created
         else:
@@ -231,16 +277,23 @@ class BuildRun:
             fs = StepRootfs(self.b.store, self.b.work_root, state.layers, self.b.syscalls)
             with fs:
                 op(fs)
-            layer = fs.commit()
             created = rfc3339(self.epoch if self.epoch is not None else time.time())
-            self.b.cache.put(key, CacheRecord(layer, created))
-            self.b.progress(f"#{vertex} DONE {time.monotonic() - t0:.1f}s")
-        self.rec.lines.append(["C"])
+            layer = None
+            if fs.seal():  # the blob is written in the background (dockyard.build.commits)
+                layer = self.commits.submit(fs, st.line, functools.partial(self._record, key,
+                                                                           created))  # fmt: skip
+            else:
+                self.b.cache.put(key, CacheRecord(None, created))
+            self.log.status(st.pos, vertex, f"DONE {time.monotonic() - t0:.1f}s")
+        self.log.cached(st.pos)  # a replay prints CACHED here
         self.rec.keys.append(key)
         if layer is not None:
             state.layers.append(layer)
         state.add_history(self.now(created), created_by, empty=layer is None)
         state.key = key
+
+    def _record(self, key: str, created: str, layer: LayerRef) -> None:
+        self.b.cache.put(key, CacheRecord(layer, created))
 
     def workdir_step(self, st: _Stage, created_by: str) -> None:
         from dockyard.build.fsops import make_workdir, resolve_owner
@@ -334,7 +387,7 @@ class BuildRun:
             raise InvalidArgument(f'--from={ref}: no build stage or image named "{ref}"') from None
         return "image:" + str(image.id)
 
-    def _from_layers(self, ref: str) -> list[LayerRef]:
+    def _from_layers(self, ref: str) -> list[Layer]:
         idx = find_stage(self.stages, ref)
         if idx is not None:
             if idx not in self.done:
@@ -373,7 +426,11 @@ class BuildRun:
             (fs.dir / "config.json").write_text(json.dumps(spec))
             stack.enter_context(runner.hold_locks(req.locks))
             stack.enter_context(runner.redirect_stdio(self.opts.run_output_fd))
-            status = Runtime(self.b.run_root / "runtime").run(cid, fs.dir)
+            self.containers.add(cid)
+            try:
+                status = Runtime(self.b.run_root / "runtime").run(cid, fs.dir)
+            finally:
+                self.containers.discard(cid)
         if status.code != 0:
             raise runner.failed(req, status.code)
 
@@ -420,7 +477,24 @@ class BuildRun:
                 src = runner.copy_for_rw(Path(src), fs.dir)
             opts = ["rbind", "ro" if m.readonly else "rw"]
             return {"destination": target, "type": "bind", "source": str(src), "options": opts}
+        if m.type == "ssh":
+            return self._ssh_mount(stack, m, req)
         raise Unavailable(f"RUN --mount=type={m.type} is not supported")
+
+    def _ssh_mount(self, stack: contextlib.ExitStack, m: Any, req: Any) -> dict[str, Any] | None:
+        from dockyard.build.sshagent import DEFAULT_TARGET, AgentProxy, agent_for
+
+        index = req.ssh_mounts
+        req.ssh_mounts += 1
+        target = m.target or DEFAULT_TARGET.format(index)
+        agent = agent_for(self.opts.ssh, m.id, m.required)
+        if agent is None:
+            return None
+        if index == 0 and not any(e.startswith("SSH_AUTH_SOCK=") for e in req.env):
+            req.env.append(f"SSH_AUTH_SOCK={target}")
+        proxy = stack.enter_context(AgentProxy(agent, m.uid or 0, m.gid or 0, m.mode))
+        return {"destination": target, "type": "bind", "source": str(proxy),
+                "options": ["rbind"]}  # fmt: skip
 
     # --- COPY / ADD ----------------------------------------------------------------------
 
@@ -428,8 +502,7 @@ class BuildRun:
         from dockyard.build.fsops import is_git, is_url, parse_chmod
 
         state = st.state
-        if isinstance(inst, Copy) and inst.parents:
-            raise Unavailable("COPY --parents is not supported")
+        parents = isinstance(inst, Copy) and inst.parents  # (dockyard.build.parents)
         mode = parse_chmod(inst.chmod)
         n_sources = len(inst.sources) + len(inst.contents)
         dest = inst.dest if inst.dest.startswith("/") else posixpath.join(state.workdir, inst.dest)
@@ -440,10 +513,12 @@ class BuildRun:
                 "the destination must be a directory and end with a /"
             )
         from_ = inst.from_ if isinstance(inst, Copy) else ""
-        plan = _CopyPlan(dest=dest, dir_hint=dir_hint or n_sources > 1, mode=mode,
+        plan = _CopyPlan(dest=dest, dir_hint=dir_hint or n_sources > 1 or parents, mode=mode,
                          chown=inst.chown, excludes=list(inst.excludes))  # fmt: skip
         key_parts: list[Any] = [inst.name, inst.dest, dest, inst.chown, inst.chmod,
                                 inst.excludes, inst.link, self.epoch]  # fmt: skip
+        if parents:
+            key_parts.append("--parents")
         for src in inst.sources:
             if isinstance(inst, Add) and is_git(src):
                 raise Unavailable(f"ADD {src}: git sources are not supported")
@@ -456,11 +531,12 @@ class BuildRun:
                 key_parts.append(["from", src])
             else:
                 rows = []
-                for m, entries, row in select(self.context, src, plan.excludes, self.sums):
-                    plan.local.append((m.rel, m.kind, entries))
+                pick = select_parents if parents else select
+                for m, entries, row in pick(self.context, src, plan.excludes, self.sums):
+                    plan.local.append((m.rel, "parents" if parents else m.kind, entries))
                     key_parts.append(["src", *row])
                     rows.append(row)
-                self.rec.sources.append([src, plan.excludes, rows])
+                self.rec.sources.append([src, plan.excludes, rows, parents])
         key_parts += [["heredoc", c.path, self._heredoc(st, c)] for c in inst.contents]
         plan.heredocs = [(c.path, self._heredoc(st, c)) for c in inst.contents]
         if from_:
@@ -468,7 +544,7 @@ class BuildRun:
         unpack = isinstance(inst, Add) and inst.unpack is not False
         key = step_key(state.key, key_parts)
         srcs = " ".join([*inst.sources, *(f"<<{c.path}" for c in inst.contents)])
-        flags = f"--from={from_} " if from_ else ""
+        flags = ("--parents " if parents else "") + (f"--from={from_} " if from_ else "")
         created_by = f"{inst.name.upper()} {flags}{srcs} {inst.dest} # buildkit"
         title = f"{inst.name.upper()} {flags}{srcs} {inst.dest}"
 
@@ -479,6 +555,10 @@ class BuildRun:
                                       self.b.syscalls) as root:  # fmt: skip
                     tree = SourceTree(root, confined=False)
                     for src in inst.sources:
+                        if parents:
+                            found = parents_entries(tree, src, plan.excludes)
+                            plan.local += [(m.rel, "parents", es) for m, es in found]
+                            continue
                         for m in tree.match(src):
                             plan.local.append((m.rel, m.kind, tree.entries(m, plan.excludes)))
                     plan.apply(
@@ -553,7 +633,12 @@ class _CopyPlan:
 
         owner = resolve_owner(self.chown, fs.merged) if self.chown else None
         for rel, kind, entries in self.local:
-            if kind == "dir":
+            if kind == "parents":  # entries land below dest, their parent dirs with them
+                from dockyard.build.fsops import ROOT, make_workdir
+
+                make_workdir(fs.merged, self.dest, owner or ROOT)
+                copy_entries(fs.merged, self.dest, entries, owner=owner, mode=self.mode)
+            elif kind == "dir":
                 copy_entries(fs.merged, self.dest, entries, owner=owner, mode=self.mode)
             elif unpack and kind == "file" and is_archive(entries[0].src):
                 from dockyard.build.fsops import ROOT

@@ -18,7 +18,7 @@ import json
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.build.parser.instructions import (
     Cmd,
@@ -48,10 +48,14 @@ from dockyard.oci.image import (
     parse_config,
 )
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = [
     "DEFAULT_SHELL",
     "HISTORY_COMMENT",
     "ImageState",
+    "Layer",
     "LayerRef",
     "apply_metadata",
     "go_quote_list",
@@ -63,6 +67,24 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HISTORY_COMMENT = "buildkit.dockerfile.v0"
 
 
+class Layer(Protocol):
+    """A layer of a stage: a :class:`LayerRef`, or a layer whose blob is still being
+    written (:class:`dockyard.build.commits.PendingLayer`): its files are at ``location``
+    already, and reading its digests waits for the blob."""
+
+    @property
+    def digest(self) -> Digest: ...
+    @property
+    def diff_id(self) -> Digest: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def location(self) -> Path | None:
+        """Where its files are when that is not the store's snapshot of its chain ID."""
+
+
 @dataclass(frozen=True)
 class LayerRef:
     """One layer of an image: its blob and its diff ID."""
@@ -71,6 +93,10 @@ class LayerRef:
     diff_id: Digest
     size: int
     media_type: str = mt.OCI_LAYER_GZIP
+
+    @property
+    def location(self) -> Path | None:
+        return None  # the snapshot of its chain ID, unpacked from the blob when missing
 
     def to_json(self) -> dict[str, Any]:
         return {"digest": str(self.digest), "diff_id": str(self.diff_id),
@@ -89,7 +115,7 @@ class ImageState:
     architecture: str
     os: str
     config: dict[str, Any] = field(default_factory=dict)
-    layers: list[LayerRef] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
     history: list[History] = field(default_factory=list)
     key: str = ""
     variant: str | None = None
@@ -104,7 +130,7 @@ class ImageState:
     def from_image(cls, config: ImageConfig, layers: Iterable[Descriptor], key: str) -> ImageState:
         """The state of a base image (its ``config`` object copied, not shared)."""
         cfg = config.config.to_dict()
-        refs = [
+        refs: list[Layer] = [
             LayerRef(d.digest, diff, d.size, d.media_type)
             for d, diff in zip(layers, config.rootfs.diff_ids, strict=True)
         ]

@@ -135,6 +135,8 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 TIOCSCTTY = 0x540E
 TIOCSWINSZ = 0x5414
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
 
 # mount option name -> (clear, flag); "clear" means the option removes the flag
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {

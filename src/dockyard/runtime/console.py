@@ -33,6 +33,59 @@ def send_fd(socket_path: str, fd: int) -> None:
             ) from None
 
 
+def recv_fd_from(fd: int, what: str) -> int:
+    """The pty master the container's init sent on the socketpair end ``fd``."""
+    import socket
+
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        return recv_fd(sock)
+    except OSError as e:
+        raise InvalidArgument(f"{what}: receive the terminal: {e}") from None
+    except InvalidArgument:
+        raise InvalidArgument(f"{what}: the init sent no terminal") from None
+    finally:
+        sock.close()
+
+
+def open_pty_inside(size: tuple[int, int] | None) -> tuple[int, int, str]:
+    """A pty of the devpts instance at ``/dev/pts`` as this process sees it (the
+    container's, after its mounts): ``(master, slave, slave path)``."""
+    import fcntl
+    import struct
+
+    from dockyard.linux import constants as c
+
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        raise InvalidArgument(
+            f"terminal: open /dev/ptmx: {reason} (the container needs a devpts at /dev/pts)"
+        ) from None
+    try:
+        fcntl.ioctl(master, c.TIOCSPTLCK, struct.pack("i", 0))
+        n = struct.unpack("I", fcntl.ioctl(master, c.TIOCGPTN, b"\0" * 4))[0]
+        path = f"/dev/pts/{n}"
+        slave = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        if size is not None:
+            fcntl.ioctl(slave, c.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    except OSError as e:
+        os.close(master)
+        raise InvalidArgument(f"terminal: {(e.strerror or str(e)).lower()}") from None
+    return master, slave, path
+
+
+def send_master(sock_fd: int, master: int, path: str) -> None:
+    """Send the pty master (and its slave's name) on the socketpair end ``sock_fd``."""
+    import array
+    import socket
+
+    with socket.socket(fileno=sock_fd) as s:
+        fds = array.array("i", [master])
+        s.sendmsg([path.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
+
+
 def recv_fd(sock: object) -> int:
     """Receive one fd sent by :func:`send_fd` on an accepted socket (for tests, tools)."""
     import array

@@ -225,8 +225,6 @@ def container_main(req: InitRequest) -> None:
     )
     if userns:
         ctx.cgroup_ready()
-    if req.console_fd is not None:
-        _setup_console(req.console_fd)
     hooks = spec.hooks
     creating = created = b""
     if hooks.create_container or hooks.start_container:
@@ -239,6 +237,8 @@ def container_main(req: InitRequest) -> None:
         fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
         mounts.finish_rootfs(sc, spec)
+        if req.console_fd is not None:  # the container's own devpts is in place now
+            _console_inside(req.console_fd, proc.console_size)
     else:
         ctx.cgroup_ready()
         raise InvalidArgument("linux.namespaces: a mount namespace is required")
@@ -285,11 +285,23 @@ def _hook_states(state_json: bytes) -> tuple[bytes, bytes]:
     return creating, dumps_json(d).encode()
 
 
+def _preload_console() -> None:
+    import array  # noqa: F401
+    import socket  # noqa: F401
+    import struct  # noqa: F401
+
+    import dockyard.linux.constants
+    import dockyard.runtime.console  # noqa: F401
+
+
 def _preload(spec: Spec) -> None:
     """Import now what runs after pivot_root: the host's Python is out of reach then."""
     import _socket  # noqa: F401  (link_up)
     import fcntl  # noqa: F401
     import resource  # noqa: F401
+
+    if spec.process is not None and spec.process.terminal:
+        _preload_console()
 
     if spec.hooks.start_container:
         import selectors  # noqa: F401  (Popen.communicate with a timeout)
@@ -347,6 +359,19 @@ def _reset_signals() -> None:
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _console_inside(sock: int, size: tuple[int, int] | None) -> None:
+    """A pty of this mount namespace's ``/dev/pts``: the master sent on ``sock`` (to the
+    runtime), the slave this process's controlling terminal and stdio."""
+    from dockyard.runtime.console import open_pty_inside, send_master
+
+    master, slave, path = open_pty_inside(size)
+    try:
+        send_master(sock, master, path)
+    finally:
+        os.close(master)
+    _setup_console(slave)
 
 
 def _setup_console(fd: int) -> None:
@@ -534,6 +559,9 @@ def run_exec_stage_a(req: ExecRequest) -> None:
         import fcntl  # noqa: F401  (the container's filesystem has no Python)
         import resource  # noqa: F401
 
+        if req.console_fd is not None:
+            _preload_console()
+
         sc = req.syscalls
         joins = [
             (t, f"/proc/{req.init_pid}/ns/{c.NAMESPACE_FILES[t]}")
@@ -568,7 +596,7 @@ def _exec_stage_b(req: ExecRequest, cgroup_ns: int = -1) -> None:
                 raise InvalidArgument(f"join cgroup namespace of {req.init_pid}: {e}") from None
             os.close(cgroup_ns)
         if req.console_fd is not None:
-            _setup_console(req.console_fd)
+            _console_inside(req.console_fd, req.process.console_size)
         proc = req.process
         apply_rlimits(req.syscalls, proc)
         exe = find_executable(proc)

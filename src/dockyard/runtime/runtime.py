@@ -423,7 +423,7 @@ class Runtime:
                 spec=spec, rootfs=rootfs, bundle=bundle, syscalls=self.syscalls,
                 err_w=kids.err_w, pid_w=kids.pid_w, go_r=kids.go_r, fifo=fifo,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, preserve_fds=preserve_fds,
-                no_pivot=no_pivot, console_fd=console.slave if console else None,
+                no_pivot=no_pivot, console_fd=console.child if console else None,
                 state_json=self._state_json(state),
             )  # fmt: skip
             kids.a = os.fork()
@@ -432,7 +432,6 @@ class Runtime:
             kids.close_child_ends()
             if console is not None:
                 console.after_fork()
-                self._proxy = console.proxy
             # the cgroup is made while the children unshare and fork (B waits on "go")
             from dockyard.cgroups import own_cgroups
 
@@ -457,6 +456,9 @@ class Runtime:
             line = _read_line(kids.err_r)
             if line and line != b"ready\n":
                 raise _child_error(line, what)
+            if console is not None:
+                console.receive(what)
+                self._proxy = console.proxy
             info = st.pid_start_time(pid)
             state.pid_start = info[0] if info else 0
             state.status = st.CREATED if create else st.RUNNING
@@ -642,7 +644,7 @@ class Runtime:
                 process=process, init_pid=s.pid, namespaces=nss, syscalls=self.syscalls,
                 err_w=kids.err_w, pid_w=kids.pid_w, go_r=kids.go_r, seccomp_bpf=bpf,
                 seccomp_flags=bpf_flags, preserve_fds=preserve_fds,
-                console_fd=console.slave if console else None,
+                console_fd=console.child if console else None,
             )  # fmt: skip
             kids.a = os.fork()
             if kids.a == 0:
@@ -650,7 +652,6 @@ class Runtime:
             kids.close_child_ends()
             if console is not None:
                 console.after_fork()
-                self._proxy = console.proxy
             pid = kids.collect_b(f"exec in container {cid}")
             if forward is not None:
                 forward.target(pid)
@@ -659,6 +660,9 @@ class Runtime:
             line = _read_line(kids.err_r)
             if line:
                 raise _child_error(line, f"exec in container {cid}")
+            if console is not None:
+                console.receive(f"exec in container {cid}")
+                self._proxy = console.proxy
             if pid_file:
                 _write_pid_file(pid_file, pid)
             kids.close()
@@ -862,12 +866,15 @@ class _SignalForwarder:
 
 
 class _Console:
-    """A pty for ``process.terminal``: the slave becomes the init's stdio, the master
-    goes to ``--console-socket`` (SCM_RIGHTS) or is proxied to the caller's stdio."""
+    """A pty for ``process.terminal``, made inside the container as runc does: B opens the
+    container's ``/dev/ptmx`` (its own devpts instance), makes the slave its controlling
+    terminal and stdio, and sends the master back over a socketpair; the master then goes
+    to ``--console-socket`` (SCM_RIGHTS) or is proxied to the caller's stdio. So the
+    container sees ``/dev/pts/N`` of its own ``/dev/pts`` (``tty`` names it)."""
 
-    def __init__(self, master: int, slave: int, socket_path: str | None) -> None:
-        self.master = master
-        self.slave = slave
+    def __init__(self, parent: int, child: int, socket_path: str | None) -> None:
+        self.parent = parent
+        self.child = child  # B's end: InitRequest/ExecRequest.console_fd
         self.socket_path = socket_path
         self.proxy: Any = None
 
@@ -880,32 +887,38 @@ class _Console:
     def open_for(cls, process: Process, socket_path: str | None) -> _Console | None:
         if not process.terminal:
             return None
-        master, slave = os.openpty()
-        if process.console_size is not None:
-            import fcntl
-            import struct
+        import socket
 
-            h, w = process.console_size
-            fcntl.ioctl(slave, c.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
-        return cls(master, slave, socket_path)
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        os.set_inheritable(b.fileno(), False)
+        return cls(a.detach(), b.detach(), socket_path)
 
     def after_fork(self) -> None:
-        os.close(self.slave)
-        self.slave = -1
+        os.close(self.child)
+        self.child = -1
+
+    def receive(self, what: str) -> None:
+        """B's pty master (B has sent it before it reported ready): to the console socket,
+        or to a proxy of our stdio."""
+        from dockyard.runtime.console import recv_fd_from
+
+        master = recv_fd_from(self.parent, what)
+        os.close(self.parent)
+        self.parent = -1
         if self.socket_path:
             from dockyard.runtime.console import send_fd
 
-            send_fd(self.socket_path, self.master)
-            os.close(self.master)
-            self.master = -1
+            try:
+                send_fd(self.socket_path, master)
+            finally:
+                os.close(master)
         else:
             from dockyard.runtime.console import Proxy
 
-            self.proxy = Proxy(self.master)
-            self.master = -1
+            self.proxy = Proxy(master)
 
     def close(self) -> None:
-        for fd in (self.master, self.slave):
+        for fd in (self.parent, self.child):
             if fd >= 0:
                 os.close(fd)
-        self.master = self.slave = -1
+        self.parent = self.child = -1

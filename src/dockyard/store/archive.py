@@ -20,7 +20,10 @@ entries (the extraction policy of :mod:`dockyard.store.layers`, across the
 layers of each image) and its diff ID against ``rootfs.diff_ids``.  Blobs are
 staged in ``ingest/`` meanwhile; only when every image checked out are they
 committed and the images and tags recorded.  **A refused load leaves the
-store unchanged.**
+store unchanged.**  Then, as ``docker load`` does, the layers are unpacked
+into their snapshots, so the first container or build on the image starts
+at once (with ``allow_devices`` they are not: a snapshot refuses device nodes,
+and unpacking waits for a use that needs it).
 
 Errors: each refusal is an InvalidArgument of one line that names the archive
 and the object, e.g. ``load image.tar: layer 2: path escapes root: ../etc``.
@@ -100,7 +103,11 @@ def load_archive(store: ImageStore, path: Path, *, allow_devices: bool = False) 
         for plan in plans:
             _verify_layers(plan, where, allow_devices)
         with store.lock():
-            return _commit(store, files, plans)
+            images = _commit(store, files, plans)
+            if not allow_devices:
+                for image in images:
+                    store.lower_dirs(image)
+            return images
     finally:
         files.discard()
 

@@ -150,7 +150,8 @@ def _write(src: Path, out: BinaryIO, *, compress: bool, overlay: bool) -> LayerI
     gz = None
     if compress:
         gz = gzip.GzipFile(filename="", mode="wb", fileobj=outer, mtime=0, compresslevel=6)
-    inner = HashingWriter(gz if gz is not None else outer)
+    # uncompressed, the stored bytes are the tar bytes: one hash serves both digests
+    inner = HashingWriter(gz) if gz is not None else outer
     # "w" (not the "w|" stream mode, which re-buffers every write in 10 KiB records):
     # the tar goes straight to ``inner``, file data in 1 MiB reads; the bytes are the same
     with tarfile.TarFile(fileobj=inner, mode="w", format=tarfile.PAX_FORMAT,

@@ -17,11 +17,23 @@ Lifecycle
 ``ensure_layer(diff_id, chain_id, open_blob)`` unpacks a layer once: under an
 exclusive ``flock`` on ``snapshots/<hex>/lock`` it checks for ``fs``, else
 applies the blob into a scratch dir, checks the diff ID, and renames the
-scratch dir to ``fs``.  Concurrent callers wait and then find it done; a crash
-leaves only a scratch dir, which is swept on the next attempt.
+scratch dir to ``fs`` (unsynced, so with the boot-id marker described below).
+Concurrent callers wait and then find it done; a crash leaves only a scratch
+dir, which is swept on the next attempt.
 ``lowerdirs(chain_ids)`` lists the ``fs`` dirs top layer first, as the
 ``lowerdir=`` mount option wants.  ``prepare(key)`` makes an active snapshot;
 ``remove(key)`` deletes one (active or committed).
+
+``adopt(chain_id, upper)`` turns a directory that already is in overlayfs form
+(a build step's upper dir) into the committed snapshot by a rename.  Such a
+directory was written through an overlay mounted ``volatile`` (no sync on
+unmount), and an unpacked layer is not synced either, so the bytes of a
+snapshot may not be on disk yet: ``snapshots/<hex>/volatile`` holds the boot id
+of the moment it was committed.  A snapshot whose marker does
+not hold the current boot id (a crash came between, or the marker itself was
+lost half-written) is *stale*: ``has_layer`` says no and ``ensure_layer``
+unpacks it again from its blob, which is always fsynced.  Within one boot the
+page cache is the truth, so nothing is lost by not syncing.
 
 Example::
 
@@ -58,6 +70,16 @@ __all__ = ["SnapshotInfo", "SnapshotStore", "chain_ids"]
 _KEY_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _KEY_REST = _KEY_FIRST | frozenset("_.-")
 _SCRATCH = "fs.tmp-"
+_VOLATILE = "volatile"
+_BOOT_ID: list[bytes] = []
+
+
+def _boot_id() -> bytes:
+    """This boot's id (``/proc/sys/kernel/random/boot_id``), read once."""
+    if not _BOOT_ID:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            _BOOT_ID.append(f.read().strip())
+    return _BOOT_ID[0]
 
 
 def _valid_key(key: str) -> bool:
@@ -108,26 +130,52 @@ class SnapshotStore:
         return Path(self.layer_dir(chain_id))
 
     def has_layer(self, chain_id: Digest) -> bool:
-        return os.path.isdir(self.layer_dir(chain_id))
+        return os.path.isdir(self.layer_dir(chain_id)) and not self._stale(chain_id)
+
+    def _stale(self, chain_id: Digest) -> bool:
+        """Whether the snapshot was adopted unsynced in an earlier boot (see ``adopt``)."""
+        try:
+            with open(os.path.join(self._root, chain_id.hex, _VOLATILE), "rb") as f:
+                return f.read() != _boot_id()
+        except FileNotFoundError:
+            return False
+
+    def adopt(self, chain_id: Digest, upper: str | os.PathLike[str]) -> bool:
+        """Make ``upper`` (unsynced, overlayfs form) the committed snapshot of ``chain_id``
+        by renaming it; False (``upper`` untouched) when that snapshot exists already."""
+        d = os.path.join(self._root, chain_id.hex)
+        os.makedirs(d, exist_ok=True)
+        fs = os.path.join(d, "fs")
+        with _Flock(os.path.join(d, "lock")):
+            if os.path.isdir(fs):
+                if not self._stale(chain_id):
+                    return False
+                rmtree(fs)
+            _mark_volatile(d)
+            os.rename(upper, fs)
+        return True
 
     def ensure_layer(
         self, diff_id: Digest, chain_id: Digest, open_blob: Callable[[], BinaryIO]
     ) -> Path:
         """Unpack the layer once into ``<chainid-hex>/fs``; return that path."""
         fs = self.layer_path(chain_id)
-        if fs.is_dir():
+        if self.has_layer(chain_id):
             return fs
         import tempfile
         from pathlib import Path
 
         fs.parent.mkdir(parents=True, exist_ok=True)
         with _Flock(str(fs.parent / "lock")):
-            if fs.is_dir():
+            if self.has_layer(chain_id):
                 return fs
             _sweep(fs.parent)
+            if fs.is_dir():  # stale: written unsynced before a crash
+                rmtree(fs)
             scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH, dir=fs.parent))
             try:
                 self._unpack(diff_id, chain_id, open_blob, scratch)
+                _mark_volatile(str(fs.parent))
                 os.rename(scratch, fs)
             except BaseException:
                 rmtree(scratch)
@@ -234,6 +282,13 @@ class _Flock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self._fd)
+
+
+def _mark_volatile(d: str) -> None:
+    """Write the boot-id marker of ``d``: before its ``fs`` appears, so that an unsynced
+    ``fs`` never exists without it."""
+    with open(os.path.join(d, _VOLATILE), "wb") as f:
+        f.write(_boot_id())
 
 
 def _sweep(d: Path) -> None:

@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         metavar="IMAGE=IMAGE",
         help="build FROM IMAGE with another image of the store instead",
     )
+    p.add_argument(
+        "--ssh", action="append", default=[], metavar="default|ID[=SOCKET]",
+        help="SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("context", nargs="?", default=".", help="build context directory")
@@ -142,6 +146,9 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
+    from dockyard.build.sshagent import parse_ssh_specs
+
+    ssh = parse_ssh_specs(args.ssh, os.environ)
     null_fd = os.open(os.devnull, os.O_WRONLY) if quiet else None
     opts = BuildOptions(
         context=Path(args.context),
@@ -155,6 +162,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         platform=args.platform,
         base_map=_pairs(args.base_map, "--base-map"),
         run_output_fd=null_fd if null_fd is not None else 2,
+        ssh=ssh,
     )
     sys.stdout.flush()
     sys.stderr.flush()
