@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["CgroupWarmer", "own_procs_file"]
+__all__ = ["CgroupWarmer", "SharedWarmer", "own_procs_file"]
 
 _PERIOD = 0.002
 _LIMIT = 250  # writes: 0.5 s at most
@@ -75,3 +75,53 @@ class CgroupWarmer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class SharedWarmer:
+    """One warming thread for many overlapping starts (a 50-pod scale-up must not run 50):
+    :meth:`hold` returns a handle whose ``stop()`` lets go; the thread runs while anyone
+    holds it, for at most 0.5 s after the last :meth:`hold`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._holders = 0
+        self._until = 0.0
+        self._running = False
+
+    def hold(self) -> _Hold:
+        self._holders += 1
+        self._until = time.monotonic() + _PERIOD * _LIMIT
+        if self.path and not self._running:
+            import _thread
+
+            self._running = True
+            _thread.start_new_thread(self._loop, ())
+        return _Hold(self)
+
+    def _release(self) -> None:
+        self._holders = max(0, self._holders - 1)
+
+    def _loop(self) -> None:
+        data = str(os.getpid()).encode()
+        try:
+            while self._holders > 0 and time.monotonic() < self._until:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+                time.sleep(_PERIOD)
+        except OSError:
+            pass
+        finally:
+            self._running = False
+
+
+class _Hold:
+    def __init__(self, owner: SharedWarmer) -> None:
+        self._owner: SharedWarmer | None = owner
+
+    def stop(self) -> None:
+        if self._owner is not None:
+            self._owner._release()
+            self._owner = None

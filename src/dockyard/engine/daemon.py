@@ -56,7 +56,7 @@ from dockyard.records import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dockyard.cgroups.warm import CgroupWarmer
+    from dockyard.cgroups.warm import SharedWarmer
     from dockyard.engine.health import HealthMonitor
     from dockyard.engine.netplumb import NetPlumb
     from dockyard.store.db import ContainerRecord
@@ -121,7 +121,7 @@ class Daemon:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.removing: set[str] = set()  # ids whose files a worker thread is deleting
         self.retiring: set[asyncio.Future[None]] = set()  # --rm releases under way
-        self._procs_file: str | None = None  # own cgroup.procs, for warm_cgroups()
+        self._warmer: SharedWarmer | None = None  # see warm_cgroups()
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.health: HealthMonitor | None = None
         from dockyard.engine.execs import ExecManager
@@ -361,14 +361,14 @@ class Daemon:
         self._start_health(rec)
         return rec
 
-    def warm_cgroups(self) -> CgroupWarmer | None:
-        """A :class:`~dockyard.cgroups.warm.CgroupWarmer` on the daemon's own cgroup, for a
-        create that a start follows (stop it once started); None where nothing is writable."""
-        from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+    def warm_cgroups(self) -> Any:
+        """A hold on the daemon's :class:`~dockyard.cgroups.warm.SharedWarmer` (its own
+        cgroup), for a create that a start follows: ``stop()`` it once started."""
+        if self._warmer is None:
+            from dockyard.cgroups.warm import SharedWarmer, own_procs_file
 
-        if self._procs_file is None:
-            self._procs_file = own_procs_file()
-        return CgroupWarmer(self._procs_file) if self._procs_file else None
+            self._warmer = SharedWarmer(own_procs_file())
+        return self._warmer.hold()
 
     def _start_health(self, rec: ContainerRecord) -> None:
         if self.health is not None:
