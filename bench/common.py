@@ -195,7 +195,7 @@ def quantiles(samples: Sequence[float]) -> tuple[float, float, float]:
         return float("nan"), float("nan"), float("nan")
     if len(samples) < 2:
         return samples[0], samples[0], samples[0]
-    qs = statistics.quantiles(samples, n=10)
+    qs = statistics.quantiles(samples, n=10, method="inclusive")
     return statistics.median(samples), qs[0], qs[-1]
 
 
@@ -207,7 +207,8 @@ def report(title: str, results: list[Result], baseline: str, targets: dict[str, 
         if r.error:
             lines.append(f"{r.name:<40} {'-':>5} {'n/a':>10}  ({r.error})")
             continue
-        qs = statistics.quantiles(r.samples, n=10) if len(r.samples) >= 2 else [r.median] * 9
+        qs = (statistics.quantiles(r.samples, n=10, method="inclusive")  # within the samples
+              if len(r.samples) >= 2 else [r.median] * 9)  # fmt: skip
         lines.append(
             f"{r.name:<40} {len(r.samples):>5} {r.median * 1000:>10.1f} "
             f"{qs[0] * 1000:>8.1f} {qs[-1] * 1000:>8.1f}"
