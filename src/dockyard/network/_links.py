@@ -168,6 +168,39 @@ def rename_link(ipr: IPR, old: str, new: str) -> None:
     _nl(what, lambda: ipr.link("set", index=index, state="up"))
 
 
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_SIOCSIFNAME = 0x8923
+_IFF_UP = 0x1
+
+
+def rename_link_here(old: str, new: str) -> None:
+    """Rename link ``old`` to ``new`` in the calling thread's network namespace with three
+    ioctls (down, rename, up): no helper thread, no netlink socket, no pyroute2 parsing."""
+    import fcntl
+    import socket
+    import struct
+
+    what = f"rename link {old} to {new}"
+    if len(new.encode()) > 15:
+        raise InvalidArgument(f"{what}: name longer than 15 bytes")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        fd = s.fileno()
+
+        def ifreq(name: str, tail: bytes) -> bytes:
+            return struct.pack("16s", name.encode()) + tail.ljust(24, b"\0")
+
+        try:
+            got = fcntl.ioctl(fd, _SIOCGIFFLAGS, ifreq(old, b""))
+            flags = struct.unpack_from("H", got, 16)[0]
+            if flags & _IFF_UP:
+                fcntl.ioctl(fd, _SIOCSIFFLAGS, ifreq(old, struct.pack("H", flags & ~_IFF_UP)))
+            fcntl.ioctl(fd, _SIOCSIFNAME, ifreq(old, struct.pack("16s", new.encode())))
+            fcntl.ioctl(fd, _SIOCSIFFLAGS, ifreq(new, struct.pack("H", flags | _IFF_UP)))
+        except OSError as e:
+            raise netlink_error(e, what) from None
+
+
 def bridge_ports(ipr: IPR, bridge: str) -> list[str]:
     index = link_index(ipr, bridge)
     if index is None:

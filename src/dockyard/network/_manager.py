@@ -35,9 +35,11 @@ from dockyard.network._links import (
     ensure_bridge,
     host_networks,
     iproute,
+    link_index,
     mac_for,
     read_sysctl,
     rename_link,
+    rename_link_here,
 )
 from dockyard.network._model import Endpoint, EndpointSpec, NetworkState, PortSpec
 from dockyard.network._netns import in_netns, open_netns
@@ -196,7 +198,10 @@ class NetworkManager:
         # The rename touches only this endpoint's own veth: it does not wait for the lock
         # (which a spare being plumbed on a worker thread may hold for a while).
         try:
-            self._host(_rename_over, ep.host_ifname, host_if)
+            if self.host_netns == "/proc/self/ns/net" and link_index(None, host_if) is None:
+                rename_link_here(ep.host_ifname, host_if)  # our own namespace: ioctls
+            else:  # another namespace, or a stale link of that name (a crashed daemon's)
+                self._host(_rename_over, ep.host_ifname, host_if)
         except DockyardError as e:
             raise _within(e, what) from e
         new = replace(ep, container_id=container_id, netns=netns, aliases=aliases,
