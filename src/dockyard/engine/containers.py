@@ -100,7 +100,9 @@ class ContainerEngine:
 
     # -- create -----------------------------------------------------------------
 
-    def create(self, opts: RunOptions) -> Created:
+    def create(self, opts: RunOptions, *, etc_files: bool = True) -> Created:
+        """Make the container's root, bundle and record. ``etc_files=False``: ``hosts`` and
+        ``resolv.conf`` are left to the caller (the daemon renders them at each start)."""
         image = self.images.resolve(opts.image)
         cid = new_id()
         name = opts.name or random_name()
@@ -115,7 +117,7 @@ class ContainerEngine:
             raise AlreadyExists(f'create {name}: the container name "/{name}" is already in use')
         undo: list[Any] = []
         try:
-            return self._create(opts, image, cid, name, undo)
+            return self._create(opts, image, cid, name, undo, etc_files)
         except BaseException as exc:
             for step in reversed(undo):
                 try:
@@ -125,8 +127,9 @@ class ContainerEngine:
             raise
 
     def _create(
-        self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any]
-    ) -> Created:
+        self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any],
+        etc_files: bool = True,
+    ) -> Created:  # fmt: skip
         from dockyard.engine.spec import SpecInputs, build_spec
         from dockyard.runtime.users import host_path_in_root, read_in_root, resolve_user
 
@@ -147,7 +150,7 @@ class ContainerEngine:
             opts.group_add,
         )
         hostname = opts.hostname or cid[:12]
-        _write_etc_files(bundle, hostname)
+        _write_etc_files(bundle, hostname, network_files=etc_files)
         cwd = opts.workdir or cfg.get("WorkingDir") or "/"
         if not cwd.startswith("/"):
             from dockyard.errors import InvalidArgument
@@ -301,8 +304,10 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _write_etc_files(bundle: str, hostname: str) -> None:
+def _write_etc_files(bundle: str, hostname: str, *, network_files: bool = True) -> None:
     _write(os.path.join(bundle, "hostname"), hostname + "\n")
+    if not network_files:
+        return
     _write(
         os.path.join(bundle, "hosts"),
         f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",

@@ -269,7 +269,7 @@ class Daemon:
         from dockyard.engine.create import prepare_container, validate
 
         validate(self, opts, dopts)
-        created = self.engine.create(opts)
+        created = self.engine.create(opts, etc_files=self.net is None)  # net renders them
         try:
             rec = prepare_container(self, created, opts, dopts)
         except BaseException as exc:
