@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-__all__ = ["ago", "human_size", "table"]
+__all__ = ["ago", "human_size", "print_views", "table"]
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -17,6 +18,19 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
         lines.append("   ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def print_views(views: Sequence[object], fmt: str | None) -> None:
+    """``inspect``'s output: each view through ``--format``, else all as indented JSON."""
+    if fmt:
+        from dockyard.cli.gotemplate import render
+
+        for v in views:
+            print(render(fmt, v))
+    else:
+        import json
+
+        print(json.dumps(views, indent=4))
 
 
 def _parse_time(ts: str) -> datetime | None:

@@ -21,23 +21,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from dockyard.errors import AlreadyExists, Conflict, Internal, InvalidArgument, NotFound
-from dockyard.orchestrator.store import Watchers
-from dockyard.records import replace
+from dockyard.errors import Internal
+from dockyard.orchestrator.store import MemoryObjectStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
 
-    from dockyard.orchestrator.selectors import LabelSelector
-    from dockyard.orchestrator.store import WatchEvent
     from dockyard.store.db import StateDB
 
 __all__ = ["SCHEMA_VERSION", "SqliteObjectStore"]
 
-T = TypeVar("T")
 SCHEMA_VERSION = 1
 
 _SCHEMA = (
@@ -78,16 +74,17 @@ def _decode(cls: type[Any], body: str) -> Any:
     return obj
 
 
-class SqliteObjectStore(Watchers):
-    """:class:`~dockyard.orchestrator.store.ObjectStore` on the daemon's ``state.db``."""
+class SqliteObjectStore(MemoryObjectStore):
+    """:class:`~dockyard.orchestrator.store.ObjectStore` on the daemon's ``state.db``: the
+    object rules are :class:`MemoryObjectStore`'s; this class loads the objects once and
+    writes each change (with its resource version) in one transaction."""
 
     def __init__(self, db: StateDB, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
         self.db = db
-        self._clock = clock
-        self._cache: dict[_Key, Any] | None = None
-        self._watchers: list[Callable[[WatchEvent], None]] = []
+        self._cache = None
 
-    # -- schema and cache --------------------------------------------------------------
+    # -- schema and storage ------------------------------------------------------------
 
     def _objects(self) -> dict[_Key, Any]:
         if self._cache is not None:
@@ -141,148 +138,21 @@ class SqliteObjectStore(Watchers):
         )
         return str(version)
 
-    # -- reads -------------------------------------------------------------------------
-
-    def get(self, cls: type[T], namespace: str | None, name: str) -> T:
-        from dockyard.orchestrator.store import _namespace, kind_of
-
-        kind = kind_of(cls)
-        obj = self._objects().get((kind, _namespace(kind, namespace), name))
-        if obj is None:
-            raise NotFound(f'get {kind} "{name}": not found')
-        result: T = obj
-        return result
-
-    def list(
-        self,
-        cls: type[T],
-        namespace: str | None = None,
-        selector: LabelSelector | None = None,
-    ) -> list[T]:
-        from dockyard.orchestrator.selectors import matches
-        from dockyard.orchestrator.store import _namespace, kind_of
-
-        kind = kind_of(cls)
-        want = None if namespace is None else _namespace(kind, namespace)
-        out: list[T] = []
-        for (k, ns, _), obj in sorted(self._objects().items(), key=lambda kv: kv[0]):
-            if k != kind or (want is not None and ns != want):
-                continue
-            if selector is not None and not matches(selector, obj.metadata.labels):
-                continue
-            out.append(obj)
-        return out
-
-    # -- writes ------------------------------------------------------------------------
-
-    @staticmethod
-    def _key(obj: Any, op: str) -> _Key:
-        from dockyard.orchestrator.store import _namespace, kind_of
-
-        kind = kind_of(type(obj))
-        meta = obj.metadata
-        if not meta.name:
-            raise InvalidArgument(f"{op} {kind}: metadata.name: Required value")
-        return (kind, _namespace(kind, meta.namespace), meta.name)
-
-    def _write(self, conn: sqlite3.Connection, key: _Key, obj: Any) -> None:
-        meta = obj.metadata
-        conn.execute(
-            "INSERT OR REPLACE INTO orchestrator_objects VALUES (?, ?, ?, ?, ?, ?)",
-            (*key, meta.uid or "", int(meta.resource_version), _encode(obj)),
-        )
-
-    def create(self, obj: T) -> T:
-        from dockyard.orchestrator.store import ADDED, _suffix, _uid, format_time
-
-        objects = self._objects()
-        meta: Any = obj.metadata  # type: ignore[attr-defined]
-        if not meta.name and meta.generate_name:
-            meta = replace(meta, name=meta.generate_name + _suffix())
-            obj = replace(obj, metadata=meta)
-        key = self._key(obj, "create")
-        if key in objects:
-            raise AlreadyExists(f'create {key[0]} "{key[2]}": already exists')
+    def _commit(self, key: _Key, make: Callable[[str], Any]) -> Any:
         with self.db.transaction(write=True) as conn:
-            meta = replace(
-                meta,
-                namespace=key[1] or None,
-                uid=_uid(),
-                resource_version=self._next_version(conn),
-                generation=1,
-                creation_timestamp=format_time(self._clock()),
+            stored = make(self._next_version(conn))
+            meta = stored.metadata
+            conn.execute(
+                "INSERT OR REPLACE INTO orchestrator_objects VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, meta.uid or "", int(meta.resource_version), _encode(stored)),
             )
-            stored = replace(obj, metadata=meta)
-            self._write(conn, key, stored)
-        objects[key] = stored
-        self._notify(ADDED, stored)
+        self._objects()[key] = stored
         return stored
 
-    def _current(self, obj: Any, op: str) -> tuple[_Key, Any]:
-        key = self._key(obj, op)
-        current = self._objects().get(key)
-        if current is None:
-            raise NotFound(f'{op} {key[0]} "{key[2]}": not found')
-        rv = obj.metadata.resource_version
-        if rv is not None and rv != current.metadata.resource_version:
-            raise Conflict(
-                f'{op} {key[0]} "{key[2]}": the object has been modified; please apply '
-                "your changes to the latest version and try again"
-            )
-        return key, current
-
-    def update(self, obj: T) -> T:
-        from dockyard.orchestrator.store import MODIFIED
-
-        key, current = self._current(obj, "update")
-        old = current.metadata
-        generation = old.generation or 1
-        if getattr(obj, "spec", None) != getattr(current, "spec", None):
-            generation += 1
-        with self.db.transaction(write=True) as conn:
-            meta = replace(
-                obj.metadata,  # type: ignore[attr-defined]
-                namespace=old.namespace,
-                uid=old.uid,
-                creation_timestamp=old.creation_timestamp,
-                resource_version=self._next_version(conn),
-                generation=generation,
-            )
-            changes: dict[str, Any] = {"metadata": meta}
-            if hasattr(current, "status"):
-                changes["status"] = current.status
-            stored = replace(obj, **changes)
-            self._write(conn, key, stored)
-        self._objects()[key] = stored
-        self._notify(MODIFIED, stored)
-        return stored
-
-    def update_status(self, obj: T) -> T:
-        from dockyard.orchestrator.store import MODIFIED
-
-        key, current = self._current(obj, "update status of")
-        with self.db.transaction(write=True) as conn:
-            meta = replace(current.metadata, resource_version=self._next_version(conn))
-            stored = replace(current, metadata=meta, status=obj.status)  # type: ignore[attr-defined]
-            self._write(conn, key, stored)
-        self._objects()[key] = stored
-        self._notify(MODIFIED, stored)
-        result: T = stored
-        return result
-
-    def delete(self, cls: type[Any], namespace: str | None, name: str) -> None:
-        from dockyard.orchestrator.store import DELETED, _namespace, kind_of
-
-        kind = kind_of(cls)
-        key = (kind, _namespace(kind, namespace), name)
-        objects = self._objects()
-        obj = objects.get(key)
-        if obj is None:
-            raise NotFound(f'delete {kind} "{name}": not found')
+    def _erase(self, key: _Key) -> None:
         with self.db.transaction(write=True) as conn:
             conn.execute(
                 "DELETE FROM orchestrator_objects WHERE kind = ? AND namespace = ? AND name = ?",
                 key,
             )
-        del objects[key]
-        self._notify(DELETED, obj)
+        del self._objects()[key]

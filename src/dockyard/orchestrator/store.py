@@ -174,24 +174,43 @@ class Watchers:
 class MemoryObjectStore(Watchers):
     """:class:`ObjectStore` in a dict, for tests and for a daemon without a database.
 
-    ``clock`` gives the creation timestamps (seconds since the epoch)."""
+    ``clock`` gives the creation timestamps (seconds since the epoch). The object rules
+    (names, versions, generations, conflicts) live here once; a persistent store
+    (:class:`~dockyard.orchestrator.sqlite_store.SqliteObjectStore`) overrides only
+    :meth:`_objects`, :meth:`_commit` and :meth:`_erase`."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._objects: dict[tuple[str, str, str], Any] = {}
+        self._cache: dict[tuple[str, str, str], Any] | None = {}
         self._version = 0
         self._watchers: list[Callable[[WatchEvent], None]] = []
+
+    # -- storage hooks -----------------------------------------------------------------
+
+    def _objects(self) -> dict[tuple[str, str, str], Any]:
+        """Every object by (kind, namespace, name)."""
+        assert self._cache is not None
+        return self._cache
+
+    def _commit(self, key: tuple[str, str, str], make: Callable[[str], Any]) -> Any:
+        """Store ``make(next resource version)`` under ``key``; returns it."""
+        self._version += 1
+        stored = make(str(self._version))
+        self._objects()[key] = stored
+        return stored
+
+    def _erase(self, key: tuple[str, str, str]) -> None:
+        del self._objects()[key]
 
     # -- reads -------------------------------------------------------------------------
 
     def get(self, cls: type[T], namespace: str | None, name: str) -> T:
         kind = kind_of(cls)
-        key = (kind, _namespace(kind, namespace), name)
-        try:
-            obj: T = self._objects[key]
-        except KeyError:
-            raise NotFound(f'get {kind} "{name}": not found') from None
-        return obj
+        obj = self._objects().get((kind, _namespace(kind, namespace), name))
+        if obj is None:
+            raise NotFound(f'get {kind} "{name}": not found')
+        result: T = obj
+        return result
 
     def list(
         self,
@@ -200,9 +219,10 @@ class MemoryObjectStore(Watchers):
         selector: LabelSelector | None = None,
     ) -> list[T]:
         kind = kind_of(cls)
+        want = None if namespace is None else _namespace(kind, namespace)
         out: list[T] = []
-        for (k, ns, _), obj in sorted(self._objects.items()):
-            if k != kind or (namespace is not None and ns != _namespace(kind, namespace)):
+        for (k, ns, _), obj in sorted(self._objects().items(), key=lambda kv: kv[0]):
+            if k != kind or (want is not None and ns != want):
                 continue
             if selector is not None and not matches(selector, obj.metadata.labels):
                 continue
@@ -211,11 +231,8 @@ class MemoryObjectStore(Watchers):
 
     # -- writes ------------------------------------------------------------------------
 
-    def _next_version(self) -> str:
-        self._version += 1
-        return str(self._version)
-
-    def _key(self, obj: Any, op: str) -> tuple[str, str, str]:
+    @staticmethod
+    def _key(obj: Any, op: str) -> tuple[str, str, str]:
         kind = kind_of(type(obj))
         meta = obj.metadata
         if not meta.name:
@@ -228,24 +245,23 @@ class MemoryObjectStore(Watchers):
             meta = replace(meta, name=meta.generate_name + _suffix())
             obj = replace(obj, metadata=meta)
         key = self._key(obj, "create")
-        if key in self._objects:
+        if key in self._objects():
             raise AlreadyExists(f'create {key[0]} "{key[2]}": already exists')
-        meta = replace(
-            meta,
-            namespace=key[1] or None,
-            uid=_uid(),
-            resource_version=self._next_version(),
-            generation=1,
-            creation_timestamp=format_time(self._clock()),
-        )
-        stored = replace(obj, metadata=meta)
-        self._objects[key] = stored
+
+        def make(version: str) -> Any:
+            return replace(obj, metadata=replace(
+                meta, namespace=key[1] or None, uid=_uid(), resource_version=version,
+                generation=1, creation_timestamp=format_time(self._clock()),
+            ))  # fmt: skip
+
+        stored = self._commit(key, make)
         self._notify(ADDED, stored)
-        return stored
+        result: T = stored
+        return result
 
     def _current(self, obj: Any, op: str) -> tuple[tuple[str, str, str], Any]:
         key = self._key(obj, op)
-        current = self._objects.get(key)
+        current = self._objects().get(key)
         if current is None:
             raise NotFound(f'{op} {key[0]} "{key[2]}": not found')
         rv = obj.metadata.resource_version
@@ -262,27 +278,32 @@ class MemoryObjectStore(Watchers):
         generation = old.generation or 1
         if getattr(obj, "spec", None) != getattr(current, "spec", None):
             generation += 1
-        meta = replace(
-            obj.metadata,  # type: ignore[attr-defined]
-            namespace=old.namespace,
-            uid=old.uid,
-            creation_timestamp=old.creation_timestamp,
-            resource_version=self._next_version(),
-            generation=generation,
-        )
-        changes: dict[str, Any] = {"metadata": meta}
-        if hasattr(current, "status"):
-            changes["status"] = current.status
-        stored = replace(obj, **changes)
-        self._objects[key] = stored
+
+        def make(version: str) -> Any:
+            meta = replace(
+                obj.metadata,  # type: ignore[attr-defined]
+                namespace=old.namespace, uid=old.uid,
+                creation_timestamp=old.creation_timestamp, resource_version=version,
+                generation=generation,
+            )  # fmt: skip
+            changes: dict[str, Any] = {"metadata": meta}
+            if hasattr(current, "status"):
+                changes["status"] = current.status
+            return replace(obj, **changes)
+
+        stored = self._commit(key, make)
         self._notify(MODIFIED, stored)
-        return stored
+        result: T = stored
+        return result
 
     def update_status(self, obj: T) -> T:
         key, current = self._current(obj, "update status of")
-        meta = replace(current.metadata, resource_version=self._next_version())
-        stored = replace(current, metadata=meta, status=obj.status)  # type: ignore[attr-defined]
-        self._objects[key] = stored
+
+        def make(version: str) -> Any:
+            meta = replace(current.metadata, resource_version=version)
+            return replace(current, metadata=meta, status=obj.status)  # type: ignore[attr-defined]
+
+        stored = self._commit(key, make)
         self._notify(MODIFIED, stored)
         result: T = stored
         return result
@@ -290,7 +311,8 @@ class MemoryObjectStore(Watchers):
     def delete(self, cls: type[Any], namespace: str | None, name: str) -> None:
         kind = kind_of(cls)
         key = (kind, _namespace(kind, namespace), name)
-        obj = self._objects.pop(key, None)
+        obj = self._objects().get(key)
         if obj is None:
             raise NotFound(f'delete {kind} "{name}": not found')
+        self._erase(key)
         self._notify(DELETED, obj)

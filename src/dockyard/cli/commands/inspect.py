@@ -125,11 +125,7 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             rc = 1
             continue
         views.append(view)
-    if args.format:
-        from dockyard.cli.gotemplate import render
+    from dockyard.cli.render import print_views
 
-        for v in views:
-            print(render(args.format, v))
-    else:
-        print(json.dumps(views, indent=4))
+    print_views(views, args.format)
     return rc

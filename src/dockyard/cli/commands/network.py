@@ -87,13 +87,9 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             print(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows))
     elif args.sub == "inspect":
         views = [c.get(f"/networks/{_q(n)}") for n in args.names]
-        if args.format:
-            from dockyard.cli.gotemplate import render
+        from dockyard.cli.render import print_views
 
-            for v in views:
-                print(render(args.format, v))
-        else:
-            print(json.dumps(views, indent=4))
+        print_views(views, args.format)
     elif args.sub == "rm":
         for n in args.names:
             c.request("DELETE", f"/networks/{_q(n)}").read()

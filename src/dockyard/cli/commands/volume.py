@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,13 +58,9 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             print(table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
     elif args.sub == "inspect":
         views = [c.get(f"/volumes/{quote(n, safe='')}") for n in args.names]
-        if args.format:
-            from dockyard.cli.gotemplate import render
+        from dockyard.cli.render import print_views
 
-            for v in views:
-                print(render(args.format, v))
-        else:
-            print(json.dumps(views, indent=4))
+        print_views(views, args.format)
     elif args.sub == "rm":
         for n in args.names:
             c.request("DELETE", f"/volumes/{quote(n, safe='')}?force={int(args.force)}").read()
