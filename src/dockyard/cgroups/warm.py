@@ -5,8 +5,9 @@ for writing. After a quiet spell that lock's ``rcu_sync`` is idle, and the first
 for an RCU grace period (7-15 ms on these machines), holding ``cgroup_mutex`` meanwhile, so a
 ``mkdir`` of a new cgroup waits too; writes that follow within a grace period take ~0.1 ms.
 
-:class:`CgroupWarmer` moves the calling process into its own cgroup (a no-op move) every
-2 ms on a thread for at most half a second: started when a start request arrives, the grace
+:class:`SharedWarmer` moves the calling process into its own cgroup (a no-op move) every
+2 ms on a thread, for at most half a second after the last hold: held from when a start
+request arrives, the grace
 period passes while the daemon makes the container's root and bundle, and the runtime's
 mkdirs and ``cgroup.procs`` write of the new init find the fast path. Only a process's own
 cgroup is written, with its own pid: nothing changes for anyone.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["CgroupWarmer", "SharedWarmer", "own_procs_file"]
+__all__ = ["SharedWarmer", "own_procs_file"]
 
 _PERIOD = 0.002
 _LIMIT = 250  # writes: 0.5 s at most
@@ -40,45 +41,9 @@ def own_procs_file() -> str:
     return ""
 
 
-class CgroupWarmer:
-    """Writes ``os.getpid()`` to ``path`` every 2 ms on a thread until :meth:`stop` (or 0.5 s);
-    a context manager. An empty path does nothing."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.on = bool(path)
-        if self.on:
-            import _thread
-
-            _thread.start_new_thread(self._loop, ())
-
-    def _loop(self) -> None:
-        data = str(os.getpid()).encode()
-        for _ in range(_LIMIT):
-            if not self.on:
-                return
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
-            except OSError:
-                return
-            time.sleep(_PERIOD)
-
-    def stop(self) -> None:
-        self.on = False
-
-    def __enter__(self) -> CgroupWarmer:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-
 class SharedWarmer:
-    """One warming thread for many overlapping starts (a 50-pod scale-up must not run 50):
+    """One warming thread for any number of overlapping starts (a 50-pod scale-up must not
+    run 50):
     :meth:`hold` returns a handle whose ``stop()`` lets go; the thread runs while anyone
     holds it, for at most 0.5 s after the last :meth:`hold`."""
 

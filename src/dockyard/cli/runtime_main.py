@@ -474,9 +474,9 @@ def main(argv: list[str] | None = None) -> int:
             return _COMMANDS[cmd](None, flags, pos)  # type: ignore[arg-type]
         warmer = None
         if cmd in ("create", "run", "exec"):  # a cgroup.procs write follows: see the module
-            from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+            from dockyard.cgroups.warm import SharedWarmer, own_procs_file
 
-            warmer = CgroupWarmer(own_procs_file())
+            warmer = SharedWarmer(own_procs_file()).hold()
         from dockyard.runtime import Runtime
 
         rt = Runtime(gflags.get("root", "/run/dockyard/runtime"))

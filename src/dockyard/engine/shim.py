@@ -60,7 +60,7 @@ import socket
 import sys
 import time
 
-from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+from dockyard.cgroups.warm import SharedWarmer, own_procs_file
 from dockyard.engine.detachkeys import scan as scan_detach
 from dockyard.engine.logfile import LogWriter, format_time
 from dockyard.engine.shimwire import Decoder, encode, recv_into
@@ -192,7 +192,7 @@ class Shim:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.listener: socket.socket | None = None
         self._sock_ino = 0
-        self._warm_path = own_procs_file()
+        self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
 
     @property
     def rt(self) -> Runtime:
@@ -430,7 +430,7 @@ class Shim:
         log = m.get("log") or {}
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
-        warm = CgroupWarmer(self._warm_path)  # see dockyard.cgroups.warm
+        warm = self._warmer.hold()
         try:
             bundle = str(m["bundle"])
             cgroup = self._spawn(

@@ -6,18 +6,25 @@ import os
 import time
 from pathlib import Path
 
-from dockyard.cgroups.warm import CgroupWarmer, own_procs_file
+from dockyard.cgroups.warm import SharedWarmer, own_procs_file
 
 
 def test_cgroup_warmer_writes_own_pid_until_stopped(tmp_path: Path) -> None:
-    assert not CgroupWarmer("").on  # no writable cgroup.procs: nothing runs
+    nothing = SharedWarmer("")  # no writable cgroup.procs: nothing runs
+    nothing.hold()
+    assert not nothing._running
     target = tmp_path / "cgroup.procs"
     target.write_text("")
-    with CgroupWarmer(str(target)) as w:
-        deadline = time.monotonic() + 5
-        while target.read_text() != str(os.getpid()) and time.monotonic() < deadline:
-            time.sleep(0.01)
-    assert not w.on
+    shared = SharedWarmer(str(target))
+    w = shared.hold()
+    deadline = time.monotonic() + 5
+    while target.read_text() != str(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    w.stop()
+    deadline = time.monotonic() + 5
+    while shared._running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not shared._running
     assert target.read_text() == str(os.getpid())
 
 
@@ -27,8 +34,6 @@ def test_own_procs_file_names_a_cgroup_procs_or_nothing() -> None:
 
 
 def test_shared_warmer_runs_one_thread_while_anyone_holds_it(tmp_path: Path) -> None:
-    from dockyard.cgroups.warm import SharedWarmer
-
     target = tmp_path / "cgroup.procs"
     target.write_text("")
     shared = SharedWarmer(str(target))
