@@ -311,6 +311,19 @@ class Client:
             _raise(0, _dumps({"kind": first.get("kind"), "message": first["error"]}), "stdio")
         return s, first
 
+    @classmethod
+    def exit_code(cls, s: Any) -> int:
+        """Wait on an attached stdio connection: the container's exit code, 0 when the
+        client detached, 125 when the daemon went away."""
+        while True:
+            m = cls.next_message(s)
+            if m is None:
+                return 125
+            if "exit" in m:
+                return int(m["exit"])
+            if m.get("detached"):
+                return 0
+
     @staticmethod
     def next_message(s: Any) -> dict[str, Any] | None:
         buf = b""

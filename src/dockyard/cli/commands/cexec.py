@@ -111,14 +111,7 @@ def interactive(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int
         if os.isatty(1):
             signal.signal(signal.SIGWINCH, resize)
             resize()
-        while True:
-            m = client.next_message(s)
-            if m is None:
-                return 125
-            if "exit" in m:
-                return int(m["exit"])
-            if m.get("detached"):
-                return 0
+        return client.exit_code(s)
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)

@@ -59,25 +59,9 @@ def _table() -> tuple[tuple[tuple[str, ...], str, str], ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
-    import argparse
-
     from dockyard.cli.commands import run as base
 
-    for names, kind, text in _table():
-        kw: dict[str, Any] = {"help": text}
-        if kind == "bool":
-            kw["action"] = "store_true"
-        elif kind == "list":
-            kw["action"] = "append"
-            kw["default"] = []
-        elif kind == "int":
-            kw["type"] = int
-        dest = base._dest(names)
-        if dest in DEFAULTS:
-            kw["default"] = DEFAULTS[dest]
-        p.add_argument(*names, **kw)
-    p.add_argument("image", help="image to run")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+    base.add_flag_table(p, _table(), DEFAULTS)
 
 
 def fast_parse(argv: list[str], name: str = "run") -> Any:
@@ -295,14 +279,7 @@ def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
 
     old = {sig: _signal.signal(sig, forward) for sig in (_signal.SIGINT, _signal.SIGTERM)}
     try:
-        while True:
-            m = client.next_message(s)
-            if m is None:
-                return 125
-            if "exit" in m:
-                return int(m["exit"])
-            if m.get("detached"):
-                return 0
+        return client.exit_code(s)
     finally:
         for sig, h in old.items():
             _signal.signal(sig, h)

@@ -56,9 +56,15 @@ def _dest(names: tuple[str, ...]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
+    add_flag_table(p, FLAGS, DEFAULTS)
+
+
+def add_flag_table(p: argparse.ArgumentParser, flags: Any, defaults: dict[str, object]) -> None:
+    """Argparse arguments for a flag table (``(names, kind, help)`` rows) with its
+    defaults, then IMAGE and COMMAND: the same table drives the fast parser."""
     import argparse
 
-    for names, kind, text in FLAGS:
+    for names, kind, text in flags:
         kw: dict[str, Any] = {"help": text}
         if kind == "bool":
             kw["action"] = "store_true"
@@ -67,8 +73,8 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
             kw["default"] = []
         elif kind == "int":
             kw["type"] = int
-        if _dest(names) in DEFAULTS:
-            kw["default"] = DEFAULTS[_dest(names)]
+        if _dest(names) in defaults:
+            kw["default"] = defaults[_dest(names)]
         p.add_argument(*names, **kw)
     p.add_argument("image", help="image to run")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
