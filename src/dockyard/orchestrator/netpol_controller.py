@@ -15,7 +15,6 @@ change, plus a periodic resync).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from dockyard.network.netpolicy import PodPolicy, PolicyPeer, PolicyPort, Policy
 from .backend import ObservedPod
 from .netpol import Endpoint, _peer_matches, _selecting
 from .objects import Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from .syncloop import SyncLoop
 
 __all__ = ["NetworkPolicyController", "endpoint_of", "pod_policies"]
 
@@ -141,7 +141,7 @@ def pod_policies(
     return out
 
 
-class NetworkPolicyController:
+class NetworkPolicyController(SyncLoop):
     """Keeps ``enforcer`` (a :class:`NetworkPolicyEnforcer`) in step with the store and pods."""
 
     def __init__(
@@ -160,15 +160,7 @@ class NetworkPolicyController:
         self.on_error = on_error
         self.synced: list[PodPolicy] | None = None
         self.error = ""
-        self._wake = asyncio.Event()
-        self._stopped = False
-
-    def notify(self, _event: object = None) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
+        SyncLoop.__init__(self)
 
     async def reconcile(self) -> bool:
         policies = self.store.list(NetworkPolicy)
@@ -191,18 +183,9 @@ class NetworkPolicyController:
         self.synced = wanted
         return True
 
-    async def run_forever(self) -> None:
-        while not self._stopped:
-            self._wake.clear()
-            try:
-                await self.reconcile()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # never stop the loop
-                if self.on_error is not None and not isinstance(e, DockyardError):
-                    self.on_error(f"network policy: {type(e).__name__}: {e}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync)
+    def _loop_error(self, e: Exception) -> None:
+        if self.on_error is not None and not isinstance(e, DockyardError):
+            self.on_error(f"network policy: {type(e).__name__}: {e}")
 
 
 def attach_netpol(orch: Any) -> NetworkPolicyController | None:

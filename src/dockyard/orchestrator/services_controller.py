@@ -45,6 +45,7 @@ from dockyard.records import replace
 
 from .backend import ObservedPod
 from .objects import Pod, Service
+from .syncloop import SyncLoop
 
 __all__ = [
     "ServicesController",
@@ -166,7 +167,7 @@ def dns_names(svc: Service) -> list[str]:
 # ---------------------------------------------------------------------- the controller
 
 
-class ServicesController:
+class ServicesController(SyncLoop):
     """Keeps the kernel's Services in step with the store and the pods (see the module doc).
 
     ``proxy`` is a :class:`~dockyard.network.services.ServiceProxy` (or anything with its
@@ -199,30 +200,13 @@ class ServicesController:
         self.errors: dict[str, str] = {}
         self.synced: list[ServiceSpec] | None = None
         self.syncs = 0
-        self._wake = asyncio.Event()
+        SyncLoop.__init__(self)
         self._lock = asyncio.Lock()
-        self._stopped = False
         self._node_ports: dict[str, list[int]] = {}  # owner -> last allocated, per port
         self._dns_added: dict[str, str] = {}  # name -> address
 
-    def notify(self, _event: object = None) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._wake.set()
-
-    async def run_forever(self) -> None:
-        while not self._stopped:
-            self._wake.clear()
-            try:
-                await self.reconcile()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # never stop the loop
-                self._error("services", f"{type(e).__name__}: {e}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync)
+    def _loop_error(self, e: Exception) -> None:
+        self._error("services", f"{type(e).__name__}: {e}")
 
     # -- one pass ----------------------------------------------------------------------
 
