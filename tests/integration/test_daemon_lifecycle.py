@@ -218,3 +218,14 @@ def test_system_info_and_df(dyd: Daemonized) -> None:
     assert info["Images"] == 1 and info["LiveRestoreEnabled"] is True
     assert "Images" in dyd.out("system", "df")
     assert (dyd.run_root / "dockyard.sock").is_socket()
+
+
+def test_rm_force_of_a_running_rm_container(dyd: Daemonized) -> None:
+    """``rm -f`` of a running ``--rm`` container: its exit removes it meanwhile; the rm
+    still succeeds and the name is free at once."""
+    dyd.out("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "60")
+    p = dyd.run("rm", "-f", "gone")
+    assert p.returncode == 0, p.stderr
+    assert dyd.out("ps", "-aq", "--filter", "name=gone") == ""
+    dyd.out("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "60")
+    dyd.out("rm", "-f", "gone")

@@ -426,15 +426,10 @@ class Daemon:
                       oom_killed=bool(ex.get("oom_killed")),
                       finished_at=str(ex.get("finished_at") or _now()))  # fmt: skip
         self.removing.add(rec.id)
-        self.engine.db.remove_container(rec.id)
-        self.attachments.drop(rec.id)
-        self.locks.pop(rec.id, None)
-        self.backoff.pop(rec.id, None)
         self.emit(rec, "die", exitCode=str(code))
         if rec.oom_killed:
             self.emit(rec, "oom")
-        self.emit(rec, "destroy")
-        self._wake(rec.id, ("next-exit", "not-running", "removed"), code)
+        self._drop_record(rec, code)
         self._spawn(self._forget(rec.id))
         retiring = asyncio.ensure_future(self._release(rec))
         self.retiring.add(retiring)
@@ -645,7 +640,6 @@ class Daemon:
             self._signal(rec, signal.SIGKILL, all_=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fut, 30)
-            rec = self.get(rec.id)
         async with self.lock(rec.id):
             try:
                 rec = self.get(rec.id)
@@ -659,15 +653,20 @@ class Daemon:
             # files (overlay root, bundle, upper dir: the slow part) go in a worker thread
             # after the waiters (``run --rm``) have their exit code. A daemon killed
             # meanwhile sweeps bundles without a record on its next start.
-            self.engine.db.remove_container(rec.id)
-            self.attachments.drop(rec.id)
+            self._drop_record(rec, int(rec.exit_code or 0))
             after_remove(self, rec, volumes)
+        self._spawn(self._remove_files(rec.id))
+        return rec.id
+
+    def _drop_record(self, rec: ContainerRecord, code: int) -> None:
+        """The container's record goes (name and id free, ``ps -a`` no longer lists it), with
+        what the daemon keeps per container; ``destroy`` is announced, waiters woken."""
+        self.engine.db.remove_container(rec.id)
+        self.attachments.drop(rec.id)
         self.locks.pop(rec.id, None)
         self.backoff.pop(rec.id, None)
         self.emit(rec, "destroy")
-        self._wake(rec.id, ("removed", "next-exit", "not-running"), int(rec.exit_code or 0))
-        self._spawn(self._remove_files(rec.id))
-        return rec.id
+        self._wake(rec.id, ("removed", "next-exit", "not-running"), code)
 
     async def _remove_files(self, cid: str) -> None:
         loop = asyncio.get_running_loop()
