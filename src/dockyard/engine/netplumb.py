@@ -810,7 +810,9 @@ class NetPlumb:
             except Exception as e:  # the pool is an optimisation: starts plumb their own
                 with contextlib.suppress(DockyardError):
                     ipam.release(net, addr)
-                self.notes.append(f"spare endpoint: {e}")
+                note = f"spare endpoint: {e}"
+                if note not in self.notes:  # a refill follows every take: say it once
+                    self.notes.append(note)
                 return
             if self._closed:
                 self._drop_spare(ep)
