@@ -187,3 +187,24 @@ def _detach_keys(spec: str) -> str:
 
         parse(spec)
     return spec
+
+
+def parse_filters(raw: str | None) -> dict[str, list[str]]:
+    """Docker's ``filters`` query parameter (JSON: ``{"name": ["web"]}`` or the older
+    ``{"name": {"web": true}}``) as lists of values."""
+    if not raw:
+        return {}
+    import json
+
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument("invalid filters: not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("invalid filters: not a JSON object")
+    out: dict[str, list[str]] = {}
+    for k, v in data.items():
+        out[k] = [str(x) for x in v] if isinstance(v, list) else [
+            str(x) for x, on in (v or {}).items() if on
+        ]  # fmt: skip
+    return out

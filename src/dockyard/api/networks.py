@@ -47,17 +47,9 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw}") from None
-    out: dict[str, list[str]] = {}
-    for k, v in (data or {}).items():
-        out[k] = list(v) if isinstance(v, list) else [str(x) for x in (v or {})]
-    return out
+    from dockyard.api.convert import parse_filters
+
+    return parse_filters(request.query.get("filters"))
 
 
 async def networks_list(request: web.Request) -> web.StreamResponse:

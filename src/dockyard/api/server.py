@@ -87,17 +87,9 @@ async def _body(request: web.Request) -> Any:
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument("invalid filters: not JSON") from None
-    out: dict[str, list[str]] = {}
-    for k, v in data.items():
-        out[k] = list(v) if isinstance(v, list) else [x for x, on in v.items() if on]
-    return out
+    from dockyard.api.convert import parse_filters
+
+    return parse_filters(request.query.get("filters"))
 
 
 # ---------------------------------------------------------------------- system

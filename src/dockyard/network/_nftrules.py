@@ -42,21 +42,29 @@ BASE_OWNER = "dockyard:base"
 Json = dict[str, Any]
 
 
-def _match(left: Json, right: object, op: str = "==") -> Json:
+def match(left: Json, right: object, op: str = "==") -> Json:
     return {"match": {"op": op, "left": left, "right": right}}
 
 
-def _meta(key: str) -> Json:
+def meta(key: str) -> Json:
     return {"meta": {"key": key}}
 
 
-def _payload(proto: str, field: str) -> Json:
+def payload(proto: str, field: str) -> Json:
     return {"payload": {"protocol": proto, "field": field}}
 
 
 def _prefix(cidr: str) -> Json:
     addr, _, length = cidr.partition("/")
     return {"prefix": {"addr": addr, "len": int(length or 32)}}
+
+
+def add_rule(table: tuple[str, str], chain: str, expr: list[Json], comment: str = "") -> Json:
+    """An ``add rule`` command in ``table`` (a comment, nft's limit: 128 characters)."""
+    rule: Json = {"family": table[0], "table": table[1], "chain": chain, "expr": expr}
+    if comment:
+        rule["comment"] = comment[:128]
+    return {"add": {"rule": rule}}
 
 
 def _rule(table: tuple[str, str], chain: str, owner: str, expr: list[Json]) -> Json:
@@ -74,7 +82,7 @@ def _chain(
     return {"add": {"chain": chain}}
 
 
-_LOCAL_DST = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+_LOCAL_DST = match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
 _JUMP_PUBLISH = {"jump": {"target": "publish"}}
 
 
@@ -99,7 +107,7 @@ def base_commands() -> list[Json]:
 def network_rules(net: NetworkState) -> list[Json]:
     """Masquerade and isolation for one bridge network."""
     br, sub, owner = net.bridge, net.subnet, net.owner
-    oif, iif = _meta("oifname"), _meta("iifname")
+    oif, iif = meta("oifname"), meta("iifname")
     masq: Json = {"masquerade": None}
     rules = []
     if not net.internal:  # outbound NAT: from the subnet to anywhere but the bridge
@@ -108,35 +116,35 @@ def network_rules(net: NetworkState) -> list[Json]:
                 NAT_TABLE,
                 "postrouting",
                 owner,
-                [_match(_payload("ip", "saddr"), _prefix(sub)), _match(oif, br, "!="), masq],
+                [match(payload("ip", "saddr"), _prefix(sub)), match(oif, br, "!="), masq],
             )
         )
     rules += [
         # the host's own 127.0.0.1 reaching a published port (needs route_localnet on br)
         _rule(NAT_TABLE, "postrouting", owner, [
-            _match(oif, br), _match(_payload("ip", "saddr"), _prefix("127.0.0.0/8")), masq]),
+            match(oif, br), match(payload("ip", "saddr"), _prefix("127.0.0.0/8")), masq]),
         # hairpin: a container reaching a published port of the same network
         _rule(NAT_TABLE, "postrouting", owner, [
-            _match(oif, br), _match(_payload("ip", "saddr"), _prefix(sub)),
-            _match({"ct": {"key": "status"}}, "dnat", "in"), masq]),
+            match(oif, br), match(payload("ip", "saddr"), _prefix(sub)),
+            match({"ct": {"key": "status"}}, "dnat", "in"), masq]),
         _rule(FILTER_TABLE, "forward", owner, [
-            _match(oif, br), _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
+            match(oif, br), match({"ct": {"key": "state"}}, ["established", "related"], "in"),
             {"accept": None}]),
         _rule(FILTER_TABLE, "forward", owner, [
-            _match(oif, br), _match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]),
-        _rule(FILTER_TABLE, "forward", owner, [_match(oif, br), _match(iif, br), {"accept": None}]),
-        _rule(FILTER_TABLE, "forward", owner, [_match(oif, br), {"drop": None}]),
+            match(oif, br), match({"ct": {"key": "status"}}, "dnat", "in"), {"accept": None}]),
+        _rule(FILTER_TABLE, "forward", owner, [match(oif, br), match(iif, br), {"accept": None}]),
+        _rule(FILTER_TABLE, "forward", owner, [match(oif, br), {"drop": None}]),
     ]  # fmt: skip
     if net.internal:
-        rules.append(_rule(FILTER_TABLE, "forward", owner, [_match(iif, br), {"drop": None}]))
+        rules.append(_rule(FILTER_TABLE, "forward", owner, [match(iif, br), {"drop": None}]))
     return rules
 
 
 def _dnat(b: PortBinding, address: str, owner: str) -> Json:
     expr: list[Json] = []
     if b.host_ip:
-        expr.append(_match(_payload("ip", "daddr"), b.host_ip))
-    expr.append(_match(_payload(b.proto, "dport"), b.host_port))
+        expr.append(match(payload("ip", "daddr"), b.host_ip))
+    expr.append(match(payload(b.proto, "dport"), b.host_port))
     expr.append({"dnat": {"addr": address, "port": b.container_port}})
     return _rule(NAT_TABLE, "publish", owner, expr)
 

@@ -49,6 +49,8 @@ from dockyard.errors import InvalidArgument
 from dockyard.network._links import read_sysctl
 from dockyard.network._netns import in_netns
 from dockyard.network._nft import Nft
+from dockyard.network._nftrules import add_rule, meta, payload
+from dockyard.network._nftrules import match as _match
 from dockyard.network.services import list_chains
 from dockyard.records import record
 
@@ -160,22 +162,15 @@ def _add(kind: str, **kw: Any) -> Json:
 
 
 def _rule(chain: str, expr: list[Json], comment: str = "") -> Json:
-    rule = _obj("rule", chain=chain, expr=expr)["rule"]
-    if comment:
-        rule["comment"] = comment[:128]
-    return {"add": {"rule": rule}}
-
-
-def _match(left: Json, right: object, op: str = "==") -> Json:
-    return {"match": {"op": op, "left": left, "right": right}}
+    return add_rule(POLICY_TABLE, chain, expr, comment)
 
 
 def _addr(field: str) -> Json:
-    return {"payload": {"protocol": "ip", "field": field}}
+    return payload("ip", field)
 
 
-_L4 = {"meta": {"key": "l4proto"}}
-_DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+_L4 = meta("l4proto")
+_DPORT = payload("th", "dport")
 
 
 def _addr_set(nets: Sequence[IPv4Network]) -> object:

@@ -61,6 +61,8 @@ from typing import Any
 from dockyard.errors import Conflict, Internal, InvalidArgument, Unavailable
 from dockyard.network._model import NetworkState, PortSpec
 from dockyard.network._nft import Nft
+from dockyard.network._nftrules import add_rule, meta, payload
+from dockyard.network._nftrules import match as _match
 from dockyard.network._plan import choose_subnet
 from dockyard.network._ports import PortReservation, reserve_ports
 from dockyard.records import field, record
@@ -275,20 +277,13 @@ def _flush(kind: str, name: str) -> Json:
 
 
 def _rule(chain: str, expr: list[Json], comment: str = "") -> Json:
-    rule = _obj("rule", chain=chain, expr=expr)["rule"]
-    if comment:
-        rule["comment"] = comment[:128]
-    return {"add": {"rule": rule}}
+    return add_rule(SERVICE_TABLE, chain, expr, comment)
 
 
-def _match(left: Json, right: object, op: str = "==") -> Json:
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-_DADDR = {"payload": {"protocol": "ip", "field": "daddr"}}
-_SADDR = {"payload": {"protocol": "ip", "field": "saddr"}}
-_L4 = {"meta": {"key": "l4proto"}}
-_DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+_DADDR = payload("ip", "daddr")
+_SADDR = payload("ip", "saddr")
+_L4 = meta("l4proto")
+_DPORT = payload("th", "dport")
 _LOCAL = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
 _NEW = _match({"ct": {"key": "state"}}, "new", "in")
 
