@@ -118,7 +118,11 @@ class StdioServer:
                 if len(names) != len(fds):
                     raise Internal("stdio: descriptor names do not match the descriptors sent")
                 stdio = dict(zip(names, fds, strict=True))
-                done = await self._dispatch(msg, stdio, conn)
+                self.d.busy += 1
+                try:
+                    done = await self._dispatch(msg, stdio, conn)
+                finally:
+                    self.d.busy -= 1
             except DockyardError as e:
                 _send(conn, {"error": str(e), "kind": type(e).__name__})
                 return
@@ -158,7 +162,7 @@ class StdioServer:
                 opts, dopts = options_from_create(dict(msg.get("create") or {}),
                                                   msg.get("name") or None)  # fmt: skip
                 warmer = d.warm_cgroups()  # the start follows: see dockyard.cgroups.warm
-                rec = await d.create(opts, dopts)
+                rec = await d.create(opts, dopts, stdio=stdio, spares=True)
                 cid = rec.id
             elif op in ("start", "attach"):
                 cid = d.get(str(msg["id"])).id

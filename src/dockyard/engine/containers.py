@@ -100,11 +100,29 @@ class ContainerEngine:
 
     # -- create -----------------------------------------------------------------
 
-    def create(self, opts: RunOptions, *, etc_files: bool = True) -> Created:
+    def create(
+        self, opts: RunOptions, *, etc_files: bool = True, status: str = "created"
+    ) -> Created:
         """Make the container's root, bundle and record. ``etc_files=False``: ``hosts`` and
-        ``resolv.conf`` are left to the caller (the daemon renders them at each start)."""
+        ``resolv.conf`` are left to the caller (the daemon renders them at each start).
+        ``status="spare"``: a container prepared ahead (engine/spares.py), named
+        ``.spare-…`` and invisible to lookups by name and to listings."""
         image = self.images.resolve(opts.image)
         cid = new_id()
+        name = f".spare-{cid[:12]}" if status == "spare" else self.pick_name(opts)
+        undo: list[Any] = []
+        try:
+            return self._create(opts, image, cid, name, undo, etc_files, status)
+        except BaseException as exc:
+            for step in reversed(undo):
+                try:
+                    step()
+                except Exception as cleanup_exc:
+                    exc.add_note(f"cleanup failed: {cleanup_exc}")
+            raise
+
+    def pick_name(self, opts: RunOptions) -> str:
+        """``--name`` (checked, free) or a random free name."""
         name = opts.name or random_name()
         if opts.name is not None:
             _check_name(opts.name)
@@ -115,24 +133,12 @@ class ContainerEngine:
                 name = random_name()
         if self.db.container_name_taken(name):
             raise AlreadyExists(f'create {name}: the container name "/{name}" is already in use')
-        undo: list[Any] = []
-        try:
-            return self._create(opts, image, cid, name, undo, etc_files)
-        except BaseException as exc:
-            for step in reversed(undo):
-                try:
-                    step()
-                except Exception as cleanup_exc:
-                    exc.add_note(f"cleanup failed: {cleanup_exc}")
-            raise
+        return name
 
     def _create(
         self, opts: RunOptions, image: Image, cid: str, name: str, undo: list[Any],
-        etc_files: bool = True,
+        etc_files: bool = True, status: str = "created",
     ) -> Created:  # fmt: skip
-        from dockyard.engine.spec import SpecInputs, build_spec
-        from dockyard.runtime.users import host_path_in_root, read_in_root, resolve_user
-
         lowers = self.images.lower_dirs(image)
         upper, work = self.images.snapshots.prepare_dirs(cid)
         undo.append(lambda: self.images.snapshots.remove(cid))
@@ -142,6 +148,23 @@ class ContainerEngine:
         undo.append(lambda: rmtree(bundle, ignore_errors=True))
         _mount_overlay(lowers, upper, work, rootfs)
         undo.append(lambda: _umount(rootfs, known_mounted=True))
+        hostname = opts.hostname or cid[:12]
+        _write_etc_files(bundle, hostname, network_files=etc_files)
+        spec = self.spec_for(opts, image, cid, bundle)
+        from dockyard.oci.fastjson import dumps
+
+        _write(bundle / "config.json", dumps(spec))
+        self.db.add_container(_new_record(cid, name, opts, image, spec, bundle, status))
+        undo.append(lambda: self.db.remove_container(cid))
+        return Created(cid, name, bundle, rootfs, opts.remove)
+
+    def spec_for(self, opts: RunOptions, image: Image, cid: str, bundle: str) -> dict[str, Any]:
+        """The OCI spec of container ``cid`` (its root mounted at ``bundle``/rootfs): the
+        image's USER resolved against the root's files, the working directory made."""
+        from dockyard.engine.spec import SpecInputs, build_spec
+        from dockyard.runtime.users import host_path_in_root, read_in_root, resolve_user
+
+        rootfs = os.path.join(bundle, "rootfs")
         cfg = image.config.config.to_dict()
         user = resolve_user(
             opts.user if opts.user is not None else (cfg.get("User") or None),
@@ -149,32 +172,24 @@ class ContainerEngine:
             read_in_root(rootfs, "/etc/group"),
             opts.group_add,
         )
-        hostname = opts.hostname or cid[:12]
-        _write_etc_files(bundle, hostname, network_files=etc_files)
         cwd = opts.workdir or cfg.get("WorkingDir") or "/"
         if not cwd.startswith("/"):
             from dockyard.errors import InvalidArgument
 
             raise InvalidArgument(f"invalid -w {cwd!r}: the working directory must be absolute")
         os.makedirs(host_path_in_root(rootfs, cwd), exist_ok=True)
-        spec = build_spec(
+        return build_spec(
             opts,
             SpecInputs(
                 container_id=cid,
                 rootfs=rootfs,
                 image_config=cfg,
                 user=user,
-                hostname=hostname,
+                hostname=opts.hostname or cid[:12],
                 files_dir=bundle,
                 cgroups_path=f"dockyard/{cid}",
             ),
         )
-        from dockyard.oci.fastjson import dumps
-
-        _write(bundle / "config.json", dumps(spec))
-        self.db.add_container(_new_record(cid, name, opts, image, spec, bundle))
-        undo.append(lambda: self.db.remove_container(cid))
-        return Created(cid, name, bundle, rootfs, opts.remove)
 
     # -- run --------------------------------------------------------------------
 
@@ -277,7 +292,13 @@ def _alive(pid: int) -> bool:
 
 
 def _new_record(
-    cid: str, name: str, opts: RunOptions, image: Image, spec: dict[str, Any], bundle: str
+    cid: str,
+    name: str,
+    opts: RunOptions,
+    image: Image,
+    spec: dict[str, Any],
+    bundle: str,
+    status: str = "created",
 ) -> Any:
     from dockyard.store.db import ContainerRecord
 
@@ -287,7 +308,7 @@ def _new_record(
         image_ref=opts.image,
         image_id=str(image.id),
         created=_now(),
-        status="created",
+        status=status,
         config={"options": _options_json(opts), "spec": spec, "bundle": str(bundle)},
         labels=dict(opts.labels),
     )

@@ -139,6 +139,17 @@ class Daemon:
         from dockyard.engine.volumes import VolumeStore
 
         self.volumes = VolumeStore(root)
+        from dockyard.engine.spares import SparePool
+
+        self.spares = SparePool(self)
+        self.spare_error = ""  # the last failure to prepare a container ahead
+        from concurrent.futures import ThreadPoolExecutor
+
+        # work after the answer (removing files, plumbing spare endpoints), one at a time;
+        # at the normal priority: a preempted low-priority thread holding the GIL would
+        # stall the event loop
+        self.background = ThreadPoolExecutor(1, "background")
+        self.busy = 0  # requests under way that a client waits for (see quiet())
 
     # ------------------------------------------------------------------ open / close
 
@@ -150,6 +161,7 @@ class Daemon:
         await self._open_network()
         procs = await self.shim.connect()
         await self._restore(procs)
+        await self.spares.sweep()
         self._sweep_removed()
 
     async def _open_network(self) -> None:
@@ -163,6 +175,7 @@ class Daemon:
     async def close(self) -> None:
         if self.retiring:  # --rm containers being released: let them finish
             await asyncio.wait(list(self.retiring), timeout=30)
+        await self.spares.close()
         for t in list(self.restart_tasks.values()) + list(self.tasks):
             t.cancel()
         if self.health is not None:
@@ -173,6 +186,7 @@ class Daemon:
             await self.net.close()
         self.attachments.close()
         self.shim.close()
+        self.background.shutdown(wait=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -265,10 +279,27 @@ class Daemon:
 
     # ------------------------------------------------------------------ create
 
-    async def create(self, opts: RunOptions, dopts: DaemonOptions) -> ContainerRecord:
+    async def create(
+        self,
+        opts: RunOptions,
+        dopts: DaemonOptions,
+        *,
+        stdio: dict[str, int] | None = None,
+        spares: bool = False,
+    ) -> ContainerRecord:
+        """Create a container. ``spares``: a start follows at once (``run``) with ``stdio``:
+        take a container prepared ahead if one fits, and have one prepared for the next
+        such run (engine/spares.py)."""
         from dockyard.engine.create import prepare_container, validate
 
         validate(self, opts, dopts)
+        key = self.spares.key(opts, dopts, stdio) if spares else None
+        if key is not None:
+            rec = await self.spares.take(key, opts, dopts)
+            self.spares.want(key, opts, dopts)
+            if rec is not None:
+                self.emit(rec, "create")
+                return rec
         created = self.engine.create(opts, etc_files=self.net is None)  # net renders them
         try:
             rec = prepare_container(self, created, opts, dopts)
@@ -327,9 +358,11 @@ class Daemon:
             task.cancel()
         opts = run_options_of(rec)
         dopts = daemon_options_of(rec)
-        with contextlib.suppress(NotFound):
-            self.runtime.delete(cid, force=True)  # what a previous run left
-        before_start(self, rec, opts, dopts)
+        process = self.spares.process_for(cid)  # a container prepared ahead: its init waits
+        if process is None:
+            with contextlib.suppress(NotFound):
+                self.runtime.delete(cid, force=True)  # what a previous run left
+            before_start(self, rec, opts, dopts)
         names = list(stdio or {})
         fds = [stdio[n] for n in names] if stdio else []
         bundle = self.bundle(cid)
@@ -339,6 +372,8 @@ class Daemon:
                     "max_file": dopts.log_max_file},
             "tty": opts.tty, "open_stdin": opts.interactive, "fds": names,
         }  # fmt: skip
+        if process is not None:
+            msg["process"] = process
         if detach_keys is not None:
             msg["detach_keys"] = list(detach_keys)
         try:
@@ -360,6 +395,15 @@ class Daemon:
         self.emit(rec, "start")
         self._start_health(rec)
         return rec
+
+    async def quiet(self, limit: float = 1.0) -> None:
+        """Return once no request a client waits for is under way (``busy``), or after
+        ``limit`` seconds: background work (releasing a ``--rm`` container, preparing a
+        spare) goes between requests, not into them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while self.busy > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
 
     def warm_cgroups(self) -> Any:
         """A hold on the daemon's :class:`~dockyard.cgroups.warm.SharedWarmer` (its own
@@ -441,8 +485,10 @@ class Daemon:
 
         await asyncio.sleep(0)  # let the waiters' replies go out first
         try:
+            await self.quiet()
             with contextlib.suppress(DockyardError):
                 self.runtime.delete(rec.id, force=True)
+            await self.quiet()
             after_stop(self, rec)
             with contextlib.suppress(Exception):
                 after_remove(self, rec, False)
@@ -634,6 +680,9 @@ class Daemon:
         task = self.restart_tasks.pop(rec.id, None)
         if task is not None:
             task.cancel()
+        if self.spares.process_for(rec.id) is not None:  # prepared ahead, never started
+            with contextlib.suppress(DockyardError):
+                await self.shim.call({"op": "discard", "id": rec.id}, [])
         if rec.status in ("running", "paused"):
             self.set_state(rec.id, stopped_by_user=True)
             fut = self.waiter(rec.id, "next-exit")
@@ -672,8 +721,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.removing.add(cid)
         try:
-            await loop.run_in_executor(None, remove_container_files, self.root, cid,
-                                       self.engine.images.snapshots)  # fmt: skip
+            await loop.run_in_executor(self.background, remove_container_files, self.root,
+                                       cid, self.engine.images.snapshots)  # fmt: skip
         finally:
             self.removing.discard(cid)
 

@@ -806,7 +806,8 @@ class NetPlumb:
             path = os.path.join(str(self.d.run_root), "netns", _SPARE_FILE + token)
             spec = EndpointSpec(owner, path, addr, host_ifname=_SPARE_LINK + token)
             try:
-                ep = await asyncio.to_thread(self._make_spare, net, spec)
+                loop = asyncio.get_running_loop()
+                ep = await loop.run_in_executor(self.d.background, self._make_spare, net, spec)
             except Exception as e:  # the pool is an optimisation: starts plumb their own
                 with contextlib.suppress(DockyardError):
                     ipam.release(net, addr)

@@ -38,6 +38,10 @@ Operations (request ``op`` → answer fields)::
     attach  id fds:[names]                  → ok
     resize  id h w                          → ok
     forget  id                              → ok
+    prepare id bundle                       → pid   (a container made ahead of its
+                                              process, unlisted; see Runtime.create(late))
+    start   id dir log process fds:[names]  → pid, started_at  (a prepared container)
+    discard id                              → ok    (drop a prepared container)
     shutdown                                → ok  (only when nothing runs)
 
 ``fds`` names the descriptors that ride with a request, in order, from
@@ -78,6 +82,7 @@ else:
 __all__ = ["Shim", "main"]
 
 _CHUNK = 65536
+_LATER = object()  # an operation's answer that is sent later, by the operation
 _WRITE_CHUNK = 4096  # a pipe or tty reported writable takes this much without blocking
 _ATTACH_HIGH_WATER = 1 << 20
 _DRAIN_TIMEOUT = 2.0
@@ -160,6 +165,8 @@ class Proc:
         self.deadline = 0.0
         self.exit: dict[str, Any] | None = None
         self.started_at = ""
+        self.spare = False  # prepared ahead, waiting for its process (op_prepare)
+        self.preparing = False  # its prepare thread has not finished
 
     def running(self) -> bool:
         return self.exit is None
@@ -181,6 +188,7 @@ class Shim:
         self._ev_read = selectors.EVENT_READ
         self._ev_write = selectors.EVENT_WRITE
         self.procs: dict[str, Proc] = {}
+        self.spares: dict[str, Proc] = {}  # prepared containers: not in procs until started
         self.by_pid: dict[int, Proc] = {}
         self.subscribers: list[socket.socket] = []
         self.conns: dict[socket.socket, Decoder] = {}
@@ -190,6 +198,10 @@ class Shim:
         self._rt = runtime
         self._console_n = 0
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        import threading
+
+        self._launching = threading.Lock()  # fds 0-2 are swapped around each launch
+        self._prepared: list[tuple[Proc, socket.socket, Any, BaseException | None]] = []
         self.listener: socket.socket | None = None
         self._sock_ino = 0
         self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
@@ -347,6 +359,8 @@ class Shim:
                 raise InvalidArgument(f"shim: unknown operation {msg.get('op')!r}")
             answer = handler(msg, fds, conn)
             fds = []
+            if answer is _LATER:  # the handler replies itself (see op_prepare)
+                return
             out: dict[str, Any] = {"rid": rid, "ok": True, **(answer or {})}
         except DockyardError as e:
             out = {"rid": rid, "error": str(e), "kind": type(e).__name__}
@@ -373,6 +387,8 @@ class Shim:
     # ------------------------------------------------------------------ operations
 
     def op_subscribe(self, _m: dict[str, Any], _f: list[int], conn: socket.socket) -> Any:
+        for spare in list(self.spares.values()):  # a new daemon: it knows none of them
+            self._discard(spare)
         if conn not in self.subscribers:
             self.subscribers.append(conn)
         return {"procs": [p.describe() for p in self.procs.values()], "pid": os.getpid()}
@@ -389,8 +405,146 @@ class Shim:
     def op_shutdown(self, _m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         if any(p.running() for p in self.procs.values()):
             raise FailedPrecondition("shutdown shim: containers are running")
+        for spare in list(self.spares.values()):
+            self._discard(spare)
         self.running = False
         return {}
+
+    def op_prepare(self, m: dict[str, Any], _f: list[int], conn: socket.socket) -> Any:
+        """Prepare container ``id`` ahead of its process (``Runtime.create(late=True)``):
+        root, namespaces, cgroup and mounts are made; ``start`` with ``process`` runs it.
+        Prepared containers are not listed; ``discard`` (or a new subscriber) drops them."""
+        cid = str(m["id"])
+        if cid in self.procs or cid in self.spares:
+            raise FailedPrecondition(f"prepare container {cid}: id in use")
+        p = Proc(cid, "container", cid)
+        p.spare = True
+        p.preparing = True
+        self.spares[cid] = p
+        import threading
+
+        threading.Thread(target=self._prepare, args=(p, str(m["bundle"]), conn, m.get("rid")),
+                         name=f"prepare-{cid[:12]}", daemon=True).start()  # fmt: skip
+        return _LATER
+
+    def _prepare(self, p: Proc, bundle: str, conn: socket.socket, rid: Any) -> None:
+        """A worker thread launches the prepared init (the shim goes on serving starts and
+        exits meanwhile). Not at a lower priority than the main thread: a preempted
+        thread holding the GIL would stall the main one. The init lowers its own."""
+        err: BaseException | None = None
+        warm = self._warmer.hold()
+        try:
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            try:
+                with self._launching:
+                    state = self._with_stdio(
+                        [null, out_w, err_w], lambda: self.rt.create(p.cid, bundle, late=True)
+                    )
+                p.pid, p.cgroup = state.pid, state.cgroup_path
+                p.streams = {out_r: "stdout", err_r: "stderr"}
+            except BaseException:
+                _close(out_r)
+                _close(err_r)
+                raise
+            finally:
+                for fd in (null, out_w, err_w):
+                    _close(fd)
+        except BaseException as e:
+            err = e
+        finally:
+            warm.stop()
+        self._prepared.append((p, conn, rid, err))
+        try:
+            os.write(self._wake_w, b"p")
+        except OSError:
+            pass
+
+    def _finish_prepares(self) -> None:
+        """Main loop: supervise what the prepare threads launched, answer their requests."""
+        while self._prepared:
+            p, conn, rid, err = self._prepared.pop(0)
+            p.preparing = False
+            if err is None:
+                for fd in p.streams:
+                    os.set_blocking(fd, False)
+                    self.sel.register(fd, self._ev_read, ("stream", p))
+                self.by_pid[p.pid] = p
+                if p.key not in self.spares:  # discarded meanwhile
+                    self.spares[p.key] = p
+                    self._discard(p)
+                    err = FailedPrecondition(f"prepare container {p.cid}: discarded")
+            else:
+                self.spares.pop(p.key, None)
+            if err is None:
+                out: dict[str, Any] = {"rid": rid, "ok": True, "pid": p.pid}
+            elif isinstance(err, DockyardError):
+                out = {"rid": rid, "error": str(err), "kind": type(err).__name__}
+            else:
+                out = {"rid": rid, "error": f"shim: {type(err).__name__}: {err}",
+                       "kind": "Internal"}  # fmt: skip
+            if conn in self.conns:
+                self._send(conn, out)
+
+    @staticmethod
+    def _with_stdio(stdio: list[int], launch: Any) -> Any:
+        """``launch()`` with fds 0-2 pointing at ``stdio`` (what its children inherit)."""
+        saved = [os.dup(i) for i in range(3)]
+        try:
+            for i, fd in enumerate(stdio):
+                os.dup2(fd, i)
+            return launch()
+        finally:
+            for i, fd in enumerate(saved):
+                os.dup2(fd, i)
+                os.close(fd)
+
+    def op_discard(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
+        p = self.spares.get(str(m.get("id")))
+        if p is not None:
+            self._discard(p)
+        return {}
+
+    def _discard(self, p: Proc) -> None:
+        """Drop a prepared container: its init leaves without a process; all is removed."""
+        self.spares.pop(p.key, None)
+        if p.preparing:  # its thread is still at it: _finish_prepares drops it
+            return
+        try:
+            self.rt.discard_late(p.cid)
+        except DockyardError as e:
+            sys.stderr.write(f"shim: discard {p.cid}: {e}\n")
+        self.by_pid.pop(p.pid, None)
+        for fd in list(p.streams):
+            self._unwatch(fd)
+            _close(fd)
+        p.streams.clear()
+
+    def _start_prepared(self, p: Proc, m: dict[str, Any], fds: list[int]) -> Any:
+        named = _named(m, fds)
+        p.dir = str(m["dir"])
+        _unlink(os.path.join(p.dir, "exit.json"))
+        log = m.get("log") or {}
+        p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
+                          int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
+        try:
+            self.rt.start_late(p.cid, dict(m["process"]))
+        except BaseException:
+            for fd in named.values():
+                _close(fd)
+            if p.log is not None:
+                p.log.close()
+            self._discard(p)
+            raise
+        del self.spares[p.key]
+        p.spare = False
+        p.started_at = format_time(time.time_ns())
+        self.procs[p.key] = p
+        if named:
+            self._attach(p, named)
+        _set_detach_keys(p, m)
+        return {"pid": p.pid, "started_at": p.started_at}
 
     def op_resize(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         p = self._get(str(m.get("id")))
@@ -420,6 +574,9 @@ class Shim:
 
     def op_start(self, m: dict[str, Any], fds: list[int], _c: socket.socket) -> Any:
         cid = str(m["id"])
+        spare = self.spares.get(cid)
+        if spare is not None and not spare.preparing and m.get("process") is not None:
+            return self._start_prepared(spare, m, fds)
         old = self.procs.get(cid)
         if old is not None and old.running():
             raise FailedPrecondition(f"start container {cid}: already running")
@@ -513,15 +670,8 @@ class Shim:
                 else:
                     stdin = null
                 stdio = [stdin, out_w, err_w]
-            saved = [os.dup(i) for i in range(3)]
-            try:
-                for i, fd in enumerate(stdio):
-                    os.dup2(fd, i)
-                result = launch(console)
-            finally:
-                for i, fd in enumerate(saved):
-                    os.dup2(fd, i)
-                    os.close(fd)
+            with self._launching:
+                result = self._with_stdio(stdio, lambda: launch(console))
         except BaseException:
             for fd in [*p.streams, p.stdin_w, *mine, *named.values()]:
                 _close(fd)
@@ -724,6 +874,7 @@ class Shim:
                 pass
         except BlockingIOError:
             pass
+        self._finish_prepares()
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -742,6 +893,9 @@ class Shim:
 
     def _finish(self, p: Proc) -> None:
         """Everything the proc wrote is handled: record and announce its exit."""
+        if p.spare:  # a prepared container's init died before its start: nobody to tell
+            self._discard(p)
+            return
         for fd in list(p.streams):
             while True:  # what is still in the pipe
                 try:

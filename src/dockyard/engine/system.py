@@ -45,7 +45,8 @@ def info(d: Daemon) -> dict[str, Any]:
         "DefaultRuntime": "dockyard-runtime",
         "ShimPid": d.shim.pid,
         "Name": uname.nodename,
-        "Warnings": d.net.warnings() if d.net is not None else [],
+        "Warnings": (d.net.warnings() if d.net is not None else [])
+        + ([d.spare_error] if d.spare_error else []),
     }
 
 

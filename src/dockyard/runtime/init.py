@@ -62,6 +62,8 @@ class InitRequest:
     console_fd: int | None = None  # the pty slave, when process.terminal
     state_json: bytes = b""  # for createContainer/startContainer hooks
     keep_fds: tuple[int, ...] = field(default_factory=tuple)
+    late_r: int | None = None  # a prepared container: its process comes on this pipe
+    late_w: int = -1  # the caller's end of that pipe (closed in the children)
 
 
 @record(frozen=False)
@@ -124,6 +126,8 @@ def _write_pid(fd: int, pid: int) -> None:
 def run_stage_a(req: InitRequest) -> None:
     """Process A: join and create namespaces, fork B, report B's pid, exit. Never returns."""
     try:
+        if req.late_w >= 0:
+            os.close(req.late_w)
         sc = req.syscalls
         lx = req.spec.linux
         nss = lx.namespaces if lx is not None else ()
@@ -211,6 +215,11 @@ def container_main(req: InitRequest) -> None:
     lx = spec.linux
     assert spec.process is not None
     proc = spec.process
+    if req.late_r is not None:  # it may wait long: hold none of the caller's other fds
+        _close_all_but({req.err_w, req.go_r, req.late_r, *req.keep_fds})
+        # and its setup is background work: the lowest priority (the caller restores
+        # its own when it starts the container)
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
     old_umask = os.umask(0)
     new_ns = {n.type for n in (lx.namespaces if lx else ()) if n.path is None}
     userns = lx is not None and lx.namespace("user") is not None
@@ -253,6 +262,9 @@ def container_main(req: InitRequest) -> None:
         apply_sysctl(lx.sysctl)
         if lx.personality is not None:
             sc.personality(c.PER_LINUX32 if lx.personality.domain == "LINUX32" else c.PER_LINUX)
+    if req.late_r is not None:  # prepared ahead: the process is not known yet
+        os.write(req.err_w, b"ready\n")
+        proc = _read_late_process(req.late_r)
     check_lsm(proc)
     apply_rlimits(sc, proc)
     if proc.oom_score_adj is not None:
@@ -269,6 +281,24 @@ def container_main(req: InitRequest) -> None:
         sc, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags, req.preserve_fds,
         report=not ready,
     )  # fmt: skip
+
+
+def _read_late_process(fd: int) -> Process:
+    """Wait for the process of a prepared container (its JSON, then EOF); nothing but
+    EOF means the container was discarded: leave quietly."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    if not chunks:
+        os._exit(0)
+    from dockyard.oci import fastjson
+    from dockyard.oci.runtime_spec import parse_process
+
+    return parse_process(fastjson.loads(b"".join(chunks).decode()))
 
 
 def _hook_states(state_json: bytes) -> tuple[bytes, bytes]:
@@ -539,6 +569,16 @@ def set_credentials(sc: Syscalls, proc: Process) -> None:
     for bit in range(_last_cap() + 1):
         if ambient & (1 << bit):
             sc.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, bit)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every fd from 3 on except those in ``keep``."""
+    first = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > first:
+            os.closerange(first, fd)
+        first = fd + 1
+    os.closerange(first, 1 << 20)
 
 
 def close_fds(first: int, keep: int) -> None:

@@ -130,7 +130,10 @@ class _Children:
     def collect_b(self, what: str) -> int:
         """B's pid (A exits after sending it), or the error A reported."""
         line = _read_line(self.pid_r)
-        _, _status = os.waitpid(self.a, 0)
+        try:  # not contextlib.suppress: slow to import
+            os.waitpid(self.a, 0)
+        except ChildProcessError:  # a caller reaping every child (the shim) was first
+            pass
         self.a = 0
         if not line:
             raise _child_error(_read_line(self.err_r) or b"Internal\tinit exited early", what)
@@ -199,6 +202,7 @@ class Runtime:
         self.warnings: list[str] = []  # poststop hook failures and the like
         self._proxy: Any = None
         self._last_manager: tuple[str, Manager] | None = None
+        self._late: dict[str, tuple[int, int]] = {}  # prepared: (process pipe, error pipe)
 
     @property
     def state_root(self) -> Path:
@@ -286,13 +290,77 @@ class Runtime:
         pid_file: str | None = None,
         preserve_fds: int = 0,
         no_pivot: bool = False,
+        late: bool = False,
     ) -> st.State:
-        """Create the container; its init waits for :meth:`start`."""
+        """Create the container; its init waits for :meth:`start`.
+
+        ``late``: a container *prepared ahead* of its process (``process`` in the bundle
+        is a placeholder): everything but the process is set up; :meth:`start_late`
+        sends the real one (this Runtime object keeps the pipes; a prepared container
+        does not outlive the process that prepared it)."""
         state, _ = self._spawn(
             cid, str(bundle), create=True, console_socket=console_socket, pid_file=pid_file,
-            preserve_fds=preserve_fds, no_pivot=no_pivot,
+            preserve_fds=preserve_fds, no_pivot=no_pivot, late=late,
         )  # fmt: skip
         return state
+
+    def start_late(self, cid: str, process: dict[str, Any]) -> st.State:
+        """Start a container made by ``create(late=True)`` with ``process`` (an OCI
+        ``process`` object); returns once the init has exec'd it (or raises what failed:
+        the init has exited then, :meth:`delete` cleans up). A prepared init's setup
+        (mounts, ``pivot_root``) is not waited for by ``create``: its outcome is read
+        here."""
+        from dockyard.oci import fastjson
+
+        handles = self._late.pop(cid, None)
+        if handles is None:
+            raise FailedPrecondition(f"start container {cid}: not a prepared container")
+        late_w, err_r = handles
+        data = fastjson.dumps(process).encode()
+        try:
+            s = self._read(cid)
+            try:  # prepared at the lowest priority (background work); run at ours
+                os.setpriority(os.PRIO_PROCESS, s.pid, os.getpriority(os.PRIO_PROCESS, 0))
+            except OSError:
+                pass
+            line = _read_line(err_r)  # its mounts done (normally long since)
+            if line != b"ready\n":
+                raise _child_error(line or b"Internal\tthe init exited early", f"start {cid}")
+            try:
+                while data:
+                    data = data[os.write(late_w, data) :]
+            except BrokenPipeError:
+                pass  # the init is gone: its error (if any) is on the error pipe
+            os.close(late_w)
+            late_w = -1
+            line = _read_line(err_r)
+        finally:
+            if late_w >= 0:
+                os.close(late_w)
+            os.close(err_r)
+        if line:
+            raise _child_error(line, f"start container {cid}")
+        directory = self._dir(cid)
+        s.status = st.RUNNING
+        st.write_state(directory, s)
+        path = os.path.join(directory, "config.json")
+        with open(path, "rb") as f:
+            spec = fastjson.loads(f.read())
+        spec["process"] = process
+        with open(path, "w") as f:
+            f.write(fastjson.dumps(spec))
+        return s
+
+    def discard_late(self, cid: str) -> None:
+        """Let a prepared container's init exit without a process, then delete it."""
+        handles = self._late.pop(cid, None)
+        if handles is not None:
+            for fd in handles:
+                os.close(fd)
+        try:
+            self.delete(cid, force=True)
+        except NotFound:
+            pass
 
     def start(self, cid: str) -> None:
         """Let a created container's init exec its process; run poststart hooks."""
@@ -387,6 +455,7 @@ class Runtime:
         preserve_fds: int,
         no_pivot: bool,
         forward: _SignalForwarder | None = None,
+        late: bool = False,
     ) -> tuple[st.State, Spec]:
         st.check_id(cid)
         bundle = os.path.abspath(bundle)
@@ -404,7 +473,12 @@ class Runtime:
             with open(os.path.join(directory, "config.json"), "wb") as f:
                 f.write(raw)
             fifo = None
-            if create:
+            late_r = late_w = -1
+            if late:
+                late_r, late_w = os.pipe()
+                pipe = [late_r, late_w]
+                undo.append(lambda: _close_all(pipe))
+            elif create:
                 fifo = os.path.join(directory, "exec.fifo")
                 os.mkfifo(fifo, 0o622)
             cg_path = _cgroup_path(spec, cid)
@@ -424,12 +498,15 @@ class Runtime:
                 err_w=kids.err_w, pid_w=kids.pid_w, go_r=kids.go_r, fifo=fifo,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, preserve_fds=preserve_fds,
                 no_pivot=no_pivot, console_fd=console.child if console else None,
-                state_json=self._state_json(state),
+                state_json=self._state_json(state), late_r=late_r if late else None, late_w=late_w,
             )  # fmt: skip
             kids.a = os.fork()
             if kids.a == 0:
                 run_stage_a(req)  # never returns
             kids.close_child_ends()
+            if late:
+                os.close(late_r)
+                pipe[0] = -1
             if console is not None:
                 console.after_fork()
             # the cgroup is made while the children unshare and fork (B waits on "go")
@@ -453,9 +530,10 @@ class Runtime:
                 raise kids.early_error(what) or e from None
             self._prestart(spec, state)
             kids.release(manager.joined())
-            line = _read_line(kids.err_r)
-            if line and line != b"ready\n":
-                raise _child_error(line, what)
+            if not late:  # a prepared init's "ready" is read when it is started
+                line = _read_line(kids.err_r)
+                if line and line != b"ready\n":
+                    raise _child_error(line, what)
             if console is not None:
                 console.receive(what)
                 self._proxy = console.proxy
@@ -467,6 +545,9 @@ class Runtime:
                 _write_pid_file(pid_file, pid)
             if console is not None:
                 console.close()
+            if late:
+                self._late[cid] = (late_w, kids.err_r)
+                kids.err_r = -1
             kids.close()
             return state, spec
         except BaseException as exc:
@@ -766,6 +847,12 @@ def _write_id_maps(spec: Spec, pid: int) -> None:
                 f.write(text)
         except OSError as e:
             raise InvalidArgument(f"write {name} of {pid}: {why(e)}") from None
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -358,22 +358,28 @@ class StateDB:
         sel = f"SELECT {_CONTAINER_COLUMNS} FROM containers"
         name = ref.removeprefix("/")
         row: sqlite3.Row | None = conn.execute(f"{sel} WHERE id = ?", (ref,)).fetchone()
-        if row is None:
-            row = conn.execute(f"{sel} WHERE name = ?", (name,)).fetchone()
+        if row is None:  # spares (prepared ahead, engine/spares.py) only by their full id
+            row = conn.execute(f"{sel} WHERE name = ? AND status != 'spare'", (name,)).fetchone()
         if row is not None:
             return row
         if ref and all(c in "0123456789abcdef" for c in ref):
-            rows = conn.execute(f"{sel} WHERE id LIKE ?", (ref + "%",)).fetchall()
+            rows = conn.execute(
+                f"{sel} WHERE id LIKE ? AND status != 'spare'", (ref + "%",)
+            ).fetchall()
             if len(rows) == 1:
                 return rows[0]  # type: ignore[no-any-return]
             if len(rows) > 1:
                 raise InvalidArgument(f"get container {ref}: ambiguous id prefix")
         raise NotFound(f"get container {ref}: no such container")
 
-    def list_containers(self) -> list[ContainerRecord]:
+    def list_containers(self, *, spares: bool = False) -> list[ContainerRecord]:
+        """Containers, newest first; ``spares``: only the containers prepared ahead of
+        their process (status ``spare``, engine/spares.py), which are otherwise left out."""
+        cond = "=" if spares else "!="
         with self.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_CONTAINER_COLUMNS} FROM containers ORDER BY created DESC"
+                f"SELECT {_CONTAINER_COLUMNS} FROM containers WHERE status {cond} 'spare' "
+                "ORDER BY created DESC"
             ).fetchall()
         return [_container(r) for r in rows]
 
@@ -401,7 +407,9 @@ class StateDB:
     def containers_using(self, image_id: str) -> list[str]:
         """Ids of containers created from image ``image_id``."""
         with self.transaction() as conn:
-            rows = conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,))
+            rows = conn.execute(
+                "SELECT id FROM containers WHERE image_id = ? AND status != 'spare'", (image_id,)
+            )
             return [str(r[0]) for r in rows]
 
 

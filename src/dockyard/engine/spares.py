@@ -1,0 +1,276 @@
+"""Containers prepared ahead of their process ("spares"): the slow part of a start, done
+before the request that needs it.
+
+A container start is mostly work that does not depend on the command it runs: the
+overlay root, the bundle, the record, the network endpoint, then (in the shim) the
+namespaces, the cgroup, every mount and ``pivot_root`` of the init. After a ``run`` of
+some image with some options, the pool prepares one more container like it, as far as
+its init waiting for its process (``Runtime.create(late=True)``, shim ``prepare``); the
+next ``run`` whose options differ only in the process (command, entrypoint, environment,
+name, ``--rm``) takes it: its record is renamed and rewritten, the spec's ``process``
+replaced, and the shim sends the process to the waiting init, which execs it.
+
+What may differ is decided by a key: the image id and every option except those in
+:data:`PROCESS_FIELDS`; on top of that the spec built for the new options must equal the
+spare's in everything but ``process`` (a safety net against an option that changes more
+than the key says), and the image's layer directories must be the ones the spare's root
+was mounted from. Anything else (a terminal, stdin, volumes, published ports, another
+network than ``none``/the default bridge) is never prepared ahead.
+
+A spare is a record of status ``spare`` (named ``.spare-<id>``, invisible to listings
+and to lookups by name or id prefix), its bundle and root, its endpoint, and a waiting
+init in the shim. At most one per key and :data:`MAX_KEYS` keys; one unused for
+``ttl`` seconds is discarded, and all are at daemon shutdown. A daemon killed with
+spares leaves records of status ``spare``: the next start discards them (the shim drops
+its prepared inits when a new daemon subscribes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from dockyard.errors import DockyardError, NotFound
+from dockyard.records import asdict, replace
+
+if TYPE_CHECKING:
+    from dockyard.engine.daemon import Daemon
+    from dockyard.engine.options import DaemonOptions, RunOptions
+    from dockyard.store.db import ContainerRecord
+
+__all__ = ["PROCESS_FIELDS", "SparePool"]
+
+PROCESS_FIELDS = ("image", "command", "entrypoint", "env", "name", "remove")
+MAX_KEYS = 4
+FILL_DELAY = 0.02  # let a short container's exit go first: the shim does one thing at a time
+
+
+class _Spare:
+    def __init__(self, cid: str, lowers: list[tuple[str, int]]) -> None:
+        self.cid = cid
+        self.lowers = lowers
+        self.since = time.monotonic()
+
+
+class SparePool:
+    def __init__(self, daemon: Daemon, ttl: float = 60.0) -> None:
+        self.d = daemon
+        self.ttl = ttl
+        self.ready: dict[str, _Spare] = {}
+        self.filling: dict[str, asyncio.Future[None]] = {}
+        self.taken: dict[str, dict[str, Any]] = {}  # cid -> the process its start sends
+        self.enabled = os.environ.get("DOCKYARD_SPARES", "1") != "0"
+        self._expiry: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    # ------------------------------------------------------------------ keys
+
+    def key(
+        self, opts: RunOptions, dopts: DaemonOptions, stdio: dict[str, int] | None
+    ) -> str | None:
+        """The pool key of a run, or None if it is never prepared ahead."""
+        if not self.enabled or self.closed or opts.tty or opts.interactive:
+            return None
+        if stdio and "stdin" in stdio:
+            return None
+        if dopts.volumes or dopts.mounts or dopts.publish or dopts.publish_all:
+            return None
+        if opts.network not in ("none", "default", "bridge"):
+            return None
+        try:
+            image = self.d.engine.images.resolve(opts.image)
+        except DockyardError:
+            return None
+        if image.config.config.to_dict().get("Volumes"):
+            return None
+        o = asdict(opts)
+        for f in PROCESS_FIELDS:
+            o.pop(f, None)
+        return json.dumps([str(image.id), o, asdict(dopts)], sort_keys=True, default=str)
+
+    # ------------------------------------------------------------------ take
+
+    async def take(
+        self, key: str, opts: RunOptions, dopts: DaemonOptions
+    ) -> ContainerRecord | None:
+        """A spare for ``key`` made into the container ``opts`` describe (status
+        ``created``; :meth:`process_for` has its process), or None."""
+        fut = self.filling.get(key)
+        if key not in self.ready and fut is not None:  # nearly ready: wait for it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(fut), 0.5)
+        spare = self.ready.pop(key, None)
+        if spare is None:
+            return None
+        try:
+            rec = self._adopt(spare, opts)
+        except BaseException:
+            self._discard_soon(spare.cid)
+            raise
+        if rec is None:
+            self._discard_soon(spare.cid)
+        return rec
+
+    def _adopt(self, spare: _Spare, opts: RunOptions) -> ContainerRecord | None:
+        from dockyard.engine.containers import _now, _options_json
+        from dockyard.oci import fastjson
+
+        eng = self.d.engine
+        cid = spare.cid
+        for path, ino in spare.lowers:
+            try:
+                if os.stat(path).st_ino != ino:
+                    return None
+            except OSError:
+                return None
+        rec = eng.db.get_container(cid)
+        image = eng.images.resolve(opts.image)
+        if str(image.id) != rec.image_id:
+            return None
+        bundle = str(self.d.bundle(cid))
+        spec = eng.spec_for(opts, image, cid, bundle)
+        old = dict(rec.config.get("spec") or {})
+        mine = json.loads(json.dumps(spec))
+        process = mine.pop("process")
+        old.pop("process", None)
+        if mine != old:
+            return None
+        name = eng.pick_name(opts)
+        config = dict(rec.config)
+        config["options"] = _options_json(opts)
+        config["spec"] = {**mine, "process": process}
+        rec = replace(rec, name=name, image_ref=opts.image, created=_now(), status="created",
+                      config=config, labels=dict(opts.labels))  # fmt: skip
+        eng.db.update_container(rec)
+        path = os.path.join(bundle, "config.json")  # a later restart runs this bundle
+        with open(path, "rb") as f:
+            on_disk = fastjson.loads(f.read())
+        on_disk["process"] = process
+        with open(path, "w") as f:
+            f.write(fastjson.dumps(on_disk))
+        self.taken[cid] = process
+        return rec
+
+    def process_for(self, cid: str) -> dict[str, Any] | None:
+        """The process of a taken spare's first start (then forgotten)."""
+        return self.taken.pop(cid, None)
+
+    # ------------------------------------------------------------------ fill
+
+    def want(self, key: str, opts: RunOptions, dopts: DaemonOptions) -> None:
+        """Have a spare for ``key`` soon (after :data:`FILL_DELAY`)."""
+        if self.closed or key in self.ready or key in self.filling:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self.filling[key] = fut
+
+        async def fill() -> None:
+            try:
+                await asyncio.sleep(FILL_DELAY)
+                await self._fill(key, opts, dopts)
+            except Exception as e:  # a spare is an optimisation: note it, run cold
+                self.d.spare_error = f"prepare a container ahead: {type(e).__name__}: {e}"
+            finally:
+                self.filling.pop(key, None)
+                if not fut.done():
+                    fut.set_result(None)
+
+        self.d._spawn(fill())
+
+    async def _fill(self, key: str, opts: RunOptions, dopts: DaemonOptions) -> None:
+        from dockyard.engine.create import before_start, prepare_container
+
+        d = self.d
+        spare_opts = replace(opts, name=None, remove=False)
+        await d.quiet()  # between requests, step by step
+        created = d.engine.create(spare_opts, etc_files=d.net is None, status="spare")
+        cid = created.id
+        try:
+            await d.quiet()
+            rec = prepare_container(d, created, spare_opts, replace(dopts))
+            await d.quiet()
+            before_start(d, rec, spare_opts, dopts)
+            await d.quiet()
+            image = d.engine.images.resolve(opts.image)
+            lowers = [(str(p), os.stat(p).st_ino) for p in d.engine.images.lowerdirs(image)]
+            await d.shim.call({"op": "prepare", "id": cid, "bundle": str(created.bundle)}, [])
+        except BaseException:
+            await self._drop_record(cid)
+            raise
+        if self.closed:
+            await self.discard(cid)
+            return
+        while len(self.ready) >= MAX_KEYS:  # the oldest key goes
+            old_key = min(self.ready, key=lambda k: self.ready[k].since)
+            self._discard_soon(self.ready.pop(old_key).cid)
+        self.ready[key] = _Spare(cid, lowers)
+        self._arm_expiry()
+
+    # ------------------------------------------------------------------ discard
+
+    def _arm_expiry(self) -> None:
+        if self._expiry is None and self.ready:
+            loop = asyncio.get_running_loop()
+            self._expiry = loop.call_later(self.ttl / 4, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        now = time.monotonic()
+        for key, spare in list(self.ready.items()):
+            if now - spare.since >= self.ttl:
+                del self.ready[key]
+                self._discard_soon(spare.cid)
+        self._arm_expiry()
+
+    def _discard_soon(self, cid: str) -> None:
+        self.d._spawn(self.discard(cid))
+
+    async def discard(self, cid: str) -> None:
+        """Drop a prepared container: its init (shim), endpoint, record and files."""
+        with contextlib.suppress(DockyardError, OSError):
+            await self.d.shim.call({"op": "discard", "id": cid}, [])
+        await self._drop_record(cid)
+
+    async def _drop_record(self, cid: str) -> None:
+        from dockyard.engine.create import after_stop
+
+        d = self.d
+        with contextlib.suppress(DockyardError):
+            d.runtime.delete(cid, force=True)
+        try:
+            rec = d.engine.db.get_container(cid)
+        except NotFound:
+            rec = None
+        if rec is not None:
+            after_stop(d, rec)
+            for ext in d.extensions:
+                with contextlib.suppress(Exception):
+                    ext.after_remove(rec)
+            with contextlib.suppress(NotFound):
+                d.engine.db.remove_container(cid)
+        await d._remove_files(cid)
+
+    async def sweep(self) -> None:
+        """Spares a killed daemon left (records of status ``spare``): discarded."""
+        for rec in self.d.engine.db.list_containers(spares=True):
+            await self._drop_record(rec.id)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        for fut in list(self.filling.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(fut), 5)
+        for spare in list(self.ready.values()):
+            await self.discard(spare.cid)
+        self.ready.clear()
+        for cid in list(self.taken):  # taken but never started
+            await self.discard(cid)
+        self.taken.clear()
