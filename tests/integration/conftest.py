@@ -16,6 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE_CACHE = REPO / ".cache" / "images"
 DOCKYARD = [sys.executable, "-m", "dockyard.cli.main"]
 
+# Daemons started by these tests prepare no containers ahead (docs/decisions/0005): many
+# tests compare the host's cgroups, mounts and links before and after; a spare made after
+# a run would be among them. test_daemon_spares.py turns them on (env DOCKYARD_SPARES=1).
+os.environ.setdefault("DOCKYARD_SPARES", "0")
+
 
 def need_tool(name: str) -> str:
     """The path of a reference tool, or skip the test with the reason."""

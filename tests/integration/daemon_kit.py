@@ -26,10 +26,13 @@ class Daemonized:
     in the network and mount namespaces of that process (see :func:`ns_holder`), never in
     the real host's."""
 
-    def __init__(self, root: Path, run_root: Path, ns_pid: int = 0) -> None:
+    def __init__(
+        self, root: Path, run_root: Path, ns_pid: int = 0, env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
         self.run_root = run_root
         self.ns_pid = ns_pid
+        self.env = {**os.environ, **env} if env else None  # the CLI's (so the daemon's)
 
     def argv(self, *args: str) -> list[str]:
         cli = [*CLI, "--root", str(self.root), "--run-root", str(self.run_root), *args]
@@ -40,7 +43,7 @@ class Daemonized:
     def run(self, *args: str, timeout: float = 60, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                              input=input, check=False)  # fmt: skip
+                              input=input, check=False, env=self.env)  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"dockyard {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
         return proc
@@ -50,13 +53,27 @@ class Daemonized:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, env=self.env)  # fmt: skip
 
     def pid_of(self, name: str) -> int:
         try:
             return int((self.run_root / name).read_text())
         except (OSError, ValueError):
             return 0
+
+    def settle_spares(self, quiet: float = 1.5, timeout: float = 20.0) -> set[str]:
+        """Wait until the set of spare containers has not changed for ``quiet`` seconds (a
+        run's spare is prepared just after it); return it."""
+        deadline = time.monotonic() + timeout
+        last, since = spare_ids(self.root), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = spare_ids(self.root)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return now
+        raise AssertionError("spare containers did not settle")
 
     def wait_for(self, fn: object, timeout: float = 20.0, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
@@ -65,6 +82,18 @@ class Daemonized:
                 return
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}")
+
+
+def spare_ids(root: Path) -> set[str]:
+    """Ids of the containers the daemon of ``root`` prepared ahead (status ``spare``,
+    docs/decisions/0005): their cgroups, mounts and endpoints exist between runs."""
+    import sqlite3
+
+    db = root / "state.db"
+    if not db.exists():
+        return set()
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+        return {str(r[0]) for r in c.execute("SELECT id FROM containers WHERE status = 'spare'")}
 
 
 def _kill(pid: int) -> None:

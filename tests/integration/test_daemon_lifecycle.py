@@ -172,8 +172,10 @@ def test_lifecycle_commands(dyd: Daemonized) -> None:
 def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
     dyd.out("run", "-d", "--name", "taken", "busybox", "sleep", "60")
     before_rows = dyd.out("ps", "-aq")
-    running = set(dyd.out("ps", "-aq", "--no-trunc").split())
-    # --rm containers of earlier tests release their cgroups just after their exit
+    # containers prepared ahead of the next run (docs/decisions/0005) hold cgroups and
+    # mounts between runs; --rm containers of earlier tests release theirs just after exit
+    spares = dyd.settle_spares()
+    running = set(dyd.out("ps", "-aq", "--no-trunc").split()) | spares
     dyd.wait_for(lambda: own_cgroup_children() <= running, 10, "earlier cgroups released")
     before_cg = own_cgroup_children()
     before_vols = dyd.out("volume", "ls", "-q")
@@ -194,6 +196,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
         assert "Traceback" not in p.stderr
     assert dyd.out("ps", "-aq") == before_rows
     assert own_cgroup_children() == before_cg
+    assert dyd.settle_spares() == spares  # a refused run prepares nothing
     assert dyd.out("volume", "ls", "-q") == before_vols
     assert Path("/proc/self/mountinfo").read_text().count(str(dyd.root)) == mounts_before
 

@@ -290,16 +290,22 @@ class Daemon:
         """Create a container. ``spares``: a start follows at once (``run``) with ``stdio``:
         take a container prepared ahead if one fits, and have one prepared for the next
         such run (engine/spares.py)."""
-        from dockyard.engine.create import prepare_container, validate
+        from dockyard.engine.create import validate
 
         validate(self, opts, dopts)
         key = self.spares.key(opts, dopts, stdio) if spares else None
-        if key is not None:
-            rec = await self.spares.take(key, opts, dopts)
-            self.spares.want(key, opts, dopts)
-            if rec is not None:
-                self.emit(rec, "create")
-                return rec
+        rec = await self.spares.take(key, opts, dopts) if key is not None else None
+        if rec is None:
+            rec = await self._create(opts, dopts)
+        else:
+            self.emit(rec, "create")
+        if key is not None:  # once it has started, one more like it is prepared
+            self.spares.after_start[rec.id] = (key, opts, dopts)
+        return rec
+
+    async def _create(self, opts: RunOptions, dopts: DaemonOptions) -> ContainerRecord:
+        from dockyard.engine.create import prepare_container
+
         created = self.engine.create(opts, etc_files=self.net is None)  # net renders them
         try:
             rec = prepare_container(self, created, opts, dopts)
@@ -394,6 +400,9 @@ class Daemon:
         self.engine.db.update_container(rec)
         self.emit(rec, "start")
         self._start_health(rec)
+        want = self.spares.after_start.pop(cid, None)
+        if want is not None:
+            self.spares.want(*want)
         return rec
 
     async def quiet(self, limit: float = 1.0) -> None:
@@ -680,6 +689,7 @@ class Daemon:
         task = self.restart_tasks.pop(rec.id, None)
         if task is not None:
             task.cancel()
+        self.spares.after_start.pop(rec.id, None)
         if self.spares.process_for(rec.id) is not None:  # prepared ahead, never started
             with contextlib.suppress(DockyardError):
                 await self.shim.call({"op": "discard", "id": rec.id}, [])

@@ -257,6 +257,8 @@ class Shim:
                     sys.stderr.write(f"shim: {kind}: {type(exc).__name__}: {exc}\n")
             self._check_deadlines()
             self._check_orphaned()
+        for spare in list(self.spares.values()):  # nothing prepared outlives the shim
+            self._discard(spare)
 
     def _dispatch(self, kind: str, obj: Any, fileobj: Any, mask: int) -> None:
         if kind == "listen":

@@ -63,6 +63,7 @@ class SparePool:
         self.ready: dict[str, _Spare] = {}
         self.filling: dict[str, asyncio.Future[None]] = {}
         self.taken: dict[str, dict[str, Any]] = {}  # cid -> the process its start sends
+        self.after_start: dict[str, tuple[str, Any, Any]] = {}  # cid -> want() once started
         self.enabled = os.environ.get("DOCKYARD_SPARES", "1") != "0"
         self._expiry: asyncio.TimerHandle | None = None
         self.closed = False
