@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PROCESS_FIELDS", "SparePool"]
 
-PROCESS_FIELDS = ("image", "command", "entrypoint", "env", "name", "remove")
+# (not the image reference: the spec names it in an annotation)
+PROCESS_FIELDS = ("command", "entrypoint", "env", "name", "remove")
 MAX_KEYS = 4
 FILL_DELAY = 0.02  # let a short container's exit go first: the shim does one thing at a time
 
@@ -62,6 +63,7 @@ class SparePool:
         self.ttl = ttl
         self.ready: dict[str, _Spare] = {}
         self.filling: dict[str, asyncio.Future[None]] = {}
+        self.in_shim: set[str] = set()  # keys whose fill is at its last step
         self.taken: dict[str, dict[str, Any]] = {}  # cid -> the process its start sends
         self.after_start: dict[str, tuple[str, Any, Any]] = {}  # cid -> want() once started
         self.enabled = os.environ.get("DOCKYARD_SPARES", "1") != "0"
@@ -101,9 +103,10 @@ class SparePool:
         """A spare for ``key`` made into the container ``opts`` describe (status
         ``created``; :meth:`process_for` has its process), or None."""
         fut = self.filling.get(key)
-        if key not in self.ready and fut is not None:  # nearly ready: wait for it
-            with contextlib.suppress(Exception):
+        if key not in self.ready and fut is not None and key in self.in_shim:
+            with contextlib.suppress(Exception):  # nearly ready (the shim is at it): wait
                 await asyncio.wait_for(asyncio.shield(fut), 0.5)
+        # (a fill still in the daemon's steps waits for this request to finish: no waiting)
         spare = self.ready.pop(key, None)
         if spare is None:
             return None
@@ -199,7 +202,12 @@ class SparePool:
             await d.quiet()
             image = d.engine.images.resolve(opts.image)
             lowers = [(str(p), os.stat(p).st_ino) for p in d.engine.images.lowerdirs(image)]
-            await d.shim.call({"op": "prepare", "id": cid, "bundle": str(created.bundle)}, [])
+            self.in_shim.add(key)
+            try:
+                await d.shim.call({"op": "prepare", "id": cid, "bundle": str(created.bundle)},
+                                  [])  # fmt: skip
+            finally:
+                self.in_shim.discard(key)
         except BaseException:
             await self._drop_record(cid)
             raise
