@@ -202,6 +202,7 @@ class Shim:
 
         self._launching = threading.Lock()  # fds 0-2 are swapped around each launch
         self._prepared: list[tuple[Proc, socket.socket, Any, BaseException | None]] = []
+        self._after_reply: list[Any] = []
         self.listener: socket.socket | None = None
         self._sock_ino = 0
         self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
@@ -372,6 +373,8 @@ class Shim:
             for fd in fds:  # a failed request leaves nothing open
                 _close(fd)
         self._send(conn, out)
+        while self._after_reply:  # bookkeeping the answer did not wait for
+            self._after_reply.pop(0)()
 
     def _send(self, conn: socket.socket, msg: dict[str, Any]) -> None:
         try:
@@ -531,7 +534,7 @@ class Shim:
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
         try:
-            self.rt.start_late(p.cid, dict(m["process"]))
+            self.rt.start_late(p.cid, dict(m["process"]), later=self._after_reply)
         except BaseException:
             for fd in named.values():
                 _close(fd)
@@ -923,9 +926,11 @@ class Shim:
         for a in list(p.attachments):
             self._flush_blocking(a)
             self._detach(p, a)
+        # the event first (a waiting `run --rm` answers on it), then exit.json: a daemon
+        # killed meanwhile asks `list` (exit records stay until `forget`)
+        self._event({"event": "exit", **p.describe()})
         if p.kind == "container" and p.dir:
             _write_durably(os.path.join(p.dir, "exit.json"), {**p.exit, "id": p.cid})
-        self._event({"event": "exit", **p.describe()})
         if self.term_requested:
             self._term()
 
@@ -1034,7 +1039,9 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as e:  # the container's directory is gone (removed meanwhile)
+    except FileNotFoundError:  # the container's directory is gone (removed meanwhile)
+        pass
+    except OSError as e:
         sys.stderr.write(f"shim: record exit {path}: {e}\n")
 
 

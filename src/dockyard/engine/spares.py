@@ -150,12 +150,19 @@ class SparePool:
         rec = replace(rec, name=name, image_ref=opts.image, created=_now(), status="created",
                       config=config, labels=dict(opts.labels))  # fmt: skip
         eng.db.update_container(rec)
-        path = os.path.join(bundle, "config.json")  # a later restart runs this bundle
-        with open(path, "rb") as f:
-            on_disk = fastjson.loads(f.read())
-        on_disk["process"] = process
-        with open(path, "w") as f:
-            f.write(fastjson.dumps(on_disk))
+
+        def rewrite() -> None:  # a later restart runs the bundle: after this start answers
+            path = os.path.join(bundle, "config.json")
+            try:
+                with open(path, "rb") as f:
+                    on_disk = fastjson.loads(f.read())
+                on_disk["process"] = process
+                with open(path, "w") as f:
+                    f.write(fastjson.dumps(on_disk))
+            except OSError:  # removed meanwhile (its start failed)
+                pass
+
+        asyncio.get_running_loop().call_soon(rewrite)
         self.taken[cid] = process
         return rec
 

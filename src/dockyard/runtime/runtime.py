@@ -304,12 +304,15 @@ class Runtime:
         )  # fmt: skip
         return state
 
-    def start_late(self, cid: str, process: dict[str, Any]) -> st.State:
+    def start_late(
+        self, cid: str, process: dict[str, Any], *, later: list[Any] | None = None
+    ) -> st.State:
         """Start a container made by ``create(late=True)`` with ``process`` (an OCI
         ``process`` object); returns once the init has exec'd it (or raises what failed:
         the init has exited then, :meth:`delete` cleans up). A prepared init's setup
         (mounts, ``pivot_root``) is not waited for by ``create``: its outcome is read
-        here."""
+        here. ``later``: a list the state and spec writes are appended to, for the
+        caller to run when it has answered whoever waits for the start."""
         from dockyard.oci import fastjson
 
         handles = self._late.pop(cid, None)
@@ -340,15 +343,22 @@ class Runtime:
             os.close(err_r)
         if line:
             raise _child_error(line, f"start container {cid}")
-        directory = self._dir(cid)
         s.status = st.RUNNING
-        st.write_state(directory, s)
-        path = os.path.join(directory, "config.json")
-        with open(path, "rb") as f:
-            spec = fastjson.loads(f.read())
-        spec["process"] = process
-        with open(path, "w") as f:
-            f.write(fastjson.dumps(spec))
+
+        def record() -> None:  # the state and the spec's process, for exec and delete
+            directory = self._dir(cid)
+            st.write_state(directory, s)
+            path = os.path.join(directory, "config.json")
+            with open(path, "rb") as f:
+                spec = fastjson.loads(f.read())
+            spec["process"] = process
+            with open(path, "w") as f:
+                f.write(fastjson.dumps(spec))
+
+        if later is not None:  # ``later``: the caller runs it once it has answered
+            later.append(record)
+        else:
+            record()
         return s
 
     def discard_late(self, cid: str) -> None:
