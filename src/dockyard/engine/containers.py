@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.engine.options import RunOptions
+    from dockyard.engine.spec import SpecInputs
     from dockyard.runtime import Runtime
     from dockyard.store.db import ContainerRecord, StateDB
     from dockyard.store.images import Image, ImageStore
@@ -159,9 +160,15 @@ class ContainerEngine:
         return Created(cid, name, bundle, rootfs, opts.remove)
 
     def spec_for(self, opts: RunOptions, image: Image, cid: str, bundle: str) -> dict[str, Any]:
-        """The OCI spec of container ``cid`` (its root mounted at ``bundle``/rootfs): the
-        image's USER resolved against the root's files, the working directory made."""
-        from dockyard.engine.spec import SpecInputs, build_spec
+        """The OCI spec of container ``cid`` (its root mounted at ``bundle``/rootfs)."""
+        from dockyard.engine.spec import build_spec
+
+        return build_spec(opts, self.spec_inputs(opts, image, cid, bundle))
+
+    def spec_inputs(self, opts: RunOptions, image: Image, cid: str, bundle: str) -> SpecInputs:
+        """What the spec is built from besides ``opts``: the image's USER resolved against
+        the root's files, the working directory made."""
+        from dockyard.engine.spec import SpecInputs
         from dockyard.runtime.users import host_path_in_root, read_in_root, resolve_user
 
         rootfs = os.path.join(bundle, "rootfs")
@@ -178,17 +185,14 @@ class ContainerEngine:
 
             raise InvalidArgument(f"invalid -w {cwd!r}: the working directory must be absolute")
         os.makedirs(host_path_in_root(rootfs, cwd), exist_ok=True)
-        return build_spec(
-            opts,
-            SpecInputs(
-                container_id=cid,
-                rootfs=rootfs,
-                image_config=cfg,
-                user=user,
-                hostname=opts.hostname or cid[:12],
-                files_dir=bundle,
-                cgroups_path=f"dockyard/{cid}",
-            ),
+        return SpecInputs(
+            container_id=cid,
+            rootfs=rootfs,
+            image_config=cfg,
+            user=user,
+            hostname=opts.hostname or cid[:12],
+            files_dir=bundle,
+            cgroups_path=f"dockyard/{cid}",
         )
 
     # -- run --------------------------------------------------------------------

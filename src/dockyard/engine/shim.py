@@ -1114,6 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
     foreground = "--foreground" in args
     if not foreground:
         _daemonize(run_root)
+    sys.setswitchinterval(0.001)  # a prepare thread hands the GIL back within 1 ms
     shim = Shim(run_root, state_root)
     shim.listen()
     tmp = os.path.join(run_root, "shim.pid.tmp")

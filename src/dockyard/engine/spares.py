@@ -40,6 +40,7 @@ from dockyard.records import asdict, replace
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
     from dockyard.engine.options import DaemonOptions, RunOptions
+    from dockyard.engine.spec import SpecInputs
     from dockyard.store.db import ContainerRecord
 
 __all__ = ["PROCESS_FIELDS", "SparePool"]
@@ -51,10 +52,24 @@ FILL_DELAY = 0.02  # let a short container's exit go first: the shim does one th
 
 
 class _Spare:
-    def __init__(self, cid: str, lowers: list[tuple[str, int]]) -> None:
-        self.cid = cid
+    """A prepared container: its record, and what its spec was built from (so that a
+    take builds only the new one: no image, user or record lookups)."""
+
+    def __init__(
+        self, rec: ContainerRecord, inputs: SpecInputs, lowers: list[tuple[str, int]]
+    ) -> None:
+        self.cid = rec.id
+        self.rec = rec
+        self.inputs = inputs
         self.lowers = lowers
+        spec = dict(rec.config.get("spec") or {})
+        spec.pop("process", None)
+        self.rest = _canonical(spec)  # the spec but its process
         self.since = time.monotonic()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 class SparePool:
@@ -121,32 +136,27 @@ class SparePool:
 
     def _adopt(self, spare: _Spare, opts: RunOptions) -> ContainerRecord | None:
         from dockyard.engine.containers import _now, _options_json
+        from dockyard.engine.spec import build_spec
         from dockyard.oci import fastjson
 
         eng = self.d.engine
         cid = spare.cid
-        for path, ino in spare.lowers:
+        for path, ino in spare.lowers:  # the image's layers, as when its root was mounted
             try:
                 if os.stat(path).st_ino != ino:
                     return None
             except OSError:
                 return None
-        rec = eng.db.get_container(cid)
-        image = eng.images.resolve(opts.image)
-        if str(image.id) != rec.image_id:
-            return None
         bundle = str(self.d.bundle(cid))
-        spec = eng.spec_for(opts, image, cid, bundle)
-        old = dict(rec.config.get("spec") or {})
-        mine = json.loads(json.dumps(spec))
+        mine = build_spec(opts, spare.inputs)  # (the key holds the image id, user, workdir)
         process = mine.pop("process")
-        old.pop("process", None)
-        if mine != old:
+        if _canonical(mine) != spare.rest:
             return None
+        rec = spare.rec
         name = eng.pick_name(opts)
         config = dict(rec.config)
         config["options"] = _options_json(opts)
-        config["spec"] = {**mine, "process": process}
+        config["spec"] = json.loads(_canonical({**mine, "process": process}))
         rec = replace(rec, name=name, image_ref=opts.image, created=_now(), status="created",
                       config=config, labels=dict(opts.labels))  # fmt: skip
         eng.db.update_container(rec)
@@ -209,6 +219,8 @@ class SparePool:
             await d.quiet()
             image = d.engine.images.resolve(opts.image)
             lowers = [(str(p), os.stat(p).st_ino) for p in d.engine.images.lowerdirs(image)]
+            inputs = d.engine.spec_inputs(spare_opts, image, cid, str(created.bundle))
+            rec = d.engine.db.get_container(cid)  # as before_start left it
             self.in_shim.add(key)
             try:
                 await d.shim.call({"op": "prepare", "id": cid, "bundle": str(created.bundle)},
@@ -224,7 +236,7 @@ class SparePool:
         while len(self.ready) >= MAX_KEYS:  # the oldest key goes
             old_key = min(self.ready, key=lambda k: self.ready[k].since)
             self._discard_soon(self.ready.pop(old_key).cid)
-        self.ready[key] = _Spare(cid, lowers)
+        self.ready[key] = _Spare(rec, inputs, lowers)
         self._arm_expiry()
 
     # ------------------------------------------------------------------ discard
