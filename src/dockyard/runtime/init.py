@@ -86,6 +86,9 @@ class ExecRequest:
 # --------------------------------------------------------------------------- child plumbing
 
 
+EXEC_LINE = b"exec\n"  # on the error pipe: the init execs now (the pipe is close-on-exec)
+
+
 def child_fail(err_w: int, exc: BaseException) -> None:
     """Report ``exc`` on the error pipe as one line and leave the process."""
     if isinstance(exc, DockyardError):
@@ -366,13 +369,13 @@ def finish_process(
     if bpf is not None and proc.no_new_privileges:
         sc.seccomp_filter(bpf, bpf_flags)
     env = env_dict(proc.env)
-    try:
+    if report:  # the caller goes on now, not after the kernel has torn this process's
+        os.write(err_w, EXEC_LINE)  # memory down (ms of an exec from Python); as runc's
+    try:  # start, which returns before its init execs (the executable was checked above)
         os.execve(exe, list(proc.args), env)
     except OSError as e:
-        if report:
-            raise PermissionDenied(f"exec {proc.args[0]}: {why(e)}") from None
         os.write(2, f"exec {proc.args[0]}: {why(e)}\n".encode())
-        os._exit(127)
+        os._exit(127 if e.errno == 2 else 126)
 
 
 def env_dict(env: tuple[str, ...]) -> dict[str, str]:
@@ -501,11 +504,13 @@ def check_lsm(proc: Process) -> None:
 
 
 def find_executable(proc: Process) -> str:
-    """``args[0]`` looked up like execvp, on the container's PATH."""
+    """``args[0]`` looked up like execvp, on the container's PATH; an ELF file or a
+    script (``#!``), since the caller does not wait for the exec itself."""
     name = proc.args[0]
     if "/" in name:
         path = name if name.startswith("/") else os.path.join(proc.cwd, name)
         if os.access(path, os.X_OK) and not os.path.isdir(path):
+            _check_format(name, path)
             return name
         raise NotFound(f"exec {name}: no such file or executable")
     search = proc.env_value("PATH")
@@ -514,8 +519,22 @@ def find_executable(proc: Process) -> str:
     for d in search.split(":"):
         cand = os.path.join(d or ".", name)
         if os.access(cand, os.X_OK) and not os.path.isdir(cand):
+            _check_format(name, cand)
             return cand
     raise NotFound(f"exec {name}: executable file not found in $PATH")
+
+
+def _check_format(name: str, path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            head = os.read(fd, 4)
+        finally:
+            os.close(fd)
+    except OSError:
+        return  # not readable here (the exec decides)
+    if head != b"\x7fELF" and not head.startswith(b"#!"):
+        raise PermissionDenied(f"exec {name}: exec format error")
 
 
 def cap_mask(names: tuple[str, ...]) -> int:

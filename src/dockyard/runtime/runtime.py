@@ -90,6 +90,9 @@ _ERROR_CLASSES = {
 _NO_FORWARD = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGPIPE, signal.SIGURG}
 
 
+EXEC_LINE = b"exec\n"  # the init's last word before execve (init.EXEC_LINE)
+
+
 def _read_line(fd: int) -> bytes:
     buf = b""
     while not buf.endswith(b"\n"):
@@ -341,7 +344,7 @@ class Runtime:
             if late_w >= 0:
                 os.close(late_w)
             os.close(err_r)
-        if line:
+        if line and line != EXEC_LINE:
             raise _child_error(line, f"start container {cid}")
         s.status = st.RUNNING
 
@@ -542,7 +545,7 @@ class Runtime:
             kids.release(manager.joined())
             if not late:  # a prepared init's "ready" is read when it is started
                 line = _read_line(kids.err_r)
-                if line and line != b"ready\n":
+                if line and line not in (b"ready\n", EXEC_LINE):
                     raise _child_error(line, what)
             if console is not None:
                 console.receive(what)
@@ -749,7 +752,7 @@ class Runtime:
             self._manager_of(s).add(pid)
             kids.release()
             line = _read_line(kids.err_r)
-            if line:
+            if line and line != EXEC_LINE:
                 raise _child_error(line, f"exec in container {cid}")
             if console is not None:
                 console.receive(f"exec in container {cid}")
