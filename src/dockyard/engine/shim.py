@@ -920,7 +920,7 @@ class Shim:
             p.log.close()
         status = p.status if p.status is not None else 0
         code = exit_code_of(status)
-        oom = self._oom(p)
+        oom = code != 0 and self._oom(p)  # (an OOM kill ends a container with non-zero)
         p.exit = {"code": code, "oom_killed": oom, "finished_at": format_time(time.time_ns()),
                   "started_at": p.started_at, "pid": p.pid}  # fmt: skip
         for a in list(p.attachments):

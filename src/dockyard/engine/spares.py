@@ -48,7 +48,9 @@ __all__ = ["PROCESS_FIELDS", "SparePool"]
 # (not the image reference: the spec names it in an annotation)
 PROCESS_FIELDS = ("command", "entrypoint", "env", "name", "remove")
 MAX_KEYS = 4
-FILL_DELAY = 0.02  # let a short container's exit go first: the shim does one thing at a time
+FILL_DELAY = 0.02  # a key run again within BURST: its next spare at once (after its exit)
+BURST = 0.5
+IDLE_FILL_DELAY = 0.15  # otherwise later: not into a different command that follows at once
 
 
 class _Spare:
@@ -79,6 +81,7 @@ class SparePool:
         self.ready: dict[str, _Spare] = {}
         self.filling: dict[str, asyncio.Future[None]] = {}
         self.in_shim: set[str] = set()  # keys whose fill is at its last step
+        self.last_want: dict[str, float] = {}
         self.taken: dict[str, dict[str, Any]] = {}  # cid -> the process its start sends
         self.after_start: dict[str, tuple[str, Any, Any]] = {}  # cid -> want() once started
         self.enabled = os.environ.get("DOCKYARD_SPARES", "1") != "0"
@@ -183,16 +186,24 @@ class SparePool:
     # ------------------------------------------------------------------ fill
 
     def want(self, key: str, opts: RunOptions, dopts: DaemonOptions) -> None:
-        """Have a spare for ``key`` soon (after :data:`FILL_DELAY`)."""
+        """Have a spare for ``key`` soon: at once (:data:`FILL_DELAY`) when runs of this
+        key come in a burst, else after :data:`IDLE_FILL_DELAY`, so that the preparing
+        does not compete with whatever other command comes right after this one."""
+        now = time.monotonic()
+        burst = now - self.last_want.get(key, -BURST) < BURST
+        self.last_want[key] = now
+        if len(self.last_want) > 4 * MAX_KEYS:
+            self.last_want = {k: t for k, t in self.last_want.items() if now - t < BURST}
         if self.closed or key in self.ready or key in self.filling:
             return
+        delay = FILL_DELAY if burst else IDLE_FILL_DELAY
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self.filling[key] = fut
 
         async def fill() -> None:
             try:
-                await asyncio.sleep(FILL_DELAY)
+                await asyncio.sleep(delay)
                 await self._fill(key, opts, dopts)
             except Exception as e:  # a spare is an optimisation: note it, run cold
                 self.d.spare_error = f"prepare a container ahead: {type(e).__name__}: {e}"
