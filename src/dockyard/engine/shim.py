@@ -68,7 +68,13 @@ from dockyard.cgroups.warm import SharedWarmer, own_procs_file
 from dockyard.engine.detachkeys import scan as scan_detach
 from dockyard.engine.logfile import LogWriter, format_time
 from dockyard.engine.shimwire import Decoder, encode, recv_into
-from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.errors import (
+    DockyardError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -535,9 +541,7 @@ class Shim:
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
         try:
             self.rt.start_late(p.cid, dict(m["process"]), later=self._after_reply)
-        except BaseException:
-            for fd in named.values():
-                _close(fd)
+        except BaseException:  # (_reply closes the request's fds)
             if p.log is not None:
                 p.log.close()
             self._discard(p)
@@ -580,7 +584,9 @@ class Shim:
     def op_start(self, m: dict[str, Any], fds: list[int], _c: socket.socket) -> Any:
         cid = str(m["id"])
         spare = self.spares.get(cid)
-        if spare is not None and not spare.preparing and m.get("process") is not None:
+        if m.get("process") is not None:  # a prepared container, never the bundle's process
+            if spare is None or spare.preparing:  # (_reply closes the fds of a failure)
+                raise Unavailable(f"start container {cid}: its prepared init is gone; run again")
             return self._start_prepared(spare, m, fds)
         old = self.procs.get(cid)
         if old is not None and old.running():
