@@ -178,6 +178,20 @@ def start_dockyardd(holder: NsHolder, root: Path, run_root: Path) -> int:
     raise RuntimeError("dockyardd did not answer within 60 s")
 
 
+def remove_all(holder: NsHolder, cli: Sequence[str], run_root: Path) -> None:
+    """``rm -f`` every container of the daemon of ``run_root``: only while that daemon runs
+    (the CLI would start one otherwise) and inside ``holder`` (so that even then it would
+    not be in the host's namespaces)."""
+    try:
+        os.kill(int((run_root / "dockyard.pid").read_text()), 0)
+    except (OSError, ValueError):
+        return
+    ids = subprocess.run(holder.wrap([*cli, "ps", "-aq"]), capture_output=True, text=True,
+                         check=False).stdout.split()  # fmt: skip
+    if ids:
+        subprocess.run(holder.wrap([*cli, "rm", "-f", *ids]), capture_output=True, check=False)
+
+
 def stop_dockyardd(run_root: Path) -> None:
     """SIGTERM to the daemon and the shim of ``run_root``, by the PIDs they wrote."""
     import signal

@@ -34,6 +34,7 @@ from bench.common import (
     Result,
     Tool,
     quantiles,
+    remove_all,
     report,
     start_dockyardd,
     stop_dockyardd,
@@ -285,9 +286,8 @@ def main() -> str:
 
 def _cleanup(dy: list[str], run_root: Path, podman: Podman | None, holders: list[NsHolder],
              work: Path) -> None:  # fmt: skip
-    ids = subprocess.run([*dy, "ps", "-aq"], capture_output=True, text=True, check=False)
-    if ids.returncode == 0 and ids.stdout.split():
-        subprocess.run([*dy, "rm", "-f", *ids.stdout.split()], capture_output=True, check=False)
+    if holders:  # the first holds dockyardd
+        remove_all(holders[0], dy, run_root)
     stop_dockyardd(run_root)
     if podman is not None:
         podman.cleanup()

@@ -23,6 +23,7 @@ from bench.common import (
     NsHolder,
     Result,
     Tool,
+    remove_all,
     report,
     start_dockyardd,
     stop_dockyardd,
@@ -156,10 +157,7 @@ def main() -> str:
         return "\n\n".join(out)
     finally:
         if holder is not None:
-            ids = subprocess.run([*dockyard, "ps", "-aq"], capture_output=True, text=True,
-                                 check=False).stdout.split()  # fmt: skip
-            if ids:
-                subprocess.run([*dockyard, "rm", "-f", *ids], capture_output=True, check=False)
+            remove_all(holder, dockyard, run_root)
             stop_dockyardd(run_root)
             import time
 
