@@ -164,18 +164,24 @@ def stop_holder(p: subprocess.Popen[str]) -> None:
         p.stdout.close()
 
 
-@pytest.fixture
-def dyd(tmp_path: Path) -> Iterator[Daemonized]:
-    """A private root with busybox, a daemon started on demand in private network and mount
-    namespaces (its default bridge and nft tables never reach the host's), all stopped at
-    the end."""
+def busybox_archive() -> Path:
+    """The cached busybox image; the test is skipped without root or without it."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     archive = IMAGE_CACHE / "busybox_latest.tar"
     if not archive.is_file():
         pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
+    return archive
+
+
+@contextlib.contextmanager
+def daemonized(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[Daemonized]:
+    """A private root with busybox, a daemon started on demand (with ``env``) in private
+    network and mount namespaces (its default bridge and nft tables never reach the
+    host's), all stopped at the end."""
+    archive = busybox_archive()
     holder = ns_holder()
-    d = Daemonized(tmp_path / "root", tmp_path / "run", holder.pid)
+    d = Daemonized(tmp_path / "root", tmp_path / "run", holder.pid, env)
     try:
         d.run("load", "-i", str(archive), check=True)
         yield d
@@ -184,6 +190,13 @@ def dyd(tmp_path: Path) -> Iterator[Daemonized]:
             teardown(d)
         finally:
             stop_holder(holder)
+
+
+@pytest.fixture
+def dyd(tmp_path: Path) -> Iterator[Daemonized]:
+    """:func:`daemonized` (spares off, as in every test here but test_daemon_spares.py)."""
+    with daemonized(tmp_path) as d:
+        yield d
 
 
 def own_cgroup_children(name: str = "memory") -> set[str]:

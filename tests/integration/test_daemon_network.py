@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import IMAGE_CACHE, Daemonized, ns_holder, stop_holder, teardown
+from daemon_kit import Daemonized, busybox_archive, ns_holder, stop_holder, teardown
 
 pytestmark = [pytest.mark.root]
 
@@ -76,11 +76,7 @@ class NsDaemon(Daemonized):
 
 @pytest.fixture
 def nsd(tmp_path: Path) -> Iterator[NsDaemon]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    archive = IMAGE_CACHE / "busybox_latest.tar"
-    if not archive.is_file():
-        pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
+    archive = busybox_archive()
     # the daemon's namespace: loopback up, forwarding on (here only, never on the host)
     host = ns_holder()  # loopback up, forwarding on: in this namespace only
     internet = ns_holder("ip link set lo up", "--net")

@@ -12,15 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import (
-    IMAGE_CACHE,
-    Daemonized,
-    ns_holder,
-    own_cgroup_children,
-    spare_ids,
-    stop_holder,
-    teardown,
-)
+from daemon_kit import Daemonized, daemonized, own_cgroup_children, spare_ids
 
 pytestmark = [pytest.mark.root]
 
@@ -28,21 +20,8 @@ pytestmark = [pytest.mark.root]
 @pytest.fixture
 def sp(tmp_path: Path) -> Iterator[Daemonized]:
     """``dyd`` with spares on (the other tests' daemons run without)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    archive = IMAGE_CACHE / "busybox_latest.tar"
-    if not archive.is_file():
-        pytest.skip(f"busybox is not cached in {IMAGE_CACHE} (make setup builds it)")
-    holder = ns_holder()
-    d = Daemonized(tmp_path / "root", tmp_path / "run", holder.pid, {"DOCKYARD_SPARES": "1"})
-    try:
-        d.run("load", "-i", str(archive), check=True)
+    with daemonized(tmp_path, {"DOCKYARD_SPARES": "1"}) as d:
         yield d
-    finally:
-        try:
-            teardown(d)
-        finally:
-            stop_holder(holder)
 
 
 def _one_spare(d: Daemonized) -> str:

@@ -145,6 +145,7 @@ class StdioServer:
 
         d = self.d
         op = msg.get("op")
+        warmer = None
         spec = msg.get("detach_keys")
         keys = parse(str(spec)) if spec else None
         ctl = os.dup(conn.fileno())
@@ -160,8 +161,7 @@ class StdioServer:
 
                 opts, dopts = options_from_create(dict(msg.get("create") or {}),
                                                   msg.get("name") or None)  # fmt: skip
-                # the start follows (the daemon warms the cgroup lock for a cold one: see
-                # dockyard.cgroups.warm; a prepared container joined its cgroup long ago)
+                warmer = d.warm_cgroups()  # the start follows: see dockyard.cgroups.warm
                 rec = await d.create(opts, dopts, stdio=stdio, spares=True)
                 cid = rec.id
             elif op in ("start", "attach"):
@@ -194,6 +194,8 @@ class StdioServer:
             _send(conn, first)
             return fut
         finally:
+            if warmer is not None:
+                warmer.stop()
             os.close(ctl)
 
 

@@ -150,7 +150,6 @@ class Daemon:
         # stall the event loop
         self.background = ThreadPoolExecutor(1, "background")
         self.busy = 0  # requests under way that a client waits for (see quiet())
-        self.warm_holds: dict[str, Any] = {}  # cid -> warmer hold until its start is done
 
     # ------------------------------------------------------------------ open / close
 
@@ -297,15 +296,7 @@ class Daemon:
         key = self.spares.key(opts, dopts, stdio) if spares else None
         rec = await self.spares.take(key, opts, dopts) if key is not None else None
         if rec is None:
-            warm = self.warm_cgroups() if spares else None  # the start follows at once
-            try:
-                rec = await self._create(opts, dopts)
-            except BaseException:
-                if warm is not None:
-                    warm.stop()
-                raise
-            if warm is not None:
-                self.warm_holds[rec.id] = warm
+            rec = await self._create(opts, dopts)
         else:
             self.emit(rec, "create")
         if key is not None:  # once it has started, one more like it is prepared
@@ -336,13 +327,8 @@ class Daemon:
         (``stdin``, ``stdout``, ``stderr``, ``ctl``); they are handed to the shim, not kept.
         Attachments parked on the container (:mod:`dockyard.engine.attach`) go with it."""
         rec = self.get(ref)
-        try:
-            async with self.lock(rec.id):
-                return await self._start_attached(rec.id, stdio, detach_keys)
-        finally:
-            warm = self.warm_holds.pop(rec.id, None)
-            if warm is not None:
-                warm.stop()
+        async with self.lock(rec.id):
+            return await self._start_attached(rec.id, stdio, detach_keys)
 
     async def _start_attached(
         self, cid: str, stdio: dict[str, int] | None, detach_keys: bytes | None
@@ -704,9 +690,6 @@ class Daemon:
         if task is not None:
             task.cancel()
         self.spares.after_start.pop(rec.id, None)
-        warm = self.warm_holds.pop(rec.id, None)
-        if warm is not None:
-            warm.stop()
         if self.spares.process_for(rec.id) is not None:  # prepared ahead, never started
             with contextlib.suppress(DockyardError):
                 await self.shim.call({"op": "discard", "id": rec.id}, [])

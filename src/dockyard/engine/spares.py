@@ -159,7 +159,7 @@ class SparePool:
         name = eng.pick_name(opts)
         config = dict(rec.config)
         config["options"] = _options_json(opts)
-        config["spec"] = json.loads(_canonical({**mine, "process": process}))
+        config["spec"] = {**mine, "process": process}
         rec = replace(rec, name=name, image_ref=opts.image, created=_now(), status="created",
                       config=config, labels=dict(opts.labels))  # fmt: skip
         eng.db.update_container(rec)
@@ -276,23 +276,18 @@ class SparePool:
         await self._drop_record(cid)
 
     async def _drop_record(self, cid: str) -> None:
-        from dockyard.engine.create import after_stop
-
+        """The spare's record goes, then what it held is released as for a retired ``--rm``
+        container (:meth:`Daemon._release`: runtime state, endpoint, files)."""
         d = self.d
-        with contextlib.suppress(DockyardError):
-            d.runtime.delete(cid, force=True)
         try:
-            rec = d.engine.db.get_container(cid)
+            rec = d.engine.db.remove_container(cid)
         except NotFound:
-            rec = None
-        if rec is not None:
-            after_stop(d, rec)
-            for ext in d.extensions:
-                with contextlib.suppress(Exception):
-                    ext.after_remove(rec)
-            with contextlib.suppress(NotFound):
-                d.engine.db.remove_container(cid)
-        await d._remove_files(cid)
+            with contextlib.suppress(DockyardError):
+                d.runtime.delete(cid, force=True)
+            await d._remove_files(cid)
+            return
+        d.removing.add(cid)
+        await d._release(rec)
 
     async def sweep(self) -> None:
         """Spares a killed daemon left (records of status ``spare``): discarded."""

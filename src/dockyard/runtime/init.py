@@ -219,7 +219,7 @@ def container_main(req: InitRequest) -> None:
     assert spec.process is not None
     proc = spec.process
     if req.late_r is not None:  # it may wait long: hold none of the caller's other fds
-        _close_all_but({req.err_w, req.go_r, req.late_r, *req.keep_fds})
+        close_fds(3, {req.err_w, req.go_r, req.late_r, *req.keep_fds})
         # and its setup is background work: the lowest priority (the caller restores
         # its own when it starts the container)
         os.setpriority(os.PRIO_PROCESS, 0, 19)
@@ -364,7 +364,7 @@ def finish_process(
         raise InvalidArgument(f"chdir to cwd {proc.cwd}: {why(e)}") from None
     if proc.no_new_privileges:
         sc.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
-    close_fds(3 + preserve_fds, err_w if report else -1)
+    close_fds(3 + preserve_fds, {err_w} if report else set())
     _reset_signals()
     if bpf is not None and proc.no_new_privileges:
         sc.seccomp_filter(bpf, bpf_flags)
@@ -590,23 +590,13 @@ def set_credentials(sc: Syscalls, proc: Process) -> None:
             sc.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, bit)
 
 
-def _close_all_but(keep: set[int]) -> None:
-    """Close every fd from 3 on except those in ``keep``."""
-    first = 3
-    for fd in sorted(k for k in keep if k >= 3):
+def close_fds(first: int, keep: set[int]) -> None:
+    """Close every fd from ``first`` on, except those in ``keep``."""
+    for fd in sorted(k for k in keep if k >= first):
         if fd > first:
             os.closerange(first, fd)
         first = fd + 1
     os.closerange(first, 1 << 20)
-
-
-def close_fds(first: int, keep: int) -> None:
-    """Close every fd from ``first`` on, except ``keep`` (-1: none)."""
-    if keep >= first:
-        os.closerange(first, keep)
-        os.closerange(keep + 1, 1 << 20)
-    else:
-        os.closerange(first, 1 << 20)
 
 
 # --------------------------------------------------------------------------- exec
