@@ -102,7 +102,11 @@ class Dockyard:
 
 
 def _cleanup(root: Path, run_root: Path) -> None:
-    """Unmount anything a failed test left under our roots, then remove them."""
+    """Unmount anything a failed test left under our roots, then remove them (the
+    holders of containers a daemon left are killed first)."""
+    from daemon_kit import kill_holders
+
+    kill_holders(run_root)
     try:
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4] for line in f]

@@ -111,6 +111,19 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def kill_holders(run_root: Path) -> None:
+    """SIGKILL the holders whose records are under ``run_root`` (dockyard.engine.holder)."""
+    import json
+
+    from dockyard.engine.holder import start_time
+
+    for path in (run_root / "holders").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            rec = json.loads(path.read_text())
+            if start_time(int(rec["holder"])) == rec["holder_start"]:
+                os.kill(int(rec["holder"]), signal.SIGKILL)
+
+
 def teardown(d: Daemonized) -> None:
     """Remove containers, stop the daemon and the shim, undo mounts and cgroups."""
     if (d.run_root / "dockyard.sock").exists() and d.pid_of("dockyard.pid"):
@@ -125,7 +138,7 @@ def teardown(d: Daemonized) -> None:
     for st in rt.list():  # containers a failed test left: kill and delete (cgroups too)
         with contextlib.suppress(DockyardError):
             rt.delete(st.id, force=True)
-    _kill(d.pid_of("shim.pid"))
+    kill_holders(d.run_root)
     try:
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4] for line in f]

@@ -12,6 +12,20 @@ from daemon_kit import Daemonized, dyd
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 __all__ = ["dyd"]
 
+def _holders(dyd: Daemonized) -> set[int]:
+    """The live holders the records of ``dyd`` name (see dockyard.engine.holder)."""
+    import json
+
+    from dockyard.engine.holder import start_time
+
+    out = set()
+    for path in (dyd.run_root / "holders").glob("*.json"):
+        rec = json.loads(path.read_text())
+        if start_time(int(rec["holder"])) == rec["holder_start"]:
+            out.add(int(rec["holder"]))
+    return out
+
+
 COUNTER = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done"
 
 
@@ -19,12 +33,15 @@ def test_kill_9_of_the_daemon_with_ten_running_containers(dyd: Daemonized) -> No
     for i in range(10):
         dyd.out("run", "-d", "--name", f"c{i}", "busybox", "sh", "-c", COUNTER)
     dyd.out("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 42")
-    daemon, shim = dyd.pid_of("dockyard.pid"), dyd.pid_of("shim.pid")
+    daemon = dyd.pid_of("dockyard.pid")
+    holders = _holders(dyd)
+    assert len(holders) == 11  # one per container, none left by the finished runs
     os.kill(daemon, signal.SIGKILL)
     time.sleep(2.0)  # the quitter exits while no daemon runs; the counters keep writing
     out = dyd.out("ps", "--format", "{{.Names}} {{.State}}")  # starts a new daemon
     assert dyd.pid_of("dockyard.pid") not in (0, daemon)
-    assert dyd.pid_of("shim.pid") == shim
+    after = _holders(dyd)  # the same holders, less the quitter's (released at its exit)
+    assert len(after) == 10 and after <= holders
     running = sorted(line.split()[0] for line in out.splitlines() if line.endswith("running"))
     assert running == sorted(f"c{i}" for i in range(10))
     assert dyd.out("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter") == (

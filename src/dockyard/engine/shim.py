@@ -1,31 +1,33 @@
-"""The shim: one long-lived supervisor that keeps containers, their output and their
-exit codes safe while the daemon comes and goes.
+"""The shim: the supervisor of containers, their output and their exit codes.
 
 Terms
 -----
 *proc* — a process the shim supervises: a container's init (keyed by container
-id) or an exec'd process (keyed by exec id). *stream* — the read end of a proc's
-stdout/stderr pipe, or its pty master. *attachment* — a client's descriptors
-(stdout, stderr, optionally stdin and a control socket) that receive a copy of a
-proc's output; it ends when the proc ends, when its control socket closes
-(detach) or when a write to it fails.
+id) or an exec'd process (keyed by exec id). *holder* — the proc's parent on the
+host (:mod:`dockyard.engine.holder`): forked from here, it launches the proc
+through :class:`dockyard.runtime.Runtime`, answers, and becomes a program of a
+few bytes that only waits; it keeps the proc's exit status and its output pipes
+while no daemon runs. *stream* — the read end of a proc's stdout/stderr pipe, or
+its pty master. *attachment* — a client's descriptors (stdout, stderr,
+optionally stdin and a control socket) that receive a copy of a proc's output; it
+ends when the proc ends, when its control socket closes (detach) or when a write
+to it fails.
 
 Lifecycle
 ---------
-The daemon starts the shim (``python -m dockyard.engine.shim --run-root R
---state-root S``), which double-forks, calls ``setsid`` and becomes a child
-subreaper, so that every container init it creates through
-:class:`dockyard.runtime.Runtime` (in-process: the init is forked from here) and
-every exec'd process is its child. It serves ``R/shim.sock`` (mode 0600) with
-the messages of :mod:`dockyard.engine.shimwire` and writes ``R/shim.pid``.
+The shim is a thread of the daemon (:func:`start_thread`). It serves
+``R/shim.sock`` (mode 0600) with the messages of :mod:`dockyard.engine.shimwire`;
+the daemon is its only client. On start it takes back what the holders of an
+earlier daemon keep (:meth:`Shim.adopt`: ``pidfd_getfd`` of the pipes, the exit
+status of an init that ended meanwhile).
 
 For each proc it reads the output pipes, appends each line to the container's
 json-file log (:mod:`dockyard.engine.logfile`), copies it to the attachments,
-reaps the exit, drains what is left in the pipes, and only then records the exit:
-``<dir>/exit.json`` (written to a temporary file and renamed) and an
-``exit`` event to subscribers. A daemon that was killed meanwhile learns the exit
-from ``list`` (the shim keeps exit records until ``forget``) or, if the shim died
-too, from ``exit.json``.
+learns the exit (a pidfd of the proc; the status from the zombie its holder
+keeps), drains what is left in the pipes, and only then records the exit:
+``<dir>/exit.json`` (written to a temporary file and renamed) and an ``exit``
+event to subscribers; then it lets the holder go. A daemon started later learns
+an exit from its holder or, if the holder is gone too, from ``exit.json``.
 
 Operations (request ``op`` → answer fields)::
 
@@ -49,12 +51,10 @@ Operations (request ``op`` → answer fields)::
 ``stdin`` (and no tty) reads that descriptor directly; with ``open_stdin`` and no
 client stdin, it gets a pipe that attachments may write to.
 
-Why one shim for all containers: its interpreter (about 10 MB of a Python
-process) is shared; each container adds only a few descriptors and buffers. One
-per container (conmon, containerd-shim) isolates failures better but costs the
-interpreter per container. See ``docs/daemon.md``.
-
-Imports: only what the runtime loads anyway; no asyncio, no aiohttp.
+Why a thread of the daemon and a holder per proc: what a container needs kept
+alive is its parent and its pipes, and the holder keeps both for ~12 KB; the
+copying and the logs need an interpreter, and the daemon has one anyway
+(docs/decisions/0006-holders.md).
 """
 
 from __future__ import annotations
@@ -65,12 +65,14 @@ import sys
 import time
 
 from dockyard.cgroups.warm import SharedWarmer, own_procs_file
+from dockyard.engine import holder as holders
 from dockyard.engine.detachkeys import scan as scan_detach
 from dockyard.engine.logfile import LogWriter, format_time
-from dockyard.engine.shimwire import Decoder, encode, recv_into
+from dockyard.engine.shimwire import Decoder, encode, recv_into, send_msg
 from dockyard.errors import (
     DockyardError,
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     NotFound,
     Unavailable,
@@ -78,14 +80,12 @@ from dockyard.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal as _signal
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
     from dockyard.runtime import Runtime
-else:
-    import _signal  # the same calls; ``signal`` would import enum
 
-__all__ = ["Shim", "main"]
+__all__ = ["Shim", "start_thread"]
 
 _CHUNK = 65536
 _LATER = object()  # an operation's answer that is sent later, by the operation
@@ -94,6 +94,8 @@ _ATTACH_HIGH_WATER = 1 << 20
 _DRAIN_TIMEOUT = 2.0
 _DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _ORPHAN_CHECK = 1.0
+_LAUNCH_TIMEOUT = 120.0
+_LOST = 255 << 8  # the wait status of a proc whose exit nobody kept (exit code 255)
 
 
 def _close(fd: int) -> None:
@@ -172,7 +174,11 @@ class Proc:
         self.exit: dict[str, Any] | None = None
         self.started_at = ""
         self.spare = False  # prepared ahead, waiting for its process (op_prepare)
-        self.preparing = False  # its prepare thread has not finished
+        self.preparing = False  # its holder has not answered yet
+        self.holder = 0  # the holder's pid (see dockyard.engine.holder)
+        self.holder_child = False  # forked by this daemon (else adopted: not ours to wait)
+        self.exit_fd = -1  # a pidfd of the proc, readable once it has exited
+        self.record: dict[str, Any] | None = None  # what the holder record says
 
     def running(self) -> bool:
         return self.exit is None
@@ -195,22 +201,17 @@ class Shim:
         self._ev_write = selectors.EVENT_WRITE
         self.procs: dict[str, Proc] = {}
         self.spares: dict[str, Proc] = {}  # prepared containers: not in procs until started
-        self.by_pid: dict[int, Proc] = {}
+        self.orphans: dict[str, Proc] = {}  # execs of an earlier daemon: their holders wait
         self.subscribers: list[socket.socket] = []
         self.conns: dict[socket.socket, Decoder] = {}
         self.running = True
-        self.term_requested = False
         self._last_check = time.monotonic()
         self._rt = runtime
         self._console_n = 0
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        import threading
-
-        self._launching = threading.Lock()  # fds 0-2 are swapped around each launch
-        self._prepared: list[tuple[Proc, socket.socket, Any, BaseException | None]] = []
         self._after_reply: list[Any] = []
         self.listener: socket.socket | None = None
         self._sock_ino = 0
+        self.holder_path = ""  # the holder program (holders.install); "" = a fallback
         self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
 
     @property
@@ -237,19 +238,59 @@ class Shim:
         self.listener = s
         self._sock_ino = os.stat(path).st_ino
         self.sel.register(s, self._ev_read, ("listen", None))
-        _signal.set_wakeup_fd(self._wake_w)
-        _signal.signal(_signal.SIGCHLD, lambda *_: None)
-        _signal.signal(_signal.SIGTERM, lambda *_: self._term())
-        _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
-        self.sel.register(self._wake_r, self._ev_read, ("wake", None))
-        from dockyard.linux import constants as c
 
-        self.rt.syscalls.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
-
-    def _term(self) -> None:
-        self.term_requested = True
-        if not any(p.running() for p in self.procs.values()):
-            self.running = False
+    def adopt(self) -> None:
+        """Take back what the holders of an earlier daemon keep: each container's output
+        pipes (``pidfd_getfd``) and its exit, now or later. A holder that is gone leaves
+        its container unknown (the daemon then reads ``exit.json``); prepared containers
+        are let go (the daemon sweeps their records)."""
+        for rec in holders.read_records(self.run_root):
+            key, hp = str(rec["key"]), int(rec["holder"])
+            if holders.start_time(hp) != int(rec.get("holder_start") or -1):
+                holders.remove_record(self.run_root, key)  # the holder is gone
+                continue
+            p = Proc(key, str(rec.get("kind") or "container"), str(rec.get("id") or key))
+            p.holder, p.pid, p.record = hp, int(rec.get("pid") or 0), rec
+            init_start = holders.start_time(p.pid)
+            if rec.get("spare") or init_start != int(rec.get("pid_start") or -1):
+                self._release(p)  # prepared and never started, or its init is gone
+                continue
+            if p.kind != "container":  # an exec: nobody reads it now; let it end
+                self.orphans[key] = p
+                self._watch_exit(p)
+                continue
+            p.dir = str(rec.get("dir") or "")
+            p.cgroup = str(rec.get("cgroup") or "")
+            p.started_at = str(rec.get("started_at") or "")
+            log = rec.get("log") or {}
+            try:
+                if log.get("path"):
+                    p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
+                                      int(log.get("max_file") or 3))  # fmt: skip
+                pidfd = os.pidfd_open(hp)
+                try:
+                    for name in rec.get("fds") or []:
+                        fd = holders.pidfd_getfd(pidfd, holders.HOLD_FDS[name])
+                        if name == "stdin":
+                            p.stdin_w = fd
+                            continue
+                        p.streams[fd] = name
+                        if name == "tty":
+                            p.master = fd
+                finally:
+                    os.close(pidfd)
+            except (OSError, KeyError, ValueError) as e:
+                sys.stderr.write(f"shim: adopt {key}: {e}\n")
+                for fd in [*p.streams, p.stdin_w]:
+                    _close(fd)
+                if p.log is not None:
+                    p.log.close()
+                continue  # the holder stays: the daemon finds the container unknown
+            for fd in p.streams:
+                os.set_blocking(fd, False)
+                self.sel.register(fd, self._ev_read, ("stream", p))
+            self.procs[key] = p
+            self._watch_exit(p)
 
     # ------------------------------------------------------------------ loop
 
@@ -274,8 +315,10 @@ class Shim:
             self._conn_readable(fileobj)
         elif kind == "stream":
             self._stream_readable(obj, fileobj)
-        elif kind == "wake":
-            self._wake()
+        elif kind == "exit":
+            self._exited(obj)
+        elif kind == "prepared":
+            self._prepared(*obj)
         elif kind == "ain":
             self._attach_input(obj[0], obj[1])
         elif kind == "aout":
@@ -291,8 +334,8 @@ class Shim:
 
     def _check_orphaned(self) -> None:
         """A shim whose socket was deleted (its run root removed) ends its containers and
-        exits; one whose socket path now names another shim's socket (a second shim was
-        started meanwhile: nobody can reach this one) exits once nothing of it runs."""
+        stops; one whose socket path now names another shim's socket (a second daemon
+        was started meanwhile: nobody can reach this one) stops once nothing of it runs."""
         now = time.monotonic()
         if now - self._last_check < _ORPHAN_CHECK:
             return
@@ -305,16 +348,17 @@ class Shim:
             return
         if ino:  # replaced
             if not any(p.running() for p in self.procs.values()):
-                sys.stderr.write("shim: another shim took the socket; exiting\n")
+                sys.stderr.write("shim: another shim took the socket; stopping\n")
                 self.running = False
             return
-        sys.stderr.write("shim: socket removed; killing what runs and exiting\n")
-        for p in self.procs.values():
+        sys.stderr.write("shim: socket removed; killing what runs and stopping\n")
+        for p in [*self.procs.values(), *self.orphans.values()]:
             if p.running() and p.pid > 0:
                 try:
                     os.kill(p.pid, 9)
                 except ProcessLookupError:
                     pass
+            self._release(p)
         self.running = False
 
     def _check_deadlines(self) -> None:
@@ -424,92 +468,116 @@ class Shim:
     def op_prepare(self, m: dict[str, Any], _f: list[int], conn: socket.socket) -> Any:
         """Prepare container ``id`` ahead of its process (``Runtime.create(late=True)``):
         root, namespaces, cgroup and mounts are made; ``start`` with ``process`` runs it.
-        Prepared containers are not listed; ``discard`` (or a new subscriber) drops them."""
+        Prepared containers are not listed; ``discard`` (or a new subscriber) drops them.
+        The holder prepares it while the shim goes on serving; its answer comes later."""
         cid = str(m["id"])
         if cid in self.procs or cid in self.spares:
             raise FailedPrecondition(f"prepare container {cid}: id in use")
+        bundle = str(m["bundle"])
+        rt = self.rt
+
+        def launch() -> tuple[dict[str, Any], list[int], dict[str, int]]:  # in the holder
+            state = rt.create(cid, bundle, late=True)
+            return {"pid": state.pid, "cgroup": state.cgroup_path}, list(rt.late_handles(cid)), {}
+
         p = Proc(cid, "container", cid)
         p.spare = True
         p.preparing = True
-        self.spares[cid] = p
-        import threading
-
-        threading.Thread(target=self._prepare, args=(p, str(m["bundle"]), conn, m.get("rid")),
-                         name=f"prepare-{cid[:12]}", daemon=True).start()  # fmt: skip
-        return _LATER
-
-    def _prepare(self, p: Proc, bundle: str, conn: socket.socket, rid: Any) -> None:
-        """A worker thread launches the prepared init (the shim goes on serving starts and
-        exits meanwhile). Not at a lower priority than the main thread: a preempted
-        thread holding the GIL would stall the main one. The init lowers its own."""
-        err: BaseException | None = None
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         warm = self._warmer.hold()
         try:
-            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            try:
-                with self._launching:
-                    state = self._with_stdio(
-                        [null, out_w, err_w], lambda: self.rt.create(p.cid, bundle, late=True)
-                    )
-                p.pid, p.cgroup = state.pid, state.cgroup_path
-                p.streams = {out_r: "stdout", err_r: "stderr"}
-            except BaseException:
-                _close(out_r)
-                _close(err_r)
-                raise
-            finally:
-                for fd in (null, out_w, err_w):
+            record = {"kind": "container", "id": cid, "spare": True}
+            p.holder, answers = self._fork_holder(
+                p, [null, out_w, err_w], {"stdout": out_r, "stderr": err_r}, launch, record
+            )
+        except BaseException:
+            warm.stop()
+            _close(out_r)
+            _close(err_r)
+            raise
+        finally:
+            for fd in (null, out_w, err_w):
+                _close(fd)
+        p.streams = {out_r: "stdout", err_r: "stderr"}
+        self.spares[cid] = p
+        self.sel.register(
+            answers, self._ev_read, ("prepared", (p, answers, conn, m.get("rid"), warm))
+        )
+        return _LATER
+
+    def _prepared(self, p: Proc, answers: socket.socket, conn: socket.socket, rid: Any,
+                  warm: Any) -> None:  # fmt: skip
+        """A preparing holder answered: supervise what it launched, answer the request."""
+        self._unwatch(answers.fileno())
+        warm.stop()
+        p.preparing = False
+        err: BaseException | None = None
+        try:
+            answer, fds = _receive(answers, p)
+            if len(fds) != 2:
+                for fd in fds:
                     _close(fd)
+                raise Internal(f"prepare container {p.cid}: the holder sent {len(fds)} descriptors")
+            p.pid, p.cgroup = int(answer["pid"]), str(answer.get("cgroup") or "")
+            p.record = answer.get("record")
+            self.rt.adopt_late(p.cid, fds[0], fds[1])
         except BaseException as e:
             err = e
         finally:
-            warm.stop()
-        self._prepared.append((p, conn, rid, err))
-        try:
-            os.write(self._wake_w, b"p")
-        except OSError:
-            pass
+            answers.close()
+        if err is None:
+            for fd in p.streams:
+                os.set_blocking(fd, False)
+                self.sel.register(fd, self._ev_read, ("stream", p))
+            self._watch_exit(p)
+            if p.key not in self.spares:  # discarded meanwhile
+                self.spares[p.key] = p
+                self._discard(p)
+                err = FailedPrecondition(f"prepare container {p.cid}: discarded")
+        else:
+            self.spares.pop(p.key, None)
+            for fd in list(p.streams):
+                _close(fd)
+            p.streams.clear()
+            self._release(p)
+        if err is None:
+            out: dict[str, Any] = {"rid": rid, "ok": True, "pid": p.pid}
+        elif isinstance(err, DockyardError):
+            out = {"rid": rid, "error": str(err), "kind": type(err).__name__}
+        else:
+            out = {"rid": rid, "error": f"shim: {type(err).__name__}: {err}",
+                   "kind": "Internal"}  # fmt: skip
+        if conn in self.conns:
+            self._send(conn, out)
 
-    def _finish_prepares(self) -> None:
-        """Main loop: supervise what the prepare threads launched, answer their requests."""
-        while self._prepared:
-            p, conn, rid, err = self._prepared.pop(0)
-            p.preparing = False
-            if err is None:
-                for fd in p.streams:
-                    os.set_blocking(fd, False)
-                    self.sel.register(fd, self._ev_read, ("stream", p))
-                self.by_pid[p.pid] = p
-                if p.key not in self.spares:  # discarded meanwhile
-                    self.spares[p.key] = p
-                    self._discard(p)
-                    err = FailedPrecondition(f"prepare container {p.cid}: discarded")
-            else:
-                self.spares.pop(p.key, None)
-            if err is None:
-                out: dict[str, Any] = {"rid": rid, "ok": True, "pid": p.pid}
-            elif isinstance(err, DockyardError):
-                out = {"rid": rid, "error": str(err), "kind": type(err).__name__}
-            else:
-                out = {"rid": rid, "error": f"shim: {type(err).__name__}: {err}",
-                       "kind": "Internal"}  # fmt: skip
-            if conn in self.conns:
-                self._send(conn, out)
-
-    @staticmethod
-    def _with_stdio(stdio: list[int], launch: Any) -> Any:
-        """``launch()`` with fds 0-2 pointing at ``stdio`` (what its children inherit)."""
-        saved = [os.dup(i) for i in range(3)]
+    def _fork_holder(
+        self,
+        p: Proc,
+        stdio: list[int],
+        keep: dict[str, int],
+        launch: Callable[[], tuple[dict[str, Any], list[int], dict[str, int]]],
+        record: dict[str, Any],
+    ) -> tuple[int, socket.socket]:
+        """Fork ``p``'s holder: with fds 0-2 at ``stdio`` it calls ``launch()`` (→ its
+        answer, descriptors to send with it, more descriptors to keep), writes its
+        record, answers on the socket returned here and becomes the holder program
+        keeping ``keep``. The pid and the socket to read the answer from."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            for i, fd in enumerate(stdio):
-                os.dup2(fd, i)
-            return launch()
-        finally:
-            for i, fd in enumerate(saved):
-                os.dup2(fd, i)
-                os.close(fd)
+            pid = os.fork()
+        except BaseException:
+            mine.close()
+            theirs.close()
+            raise
+        if pid == 0:  # pragma: no cover - the holder (coverage does not follow forks)
+            mine.close()
+            _holder_main(theirs, stdio, keep, launch, self.run_root, p.key, record,
+                         self.holder_path)  # fmt: skip
+        theirs.close()
+        p.holder_child = True
+        return pid, mine
 
     def op_discard(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         p = self.spares.get(str(m.get("id")))
@@ -520,17 +588,17 @@ class Shim:
     def _discard(self, p: Proc) -> None:
         """Drop a prepared container: its init leaves without a process; all is removed."""
         self.spares.pop(p.key, None)
-        if p.preparing:  # its thread is still at it: _finish_prepares drops it
+        if p.preparing:  # its holder is still at it: _prepared drops it
             return
         try:
             self.rt.discard_late(p.cid)
         except DockyardError as e:
             sys.stderr.write(f"shim: discard {p.cid}: {e}\n")
-        self.by_pid.pop(p.pid, None)
         for fd in list(p.streams):
             self._unwatch(fd)
             _close(fd)
         p.streams.clear()
+        self._release(p)
 
     def _start_prepared(self, p: Proc, m: dict[str, Any], fds: list[int]) -> Any:
         named = _named(m, fds)
@@ -553,7 +621,15 @@ class Shim:
         if named:
             self._attach(p, named)
         _set_detach_keys(p, m)
+        rec = {**(p.record or {}), "spare": False, "dir": p.dir, "log": log,
+               "started_at": p.started_at, "cgroup": p.cgroup}  # fmt: skip
+        self._after_reply.append(lambda: self._rewrite_record(p, rec))
         return {"pid": p.pid, "started_at": p.started_at}
+
+    def _rewrite_record(self, p: Proc, rec: dict[str, Any]) -> None:
+        if p.running():
+            p.record = rec
+            holders.write_record(self.run_root, p.key, rec)
 
     def op_resize(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         p = self._get(str(m.get("id")))
@@ -598,12 +674,15 @@ class Shim:
         log = m.get("log") or {}
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
+        rt = self.rt
+        bundle = str(m["bundle"])
+        record = {"kind": "container", "id": cid, "dir": p.dir, "log": log}
         warm = self._warmer.hold()
         try:
-            bundle = str(m["bundle"])
-            cgroup = self._spawn(
+            self._spawn(
                 p, named, bool(m.get("tty")), bool(m.get("open_stdin")),
-                lambda console: self.rt.run(cid, bundle, detach=True, console_socket=console),
+                lambda console: rt.run(cid, bundle, detach=True, console_socket=console),
+                record,
             )  # fmt: skip
         except BaseException:
             if p.log is not None:
@@ -611,7 +690,6 @@ class Shim:
             raise
         finally:
             warm.stop()
-        p.cgroup = cgroup
         _set_detach_keys(p, m)
         self.procs[cid] = p
         return {"pid": p.pid, "started_at": p.started_at}
@@ -626,10 +704,10 @@ class Shim:
         detach = bool(m.get("detach"))
         tty = bool(m.get("tty")) and not detach
         direct = not tty  # a non-tty exec writes straight into the client's descriptors
+        rt = self.rt
         self._spawn(p, named, tty, False,
-                    lambda console: self.rt.exec(
-                        cid, process, detach=True, console_socket=console),
-                    direct=direct, detach=detach)  # fmt: skip
+                    lambda console: rt.exec(cid, process, detach=True, console_socket=console),
+                    {"kind": "exec", "id": cid}, direct=direct, detach=detach)  # fmt: skip
         _set_detach_keys(p, m)
         self.procs[eid] = p
         return {"pid": p.pid}
@@ -641,15 +719,19 @@ class Shim:
         tty: bool,
         open_stdin: bool,
         launch: Any,
+        record: dict[str, Any],
         *,
         direct: bool = False,
         detach: bool = False,
-    ) -> str:
-        """Set up the proc's stdio, launch it with fds 0-2 pointing there, then supervise it."""
+    ) -> None:
+        """Set up the proc's stdio, launch it in a holder with fds 0-2 pointing there (a
+        container's holder keeps the streams), then supervise it."""
         mine: list[int] = []  # ours to close after the launch
         stdio = [-1, -1, -1]
         console = None
-        listener = None
+        listener: socket.socket | None = None
+        keep: dict[str, int] = {}
+        answers: socket.socket | None = None
         try:
             null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
             mine.append(null)
@@ -670,51 +752,72 @@ class Shim:
                 err_r, err_w = os.pipe2(os.O_CLOEXEC)
                 p.streams[out_r] = "stdout"
                 p.streams[err_r] = "stderr"
+                keep = {"stdout": out_r, "stderr": err_r}
                 mine += [out_w, err_w]
                 stdin = named.pop("stdin", -1)
                 if stdin >= 0:
                     mine.append(stdin)
                 elif open_stdin:
+                    # (not kept by the holder: the container must see EOF when its
+                    # last client closes stdin; a daemon killed meanwhile closes it too)
                     in_r, p.stdin_w = os.pipe2(os.O_CLOEXEC)
                     mine.append(in_r)
                     stdin = in_r
                 else:
                     stdin = null
                 stdio = [stdin, out_w, err_w]
-            with self._launching:
-                result = self._with_stdio(stdio, lambda: launch(console))
+            if p.kind != "container":
+                keep = {}  # an exec's output is not kept for a later daemon
+
+            def in_holder() -> tuple[dict[str, Any], list[int], dict[str, int]]:
+                result = launch(console)
+                if listener is None:
+                    return {"pid": int(getattr(result, "pid", 0) or 0)}, [], {}
+                master = _take_master(listener)
+                keep_more = {"tty": master} if p.kind == "container" else {}
+                return {"pid": int(getattr(result, "pid", 0) or 0)}, [master], keep_more
+
+            p.holder, answers = self._fork_holder(p, stdio, keep, in_holder, record)
+            for fd in mine:
+                _close(fd)
+            mine = []
+            if listener is not None:
+                listener.close()
+                listener = None
+            answer, fds = _receive(answers, p)
         except BaseException:
             for fd in [*p.streams, p.stdin_w, *mine, *named.values()]:
                 _close(fd)
             p.streams.clear()
             if listener is not None:
                 listener.close()
+            self._release(p)
             raise
-        for fd in mine:
-            _close(fd)
-        p.pid = int(getattr(result, "pid", 0) or 0)
-        p.started_at = format_time(time.time_ns())
+        finally:
+            if answers is not None:
+                answers.close()
+        p.pid = int(answer["pid"])
+        p.record = answer.get("record")
+        p.started_at = str(answer.get("started_at") or format_time(time.time_ns()))
         if direct or detach:
             for fd in named.values():
                 _close(fd)
             named = {}
-        if listener is not None:
-            p.master = _take_master(listener)
+        if fds:
+            p.master = fds[0]
             os.set_blocking(p.master, False)
             p.streams[p.master] = "tty"
         for fd in p.streams:
             os.set_blocking(fd, False)
             self.sel.register(fd, self._ev_read, ("stream", p))
-        self.by_pid[p.pid] = p
+        self._watch_exit(p)
         if named:
             self._attach(p, named)
-        cg = ""
         if p.kind == "container":
             try:
-                cg = self.rt.state(p.cid).cgroup_path
+                p.cgroup = self.rt.state(p.cid).cgroup_path
             except DockyardError:
-                cg = ""
-        return cg
+                p.cgroup = ""
 
     # ------------------------------------------------------------------ output
 
@@ -879,28 +982,47 @@ class Shim:
 
     # ------------------------------------------------------------------ exits
 
-    def _wake(self) -> None:
+    def _watch_exit(self, p: Proc) -> None:
+        """Learn ``p``'s exit from a pidfd (it is the holder's child, not ours)."""
         try:
-            while os.read(self._wake_r, 512):
-                pass
-        except BlockingIOError:
-            pass
-        self._finish_prepares()
-        while True:
+            p.exit_fd = os.pidfd_open(p.pid)
+        except OSError:  # already gone (reaped by someone else: its status is lost)
+            self._exited(p)
+            return
+        self.sel.register(p.exit_fd, self._ev_read, ("exit", p))
+
+    def _exited(self, p: Proc) -> None:
+        if p.exit_fd >= 0:
+            self._unwatch(p.exit_fd)
+            _close(p.exit_fd)
+            p.exit_fd = -1
+        status = holders.exit_status(p.pid)
+        p.status = _LOST if status is None else status
+        if p.key in self.orphans:
+            del self.orphans[p.key]
+            self._release(p)
+            return
+        if not p.streams:
+            self._finish(p)
+        else:
+            p.deadline = time.monotonic() + _DRAIN_TIMEOUT
+
+    def _release(self, p: Proc) -> None:
+        """Let ``p``'s holder go (its init's exit is recorded, or nobody will ask for it);
+        the zombie init goes to whoever inherits it."""
+        if p.exit_fd >= 0:
+            self._unwatch(p.exit_fd)
+            _close(p.exit_fd)
+            p.exit_fd = -1
+        if p.holder > 0:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            p = self.by_pid.pop(pid, None)
-            if p is None:
-                continue  # an orphan of a container, reparented to us
-            p.status = status
-            if not p.streams:
-                self._finish(p)
-            else:
-                p.deadline = time.monotonic() + _DRAIN_TIMEOUT
+                os.kill(p.holder, 9)
+                if p.holder_child:
+                    os.waitpid(p.holder, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            p.holder = 0
+        holders.remove_record(self.run_root, p.key)
 
     def _finish(self, p: Proc) -> None:
         """Everything the proc wrote is handled: record and announce its exit."""
@@ -929,6 +1051,8 @@ class Shim:
         oom = code != 0 and self._oom(p)  # (an OOM kill ends a container with non-zero)
         p.exit = {"code": code, "oom_killed": oom, "finished_at": format_time(time.time_ns()),
                   "started_at": p.started_at, "pid": p.pid}  # fmt: skip
+        if status == _LOST:
+            p.exit["error"] = "exit status lost (its holder was killed)"
         for a in list(p.attachments):
             self._flush_blocking(a)
             self._detach(p, a)
@@ -937,8 +1061,7 @@ class Shim:
         self._event({"event": "exit", **p.describe()})
         if p.kind == "container" and p.dir:
             _write_durably(os.path.join(p.dir, "exit.json"), {**p.exit, "id": p.cid})
-        if self.term_requested:
-            self._term()
+        self._release(p)
 
     def _stream_readable_data(self, p: Proc, fd: int, data: bytes) -> None:
         name = p.streams.get(fd, "stdout")
@@ -1051,98 +1174,90 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
         sys.stderr.write(f"shim: record exit {path}: {e}\n")
 
 
-def _compile_in_child(compile_here: Any, profile: Any) -> bytes:
-    """A seccomp profile's BPF, compiled by libseccomp in a forked child.
-
-    Only a profile missing from the runtime's BPF cache gets here (once per profile and
-    state root); importing pyseccomp (ctypes, subprocess, tempfile, random, typing, ...)
-    would add ~3 MB to the shim for the rest of its life."""
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.close(r)
-            view = memoryview(compile_here(profile))
-            while view:
-                view = view[os.write(w, view) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    chunks = []
+def _receive(answers: socket.socket, p: Proc) -> tuple[dict[str, Any], list[int]]:
+    """The holder's answer and the descriptors with it; its error raised as it was."""
+    dec = Decoder()
+    answers.setblocking(True)
+    answers.settimeout(_LAUNCH_TIMEOUT)
     try:
-        while chunk := os.read(r, _CHUNK):
-            chunks.append(chunk)
+        while True:
+            msgs = dec.messages()
+            if msgs:
+                msg, fds = msgs[0]
+                break
+            if not recv_into(answers, dec):
+                msgs = dec.messages()
+                if msgs:
+                    msg, fds = msgs[0]
+                    break
+                raise Internal(f"launch {p.key}: its holder exited without an answer")
+    except TimeoutError:
+        raise Internal(f"launch {p.key}: its holder did not answer") from None
     finally:
-        os.close(r)
-        _pid, status = os.waitpid(pid, 0)
-    data = b"".join(chunks)
-    if status != 0 or not data or len(data) % 8:
-        return bytes(compile_here(profile))  # here, for its error message
-    return data
+        dec.close()
+    if msg.get("error") is not None:
+        for fd in fds:
+            _close(fd)
+        from dockyard.engine.shimclient import error_from
+
+        raise error_from(msg)
+    return msg, fds
 
 
-# ---------------------------------------------------------------------- process entry
+def _holder_main(
+    sock: socket.socket,
+    stdio: list[int],
+    keep: dict[str, int],
+    launch: Callable[[], tuple[dict[str, Any], list[int], dict[str, int]]],
+    run_root: str,
+    key: str,
+    record: dict[str, Any],
+    path: str,
+) -> NoReturn:  # pragma: no cover - runs in the forked holder
+    """The holder before it becomes the holder program (see :meth:`Shim._fork_holder`)."""
+    try:
+        os.setsid()  # the daemon's terminal and process group are not the container's
+        for i, fd in enumerate(stdio):
+            if fd >= 0 and fd != i:
+                os.dup2(fd, i)
+        answer, fds, more = launch()
+        keep = {**keep, **more}
+        me = os.getpid()
+        answer["started_at"] = format_time(time.time_ns())
+        rec = {**record, "holder": me, "holder_start": holders.start_time(me),
+               "pid": answer["pid"], "pid_start": holders.start_time(int(answer["pid"])),
+               "started_at": answer["started_at"], "fds": sorted(keep)}  # fmt: skip
+        holders.write_record(run_root, key, rec)
+        answer["record"] = rec
+    except BaseException as e:
+        if isinstance(e, DockyardError):
+            msg = {"error": str(e), "kind": type(e).__name__}
+        else:
+            msg = {"error": f"shim: {type(e).__name__}: {e}", "kind": "Internal"}
+        try:
+            send_msg(sock, msg)
+        finally:
+            os._exit(1)
+    try:
+        send_msg(sock, {"ok": True, **answer}, fds)
+    except OSError:
+        pass  # the daemon is gone: the record lets the next one take this container
+    holders.exec_holder(path, keep)
 
 
-def _daemonize(run_root: str) -> None:
-    """Double fork and setsid; the first parent exits 0 once the socket is bound."""
-    r, w = os.pipe()
-    if os.fork() > 0:
-        os.close(w)
-        ok = os.read(r, 1)
-        os._exit(0 if ok == b"1" else 1)
-    os.close(r)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    os.chdir("/")
-    null = os.open("/dev/null", os.O_RDWR)
-    logfd = os.open(os.path.join(run_root, "shim.log"),
-                    os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # fmt: skip
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.dup2(logfd, 2)
-    os.close(null)
-    os.close(logfd)
-    os.environ["DOCKYARD_SHIM_READY_FD"] = str(w)
+def start_thread(run_root: str, state_root: str) -> Shim:
+    """Start the shim in a thread of this process: listening, with what earlier holders
+    keep taken back; the modules a start needs are loaded first, so the holders forked
+    from here find them loaded."""
+    import threading
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    opts = dict(zip(args[::2], args[1::2], strict=False))
-    run_root = opts.get("--run-root", "/run/dockyard")
-    state_root = opts.get("--state-root", os.path.join(run_root, "runtime"))
-    if not os.path.isdir(run_root):  # the daemon makes it; a removed run root stays removed
-        sys.stderr.write(f"shim: run root {run_root} does not exist\n")
-        return 1
-    foreground = "--foreground" in args
-    if not foreground:
-        _daemonize(run_root)
-    sys.setswitchinterval(0.001)  # a prepare thread hands the GIL back within 1 ms
-    shim = Shim(run_root, state_root)
-    shim.listen()
-    tmp = os.path.join(run_root, "shim.pid.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(tmp, os.path.join(run_root, "shim.pid"))
-    ready = os.environ.pop("DOCKYARD_SHIM_READY_FD", None)
-    if ready is not None:
-        os.write(int(ready), b"1")
-        os.close(int(ready))
-    # preload what starting a container needs, so the first start is as fast as the rest
     import dockyard.runtime.init  # noqa: F401
     from dockyard.cgroups import create_manager
 
     create_manager("dockyard/preload")
-    from dockyard.linux import seccomp
-
-    compile_here = seccomp.compile_filter
-    seccomp.compile_filter = lambda profile: _compile_in_child(compile_here, profile)
-    shim.serve()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    shim = Shim(run_root, state_root)
+    shim.holder_path = holders.install(run_root)
+    shim.listen()
+    shim.adopt()
+    threading.Thread(target=shim.serve, name="shim", daemon=True).start()
+    return shim

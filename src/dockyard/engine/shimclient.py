@@ -1,4 +1,5 @@
-"""The daemon's side of the shim: start it when absent, call it, receive its events.
+"""The daemon's side of the shim: start it (a thread of the daemon), call it, receive
+its events.
 
 One connection, asyncio; requests are matched to answers by ``rid``; events
 (messages without ``rid``) go to the ``on_event`` callback. Descriptors ride
@@ -11,8 +12,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from dockyard import errors
 from dockyard.engine.shimwire import Decoder, encode, recv_into
 from dockyard.errors import DockyardError, Internal, Unavailable
 
-__all__ = ["ShimClient", "error_from", "shim_argv"]
+__all__ = ["ShimClient", "error_from"]
 
 
 def error_from(msg: dict[str, Any]) -> DockyardError:
@@ -30,17 +29,6 @@ def error_from(msg: dict[str, Any]) -> DockyardError:
     if not (isinstance(cls, type) and issubclass(cls, DockyardError)):
         cls = Internal
     return cls(str(msg.get("error")))
-
-
-def shim_argv() -> list[str]:
-    """How the shim is started: ``python -I -S`` (no ``site``: the venv's ``.pth`` files and
-    the modules they import cost ~3 MB of the shim's resident memory for as long as it
-    lives) with this process's ``sys.path``, so it imports the same dockyard and the same
-    dependencies as the daemon."""
-    path = [p for p in sys.path if p and os.path.isdir(p)]
-    code = (f"import sys; sys.path[:0] = {path!r}; "
-            "from dockyard.engine.shim import main; sys.exit(main())")  # fmt: skip
-    return [sys.executable, "-I", "-S", "-c", code]
 
 
 class ShimClient:
@@ -57,23 +45,14 @@ class ShimClient:
         self.on_lost: Callable[[], None] | None = None
         self.pid = 0
 
-    @property
-    def shim_pid(self) -> int:
-        try:
-            return int((self.run_root / "shim.pid").read_text())
-        except (OSError, ValueError):
-            return 0
-
     def start_process(self) -> None:
-        """Start a shim (it daemonizes itself and returns once it listens)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_SHIM")}
-        proc = subprocess.run(
-            [*shim_argv(), "--run-root", str(self.run_root),
-             "--state-root", str(self.run_root / "runtime")],
-            capture_output=True, text=True, check=False, env=env, timeout=60,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise Unavailable(f"start shim: {proc.stderr.strip() or proc.returncode}")
+        """Start the shim, a thread of this process (:func:`dockyard.engine.shim.start_thread`)."""
+        from dockyard.engine.shim import start_thread
+
+        try:
+            start_thread(str(self.run_root), str(self.run_root / "runtime"))
+        except OSError as e:
+            raise Unavailable(f"start shim: {e}") from None
 
     async def connect(self, start: bool = True) -> list[dict[str, Any]]:
         """Connect (starting a shim if none answers), subscribe; the procs it supervises."""

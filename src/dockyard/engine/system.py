@@ -43,7 +43,6 @@ def info(d: Daemon) -> dict[str, Any]:
         "ServerVersion": __version__,
         "LiveRestoreEnabled": True,
         "DefaultRuntime": "dockyard-runtime",
-        "ShimPid": d.shim.pid,
         "Name": uname.nodename,
         "Warnings": (d.net.warnings() if d.net is not None else [])
         + ([d.spare_error] if d.spare_error else []),

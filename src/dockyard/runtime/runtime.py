@@ -364,6 +364,18 @@ class Runtime:
             record()
         return s
 
+    def late_handles(self, cid: str) -> tuple[int, int]:
+        """Give up a prepared container's pipes (process, error) to hand them to another
+        process, whose Runtime takes them with :meth:`adopt_late`."""
+        handles = self._late.pop(cid, None)
+        if handles is None:
+            raise FailedPrecondition(f"container {cid}: not a prepared container")
+        return handles
+
+    def adopt_late(self, cid: str, process_w: int, error_r: int) -> None:
+        """Take a prepared container's pipes from the process that created it."""
+        self._late[cid] = (process_w, error_r)
+
     def discard_late(self, cid: str) -> None:
         """Let a prepared container's init exit without a process, then delete it."""
         handles = self._late.pop(cid, None)

@@ -179,12 +179,8 @@ def _shim(tmp_path: Path) -> object:
 
 
 def _close(shim: object) -> None:
-    import os
-
     shim.listener.close()  # type: ignore[attr-defined]
     shim.sel.close()  # type: ignore[attr-defined]
-    os.close(shim._wake_r)  # type: ignore[attr-defined]
-    os.close(shim._wake_w)  # type: ignore[attr-defined]
 
 
 def test_shim_exits_when_its_run_root_is_removed(tmp_path: Path) -> None:
@@ -228,31 +224,3 @@ def test_exit_record_is_replaced_whole(tmp_path: Path) -> None:
     _write_durably(str(path), {"code": 7, "id": "x"})
     assert json.loads(path.read_text()) == {"code": 7, "id": "x"}
     assert not (tmp_path / "exit.json.tmp").exists()
-
-
-def test_shim_argv_starts_python_without_site() -> None:
-    import subprocess
-
-    from dockyard.engine.shimclient import shim_argv
-
-    argv = shim_argv()
-    assert argv[1:4] == ["-I", "-S", "-c"]
-    assert "dockyard.engine.shim" in argv[4]
-    probe = argv[4].replace(
-        "from dockyard.engine.shim import main; sys.exit(main())",
-        "import dockyard.engine.shim; print(sys.flags.no_site)",
-    )
-    out = subprocess.run([*argv[:4], probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
-
-
-def test_seccomp_compiled_in_a_child_matches_and_errors_surface() -> None:
-    from dockyard.engine.shim import _compile_in_child
-
-    assert _compile_in_child(lambda p: b"\x00" * 16 * p, 2) == b"\x00" * 32
-
-    def bad(_p: object) -> bytes:
-        raise InvalidArgument("bad profile")
-
-    with pytest.raises(InvalidArgument, match="bad profile"):
-        _compile_in_child(bad, None)
