@@ -193,14 +193,13 @@ def remove_all(holder: NsHolder, cli: Sequence[str], run_root: Path) -> None:
 
 
 def stop_dockyardd(run_root: Path) -> None:
-    """SIGTERM to the daemon and the shim of ``run_root``, by the PIDs they wrote."""
+    """SIGTERM to the daemon of ``run_root``, by the PID it wrote (its shim is a thread)."""
     import signal
 
-    for name in ("dockyard.pid", "shim.pid"):
-        try:
-            os.kill(int((run_root / name).read_text()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+    try:
+        os.kill(int((run_root / "dockyard.pid").read_text()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def quantiles(samples: Sequence[float]) -> tuple[float, float, float]:

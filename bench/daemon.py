@@ -121,44 +121,57 @@ def _detached(argv_for: Callable[[int], Sequence[str]], env: dict[str, str] | No
     return time.perf_counter() - t0
 
 
-def _spare_inits(shim: int) -> list[int]:
-    """The shim's children that are prepared inits (docs/decisions/0005): they wait at
-    nice 19 until started, a container's init runs at the shim's priority."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+def _holders(run_root: Path) -> tuple[list[int], list[int]]:
+    """The holders of running containers and those of prepared ones (with their waiting
+    inits), from the records under ``run_root`` (docs/decisions/0006-holders.md)."""
+    import json
+
+    running: list[int] = []
+    prepared: list[int] = []
+    for path in (run_root / "holders").glob("*.json"):
         try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == shim and int(fields[16]) == 19:  # ppid, nice
-            found.append(int(name))
-    return found
+        pid = int(rec.get("holder") or 0)
+        if rec.get("spare"):
+            prepared += [pid, int(rec.get("pid") or 0)]
+        else:
+            running.append(pid)
+    return running, prepared
 
 
 def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
-    lines = ["== host memory per idle running container (RSS; PSS in brackets)"]
-    shim_at: dict[int, tuple[int, int]] = {}
+    lines = [
+        "== host memory per idle running container (RSS; PSS in brackets): its holder, plus"
+        " the daemon's growth per container since 1 (the daemon itself is not counted, as"
+        " dockerd/containerd are not for docker)"
+    ]
+    daemon_at: dict[int, tuple[int, int]] = {}
     for n in (1, 10, 50):
         have = len(_run([*dy, "ps", "-q"]).split())
         for _ in range(have, n):
             _run([*dy, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
         time.sleep(0.5)
-        shim = int((run_root / "shim.pid").read_text())
-        rss, pss = _rss_pss_kb(shim)
-        spares = [_rss_pss_kb(p) for p in _spare_inits(shim)]  # kept alive too: counted
-        rss += sum(m[0] for m in spares)
-        pss += sum(m[1] for m in spares)
-        shim_at[n] = rss, pss
-        line = (f"dockyard shim + {len(spares)} prepared init(s), {n:>2} containers: "
-                f"{rss / 1024:5.1f} MB [{pss / 1024:5.1f}] total,"
-                f" {rss / n / 1024:5.2f} MB [{pss / n / 1024:5.2f}] per container")  # fmt: skip
+        daemon = int((run_root / "dockyard.pid").read_text())
+        daemon_at[n] = _rss_pss_kb(daemon)
+        running, prepared = _holders(run_root)
+        held = [_rss_pss_kb(p) for p in running]
+        held = [m for m in held if m[0] > 0]
+        h_rss = sum(m[0] for m in held) / max(len(held), 1)
+        h_pss = sum(m[1] for m in held) / max(len(held), 1)
+        g_rss = g_pss = 0.0
         if n > 1:
-            r1, p1 = shim_at[1]
-            line += (f", marginal {(rss - r1) / (n - 1) / 1024:5.3f} MB "
-                     f"[{(pss - p1) / (n - 1) / 1024:5.3f}] per extra container")  # fmt: skip
+            g_rss = (daemon_at[n][0] - daemon_at[1][0]) / (n - 1)
+            g_pss = (daemon_at[n][1] - daemon_at[1][1]) / (n - 1)
+        rss, pss = h_rss + max(g_rss, 0.0), h_pss + max(g_pss, 0.0)
+        spare = [_rss_pss_kb(p) for p in prepared if p > 0]
+        line = (f"dockyard, {n:>2} containers: holder {h_rss:6.0f} KB [{h_pss:6.0f}]"
+                f" + daemon growth {g_rss:6.0f} KB [{g_pss:6.0f}] = {rss / 1024:5.3f} MB"
+                f" [{pss / 1024:5.3f}] per container; daemon {daemon_at[n][0] / 1024:5.1f} MB;"
+                f" {len(spare) // 2} prepared container(s) held for the next run"
+                f" {sum(m[0] for m in spare) / 1024:5.1f} MB"
+                f" [{sum(m[1] for m in spare) / 1024:5.1f}]")  # fmt: skip
         if podman is not None:
             have_p = len(podman.run("ps", "-q").split())
             for _ in range(have_p, n):
@@ -170,7 +183,7 @@ def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
                 c_rss = sum(m[0] for m in mem) / len(mem)
                 c_pss = sum(m[1] for m in mem) / len(mem)
                 line += (f" | conmon: {c_rss / 1024:5.2f} MB [{c_pss / 1024:5.2f}] per container"
-                         f" | ratio {rss / n / c_rss:.2f}x RSS, {pss / n / c_pss:.2f}x PSS"
+                         f" | ratio {rss / c_rss:.3f}x RSS, {pss / c_pss:.3f}x PSS"
                          " (target <= 1.0x)")  # fmt: skip
         lines.append(line)
     return "\n".join(lines)
