@@ -80,8 +80,8 @@ from dockyard.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any, NoReturn
+    import subprocess
+    from typing import Any
 
     from dockyard.runtime import Runtime
 
@@ -176,7 +176,6 @@ class Proc:
         self.spare = False  # prepared ahead, waiting for its process (op_prepare)
         self.preparing = False  # its holder has not answered yet
         self.holder = 0  # the holder's pid (see dockyard.engine.holder)
-        self.holder_child = False  # forked by this daemon (else adopted: not ours to wait)
         self.exit_fd = -1  # a pidfd of the proc, readable once it has exited
         self.record: dict[str, Any] | None = None  # what the holder record says
 
@@ -211,7 +210,8 @@ class Shim:
         self._after_reply: list[Any] = []
         self.listener: socket.socket | None = None
         self._sock_ino = 0
-        self.holder_path = ""  # the holder program (holders.install); "" = a fallback
+        self._launcher: subprocess.Popen[bytes] | None = None  # see engine/launcher.py
+        self._launcher_conn: socket.socket | None = None
         self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
 
     @property
@@ -307,6 +307,7 @@ class Shim:
             self._check_orphaned()
         for spare in list(self.spares.values()):  # nothing prepared outlives the shim
             self._discard(spare)
+        self._stop_launcher()
 
     def _dispatch(self, kind: str, obj: Any, fileobj: Any, mask: int) -> None:
         if kind == "listen":
@@ -473,13 +474,6 @@ class Shim:
         cid = str(m["id"])
         if cid in self.procs or cid in self.spares:
             raise FailedPrecondition(f"prepare container {cid}: id in use")
-        bundle = str(m["bundle"])
-        rt = self.rt
-
-        def launch() -> tuple[dict[str, Any], list[int], dict[str, int]]:  # in the holder
-            state = rt.create(cid, bundle, late=True)
-            return {"pid": state.pid, "cgroup": state.cgroup_path}, list(rt.late_handles(cid)), {}
-
         p = Proc(cid, "container", cid)
         p.spare = True
         p.preparing = True
@@ -488,10 +482,11 @@ class Shim:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         warm = self._warmer.hold()
         try:
-            record = {"kind": "container", "id": cid, "spare": True}
-            p.holder, answers = self._fork_holder(
-                p, [null, out_w, err_w], {"stdout": out_r, "stderr": err_r}, launch, record
-            )
+            req = {"what": "prepare", "id": cid, "key": cid, "bundle": str(m["bundle"]),
+                   "record": {"kind": "container", "id": cid, "spare": True}}  # fmt: skip
+            fds = [("stdin", null), ("stdout", out_w), ("stderr", err_w),
+                   ("keep:stdout", out_r), ("keep:stderr", err_r)]  # fmt: skip
+            answers = self._launch(req, fds)
         except BaseException:
             warm.stop()
             _close(out_r)
@@ -522,6 +517,7 @@ class Shim:
                 raise Internal(f"prepare container {p.cid}: the holder sent {len(fds)} descriptors")
             p.pid, p.cgroup = int(answer["pid"]), str(answer.get("cgroup") or "")
             p.record = answer.get("record")
+            p.holder = int((p.record or {}).get("holder") or 0)
             self.rt.adopt_late(p.cid, fds[0], fds[1])
         except BaseException as e:
             err = e
@@ -552,32 +548,63 @@ class Shim:
         if conn in self.conns:
             self._send(conn, out)
 
-    def _fork_holder(
-        self,
-        p: Proc,
-        stdio: list[int],
-        keep: dict[str, int],
-        launch: Callable[[], tuple[dict[str, Any], list[int], dict[str, int]]],
-        record: dict[str, Any],
-    ) -> tuple[int, socket.socket]:
-        """Fork ``p``'s holder: with fds 0-2 at ``stdio`` it calls ``launch()`` (→ its
-        answer, descriptors to send with it, more descriptors to keep), writes its
-        record, answers on the socket returned here and becomes the holder program
-        keeping ``keep``. The pid and the socket to read the answer from."""
+    def _launch(self, req: dict[str, Any], fds: list[tuple[str, int]]) -> socket.socket:
+        """Ask the launcher (:mod:`dockyard.engine.launcher`) to fork a holder for
+        ``req`` with the named descriptors ``fds``; the socket its answer comes on."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
-            pid = os.fork()
+            names = [n for n, _ in fds] + ["answer"]
+            body = {**req, "fds": names}
+            for attempt in range(2):
+                try:
+                    send_msg(self._launcher_sock(), body, [fd for _, fd in fds] + [theirs.fileno()])
+                    break
+                except OSError as e:
+                    self._stop_launcher()
+                    if attempt:
+                        raise Unavailable(f"launch {req.get('key')}: launcher: {e}") from None
         except BaseException:
             mine.close()
-            theirs.close()
             raise
-        if pid == 0:  # pragma: no cover - the holder (coverage does not follow forks)
-            mine.close()
-            _holder_main(theirs, stdio, keep, launch, self.run_root, p.key, record,
-                         self.holder_path)  # fmt: skip
-        theirs.close()
-        p.holder_child = True
-        return pid, mine
+        finally:
+            theirs.close()
+        return mine
+
+    def _launcher_sock(self) -> socket.socket:
+        if self._launcher is not None and self._launcher.poll() is not None:
+            self._stop_launcher()
+        if self._launcher is None or self._launcher_conn is None:
+            import subprocess
+
+            from dockyard.engine.launcher import argv
+
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self._launcher = subprocess.Popen(
+                    argv(self.run_root, self.state_root, theirs.fileno()),
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, start_new_session=True,
+                )  # fmt: skip
+            except BaseException:
+                mine.close()
+                raise
+            finally:
+                theirs.close()
+            mine.setblocking(True)
+            self._launcher_conn = mine
+        return self._launcher_conn
+
+    def _stop_launcher(self) -> None:
+        if self._launcher_conn is not None:
+            self._launcher_conn.close()  # the launcher exits at EOF
+            self._launcher_conn = None
+        if self._launcher is not None:
+            try:
+                self._launcher.wait(5)
+            except Exception:
+                self._launcher.kill()
+                self._launcher.wait()
+            self._launcher = None
 
     def op_discard(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         p = self.spares.get(str(m.get("id")))
@@ -674,16 +701,11 @@ class Shim:
         log = m.get("log") or {}
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
-        rt = self.rt
-        bundle = str(m["bundle"])
-        record = {"kind": "container", "id": cid, "dir": p.dir, "log": log}
+        req = {"what": "run", "id": cid, "bundle": str(m["bundle"]),
+               "record": {"kind": "container", "id": cid, "dir": p.dir, "log": log}}  # fmt: skip
         warm = self._warmer.hold()
         try:
-            self._spawn(
-                p, named, bool(m.get("tty")), bool(m.get("open_stdin")),
-                lambda console: rt.run(cid, bundle, detach=True, console_socket=console),
-                record,
-            )  # fmt: skip
+            self._spawn(p, named, bool(m.get("tty")), bool(m.get("open_stdin")), req)
         except BaseException:
             if p.log is not None:
                 p.log.close()
@@ -698,16 +720,15 @@ class Shim:
         from dockyard.oci.runtime_spec import parse_process
 
         cid, eid = str(m["id"]), str(m["eid"])
-        process = parse_process(m["process"])
+        parse_process(m["process"])  # (InvalidArgument here, not in the holder)
         named = _named(m, fds)
         p = Proc(eid, "exec", cid)
         detach = bool(m.get("detach"))
         tty = bool(m.get("tty")) and not detach
         direct = not tty  # a non-tty exec writes straight into the client's descriptors
-        rt = self.rt
-        self._spawn(p, named, tty, False,
-                    lambda console: rt.exec(cid, process, detach=True, console_socket=console),
-                    {"kind": "exec", "id": cid}, direct=direct, detach=detach)  # fmt: skip
+        req = {"what": "exec", "id": cid, "process": m["process"],
+               "record": {"kind": "exec", "id": cid}}  # fmt: skip
+        self._spawn(p, named, tty, False, req, direct=direct, detach=detach)
         _set_detach_keys(p, m)
         self.procs[eid] = p
         return {"pid": p.pid}
@@ -718,28 +739,29 @@ class Shim:
         named: dict[str, int],
         tty: bool,
         open_stdin: bool,
-        launch: Any,
-        record: dict[str, Any],
+        req: dict[str, Any],
         *,
         direct: bool = False,
         detach: bool = False,
     ) -> None:
-        """Set up the proc's stdio, launch it in a holder with fds 0-2 pointing there (a
-        container's holder keeps the streams), then supervise it."""
+        """Set up the proc's stdio, have a holder launch ``req`` (see
+        :mod:`dockyard.engine.launcher`) with fds 0-2 pointing there (a container's holder
+        keeps the streams), then supervise it."""
         mine: list[int] = []  # ours to close after the launch
         stdio = [-1, -1, -1]
-        console = None
         listener: socket.socket | None = None
         keep: dict[str, int] = {}
         answers: socket.socket | None = None
+        req = {**req, "key": p.key, "console": None}
         try:
             null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
             mine.append(null)
             if tty:
                 self._console_n += 1
-                console = f"\0dockyard-shim-{os.getpid()}-{self._console_n}"
+                req["console"] = f"\0dockyard-shim-{os.getpid()}-{self._console_n}"
+                req["keep_tty"] = p.kind == "container"
                 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-                listener.bind(console)
+                listener.bind(req["console"])
                 listener.listen(1)
                 stdio = [null, null, null]
             elif detach:
@@ -752,7 +774,8 @@ class Shim:
                 err_r, err_w = os.pipe2(os.O_CLOEXEC)
                 p.streams[out_r] = "stdout"
                 p.streams[err_r] = "stderr"
-                keep = {"stdout": out_r, "stderr": err_r}
+                if p.kind == "container":  # an exec's output is not kept for a later daemon
+                    keep = {"stdout": out_r, "stderr": err_r}
                 mine += [out_w, err_w]
                 stdin = named.pop("stdin", -1)
                 if stdin >= 0:
@@ -766,45 +789,38 @@ class Shim:
                 else:
                     stdin = null
                 stdio = [stdin, out_w, err_w]
-            if p.kind != "container":
-                keep = {}  # an exec's output is not kept for a later daemon
-
-            def in_holder() -> tuple[dict[str, Any], list[int], dict[str, int]]:
-                result = launch(console)
-                if listener is None:
-                    return {"pid": int(getattr(result, "pid", 0) or 0)}, [], {}
-                master = _take_master(listener)
-                keep_more = {"tty": master} if p.kind == "container" else {}
-                return {"pid": int(getattr(result, "pid", 0) or 0)}, [master], keep_more
-
-            p.holder, answers = self._fork_holder(p, stdio, keep, in_holder, record)
+            fds = [("stdin", stdio[0]), ("stdout", stdio[1]), ("stderr", stdio[2])]
+            fds += [("keep:" + name, fd) for name, fd in keep.items()]
+            if listener is not None:
+                fds.append(("console", listener.fileno()))
+            answers = self._launch(req, fds)
             for fd in mine:
                 _close(fd)
             mine = []
             if listener is not None:
                 listener.close()
                 listener = None
-            answer, fds = _receive(answers, p)
+            answer, got = _receive(answers, p)
         except BaseException:
             for fd in [*p.streams, p.stdin_w, *mine, *named.values()]:
                 _close(fd)
             p.streams.clear()
             if listener is not None:
                 listener.close()
-            self._release(p)
             raise
         finally:
             if answers is not None:
                 answers.close()
         p.pid = int(answer["pid"])
         p.record = answer.get("record")
+        p.holder = int((p.record or {}).get("holder") or 0)
         p.started_at = str(answer.get("started_at") or format_time(time.time_ns()))
         if direct or detach:
             for fd in named.values():
                 _close(fd)
             named = {}
-        if fds:
-            p.master = fds[0]
+        if got:
+            p.master = got[0]
             os.set_blocking(p.master, False)
             p.streams[p.master] = "tty"
         for fd in p.streams:
@@ -1014,12 +1030,10 @@ class Shim:
             self._unwatch(p.exit_fd)
             _close(p.exit_fd)
             p.exit_fd = -1
-        if p.holder > 0:
+        if p.holder > 0:  # (the launcher that forked it, or PID 1, reaps it)
             try:
                 os.kill(p.holder, 9)
-                if p.holder_child:
-                    os.waitpid(p.holder, 0)
-            except (ProcessLookupError, ChildProcessError):
+            except ProcessLookupError:
                 pass
             p.holder = 0
         holders.remove_record(self.run_root, p.key)
@@ -1204,60 +1218,15 @@ def _receive(answers: socket.socket, p: Proc) -> tuple[dict[str, Any], list[int]
     return msg, fds
 
 
-def _holder_main(
-    sock: socket.socket,
-    stdio: list[int],
-    keep: dict[str, int],
-    launch: Callable[[], tuple[dict[str, Any], list[int], dict[str, int]]],
-    run_root: str,
-    key: str,
-    record: dict[str, Any],
-    path: str,
-) -> NoReturn:  # pragma: no cover - runs in the forked holder
-    """The holder before it becomes the holder program (see :meth:`Shim._fork_holder`)."""
-    try:
-        os.setsid()  # the daemon's terminal and process group are not the container's
-        for i, fd in enumerate(stdio):
-            if fd >= 0 and fd != i:
-                os.dup2(fd, i)
-        answer, fds, more = launch()
-        keep = {**keep, **more}
-        me = os.getpid()
-        answer["started_at"] = format_time(time.time_ns())
-        rec = {**record, "holder": me, "holder_start": holders.start_time(me),
-               "pid": answer["pid"], "pid_start": holders.start_time(int(answer["pid"])),
-               "started_at": answer["started_at"], "fds": sorted(keep)}  # fmt: skip
-        holders.write_record(run_root, key, rec)
-        answer["record"] = rec
-    except BaseException as e:
-        if isinstance(e, DockyardError):
-            msg = {"error": str(e), "kind": type(e).__name__}
-        else:
-            msg = {"error": f"shim: {type(e).__name__}: {e}", "kind": "Internal"}
-        try:
-            send_msg(sock, msg)
-        finally:
-            os._exit(1)
-    try:
-        send_msg(sock, {"ok": True, **answer}, fds)
-    except OSError:
-        pass  # the daemon is gone: the record lets the next one take this container
-    holders.exec_holder(path, keep)
-
-
 def start_thread(run_root: str, state_root: str) -> Shim:
     """Start the shim in a thread of this process: listening, with what earlier holders
-    keep taken back; the modules a start needs are loaded first, so the holders forked
-    from here find them loaded."""
+    keep taken back, its launcher starting."""
     import threading
 
-    import dockyard.runtime.init  # noqa: F401
-    from dockyard.cgroups import create_manager
-
-    create_manager("dockyard/preload")
+    holders.install(run_root)
     shim = Shim(run_root, state_root)
-    shim.holder_path = holders.install(run_root)
     shim.listen()
     shim.adopt()
+    shim._launcher_sock()  # it loads the runtime meanwhile: the first start finds it ready
     threading.Thread(target=shim.serve, name="shim", daemon=True).start()
     return shim

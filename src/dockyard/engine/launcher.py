@@ -1,0 +1,183 @@
+"""The launcher: a small process that forks holders for the shim.
+
+A holder (:mod:`dockyard.engine.holder`) runs the runtime library in a fork, and the
+container's init is a fork of that fork. Forked from the daemon (~60 MB resident), each
+fork copies the daemon's page tables (~2.5 ms more per fork than from a 10 MB process),
+and a prepared init that waits shares the daemon's pages: every page the daemon writes
+afterwards is copied. So holders are forked here instead: ``python -I -S`` with the
+runtime's modules loaded and nothing else, ~10 MB.
+
+The launcher holds nothing a container needs; it is the daemon's helper for starting
+containers, like a zygote. It reads launch requests from its socket (the shim's end is
+the only other one) and exits at EOF, i.e. when the daemon goes away. It reaps the
+holders it forked once the shim has killed them.
+
+A request (:mod:`dockyard.engine.shimwire` framing) names its descriptors in ``fds``:
+``stdin``, ``stdout``, ``stderr`` (the proc's fds 0-2), ``answer`` (where the holder
+answers the shim), optionally ``console`` (a listening socket the runtime sends a pty
+master to) and the descriptors the holder keeps (``keep:<name>``, see
+:data:`dockyard.engine.holder.HOLD_FDS`)::
+
+    {"what": "run" | "exec" | "prepare", "id": container id, "key": proc key,
+     "bundle": …, "process": {…} (exec), "console": socket name | null,
+     "record": {…} (what the holder writes into its record), "fds": [names]}
+
+A failure before the holder answers is sent on ``answer`` as ``{"error", "kind"}``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+
+from dockyard.engine import holder as holders
+from dockyard.engine.logfile import format_time
+from dockyard.engine.shimwire import Decoder, recv_into, send_msg
+from dockyard.errors import DockyardError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from dockyard.runtime import Runtime
+
+__all__ = ["argv", "main"]
+
+
+def argv(run_root: str, state_root: str, fd: int) -> list[str]:
+    """How the launcher is started: ``python -I -S`` (no ``site``: nothing a launch does
+    not need is loaded) with this process's ``sys.path``."""
+    path = [p for p in sys.path if p and os.path.isdir(p)]
+    code = (f"import sys; sys.path[:0] = {path!r}; "
+            "from dockyard.engine.launcher import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    return [sys.executable, "-I", "-S", "-c", code, run_root, state_root, str(fd)]
+
+
+def main(args: list[str]) -> int:
+    run_root, state_root, fd = args[0], args[1], int(args[2])
+    sock = socket.socket(fileno=fd)
+    os.set_inheritable(fd, False)
+    import dockyard.runtime.init  # noqa: F401  (what every holder runs: loaded once, here)
+    from dockyard.cgroups import create_manager
+    from dockyard.runtime import Runtime
+
+    create_manager("dockyard/preload")
+    rt = Runtime(state_root)
+    path = os.path.join(run_root, "dockyard-holder")
+    if not os.access(path, os.X_OK):
+        path = ""
+    dec = Decoder()
+    sock.settimeout(1.0)
+    try:
+        while True:
+            try:
+                more = recv_into(sock, dec)
+            except TimeoutError:
+                more = True
+            for msg, fds in dec.messages():
+                _launch(rt, run_root, path, msg, fds)
+            _reap()
+            if not more:
+                return 0
+    finally:
+        dec.close()
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _launch(rt: Runtime, run_root: str, path: str, msg: dict[str, Any], fds: list[int]) -> None:
+    named = dict(zip(msg.get("fds") or [], fds, strict=False))
+    try:
+        if len(named) != len(fds) or "answer" not in named:
+            raise InvalidArgument("launcher: descriptor names do not match the descriptors")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the holder (coverage does not follow forks)
+            _holder_main(rt, run_root, path, msg, named)
+    except BaseException as e:  # the fork failed: the shim waits on "answer"
+        if "answer" in named:
+            try:
+                with socket.socket(fileno=os.dup(named["answer"])) as answer:
+                    send_msg(answer, _error(e))
+            except OSError:
+                pass
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _error(e: BaseException) -> dict[str, Any]:
+    if isinstance(e, DockyardError):
+        return {"error": str(e), "kind": type(e).__name__}
+    return {"error": f"launch: {type(e).__name__}: {e}", "kind": "Internal"}
+
+
+def _holder_main(
+    rt: Runtime, run_root: str, path: str, msg: dict[str, Any], named: dict[str, int]
+) -> NoReturn:  # pragma: no cover - runs in the forked holder
+    """Launch what ``msg`` says with fds 0-2 at the named ones, write the record, answer,
+    become the holder program keeping the ``keep:*`` descriptors."""
+    answer_sock = socket.socket(fileno=named["answer"])
+    try:
+        os.setsid()  # the daemon's terminal and process group are not the container's
+        for i, name in enumerate(("stdin", "stdout", "stderr")):
+            fd = named.get(name, -1)
+            if fd >= 0 and fd != i:
+                os.dup2(fd, i)
+        keep = {k.removeprefix("keep:"): fd for k, fd in named.items() if k.startswith("keep:")}
+        cid, what, console = str(msg["id"]), msg.get("what"), msg.get("console")
+        send: list[int] = []
+        cgroup = ""
+        if what == "prepare":
+            state = rt.create(cid, str(msg["bundle"]), late=True)
+            pid, cgroup = state.pid, state.cgroup_path
+            send = list(rt.late_handles(cid))
+        elif what == "run":
+            pid = rt.run(cid, str(msg["bundle"]), detach=True, console_socket=console).pid
+        elif what == "exec":
+            from dockyard.oci.runtime_spec import parse_process
+
+            process = parse_process(msg["process"])
+            pid = rt.exec(cid, process, detach=True, console_socket=console).pid
+        else:
+            raise InvalidArgument(f"launcher: unknown launch {what!r}")
+        if console is not None:
+            from dockyard.runtime.console import recv_fd
+
+            listener = socket.socket(fileno=named["console"])
+            listener.settimeout(5.0)
+            conn, _ = listener.accept()
+            with conn:
+                master = recv_fd(conn)
+            listener.close()
+            send.append(master)
+            if msg.get("keep_tty"):
+                keep["tty"] = master
+        me = os.getpid()
+        started_at = format_time(time.time_ns())
+        rec = {**dict(msg.get("record") or {}), "holder": me,
+               "holder_start": holders.start_time(me), "pid": pid,
+               "pid_start": holders.start_time(pid), "started_at": started_at,
+               "fds": sorted(keep)}  # fmt: skip
+        holders.write_record(run_root, str(msg["key"]), rec)
+        answer = {"ok": True, "pid": pid, "cgroup": cgroup, "started_at": started_at,
+                  "record": rec}  # fmt: skip
+    except BaseException as e:
+        try:
+            send_msg(answer_sock, _error(e))
+        finally:
+            os._exit(1)
+    try:
+        send_msg(answer_sock, answer, send)
+    except OSError:
+        pass  # the daemon is gone: the record lets the next one take this container
+    holders.exec_holder(path, keep)
