@@ -19,7 +19,8 @@ network than ``none``/the default bridge) is never prepared ahead.
 
 A spare is a record of status ``spare`` (named ``.spare-<id>``, invisible to listings
 and to lookups by name or id prefix), its bundle and root, its endpoint, and a waiting
-init in the shim. At most one per key and :data:`MAX_KEYS` keys; one unused for
+init in the shim. One per key (two while runs of the key come in a burst, so that a
+run takes one while the next is prepared) and :data:`MAX_KEYS` keys; one unused for
 ``ttl`` seconds is discarded, and all are at daemon shutdown. A daemon killed with
 spares leaves records of status ``spare``: the next start discards them (the shim drops
 its prepared inits when a new daemon subscribes).
@@ -51,6 +52,8 @@ MAX_KEYS = 4
 FILL_DELAY = 0.02  # a key run again within BURST: its next spare at once (after its exit)
 BURST = 0.5
 IDLE_FILL_DELAY = 0.15  # otherwise later: not into a different command that follows at once
+BURST_DEPTH = 2  # spares kept for a key whose runs come in a burst (else one)
+BURST_KEEP = 5.0  # a burst's extra spare is discarded this long after its last run
 
 
 class _Spare:
@@ -78,9 +81,10 @@ class SparePool:
     def __init__(self, daemon: Daemon, ttl: float = 60.0) -> None:
         self.d = daemon
         self.ttl = ttl
-        self.ready: dict[str, _Spare] = {}
-        self.filling: dict[str, asyncio.Future[None]] = {}
-        self.in_shim: set[str] = set()  # keys whose fill is at its last step
+        self.ready: dict[str, list[_Spare]] = {}  # oldest first
+        self.filling: dict[str, asyncio.Future[None]] = {}  # a key's fills, one at a time
+        self.in_shim: dict[str, asyncio.Future[None]] = {}  # a fill at its last step
+        self.wanted: dict[str, tuple[Any, Any, int]] = {}  # key -> opts, dopts, depth
         self.last_want: dict[str, float] = {}
         self.taken: dict[str, dict[str, Any]] = {}  # cid -> the process its start sends
         self.after_start: dict[str, tuple[str, Any, Any]] = {}  # cid -> want() once started
@@ -120,12 +124,12 @@ class SparePool:
     ) -> ContainerRecord | None:
         """A spare for ``key`` made into the container ``opts`` describe (status
         ``created``; :meth:`process_for` has its process), or None."""
-        fut = self.filling.get(key)
-        if key not in self.ready and fut is not None and key in self.in_shim:
+        fut = self.in_shim.get(key)
+        if not self.ready.get(key) and fut is not None:
             with contextlib.suppress(Exception):  # nearly ready (the shim is at it): wait
                 await asyncio.wait_for(asyncio.shield(fut), 0.5)
         # (a fill still in the daemon's steps waits for this request to finish: no waiting)
-        spare = self.ready.pop(key, None)
+        spare = self._pop_ready(key)
         if spare is None:
             return None
         try:
@@ -136,6 +140,16 @@ class SparePool:
         if rec is None:
             self._discard_soon(spare.cid)
         return rec
+
+    def _pop_ready(self, key: str) -> _Spare | None:
+        """The oldest ready spare of ``key``, out of the pool."""
+        ready = self.ready.get(key)
+        if not ready:
+            return None
+        spare = ready.pop(0)
+        if not ready:
+            del self.ready[key]
+        return spare
 
     def _adopt(self, spare: _Spare, opts: RunOptions) -> ContainerRecord | None:
         from dockyard.engine.containers import _now, _options_json
@@ -187,14 +201,17 @@ class SparePool:
 
     def want(self, key: str, opts: RunOptions, dopts: DaemonOptions) -> None:
         """Have a spare for ``key`` soon: at once (:data:`FILL_DELAY`) when runs of this
-        key come in a burst, else after :data:`IDLE_FILL_DELAY`, so that the preparing
-        does not compete with whatever other command comes right after this one."""
+        key come in a burst, and then :data:`BURST_DEPTH` of them, else one after
+        :data:`IDLE_FILL_DELAY`, so that the preparing does not compete with whatever
+        other command comes right after this one."""
         now = time.monotonic()
         burst = now - self.last_want.get(key, -BURST) < BURST
         self.last_want[key] = now
         if len(self.last_want) > 4 * MAX_KEYS:
-            self.last_want = {k: t for k, t in self.last_want.items() if now - t < BURST}
-        if self.closed or key in self.ready or key in self.filling:
+            self.last_want = {k: t for k, t in self.last_want.items() if now - t < BURST_KEEP}
+            self.wanted = {k: w for k, w in self.wanted.items() if k in self.last_want}
+        self.wanted[key] = (opts, dopts, BURST_DEPTH if burst else 1)
+        if self.closed or key in self.filling or len(self.ready.get(key, ())) >= 1 + burst:
             return
         delay = FILL_DELAY if burst else IDLE_FILL_DELAY
         loop = asyncio.get_running_loop()
@@ -204,7 +221,11 @@ class SparePool:
         async def fill() -> None:
             try:
                 await asyncio.sleep(delay)
-                await self._fill(key, opts, dopts)
+                while not self.closed:
+                    want_opts, want_dopts, depth = self.wanted.get(key, (opts, dopts, 1))
+                    if len(self.ready.get(key, ())) >= depth:
+                        break
+                    await self._fill(key, want_opts, want_dopts)
             except Exception as e:  # a spare is an optimisation: note it, run cold
                 self.d.spare_error = f"prepare a container ahead: {type(e).__name__}: {e}"
             finally:
@@ -232,22 +253,25 @@ class SparePool:
             lowers = [(str(p), os.stat(p).st_ino) for p in d.engine.images.lowerdirs(image)]
             inputs = d.engine.spec_inputs(spare_opts, image, cid, str(created.bundle))
             rec = d.engine.db.get_container(cid)  # as before_start left it
-            self.in_shim.add(key)
+            step: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.in_shim[key] = step
             try:
                 await d.shim.call({"op": "prepare", "id": cid, "bundle": str(created.bundle)},
                                   [])  # fmt: skip
-            finally:
-                self.in_shim.discard(key)
+            finally:  # (a take waiting on it resumes after the spare is in ``ready``)
+                self.in_shim.pop(key, None)
+                step.set_result(None)
         except BaseException:
             await self._drop_record(cid)
             raise
         if self.closed:
             await self.discard(cid)
             return
-        while len(self.ready) >= MAX_KEYS:  # the oldest key goes
-            old_key = min(self.ready, key=lambda k: self.ready[k].since)
-            self._discard_soon(self.ready.pop(old_key).cid)
-        self.ready[key] = _Spare(rec, inputs, lowers)
+        while key not in self.ready and len(self.ready) >= MAX_KEYS:  # the oldest key goes
+            old_key = min(self.ready, key=lambda k: self.ready[k][0].since)
+            for old in self.ready.pop(old_key):
+                self._discard_soon(old.cid)
+        self.ready.setdefault(key, []).append(_Spare(rec, inputs, lowers))
         self._arm_expiry()
 
     # ------------------------------------------------------------------ discard
@@ -255,15 +279,20 @@ class SparePool:
     def _arm_expiry(self) -> None:
         if self._expiry is None and self.ready:
             loop = asyncio.get_running_loop()
-            self._expiry = loop.call_later(self.ttl / 4, self._expire)
+            self._expiry = loop.call_later(min(self.ttl / 4, BURST_KEEP), self._expire)
 
     def _expire(self) -> None:
         self._expiry = None
         now = time.monotonic()
-        for key, spare in list(self.ready.items()):
-            if now - spare.since >= self.ttl:
-                del self.ready[key]
+        for key, spares in list(self.ready.items()):
+            if now - self.last_want.get(key, 0.0) >= BURST_KEEP:  # the burst is over
+                while len(spares) > 1:
+                    self._discard_soon(spares.pop().cid)
+            for spare in [x for x in spares if now - x.since >= self.ttl]:
+                spares.remove(spare)
                 self._discard_soon(spare.cid)
+            if not spares:
+                del self.ready[key]
         self._arm_expiry()
 
     def _discard_soon(self, cid: str) -> None:
@@ -302,8 +331,9 @@ class SparePool:
         for fut in list(self.filling.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(fut), 5)
-        for spare in list(self.ready.values()):
-            await self.discard(spare.cid)
+        for spares in list(self.ready.values()):
+            for spare in spares:
+                await self.discard(spare.cid)
         self.ready.clear()
         for cid in list(self.taken):  # taken but never started
             await self.discard(cid)

@@ -100,3 +100,52 @@ def test_process_fields_change_only_the_process_of_the_spec() -> None:
     a.pop("process")
     b.pop("process")
     assert a == b
+
+
+def test_a_burst_keeps_two_spares_ready_and_a_quiet_key_one() -> None:
+    import asyncio
+
+    from dockyard.engine import spares as sp
+
+    async def scenario() -> list[int]:
+        pool = _pool()
+        tasks: list[Any] = []
+        pool.d._spawn = lambda coro: tasks.append(asyncio.ensure_future(coro))  # type: ignore[attr-defined]
+        made: list[str] = []
+        discarded: list[str] = []
+
+        async def fill(key: str, _o: Any, _d: Any) -> None:
+            await asyncio.sleep(0)
+            made.append(f"c{len(made)}")
+            spare = SimpleNamespace(cid=made[-1], since=sp.time.monotonic())
+            pool.ready.setdefault(key, []).append(spare)  # type: ignore[arg-type]
+
+        async def discard(cid: str) -> None:
+            discarded.append(cid)
+
+        pool._fill = fill  # type: ignore[method-assign]
+        pool.discard = discard  # type: ignore[method-assign]
+        opts, dopts = RunOptions(image="busybox"), DaemonOptions()
+        depths = []
+        pool.want("q", opts, dopts)  # a first run: one spare, later
+        await asyncio.gather(*tasks)
+        depths.append(len(pool.ready["q"]))
+        pool.want("q", opts, dopts)  # again within BURST: two
+        await asyncio.gather(*tasks)
+        depths.append(len(pool.ready["q"]))
+        spare = pool.ready["q"][0]
+        assert pool._pop_ready("q") is spare  # the oldest goes first
+        pool.last_want["q"] -= sp.BURST_KEEP  # the burst is long over
+        pool.want("q", opts, dopts)  # not a burst: one is enough, nothing is made
+        depths.append(len(pool.ready["q"]))
+        pool.ready["q"].append(SimpleNamespace(cid="extra", since=sp.time.monotonic()))  # type: ignore[arg-type]
+        pool.last_want["q"] -= sp.BURST_KEEP
+        pool._expire()
+        await asyncio.gather(*tasks)
+        depths.append(len(pool.ready["q"]))
+        assert discarded == ["extra"]
+        if pool._expiry is not None:
+            pool._expiry.cancel()
+        return depths
+
+    assert asyncio.run(scenario()) == [1, 2, 1, 1]
