@@ -141,11 +141,24 @@ def _holders(run_root: Path) -> tuple[list[int], list[int]]:
     return running, prepared
 
 
+def _launcher_of(daemon: int) -> tuple[int, int]:
+    """RSS and PSS of the daemon's launcher (engine/launcher.py), its only child."""
+    kids: list[int] = []
+    try:  # (started by one of its threads: each task lists its own children)
+        for task in os.listdir(f"/proc/{daemon}/task"):
+            with open(f"/proc/{daemon}/task/{task}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    total = [_rss_pss_kb(k) for k in kids]
+    return sum(m[0] for m in total), sum(m[1] for m in total)
+
+
 def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
     lines = [
         "== host memory per idle running container (RSS; PSS in brackets): its holder, plus"
-        " the daemon's growth per container since 1 (the daemon itself is not counted, as"
-        " dockerd/containerd are not for docker)"
+        " the daemon's growth per container since 1 (the daemon and its launcher are not"
+        " counted, as dockerd/containerd are not for docker: no running container needs them)"
     ]
     daemon_at: dict[int, tuple[int, int]] = {}
     for n in (1, 10, 50):
@@ -155,6 +168,7 @@ def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
         time.sleep(0.5)
         daemon = int((run_root / "dockyard.pid").read_text())
         daemon_at[n] = _rss_pss_kb(daemon)
+        launcher = _launcher_of(daemon)
         running, prepared = _holders(run_root)
         held = [_rss_pss_kb(p) for p in running]
         held = [m for m in held if m[0] > 0]
@@ -169,6 +183,7 @@ def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
         line = (f"dockyard, {n:>2} containers: holder {h_rss:6.0f} KB [{h_pss:6.0f}]"
                 f" + daemon growth {g_rss:6.0f} KB [{g_pss:6.0f}] = {rss / 1024:5.3f} MB"
                 f" [{pss / 1024:5.3f}] per container; daemon {daemon_at[n][0] / 1024:5.1f} MB;"
+                f" launcher {launcher[0] / 1024:4.1f} MB [{launcher[1] / 1024:4.1f}];"
                 f" {len(spare) // 2} prepared container(s) held for the next run"
                 f" {sum(m[0] for m in spare) / 1024:5.1f} MB"
                 f" [{sum(m[1] for m in spare) / 1024:5.1f}]")  # fmt: skip

@@ -137,7 +137,8 @@ def _holder_main(
         cid, what, console = str(msg["id"]), msg.get("what"), msg.get("console")
         send: list[int] = []
         cgroup = ""
-        if what == "prepare":
+        if what == "prepare":  # background work: at the lowest priority, as its init
+            os.setpriority(os.PRIO_PROCESS, 0, 19)
             state = rt.create(cid, str(msg["bundle"]), late=True)
             pid, cgroup = state.pid, state.cgroup_path
             send = list(rt.late_handles(cid))
