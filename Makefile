@@ -2,7 +2,10 @@
 # Everything runs as root on Debian 12; `make setup` is idempotent.
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's own interpreter when there is one: its libpython is linked in (no shared-library
+# relocation at every start), so `python -IS` starts ~3 ms sooner than a shared-library build,
+# and every CLI call pays that (docs/decisions/0002-fast-launchers.md).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DOCKYARD := $(VENV)/bin/dockyard

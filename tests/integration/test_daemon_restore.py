@@ -12,6 +12,7 @@ from daemon_kit import Daemonized, dyd
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 __all__ = ["dyd"]
 
+
 def _holders(dyd: Daemonized) -> set[int]:
     """The live holders the records of ``dyd`` name (see dockyard.engine.holder)."""
     import json
