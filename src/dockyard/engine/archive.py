@@ -89,6 +89,8 @@ def write_archive(d: Daemon, ref: str, path: str, data: bytes) -> None:
                     raise InvalidArgument(f"cp: unsafe path in archive: {member.name}")
                 if member.isdev():
                     raise InvalidArgument(f"cp: device node in archive: {member.name}")
-            tar.extractall(str(host), filter="tar")
+            from dockyard.store.tarextract import extract_tar
+
+            extract_tar(tar, str(host))
     except tarfile.TarError as e:
         raise InvalidArgument(f"cp: invalid tar archive: {e}") from None

@@ -10,7 +10,8 @@ runtime's modules loaded and nothing else, ~10 MB.
 The launcher holds nothing a container needs; it is the daemon's helper for starting
 containers, like a zygote. It reads launch requests from its socket (the shim's end is
 the only other one) and exits at EOF, i.e. when the daemon goes away. It reaps the
-holders it forked once the shim has killed them.
+holders it forked once the shim has killed them, and (a child subreaper) the inits
+those holders kept.
 
 A request (:mod:`dockyard.engine.shimwire` framing) names its descriptors in ``fds``:
 ``stdin``, ``stdout``, ``stderr`` (the proc's fds 0-2), ``answer`` (where the holder
@@ -65,6 +66,11 @@ def main(args: list[str]) -> int:
 
     create_manager("dockyard/preload")
     rt = Runtime(state_root)
+    from dockyard.linux import constants as c
+
+    # a container's init whose holder the shim killed comes to us (not to whatever
+    # subreaper is above the daemon, which may never wait for it): reaped below
+    rt.syscalls.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
     path = os.path.join(run_root, "dockyard-holder")
     if not os.access(path, os.X_OK):
         path = ""

@@ -159,16 +159,18 @@ def _cp(c: Client, args: argparse.Namespace) -> int:
         raise InvalidArgument("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     if src is not None:
         data = c.request("GET", f"/containers/{quote(src[0])}/archive?path={quote(src[1])}").read()
+        from dockyard.store.tarextract import extract_tar
+
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             members = tar.getmembers()
             target = args.dst
             if os.path.isdir(target):
-                tar.extractall(target, filter="tar")
+                extract_tar(tar, target)
             else:
                 root = members[0].name if members else ""
                 for m in members:
                     m.name = os.path.basename(target) + m.name[len(root) :]
-                tar.extractall(os.path.dirname(os.path.abspath(target)) or ".", filter="tar")
+                extract_tar(tar, os.path.dirname(os.path.abspath(target)) or ".")
         return 0
     assert dst is not None
     buf = io.BytesIO()
