@@ -635,7 +635,7 @@ class Shim:
         p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
                           int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
         try:
-            self.rt.start_late(p.cid, dict(m["process"]), later=self._after_reply)
+            self.rt.start_late(p.cid, dict(m["process"]), later=self._after_reply, pid=p.pid)
         except BaseException:  # (_reply closes the request's fds)
             if p.log is not None:
                 p.log.close()

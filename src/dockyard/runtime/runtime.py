@@ -308,14 +308,16 @@ class Runtime:
         return state
 
     def start_late(
-        self, cid: str, process: dict[str, Any], *, later: list[Any] | None = None
-    ) -> st.State:
+        self, cid: str, process: dict[str, Any], *, later: list[Any] | None = None,
+        pid: int = 0,
+    ) -> None:  # fmt: skip
         """Start a container made by ``create(late=True)`` with ``process`` (an OCI
         ``process`` object); returns once the init has exec'd it (or raises what failed:
         the init has exited then, :meth:`delete` cleans up). A prepared init's setup
         (mounts, ``pivot_root``) is not waited for by ``create``: its outcome is read
         here. ``later``: a list the state and spec writes are appended to, for the
-        caller to run when it has answered whoever waits for the start."""
+        caller to run when it has answered whoever waits for the start. ``pid``: the
+        init's, if the caller knows it (its state is then read only by those writes)."""
         from dockyard.oci import fastjson
 
         handles = self._late.pop(cid, None)
@@ -324,9 +326,10 @@ class Runtime:
         late_w, err_r = handles
         data = fastjson.dumps(process).encode()
         try:
-            s = self._read(cid)
+            if pid <= 0:
+                pid = self._read(cid).pid
             try:  # prepared at the lowest priority (background work); run at ours
-                os.setpriority(os.PRIO_PROCESS, s.pid, os.getpriority(os.PRIO_PROCESS, 0))
+                os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
             except OSError:
                 pass
             line = _read_line(err_r)  # its mounts done (normally long since)
@@ -346,10 +349,11 @@ class Runtime:
             os.close(err_r)
         if line and line != EXEC_LINE:
             raise _child_error(line, f"start container {cid}")
-        s.status = st.RUNNING
 
         def record() -> None:  # the state and the spec's process, for exec and delete
             directory = self._dir(cid)
+            s = self._read(cid)
+            s.status = st.RUNNING
             st.write_state(directory, s)
             path = os.path.join(directory, "config.json")
             with open(path, "rb") as f:
@@ -362,7 +366,6 @@ class Runtime:
             later.append(record)
         else:
             record()
-        return s
 
     def late_handles(self, cid: str) -> tuple[int, int]:
         """Give up a prepared container's pipes (process, error) to hand them to another
