@@ -648,15 +648,12 @@ class Shim:
         if named:
             self._attach(p, named)
         _set_detach_keys(p, m)
-        rec = {**(p.record or {}), "spare": False, "dir": p.dir, "log": log,
-               "started_at": p.started_at, "cgroup": p.cgroup}  # fmt: skip
-        self._after_reply.append(lambda: self._rewrite_record(p, rec))
+        # before the answer: a daemon killed right after it must find a container here,
+        # not a prepared one (whose holder the next daemon would let go)
+        p.record = {**(p.record or {}), "spare": False, "dir": p.dir, "log": log,
+                    "started_at": p.started_at, "cgroup": p.cgroup}  # fmt: skip
+        holders.write_record(self.run_root, p.key, p.record)
         return {"pid": p.pid, "started_at": p.started_at}
-
-    def _rewrite_record(self, p: Proc, rec: dict[str, Any]) -> None:
-        if p.running():
-            p.record = rec
-            holders.write_record(self.run_root, p.key, rec)
 
     def op_resize(self, m: dict[str, Any], _f: list[int], _c: socket.socket) -> Any:
         p = self._get(str(m.get("id")))
