@@ -61,6 +61,8 @@ def test_other_options_do_not_take_it(sp: Daemonized) -> None:
     # a detached run with the spare's options takes it and keeps running
     cid2 = sp.out("run", "-d", "--network", "none", "busybox", "sleep", "30")
     assert spare.startswith(cid2)
+    # its holder's record says so before the run has answered (a kill -9 now keeps it)
+    assert json.loads((sp.run_root / "holders" / f"{spare}.json").read_text())["spare"] is False
     assert sp.out("ps", "--format", "{{.State}}").split() == ["running", "running"]
     sp.out("exec", cid2, "true")
     sp.out("rm", "-f", cid, cid2)
