@@ -137,25 +137,20 @@ def exec_holder(path: str, keep: dict[str, int]) -> NoReturn:
 
 def exit_status(pid: int) -> int | None:
     """The raw wait status of ``pid`` if it is a zombie (its parent has not waited)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    rest = raw[raw.rfind(b")") + 2 :].split()
+    from dockyard.runtime.state import proc_stat
+
+    rest = proc_stat(pid)
     if not rest or rest[0] != b"Z" or len(rest) < 50:
         return None
-    return int(rest[49])
+    return int(rest[49])  # field 52, exit_code
 
 
 def start_time(pid: int) -> int:
     """``pid``'s start time in clock ticks since boot (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return 0
-    return int(raw[raw.rfind(b")") + 2 :].split()[19])
+    from dockyard.runtime.state import pid_start_time
+
+    info = pid_start_time(pid)
+    return info[0] if info else 0
 
 
 def pidfd_getfd(pidfd: int, fd: int) -> int:

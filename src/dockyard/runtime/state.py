@@ -43,6 +43,7 @@ __all__ = [
     "State",
     "check_id",
     "pid_start_time",
+    "proc_stat",
     "read_state",
     "require",
     "write_state",
@@ -116,14 +117,22 @@ def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
-def pid_start_time(pid: int) -> tuple[int, str] | None:
-    """(start time, state letter) of ``pid`` from /proc, or None when it is gone."""
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` from the third (the state letter) on, or None
+    when the process is gone: ``[i]`` is proc(5)'s field ``i + 3``."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    rest = raw[raw.rfind(b")") + 2 :].split()
+    return raw[raw.rfind(b")") + 2 :].split()
+
+
+def pid_start_time(pid: int) -> tuple[int, str] | None:
+    """(start time, state letter) of ``pid`` from /proc, or None when it is gone."""
+    rest = proc_stat(pid)
+    if not rest:
+        return None
     return int(rest[19]), rest[0].decode()
 
 
