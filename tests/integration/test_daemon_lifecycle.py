@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -233,3 +234,24 @@ def test_rm_force_of_a_running_rm_container(dyd: Daemonized) -> None:
     assert dyd.out("ps", "-aq", "--filter", "name=gone") == ""
     dyd.out("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "60")
     dyd.out("rm", "-f", "gone")
+
+
+def test_a_killed_launcher_is_started_again(dyd: Daemonized) -> None:
+    """The launcher (engine/launcher.py) only forks holders: killing it loses nothing, and
+    the next start makes a new one."""
+    dyd.out("run", "-d", "--name", "keeper", "busybox", "sleep", "60")
+    daemon = dyd.pid_of("dockyard.pid")
+    kids = [
+        int(k)
+        for task in os.listdir(f"/proc/{daemon}/task")
+        for k in Path(f"/proc/{daemon}/task/{task}/children").read_text().split()
+    ]
+    launchers = [
+        k for k in kids if b"dockyard.engine.launcher" in Path(f"/proc/{k}/cmdline").read_bytes()
+    ]
+    assert len(launchers) == 1
+    os.kill(launchers[0], signal.SIGKILL)
+    p = dyd.run("run", "--rm", "busybox", "sh", "-c", "echo again; exit 4")
+    assert (p.returncode, p.stdout) == (4, "again\n"), p.stderr
+    assert dyd.out("inspect", "-f", "{{.State.Status}}", "keeper") == "running"
+    dyd.out("rm", "-f", "keeper")
