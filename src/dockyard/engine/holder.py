@@ -1,24 +1,27 @@
 """Holders: the one process a running container keeps alive on the host.
 
 A container's init (and an exec'd process) is the child of its **holder**: a process
-forked from the supervisor (:mod:`dockyard.engine.shim`, a thread of the daemon) that
-launches the init through the runtime, answers the supervisor, and then replaces itself
+forked by the launcher (:mod:`dockyard.engine.launcher`) for the supervisor
+(:mod:`dockyard.engine.shim`, a thread of the daemon); it launches the init through the
+runtime, answers the supervisor, and then replaces itself
 (``execve``) with a program of a few bytes that calls ``pause()`` forever. Being the
 init's parent and never waiting for it, the holder keeps the init's exit status in the
 kernel (a zombie's ``/proc/<pid>/stat`` field 52) until the supervisor has read it;
-holding the read ends of the output pipes (and the pty master, and the write end of an
-open stdin), it keeps them alive while no supervisor runs: the container's output waits
-in the pipe (it blocks once the pipe is full; nothing is lost) until the next daemon takes
-the descriptors back with ``pidfd_getfd(2)``.
+holding the read ends of the output pipes (or the pty master), it keeps them alive while
+no supervisor runs: the container's output waits in the pipe (it blocks once the pipe is
+full; nothing is lost) until the next daemon takes the descriptors back with
+``pidfd_getfd(2)``.
 
-Its resident memory is that of a static program with one page of code: ~8 KB, against
-conmon's ~1.9 MB (docs/decisions/0006-holders.md). The program is written by
-:func:`install` as an ELF file under the run root (``dockyard-holder``) for x86-64;
-elsewhere the holder is ``busybox sleep`` when busybox is there, else a Python
-``pause()`` loop (correct, only bigger).
+Its resident memory is that of a static program with one page of code: 8-12 KB in
+``python -m bench daemon``, against conmon's ~1.9 MB (docs/decisions/0006-holders.md).
+The program is written by :func:`install` as an ELF file under the run root
+(``dockyard-holder``) for x86-64;
+elsewhere the holder is ``busybox sleep`` when busybox is there (~1.9 MB, measured by
+hand), else a Python ``pause()`` loop (correct, only bigger).
 
 A holder is released by the supervisor once the exit is recorded: ``SIGKILL``; the
-zombie init is then reaped by whoever inherits it (PID 1, or a subreaper above).
+launcher that forked it (a child subreaper) reaps it, then inherits and reaps the zombie
+init; a holder adopted from an earlier daemon goes to PID 1 (or a subreaper above).
 
 Records (``<run_root>/holders/<key>.json``) name each holder and what it holds, so a
 supervisor that starts after a ``kill -9`` of the daemon takes every container back.
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 # where a holder keeps what it holds (a record names which of them it has)
-HOLD_FDS = {"stdout": 3, "stderr": 4, "stdin": 5, "tty": 6}
+HOLD_FDS = {"stdout": 3, "stderr": 4, "tty": 5}
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture (asm-generic, 5.6+)
 _NAME = "dockyard-holder"
 

@@ -2,10 +2,11 @@
 
 A holder (:mod:`dockyard.engine.holder`) runs the runtime library in a fork, and the
 container's init is a fork of that fork. Forked from the daemon (~60 MB resident), each
-fork copies the daemon's page tables (~2.5 ms more per fork than from a 10 MB process),
-and a prepared init that waits shares the daemon's pages: every page the daemon writes
-afterwards is copied. So holders are forked here instead: ``python -I -S`` with the
-runtime's modules loaded and nothing else, ~10 MB.
+fork copied the daemon's page tables (a fork of a 50 MB Python process took ~2.4 ms more
+than one of a bare interpreter, measured by hand), and a prepared init that waits shared
+the daemon's pages (two of them showed 100 MB RSS in ``bench daemon`` then). So holders
+are forked here instead: ``python -I -S`` with the runtime's modules loaded and nothing
+else (11.8 MB RSS, ~4.5 MB PSS in ``bench daemon``).
 
 The launcher holds nothing a container needs; it is the daemon's helper for starting
 containers, like a zygote. It reads launch requests from its socket (the shim's end is
@@ -121,6 +122,21 @@ def _launch(rt: Runtime, run_root: str, path: str, msg: dict[str, Any], fds: lis
             os.close(fd)
 
 
+def _take_master(listener: socket.socket) -> int:
+    """The pty master the runtime sends to the console socket ``listener`` (closed)."""
+    from dockyard.runtime.console import recv_fd
+
+    listener.settimeout(5.0)
+    try:
+        conn, _ = listener.accept()
+        with conn:
+            fd = recv_fd(conn)
+    finally:
+        listener.close()
+    os.set_inheritable(fd, False)
+    return fd
+
+
 def _error(e: BaseException) -> dict[str, Any]:
     if isinstance(e, DockyardError):
         return {"error": str(e), "kind": type(e).__name__}
@@ -158,14 +174,7 @@ def _holder_main(
         else:
             raise InvalidArgument(f"launcher: unknown launch {what!r}")
         if console is not None:
-            from dockyard.runtime.console import recv_fd
-
-            listener = socket.socket(fileno=named["console"])
-            listener.settimeout(5.0)
-            conn, _ = listener.accept()
-            with conn:
-                master = recv_fd(conn)
-            listener.close()
+            master = _take_master(socket.socket(fileno=named["console"]))
             send.append(master)
             if msg.get("keep_tty"):
                 keep["tty"] = master

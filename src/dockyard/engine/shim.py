@@ -262,18 +262,12 @@ class Shim:
             p.dir = str(rec.get("dir") or "")
             p.cgroup = str(rec.get("cgroup") or "")
             p.started_at = str(rec.get("started_at") or "")
-            log = rec.get("log") or {}
             try:
-                if log.get("path"):
-                    p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
-                                      int(log.get("max_file") or 3))  # fmt: skip
+                p.log = _log_writer(rec.get("log") or {})
                 pidfd = os.pidfd_open(hp)
                 try:
                     for name in rec.get("fds") or []:
                         fd = holders.pidfd_getfd(pidfd, holders.HOLD_FDS[name])
-                        if name == "stdin":
-                            p.stdin_w = fd
-                            continue
                         p.streams[fd] = name
                         if name == "tty":
                             p.master = fd
@@ -281,7 +275,7 @@ class Shim:
                     os.close(pidfd)
             except (OSError, KeyError, ValueError) as e:
                 sys.stderr.write(f"shim: adopt {key}: {e}\n")
-                for fd in [*p.streams, p.stdin_w]:
+                for fd in p.streams:
                     _close(fd)
                 if p.log is not None:
                     p.log.close()
@@ -632,8 +626,7 @@ class Shim:
         p.dir = str(m["dir"])
         _unlink(os.path.join(p.dir, "exit.json"))
         log = m.get("log") or {}
-        p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
-                          int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
+        p.log = _log_writer(log)
         try:
             self.rt.start_late(p.cid, dict(m["process"]), later=self._after_reply, pid=p.pid)
         except BaseException:  # (_reply closes the request's fds)
@@ -696,8 +689,7 @@ class Shim:
         p.dir = str(m["dir"])
         _unlink(os.path.join(p.dir, "exit.json"))
         log = m.get("log") or {}
-        p.log = LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
-                          int(log.get("max_file") or 3)) if log.get("path") else None  # fmt: skip
+        p.log = _log_writer(log)
         req = {"what": "run", "id": cid, "bundle": str(m["bundle"]),
                "record": {"kind": "container", "id": cid, "dir": p.dir, "log": log}}  # fmt: skip
         warm = self._warmer.hold()
@@ -1004,11 +996,14 @@ class Shim:
             return
         self.sel.register(p.exit_fd, self._ev_read, ("exit", p))
 
-    def _exited(self, p: Proc) -> None:
+    def _unwatch_exit(self, p: Proc) -> None:
         if p.exit_fd >= 0:
             self._unwatch(p.exit_fd)
             _close(p.exit_fd)
             p.exit_fd = -1
+
+    def _exited(self, p: Proc) -> None:
+        self._unwatch_exit(p)
         status = holders.exit_status(p.pid)
         p.status = _LOST if status is None else status
         if p.key in self.orphans:
@@ -1023,10 +1018,7 @@ class Shim:
     def _release(self, p: Proc) -> None:
         """Let ``p``'s holder go (its init's exit is recorded, or nobody will ask for it);
         the zombie init goes to whoever inherits it."""
-        if p.exit_fd >= 0:
-            self._unwatch(p.exit_fd)
-            _close(p.exit_fd)
-            p.exit_fd = -1
+        self._unwatch_exit(p)
         if p.holder > 0:  # (the launcher that forked it, or PID 1, reaps it)
             try:
                 os.kill(p.holder, 9)
@@ -1111,20 +1103,6 @@ def _named(m: dict[str, Any], fds: list[int]) -> dict[str, int]:
     return dict(zip(names, fds, strict=True))
 
 
-def _take_master(listener: socket.socket) -> int:
-    from dockyard.runtime.console import recv_fd
-
-    listener.settimeout(5.0)
-    try:
-        conn, _ = listener.accept()
-        with conn:
-            fd = recv_fd(conn)
-    finally:
-        listener.close()
-    os.set_inheritable(fd, False)
-    return fd
-
-
 def _writable(fd: int, timeout: float) -> bool:
     import select
 
@@ -1185,23 +1163,27 @@ def _write_durably(path: str, data: dict[str, Any]) -> None:
         sys.stderr.write(f"shim: record exit {path}: {e}\n")
 
 
+def _log_writer(log: dict[str, Any]) -> LogWriter | None:
+    """The json-file writer a start's (or a holder record's) ``log`` names, if any."""
+    if not log.get("path"):
+        return None
+    return LogWriter(str(log["path"]), int(log.get("max_size") or 10 << 20),
+                     int(log.get("max_file") or 3))  # fmt: skip
+
+
 def _receive(answers: socket.socket, p: Proc) -> tuple[dict[str, Any], list[int]]:
     """The holder's answer and the descriptors with it; its error raised as it was."""
     dec = Decoder()
     answers.setblocking(True)
     answers.settimeout(_LAUNCH_TIMEOUT)
     try:
-        while True:
+        msgs = dec.messages()
+        while not msgs:
+            more = recv_into(answers, dec)
             msgs = dec.messages()
-            if msgs:
-                msg, fds = msgs[0]
-                break
-            if not recv_into(answers, dec):
-                msgs = dec.messages()
-                if msgs:
-                    msg, fds = msgs[0]
-                    break
+            if not msgs and not more:
                 raise Internal(f"launch {p.key}: its holder exited without an answer")
+        msg, fds = msgs[0]
     except TimeoutError:
         raise Internal(f"launch {p.key}: its holder did not answer") from None
     finally:

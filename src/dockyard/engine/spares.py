@@ -210,8 +210,9 @@ class SparePool:
         if len(self.last_want) > 4 * MAX_KEYS:
             self.last_want = {k: t for k, t in self.last_want.items() if now - t < BURST_KEEP}
             self.wanted = {k: w for k, w in self.wanted.items() if k in self.last_want}
-        self.wanted[key] = (opts, dopts, BURST_DEPTH if burst else 1)
-        if self.closed or key in self.filling or len(self.ready.get(key, ())) >= 1 + burst:
+        depth = BURST_DEPTH if burst else 1
+        self.wanted[key] = (opts, dopts, depth)
+        if self.closed or key in self.filling or len(self.ready.get(key, ())) >= depth:
             return
         delay = FILL_DELAY if burst else IDLE_FILL_DELAY
         loop = asyncio.get_running_loop()
