@@ -16,8 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
         s.kill()
 
 
-def _chunked_push(c: HttpClient, repo: str, img: TinyImage, tag: str, chunk: int) -> None:
+def _chunked_push(
+    c: HttpClient,
+    repo: str,
+    img: TinyImage,
+    tag: str,
+    chunk: int,
+    on_patch: Callable[[], None] = lambda: None,
+) -> None:
     for d, data in img.blobs().items():
         if c("HEAD", f"/v2/{repo}/blobs/{d}").status == 200:
             continue
@@ -89,6 +95,7 @@ def _chunked_push(c: HttpClient, repo: str, img: TinyImage, tag: str, chunk: int
             r = c("PATCH", loc, part, {"Content-Range": rng})
             assert r.status == 202, r.body
             loc = r.headers["Location"]
+            on_patch()
         r = c("PUT", f"{loc}?digest={d}")
         assert r.status == 201, r.body
     ct = json.loads(img.manifest)["mediaType"]
@@ -103,22 +110,44 @@ def _check_store(root: Path) -> None:
         assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name, p
 
 
+IN_FLIGHT = 10  # uploads that have a chunk accepted, and no more, when the kill comes
+
+
 def test_kill_9_during_concurrent_pushes(server: Server) -> None:
+    """The kill comes when IN_FLIGHT uploads are part-way, whatever the machine's speed.
+
+    Each push holds after its first accepted chunk until the kill (the others keep going):
+    the test waits for that event, not for a fixed time that a fast machine outruns.
+    """
     images = [tiny_image(f"crash{i}", layers=2, size=300_000) for i in range(20)]
     c = server.start()
     errors: list[BaseException] = []
+    lock = threading.Lock()
+    started: list[int] = []
+    enough = threading.Event()
+    killed = threading.Event()
 
     def work(i: int) -> None:
+        def on_patch() -> None:
+            with lock:
+                if i in started or killed.is_set():
+                    return
+                started.append(i)
+                if len(started) >= IN_FLIGHT:
+                    enough.set()
+            killed.wait(60)
+
         try:
-            _chunked_push(c, f"crash/app{i}", images[i], "v1", 64 * 1024)
+            _chunked_push(c, f"crash/app{i}", images[i], "v1", 64 * 1024, on_patch)
         except BaseException as e:  # the kill interrupts most of them
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
     for t in threads:
         t.start()
-    time.sleep(0.4)
+    assert enough.wait(60), f"only {len(started)} uploads got a chunk in"
     server.kill()
+    killed.set()
     for t in threads:
         t.join(60)
     assert errors, "the kill came too late to interrupt anything"
