@@ -18,7 +18,13 @@ import tarfile
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
-from dockyard.store._safepath import Parts, check_symlink_target, clean_name, resolve_dir
+from dockyard.store._safepath import (
+    Parts,
+    check_symlink_target,
+    clean_name,
+    resolve_dir,
+    whiteout_victim,
+)
 
 __all__ = ["OPAQUE", "WHITEOUT_PREFIX", "Applier", "xattrs_of"]
 
@@ -155,14 +161,17 @@ class Applier:
     # --- whiteouts ----------------------------------------------------------------------
 
     def _whiteout(self, parts: Parts, name: str) -> None:
-        parent = self._parent(parts, name)
         base = parts[-1]
+        if base != OPAQUE and not base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            # ".wh..." would be parent/"..": the directory above the target, deleted
+            whiteout_victim(base, WHITEOUT_PREFIX, name, self.where)
+        parent = self._parent(parts, name)
         if base == OPAQUE:
             self._opaque(parent)
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other aufs metadata (.wh..wh.plnk ...): ignored as docker does
-        victim = parent / base[len(WHITEOUT_PREFIX) :]
+        victim = parent / whiteout_victim(base, WHITEOUT_PREFIX, name, self.where)
         if self.overlay:
             _remove(victim)
             os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0))

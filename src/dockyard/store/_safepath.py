@@ -14,7 +14,10 @@ left.  Rules (every refusal is one line naming the entry):
   resolved in the container's root at run time) but a relative target must not
   climb above the root;
 * a hardlink target is a name inside the archive's root, checked like an
-  entry name.
+  entry name;
+* a whiteout ``.wh.NAME`` must name an entry: ``.wh.``, ``.wh..`` and ``.wh...`` (which
+  would delete the directory itself, or the one above it) are refused
+  (``invalid whiteout``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from collections.abc import Callable
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["MAX_HOPS", "Parts", "check_symlink_target", "clean_name", "resolve_dir"]
+__all__ = [
+    "MAX_HOPS",
+    "Parts",
+    "check_symlink_target",
+    "clean_name",
+    "resolve_dir",
+    "whiteout_victim",
+]
 
 Parts = tuple[str, ...]
 MAX_HOPS = 40
@@ -39,6 +49,15 @@ def clean_name(name: str, where: str) -> Parts:
     if "\x00" in name:
         raise InvalidArgument(f"{where}: invalid name: {name!r}")
     return parts
+
+
+def whiteout_victim(base: str, prefix: str, name: str, where: str) -> str:
+    """The name a whiteout entry ``base`` (``prefix`` + NAME) deletes; refuses the names
+    that are not an entry of the directory (``""``, ``.``, ``..``)."""
+    victim = base[len(prefix) :]
+    if victim in ("", ".", ".."):
+        raise InvalidArgument(f"{where}: invalid whiteout: {name}")
+    return victim
 
 
 def check_symlink_target(parts: Parts, target: str, where: str) -> None:

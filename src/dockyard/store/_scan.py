@@ -11,7 +11,13 @@ import tarfile
 
 from dockyard.errors import InvalidArgument
 from dockyard.store._apply import OPAQUE, WHITEOUT_PREFIX
-from dockyard.store._safepath import Parts, check_symlink_target, clean_name, resolve_dir
+from dockyard.store._safepath import (
+    Parts,
+    check_symlink_target,
+    clean_name,
+    resolve_dir,
+    whiteout_victim,
+)
 
 __all__ = ["Scanner"]
 
@@ -48,7 +54,7 @@ class Scanner:
             self._drop_below(parent, keep=self._layer)
             return
         if base.startswith(WHITEOUT_PREFIX):
-            victim = (*parent, base[len(WHITEOUT_PREFIX) :])
+            victim = (*parent, whiteout_victim(base, WHITEOUT_PREFIX, m.name, self.where))
             self.symlinks.pop(victim, None)
             self._drop_below(victim)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -88,7 +89,29 @@ HOSTILE = [
     ([Hard("h", "/etc/passwd")], "path escapes root"),
     ([Sym("l", "/etc"), Hard("h", "l/passwd")], "leaves the root"),
     ([Chr("dev/null")], "device node refused: dev/null"),
+    # a whiteout of "..": the applier would delete the directory above its target
+    ([Dir("a"), Dir("a/b"), F("a/b/.wh...", b"")], "invalid whiteout: a/b/.wh..."),
+    ([Dir("a"), F("a/.wh..", b"")], "invalid whiteout: a/.wh.."),
+    ([Dir("a"), F("a/.wh.", b"")], "invalid whiteout: a/.wh."),
 ]
+
+
+def test_whiteout_of_dotdot_would_delete_the_directory_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack the refusal stops: parent/".." is the directory above the whiteout's."""
+    root = tmp_path / "root"
+    apply([Dir("a"), F("a/keep", b"x")], root)
+    with pytest.raises(InvalidArgument, match="invalid whiteout: a/b/.wh...$"):
+        apply([Dir("a/b"), F("a/b/.wh...", b"")], root)
+    assert (root / "a/keep").read_text() == "x"  # nothing above was deleted
+    # with the check switched off, the same layer deletes a/ (keep included)
+    from dockyard.store import _apply
+
+    monkeypatch.setattr(_apply, "whiteout_victim", lambda base, prefix, *_: base[len(prefix) :])
+    with contextlib.suppress(FileNotFoundError):  # rmtree("a/b/..") empties a/, then fails
+        apply([Dir("a/b"), F("a/b/.wh...", b"")], root)
+    assert not (root / "a/keep").exists()
 
 
 @pytest.mark.parametrize(("entries", "message"), HOSTILE)
