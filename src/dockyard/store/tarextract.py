@@ -4,8 +4,13 @@ The filter argument came with Python 3.11.4 (and 3.12); Debian 12's interpreter 
 and has no ``filter`` argument. There the same checks are made here, as the standard
 library's ``tar_filter`` makes them: leading slashes stripped; a member whose path
 resolves outside the destination is refused; setuid, setgid and sticky bits and group
-and other write bits are cleared. Like that filter, and unlike ``"data"``, link targets
+and other write bits are cleared. Like that filter, and unlike ``"data"``, symlink targets
 are not checked (``docker cp`` copies a container's absolute symlinks as they are).
+
+Hard links are checked on every version: a hard link's target must be a name below the
+destination. An absolute or climbing one (``x -> /etc/shadow``) would link a host file
+into the destination, and a later member named ``x`` would be written through the link
+into the host file (the ``"tar"`` filter lets both through).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ def extract_tar(
     """Extract ``members`` (default: all) of ``tar`` under ``dest`` with the "tar" filter;
     a refused member raises :class:`tarfile.TarError` naming it (nothing is extracted)."""
     chosen = tar.getmembers() if members is None else members
+    for m in chosen:
+        _check_hardlink(m)
     if hasattr(tarfile, "tar_filter"):
         tar.extractall(dest, members=chosen, filter="tar")
         return
@@ -42,3 +49,12 @@ def extract_tar(
             safe.mode &= 0o7777 & ~_CLEARED
         checked.append(safe)
     tar.extractall(dest, members=checked)
+
+
+def _check_hardlink(m: tarfile.TarInfo) -> None:
+    if not m.islnk():
+        return
+    name = m.linkname
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts or not parts:
+        raise tarfile.TarError(f"{m.name!r} is a hard link outside the destination: {name!r}")

@@ -54,3 +54,43 @@ def test_a_path_outside_the_destination_is_refused(tmp_path: Path, mode: str) ->
     if mode == "here":  # checked before anything is written
         assert not (dest / "ok").exists()
     assert tarextract.__all__ == ["extract_tar"]
+
+
+def _hardlink_tar(linkname: str) -> tarfile.TarFile:
+    """A hard link ``x`` to ``linkname``, then a file ``x`` written through it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("x")
+        link.type, link.linkname = tarfile.LNKTYPE, linkname
+        tar.addfile(link)
+        info = tarfile.TarInfo("x")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"owned"))
+    buf.seek(0)
+    return tarfile.open(fileobj=buf)
+
+
+def test_a_hardlink_to_an_absolute_path_is_refused(tmp_path: Path, mode: str) -> None:
+    victim = tmp_path / "host-file"
+    victim.write_text("host")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    for linkname in (str(victim), "../host-file"):
+        with _hardlink_tar(linkname) as tar, pytest.raises(tarfile.TarError, match="hard link"):
+            extract_tar(tar, str(dest))
+    assert victim.read_text() == "host" and list(dest.iterdir()) == []
+
+
+def test_without_the_check_the_hardlink_writes_the_host_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack the check stops, shown with it switched off (no filter, as on 3.11.2)."""
+    monkeypatch.delattr(tarfile, "tar_filter", raising=False)
+    monkeypatch.setattr(tarextract, "_check_hardlink", lambda m: None)
+    victim = tmp_path / "host-file"
+    victim.write_text("host")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with _hardlink_tar(str(victim)) as tar:
+        extract_tar(tar, str(dest))
+    assert victim.read_text() == "owned"
