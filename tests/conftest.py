@@ -14,6 +14,23 @@ CORPUS = Path(os.environ.get("DOCKYARD_CORPUS", REPO.parent / "shared" / "corpus
 IMAGE_CACHE = REPO / ".cache" / "images"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """On a pure cgroup v2 host, move this test process into a leaf of its own cgroup first
+    (as the daemon does, dockyard.cgroups.delegate), so the containers that tests create
+    beneath it can be limited: the no-internal-process rule forbids controllers for the
+    children of a cgroup that holds processes. Run the suite in a delegated cgroup of its
+    own (``systemd-run --scope -p Delegate=yes``, as ``make test-cgroup2`` does)."""
+    if os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return
+    from dockyard.cgroups.delegate import enter_leaf
+
+    d = enter_leaf()
+    if d.problem:  # the limit tests then fail with this reason in their error
+        import sys
+
+        print(f"conftest: warning: {d.problem}", file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The external test corpus (../shared/corpus); tests skip where it is absent."""

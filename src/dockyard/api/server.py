@@ -561,11 +561,15 @@ def _preload() -> None:
     import dockyard.store.images  # noqa: F401
 
 
-async def _main(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> None:
+async def _main(
+    root: Path, run_root: Path, hpa_sync_period: float = 15.0, placement: Any = None
+) -> None:
     from dockyard.api.stdio import StdioServer
     from dockyard.engine.daemon import Daemon
 
     daemon = Daemon(root, run_root)
+    if placement is not None:
+        daemon.cgroups = placement
     daemon.hpa_sync_period = hpa_sync_period
     await daemon.open()
     from dockyard.api.objects import register as register_objects
@@ -613,9 +617,13 @@ async def _main(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> No
         sock_path.unlink()
 
 
-def serve(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> int:
+def serve(
+    root: Path, run_root: Path, hpa_sync_period: float = 15.0, cgroup_manager: str = "cgroupfs"
+) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; containers keep running."""
     import fcntl
+
+    from dockyard.engine.placement import claim_cgroups
 
     run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     root.mkdir(parents=True, exist_ok=True)
@@ -625,11 +633,16 @@ def serve(root: Path, run_root: Path, hpa_sync_period: float = 15.0) -> int:
     except OSError:
         raise errors.Unavailable(f"dockyardd: another daemon runs with {run_root}") from None
     (run_root / "dockyard.pid").write_text(str(os.getpid()))
+    # before any fork: on cgroup v2 the daemon moves into a leaf of its subtree so that its
+    # containers can have controllers (dockyard.engine.placement)
+    placement = claim_cgroups(cgroup_manager)
+    if placement.problem:
+        print(f"dockyardd: warning: {placement.problem}", file=sys.stderr, flush=True)
     # worker threads (file removal, spare endpoints) hand the GIL back to the event loop
     # within 1 ms, not the default 5: a request waits for them no longer than that
     sys.setswitchinterval(0.001)
     try:
-        asyncio.run(_main(root, run_root, hpa_sync_period))
+        asyncio.run(_main(root, run_root, hpa_sync_period, placement))
     finally:
         with contextlib.suppress(FileNotFoundError):
             (run_root / "dockyard.pid").unlink()
@@ -650,8 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("dockyardd: invalid --hpa-sync-period: expected seconds", file=sys.stderr)
         return 1
+    manager = opts.get("--cgroup-manager") or os.environ.get("DOCKYARD_CGROUP_MANAGER")
     try:
-        return serve(root, run_root, hpa_sync_period)
+        return serve(root, run_root, hpa_sync_period, manager or "cgroupfs")
     except DockyardError as e:
         print(f"dockyardd: {e}", file=sys.stderr)
         return 1

@@ -6,8 +6,10 @@ from dockyard.errors import InvalidArgument, Unavailable
 from dockyard.linux.fspath import FsPath
 
 __all__ = [
+    "LEAF",
     "Mode",
     "V1_CONTROLLERS",
+    "base_of",
     "detect_mode",
     "own_cgroups",
     "parse_proc_cgroup",
@@ -71,10 +73,29 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
     return out
 
 
+# The leaf a daemon moves itself into on cgroup v2 (dockyard.cgroups.delegate): a process
+# in ``<base>/dockyard-leaf`` places containers beneath ``<base>``.
+LEAF = "dockyard-leaf"
+
+
+def base_of(v2_path: str) -> str:
+    """The cgroup containers go beneath for a process in the v2 cgroup ``v2_path``: its
+    parent when it sits in a ``dockyard-leaf`` (see :mod:`dockyard.cgroups.delegate`),
+    else itself."""
+    head, _, name = v2_path.rstrip("/").rpartition("/")
+    if name == LEAF:
+        return head or "/"
+    return v2_path
+
+
 def own_cgroups() -> dict[str, str]:
-    """The calling process's cgroups (``/proc/self/cgroup``)."""
+    """The calling process's cgroups (``/proc/self/cgroup``) as placement sees them: on the
+    v2 hierarchy a ``dockyard-leaf`` stands for its parent, the delegated base."""
     with open("/proc/self/cgroup", encoding="utf-8") as f:  # utf-8: no codec to import
-        return parse_proc_cgroup(f.read())
+        own = parse_proc_cgroup(f.read())
+    if "" in own:
+        own[""] = base_of(own[""])
+    return own
 
 
 def relative_path(path: str) -> FsPath:

@@ -201,12 +201,17 @@ class Client:
     def start_daemon(self) -> None:
         """Start dockyardd detached and wait until its sockets answer."""
         import sys
-        import time
 
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.run_root, mode=0o700, exist_ok=True)
         argv = [sys.executable, "-m", "dockyard.api.server", "--root", self.root,
                 "--run-root", self.run_root]  # fmt: skip
+        log_path = os.path.join(self.root, "daemon.log")
+        from dockyard.engine.service import start_with_systemd
+
+        if start_with_systemd(self.root, self.run_root, log_path):
+            self._await_daemon()
+            return
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             try:
@@ -225,6 +230,11 @@ class Client:
             finally:
                 os._exit(127)
         os.waitpid(pid, 0)
+        self._await_daemon()
+
+    def _await_daemon(self) -> None:
+        import time
+
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             try:

@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("lifecycle", "Remove one or more containers"),
     "volume": ("volume", "Manage volumes (create, ls, inspect, rm, prune)"),
     "network": ("network", "Manage networks (create, ls, inspect, rm, connect, disconnect, prune)"),
-    "system": ("system", "Manage dockyard (info, df, prune)"),
+    "system": ("system", "Manage dockyard (info, df, prune, install, uninstall, unit)"),
     "info": ("system", "Display system-wide information"),
     "daemon": ("daemon", "Run dockyardd, the engine daemon, in the foreground"),
     "fg-run": ("run", "Run a container in the foreground without the daemon"),

@@ -143,6 +143,9 @@ class Daemon:
 
         self.spares = SparePool(self)
         self.spare_error = ""  # the last failure to prepare a container ahead
+        from dockyard.engine.placement import CgroupPlacement
+
+        self.cgroups = CgroupPlacement()  # set by the server from claim_cgroups()
         from concurrent.futures import ThreadPoolExecutor
 
         # work after the answer (removing files, plumbing spare endpoints), one at a time;

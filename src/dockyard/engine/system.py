@@ -32,8 +32,10 @@ def info(d: Daemon) -> dict[str, Any]:
         "DockerRootDir": str(d.root),
         "ExecutionDriver": "dockyard-runtime",
         "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs",
+        "CgroupDriver": d.cgroups.driver,
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
+        "CgroupParent": d.cgroups.parent,
+        "CgroupControllers": d.cgroups.controllers,
         "KernelVersion": uname.release,
         "OperatingSystem": "Linux",
         "OSType": "linux",
@@ -45,7 +47,8 @@ def info(d: Daemon) -> dict[str, Any]:
         "DefaultRuntime": "dockyard-runtime",
         "Name": uname.nodename,
         "Warnings": (d.net.warnings() if d.net is not None else [])
-        + ([d.spare_error] if d.spare_error else []),
+        + ([d.spare_error] if d.spare_error else [])
+        + ([d.cgroups.problem] if d.cgroups.problem else []),
     }
 
 

@@ -212,7 +212,33 @@ class FakeCgroupFs(CgroupFs):
         else:
             super().write(path, value)
 
+    def _is_v2_child(self, d: Path) -> bool:
+        """A v2 cgroup other than the hierarchy's root (the root is exempt from the
+        no-internal-process rule)."""
+        return (d / "cgroup.controllers").exists() and (d.parent / "cgroup.controllers").exists()
+
+    def _leave_others(self, d: Path, pid: int) -> None:
+        """A v2 process is in one cgroup: moving it takes it out of the one it was in."""
+        top = d
+        while (top.parent / "cgroup.controllers").exists():
+            top = top.parent
+        for procs in top.rglob("cgroup.procs"):
+            if procs.parent != d and pid in (members := self._members(procs.parent)):
+                procs.write_text("".join(f"{p}\n" for p in members if p != pid))
+
+    def _busy(self, path: Path, value: str) -> None:
+        exc = OSError(errno.EBUSY, "device or resource busy")
+        raise os_error(f"write {path} = {value}", exc)
+
     def _on_cgroup_procs(self, path: Path, value: str) -> None:
+        # the kernel: a v2 cgroup that enables controllers for children takes no process
+        if (
+            self._is_v2_child(path.parent)
+            and (path.parent / "cgroup.subtree_control").read_text().split()
+        ):
+            self._busy(path, value)
+        if self._is_v2_child(path.parent):
+            self._leave_others(path.parent, int(value))
         members = self._members(path.parent)
         path.write_text("".join(f"{p}\n" for p in [*members, int(value)]))
 
@@ -226,6 +252,9 @@ class FakeCgroupFs(CgroupFs):
         (path.parent / "cgroup.events").write_text(f"populated {populated}\nfrozen {value}\n")
 
     def _on_cgroup_subtree_control(self, path: Path, value: str) -> None:
+        # the kernel: no internal processes, so a v2 cgroup with members enables nothing
+        if self._is_v2_child(path.parent) and "+" in value and self._members(path.parent):
+            self._busy(path, value)
         available = set((path.parent / "cgroup.controllers").read_text().split())
         enabled = set(path.read_text().split())
         for token in value.split():

@@ -17,6 +17,12 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
         metavar="SECONDS",
         help="how often each HorizontalPodAutoscaler is evaluated (default 15)",
     )
+    p.add_argument(
+        "--cgroup-manager",
+        default="cgroupfs",
+        metavar="DRIVER",
+        help="where containers' cgroups go: cgroupfs (beneath the daemon's delegated cgroup)",
+    )
 
 
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
@@ -26,4 +32,4 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
         from dockyard.errors import InvalidArgument
 
         raise InvalidArgument("invalid --hpa-sync-period: must be positive")
-    return serve(ctx.root, ctx.run_root, args.hpa_sync_period)
+    return serve(ctx.root, ctx.run_root, args.hpa_sync_period, args.cgroup_manager)

@@ -22,14 +22,34 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     pr.add_argument("-a", "--all", action="store_true")
     pr.add_argument("-f", "--force", action="store_true")
     pr.add_argument("--volumes", action="store_true")
+    ins = sub.add_parser("install", help="install dockyardd as the systemd unit dockyard.service")
+    ins.add_argument("--no-start", action="store_true", help="enable the unit without starting it")
+    sub.add_parser("uninstall", help="stop and remove dockyard.service (containers keep running)")
+    sub.add_parser("unit", help="print the dockyard.service unit that install writes")
+
+
+def _service(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.engine import service
+
+    if args.sub == "unit":
+        print(service.unit_text(ctx.root_dir, ctx.run_root_dir), end="")
+    elif args.sub == "install":
+        path = service.install(ctx.root_dir, ctx.run_root_dir, start=not args.no_start)
+        print(f"installed {path}")
+    else:
+        service.uninstall()
+        print(f"removed {service.UNIT_PATH}")
+    return 0
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     from dockyard.cli.commands.lifecycle import client
     from dockyard.cli.render import human_size, table
 
-    c = client(ctx)
     sub = "info" if name == "info" else args.sub
+    if sub in ("install", "uninstall", "unit"):
+        return _service(ctx, args)
+    c = client(ctx)
     if sub == "info":
         info = c.get("/info")
         if args.format:
