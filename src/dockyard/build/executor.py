@@ -47,6 +47,7 @@ from dockyard.errors import InvalidArgument, NotFound, Unavailable
 from dockyard.records import field, record
 
 if TYPE_CHECKING:
+    from dockyard.build.parser.instructions import Stage
     from dockyard.build.state import ImageState
     from dockyard.linux.syscalls import Syscalls
     from dockyard.store.images import Image, ImageStore
@@ -72,6 +73,8 @@ class BuildOptions:
     platform: str = ""
     base_map: dict[str, str] = field(default_factory=dict)  # image name -> image to use
     run_output_fd: int | None = None  # where RUN's stdout goes (None: inherited)
+    network: str = "default"  # RUN steps without --network: default (sandbox), none, host
+    allow: frozenset[str] = frozenset()  # granted entitlements (network.host)
 
 
 @record(frozen=False)
@@ -101,6 +104,9 @@ class Builder:
 
     def build(self, opts: BuildOptions) -> BuildResult:
         from dockyard.build.context import load_context
+        from dockyard.build.entitlements import check_allow, check_network
+
+        check_network(opts.network, check_allow(opts.allow), "--network")
 
         dockerfile = opts.dockerfile or Path(opts.context) / "Dockerfile"
         filename = dockerfile.name
@@ -153,10 +159,14 @@ class Builder:
             stages, meta_args, build_args=opts.build_args, target=opts.target,
             automatic=platform_args(os_, arch), escape=parsed.escape_token, filename=filename,
         )  # fmt: skip
+        _check_run_networks(stages, plan.order, opts, filename)
         context = load_context(Path(opts.context), (filename,))
         run = BuildRun(self, opts, stages, plan, context, filename, parsed.escape_token,
                        platform, sums)  # fmt: skip
-        state = run.all_stages()
+        try:
+            state = run.all_stages()
+        finally:
+            run.net.close()
         image, config = self._commit(state, opts)
         warnings = list(run.warnings)
         unused = unused_build_args(opts.build_args, run.consumed | set(plan.meta))
@@ -216,3 +226,20 @@ class Builder:
                 f"base image {name}{hint} is not in the store: load or pull it first "
                 "(dockyard load, dockyard image bootstrap), or map it with --base-map"
             ) from None
+
+
+def _check_run_networks(stages: list[Stage], order: list[int], opts: BuildOptions,
+                        filename: str) -> None:  # fmt: skip
+    """Refuse a planned ``RUN --network=host`` that is not granted, before any step runs
+    (BuildKit checks a build's entitlements before it solves)."""
+    from dockyard.build.entitlements import check_network
+    from dockyard.build.parser.instructions import Run
+    from dockyard.errors import DockyardError
+
+    for i in order:
+        for inst in stages[i].instructions:
+            if isinstance(inst, Run) and inst.network:
+                try:
+                    check_network(inst.network, opts.allow, "RUN --network")
+                except DockyardError as e:
+                    raise type(e)(f"{filename}:{inst.start_line}: {e}") from None

@@ -89,6 +89,7 @@ def memo_key(filename: str, dockerfile: bytes, context: Path, opts: BuildOptions
         MEMO_VERSION, filename, hashlib.sha256(dockerfile).hexdigest(),
         os.path.abspath(context), sorted(opts.build_args.items()), opts.target or "",
         opts.platform, sorted(opts.base_map.items()), source_date_epoch(), arch,
+        opts.network, sorted(opts.allow),
     ]  # fmt: skip
     data = json.dumps(desc, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(data.encode("utf-8", "surrogateescape")).hexdigest()

@@ -4,10 +4,14 @@ The container gets what ``docker build`` gives a RUN step: the stage's Env
 (plus the build args in scope), WorkingDir (created when missing) and USER
 (resolved against the image's ``/etc/passwd`` and ``/etc/group``), Docker's
 default capabilities, seccomp profile, masked and read-only paths; a new
-pid, ipc, uts, mount and cgroup namespace; the host's network (``--network``
-``default``/``host``; there is no build network yet) with the host's
-``/etc/resolv.conf``, or a new empty network namespace (``none``).  Stdin is
-``/dev/null``.  The mount points the runtime has to create (``/etc/hosts``,
+pid, ipc, uts, mount and cgroup namespace.  The network (docs/build.md, *Network*):
+``default`` joins the build's sandbox network (:mod:`dockyard.build.sandboxnet`:
+``lo`` and ``eth0`` behind slirp4netns, ``nameserver 10.0.2.3``), ``none`` gets a new
+empty namespace, ``host`` (granted with ``--allow network.host`` only) keeps the
+builder's namespace and the host's ``/etc/resolv.conf``.  Unless the step is
+``none``, the host's CA bundle is bind-mounted read-only at :data:`CA_TARGET` and
+named by the usual variables (``SSL_CERT_FILE``...), never copied into a layer.
+Stdin is ``/dev/null``.  The mount points the runtime has to create (``/etc/hosts``,
 ``/proc``... and ``--mount`` targets) leave no trace in the layer.
 
 ``RUN --mount`` types: ``cache`` (a directory kept under
@@ -37,10 +41,16 @@ from typing import Any
 
 from dockyard.errors import FailedPrecondition, InvalidArgument
 
-__all__ = ["RunRequest", "build_run_spec", "redirect_stdio"]
+__all__ = ["CA_TARGET", "RunRequest", "build_run_spec", "ca_mount", "redirect_stdio"]
 
 _ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 HOSTNAME = "buildkitsandbox"
+# The host's CA bundle in a RUN step: beside the image's own trust store, not over it (a RUN
+# that reinstalls ca-certificates renames over /etc/ssl/certs/ca-certificates.crt).
+CA_TARGET = "/run/dockyard/ca-certificates.crt"
+_CA_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+            "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO")  # fmt: skip
+_HOST_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
 @dataclass
@@ -52,6 +62,7 @@ class RunRequest:
     cwd: str
     user: str
     network: str = ""
+    netns: str = ""  # the namespace a default-network step joins (sandboxnet)
     mounts: list[dict[str, Any]] = field(default_factory=list)  # OCI mounts[] entries
     locks: list[Path] = field(default_factory=list)  # cache mounts with sharing=locked
     display: str = ""  # the command as errors name it
@@ -80,6 +91,10 @@ def build_run_spec(
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if req.network == "none":
         namespaces.append({"type": "network"})
+    elif req.network == "default":
+        if not req.netns:
+            raise InvalidArgument("a default-network RUN step needs the sandbox network")
+        namespaces.append({"type": "network", "path": req.netns})
     mounts = default_mounts()
     for name in _ETC_FILES:
         mounts.append({"destination": name, "type": "bind",
@@ -120,11 +135,36 @@ def write_etc_files(files_dir: Path, network: str) -> None:
     hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     (files_dir / "hosts").write_text(hosts + f"127.0.1.1\t{HOSTNAME}\n")
     (files_dir / "hostname").write_text(HOSTNAME + "\n")
-    lines: list[str] = []
+    host = ""
     if network != "none":
         with contextlib.suppress(OSError):
-            lines = Path("/etc/resolv.conf").read_text().splitlines()
-    (files_dir / "resolv.conf").write_text("\n".join(lines) + "\n")
+            host = Path("/etc/resolv.conf").read_text()
+    if network == "default":
+        from dockyard.build.sandboxnet import sandbox_resolv_conf
+
+        text = sandbox_resolv_conf(host)
+    else:
+        text = host if host.endswith("\n") or not host else host + "\n"
+    (files_dir / "resolv.conf").write_text(text or "\n")
+
+
+def host_ca_bundle() -> Path | None:
+    """The builder's CA bundle: ``$SSL_CERT_FILE``, else the distribution's file."""
+    for name in (os.environ.get("SSL_CERT_FILE", ""), *_HOST_CA_FILES):
+        if name and os.path.isfile(name):
+            return Path(name)
+    return None
+
+
+def ca_mount(req: RunRequest, bundle: Path | None) -> dict[str, Any] | None:
+    """The read-only mount of the host's CA bundle, and its variables in ``req.env``
+    (those the step sets itself are kept); None for ``--network=none`` or no bundle."""
+    if req.network == "none" or bundle is None:
+        return None
+    names = {e.partition("=")[0] for e in req.env}
+    req.env += [f"{v}={CA_TARGET}" for v in _CA_VARS if v not in names]
+    return {"destination": CA_TARGET, "type": "bind", "source": str(bundle),
+            "options": ["rbind", "ro", "rprivate"]}  # fmt: skip
 
 
 class _SharedStdio:

@@ -29,6 +29,7 @@ from dockyard.build.args import ArgScope
 from dockyard.build.cache import CacheRecord, FileSums, step_key
 from dockyard.build.commits import Commits
 from dockyard.build.context import Entry, SourceTree, select
+from dockyard.build.entitlements import check_network
 from dockyard.build.memo import Recorder, rfc3339, source_date_epoch
 from dockyard.build.parents import parents_entries, select_parents
 from dockyard.build.parser.instructions import (
@@ -42,6 +43,7 @@ from dockyard.build.parser.instructions import (
 )
 from dockyard.build.plan import Plan, StagePlan, find_stage
 from dockyard.build.rootfs import StepRootfs, mounted_readonly
+from dockyard.build.sandboxnet import SandboxNetwork
 from dockyard.build.schedule import OrderedLog, Scheduler
 from dockyard.build.state import ImageState, Layer, LayerRef, apply_metadata, shell_words
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unavailable
@@ -108,6 +110,7 @@ class BuildRun:
         )  # fmt: skip
         self.lock = threading.Lock()  # the counters
         self.containers: set[str] = set()  # RUN containers running now (stopped on abort)
+        self.net = SandboxNetwork()  # the default-network RUN steps' namespace (on first use)
 
     def now(self, recorded: str | None = None) -> str:
         """A history timestamp: ``SOURCE_DATE_EPOCH``, else ``recorded`` (a cached step's),
@@ -324,7 +327,8 @@ class BuildRun:
         )
         created_by = "RUN " + prefix + " ".join(argv) + " # buildkit"
         mounts = [self._expand_mount(st, m) for m in inst.mounts]
-        network = inst.network or "default"
+        network = inst.network or self.opts.network
+        check_network(network, self.opts.allow, "RUN --network")
         if inst.security == "insecure":
             raise Unavailable("RUN --security=insecure is not supported")
         key_mounts = [self._mount_key(m) for m in mounts]
@@ -411,9 +415,14 @@ class BuildRun:
         if not req.cwd.startswith("/"):
             raise InvalidArgument(f"the working directory {req.cwd!r} must be absolute")
         runner.write_etc_files(fs.dir, req.network)
+        if req.network == "default":
+            req.netns = self.net.netns_path()
         with contextlib.ExitStack() as stack:
             req.mounts = [self._oci_mount(stack, fs, m, req) for m in mounts]
             req.mounts = [m for m in req.mounts if m is not None]
+            ca = runner.ca_mount(req, runner.host_ca_bundle())
+            if ca is not None:
+                req.mounts.insert(0, ca)  # before --mount targets, which may lie below /run
             destinations = [m["destination"] for m in (*default_mounts(), *req.mounts)]
             fs.note_stubs([*destinations, *runner._ETC_FILES, req.cwd])
             cwd = resolve_in_root(fs.merged, req.cwd)

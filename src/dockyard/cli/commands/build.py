@@ -61,6 +61,15 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         "--ssh", action="append", default=[], metavar="default|ID[=SOCKET]",
         help="SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)",
     )  # fmt: skip
+    p.add_argument(
+        "--network", default="default", metavar="default|none|host",
+        help="network of RUN steps: default (a sandbox: egress only, through slirp4netns), "
+        "none, or host (needs --allow network.host)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allow", action="append", default=[], metavar="ENTITLEMENT",
+        help="grant an entitlement: network.host (RUN steps may use the host's network)",
+    )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("context", nargs="?", default=".", help="build context directory")
@@ -80,6 +89,16 @@ def _pairs(values: list[str], flag: str, env_fallback: bool = False) -> dict[str
             raise InvalidArgument(f"invalid {flag} {v!r}: expected KEY=VALUE")
         out[key] = value
     return out
+
+
+def _proxy_args(build_args: dict[str, str]) -> None:
+    """The caller's proxy variables reach RUN steps, as podman build passes them
+    (``--build-arg`` wins; undeclared proxy args stay out of the cache key)."""
+    from dockyard.build.args import PROXY_ARGS
+
+    for name in sorted(PROXY_ARGS):
+        if name in os.environ and name not in build_args:
+            build_args[name] = os.environ[name]
 
 
 def _secrets(values: list[str]) -> dict[str, Path]:
@@ -163,7 +182,10 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         base_map=_pairs(args.base_map, "--base-map"),
         run_output_fd=null_fd if null_fd is not None else 2,
         ssh=ssh,
+        network=args.network,
+        allow=frozenset(args.allow),
     )
+    _proxy_args(opts.build_args)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
