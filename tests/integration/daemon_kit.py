@@ -84,6 +84,24 @@ class Daemonized:
         raise AssertionError(f"timed out waiting for {what}")
 
 
+def wait_dead(pid: int, timeout: float = 20.0) -> None:
+    """Wait until ``pid`` (signalled by the test) has exited: gone, or a zombie, whose
+    files (the daemon's listening sockets among them) the kernel has already closed. A
+    fixed sleep after ``kill`` races a slow machine: a CLI that connects to a daemon still
+    dying is accepted by a socket that never answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not exit")
+
+
 def spare_ids(root: Path) -> set[str]:
     """Ids of the containers the daemon of ``root`` prepared ahead (status ``spare``,
     docs/decisions/0005): their cgroups, mounts and endpoints exist between runs."""

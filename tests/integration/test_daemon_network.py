@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import Daemonized, busybox_archive, ns_holder, stop_holder, teardown
+from daemon_kit import Daemonized, busybox_archive, ns_holder, stop_holder, teardown, wait_dead
 
 pytestmark = [pytest.mark.root]
 
@@ -152,8 +152,9 @@ def test_default_bridge_nat_published_ports_and_bad_input(nsd: NsDaemon) -> None
     assert nsd.out("ps", "-a", "--format", "{{.Names}}") == "web"
     assert nsd.links() == links and nsd.netns_files() == files and nsd.nft_owners() == owners
     # kill -9 of the daemon: the port stays published and held
-    os.kill(nsd.pid_of("dockyard.pid"), signal.SIGKILL)
-    time.sleep(0.3)
+    daemon = nsd.pid_of("dockyard.pid")
+    os.kill(daemon, signal.SIGKILL)
+    wait_dead(daemon)  # its socket closed: the next call starts a new daemon
     assert nsd.out("ps", "--format", "{{.Names}} {{.State}}") == "web running"
     assert nsd.fetch("http://127.0.0.1:8080/") == "hello\n"
     p = nsd.run("run", "-d", "-p", "127.0.0.1:8080:80", "busybox", "sleep", "9")
@@ -261,8 +262,9 @@ def test_spare_endpoint_is_taken_renamed_refilled_and_swept(nsd: NsDaemon) -> No
     nsd.wait_for(lambda: spares()[0] and spares()[0] != first, 10, "the pool refilled")
     # kill -9 with a spare ready: the next daemon removes it and plumbs a new one
     left, _ = spares()
-    os.kill(nsd.pid_of("dockyard.pid"), signal.SIGKILL)
-    time.sleep(0.3)
+    daemon = nsd.pid_of("dockyard.pid")
+    os.kill(daemon, signal.SIGKILL)
+    wait_dead(daemon)
     assert nsd.out("ps", "-q") == cid[:12]
     nsd.wait_for(lambda: spares()[0] and spares()[0] != left, 10, "a fresh spare")
     assert len(spares()[0]) == 1 and len(spares()[1]) == 1

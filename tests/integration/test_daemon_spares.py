@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import Daemonized, daemonized, own_cgroup_children, spare_ids
+from daemon_kit import Daemonized, daemonized, own_cgroup_children, spare_ids, wait_dead
 
 pytestmark = [pytest.mark.root]
 
@@ -86,8 +85,9 @@ def test_nothing_outlives_the_daemon_and_a_killed_ones_are_swept(sp: Daemonized)
     spares = sp.settle_spares()
     assert spares <= own_cgroup_children()
     # kill -9: the next daemon discards them (records, cgroups, files)
-    os.kill(sp.pid_of("dockyard.pid"), signal.SIGKILL)
-    time.sleep(0.3)
+    daemon = sp.pid_of("dockyard.pid")
+    os.kill(daemon, signal.SIGKILL)
+    wait_dead(daemon)  # its socket closed: the next call starts a new daemon
     assert sp.out("ps", "-aq") == ""
     sp.wait_for(lambda: not (spares & spare_ids(sp.root)), 20, "the old spares swept")
     sp.wait_for(lambda: not (spares & own_cgroup_children()), 20, "their cgroups removed")
