@@ -624,9 +624,11 @@ def serve(
     import fcntl
 
     from dockyard.engine.placement import claim_cgroups
+    from dockyard.store.perms import RUN_ROOT_MODE, secure_root
 
-    run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    root.mkdir(parents=True, exist_ok=True)
+    run_root.mkdir(parents=True, exist_ok=True, mode=RUN_ROOT_MODE)
+    run_root.chmod(RUN_ROOT_MODE)  # one made wider by an earlier version: tightened
+    secure_root(root)
     lock = open(run_root / "dockyard.lock", "w")  # noqa: SIM115 (held for the process's life)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -154,7 +154,7 @@ class ContainerEngine:
         spec = self.spec_for(opts, image, cid, bundle)
         from dockyard.oci.fastjson import dumps
 
-        _write(bundle / "config.json", dumps(spec))
+        _write(bundle / "config.json", dumps(spec), 0o600)  # env: Secrets (store/perms.py)
         self.db.add_container(_new_record(cid, name, opts, image, spec, bundle, status))
         undo.append(lambda: self.db.remove_container(cid))
         return Created(cid, name, bundle, rootfs, opts.remove)
@@ -324,8 +324,9 @@ def _options_json(opts: RunOptions) -> dict[str, Any]:
     return asdict(opts)
 
 
-def _write(path: str, text: str) -> None:
-    with open(path, "w") as f:
+def _write(path: str, text: str, mode: int = 0o644) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    with open(fd, "w") as f:
         f.write(text)
 
 

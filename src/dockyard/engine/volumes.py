@@ -265,3 +265,53 @@ def _copy_keep_owner(s: str, d: str) -> Any:
     st = os.lstat(s)
     os.lchown(d, st.st_uid, st.st_gid)
     return d
+
+
+def write_object_volume(
+    target: Path, files: dict[str, tuple[bytes, int]], *, memory: bool, where: str
+) -> None:
+    """The files of a ConfigMap or Secret volume (``files``: relative path → (content,
+    mode)) in directory ``target``, as the kubelet writes them: a Secret's (``memory``) on
+    a tmpfs mounted there (nosuid, nodev, noexec), so its values never reach a disk;
+    each file with its ``mode`` (the item's, else the volume's ``defaultMode``); the
+    directory 0755 so that a container's non-root user lists it. Paths are resolved inside
+    ``target`` (an item's ``../x`` or ``/x`` is refused: InvalidArgument naming it).
+    Written again on each call; :func:`release_object_volume` unmounts."""
+    from dockyard.linux.resolve import mkdir_in_root
+
+    for rel in files:
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        if rel.startswith("/") or ".." in parts or not parts:
+            raise InvalidArgument(f"{where}: invalid path {rel!r}: must be relative, no '..'")
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if memory and not os.path.ismount(target):
+        from dockyard.linux import constants as c
+        from dockyard.linux.syscalls import LibcSyscalls
+
+        size = sum(len(content) for content, _ in files.values()) + (1 << 20)
+        flags = c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC
+        LibcSyscalls().mount("tmpfs", str(target), "tmpfs", flags, f"mode=0700,size={size}")
+    root_fd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for rel, (content, mode) in files.items():
+            head, _, name = rel.strip("/").rpartition("/")
+            dir_fd = mkdir_in_root(root_fd, head)
+            try:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                with os.fdopen(os.open(name, flags, 0o600, dir_fd=dir_fd), "wb") as f:
+                    os.fchmod(f.fileno(), mode & 0o7777)
+                    f.write(content)
+            finally:
+                os.close(dir_fd)
+    finally:
+        os.close(root_fd)
+    os.chmod(target, 0o755)
+
+
+def release_object_volume(target: Path) -> None:
+    """Unmount a Secret volume's tmpfs (lazily: a container may still hold it)."""
+    if os.path.ismount(target):
+        from dockyard.linux import constants as c
+        from dockyard.linux.syscalls import LibcSyscalls
+
+        LibcSyscalls().umount2(str(target), c.MNT_DETACH)

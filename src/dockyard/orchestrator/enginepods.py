@@ -853,24 +853,27 @@ class EnginePodBackend:
             if not optional:
                 raise InvalidArgument(f'volume "{volume}": {kind.lower()} "{name}" not found')
             data = {}
+        from dockyard.engine.volumes import write_object_volume
+
         target = self._pod_dir(p) / "volumes" / volume
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
         files = (
-            {i.path: (data.get(i.key, b""), i.mode) for i in items}
+            {i.path: (data.get(i.key, b""), mode if i.mode is None else i.mode) for i in items}
             if items
-            else {k: (v, None) for k, v in data.items()}
+            else {k: (v, mode) for k, v in data.items()}
         )
-        for rel, (content, fmode) in files.items():
-            path = target / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-            os.chmod(path, fmode if fmode is not None else mode)
-        os.chmod(target, 0o755)
+        # a Secret's files on a tmpfs (never on disk), as the kubelet's
+        write_object_volume(target, files, memory=kind == "Secret", where=f'volume "{volume}"')
         return str(target)
 
     def _cleanup_volumes(self, p: _Pod) -> None:
         import shutil
 
+        from dockyard.engine.volumes import release_object_volume
+
+        for v in p.pod.spec.volumes:
+            if v.secret is not None:
+                with contextlib.suppress(Exception):
+                    release_object_volume(self._pod_dir(p) / "volumes" / v.name)
         shutil.rmtree(self._pod_dir(p), ignore_errors=True)
         for v in p.pod.spec.volumes:
             if v.empty_dir is not None:

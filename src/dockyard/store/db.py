@@ -189,6 +189,7 @@ class StateDB:
         self.timeout = timeout
         self._local = _thread._local()
         self._migrated = False
+        self._secured = False
         self._lock = _thread.allocate_lock()
 
     @property
@@ -204,6 +205,11 @@ class StateDB:
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        if not self._secured:  # 0600: Secrets live here (see perms.py)
+            from dockyard.store.perms import secure_db
+
+            secure_db(self._path)
+            self._secured = True
         conn = sqlite3.connect(self._path, timeout=self.timeout, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")

@@ -100,6 +100,9 @@ class ImageStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = os.fspath(root)
+        from dockyard.store.perms import secure_root
+
+        secure_root(self._root)  # 0710, and an older, wider root tightened (see perms.py)
         self._blobs: ContentStore | None = None
         self.db = StateDB(os.path.join(self._root, "state.db"))
         self.snapshots = SnapshotStore(os.path.join(self._root, "snapshots"))
