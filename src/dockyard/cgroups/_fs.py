@@ -2,7 +2,9 @@
 
 Unit tests pass a fake (a temporary directory that poses as cgroupfs and mimics the few
 kernel behaviours the managers rely on); production uses :class:`CgroupFs` on the real
-mount. Write failures become one-line errors that name the file and the value.
+mount. Attaching the v2 device filter (a BPF program, not a file) goes through here too, so
+the fake records it instead of calling ``bpf(2)``. Write failures become one-line errors
+that name the file and the value.
 """
 
 from __future__ import annotations
@@ -90,3 +92,12 @@ class CgroupFs:
     def rmdir(self, path: FsPath) -> None:
         """Remove one cgroup directory; raises the raw OSError so callers can retry on EBUSY."""
         os.rmdir(path)
+
+    def attach_device_filter(self, path: FsPath, program: bytes) -> None:
+        """Make ``program`` (BPF_PROG_TYPE_CGROUP_DEVICE instructions) the device filter of
+        the cgroup2 directory ``path``: attached before the earlier ones are detached (see
+        :func:`dockyard.cgroups.v2.devices.install`)."""
+        from dockyard.cgroups.v2.devices import install
+        from dockyard.linux.bpf import LibcBpf
+
+        install(path, program, LibcBpf())

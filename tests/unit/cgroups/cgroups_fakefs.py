@@ -143,6 +143,7 @@ class FakeCgroupFs(CgroupFs):
     def __init__(self) -> None:
         self.fail: dict[str, int] = {}
         self.writes: list[tuple[str, str]] = []
+        self.device_filters: dict[str, list[bytes]] = {}  # cgroup → programs attached, in order
 
     # -- the kernel's side -------------------------------------------------------------
 
@@ -264,3 +265,20 @@ class FakeCgroupFs(CgroupFs):
                 raise os_error(f"write {path} = {value}", exc)
             enabled = enabled | {name} if token[0] == "+" else enabled - {name}
         path.write_text(" ".join(sorted(enabled)))
+
+    # -- the v2 device filter: recorded, never loaded ----------------------------------
+
+    def attach_device_filter(self, path: Path, program: bytes) -> None:
+        """Records ``program`` as the filter of ``path``; the kernel's refusals: ENOENT
+        for a missing cgroup, EBADF for a directory that is no cgroup2 one; ``fail["bpf"]``
+        injects an errno (as ``bpf(2)`` would raise it)."""
+        from dockyard.linux.syscalls import errno_error
+
+        path = Path(path)
+        if "bpf" in self.fail:
+            raise errno_error(self.fail["bpf"], f"attach bpf program to {path}")
+        if not path.is_dir():
+            raise errno_error(errno.ENOENT, f"attach device filter to cgroup {path}")
+        if not (path / "cgroup.controllers").exists():
+            raise errno_error(errno.EBADF, f"attach bpf program to {path}")
+        self.device_filters.setdefault(str(path), []).append(program)

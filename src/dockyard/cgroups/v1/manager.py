@@ -7,9 +7,11 @@ a few syscalls per hierarchy, on every start):
   (cpuacct, memory, pids, blkio), pauses (freezer) and lists members from them;
 * on demand, the ones in :data:`ON_DEMAND` (hugetlb, net_cls, net_prio) and, on hybrid
   hosts, the cgroup2 leaf at ``<root>/unified``: only when the resources given to
-  :meth:`V1Manager.apply` need them (``hugepageLimits``, ``network``, ``unified`` keys, or
-  hugetlb limits where only cgroup2 has that controller). Joined after the container's
-  processes were added (``update``), the current members are moved in while frozen.
+  :meth:`V1Manager.apply` need them (``hugepageLimits``, ``network``, ``unified`` keys,
+  hugetlb limits where only cgroup2 has that controller, or device rules: the leaf then
+  carries the v2 device filter, defence in depth on top of the v1 devices hierarchy).
+  Joined after the container's processes were added (``update``), the current members are
+  moved in while frozen.
 * never ``name=systemd``, ``perf_event``, ``rdma``, ``misc``: dockyard sets nothing there.
 
 Controller modules are imported when a controller is used, not up front.
@@ -22,7 +24,7 @@ from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._needs import needed_controllers
 from dockyard.cgroups._paths import V1_CONTROLLERS, place, relative_path, v1_mounts
 from dockyard.cgroups.stats import CgroupStats
-from dockyard.errors import Unavailable
+from dockyard.errors import NotFound, PermissionDenied, Unavailable
 from dockyard.linux.fspath import FsPath
 
 TYPE_CHECKING = False
@@ -136,8 +138,8 @@ class V1Manager(BaseManager):
         if r.unified and self._unified is None:
             raise Unavailable(f"apply unified to cgroup {self.path}: needs cgroup v2")
         missing = needed_controllers(r) - set(self._dirs)
-        if "hugetlb" in missing and self._unified is not None:
-            missing.discard("hugetlb")
+        if self._unified is not None:  # cgroup2 has hugetlb; a BPF program does devices
+            missing -= {"hugetlb", "devices"}
         if missing:
             names = ", ".join(sorted(missing))
             raise Unavailable(f"apply resources to cgroup {self.path}: no {names} hierarchy")
@@ -148,6 +150,11 @@ class V1Manager(BaseManager):
 
     def apply(self, resources: LinuxResources) -> None:
         self._check(resources)
+        code = None
+        if resources.devices and self._unified is not None:  # built first: bad rules change nothing
+            from dockyard.cgroups.v2 import devices
+
+            code = devices.program(resources.devices)
         needed = needed_controllers(resources)
         uses_unified = self._unified is not None and bool(
             resources.unified or (resources.hugepage_limits and "hugetlb" not in self._dirs)
@@ -168,6 +175,20 @@ class V1Manager(BaseManager):
             if resources.hugepage_limits and "hugetlb" not in self._dirs:
                 hugetlb_v2.apply(resources, self._unified, self._fs)
             unified.apply(resources.unified, self._unified, self._fs)
+        if code is not None:
+            self._apply_device_filter(code)
+
+    def _apply_device_filter(self, code: bytes) -> None:
+        """The v2 device filter on the cgroup2 leaf, which the container joins for it. With
+        a v1 devices hierarchy (which already enforces the same rules) a host that cannot
+        make the leaf or attach the program is tolerated; without one it is an error."""
+        assert self._unified is not None
+        try:
+            self._join_late([self._unified])
+            self._fs.attach_device_filter(self._unified, code)
+        except (Unavailable, PermissionDenied, NotFound):
+            if "devices" not in self._dirs:
+                raise
 
     def _join_late(self, leaves: list[FsPath]) -> None:
         """Create the on-demand leaves not there yet; move the container's current members

@@ -30,7 +30,7 @@ __all__ = ["V2Manager"]
 CONTROLLERS: dict[str, Controller] = {
     m.CONTROLLER.name: m.CONTROLLER for m in (cpuset, cpu, memory, pids, io, hugetlb)
 }
-# v1 names of what resources need → v2 controller (devices: eBPF, not done; see docs).
+# v1 names of what resources need → v2 controller (devices: a BPF program, no controller).
 _V2_NAME = {"blkio": "io", "devices": "", "net_cls": "-", "net_prio": "-"}
 
 
@@ -90,9 +90,16 @@ class V2Manager(BaseManager):
 
     def apply(self, resources: LinuxResources) -> None:
         self._check(resources)
+        code = None
+        if resources.devices:  # built first: bad rules change nothing
+            from dockyard.cgroups.v2 import devices
+
+            code = devices.program(resources.devices)
         for c in CONTROLLERS.values():
             c.apply(resources, self._dir, self._fs)
         unified.apply(resources.unified, self._dir, self._fs)
+        if code is not None:
+            self._fs.attach_device_filter(self._dir, code)
 
     # -- freezer -----------------------------------------------------------------------------
 
