@@ -27,6 +27,7 @@ from bench.common import (
     report,
     start_dockyardd,
     stop_dockyardd,
+    time_command,
     time_round_robin,
     tool,
 )
@@ -146,6 +147,17 @@ def main() -> str:
                 missing.append(Result(docker_name, [], f"skipped: {why[-1] if why else '?'}"))
             # one alternating loop: every tool once per round, in rotating order
             results = time_round_robin(tools, max(RUNS, 50)) + missing
+            # back to back: each tool's runs one right after the other, as scripts and CI
+            # run them (no other tool's run in between to hide a preparation or clean-up)
+            tight = [
+                Tool("dockyard run --rm (default network)",
+                     lambda i: [*dockyard, "run", "--rm", "busybox", "true"]),
+                Tool("dockyard run --rm --network none",
+                     lambda i: [*dockyard, "run", "--rm", "--network", "none", "busybox",
+                                "true"]),
+                *[t for t in tools if t.name.startswith(("runc", "crun", "podman", "docker"))],
+            ]  # fmt: skip
+            back = [time_command(t.name, t.argv_for, max(RUNS, 30), t.env) for t in tight]
         out = [
             report("dockyard run (through dockyardd) vs references", results,
                    "dockyard run --rm busybox true",
@@ -153,6 +165,10 @@ def main() -> str:
             report("dockyard-runtime run vs runc / crun", results,
                    "dockyard-runtime run (bundle)",
                    {"runc run (bundle)": 0.7, "crun run (bundle)": 1.5}),
+            report("back to back (each tool's runs in a row, no idle gap)", back,
+                   "dockyard run --rm (default network)",
+                   {"dockyard run --rm --network none": 1.0, "runc run (bundle)": 1.0,
+                    podman_name: 0.3, docker_name: 0.2}),
         ]  # fmt: skip
         return "\n\n".join(out)
     finally:
