@@ -145,7 +145,10 @@ def test_run_spec() -> None:
     )
     assert spec["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [27]}
     assert {m["destination"] for m in spec["mounts"]} >= {"/proc", "/etc/resolv.conf", "/etc/hosts"}
-    req.network = "default"
+    req.network, req.netns = "default", "/proc/42/ns/net"  # the build's sandbox network
+    spec = build_run_spec(req, Path("/r"), Path("/f"), 0, 0, (), "/root", "dockyard/x")
+    assert {"type": "network", "path": "/proc/42/ns/net"} in spec["linux"]["namespaces"]
+    req.network = "host"
     spec = build_run_spec(req, Path("/r"), Path("/f"), 0, 0, (), "/root", "dockyard/x")
     assert "network" not in [n["type"] for n in spec["linux"]["namespaces"]]
 
