@@ -42,10 +42,10 @@ while True:
 """
 
 
-def in_netns(dy: Dockyard, *argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def in_netns(dy: Dockyard, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in the test's network namespace (the builder's "host")."""
     return subprocess.run(["nsenter", "-t", str(dy.netns_pid()), "-n", "--", *argv],
-                          capture_output=True, text=True, check=True, timeout=30,
-                          **kw)  # type: ignore[call-overload]  # fmt: skip
+                          capture_output=True, text=True, check=True, timeout=30)  # fmt: skip
 
 
 @pytest.fixture
