@@ -298,3 +298,12 @@ def test_added_and_tty_devices_still_work(dy: Dockyard) -> None:
     assert "opened" not in out and "Operation not permitted" in out, out  # not added: refused
     rc, out = sh(dy, "echo hi > /dev/tty && echo tty-ok", "-t")
     assert rc == 0 and "tty-ok" in out, out
+
+
+def test_a_program_the_verifier_refuses_names_its_reason() -> None:
+    from dockyard.cgroups.v2.devices import insn
+    from dockyard.errors import Internal
+    from dockyard.linux.bpf import BPF_PROG_TYPE_CGROUP_DEVICE
+
+    with pytest.raises(Internal, match=r"load bpf program: refused by the verifier: .*R0"):
+        LibcBpf().prog_load(BPF_PROG_TYPE_CGROUP_DEVICE, insn(0x95))  # exit, r0 never set
