@@ -135,8 +135,10 @@ def test_run_cannot_reach_host_abstract_socket(
 def test_run_sees_only_lo_and_the_sandbox_interface(dy_fresh: Dockyard, tmp_path: Path) -> None:
     dy_fresh.ensure("busybox:latest")
     in_netns(dy_fresh, "ip", "link", "add", "dyb-host0", "type", "veth", "peer", "dyb-host1")
-    df = 'FROM busybox\nRUN echo "R:net:$(ls /sys/class/net | tr "\\n" " ")"\n'
+    df = 'FROM busybox\nRUN --network=default echo "R:net:$(ls /sys/class/net | tr "\\n" " ")"\n'
     assert results(build(dy_fresh, tmp_path, df).stderr)["net"].split() == ["eth0", "lo"]
+    # RUN --network=default is the build's --network
+    assert results(build(dy_fresh, tmp_path, df, "--network", "none").stderr)["net"] == "lo "
     # with the host's network the step lists the host's links
     assert "dyb-host0" in results(build(dy_fresh, tmp_path, df, *HOST).stderr)["net"].split()
 

@@ -169,6 +169,7 @@ class Builder:
             run.net.close()
         image, config = self._commit(state, opts)
         warnings = list(run.warnings)
+        warnings += _loopback_proxies(opts)
         unused = unused_build_args(opts.build_args, run.consumed | set(plan.meta))
         if unused:
             warnings.append(f"one or more build-args {unused} were not consumed")
@@ -243,3 +244,29 @@ def _check_run_networks(stages: list[Stage], order: list[int], opts: BuildOption
                     check_network(inst.network, opts.allow, "RUN --network")
                 except DockyardError as e:
                     raise type(e)(f"{filename}:{inst.start_line}: {e}") from None
+
+
+def _loopback_proxies(opts: BuildOptions) -> list[str]:
+    """A warning per proxy arg on the host's loopback, which sandboxed steps cannot reach."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from dockyard.build.args import PROXY_ARGS
+
+    if opts.network != "default":
+        return []
+    out = []
+    for name, value in sorted(opts.build_args.items()):
+        if name not in PROXY_ARGS or name.lower() == "no_proxy" or not value:
+            continue
+        host = urlsplit(value if "://" in value else "http://" + value).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            out.append(
+                f"{name}={value} is on the host's loopback, which RUN steps in the sandbox "
+                "network cannot reach (use --network host --allow network.host)"
+            )
+    return out

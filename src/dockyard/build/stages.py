@@ -327,7 +327,8 @@ class BuildRun:
         )
         created_by = "RUN " + prefix + " ".join(argv) + " # buildkit"
         mounts = [self._expand_mount(st, m) for m in inst.mounts]
-        network = inst.network or self.opts.network
+        # RUN --network=default is the build's --network (BuildKit: no network option set)
+        network = self.opts.network if inst.network in ("", "default") else inst.network
         check_network(network, self.opts.allow, "RUN --network")
         if inst.security == "insecure":
             raise Unavailable("RUN --security=insecure is not supported")

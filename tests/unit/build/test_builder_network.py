@@ -63,3 +63,14 @@ def test_default_network_without_a_sandbox_is_refused() -> None:
     req = RunRequest(argv=["true"], env=[], cwd="/", user="", network="default")
     with pytest.raises(InvalidArgument):
         build_run_spec(req, Path("/r"), Path("/f"), 0, 0, (), "/root", "dockyard/x")
+
+
+def test_a_proxy_on_the_host_loopback_is_warned_about() -> None:
+    from dockyard.build.executor import BuildOptions, _loopback_proxies
+
+    args = {"HTTP_PROXY": "http://127.0.0.1:3128", "https_proxy": "localhost:3129",
+            "NO_PROXY": "localhost", "FTP_PROXY": "http://proxy.internal:8080"}  # fmt: skip
+    warned = _loopback_proxies(BuildOptions(context=Path("."), build_args=args))
+    assert [w.split("=")[0] for w in warned] == ["HTTP_PROXY", "https_proxy"]
+    host = BuildOptions(context=Path("."), build_args=args, network="host")
+    assert _loopback_proxies(host) == []
