@@ -203,3 +203,45 @@ def test_egress_reaches_a_non_loopback_address(
         for ref in ("egress:1", "busybox:latest")
     ]
     assert layers[0] == layers[1]
+
+
+_GATEWAY_PROBE = r"""
+import socket, subprocess, sys, threading
+from dockyard.build.sandboxnet import SandboxNetwork
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(4)
+port = srv.getsockname()[1]
+def answer():
+    while True:
+        c, _ = srv.accept()
+        c.sendall(sys.argv[2].encode())
+        c.close()
+threading.Thread(target=answer, daemon=True).start()
+net = SandboxNetwork(host_loopback=sys.argv[1] == "on")
+try:
+    client = ("import socket\ntry:\n s = socket.create_connection(('10.0.2.2', %d), 3)\n"
+              " print(s.recv(64).decode())\nexcept OSError as e:\n print(e)" % port)
+    out = subprocess.run(["nsenter", "--net=" + net.netns_path(), "--", sys.executable, "-c",
+                          client], capture_output=True, text=True, check=True, timeout=30)
+    print(out.stdout.strip())
+finally:
+    net.close()
+"""
+
+
+@pytest.mark.parametrize("host_loopback", ["off", "on"])
+def test_gateway_is_not_the_host_loopback(host_loopback: str) -> None:
+    """``--disable-host-loopback`` is what closes 10.0.2.2 → the host's 127.0.0.1: the same
+    probe, run in a namespace of its own, reaches the server when the flag is left out."""
+    need_tool("slirp4netns")
+    proc = subprocess.run(
+        ["unshare", "--net", "--", sys.executable, "-c", _GATEWAY_PROBE, host_loopback, SECRET],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    if host_loopback == "off":
+        assert SECRET not in proc.stdout, proc.stdout
+    else:
+        assert SECRET in proc.stdout  # the attack, with the defence off

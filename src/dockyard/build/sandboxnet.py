@@ -66,7 +66,8 @@ class SandboxNetwork:
     """One build's sandbox network, started on first use (thread-safe: stages run on
     worker threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, host_loopback: bool = False) -> None:
+        self.host_loopback = host_loopback  # True only in the test that shows the attack
         self._lock = threading.Lock()
         self._holder: subprocess.Popen[bytes] | None = None
         self._stack: subprocess.Popen[bytes] | None = None
@@ -114,7 +115,8 @@ class SandboxNetwork:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (kept until close())
         try:
             self._stack = subprocess.Popen(
-                [slirp, "--configure", f"--mtu={MTU}", "--disable-host-loopback",
+                [slirp, "--configure", f"--mtu={MTU}",
+                 *([] if self.host_loopback else ["--disable-host-loopback"]),
                  "--enable-sandbox", "--enable-seccomp", f"--ready-fd={ready_w}",
                  f"--exit-fd={exit_r}", "--netns-type=path", netns, IFNAME],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
