@@ -64,3 +64,34 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(CACHE)
+
+# A cgroup v2 host for the tests (docs/decisions/0007-cgroup2-guest.md): a Debian 12 guest
+# with systemd as PID 1, under qemu (TCG), built into .cache/cgroup2-guest/ and running
+# commands in this checkout (shared over 9p at the same path). Its packages are installed
+# only when one of these targets runs, so `make test` never pays for qemu.
+GUEST := $(PYTHON) tools/cgroup2-guest
+GUEST_APT_PACKAGES := qemu-system-x86 debootstrap e2fsprogs
+# The root integration tests that touch cgroups (placement, limits, OOM, stats, pause,
+# update, the escape suite, HPA CPU metrics).
+CGROUP2_TESTS := tests/integration/test_cgroups_contract_host.py \
+	tests/integration/test_cgroups_oom.py tests/integration/test_run.py \
+	tests/integration/test_daemon_lifecycle.py tests/integration/test_daemon_commands.py \
+	tests/integration/test_escape_suite.py \
+	tests/integration/test_kube_deployments.py::test_hpa_scales_up_under_load_and_down_after_the_window
+
+.PHONY: cgroup2-guest-deps cgroup2-guest test-cgroup2 cgroup2-smoke
+
+cgroup2-guest-deps:
+	@if ! dpkg -s $(GUEST_APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(GUEST_APT_PACKAGES) >/dev/null; \
+	fi
+
+cgroup2-guest: cgroup2-guest-deps
+	@$(GUEST) build
+
+test-cgroup2: setup cgroup2-guest
+	@$(GUEST) run --timings -- $(PY) -m pytest -q -p no:cacheprovider -m "not anchors" $(CGROUP2_TESTS)
+
+cgroup2-smoke: setup cgroup2-guest
+	@$(GUEST) run --timings --timeout 600 -- $(PY) tools/cgroup2_guest/smoke.py
