@@ -376,7 +376,9 @@ async def container_stats(request: web.Request) -> web.StreamResponse:
                 "networks": {},
             }
         else:
-            cur = snapshot(f"dockyard/{rec.id}", int(rec.pid or 0), rec.name, rec.id)
+            from dockyard.engine.placement import cgroup_path
+
+            cur = snapshot(cgroup_path(rec.id), int(rec.pid or 0), rec.name, rec.id)
         cur["precpu_stats"] = prev.get("cpu_stats", {})
         if stream or rounds >= 1:
             await resp.write((json.dumps(cur) + "\n").encode())
@@ -618,7 +620,7 @@ async def _main(
 
 
 def serve(
-    root: Path, run_root: Path, hpa_sync_period: float = 15.0, cgroup_manager: str = "cgroupfs"
+    root: Path, run_root: Path, hpa_sync_period: float = 15.0, cgroup_manager: str = ""
 ) -> int:
     """Run the daemon in the foreground until SIGTERM/SIGINT; containers keep running."""
     import fcntl
@@ -667,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     manager = opts.get("--cgroup-manager") or os.environ.get("DOCKYARD_CGROUP_MANAGER")
     try:
-        return serve(root, run_root, hpa_sync_period, manager or "cgroupfs")
+        return serve(root, run_root, hpa_sync_period, manager or "")
     except DockyardError as e:
         print(f"dockyardd: {e}", file=sys.stderr)
         return 1

@@ -130,8 +130,14 @@ def create_manager(
     """
     from dockyard.cgroups import _paths
 
-    relative_path(path)
     root = FsPath(root)
+    if "/" not in path and path.count(":") == 2:  # slice:prefix:name, the systemd driver
+        from dockyard.cgroups.systemd import SystemdManager
+
+        if (mode or detect_mode(root)) != "v2":
+            raise Unavailable(f"create cgroup {path}: the systemd cgroup driver needs cgroup v2")
+        return SystemdManager(path, root=root, fs=fs, clock=clock)
+    relative_path(path)
     mode = mode or detect_mode(root)
     own = own_cgroups if own_cgroups is not None else _paths.own_cgroups()
     if mode == "v2":

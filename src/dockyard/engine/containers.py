@@ -185,6 +185,8 @@ class ContainerEngine:
 
             raise InvalidArgument(f"invalid -w {cwd!r}: the working directory must be absolute")
         os.makedirs(host_path_in_root(rootfs, cwd), exist_ok=True)
+        from dockyard.engine.placement import cgroup_path
+
         return SpecInputs(
             container_id=cid,
             rootfs=rootfs,
@@ -192,7 +194,7 @@ class ContainerEngine:
             user=user,
             hostname=opts.hostname or cid[:12],
             files_dir=bundle,
-            cgroups_path=f"dockyard/{cid}",
+            cgroups_path=cgroup_path(cid),
         )
 
     # -- run --------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Where the daemon's containers get their cgroups, decided once when the daemon starts.
 
-One driver today, **cgroupfs**: containers are directories beneath the daemon's own
+Two drivers, chosen as docker, podman and runc choose: **systemd** where systemd is PID 1 on
+a cgroup v2 host (each container in a transient scope, ``dockyard.cgroups.systemd``), else
+**cgroupfs**: containers are directories beneath the daemon's own
 (delegated) cgroup. On a pure cgroup v2 host the daemon first moves itself into a leaf of that
 subtree (:func:`dockyard.cgroups.delegate.enter_leaf`), so the no-internal-process rule lets
 it enable cpu, memory, pids and io for its containers; on a v1 or hybrid host nothing moves
 (v1 has no such rule). On a systemd host the daemon is meant to run in a unit with
 ``Delegate=yes`` (``dockyard system install`` writes one; the CLI's auto-start asks systemd
-for a transient one): that unit's cgroup is the delegated subtree. Why no per-container
-systemd scope (podman's and runc's systemd driver) yet: ``docs/decisions/0008-cgroup-placement.md``.
+for a transient one): that unit's cgroup is the delegated subtree. See
+``docs/decisions/0008-cgroup-placement.md``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["DRIVERS", "CgroupPlacement", "claim_cgroups"]
+__all__ = ["DRIVERS", "CgroupPlacement", "cgroup_path", "claim_cgroups", "default_driver"]
 
-DRIVERS = ("cgroupfs",)
+DRIVERS = ("cgroupfs", "systemd")
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,41 @@ class CgroupPlacement:
     problem: str = ""
 
 
-def claim_cgroups(driver: str = "cgroupfs", root: str = "/sys/fs/cgroup") -> CgroupPlacement:
-    """Prepare the daemon's cgroup subtree; call before the daemon forks any process."""
+_CURRENT = [CgroupPlacement()]  # the daemon's choice, set once by claim_cgroups
+
+
+def cgroup_path(cid: str) -> str:
+    """The cgroup path a new container gets under the daemon's driver: ``dockyard/<id>``
+    beneath the daemon's subtree, or ``system.slice:dockyard:<id>`` (a transient scope)."""
+    if _CURRENT[0].driver == "systemd":
+        return f"system.slice:dockyard:{cid}"
+    return f"dockyard/{cid}"
+
+
+def default_driver(root: str = "/sys/fs/cgroup") -> str:
+    """``systemd`` where systemd is PID 1 on a cgroup v2 host (as docker, podman and runc
+    choose there), else ``cgroupfs``."""
+    import os
+
+    v2 = os.path.exists(os.path.join(root, "cgroup.controllers"))
+    return "systemd" if v2 and os.path.isdir("/run/systemd/system") else "cgroupfs"
+
+
+def _keep(p: CgroupPlacement) -> CgroupPlacement:
+    _CURRENT[0] = p
+    return p
+
+
+def claim_cgroups(driver: str = "", root: str = "/sys/fs/cgroup") -> CgroupPlacement:
+    """Prepare the daemon's cgroup placement; call before the daemon forks any process.
+
+    ``driver`` "" chooses :func:`default_driver`. The choice is kept for
+    :func:`cgroup_path`.
+    """
+    driver = driver or default_driver(root)
     if driver not in DRIVERS:
         raise InvalidArgument(
-            f"cgroup manager {driver!r}: not supported (supported: {', '.join(DRIVERS)}; "
-            "on a systemd host run the daemon as the dockyard.service unit, which delegates "
-            "its cgroup)"
+            f"cgroup manager {driver!r}: not supported (supported: {', '.join(DRIVERS)})"
         )
     from dockyard.cgroups import detect_mode
     from dockyard.errors import Unavailable
@@ -47,10 +77,14 @@ def claim_cgroups(driver: str = "cgroupfs", root: str = "/sys/fs/cgroup") -> Cgr
     try:
         mode = detect_mode(root)
     except Unavailable as e:
-        return CgroupPlacement(driver, "", "", [], str(e))
+        return _keep(CgroupPlacement(driver, "", "", [], str(e)))
     if mode != "v2":
-        return CgroupPlacement(driver, "1")
+        if driver == "systemd":
+            raise InvalidArgument("cgroup manager 'systemd': needs a cgroup v2 host")
+        return _keep(CgroupPlacement(driver, "1"))
+    if driver == "systemd":
+        return _keep(CgroupPlacement(driver, "2", "/system.slice", ["cpu", "io", "memory", "pids"]))
     from dockyard.cgroups.delegate import enter_leaf
 
     d = enter_leaf(root)
-    return CgroupPlacement(driver, "2", d.base, d.enabled, d.problem)
+    return _keep(CgroupPlacement(driver, "2", d.base, d.enabled, d.problem))

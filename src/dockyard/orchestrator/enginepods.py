@@ -927,11 +927,12 @@ def _netns_of(d: Daemon, rec: ContainerRecord) -> str:
 
 def _read_cgroups(ids: list[str]) -> dict[str, tuple[float, int, int]]:
     from dockyard.cgroups import create_manager
+    from dockyard.engine.placement import cgroup_path
 
     out = {}
     for cid in ids:
         try:
-            s = create_manager(f"dockyard/{cid}").stats()
+            s = create_manager(cgroup_path(cid)).stats()
         except (DockyardError, OSError):
             continue
         working_set = max(s.memory_usage - s.memory_cache, 0)

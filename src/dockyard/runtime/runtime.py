@@ -827,10 +827,13 @@ def _cgroup_path(spec: Spec, cid: str) -> str:
     if not path:
         return f"dockyard/{cid}"
     if ":" in path:
-        raise InvalidArgument(
-            f"linux.cgroupsPath {path!r}: systemd cgroup paths (slice:prefix:name) "
-            "are not supported; use a cgroupfs path"
-        )
+        from dockyard.cgroups.systemd import is_systemd_path, parse_systemd_path
+
+        if not is_systemd_path(path):
+            raise InvalidArgument(
+                f"linux.cgroupsPath {path!r}: expected a cgroupfs path or slice:prefix:name"
+            )
+        parse_systemd_path(path)  # the systemd driver's form, checked here
     return path
 
 

@@ -70,7 +70,7 @@ def test_relative_path(path: str, rel: str) -> None:
     assert str(relative_path(path)) == rel
 
 
-@pytest.mark.parametrize("path", ["", "/", "a/../b", "./a", "system.slice:docker:abc"])
+@pytest.mark.parametrize("path", ["", "/", "a/../b", "./a", "system.slice:docker:", "x:docker:abc"])
 def test_bad_paths(path: str) -> None:
     with pytest.raises(InvalidArgument, match="cgroup path"):
         create_manager(path, mode="v2", own_cgroups={"": "/"})

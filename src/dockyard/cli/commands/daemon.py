@@ -19,9 +19,11 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
     )
     p.add_argument(
         "--cgroup-manager",
-        default="cgroupfs",
+        default="",
+        choices=["", "cgroupfs", "systemd"],
         metavar="DRIVER",
-        help="where containers' cgroups go: cgroupfs (beneath the daemon's delegated cgroup)",
+        help="systemd (a transient scope per container; the default where systemd runs on "
+        "cgroup v2) or cgroupfs (beneath the daemon's delegated cgroup)",
     )
 
 
