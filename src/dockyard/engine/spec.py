@@ -105,7 +105,7 @@ def _args(opts: RunOptions, cfg: dict[str, Any]) -> list[str]:
     return args
 
 
-def _seccomp(opts: RunOptions) -> dict[str, Any] | None:
+def _seccomp(opts: RunOptions, caps: list[str]) -> dict[str, Any] | None:
     from dockyard.runtime.defaults import default_seccomp
 
     if opts.privileged:
@@ -123,7 +123,7 @@ def _seccomp(opts: RunOptions) -> dict[str, Any] | None:
             except (OSError, ValueError) as exc:
                 raise InvalidArgument(f"--security-opt seccomp={value}: {exc}") from None
             return profile
-    return default_seccomp()
+    return default_seccomp(caps)  # what a capability allows (Docker's includes.caps)
 
 
 def _no_new_privs(opts: RunOptions) -> bool:
@@ -244,7 +244,7 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
         "sysctl": dict(opts.sysctls),
         "rootfsPropagation": "rprivate",
     }
-    seccomp = _seccomp(opts)
+    seccomp = _seccomp(opts, caps)
     if seccomp is not None:
         linux["seccomp"] = seccomp
     return {

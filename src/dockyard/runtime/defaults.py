@@ -454,13 +454,12 @@ _ALLOWED = [
     "breakpoint",
     "cacheflush",
     "set_tls",
-    "kcmp",
-    "pidfd_getfd",
-    "process_madvise",
-    "process_vm_readv",
-    "process_vm_writev",
-    "ptrace",
 ]
+
+# Docker allows these three on kernels from 4.8 on (where seccomp runs again after a
+# ptrace stop, so a tracer cannot rewrite a filtered call) and with CAP_SYS_PTRACE
+# before; the kernel's ptrace access check guards them too.
+_PTRACE_FROM_4_8 = ("process_vm_readv", "process_vm_writev", "ptrace")
 
 # Syscalls allowed only with a capability (Docker's rule: the cap governs them anyway).
 _BY_CAP: dict[str, list[str] | tuple[str, ...]] = {
@@ -493,6 +492,10 @@ _BY_CAP: dict[str, list[str] | tuple[str, ...]] = {
     "CAP_SYS_CHROOT": ("chroot",),
     "CAP_SYS_MODULE": ("delete_module", "init_module", "finit_module"),
     "CAP_SYS_PACCT": ("acct",),
+    # a descriptor of another process, comparing two processes' objects, advising on
+    # another's memory: only for a container trusted with tracing (Docker's rule), so an
+    # ordinary container cannot take what a process entering it still holds
+    "CAP_SYS_PTRACE": ("kcmp", "pidfd_getfd", "process_madvise", *_PTRACE_FROM_4_8),
     "CAP_SYS_RAWIO": ("iopl", "ioperm"),
     "CAP_SYS_TIME": ("settimeofday", "stime", "clock_settime", "clock_settime64"),
     "CAP_SYS_TTY_CONFIG": ("vhangup",),
@@ -511,6 +514,8 @@ def default_seccomp(caps: Iterable[str] = DEFAULT_CAPS) -> dict[str, Any]:
     """Docker's default seccomp profile (in effect) for a container holding ``caps``."""
     have = {c if c.startswith("CAP_") else "CAP_" + c for c in caps}
     allowed = list(_ALLOWED)
+    if _kernel_at_least(4, 8):
+        allowed += _PTRACE_FROM_4_8
     for cap, names in _BY_CAP.items():
         if cap in have:
             allowed += [n for n in names if n not in allowed]
@@ -551,6 +556,16 @@ def default_seccomp(caps: Iterable[str] = DEFAULT_CAPS) -> dict[str, Any]:
         else ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
         "syscalls": syscalls,
     }
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    import os
+
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
+    except (ValueError, IndexError):
+        return True  # an unparsable release: a kernel far newer than 4.8
 
 
 def _machine() -> str:

@@ -14,6 +14,14 @@ hostname, sysctl, rlimits, ``oomScoreAdj``, waiting for ``start`` (the
 ``exec.fifo`` of a created container), credentials, capabilities,
 ``noNewPrivileges``, seccomp, closing fds, and ``execve``.
 
+Before A joins or creates a namespace it is *sealed* (:func:`seal`): every descriptor
+not meant for the container is closed (the caller's, e.g. the launcher's and the shim's
+sockets in a holder) and the process is made non-dumpable, so that nothing already in
+the container can take a descriptor or read memory of it (``pidfd_getfd``, ``ptrace``,
+``process_vm_readv`` need the ptrace access check, which a non-dumpable target passes
+only for CAP_SYS_PTRACE). ``execve`` makes the process dumpable again (the kernel resets
+it for a binary that is not set-uid), as runc's ``nsexec`` relies on.
+
 Errors never leave a child as a traceback: every failure is written to the
 *error* pipe as one line ``ClassName<TAB>message`` (the class is one of
 :mod:`dockyard.errors`), and the child calls ``os._exit``. The error pipe is
@@ -129,9 +137,10 @@ def _write_pid(fd: int, pid: int) -> None:
 def run_stage_a(req: InitRequest) -> None:
     """Process A: join and create namespaces, fork B, report B's pid, exit. Never returns."""
     try:
-        if req.late_w >= 0:
-            os.close(req.late_w)
         sc = req.syscalls
+        keep = {req.err_w, req.pid_w, req.go_r, *req.keep_fds}
+        keep |= {fd for fd in (req.console_fd, req.late_r) if fd is not None}
+        seal(sc, 3 + req.preserve_fds, keep)  # (closes late_w too)
         lx = req.spec.linux
         nss = lx.namespaces if lx is not None else ()
         _join_namespaces(sc, [(n.type, n.path) for n in nss if n.path])
@@ -150,6 +159,14 @@ def run_stage_a(req: InitRequest) -> None:
         os._exit(0)
     except BaseException as e:
         child_fail(req.err_w, e)
+
+
+def seal(sc: Syscalls, first: int, keep: set[int]) -> None:
+    """Before joining a container: non-dumpable, and every fd from ``first`` on closed
+    but ``keep`` (the runtime's pipes, the console socketpair, preserved fds below
+    ``first``). Cheap: one prctl and ``close_range(2)`` calls."""
+    sc.prctl(c.PR_SET_DUMPABLE, 0)
+    close_fds(first, keep)
 
 
 def _write_time_offsets(offsets: dict[str, tuple[int, int]]) -> None:
@@ -218,10 +235,9 @@ def container_main(req: InitRequest) -> None:
     lx = spec.linux
     assert spec.process is not None
     proc = spec.process
-    if req.late_r is not None:  # it may wait long: hold none of the caller's other fds
-        close_fds(3, {req.err_w, req.go_r, req.late_r, *req.keep_fds})
-        # and its setup is background work: the lowest priority (the caller restores
-        # its own when it starts the container)
+    if req.late_r is not None:  # (A's seal closed the caller's other fds)
+        # its setup is background work: the lowest priority (the caller restores its
+        # own when it starts the container)
         os.setpriority(os.PRIO_PROCESS, 0, 19)
     old_umask = os.umask(0)
     new_ns = {n.type for n in (lx.namespaces if lx else ()) if n.path is None}
@@ -612,6 +628,10 @@ def run_exec_stage_a(req: ExecRequest) -> None:
             _preload_console()
 
         sc = req.syscalls
+        keep = {req.err_w, req.pid_w, req.go_r}
+        if req.console_fd is not None:
+            keep.add(req.console_fd)
+        seal(sc, 3 + req.preserve_fds, keep)
         joins = [
             (t, f"/proc/{req.init_pid}/ns/{c.NAMESPACE_FILES[t]}")
             for t in req.namespaces
