@@ -16,19 +16,26 @@ those holders kept.
 
 A request (:mod:`dockyard.engine.shimwire` framing) names its descriptors in ``fds``:
 ``stdin``, ``stdout``, ``stderr`` (the proc's fds 0-2), ``answer`` (where the holder
-answers the shim), optionally ``console`` (a listening socket the runtime sends a pty
-master to) and the descriptors the holder keeps (``keep:<name>``, see
+answers the shim) and the descriptors the holder keeps (``keep:<name>``, see
 :data:`dockyard.engine.holder.HOLD_FDS`)::
 
     {"what": "run" | "exec" | "prepare", "id": container id, "key": proc key,
-     "bundle": …, "process": {…} (exec), "console": socket name | null,
+     "bundle": …, "process": {…} (exec), "console": true | null, "keep_tty": bool,
      "record": {…} (what the holder writes into its record), "fds": [names]}
+
+With ``console`` the holder makes a console socket for the runtime (``--console-socket``)
+at ``<run_root>/consoles/<holder pid>.sock``, in a directory only root may enter (0700),
+and takes the pty master only from a connection whose ``SO_PEERCRED`` is the holder
+itself (the runtime's send runs in it): a process that connects first (any local user
+could reach the abstract socket the shim once used, as could a ``--network host``
+container or a build step) is closed unread (docs/daemon.md, "Terminals").
 
 A failure before the holder answers is sent on ``answer`` as ``{"error", "kind"}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -122,17 +129,59 @@ def _launch(rt: Runtime, run_root: str, path: str, msg: dict[str, Any], fds: lis
             os.close(fd)
 
 
-def _take_master(listener: socket.socket) -> int:
-    """The pty master the runtime sends to the console socket ``listener`` (closed)."""
-    from dockyard.runtime.console import recv_fd
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path less the terminating NUL
 
-    listener.settimeout(5.0)
+
+def _console_socket(run_root: str) -> tuple[socket.socket, str, int]:
+    """A listening console socket in ``<run_root>/consoles`` (0700, ours): the socket,
+    the path the runtime connects to, a descriptor of the directory (a path too long for
+    ``sun_path`` goes through ``/proc/self/fd/<it>``, in this process only)."""
+    from dockyard.errors import PermissionDenied
+
+    d = os.path.join(run_root, "consoles")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        conn, _ = listener.accept()
-        with conn:
-            fd = recv_fd(conn)
+        st = os.fstat(dfd)
+        if st.st_uid != os.geteuid():
+            raise PermissionDenied(f"console socket directory {d}: not owned by this user")
+        if st.st_mode & 0o077:
+            os.fchmod(dfd, 0o700)
+        name = f"{os.getpid()}.sock"
+        path = os.path.join(d, name)
+        if len(path.encode()) > _SUN_PATH_MAX:
+            path = f"/proc/self/fd/{dfd}/{name}"
+        try:
+            os.unlink(name, dir_fd=dfd)  # a holder of the same pid before us left it
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            listener.bind(path)
+            listener.listen(8)  # room for callers refused before the runtime's
+        except BaseException:
+            listener.close()
+            raise
+    except BaseException:
+        os.close(dfd)
+        raise
+    return listener, path, dfd
+
+
+def _take_master(listener: socket.socket, path: str, dfd: int) -> int:
+    """The pty master the runtime (in this process) sent to ``listener``; the socket and
+    its name are gone after."""
+    from dockyard.runtime.console import accept_from
+
+    try:
+        fd = accept_from(listener, os.getpid(), 5.0)
     finally:
         listener.close()
+        try:
+            os.unlink(os.path.basename(path), dir_fd=dfd)
+        except OSError:
+            pass
+        os.close(dfd)
     os.set_inheritable(fd, False)
     return fd
 
@@ -149,6 +198,7 @@ def _holder_main(
     """Launch what ``msg`` says with fds 0-2 at the named ones, write the record, answer,
     become the holder program keeping the ``keep:*`` descriptors."""
     answer_sock = socket.socket(fileno=named["answer"])
+    console: str | None = None
     try:
         os.setsid()  # the daemon's terminal and process group are not the container's
         for i, name in enumerate(("stdin", "stdout", "stderr")):
@@ -156,7 +206,9 @@ def _holder_main(
             if fd >= 0 and fd != i:
                 os.dup2(fd, i)
         keep = {k.removeprefix("keep:"): fd for k, fd in named.items() if k.startswith("keep:")}
-        cid, what, console = str(msg["id"]), msg.get("what"), msg.get("console")
+        cid, what = str(msg["id"]), msg.get("what")
+        if msg.get("console"):
+            listener, console, dfd = _console_socket(run_root)
         send: list[int] = []
         cgroup = ""
         if what == "prepare":  # background work: at the lowest priority, as its init
@@ -174,7 +226,7 @@ def _holder_main(
         else:
             raise InvalidArgument(f"launcher: unknown launch {what!r}")
         if console is not None:
-            master = _take_master(socket.socket(fileno=named["console"]))
+            master = _take_master(listener, console, dfd)
             send.append(master)
             if msg.get("keep_tty"):
                 keep["tty"] = master
@@ -188,6 +240,9 @@ def _holder_main(
         answer = {"ok": True, "pid": pid, "cgroup": cgroup, "started_at": started_at,
                   "record": rec}  # fmt: skip
     except BaseException as e:
+        if console is not None:  # the runtime failed before it called: no name left
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(run_root, "consoles", f"{os.getpid()}.sock"))
         try:
             send_msg(answer_sock, _error(e))
         finally:

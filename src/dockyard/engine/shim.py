@@ -206,7 +206,6 @@ class Shim:
         self.running = True
         self._last_check = time.monotonic()
         self._rt = runtime
-        self._console_n = 0
         self._after_reply: list[Any] = []
         self.listener: socket.socket | None = None
         self._sock_ino = 0
@@ -738,20 +737,15 @@ class Shim:
         keeps the streams), then supervise it."""
         mine: list[int] = []  # ours to close after the launch
         stdio = [-1, -1, -1]
-        listener: socket.socket | None = None
         keep: dict[str, int] = {}
         answers: socket.socket | None = None
         req = {**req, "key": p.key, "console": None}
         try:
             null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
             mine.append(null)
-            if tty:
-                self._console_n += 1
-                req["console"] = f"\0dockyard-shim-{os.getpid()}-{self._console_n}"
+            if tty:  # the holder makes the console socket, and takes only its own call
+                req["console"] = True
                 req["keep_tty"] = p.kind == "container"
-                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-                listener.bind(req["console"])
-                listener.listen(1)
                 stdio = [null, null, null]
             elif detach:
                 stdio = [null, null, null]
@@ -780,22 +774,15 @@ class Shim:
                 stdio = [stdin, out_w, err_w]
             fds = [("stdin", stdio[0]), ("stdout", stdio[1]), ("stderr", stdio[2])]
             fds += [("keep:" + name, fd) for name, fd in keep.items()]
-            if listener is not None:
-                fds.append(("console", listener.fileno()))
             answers = self._launch(req, fds)
             for fd in mine:
                 _close(fd)
             mine = []
-            if listener is not None:
-                listener.close()
-                listener = None
             answer, got = _receive(answers, p)
         except BaseException:
             for fd in [*p.streams, p.stdin_w, *mine, *named.values()]:
                 _close(fd)
             p.streams.clear()
-            if listener is not None:
-                listener.close()
             raise
         finally:
             if answers is not None:

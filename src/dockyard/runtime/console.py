@@ -14,7 +14,7 @@ import threading
 
 from dockyard.errors import InvalidArgument
 
-__all__ = ["Proxy", "send_fd"]
+__all__ = ["Proxy", "accept_from", "send_fd"]
 
 
 def send_fd(socket_path: str, fd: int) -> None:
@@ -31,6 +31,36 @@ def send_fd(socket_path: str, fd: int) -> None:
             raise InvalidArgument(
                 f"send console to {socket_path}: {(e.strerror or str(e)).lower()}"
             ) from None
+
+
+def accept_from(listener: object, pid: int, timeout: float) -> int:
+    """The fd sent on ``listener`` by process ``pid`` (running as our uid): a connection
+    from anyone else is closed unread (``SO_PEERCRED`` names who called ``connect``), so
+    a process that connects first cannot hand its own pty in and read what is typed.
+    Unavailable when ``pid`` has not called within ``timeout`` seconds."""
+    import socket
+    import struct
+    import time
+
+    from dockyard.errors import Unavailable
+
+    assert isinstance(listener, socket.socket)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Unavailable("receive console: the runtime did not call")
+        listener.settimeout(left)
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            peer, uid, _gid = struct.unpack("3i", creds)
+            if peer == pid and uid == os.geteuid():
+                conn.settimeout(max(deadline - time.monotonic(), 0.1))
+                return recv_fd(conn)
 
 
 def recv_fd_from(fd: int, what: str) -> int:
