@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from daemon_kit import Daemonized, dyd, own_cgroup_children
@@ -33,13 +36,16 @@ def test_detached_container_logs_follow_streams(dyd: Daemonized) -> None:
     try:
         assert follow.stdout is not None
         first = follow.stdout.readline()
-        t0 = time.monotonic()
-        second = follow.stdout.readline()
-        assert first.startswith("line ") and second.startswith("line ")
-        assert int(second.split()[1]) == int(first.split()[1]) + 1
-        third = follow.stdout.readline()
-        assert time.monotonic() - t0 > 0.1  # lines arrive as they are written
-        assert third.startswith("line ")
+        assert first.startswith("line "), first
+        # the log's last line now, while -f already answers: the lines after it are written
+        # later, so -f hands them over as they come (however many it had to catch up on)
+        last = int(dyd.out("logs", "ticker").splitlines()[-1].split()[1])
+        numbers = [int(first.split()[1])]
+        while numbers[-1] < last + 2:
+            line = follow.stdout.readline()
+            assert line.startswith("line "), line
+            numbers.append(int(line.split()[1]))
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # no gap, no repeat
     finally:
         follow.kill()
         follow.communicate()
@@ -68,10 +74,29 @@ def test_exec_joins_the_same_namespaces(dyd: Daemonized) -> None:
     dyd.wait_for(lambda: dyd.run("exec", "box", "cat", "/tmp/bg").stdout == "bg\n", 5, "exec -d")
 
 
+def _cgroup_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the cgroup of ``pid`` (v1 cpuacct, else v2 cpu.stat)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        entries = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, ctrls, path in entries:
+        if "cpuacct" in ctrls.split(","):
+            usage = Path("/sys/fs/cgroup", ctrls, path.lstrip("/"), "cpuacct.usage")
+            return int(usage.read_text()) / 1e9
+    for _, ctrls, path in entries:
+        if ctrls == "":
+            stat = Path("/sys/fs/cgroup", path.lstrip("/"), "cpu.stat").read_text()
+            for line in stat.splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+    raise AssertionError(f"no cpu accounting for {pid}")
+
+
 def test_stats_shows_a_busy_container_near_its_cpu_limit(dyd: Daemonized) -> None:
     dyd.out("run", "-d", "--name", "busy", "--cpus", "0.5", "busybox", "sh", "-c",
             "while true; do :; done")  # fmt: skip
-    time.sleep(1.0)
+    pid = int(dyd.out("inspect", "-f", "{{.State.Pid}}", "busy"))
+    # the loop is spinning, throttled: 0.3 s of CPU takes it at least 0.6 s
+    dyd.wait_for(lambda: _cgroup_cpu_seconds(pid) >= 0.3, 30, "the loop to spin")
     samples = []
     for _ in range(3):
         out = dyd.out("stats", "--no-stream", "--format", "{{.CPUPerc}} {{.PIDs}}", "busy")
@@ -85,13 +110,20 @@ def test_stats_shows_a_busy_container_near_its_cpu_limit(dyd: Daemonized) -> Non
 def test_restart_on_failure_3_restarts_exactly_three_times(dyd: Daemonized) -> None:
     dyd.out("run", "-d", "--name", "flaky", "--restart", "on-failure:3", "busybox", "sh", "-c",
             "echo run; exit 3")  # fmt: skip
+    # a witness started after it with one restart more: its fourth restart (after the same
+    # backoff) and the run after it end later than a fourth restart of flaky's would have
+    dyd.out("run", "-d", "--name", "witness", "--restart", "on-failure:4", "busybox", "sh",
+            "-c", "echo run; exit 3")  # fmt: skip
 
-    def settled() -> bool:
-        out = dyd.out("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "flaky")
-        return out == "exited 3"
+    def settled(name: str, count: int) -> bool:
+        out = dyd.out("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", name)
+        return out == f"exited {count}"
 
-    dyd.wait_for(settled, 30, "three restarts")
-    time.sleep(1.5)  # no fourth
+    dyd.wait_for(lambda: settled("flaky", 3), 30, "three restarts")
+    t0 = time.monotonic()
+    dyd.wait_for(lambda: settled("witness", 4), 30, "the witness's fourth restart and exit")
+    time.sleep(max(0.0, 1.5 - (time.monotonic() - t0)))  # no fourth, not even late
+    assert dyd.out("logs", "witness").splitlines() == ["run"] * 5
     assert dyd.out("inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
                    "flaky") == "exited 3 3"  # fmt: skip
     assert dyd.out("logs", "flaky").splitlines() == ["run"] * 4
@@ -203,14 +235,46 @@ def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
     assert Path("/proc/self/mountinfo").read_text().count(str(dyd.root)) == mounts_before
 
 
+def _line_queue(stream: IO[str]) -> queue.Queue[str]:
+    """The lines of a child's pipe, read by a thread (a pipe's reader may hold several
+    lines in its buffer, so select() on it is no guide); "" at the end."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
 def test_events_stream(dyd: Daemonized) -> None:
-    dyd.out("ps")  # the daemon is up before the stream starts
+    dyd.out("create", "--name", "probe0", "busybox", "true")  # the daemon is up, a probe made
     ev = dyd.popen("events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+    renames = [0]
+
+    def subscribed() -> bool:
+        """Rename the probe; True once its event came on the stream (which then carries
+        every event after it, so the run below starts only when the stream is live)."""
+        n = renames[0]
+        dyd.out("rename", f"probe{n}", f"probe{n + 1}")
+        renames[0] = n + 1
+        deadline = time.monotonic() + 2
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if lines.get(timeout=left).strip() == f"container rename probe{n + 1}":
+                    return True
+            except queue.Empty:
+                break
+        return False
+
     try:
-        time.sleep(1.0)
-        dyd.out("run", "--rm", "--name", "evt", "busybox", "true")
         assert ev.stdout is not None
-        seen = [ev.stdout.readline().strip() for _ in range(4)]
+        lines = _line_queue(ev.stdout)
+        dyd.wait_for(subscribed, 30, "the event stream to carry events")
+        dyd.out("run", "--rm", "--name", "evt", "busybox", "true")
+        seen = [lines.get(timeout=20).strip() for _ in range(4)]
     finally:
         ev.kill()
         ev.communicate()
