@@ -394,28 +394,35 @@ def test_ps_lists_container_processes(root: Path, ids: Ids, tmp_path: Path, root
 def test_pause_resume_stops_counting(root: Path, ids: Ids, tmp_path: Path, rootfs: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    cfg = base_config(
-        rootfs, ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /out/c.tmp; "
-                             "mv /out/c.tmp /out/c; sleep 0.02; done"]
-    )  # fmt: skip
+    loop = "i=0; while :; do i=$((i+1)); echo $i > {d}/c.tmp; mv {d}/c.tmp {d}/c; sleep 0.02; done"
+    cfg = base_config(rootfs, ["sh", "-c", loop.format(d="/out")])
     cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out),
                           "options": ["rbind", "rw"]})  # fmt: skip
     cid = ids.new("pz")
     _start(root, cid, write_bundle(tmp_path / "b", cfg))
+    # the same loop outside the container: while it counts on, the paused one had the
+    # time and the CPU to count too (a fixed wait proves nothing on a loaded machine)
+    (tmp_path / "w").mkdir()
+    witness = subprocess.Popen(["sh", "-c", loop.format(d=tmp_path / "w")])
 
-    def count() -> int:
-        f = out / "c"
+    def count(d: Path = out) -> int:
+        f = d / "c"
         return int(f.read_text() or 0) if f.exists() else 0
 
-    wait_for(lambda: count() > 3, what="counting")
-    ok(cli(root, "pause", cid))
-    assert json.loads(ok(cli(root, "state", cid)).stdout)["status"] == "paused"
-    assert "paused" in ok(cli(root, "list")).stdout
-    r = cli(root, "pause", cid)
-    assert "container is paused" in one_line_error(r)
-    c1 = count()
-    time.sleep(0.6)
-    assert count() == c1, "counted while paused"
+    try:
+        wait_for(lambda: count() > 3, what="counting")
+        ok(cli(root, "pause", cid))
+        assert json.loads(ok(cli(root, "state", cid)).stdout)["status"] == "paused"
+        assert "paused" in ok(cli(root, "list")).stdout
+        r = cli(root, "pause", cid)
+        assert "container is paused" in one_line_error(r)
+        c1, w1, t1 = count(), count(tmp_path / "w"), time.monotonic()
+        wait_for(lambda: count(tmp_path / "w") > w1 + 10 and time.monotonic() - t1 > 0.6,
+                 what="the witness loop to count 10 more")  # fmt: skip
+        assert count() == c1, "counted while paused"
+    finally:
+        witness.kill()
+        witness.wait()
     assert len(json.loads(ok(cli(root, "ps", "--format", "json", cid)).stdout)) >= 1
     ok(cli(root, "resume", cid))
     assert json.loads(ok(cli(root, "state", cid)).stdout)["status"] == "running"
