@@ -19,7 +19,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -65,11 +64,18 @@ print("ready", flush=True)
 threading.Event().wait()
 """
 
+# The connect is the kernel's handshake: a dropped SYN times out after 1.5 s (TimeoutError),
+# a rejected one is refused at once (a refusal after 1 s came to a retransmitted SYN: late).
+# The server's answer then may take as long as a loaded machine needs.
 PROBE = r"""
-import socket, sys
+import socket, sys, time
+t = time.monotonic()
 try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5) as c:
+        c.settimeout(30)
         print(c.recv(100).decode().strip())
+except ConnectionRefusedError:
+    print("FAIL:ConnectionRefusedError" if time.monotonic() - t < 1.0 else "FAIL:LateRefusal")
 except OSError as e:
     print("FAIL:" + type(e).__name__)
 """
@@ -137,9 +143,7 @@ class Lab:
         assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
 
     def probe(self, ns: str, host: str, port: int) -> str:
-        t = time.monotonic()
         out = _run("ip", "netns", "exec", ns, sys.executable, "-c", PROBE, host, str(port))
-        assert time.monotonic() - t < 10
         return out.stdout.strip()
 
     def nft_tables(self) -> list[str]:
@@ -222,9 +226,7 @@ def test_egress_isolation_keeps_the_node_reachable(lab: Lab) -> None:
     rule = PolicyRule((PolicyPeer(f"{db}/32"),))
     enforcer.sync([PodPolicy(lab.addr[lab.other], "default/other", egress=(rule,))])
     assert lab.probe(lab.other, db, 8081) == "db"
-    t = time.monotonic()
-    assert lab.probe(lab.other, client, 8080) == "FAIL:ConnectionRefusedError"  # rejected
-    assert time.monotonic() - t < 1.4
+    assert lab.probe(lab.other, client, 8080) == "FAIL:ConnectionRefusedError"  # at once
     assert lab.probe(lab.other, gateway, 5353) == "h"  # the node is never filtered
     # default deny-all egress
     enforcer.sync([PodPolicy(lab.addr[lab.other], "default/other", egress=())])
