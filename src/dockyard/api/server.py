@@ -256,6 +256,12 @@ async def container_rename(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+async def container_update(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    warnings = await _d(request).update_limits(request.match_info["id"], body)
+    return web.json_response({"Warnings": warnings})
+
+
 async def container_wait(request: web.Request) -> web.StreamResponse:
     """As Docker: the headers at once (a client may start the container only then: the
     stock CLI's ``attach``/``run`` do), the body when the condition is met."""
@@ -525,6 +531,7 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/containers/{id}/pause", container_pause)
         r.add_post(p + "/containers/{id}/unpause", container_unpause)
         r.add_post(p + "/containers/{id}/rename", container_rename)
+        r.add_post(p + "/containers/{id}/update", container_update)
         r.add_post(p + "/containers/{id}/wait", container_wait)
         r.add_post(p + "/containers/{id}/resize", container_resize)
         r.add_post(p + "/containers/{id}/attach", container_attach)

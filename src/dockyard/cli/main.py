@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("lifecycle", "Pause all processes within one or more containers"),
     "unpause": ("lifecycle", "Unpause all processes within one or more containers"),
     "rename": ("lifecycle", "Rename a container"),
+    "update": ("update", "Update configuration of one or more containers"),
     "wait": ("lifecycle", "Block until containers stop, then print their exit codes"),
     "top": ("lifecycle", "Display the running processes of a container"),
     "port": ("lifecycle", "List port mappings for the container"),

@@ -72,6 +72,14 @@ def _now() -> str:
     return format_time(time.time_ns())
 
 
+def _with_resources(spec: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with ``linux.resources`` replaced by ``res``, its device rules kept."""
+    linux = dict(spec.get("linux") or {})
+    old = dict(linux.get("resources") or {})
+    linux["resources"] = {**res, **({"devices": old["devices"]} if "devices" in old else {})}
+    return {**spec, "linux": linux}
+
+
 def run_options_of(rec: ContainerRecord) -> RunOptions:
     raw = dict(rec.config.get("options") or {})
     raw["ulimits"] = [tuple(u) for u in raw.get("ulimits") or []]
@@ -667,6 +675,56 @@ class Daemon:
             raise FailedPrecondition(f"unpause {rec.name}: container {rec.id[:12]} is not paused")
         self.runtime.resume(rec.id)
         self.emit(self.update(rec.id, status="running"), "unpause")
+
+    async def update_limits(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """``docker update``: new limits (and restart policy), kept in the record and the
+        bundle, applied to the cgroup of a running or paused container (engine/update.py)."""
+        from dockyard.engine.update import resources_of, updated_options
+        from dockyard.oci import fastjson
+        from dockyard.oci.resources import parse_resources
+        from dockyard.records import asdict
+
+        rec = self.get(ref)
+        async with self.lock(rec.id):
+            rec = self.get(rec.id)
+            opts = updated_options(run_options_of(rec), body)
+            res = resources_of(opts)
+            parsed = parse_resources(res)
+            config = dict(rec.config)
+            rp = body.get("RestartPolicy")
+            if isinstance(rp, dict) and rp.get("Name"):
+                from dockyard.engine.options import parse_restart
+
+                name, count = parse_restart(
+                    f"{rp['Name']}:{int(rp.get('MaximumRetryCount') or 0)}"
+                    if rp["Name"] == "on-failure"
+                    else str(rp["Name"])
+                )
+                if opts.remove and name != "no":
+                    raise InvalidArgument(
+                        f"update {rec.name}: restart policy {name!r} conflicts with --rm"
+                    )
+                config["daemon"] = {**dict(config.get("daemon") or {}),
+                                    "restart": name, "restart_max": count}  # fmt: skip
+            if rec.status in ("running", "paused"):
+                await asyncio.to_thread(self.runtime.update, rec.id, parsed)
+            config["options"] = asdict(opts)
+            spec = config.get("spec")
+            if isinstance(spec, dict):
+                config["spec"] = _with_resources(spec, res)
+            path = os.path.join(str(self.bundle(rec.id)), "config.json")
+            try:
+                with open(path, "rb") as f:
+                    on_disk = fastjson.loads(f.read())
+                tmp = path + ".update"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                with open(fd, "w") as f:
+                    f.write(fastjson.dumps(_with_resources(on_disk, res)))
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                pass
+            self.emit(self.update(rec.id, config=config), "update")
+        return []
 
     async def rename(self, ref: str, name: str) -> None:
         from dockyard.engine.containers import _check_name

@@ -212,6 +212,11 @@ def _resources(opts: RunOptions) -> dict[str, Any]:
     return res
 
 
+def resources_for(opts: RunOptions) -> dict[str, Any]:
+    """The OCI ``linux.resources`` that ``opts`` ask for (also for ``update``)."""
+    return _resources(opts)
+
+
 def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
     """The OCI runtime config for a container made from ``opts`` and an image."""
     from dockyard.runtime.defaults import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
