@@ -177,6 +177,7 @@ class Proc:
         self.preparing = False  # its holder has not answered yet
         self.holder = 0  # the holder's pid (see dockyard.engine.holder)
         self.exit_fd = -1  # a pidfd of the proc, readable once it has exited
+        self.oom = False  # its cgroup counted an OOM kill when it exited
         self.record: dict[str, Any] | None = None  # what the holder record says
 
     def running(self) -> bool:
@@ -993,6 +994,9 @@ class Shim:
         self._unwatch_exit(p)
         status = holders.exit_status(p.pid)
         p.status = _LOST if status is None else status
+        # the OOM count now, while the cgroup is surely there: a systemd scope is removed
+        # by systemd as soon as it is empty, before the output is drained
+        p.oom = exit_code_of(p.status) != 0 and self._oom(p)
         if p.key in self.orphans:
             del self.orphans[p.key]
             self._release(p)
@@ -1038,7 +1042,7 @@ class Shim:
             p.log.close()
         status = p.status if p.status is not None else 0
         code = exit_code_of(status)
-        oom = code != 0 and self._oom(p)  # (an OOM kill ends a container with non-zero)
+        oom = p.oom or (code != 0 and self._oom(p))  # (an OOM kill exits non-zero)
         p.exit = {"code": code, "oom_killed": oom, "finished_at": format_time(time.time_ns()),
                   "started_at": p.started_at, "pid": p.pid}  # fmt: skip
         if status == _LOST:
