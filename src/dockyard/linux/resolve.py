@@ -13,6 +13,9 @@ into a file descriptor, and the caller works on the descriptor (``*at`` calls wi
   during the walk) is retried.
 * :func:`mkdir_in_root` — the same, creating missing directories one at a time with
   ``mkdirat`` on the descriptor of the one above (never on a path).
+* :func:`touch_in_root` — the same for a file (a bind mount's destination), made empty
+  with ``O_CREAT|O_EXCL|O_NOFOLLOW`` in the descriptor of its directory where missing.
+* :func:`fs_magic` — ``fstatfs(2)``'s ``f_type`` of a descriptor (is ``/proc`` a procfs?).
 
 openat2 came with Linux 5.6. Where it is missing (ENOSYS, or EPERM from a seccomp filter that
 does not know it), the same rules are followed in user space by :func:`_walk_in_root`: one
@@ -39,10 +42,13 @@ __all__ = [
     "RESOLVE_NO_MAGICLINKS",
     "RESOLVE_NO_SYMLINKS",
     "RESOLVE_NO_XDEV",
+    "PROC_SUPER_MAGIC",
     "fd_path",
+    "fs_magic",
     "mkdir_in_root",
     "open_in_root",
     "openat2",
+    "touch_in_root",
 ]
 
 RESOLVE_NO_XDEV = 0x01
@@ -50,6 +56,7 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
+PROC_SUPER_MAGIC = 0x9FA0
 
 _SYS_OPENAT2 = 437  # the same number on every architecture (added after the unification)
 _MAX_HOPS = 40
@@ -179,3 +186,34 @@ def mkdir_in_root(root_fd: int, path: str, mode: int = 0o755, *, walk: bool = Fa
 def fd_path(fd: int) -> str:
     """``/proc/self/fd/N``: a path the kernel resolves to exactly the file of ``fd``."""
     return f"/proc/self/fd/{fd}"
+
+
+def touch_in_root(root_fd: int, path: str, mode: int = 0o644, *, walk: bool = False) -> int:
+    """An ``O_PATH`` descriptor of ``path`` in ``root_fd`` (a final symlink resolved in the
+    root, as a mount destination is); where nothing is there, an empty file is made (its
+    missing parents as by :func:`mkdir_in_root`). ENOENT for a dangling symlink."""
+    try:
+        return open_in_root(root_fd, path, walk=walk)
+    except FileNotFoundError:
+        pass
+    head, _, name = path.rstrip("/").rpartition("/")
+    if name in ("", ".", ".."):
+        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    parent = mkdir_in_root(root_fd, head, walk=walk)
+    try:
+        flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        os.close(os.open(name, flags, mode, dir_fd=parent))
+    except FileExistsError:
+        pass  # made meanwhile, or a dangling symlink (refused by the open below)
+    finally:
+        os.close(parent)
+    return open_in_root(root_fd, path, walk=walk)
+
+
+def fs_magic(fd: int) -> int:
+    """The filesystem type (``f_type`` of ``fstatfs(2)``) of the file of ``fd``."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit
+    if _libc().fstatfs(ctypes.c_int(fd), buf) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF

@@ -5,6 +5,8 @@ The config is built here from :mod:`dockyard.runtime.defaults` the way
 default mounts plus the three ``/etc`` binds, a new cgroup namespace, ``rprivate``
 rootfs propagation, the default masked and read-only paths, a writable root. The host's
 cgroup hierarchies are a fixed hybrid layout, so the sequence is the same on every host.
+Every destination is a descriptor resolved in the rootfs, recorded as ``fd:<its path>``
+(``fd_recording.py``); only ``/`` and the rootfs's bind onto itself are paths.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fd_recording import FdRecordingSyscalls
 
-from dockyard.linux import RecordingSyscalls
 from dockyard.linux import constants as c
 from dockyard.oci.runtime_spec import parse_spec
 from dockyard.runtime import mounts
@@ -85,36 +87,38 @@ def spec_and_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any,
 
 def test_prepare_rootfs_exact_mounts(spec_and_root: tuple[Any, str, str]) -> None:
     spec, r, files = spec_and_root
-    sc = RecordingSyscalls()
+    sc = FdRecordingSyscalls()
     ctx = RootfsContext(r, r, cgroupns=True, joined=JOINED)
     mounts.prepare_rootfs(sc, spec, ctx)
-    cg = f"{r}/sys/fs/cgroup"
+    cg = f"fd:{r}/sys/fs/cgroup"
     cg_flags = NOSUID | NOEXEC | NODEV
     assert sc.of("mount") == [
         (None, "/", None, c.MS_PRIVATE | c.MS_REC, None),
         (r, r, "bind", c.MS_BIND | c.MS_REC, None),
-        ("proc", f"{r}/proc", "proc", NOSUID | NOEXEC | NODEV, None),
-        ("tmpfs", f"{r}/dev", "tmpfs", NOSUID | c.MS_STRICTATIME, "mode=755,size=65536k"),
-        ("devpts", f"{r}/dev/pts", "devpts", NOSUID | NOEXEC,
+        ("proc", f"fd:{r}/proc", "proc", NOSUID | NOEXEC | NODEV, None),
+        ("tmpfs", f"fd:{r}/dev", "tmpfs", NOSUID | c.MS_STRICTATIME, "mode=755,size=65536k"),
+        ("devpts", f"fd:{r}/dev/pts", "devpts", NOSUID | NOEXEC,
          "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        ("sysfs", f"{r}/sys", "sysfs", NOSUID | NOEXEC | NODEV | RDONLY, None),
+        ("sysfs", f"fd:{r}/sys", "sysfs", NOSUID | NOEXEC | NODEV | RDONLY, None),
         # only the hierarchies the container joined, each a fresh mount (cgroup namespace)
         ("tmpfs", cg, "tmpfs", cg_flags, "mode=755"),
         ("cgroup", f"{cg}/cpu,cpuacct", "cgroup", cg_flags | RDONLY, "cpu,cpuacct"),
         ("cgroup", f"{cg}/memory", "cgroup", cg_flags | RDONLY, "memory"),
         ("cgroup", f"{cg}/pids", "cgroup", cg_flags | RDONLY, "pids"),
         ("tmpfs", cg, None, cg_flags | RDONLY | c.MS_REMOUNT, "mode=755"),
-        ("mqueue", f"{r}/dev/mqueue", "mqueue", NOSUID | NOEXEC | NODEV, None),
-        ("shm", f"{r}/dev/shm", "tmpfs", NOSUID | NOEXEC | NODEV, "mode=1777,size=67108864"),
-        (f"{files}/hostname", f"{r}/etc/hostname", "bind", c.MS_BIND | c.MS_REC, None),
-        (None, f"{r}/etc/hostname", None, c.MS_PRIVATE | c.MS_REC, None),
-        (f"{files}/hosts", f"{r}/etc/hosts", "bind", c.MS_BIND | c.MS_REC, None),
-        (None, f"{r}/etc/hosts", None, c.MS_PRIVATE | c.MS_REC, None),
-        (f"{files}/resolv.conf", f"{r}/etc/resolv.conf", "bind", c.MS_BIND | c.MS_REC, None),
-        (None, f"{r}/etc/resolv.conf", None, c.MS_PRIVATE | c.MS_REC, None),
+        ("mqueue", f"fd:{r}/dev/mqueue", "mqueue", NOSUID | NOEXEC | NODEV, None),
+        ("shm", f"fd:{r}/dev/shm", "tmpfs", NOSUID | NOEXEC | NODEV,
+         "mode=1777,size=67108864"),
+        (f"fd:{files}/hostname", f"fd:{r}/etc/hostname", "bind", c.MS_BIND | c.MS_REC, None),
+        (None, f"fd:{r}/etc/hostname", None, c.MS_PRIVATE | c.MS_REC, None),
+        (f"fd:{files}/hosts", f"fd:{r}/etc/hosts", "bind", c.MS_BIND | c.MS_REC, None),
+        (None, f"fd:{r}/etc/hosts", None, c.MS_PRIVATE | c.MS_REC, None),
+        (f"fd:{files}/resolv.conf", f"fd:{r}/etc/resolv.conf", "bind",
+         c.MS_BIND | c.MS_REC, None),
+        (None, f"fd:{r}/etc/resolv.conf", None, c.MS_PRIVATE | c.MS_REC, None),
     ]  # fmt: skip
     assert [(a[0], a[2]) for a in sc.of("mknod")] == [
-        (f"{r}/dev/{n}", os.makedev(ma, mi))
+        (f"fd:{r}/dev/{n}", os.makedev(ma, mi))
         for n, ma, mi in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
                           ("urandom", 1, 9), ("tty", 5, 0))
     ]  # fmt: skip
@@ -131,7 +135,7 @@ def test_enter_and_finish_exact_mounts(
     spec, r, _ = spec_and_root
     locked = NOSUID | NODEV | NOEXEC
     monkeypatch.setattr(mounts, "_locked_flags", lambda _path: locked)
-    sc = RecordingSyscalls()
+    sc = FdRecordingSyscalls()
     mounts.enter_rootfs(sc, r)
     assert sc.calls == [
         ("chdir", (r,)),
@@ -140,18 +144,22 @@ def test_enter_and_finish_exact_mounts(
         ("umount2", (".", c.MNT_DETACH)),
         ("chdir", ("/",)),
     ]
-    sc = RecordingSyscalls()
+    sc = FdRecordingSyscalls()
     mounts.finish_rootfs(sc, spec)
     want: list[tuple[object, ...]] = []
     for p in DEFAULT_MASKED_PATHS:
+        at = "fd:" + os.path.realpath(p)  # resolved in / (the container's, in a container)
         if os.path.isdir(p):
-            want.append(("tmpfs", p, "tmpfs", RDONLY, None))
+            want.append(("tmpfs", at, "tmpfs", RDONLY, None))
         elif os.path.exists(p):
-            want.append(("/dev/null", p, None, c.MS_BIND, None))
+            want.append(("fd:/dev/null", at, None, c.MS_BIND, None))  # checked to be 1:3
     for p in DEFAULT_READONLY_PATHS:
-        if os.path.lexists(p):
-            want.append((p, p, None, c.MS_BIND | c.MS_REC, None))
-            want.append((p, p, None, locked | RDONLY | c.MS_BIND | c.MS_REMOUNT | c.MS_REC, None))
+        if os.path.exists(p):
+            at = "fd:" + os.path.realpath(p)
+            want.append((at, at, None, c.MS_BIND | c.MS_REC, None))
+            # the remount: on the new mount, the path resolved again
+            want.append((at, at, None, locked | RDONLY | c.MS_BIND | c.MS_REMOUNT | c.MS_REC,
+                         None))  # fmt: skip
     assert sc.of("mount") == want
-    assert "/proc/sys" in [m[1] for m in want]  # the host has it: the check is not empty
+    assert "fd:/proc/sys" in [m[1] for m in want]  # the host has it: the check is not empty
     assert sc.names() == ["mount"] * len(want)  # root stays writable, rprivate needs nothing
