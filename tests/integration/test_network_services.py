@@ -23,10 +23,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Network
+from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -71,16 +74,22 @@ print("ready", flush=True)
 s.serve_forever()
 """
 
-# N requests (a new connection each), at most `seconds`; one JSON line per request.
+# N requests (a new connection each), at most `seconds`, until the file `stop` exists (when
+# given); one JSON line [start, answer] per request as it ends, then why it ended.
 CLIENT = r"""
-import json, socket, sys, time
+import json, os, socket, sys, time
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 seconds, pause = float(sys.argv[4]), float(sys.argv[5])
+stop = sys.argv[6] if len(sys.argv) > 6 else ""
 deadline = time.monotonic() + seconds
-out = []
+end = "count"
 for i in range(count):
     t = time.monotonic()
     if t > deadline:
+        end = "deadline"
+        break
+    if stop and os.path.exists(stop):
+        end = "stop"
         break
     try:
         with socket.create_connection((host, port), timeout=3) as c:
@@ -90,12 +99,13 @@ for i in range(count):
                 data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
         ok = head.startswith(b"HTTP/1.0 200")
-        out.append([t, body.decode().strip() if ok else "FAIL:" + head[:40].decode()])
+        res = [t, body.decode().strip() if ok else "FAIL:" + head[:40].decode()]
     except OSError as e:
-        out.append([t, f"FAIL:{type(e).__name__}:{e}"])
+        res = [t, f"FAIL:{type(e).__name__}:{e}"]
+    print(json.dumps(res), flush=True)
     if pause:
         time.sleep(pause)
-print(json.dumps(out))
+print(json.dumps(end), flush=True)
 """
 
 
@@ -174,11 +184,12 @@ class Lab:
         p.wait(timeout=10)
 
     def load(
-        self, ns: str, host: str, port: int, count: int, seconds: float = 20, pause: float = 0
-    ) -> subprocess.Popen[str]:
+        self, ns: str, host: str, port: int, count: int, seconds: float = 20, pause: float = 0,
+        stop: str = "",
+    ) -> subprocess.Popen[str]:  # fmt: skip
         p = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, host, str(port),
-             str(count), str(seconds), str(pause)],
+             str(count), str(seconds), str(pause), stop],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.procs.append(p)
@@ -188,7 +199,15 @@ class Lab:
     def results(p: subprocess.Popen[str]) -> list[tuple[float, str]]:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
-        return [(float(t), str(r)) for t, r in json.loads(out)]
+        lines = [json.loads(line) for line in out.splitlines()]
+        return [(float(t), str(r)) for t, r in lines[:-1]]
+
+    def drained(self, ns: str) -> bool:
+        """No connection of the pod's server is being set up or open (a closed one may
+        linger in FIN-WAIT or TIME-WAIT: the kernel finishes it without the process)."""
+        out = _run("ip", "netns", "exec", ns, "ss", "-Htn", "state", "syn-recv",
+                   "state", "established", "( sport = :8080 )").stdout  # fmt: skip
+        return not out.strip()
 
     def requests(
         self, ns: str, host: str, port: int, count: int, seconds: float = 20
@@ -279,7 +298,51 @@ def test_nodeport_and_cluster_ip_spread_over_pods(lab: Lab, balance: str) -> Non
     assert "ip dockyard-svc" not in lab.nft_tables()
 
 
-def test_endpoint_changes_under_load_fail_nothing(lab: Lab) -> None:
+class LiveLoad:
+    """A :data:`CLIENT` whose answers the test sees as they come (a reader thread)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.res: list[tuple[float, str]] = []
+        self.end = ""
+        assert proc.stdout is not None
+        self.reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self.reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            item = json.loads(line)
+            if isinstance(item, list):
+                self.res.append((float(item[0]), str(item[1])))
+            else:
+                self.end = str(item)
+
+    def since(self, t: float) -> list[str]:
+        return [r for start, r in list(self.res) if start > t]
+
+    def finish(self) -> list[tuple[float, str]]:
+        """Wait for the end (the test made the stop file) and return every answer; its
+        output is the reader thread's alone (a communicate() would race it)."""
+        self.reader.join(60)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        err = self.proc.stderr.read() if self.proc.stderr is not None else ""
+        assert self.proc.returncode == 0, err
+        return self.res
+
+
+def _wait_for(pred: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_endpoint_changes_under_load_fail_nothing(lab: Lab, tmp_path: Path) -> None:
     p1, p2, p3, p4 = lab.pod_ns
     for ns in (p1, p2, p3):
         lab.serve(ns)
@@ -291,34 +354,50 @@ def test_endpoint_changes_under_load_fail_nothing(lab: Lab) -> None:
     def backends(*pods: str) -> tuple[ServiceBackend, ...]:
         return tuple(ServiceBackend(lab.addr[ns]) for ns in pods)
 
-    # bounded: 5000 requests or 12 s, whichever first; two clients (host loopback, a pod's VIP)
-    host_load = lab.load(lab.host, "127.0.0.1", port, 5000, 12, pause=0.004)
-    pod_load = lab.load(lab.client, svc.cluster_ip, 80, 5000, 12, pause=0.004)
-    time.sleep(1.0)
-    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2))
-    proxy.sync([svc])  # p3 becomes unready: no new connection may reach it
-    p3_gone = time.monotonic()
-    time.sleep(0.3)  # connections already on p3 finish (drain), then it stops
-    lab.stop_server(p3)
-    time.sleep(1.0)
-    lab.serve(p4)
-    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2, p4))
-    proxy.sync([svc])
-    p4_added = time.monotonic()
-    time.sleep(1.0)
-    svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p2, p4))
-    proxy.sync([svc])
-    p1_gone = time.monotonic()
-    time.sleep(0.3)
-    lab.stop_server(p1)
-    time.sleep(1.0)
-    for _ in range(5):  # flapping readiness: five atomic replacements in a row
-        proxy.sync([ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p4, p2))])
+    # two clients (host loopback, a pod's VIP) until the stop file exists; bounded anyway:
+    # 100000 requests or 120 s. Each step waits until both have answers started after it.
+    stop = tmp_path / "stop"
+    targets = ((lab.host, "127.0.0.1", port), (lab.client, svc.cluster_ip, 80))
+    loads = [LiveLoad(lab.load(ns, host, p, 100000, 120, pause=0.004, stop=str(stop)))
+             for ns, host, p in targets]  # fmt: skip
+
+    def answered(after: float, n: int = 20, body: str = "") -> None:
+        def enough(ld: LiveLoad) -> bool:
+            return len([r for r in ld.since(after) if not body or r == body]) >= n
+
+        _wait_for(lambda: all(enough(ld) for ld in loads), f"{n} answers {body} after {after}")
+
+    try:
+        answered(0.0)
+        svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2))
+        proxy.sync([svc])  # p3 becomes unready: no new connection may reach it
+        p3_gone = time.monotonic()
+        _wait_for(lambda: lab.drained(p3), "connections on p3 to finish")
+        lab.stop_server(p3)
+        answered(time.monotonic())
+        lab.serve(p4)
+        svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p1, p2, p4))
         proxy.sync([svc])
-    assert host_load.poll() is None and pod_load.poll() is None  # the load outlived the changes
-    host_res = lab.results(host_load)
-    pod_res = lab.results(pod_load)
-    for label, res in (("host 127.0.0.1:nodeport", host_res), ("pod -> VIP", pod_res)):
+        p4_added = time.monotonic()
+        answered(p4_added, 5, "p4")
+        svc = ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p2, p4))
+        proxy.sync([svc])
+        p1_gone = time.monotonic()
+        _wait_for(lambda: lab.drained(p1), "connections on p1 to finish")
+        lab.stop_server(p1)
+        answered(time.monotonic())
+        for _ in range(5):  # flapping readiness: five atomic replacements in a row
+            proxy.sync([ServiceSpec(svc.name, svc.cluster_ip, svc.ports, backends(p4, p2))])
+            proxy.sync([svc])
+        answered(time.monotonic())
+        answered(0.0, 200)
+        assert [ld.end for ld in loads] == ["", ""]  # the load outlived the changes
+    finally:
+        stop.touch()
+        results = [ld.finish() for ld in loads]
+    labels = ("host 127.0.0.1:nodeport", "pod -> VIP")
+    for label, ld, res in zip(labels, loads, results, strict=True):
+        assert ld.end == "stop"
         spread = _spread(res)
         print(f"\n{label}: {len(res)} requests, failed {len(_fails(res))}: {dict(spread)}")
         assert len(res) >= 200
