@@ -311,12 +311,23 @@ def _compose_up_ps_down_and_config(kube: KubeDaemon, tmp_path: Path, config_as_f
     assert not json.loads(kube.out("get", "configmaps", "-o", "json"))["items"]
 
 
+def _sleeping(pid: int) -> bool:
+    """``pid`` is blocked in a sleep (nanosleep), as the kernel's wait channel says."""
+    try:
+        return "nanosleep" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
 def test_get_pods_watch_and_describe_deploy(kube: KubeDaemon) -> None:
     _start(kube)
     watcher = kube.popen("get", "pods", "-w")
     lines: list[str] = []
     try:
-        time.sleep(1.5)  # the first listing (empty) is done
+        # the first listing (empty) is done once the watcher sleeps in its poll loop (its
+        # only sleep): the pod applied next is a change it has to show, on any machine
+        wait_until(lambda: _sleeping(watcher.pid), 30, "the watcher's first listing",
+                   interval=0.02)  # fmt: skip
         r = kube.apply(_sleeper("watched"))
         assert r.returncode == 0, r.stderr
         assert watcher.stdout is not None
