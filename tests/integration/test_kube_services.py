@@ -40,7 +40,8 @@ spec:
 """
 
 # sequential GETs, one new connection each, from `threads` threads, until `stop` exists
-# or `seconds` passed; prints {"ok": n, "failed": n, "bodies": {...}, "errors": [...]}
+# or `seconds` passed; prints {"ok": n, "failed": n, "bodies": {...}, "errors": [...]}, and
+# keeps the counts so far in `stop`.progress (replaced every 20 ms) for the test to watch
 LOADGEN = r"""
 import collections, http.client, json, os, sys, threading, time
 host, port, seconds, threads, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), \
@@ -63,8 +64,17 @@ def worker():
             else:
                 failed[0] += 1
                 if len(errors) < 20: errors.append(body)
+def report():
+    with lock:
+        data = json.dumps({"ok": ok[0], "failed": failed[0], "bodies": bodies})
+    with open(stop + ".tmp", "w") as f:
+        f.write(data)
+    os.replace(stop + ".tmp", stop + ".progress")
 ts = [threading.Thread(target=worker) for _ in range(threads)]
-[t.start() for t in ts]; [t.join() for t in ts]
+[t.start() for t in ts]
+while any(t.is_alive() for t in ts):
+    report(); time.sleep(0.02)
+[t.join() for t in ts]
 print(json.dumps({"ok": ok[0], "failed": failed[0], "bodies": bodies, "errors": errors}))
 """
 
@@ -85,6 +95,18 @@ class Load:
         )
         self.seconds = seconds
 
+    def progress(self) -> dict[str, Any]:
+        """The counts so far ({} before the first report)."""
+        try:
+            value: dict[str, Any] = json.loads(Path(f"{self.stop_file}.progress").read_text())
+        except (OSError, ValueError):
+            return {}
+        return value
+
+    def wait(self, what: str, fn: Any, timeout: float = 60) -> None:
+        """Until ``fn(progress)`` holds (the load has done what the step needs)."""
+        wait_until(lambda: (p := self.progress()) and fn(p), timeout, what, interval=0.02)
+
     def result(self) -> dict[str, Any]:
         self.stop_file.touch()
         try:
@@ -95,15 +117,20 @@ class Load:
             raise
         finally:
             self.stop_file.unlink(missing_ok=True)
+            Path(f"{self.stop_file}.progress").unlink(missing_ok=True)
         assert self.proc.returncode == 0, err
         value: dict[str, Any] = json.loads(out)
         return value
 
 
-def burst(kube: KubeDaemon, seconds: float = 1.5, threads: int = 2) -> dict[str, Any]:
-    load = Load(kube, NODE_PORT, seconds, threads)
-    time.sleep(seconds)
-    return load.result()
+def burst(kube: KubeDaemon, requests: int = 150, threads: int = 2) -> dict[str, Any]:
+    """``requests`` answered or failed requests (however long a machine takes for them)."""
+    load = Load(kube, NODE_PORT, 60, threads)
+    try:
+        load.wait(f"{requests} requests", lambda p: p["ok"] + p["failed"] >= requests)
+    finally:
+        res = load.result()
+    return res
 
 
 def by_version(res: dict[str, Any]) -> collections.Counter[str]:
@@ -142,7 +169,7 @@ def test_nodeport_spreads_heals_and_rolls_with_zero_failures(kube: KubeDaemon) -
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
 
     # spread over the three pods, nothing failed
-    res = wait_until(lambda: (b := burst(kube)) and len(b["bodies"]) == 3 and b, 20,
+    res = wait_until(lambda: (b := burst(kube)) and len(b["bodies"]) == 3 and b, 60,
                      "answers from 3 pods")  # fmt: skip
     assert res["failed"] == 0, res
     assert {b.split()[1] for b in res["bodies"]} == set(pods)
@@ -163,7 +190,7 @@ def test_nodeport_spreads_heals_and_rolls_with_zero_failures(kube: KubeDaemon) -
     healed = time.monotonic() - t0
     assert healed < 5.0
     new = set(kube.ready_pods("app=web"))
-    res = wait_until(lambda: (b := burst(kube, 1.0)) and len(b["bodies"]) == 3 and b, 10,
+    res = wait_until(lambda: (b := burst(kube, 100)) and len(b["bodies"]) == 3 and b, 60,
                      "the replacement serving")  # fmt: skip
     assert res["failed"] == 0, res
     assert {b.split()[1] for b in res["bodies"]} == new
@@ -172,14 +199,16 @@ def test_nodeport_spreads_heals_and_rolls_with_zero_failures(kube: KubeDaemon) -
     kube.run("tag", "busybox:latest", "busybox:v2", check=True)
     load = Load(kube, NODE_PORT, 90, threads=4)
     try:
-        time.sleep(0.5)
+        load.wait("answers from v1", lambda p: by_version(p)["v1"] >= 20)
         r = kube.apply(named_web("v2", image="busybox:v2") + SERVICE)
         assert "deployment.apps/web configured" in r.stdout, r.stdout + r.stderr
         st = kube.run("rollout", "status", "deploy/web", "--timeout", "60")
         assert st.returncode == 0, st.stdout + st.stderr
         wait_until(lambda: len(kube.ready_pods("app=web")) == 3 and len(kube.pods("app=web")) == 3,
                    20, "old pods gone")  # fmt: skip
-        time.sleep(1.0)
+        v2 = by_version(load.progress())["v2"]
+        load.wait("answers from v2 alone", lambda p: by_version(p)["v2"] >= v2 + 20
+                  and p["ok"] > 200)  # fmt: skip
     finally:
         update = load.result()
     versions = by_version(update)
@@ -191,24 +220,25 @@ def test_nodeport_spreads_heals_and_rolls_with_zero_failures(kube: KubeDaemon) -
     # rollout undo under load: 0 failed requests
     load = Load(kube, NODE_PORT, 90, threads=4)
     try:
-        time.sleep(0.5)
+        load.wait("answers from v2", lambda p: by_version(p)["v2"] >= 20)
         assert kube.out("rollout", "undo", "deploy/web") == "deployment.apps/web rolled back"
         st = kube.run("rollout", "status", "deploy/web", "--timeout", "60")
         assert st.returncode == 0, st.stdout + st.stderr
         wait_until(lambda: len(kube.ready_pods("app=web")) == 3 and len(kube.pods("app=web")) == 3,
                    20, "v2 pods gone")  # fmt: skip
-        time.sleep(1.0)
+        v1 = by_version(load.progress())["v1"]
+        load.wait("answers from v1 alone", lambda p: by_version(p)["v1"] >= v1 + 20)
     finally:
         undo = load.result()
     versions = by_version(undo)
     print(f"undo: {undo['ok']} ok, {undo['failed']} failed, {dict(versions)}")
     assert undo["failed"] == 0, undo
     assert versions["v1"] > 0 and versions["v2"] > 0, versions
-    last = burst(kube, 1.0)
+    last = burst(kube, 100)
     assert {b.split()[0] for b in last["bodies"]} == {"v1"} and last["failed"] == 0
 
     # deleting the Service: the node port refuses at once, its VIP is released
     assert kube.out("delete", "svc", "web") == 'service "web" deleted'
-    gone = wait_until(lambda: (b := burst(kube, 0.5, 1)) and b["ok"] == 0 and b, 10,
+    gone = wait_until(lambda: (b := burst(kube, 5, 1)) and b["ok"] == 0 and b, 60,
                       "the node port closed")  # fmt: skip
     assert gone["failed"] > 0
