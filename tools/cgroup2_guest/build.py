@@ -178,6 +178,7 @@ def build(cache: Cache) -> bool:
             _say(f"debootstrap {SUITE} into {rootfs} (a few minutes; log: {cache.log})")
             _debootstrap(cache, rootfs)
             guestfiles.install(rootfs)
+            _step(cache, "update-initramfs", ["chroot", str(rootfs), "update-initramfs", "-u"])
             _say("pack the ext4 image")
             _pack(cache, rootfs)
         finally:

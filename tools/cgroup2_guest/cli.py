@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="boot the guest, run COMMAND as root, exit with its status")
     r.add_argument("--memory", type=int, default=2048, metavar="MB", help="guest RAM (2048)")
     r.add_argument("--cpus", type=int, default=2, help="guest vCPUs (2)")
+    r.add_argument("--cpu", default="max", metavar="MODEL", help="qemu -cpu model (max)")
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="kill the guest after S seconds, exit 124")  # fmt: skip
     r.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -60,7 +61,7 @@ def main(argv: Sequence[str]) -> int:
         if args.memory < 256 or args.cpus < 1:
             raise GuestError("run: --memory is at least 256 and --cpus at least 1")
         return run(CACHE, CHECKOUT, command, env=_env(args.env),
-                   machine=Machine(args.memory, args.cpus), timeout=args.timeout,
+                   machine=Machine(args.memory, args.cpus, args.cpu), timeout=args.timeout,
                    console=args.console, timings=args.timings)  # fmt: skip
     except GuestError as e:
         print(f"cgroup2-guest: {e}", file=sys.stderr)

@@ -49,6 +49,7 @@ class Machine:
 
     memory_mb: int = 2048
     cpus: int = 2
+    cpu_model: str = "max"
 
 
 @dataclass
@@ -106,7 +107,7 @@ def qemu_argv(cache: Cache, checkout: Path, run_id: str, machine: Machine,
     return [
         qemu, "-nodefaults", "-no-user-config",
         # TCG: /dev/kvm exists on the CI machines but nested KVM runs no guest vCPU
-        "-accel", "tcg", "-cpu", "max",
+        "-accel", "tcg", "-cpu", machine.cpu_model,
         "-smp", str(machine.cpus), "-m", str(machine.memory_mb),
         "-display", "none", "-serial", "stdio", "-no-reboot",
         "-kernel", str(cache.kernel), "-initrd", str(cache.initrd),
