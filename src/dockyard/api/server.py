@@ -130,7 +130,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     q = d.events.subscribe()
     try:
-        for ev in d.events.since(since, until) if "since" in request.query else []:
+        past = d.events.since(since, until or None) if "since" in request.query else []
+        for ev in past:  # (no --until: every event since, not those up to time 0)
             if _event_matches(ev, filters):
                 await resp.write((json.dumps(ev) + "\n").encode())
         loop = asyncio.get_running_loop()
