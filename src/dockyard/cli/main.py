@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         if ctx.debug:
             raise
         print(f"dockyard: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1) if name != "run" else _run_exit_code(exc)
+        if name in ("run", "exec"):
+            return _run_exit_code(exc, 125 if name == "run" else 1)
+        return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -237,10 +239,20 @@ def _parse(module: object, name: str, cmd_args: list[str]) -> object:
     return parser.parse_args(cmd_args)
 
 
-def _run_exit_code(exc: Exception) -> int:
-    """``docker run`` convention: 125 daemon/CLI failure, 126 not executable, 127 not found."""
-    code = getattr(exc, "exit_code", 1)
-    return code if code in (126, 127) else 125
+def _run_exit_code(exc: Exception, default: int) -> int:
+    """``docker run``/``exec``'s status for a failure to start the command (docker's
+    ``toStatusError``, which reads the message): 127 when the command is not found, 126
+    when it cannot be run (permission denied, a directory), else ``default`` (run: 125)."""
+    from dockyard.errors import InvalidArgument
+
+    if isinstance(exc, InvalidArgument):  # a flag, an --env-file: docker's 125
+        return default
+    text = str(exc)
+    if "executable file not found" in text or "no such file or directory" in text:
+        return 127
+    if "permission denied" in text or "is a directory" in text:
+        return 126
+    return default
 
 
 if __name__ == "__main__":

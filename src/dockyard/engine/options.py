@@ -69,6 +69,40 @@ def parse_env(items: list[str], host_env: dict[str, str]) -> list[str]:
     return out
 
 
+def read_env_file(path: str, host_env: dict[str, str]) -> list[str]:
+    """``--env-file PATH`` as docker reads it: one ``KEY=VALUE`` a line, taken as is (no
+    quotes, no expansion); ``KEY`` alone takes the caller's value (left out when unset);
+    blank lines and lines starting with ``#`` are skipped, leading blanks trimmed."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        from dockyard.linux.syscalls import why
+
+        raise InvalidArgument(f"--env-file {path}: {why(e)}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"--env-file {path}: invalid utf8 bytes") from None
+    out = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not key:
+            raise InvalidArgument(f"--env-file {path}: line {n}: no variable name")
+        if any(ch.isspace() for ch in key):
+            raise InvalidArgument(
+                f"--env-file {path}: line {n}: variable '{key}' contains whitespaces"
+            )
+        if sep:
+            out.append(f"{key}={value}")
+        elif key in host_env:
+            out.append(f"{key}={host_env[key]}")
+    return out
+
+
 _RLIMITS = {
     "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
     "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as",

@@ -525,10 +525,14 @@ def find_executable(proc: Process) -> str:
     name = proc.args[0]
     if "/" in name:
         path = name if name.startswith("/") else os.path.join(proc.cwd, name)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
-            _check_format(name, path)
-            return name
-        raise NotFound(f"exec {name}: no such file or executable")
+        if os.path.isdir(path):
+            raise PermissionDenied(f"exec {name}: is a directory")
+        if not os.path.exists(path):
+            raise NotFound(f"exec {name}: no such file or directory")
+        if not os.access(path, os.X_OK):
+            raise PermissionDenied(f"exec {name}: permission denied")
+        _check_format(name, path)
+        return name
     search = proc.env_value("PATH")
     if search is None:
         search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

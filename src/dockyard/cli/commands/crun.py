@@ -109,8 +109,8 @@ def run_option_fields(args: Any) -> dict[str, Any]:
     imported only when a flag needs one of its parsers."""
     from dockyard.errors import InvalidArgument
 
-    if args.env or args.memory or args.memory_swap or args.cpus or args.ulimit:
-        from dockyard.engine.options import parse_cpus, parse_env, parse_size, parse_ulimit
+    if args.env or args.env_file or args.memory or args.memory_swap or args.cpus or args.ulimit:
+        from dockyard.engine.options import parse_cpus, parse_size, parse_ulimit
     swap = None
     if args.memory_swap is not None:
         swap = -1 if args.memory_swap == "-1" else parse_size(args.memory_swap, "--memory-swap")
@@ -131,7 +131,7 @@ def run_option_fields(args: Any) -> dict[str, Any]:
         entrypoint = [args.entrypoint] if args.entrypoint else []
     return {
         "image": args.image, "command": list(args.command), "entrypoint": entrypoint,
-        "env": parse_env(args.env, dict(os.environ)) if args.env else [],
+        "env": _env(args),
         "workdir": args.workdir,
         "user": args.user, "hostname": args.hostname, "remove": args.rm,
         "network": args.network,
@@ -146,6 +146,17 @@ def run_option_fields(args: Any) -> dict[str, Any]:
         "tmpfs": args.tmpfs, "sysctls": sysctls, "init": args.init,
         "oom_score_adj": args.oom_score_adj, "labels": labels,
     }  # fmt: skip
+
+
+def _env(args: Any) -> list[str]:
+    """``--env-file`` files in order, then ``-e`` (docker's order: later wins)."""
+    if not args.env and not args.env_file:
+        return []
+    from dockyard.engine.options import parse_env, read_env_file
+
+    host = dict(os.environ)
+    out = [kv for path in args.env_file for kv in read_env_file(path, host)]
+    return out + parse_env(args.env, host)
 
 
 def create_body(args: argparse.Namespace) -> dict[str, Any]:

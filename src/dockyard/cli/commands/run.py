@@ -18,6 +18,7 @@ FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--name",), "str", "assign a name to the container"),
     (("--rm",), "bool", "remove the container when it exits"),
     (("-e", "--env"), "list", "set environment variables"),
+    (("--env-file",), "list", "read in a file of environment variables"),
     (("-w", "--workdir"), "str", "working directory inside the container"),
     (("-u", "--user"), "str", "username or UID (format: <name|uid>[:<group|gid>])"),
     (("-h", "--hostname"), "str", "container host name"),
