@@ -244,10 +244,15 @@ class StateDB:
     # --- images and tags ----------------------------------------------------------------
 
     def put_image(self, rec: ImageRecord, tags: tuple[str, ...] = ()) -> None:
-        """Insert or replace an image row and point ``tags`` at it, atomically."""
+        """Insert or update an image row and point ``tags`` at it, atomically. An image
+        already there keeps its other tags (``INSERT OR REPLACE`` would delete the row
+        and, through ``ON DELETE CASCADE``, every tag on it: a ``load`` or ``pull`` of an
+        image tagged ``mine:1`` untagged it)."""
         with self.transaction(write=True) as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(manifest_digest) DO "
+                "UPDATE SET id = excluded.id, media_type = excluded.media_type, "
+                "created = excluded.created, size = excluded.size, added_at = excluded.added_at",
                 (rec.manifest_digest, rec.id, rec.media_type, rec.created, rec.size, rec.added_at),
             )
             for ref in tags:
