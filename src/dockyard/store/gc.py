@@ -6,7 +6,8 @@ in the database; each marks its manifest, config and layer blobs and the
 chain IDs of its layers.  Unmarked blobs and committed snapshots are deleted.
 Active snapshots (containers' writable layers) are never touched here; the
 engine removes them with their containers.  With ``dangling=True`` images
-without tags and without containers go first.  Stale files in ``ingest/``
+without tags and without containers go first; with ``unused=True`` (``image prune
+-a``) every image no container uses, its tags with it.  Stale files in ``ingest/``
 (older than an hour) are swept too.
 
 Errors: none of its own; a blob that disappears meanwhile is skipped.
@@ -20,6 +21,7 @@ import shutil
 import time
 
 from dockyard.oci.digest import Digest, parse_digest
+from dockyard.oci.reference import parse_reference
 from dockyard.records import field, record
 from dockyard.store.images import ImageStore
 from dockyard.store.snapshots import chain_ids
@@ -34,17 +36,19 @@ class PruneReport:
     """What ``prune`` deleted, and how many bytes that freed."""
 
     images: list[Digest] = field(default_factory=list)
+    untagged: list[str] = field(default_factory=list)
     blobs: list[Digest] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)
     reclaimed: int = 0
 
 
-def prune(store: ImageStore, *, dangling: bool = False) -> PruneReport:
-    """Remove unreferenced blobs and snapshots (and dangling images when asked)."""
+def prune(store: ImageStore, *, dangling: bool = False, unused: bool = False) -> PruneReport:
+    """Remove unreferenced blobs and snapshots (and dangling, or all unused, images when
+    asked)."""
     report = PruneReport()
     with store.lock(exclusive=True):
-        if dangling:
-            _remove_dangling(store, report)
+        if dangling or unused:
+            _remove_images(store, report, tagged_too=unused)
         blobs, chains = _mark(store)
         _sweep_blobs(store, blobs, report)
         _sweep_snapshots(store, chains, report)
@@ -52,10 +56,12 @@ def prune(store: ImageStore, *, dangling: bool = False) -> PruneReport:
     return report
 
 
-def _remove_dangling(store: ImageStore, report: PruneReport) -> None:
+def _remove_images(store: ImageStore, report: PruneReport, *, tagged_too: bool) -> None:
     for rec in store.db.list_images():
-        if store.db.tags_of(rec.manifest_digest) or store.db.containers_using(rec.id):
+        tags = store.db.tags_of(rec.manifest_digest)
+        if (tags and not tagged_too) or store.db.containers_using(rec.id):
             continue
+        report.untagged.extend(parse_reference(t).familiar() for t in tags)
         store.db.delete_image(rec.manifest_digest)
         report.images.append(parse_digest(rec.id))
 

@@ -34,8 +34,8 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
     b.add_argument("--cache", help="directory of cached OCI archives to reuse and fill")
     b.add_argument("names", nargs="+", metavar="NAME",
                    help="busybox:latest, debian:bookworm-slim or python:3.11-slim")  # fmt: skip
-    pr = sub.add_parser("prune", help="remove unused blobs and snapshots")
-    pr.add_argument("-a", "--all", action="store_true", help="remove all unused images too")
+    pr = sub.add_parser("prune", help="remove dangling images, unused blobs and snapshots")
+    pr.add_argument("-a", "--all", action="store_true", help="remove all unused images")
     pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
 
 
@@ -61,15 +61,38 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             print(name)
         del done
         return 0
+    return prune_images(ctx, args.all, args.force)
+
+
+DANGLING_WARNING = "WARNING! This will remove all dangling images."
+ALL_WARNING = (
+    "WARNING! This will remove all images without at least one container associated to them."
+)
+
+
+def prune_images(ctx: Context, all_: bool, force: bool) -> int:
+    """``image prune [-a] [-f]``: docker's question (unless ``-f``), then the dangling
+    (``-a``: every unused) images and the blobs and snapshots nothing references."""
+    from dockyard.cli.prompt import confirm
     from dockyard.cli.render import human_size
+
+    if not force and not confirm(ALL_WARNING if all_ else DANGLING_WARNING):
+        print("Total reclaimed space: 0B")
+        return 0
+    lines, reclaimed = image_gc(ctx, all_)
+    if lines:
+        print("Deleted Images:\n" + "\n".join(lines) + "\n")
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
+
+
+def image_gc(ctx: Context, all_: bool) -> tuple[list[str], int]:
+    """Docker's ``untagged: REF`` / ``deleted: DIGEST`` lines of an image prune, and the
+    bytes it freed."""
     from dockyard.store.gc import prune
 
-    report = prune(ctx.images(), dangling=args.all)
-    for digest in report.images:
-        print(f"Deleted Images: {digest}")
-    for blob in report.blobs:
-        print(f"Deleted Blob: {blob}")
-    for snap in report.snapshots:
-        print(f"Deleted Snapshot: {snap}")
-    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
-    return 0
+    report = prune(ctx.images(), dangling=True, unused=all_)
+    lines = [f"untagged: {ref}" for ref in report.untagged]
+    lines += [f"deleted: {d}" for d in report.images]
+    lines += [f"deleted: {d}" for d in report.blobs if d not in report.images]
+    return lines, report.reclaimed

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
 
@@ -18,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     i = sub.add_parser("info", help="display system-wide information")
     i.add_argument("-f", "--format")
     sub.add_parser("df", help="show disk usage")
-    pr = sub.add_parser("prune", help="remove stopped containers and unused volumes")
-    pr.add_argument("-a", "--all", action="store_true")
-    pr.add_argument("-f", "--force", action="store_true")
-    pr.add_argument("--volumes", action="store_true")
+    pr = sub.add_parser("prune", help="remove unused containers, networks, images, build cache")
+    pr.add_argument("-a", "--all", action="store_true", help="remove all unused images")
+    pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    pr.add_argument("--volumes", action="store_true", help="prune anonymous volumes")
     ins = sub.add_parser("install", help="install dockyardd as the systemd unit dockyard.service")
     ins.add_argument("--no-start", action="store_true", help="enable the unit without starting it")
     sub.add_parser("uninstall", help="stop and remove dockyard.service (containers keep running)")
@@ -71,11 +72,53 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         ]  # fmt: skip
         print(table(["TYPE", "TOTAL", "SIZE"], rows))
         return 0
-    out = c.request("POST", "/containers/prune", {}).json()
-    for cid in out["ContainersDeleted"] or []:
-        print(f"Deleted container: {cid}")
+    return _prune(ctx, c, args)
+
+
+def _prune_warning(args: argparse.Namespace) -> str:
+    """Docker's list of what ``system prune`` will remove."""
+    items = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
-        vols = c.request("POST", f"/volumes/prune?all={int(args.all)}", {}).json()
-        for n in vols["VolumesDeleted"] or []:
-            print(f"Deleted volume: {n}")
+        items.append("all anonymous volumes not used by at least one container")
+    if args.all:
+        items += ["all images without at least one container associated to them",
+                  "all build cache"]  # fmt: skip
+    else:
+        items += ["all dangling images", "unused build cache"]
+    return "WARNING! This will remove:\n" + "".join(f"  - {x}\n" for x in items)
+
+
+def _prune(ctx: Context, c: Client, args: argparse.Namespace) -> int:
+    """``system prune``: stopped containers, unused networks, (``--volumes``: unused
+    anonymous volumes,) dangling (``-a``: unused) images, the build cache; docker's
+    sections, then the total."""
+    from dockyard.cli.commands.image import image_gc
+    from dockyard.cli.prompt import confirm
+    from dockyard.cli.render import human_size
+
+    if not args.force and not confirm(_prune_warning(args)):
+        print("Total reclaimed space: 0B")
+        return 0
+    out = c.request("POST", "/containers/prune", {}).json()
+    _section("Deleted Containers", out["ContainersDeleted"])
+    space = int(out.get("SpaceReclaimed") or 0)
+    if args.volumes:
+        vols = c.request("POST", "/volumes/prune", {}).json()
+        _section("Deleted Volumes", vols["VolumesDeleted"])
+        space += int(vols.get("SpaceReclaimed") or 0)
+    nets = c.request("POST", "/networks/prune", {}).json()
+    _section("Deleted Networks", nets["NetworksDeleted"])
+    lines, freed = image_gc(ctx, args.all)
+    _section("Deleted Images", lines)
+    from dockyard.build import prune_cache
+
+    cache = prune_cache(ctx.images())
+    if cache.records:
+        print(f"Deleted build cache objects: {cache.records}\n")
+    print(f"Total reclaimed space: {human_size(space + freed + cache.reclaimed)}")
     return 0
+
+
+def _section(title: str, names: list[str] | None) -> None:
+    if names:
+        print(f"{title}:\n" + "\n".join(names) + "\n")
