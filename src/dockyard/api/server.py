@@ -412,6 +412,22 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     })  # fmt: skip
 
 
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    """Docker's ``HEAD /containers/{id}/archive``: the path's stat in a header, no body."""
+    from dockyard.engine.archive import stat_archive
+
+    d = _d(request)
+    stat = await asyncio.get_running_loop().run_in_executor(
+        None, stat_archive, d, request.match_info["id"], request.query.get("path", "")
+    )
+    import base64
+
+    return web.Response(headers={
+        "Content-Type": "application/x-tar",
+        "X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode(),
+    })  # fmt: skip
+
+
 async def archive_put(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.archive import write_archive
 
@@ -539,7 +555,8 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_get(p + "/containers/{id}/logs", container_logs)
         r.add_get(p + "/containers/{id}/top", container_top)
         r.add_get(p + "/containers/{id}/stats", container_stats)
-        r.add_get(p + "/containers/{id}/archive", archive_get)
+        r.add_get(p + "/containers/{id}/archive", archive_get, allow_head=False)
+        r.add_head(p + "/containers/{id}/archive", archive_head)
         r.add_put(p + "/containers/{id}/archive", archive_put)
         r.add_post(p + "/containers/{id}/exec", exec_create)
         r.add_delete(p + "/containers/{id}", container_remove)

@@ -35,7 +35,7 @@ from dockyard.linux.syscalls import why
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
 
-__all__ = ["read_archive", "write_archive"]
+__all__ = ["go_file_mode", "read_archive", "stat_archive", "write_archive"]
 
 _CLEARED = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -81,6 +81,50 @@ def _open_base(base: str, what: str) -> int:
         raise NotFound(f"{what}: {why(e)}") from None
 
 
+def go_file_mode(st_mode: int) -> int:
+    """``st_mode`` as Go's ``os.FileMode``, the ``mode`` of docker's path stat (a docker
+    client tests ``ModeDir``, bit 31, and ``ModeSymlink``, bit 27)."""
+    mode = stat.S_IMODE(st_mode) & 0o777
+    kind = stat.S_IFMT(st_mode)
+    mode |= {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFIFO: 1 << 25,
+             stat.S_IFSOCK: 1 << 24, stat.S_IFBLK: 1 << 26,
+             stat.S_IFCHR: (1 << 26) | (1 << 21)}.get(kind, 0)  # fmt: skip
+    if st_mode & stat.S_ISUID:
+        mode |= 1 << 23
+    if st_mode & stat.S_ISGID:
+        mode |= 1 << 22
+    if st_mode & stat.S_ISVTX:
+        mode |= 1 << 20
+    return mode
+
+
+def stat_archive(d: Daemon, ref: str, path: str) -> dict[str, Any]:
+    """Docker's stat of ``path`` in container ``ref`` (``HEAD .../archive``), a final
+    symlink followed in the container's root (as ``docker cp`` follows a destination
+    link); NotFound when nothing is there."""
+    from dockyard.linux.resolve import open_in_root
+
+    if not path.startswith("/"):
+        raise InvalidArgument(f"cp: path {path!r} must be absolute")
+    rec, rootfs = _root(d, ref)
+    base, inner = _filesystem_of(d, rec, rootfs, path)
+    missing = f"cp {rec.name}:{path}: no such file or directory"
+    root_fd = _open_base(base, missing)
+    try:
+        fd = open_in_root(root_fd, inner, os.O_PATH)
+    except OSError:
+        raise NotFound(missing) from None
+    finally:
+        os.close(root_fd)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size,
+            "mode": go_file_mode(st.st_mode), "mtime": str(int(st.st_mtime)),
+            "linkTarget": ""}  # fmt: skip
+
+
 # --- out ------------------------------------------------------------------------------
 
 
@@ -119,7 +163,7 @@ def read_archive(d: Daemon, ref: str, path: str) -> tuple[bytes, dict[str, Any]]
     finally:
         os.close(parent_fd)
         os.close(root_fd)
-    info = {"name": arcname, "size": st.st_size, "mode": st.st_mode,
+    info = {"name": arcname, "size": st.st_size, "mode": go_file_mode(st.st_mode),
             "mtime": str(int(st.st_mtime)), "linkTarget": link}  # fmt: skip
     return buf.getvalue(), info
 

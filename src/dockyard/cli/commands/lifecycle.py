@@ -8,6 +8,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
@@ -140,12 +142,10 @@ def _port(c: Client, args: argparse.Namespace) -> int:
 
 
 def _cp(c: Client, args: argparse.Namespace) -> int:
-    """``cp CONTAINER:SRC DEST`` or ``cp SRC CONTAINER:DEST`` (tar through the API)."""
-    import io
-    import os
-    import tarfile
-    from urllib.parse import quote
-
+    """``cp CONTAINER:SRC DEST|-`` or ``cp SRC|- CONTAINER:DEST`` (tar through the API),
+    with ``docker cp``'s path rules: a destination that does not exist (its parent does)
+    is the copy's new name; one that ends in ``/`` must be a directory; ``SRC/.`` copies
+    a directory's contents; ``-`` is a tar stream on stdin or stdout."""
     from dockyard.errors import InvalidArgument
 
     def split(s: str) -> tuple[str, str] | None:
@@ -158,24 +158,112 @@ def _cp(c: Client, args: argparse.Namespace) -> int:
     if (src is None) == (dst is None):
         raise InvalidArgument("cp: exactly one of SRC and DEST must be CONTAINER:PATH")
     if src is not None:
-        data = c.request("GET", f"/containers/{quote(src[0])}/archive?path={quote(src[1])}").read()
-        from dockyard.store.tarextract import extract_tar
-
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            members = tar.getmembers()
-            target = args.dst
-            if os.path.isdir(target):
-                extract_tar(tar, target)
-            else:
-                root = members[0].name if members else ""
-                for m in members:
-                    m.name = os.path.basename(target) + m.name[len(root) :]
-                extract_tar(tar, os.path.dirname(os.path.abspath(target)) or ".")
-        return 0
+        return _cp_out(c, src[0], src[1], args.dst)
     assert dst is not None
+    return _cp_in(c, args.src, dst[0], dst[1])
+
+
+def _archive_url(ref: str, path: str) -> str:
+    from urllib.parse import quote
+
+    return f"/containers/{quote(ref, safe='')}/archive?path={quote(path)}"
+
+
+def _cp_out(c: Client, ref: str, path: str, target: str) -> int:
+    import io
+    import os
+    import tarfile
+
+    from dockyard.errors import InvalidArgument, NotFound
+    from dockyard.store.tarextract import extract_tar
+
+    resp = c.request("GET", _archive_url(ref, path))
+    if target == "-":  # the tar stream itself, as docker writes it
+        out = sys.stdout.buffer
+        for piece in resp.chunks():
+            out.write(piece)
+        out.flush()
+        return 0
+    data = resp.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        src_is_dir = bool(members) and members[0].isdir()
+        if os.path.isdir(target):  # into it (SRC/.: the contents, entries "./…")
+            extract_tar(tar, target)
+            return 0
+        if os.path.lexists(target) and src_is_dir:
+            raise InvalidArgument(f"cp: cannot copy a directory to a file: {target}")
+        if target.endswith("/"):
+            raise NotFound(f"cp: destination directory {target} does not exist")
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise NotFound(f"cp: destination directory {parent} does not exist")
+        root = members[0].name if members else ""
+        for m in members:
+            m.name = os.path.basename(target) + m.name[len(root) :]
+        extract_tar(tar, parent)
+    return 0
+
+
+def _stat_in(c: Client, ref: str, path: str) -> dict[str, Any] | None:
+    """Docker's stat of ``path`` in the container (``HEAD .../archive``), None if absent."""
+    import base64
+    import json
+    from urllib.parse import quote
+
+    c.get(f"/containers/{quote(ref, safe='')}/json")  # NotFound for the container itself
+    resp = c.request("HEAD", _archive_url(ref, path), check=False)
+    resp.sock.close()
+    if resp.status == 404:
+        return None
+    if resp.status >= 400:
+        from dockyard.errors import Conflict
+
+        raise Conflict(f"cp: stat {ref}:{path}: HTTP {resp.status}")
+    value = json.loads(base64.b64decode(resp.headers["x-docker-container-path-stat"]))
+    return value if isinstance(value, dict) else None
+
+
+def _cp_in(c: Client, src: str, ref: str, path: str) -> int:
+    import io
+    import os
+    import posixpath
+    import tarfile
+
+    from dockyard.errors import InvalidArgument, NotFound
+
+    if src == "-":  # a tar stream on stdin, extracted into the directory PATH
+        st = _stat_in(c, ref, path)
+        if st is None:
+            raise NotFound(f"cp: destination directory {ref}:{path} does not exist")
+        if not int(st["mode"]) & _GO_MODE_DIR:
+            raise InvalidArgument(f"cp: destination {ref}:{path} must be a directory")
+        data = sys.stdin.buffer.read()
+        c.request("PUT", _archive_url(ref, path), raw=data,
+                  content_type="application/x-tar").read()  # fmt: skip
+        return 0
+    if not os.path.lexists(src):
+        raise NotFound(f"cp: {src}: no such file or directory")
+    src_is_dir = os.path.isdir(src)
+    contents = src_is_dir and (src.rstrip("/").endswith("/.") or src == ".")
+    st = _stat_in(c, ref, path)
+    if st is not None and int(st["mode"]) & _GO_MODE_DIR:
+        into, arcname = path, "." if contents else os.path.basename(src.rstrip("/"))
+    elif st is not None:  # an existing file: replaced by a file of that name
+        if src_is_dir:
+            raise InvalidArgument(f"cp: cannot copy a directory to a file: {ref}:{path}")
+        into, arcname = posixpath.dirname(path) or "/", posixpath.basename(path)
+    elif path.endswith("/") and not src_is_dir:
+        raise NotFound(f"cp: destination directory {ref}:{path} does not exist")
+    else:  # absent: the copy's new name, in its parent (which must exist)
+        stripped = path.rstrip("/")
+        into, arcname = posixpath.dirname(stripped) or "/", posixpath.basename(stripped)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(args.src, arcname=os.path.basename(args.src.rstrip("/")))
-    c.request("PUT", f"/containers/{quote(dst[0])}/archive?path={quote(dst[1])}",
-              raw=buf.getvalue(), content_type="application/x-tar").read()  # fmt: skip
+        tar.add(src, arcname=arcname)
+    c.request("PUT", _archive_url(ref, into), raw=buf.getvalue(),
+              content_type="application/x-tar").read()  # fmt: skip
     return 0
+
+
+_GO_MODE_DIR = 1 << 31  # os.ModeDir in docker's path stat
