@@ -85,6 +85,7 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "PidsLimit": opts.get("pids_limit"),
             "Privileged": bool(opts.get("privileged")),
             "ReadonlyRootfs": bool(opts.get("read_only")),
+            "Init": bool(opts.get("init")),
             "CapAdd": opts.get("cap_add") or None,
             "CapDrop": opts.get("cap_drop") or None,
             "Binds": dopts.get("volumes") or None,

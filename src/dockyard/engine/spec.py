@@ -105,6 +105,27 @@ def _args(opts: RunOptions, cfg: dict[str, Any]) -> list[str]:
     return args
 
 
+# ``--init``: docker's docker-init is tini, statically linked (it runs in any image), bound
+# read-only at /sbin/docker-init and run as PID 1 with the command as its child: it reaps
+# zombies, forwards signals to the child and exits with the child's status.
+INIT_IN_CONTAINER = "/sbin/docker-init"
+_INIT_CANDIDATES = ("tini-static", "docker-init")
+
+
+def init_binary() -> str:
+    """The host's static tini (``DOCKYARD_INIT_PATH`` overrides); Unavailable if absent."""
+    import shutil
+
+    found = os.environ.get("DOCKYARD_INIT_PATH") or next(
+        (p for p in map(shutil.which, _INIT_CANDIDATES) if p), None
+    )
+    if not found or not os.path.isfile(found):
+        from dockyard.errors import Unavailable
+
+        raise Unavailable("--init: no tini-static on this host (install the tini package)")
+    return os.path.realpath(found)
+
+
 def _seccomp(opts: RunOptions, caps: list[str]) -> dict[str, Any] | None:
     from dockyard.runtime.defaults import default_seccomp
 
@@ -150,6 +171,9 @@ def _mounts(opts: RunOptions, inputs: SpecInputs) -> list[dict[str, Any]]:
             "destination": f"/etc/{name}", "type": "bind",
             "source": os.path.join(inputs.files_dir, name), "options": ["rbind", "rprivate"],
         })  # fmt: skip
+    if opts.init:
+        mounts.append({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init_binary(),
+                       "options": ["rbind", "ro", "rprivate"]})  # fmt: skip
     for spec in opts.tmpfs:
         dest, _, mopts = spec.partition(":")
         if not dest.startswith("/"):
@@ -226,7 +250,7 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
     process: dict[str, Any] = {
         "terminal": opts.tty,
         "user": {"uid": inputs.user.uid, "gid": inputs.user.gid},
-        "args": _args(opts, cfg),
+        "args": [INIT_IN_CONTAINER, "--", *_args(opts, cfg)] if opts.init else _args(opts, cfg),
         "env": _env(opts, inputs),
         "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
