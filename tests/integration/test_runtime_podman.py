@@ -198,3 +198,29 @@ def test_podman_stop_kills_a_container_ignoring_sigterm_and_rm_force(
     assert run2.returncode == 0, run2.stderr
     assert pm(podman, "rm", "-f", "-t", "0", "victim", "stubborn").returncode == 0
     assert pm(podman, "ps", "-aq").stdout.strip() == ""
+
+
+# The host's stock containers.conf (Debian): no CAP_AUDIT_WRITE, so podman's default seccomp
+# profile gets its conditional ``socket`` rules, and ping_group_range as a default sysctl.
+STOCK = (
+    '\n[containers]\ndefault_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", '
+    '"KILL", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]\n'
+    'default_sysctls = ["net.ipv4.ping_group_range=0 0"]\n'
+)
+
+
+def test_podman_default_seccomp_and_sysctl(podman: list[str], tmp_path: Path) -> None:
+    """Regression (issue 21, 3f): ``syscalls[20] socket: File exists`` from the default
+    profile, then ``set sysctl net.ipv4.ping_group_range``: read-only file system (it was
+    written after /proc/sys was made read-only)."""
+    conf = Path(os.environ["CONTAINERS_CONF"])
+    conf.write_text(CONF.replace("[containers]\n", STOCK.strip() + "\n", 1))
+    rootfs = build_rootfs(tmp_path / "rootfs")
+    tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True)
+    imp = subprocess.run([*podman, "import", "-", "localhost/dybox"], input=tar.stdout,
+                         capture_output=True, check=False, timeout=120)  # fmt: skip
+    assert imp.returncode == 0, imp.stderr.decode()
+    script = "cat /proc/sys/net/ipv4/ping_group_range; grep Seccomp: /proc/self/status"
+    done = pm(podman, "run", "--rm", "--network", "none", "localhost/dybox", "sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "0", "Seccomp:", "2"]

@@ -91,27 +91,20 @@ def _arch(sc: Any, name: str) -> int:
     return int(value)
 
 
-def _arg_groups(sc: Any, rule: SeccompSyscall) -> list[list[Any]]:
-    args = [sc.Arg(a.index, _OPS[a.op], a.value, a.value_two) for a in rule.args]
+def _arg_groups(rule: SeccompSyscall) -> list[tuple[tuple[int, int, int, int], ...]]:
+    """The rule's conditions as libseccomp rules: (index, op, value, value_two) each."""
+    args = [(a.index, _OPS[a.op], a.value, a.value_two) for a in rule.args]
     indexes = [a.index for a in rule.args]
     if len(set(indexes)) == len(indexes):
-        return [args]
-    return [[a] for a in args]  # conditions on one index: one rule each (OR)
+        return [tuple(args)]
+    return [(a,) for a in args]  # conditions on one index: one rule each (OR)
 
 
-def compile_filter(profile: Seccomp) -> bytes:
-    """Compile ``profile`` with libseccomp and return the BPF program bytes."""
-    try:
-        import pyseccomp as sc
-    except (ImportError, OSError) as e:  # pragma: no cover - pyseccomp is a dependency
-        raise Unavailable(f"load seccomp profile: libseccomp is not available: {e}") from None
-    default = _action(sc, profile.default_action, profile.default_errno_ret)
-    filt = sc.SyscallFilter(default)
-    native = sc.system_arch()
-    for name in profile.architectures:
-        arch = _arch(sc, name)
-        if arch != native and not filt.exist_arch(arch):
-            filt.add_arch(arch)
+def _add_rules(sc: Any, filt: Any, profile: Seccomp, default: int, *, compat: bool) -> None:
+    """The profile's rules into ``filt`` (one architecture; see :func:`compile_filter`)."""
+    import errno
+
+    seen: set[tuple[int, int, tuple[tuple[int, int, int, int], ...]]] = set()
     for i, rule in enumerate(profile.syscalls):
         action = _action(sc, rule.action, rule.errno_ret)
         if action == default:
@@ -120,13 +113,51 @@ def compile_filter(profile: Seccomp) -> bytes:
             nr = sc.resolve_syscall(sc.Arch.NATIVE, name)
             if nr < 0:
                 continue  # unknown to this kernel/libseccomp: skipped, as runc does
-            for group in _arg_groups(sc, rule):
+            for group in _arg_groups(rule):
+                if (action, nr, group) in seen:
+                    continue  # the same rule again: once is enough
+                seen.add((action, nr, group))
                 try:
-                    filt.add_rule(action, nr, *group)
+                    filt.add_rule(action, nr, *(sc.Arg(*a) for a in group))
                 except OSError as e:
+                    if compat and e.errno == errno.EEXIST and action == sc.ALLOW:
+                        continue  # not expressible on this compat arch: default there
                     raise InvalidArgument(
                         f"load seccomp profile: syscalls[{i}] {name}: {e.strerror or e}"
                     ) from None
+
+
+def compile_filter(profile: Seccomp) -> bytes:
+    """Compile ``profile`` with libseccomp and return the BPF program bytes.
+
+    One filter per architecture, merged at the end: a rule libseccomp cannot express on
+    a compat architecture (on x86, ``socket`` becomes the multiplexed ``socketcall``,
+    whose first argument is the call number: podman's ``socket`` rules on argument 0
+    conflict there, EEXIST) is left out of that architecture alone when it only allows
+    (its calls keep the default action, which is stricter); identical rules are added
+    once (libseccomp takes one duplicate, but its socketcall rewrite may not)."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError) as e:  # pragma: no cover - pyseccomp is a dependency
+        raise Unavailable(f"load seccomp profile: libseccomp is not available: {e}") from None
+    default = _action(sc, profile.default_action, profile.default_errno_ret)
+    native = sc.system_arch()
+    arches = [native]
+    for name in profile.architectures:
+        arch = _arch(sc, name)
+        if arch not in arches:
+            arches.append(arch)
+    filters = []
+    for arch in arches:
+        filt = sc.SyscallFilter(default)
+        if arch != native:
+            filt.add_arch(arch)
+            filt.remove_arch(native)
+        _add_rules(sc, filt, profile, default, compat=arch != native)
+        filters.append(filt)
+    filt = filters[0]
+    for other in filters[1:]:
+        filt.merge(other)
     fd = os.memfd_create("dockyard-seccomp", os.MFD_CLOEXEC)
     try:
         filt.export_bpf(_Fd(fd))

@@ -264,6 +264,8 @@ def container_main(req: InitRequest) -> None:
             run_hooks(hooks.create_container, creating, "createContainer")
         fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
+        if lx is not None:  # runc's order: before readonlyPaths make /proc/sys read-only
+            apply_sysctl(lx.sysctl)
         mounts.finish_rootfs(sc, spec)
         if req.console_fd is not None:  # the container's own devpts is in place now
             _console_inside(req.console_fd, proc.console_size)
@@ -277,10 +279,8 @@ def container_main(req: InitRequest) -> None:
             sc.setdomainname(spec.domainname)
     if "network" in new_ns:
         sc.link_up("lo")
-    if lx is not None:
-        apply_sysctl(lx.sysctl)
-        if lx.personality is not None:
-            sc.personality(c.PER_LINUX32 if lx.personality.domain == "LINUX32" else c.PER_LINUX)
+    if lx is not None and lx.personality is not None:
+        sc.personality(c.PER_LINUX32 if lx.personality.domain == "LINUX32" else c.PER_LINUX)
     if req.late_r is not None:  # prepared ahead: the process is not known yet
         os.write(req.err_w, b"ready\n")
         proc = _read_late_process(req.late_r)
