@@ -57,6 +57,7 @@ PACKAGES = (
     "procps",
     "util-linux",
     "uidmap",
+    "slirp4netns",  # the build's sandbox network (RUN steps with a network)
     "openssl",
     "ca-certificates",
     "gzip",
