@@ -130,7 +130,7 @@ def test_pull_resumes_a_partial_download(
     from dockyard.oci.digest import sha256_digest
 
     d = sha256_digest(layer)
-    store.blobs.ingest_dir.mkdir(parents=True)
+    store.blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
     (store.blobs.ingest_dir / f"pull-sha256-{d.hex}").write_bytes(layer[: len(layer) // 2])
     lines, progress = _progress()
     asyncio.run(pull(store, f"{reg.address}/resume:v1", progress=progress))
@@ -147,7 +147,7 @@ def test_pull_refuses_corrupt_partial(tmp_path: Path, reg: ThreadedRegistry) -> 
     from dockyard.oci.digest import sha256_digest
 
     d = sha256_digest(img.layers[0])
-    store.blobs.ingest_dir.mkdir(parents=True)
+    store.blobs.ingest_dir.mkdir(parents=True, exist_ok=True)
     (store.blobs.ingest_dir / f"pull-sha256-{d.hex}").write_bytes(b"\0" * 10)
     with pytest.raises(InvalidArgument, match="verification failed"):
         asyncio.run(pull(store, f"{reg.address}/corrupt:v1"))
