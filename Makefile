@@ -76,8 +76,15 @@ GUEST_APT_PACKAGES := qemu-system-x86 debootstrap e2fsprogs
 CGROUP2_TESTS := tests/integration/test_cgroups_contract_host.py \
 	tests/integration/test_cgroups_oom.py tests/integration/test_run.py \
 	tests/integration/test_daemon_lifecycle.py tests/integration/test_daemon_commands.py \
-	tests/integration/test_escape_suite.py \
+	tests/integration/test_escape_suite.py tests/integration/test_escape_devices.py \
+	tests/integration/test_update.py tests/integration/test_systemd_host.py \
 	tests/integration/test_kube_deployments.py::test_hpa_scales_up_under_load_and_down_after_the_window
+# The suite runs as a login shell's user would run a service: in a transient scope that
+# systemd delegates (the session scope of a login shell is not delegated: no controller could
+# be enabled beneath it); its deadlines stretched for the emulated CPU.
+GUEST_PYTEST := systemd-run --scope --quiet --collect -p Delegate=yes -- \
+	env DOCKYARD_SYSTEMD_TESTS=1 DOCKYARD_TEST_TIME_SCALE=8 DOCKYARD_START_TIMEOUT=240 \
+	$(PY) -m pytest -q -p no:cacheprovider -m "not anchors"
 
 .PHONY: cgroup2-guest-deps cgroup2-guest test-cgroup2 cgroup2-smoke
 
@@ -91,7 +98,7 @@ cgroup2-guest: cgroup2-guest-deps
 	@$(GUEST) build
 
 test-cgroup2: setup cgroup2-guest
-	@$(GUEST) run --timings -- $(PY) -m pytest -q -p no:cacheprovider -m "not anchors" $(CGROUP2_TESTS)
+	@$(GUEST) run --timings -- $(GUEST_PYTEST) $(CGROUP2_TESTS)
 
 cgroup2-smoke: setup cgroup2-guest
 	@$(GUEST) run --timings --timeout 600 -- $(PY) tools/cgroup2_guest/smoke.py

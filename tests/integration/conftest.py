@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from daemon_kit import TIME_SCALE
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_CACHE = REPO / ".cache" / "images"
@@ -77,7 +78,8 @@ class Dockyard:
     def run(self, *args: str, timeout: float = 120, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
         proc = subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=timeout, input=input,
+            self.argv(*args), capture_output=True, text=True, timeout=timeout * TIME_SCALE,
+            input=input,
             check=False,
         )  # fmt: skip
         if check and proc.returncode != 0:

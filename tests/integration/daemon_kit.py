@@ -17,6 +17,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_CACHE = REPO / ".cache" / "images"
 CLI = os.environ.get("DOCKYARD_TEST_CLI", "").split() or [sys.executable, "-m", "dockyard.cli.main"]
+# Deadlines are generous for this machine; an emulated host (the cgroup v2 guest under TCG,
+# 10-20x slower) multiplies them (make test-cgroup2 sets 8).
+TIME_SCALE = float(os.environ.get("DOCKYARD_TEST_TIME_SCALE") or 1)
 
 
 class Daemonized:
@@ -42,7 +45,8 @@ class Daemonized:
 
     def run(self, *args: str, timeout: float = 60, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(self.argv(*args), capture_output=True, text=True,
+                              timeout=timeout * TIME_SCALE,
                               input=input, check=False, env=self.env)  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"dockyard {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
@@ -76,7 +80,7 @@ class Daemonized:
         raise AssertionError("spare containers did not settle")
 
     def wait_for(self, fn: object, timeout: float = 20.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIME_SCALE
         while time.monotonic() < deadline:
             if fn():  # type: ignore[operator]
                 return

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_kit import IMAGE_CACHE, Daemonized, teardown
+from daemon_kit import IMAGE_CACHE, TIME_SCALE, Daemonized, teardown
 
 HTTPD = "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 8080 -h /www"
 
@@ -99,7 +99,7 @@ class KubeDaemon(Daemonized):
             ["nsenter", "-t", str(self.holder), "-n", "-m", "--", "sh", "-c", script],
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=timeout * TIME_SCALE,
             check=False,
         )
 
@@ -178,6 +178,7 @@ def kube(tmp_path: Path) -> Iterator[KubeDaemon]:
 
 
 def wait_until(fn: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    timeout *= TIME_SCALE
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Client", "Response"]
 
-_START_TIMEOUT = 30.0
+_START_TIMEOUT = float(os.environ.get("DOCKYARD_START_TIMEOUT") or 30.0)  # slow hosts: raise it
 
 
 def _dumps(value: Any) -> bytes:
