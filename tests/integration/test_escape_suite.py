@@ -85,8 +85,11 @@ def test_cgroupfs_release_agent_cannot_be_reached(dy: Dockyard) -> None:
     rc, out = sh(dy, "mkdir -p /tmp/cg; mount -t cgroup -o rdma cgroup /tmp/cg || "
                      "mount -t cgroup -o memory cgroup /tmp/cg")  # fmt: skip
     assert rc != 0 and _eperm(out), out
+    # v1: a hierarchy's notify_on_release; v2 (no release_agent at all): its own files
     rc, out = sh(dy, "find /sys/fs/cgroup -name release_agent | wc -l; "
-                     "echo 1 > /sys/fs/cgroup/memory/notify_on_release")  # fmt: skip
+                     "f=/sys/fs/cgroup/memory/notify_on_release; "
+                     "[ -e /sys/fs/cgroup/cgroup.controllers ] && "
+                     "f=/sys/fs/cgroup/cgroup.subtree_control; echo 1 > $f")  # fmt: skip
     assert out.split("\n", 1)[0].strip() == "0", out  # no hierarchy root is visible
     assert rc != 0 and "Read-only file system" in out, out
 
@@ -181,7 +184,10 @@ def test_no_host_pid_is_visible_through_sys_fs_cgroup(dy: Dockyard) -> None:
         assert "systemd" not in dirs.split() and n_systemd == "0", out
     if "\n0::" in "\n" + own and any(":memory:" in line for line in own.splitlines()):
         assert "unified" in dirs.split() and n_v2 == "1", out  # hybrid: the filter's leaf
-    assert {"memory", "pids", "cpu", "freezer"} <= set(dirs.split()) or dirs == "", out
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():  # pure v2: the one hierarchy
+        assert "cgroup.controllers" in dirs.split() and n_v2 == "1", out
+    else:
+        assert {"memory", "pids", "cpu", "freezer"} <= set(dirs.split()) or dirs == "", out
 
 
 _EUID_ELF_CODE = bytes.fromhex(
