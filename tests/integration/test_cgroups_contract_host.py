@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit" / "cgroup
 
 from cgroups_contract import CgroupContract, Env
 
-from dockyard.cgroups import Manager, create_manager, detect_mode, parse_proc_cgroup
-from dockyard.cgroups._paths import place, v1_mounts
+from dockyard.cgroups import Manager, create_manager, detect_mode
+from dockyard.cgroups._paths import own_cgroups, place, v1_mounts
 
 pytestmark = pytest.mark.root
 
@@ -25,7 +25,7 @@ ROOT = Path("/sys/fs/cgroup")
 
 
 def host_own_dirs() -> list[Path]:
-    own = parse_proc_cgroup(Path("/proc/self/cgroup").read_text())
+    own = own_cgroups()  # a dockyard-leaf stands for its parent (cgroups/delegate.py)
     mode = detect_mode(ROOT)
     if mode == "v2":
         return [place(ROOT, own[""], Path())]  # type: ignore[arg-type]
@@ -51,7 +51,7 @@ def host_usable() -> str | None:
     if not ROOT.is_dir():
         return "no cgroup filesystem"
     if detect_mode(ROOT) == "v2":
-        own = parse_proc_cgroup(Path("/proc/self/cgroup").read_text())[""]
+        own = own_cgroups()[""]
         enabled = (ROOT / own.lstrip("/") / "cgroup.subtree_control").read_text().split()
         if not {"memory", "cpu", "pids"} <= set(enabled):
             return f"cgroup v2: memory, cpu, pids not delegated to {own}"
