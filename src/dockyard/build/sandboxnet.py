@@ -114,8 +114,14 @@ class SandboxNetwork:
         exit_r, self._exit_w = os.pipe()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115  (kept until close())
         try:
+            # slirp4netns's --enable-sandbox unshares a mount namespace and detaches the old
+            # root after pivot_root, but makes "/" private without MS_REC (1.2.0): on a host
+            # whose mounts are shared (systemd), that detach propagated and unmounted the
+            # host's /sys/fs/cgroup and more. It starts in a namespace made rprivate first.
+            unshare = shutil.which("unshare") or "unshare"
             self._stack = subprocess.Popen(
-                [slirp, "--configure", f"--mtu={MTU}",
+                [unshare, "--mount", "--propagation", "private", "--",
+                 slirp, "--configure", f"--mtu={MTU}",
                  *([] if self.host_loopback else ["--disable-host-loopback"]),
                  "--enable-sandbox", "--enable-seccomp", f"--ready-fd={ready_w}",
                  f"--exit-fd={exit_r}", "--netns-type=path", netns, IFNAME],
