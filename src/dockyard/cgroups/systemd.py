@@ -13,6 +13,15 @@ Terms: the container's cgroup *path* has runc's systemd form ``<slice>:<prefix>:
 ``/system.slice/dockyard-abc123.scope``. A slice named ``a-b.slice`` nests as
 ``a.slice/a-b.slice`` (systemd's rule).
 
+Inside the scope (delegated to us) the container's processes live in a child,
+``<scope>/container``, which carries the limits, stats, freezer and kill. Where the caller is a
+holder (``DOCKYARD_SCOPE_KEEPER=1``, set by the engine's launcher) the holder joins the scope too,
+in ``<scope>/supervisor``: the scope then outlives the container's last process until the
+engine lets the holder go, so its ``memory.events`` (the OOM count) is still there when the exit
+is handled. Without it, systemd removes an empty scope's cgroup at once, before anyone reads it
+(the race conmon and containerd have with systemd scopes). ``dockyard-runtime`` (podman) starts
+no keeper, as runc.
+
 Lifecycle, as the :class:`~dockyard.cgroups.Manager` protocol's: ``create()`` makes nothing
 (a scope needs a process); ``apply(r)`` before the scope exists is kept and applied when
 ``add(init)`` starts the scope (before the init is released to exec, so no user code runs
@@ -55,6 +64,9 @@ else:
 __all__ = ["SystemdManager", "is_systemd_path", "parse_systemd_path", "slice_dir"]
 
 _SIGKILL = 9
+CHILD = "container"  # the container's processes, beneath the scope
+SUPERVISOR = "supervisor"  # the holder that keeps the scope until its exit is read
+DOMAIN = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids")
 
 
 def is_systemd_path(path: str) -> bool:
@@ -115,18 +127,25 @@ class SystemdManager:
         clock: Clock | None = None,
         bus: Bus | None = None,
     ) -> None:
+        import os as _os
+
         from dockyard.cgroups.v2.manager import V2Manager
 
         self.path = path
         self.slice, self.unit = parse_systemd_path(path)
-        rel = "/".join(p for p in (slice_dir(self.slice), self.unit) if p)
+        rel = "/".join(p for p in (slice_dir(self.slice), self.unit, CHILD) if p)
         self._v2: V2Manager = V2Manager(rel, root=root, own={"": "/"}, fs=fs, clock=clock)
         self._fs = fs or CgroupFs()
         self._bus = bus
         self._pending: LinuxResources | None = None
+        self._keeper = _os.environ.get("DOCKYARD_SCOPE_KEEPER") == "1"
 
     def _dir(self) -> FsPath:
+        """The container's cgroup, ``<scope>/container``."""
         return FsPath(str(self._v2.paths()[""]))
+
+    def _scope_dir(self) -> FsPath:
+        return FsPath(self._dir().rsplit("/", 1)[0])
 
     def _started(self) -> bool:
         return self._fs.exists(self._dir() / "cgroup.procs")
@@ -155,17 +174,32 @@ class SystemdManager:
         if self._started():
             self._v2.add(pid)
             return
+        import os
+
+        keeper = os.getpid() if self._keeper and os.getpid() != pid else 0
         props: list[Property] = [
             ("Description", ("s", f"dockyard container {self.unit}")),
             ("Slice", ("s", self.slice)),
-            ("PIDs", ("au", [pid])),
+            ("PIDs", ("au", [pid, keeper] if keeper else [pid])),
             ("Delegate", ("b", True)),
             ("CollectMode", ("s", "inactive-or-failed")),
             *_properties(self._pending),
         ]
         self._client().start_scope(self.unit, props)
-        if not self._started():
-            raise Unavailable(f"start unit {self.unit}: no cgroup at {self._dir()}")
+        scope = self._scope_dir()
+        if not self._fs.exists(scope / "cgroup.procs"):
+            raise Unavailable(f"start unit {self.unit}: no cgroup at {scope}")
+        # the scope's own cgroup keeps no process (no internal processes): the container
+        # in <scope>/container, the keeper in <scope>/supervisor
+        self._fs.mkdir(self._dir())
+        self._fs.write(self._dir() / "cgroup.procs", str(pid))
+        if keeper:
+            self._fs.mkdir(scope / SUPERVISOR)
+            self._fs.write(scope / SUPERVISOR / "cgroup.procs", str(keeper))
+        offered = (self._fs.read(scope / "cgroup.controllers") or "").split()
+        wanted = [c for c in DOMAIN if c in offered]
+        if wanted:
+            self._fs.write(scope / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         if self._pending is not None:
             self._v2.apply(self._pending)
             self._pending = None
@@ -206,6 +240,11 @@ class SystemdManager:
             except Unavailable:
                 pass  # already gone (collected when its last process ended)
         self._v2.destroy()
+        for d in (self._scope_dir() / SUPERVISOR, self._scope_dir()):
+            try:
+                self._fs.rmdir(d)
+            except OSError:
+                pass  # systemd removes it when the unit stops; or a keeper is still there
 
     def paths(self) -> dict[str, Path]:
         return self._v2.paths()

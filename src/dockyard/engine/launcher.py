@@ -66,6 +66,9 @@ def argv(run_root: str, state_root: str, fd: int) -> list[str]:
 
 def main(args: list[str]) -> int:
     run_root, state_root, fd = args[0], args[1], int(args[2])
+    # a holder joins its container's systemd scope (cgroups/systemd.py): the scope outlives
+    # the container's last process until the holder is let go, so its OOM count is read
+    os.environ["DOCKYARD_SCOPE_KEEPER"] = "1"
     sock = socket.socket(fileno=fd)
     os.set_inheritable(fd, False)
     import dockyard.runtime.init  # noqa: F401  (what every holder runs: loaded once, here)

@@ -265,6 +265,14 @@ class FakeCgroupFs(CgroupFs):
                 raise os_error(f"write {path} = {value}", exc)
             enabled = enabled | {name} if token[0] == "+" else enabled - {name}
         path.write_text(" ".join(sorted(enabled)))
+        # the kernel: the children's cgroup.controllers and controller files follow at once
+        d = path.parent
+        for child in (c for c in d.iterdir() if c.is_dir()):
+            (child / "cgroup.controllers").write_text(" ".join(sorted(enabled)))
+            for f in d.iterdir():
+                ctl = f.name.split(".")[0]
+                if f.is_file() and ctl in enabled and not (child / f.name).exists():
+                    (child / f.name).write_text(f.read_text())
 
     # -- the v2 device filter: recorded, never loaded ----------------------------------
 

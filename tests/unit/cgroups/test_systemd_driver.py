@@ -73,10 +73,12 @@ def test_the_scope_is_started_with_the_init_and_the_limits(host: Path) -> None:
         500_000,
     )
     scope = host / "system.slice" / "dockyard-abc.scope"
-    assert (scope / "memory.max").read_text() == str(64 << 20)
-    assert (scope / "pids.max").read_text() == "20"
+    box = scope / "container"  # the container's processes and limits, beneath the scope
+    assert (box / "memory.max").read_text() == str(64 << 20)
+    assert (box / "pids.max").read_text() == "20"
     assert m.pids() == [os.getpid()]
-    assert m.paths() == {"": scope}
+    assert m.paths() == {"": box}
+    assert (scope / "cgroup.procs").read_text().split() == []  # no internal process
 
 
 def test_update_sets_the_properties_and_the_files(host: Path) -> None:
@@ -86,9 +88,8 @@ def test_update_sets_the_properties_and_the_files(host: Path) -> None:
     m.add(os.getpid())
     m.apply(LinuxResources(memory=Memory(limit=32 << 20)))
     assert bus.calls[-1] == ("set", "dockyard-abc.scope", {"MemoryMax": 32 << 20})
-    assert (host / "system.slice" / "dockyard-abc.scope" / "memory.max").read_text() == str(
-        32 << 20
-    )
+    box = host / "system.slice" / "dockyard-abc.scope" / "container"
+    assert (box / "memory.max").read_text() == str(32 << 20)
 
 
 def test_a_later_manager_finds_the_running_scope(host: Path) -> None:
@@ -97,6 +98,33 @@ def test_a_later_manager_finds_the_running_scope(host: Path) -> None:
     SystemdManager("system.slice:dockyard:abc", root=host, fs=fs, bus=bus).add(os.getpid())
     again = create_manager("system.slice:dockyard:abc", root=host, mode="v2", fs=fs)
     assert again.pids() == [os.getpid()]
+
+
+def test_a_keeper_holds_the_scope_after_the_container_is_gone(
+    host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder (the caller) joins <scope>/supervisor: when the container's last process
+    ends, the scope is not empty, systemd keeps it, and its OOM count can still be read."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("DOCKYARD_SCOPE_KEEPER", "1")
+    fs = FakeCgroupFs()
+    bus = FakeBus(host, fs)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        m = SystemdManager("system.slice:dockyard:k", root=host, fs=fs, bus=bus)
+        m.add(child.pid)
+        scope = host / "system.slice" / "dockyard-k.scope"
+        assert bus.calls[0][2]["PIDs"] == [child.pid, os.getpid()]
+        assert m.pids() == [child.pid]
+        assert fs.read(scope / "supervisor" / "cgroup.procs").split() == [str(os.getpid())]
+        child.kill()
+        child.wait()
+        assert m.pids() == [] and m.oom_kill_count() == 0  # still readable
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_destroy_stops_the_unit(host: Path) -> None:
