@@ -8,7 +8,8 @@ Run as ``.venv/bin/python tools/cgroup2_guest/smoke.py`` in the guest (through
 - the share works for what the tests need: root ownership, setuid/sticky modes and
   symlinks on files made through 9p, and ``/tmp`` is on the guest's own disk (overlayfs
   upper dirs cannot be on 9p);
-- ``dockyard run --rm --network none busybox true`` works (image from ``.cache/images``).
+- ``dockyard run --rm --network none busybox true`` works (image from ``.cache/images``), a
+  ``--memory``/``--pids-limit`` run shows its limits, and mknod of the guest's disk is refused.
 """
 
 from __future__ import annotations
@@ -96,7 +97,22 @@ def check_dockyard_run() -> str:
                                   check=False)  # fmt: skip
             why = (done.stderr.strip().splitlines() or ["no message"])[-1]
             assert done.returncode == 0, f"dockyard {argv[0]}: exit {done.returncode}: {why}"
-        return f"dockyard run --rm busybox true in {time.monotonic() - began:.1f} s"
+        took = time.monotonic() - began
+        # the limits reach the container's cgroup (the bug: none did on a systemd v2 host)
+        limits = subprocess.run(
+            [*cli, "run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "20",
+             "busybox", "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert limits.stdout.split() == [str(64 << 20), "20"], f"limits: {limits.stderr}"
+        # and the device filter refuses the guest's own disk to root in a container
+        disk = os.stat("/dev/vda").st_rdev
+        attack = f"mknod /dev/x b {os.major(disk)} {os.minor(disk)} && head -c 1 /dev/x"
+        done = subprocess.run([*cli, "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                               attack], capture_output=True, text=True, timeout=300,
+                              check=False)  # fmt: skip
+        assert "Operation not permitted" in done.stderr, f"mknod attack: {done.stderr}"
+        return f"run --rm busybox true in {took:.1f} s; --memory/--pids-limit set; mknod refused"
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
