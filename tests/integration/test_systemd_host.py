@@ -5,6 +5,8 @@ in transient scopes, and ``systemctl restart dockyard`` keeping containers and t
 These run only where systemd is PID 1 on cgroup v2: in the guest of ``make test-cgroup2``
 (tools/cgroup2-guest), on the device machine, on a user's Debian 12. Elsewhere they skip.
 They use the guest's own systemd and default roots: never run them on a shared machine.
+Containers run with ``--network none``: every daemon here shares the guest's network
+namespace, where one state root's default bridge would clash with the next one's.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def test_a_login_shell_gets_limits_through_a_delegated_daemon(roots: tuple[str, 
     script = ("cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max; "
               "cat /proc/self/cgroup")  # fmt: skip
     out = _scope(*cli, "run", "--rm", "--memory", "64m", "--pids-limit", "20", "--cpus",
-                 "0.5", "busybox", "sh", "-c", script)  # fmt: skip
+                 "0.5", "--network", "none", "busybox", "sh", "-c", script)  # fmt: skip
     assert out.split()[:4] == [str(64 << 20), "20", "50000", "100000"], out
     name = "oom-sd"
     p = subprocess.run(["systemd-run", "--scope", "--quiet", "--", *cli, "run", "--name", name,
@@ -105,14 +107,14 @@ def test_mknod_of_the_disk_is_refused(roots: tuple[str, str]) -> None:
     script = (f"mknod /dev/x b {os.major(st.st_rdev)} {os.minor(st.st_rdev)} && "
               "head -c 512 /dev/x | wc -c")  # fmt: skip
     p = subprocess.run(["systemd-run", "--scope", "--quiet", "--", *cli, "run", "--rm",
-                        "busybox", "sh", "-c", script], capture_output=True, text=True,
+                        "--network", "none", "busybox", "sh", "-c", script], capture_output=True, text=True,
                        check=False, timeout=120)  # fmt: skip
     assert "Operation not permitted" in p.stderr, (p.stdout, p.stderr)
     assert p.stdout.strip() in ("", "0")
 
 
 def _counter(i: int) -> list[str]:
-    return ["run", "-d", "--name", f"c{i}", "busybox", "sh", "-c",
+    return ["run", "-d", "--name", f"c{i}", "--network", "none", "busybox", "sh", "-c",
             "i=0; while :; do echo $i; i=$((i+1)); sleep 0.02; done"]  # fmt: skip
 
 
