@@ -107,8 +107,8 @@ def test_mknod_of_the_disk_is_refused(roots: tuple[str, str]) -> None:
     script = (f"mknod /dev/x b {os.major(st.st_rdev)} {os.minor(st.st_rdev)} && "
               "head -c 512 /dev/x | wc -c")  # fmt: skip
     p = subprocess.run(["systemd-run", "--scope", "--quiet", "--", *cli, "run", "--rm",
-                        "--network", "none", "busybox", "sh", "-c", script], capture_output=True, text=True,
-                       check=False, timeout=120)  # fmt: skip
+                        "--network", "none", "busybox", "sh", "-c", script],
+                       capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
     assert "Operation not permitted" in p.stderr, (p.stdout, p.stderr)
     assert p.stdout.strip() in ("", "0")
 
