@@ -204,7 +204,10 @@ class StateDB:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
-        os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        if self._path == ":memory:":  # sqlite's in-memory database: no file to make
+            self._secured = True
+        else:
+            os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
         if not self._secured:  # 0600: Secrets live here (see perms.py)
             from dockyard.store.perms import secure_db
 
