@@ -151,3 +151,31 @@ def test_systemctl_restart_keeps_containers_and_every_log_line() -> None:
             subprocess.run([*cli, "rm", "-f", "c0", "c1", "c2"], capture_output=True,
                            check=False, timeout=60)  # fmt: skip
         subprocess.run([*cli, "system", "uninstall"], capture_output=True, check=False)
+
+
+def test_the_cgroupfs_driver_limits_beneath_a_delegated_subtree(roots: tuple[str, str]) -> None:
+    """``--cgroup-manager cgroupfs`` on a v2 host: the daemon (forked from this test, which
+    sits in a leaf of its delegated scope) enters the leaf and its containers, beneath the
+    base, get their limits (the no-internal-process rule made every one fail before)."""
+    root, run_root = roots
+    cli = [*CLI, "--root", root, "--run-root", run_root]
+    env = {**os.environ, "DOCKYARD_CGROUP_MANAGER": "cgroupfs", "DOCKYARD_AUTOSTART": "fork"}
+
+    def run(*argv: str) -> str:
+        p = subprocess.run([*cli, *argv], capture_output=True, text=True, env=env,
+                           timeout=300, check=False)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    try:
+        run("load", "-i", str(IMAGE))
+        assert run("info", "-f", "{{.CgroupDriver}}").strip() == "cgroupfs"
+        files = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"]
+        out = run("run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "20",
+                  "busybox", "cat", *files)  # fmt: skip
+        assert out.split() == [str(64 << 20), "20"], out
+    finally:
+        pid = Path(run_root, "dockyard.pid")
+        if pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid.read_text()), 15)
