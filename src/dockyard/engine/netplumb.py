@@ -681,7 +681,13 @@ class NetPlumb:
         hosts = render_hosts(hostname, [ep.address for ep in eps[:1]], aliases=aliases,
                              extra_hosts=extra)  # fmt: skip
         host_conf = parse_resolv_conf(_read("/etc/resolv.conf"))
-        resolv = render_resolv_conf(host_conf, dns=dopts.dns, network_dns=network_dns)
+        resolv = render_resolv_conf(
+            host_conf,
+            dns=dopts.dns,
+            dns_search=dopts.dns_search,
+            dns_options=dopts.dns_options,
+            network_dns=network_dns,
+        )
         _write(os.path.join(bundle, "hosts"), hosts)
         _write(os.path.join(bundle, "resolv.conf"), resolv)
 

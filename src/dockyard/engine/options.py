@@ -230,6 +230,8 @@ class DaemonOptions:
     publish: list[str] = field(default_factory=list)  # -p
     publish_all: bool = False
     dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)  # replace the host's search list
+    dns_options: list[str] = field(default_factory=list)  # replace the host's options
     add_hosts: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     ip: str | None = None

@@ -7,6 +7,9 @@ container of the network reaches it as ``nameserver <gateway>`` (``render_resolv
   gets the A records of that name on this network (several containers with one alias give
   several records: the simplest load balancing); AAAA and other types for such a name get an
   empty NOERROR answer, so clients do not wait.
+* A name in one of its ``zones`` (the cluster DNS serves ``cluster.local``) that it has no
+  record of gets NXDOMAIN at once: it is the authority there, never relayed. SRV records
+  (``set_srv``) answer SRV queries for their names.
 * Any other query is relayed to an upstream server (the host's resolvers, or the ``--dns``
   servers the engine set for the client's address) with a fresh id; the answer is relayed back.
   No answer within ``timeout`` → the next upstream; none left → SERVFAIL.
@@ -44,9 +47,12 @@ from dockyard.errors import (
 from dockyard.network._dnswire import (
     FORMERR,
     NOERROR,
+    NXDOMAIN,
     QTYPE_A,
+    QTYPE_SRV,
     SERVFAIL,
     Question,
+    Srv,
     build_response,
     error_response,
     parse_message,
@@ -120,8 +126,11 @@ class DnsResponder:
         netns: str | None = None,
         ttl: int = 600,
         timeout: float = 2.0,
+        zones: Sequence[str] = (),
     ) -> None:
         self._bind = (address, port)
+        self._zones = tuple(z.lower().strip(".") for z in zones)
+        self._srv: dict[str, list[Srv]] = {}
         self._netns = netns
         self._ttl = ttl
         self._timeout = timeout
@@ -140,6 +149,15 @@ class DnsResponder:
             fresh.setdefault(name.lower().rstrip("."), []).extend(addrs)
         self._records = fresh
 
+    def set_srv(self, records: Mapping[str, Sequence[Srv]]) -> None:
+        """Replace every name → SRV records mapping."""
+        self._srv = {name.lower().rstrip("."): list(srvs) for name, srvs in records.items()}
+
+    def in_zone(self, name: str) -> bool:
+        """Whether ``name`` lies in one of the zones this responder is the authority of."""
+        key = name.lower().rstrip(".")
+        return any(key == z or key.endswith("." + z) for z in self._zones)
+
     def add(self, name: str, address: str) -> None:
         self._records.setdefault(name.lower().rstrip("."), []).append(address)
 
@@ -152,7 +170,10 @@ class DnsResponder:
             self._records.pop(key, None)
 
     def set_client_upstreams(self, client: str, upstreams: Sequence[Addr]) -> None:
-        """Relay ``client``'s other queries to ``upstreams`` (its ``--dns``); empty: default."""
+        """Relay ``client``'s other queries to ``upstreams`` (its ``--dns``); empty: default.
+
+        This responder itself is left out (a client whose ``--dns`` names it would loop)."""
+        upstreams = [u for u in upstreams if u != self._bind]
         if upstreams:
             self._client_upstreams[client] = list(upstreams)
         else:
@@ -206,6 +227,10 @@ class DnsResponder:
         return server, relay
 
     async def close(self) -> None:
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """:meth:`close` for callers outside the event loop (nothing in it awaits)."""
         for p in self._pending.values():
             if p.handle is not None:
                 p.handle.cancel()
@@ -227,11 +252,19 @@ class DnsResponder:
             return error_response(query, FORMERR) if len(query) >= 2 else None
         if q.opcode != 0:
             return build_response(query, q, rcode=_NOTIMP)
-        addrs = self.lookup(q.name)
-        if addrs is None or q.qclass != 1:
+        if q.qclass != 1:
             return None
-        shown = addrs if q.qtype == QTYPE_A else []
-        return build_response(query, q, random.sample(shown, len(shown)), NOERROR, self._ttl)
+        addrs = self.lookup(q.name)
+        srv = self._srv.get(q.name.rstrip("."))
+        if addrs is None and srv is None:
+            if self.in_zone(q.name):
+                return build_response(query, q, rcode=NXDOMAIN, ttl=self._ttl)
+            return None
+        shown = addrs if addrs is not None and q.qtype == QTYPE_A else []
+        srvs = srv if srv is not None and q.qtype == QTYPE_SRV else []
+        return build_response(
+            query, q, random.sample(shown, len(shown)), NOERROR, self._ttl, srv=srvs
+        )
 
     def _on_query(self, data: bytes, addr: tuple[str | object, int]) -> None:
         client = (str(addr[0]), int(addr[1]))

@@ -1,7 +1,7 @@
 """DNS messages, the few parts the container resolver needs (RFC 1035), with ``struct``.
 
 Parsed: the header and the first question of a query. Built: queries (for tests and health
-checks) and answers with A records. Everything else the responder relays as bytes, changing
+checks) and answers with A and SRV records. Everything else the responder relays as bytes, changing
 only the 16-bit id.
 """
 
@@ -20,8 +20,10 @@ __all__ = [
     "NXDOMAIN",
     "QTYPE_A",
     "QTYPE_AAAA",
+    "QTYPE_SRV",
     "SERVFAIL",
     "Question",
+    "Srv",
     "build_query",
     "build_response",
     "decode_name",
@@ -29,10 +31,12 @@ __all__ = [
     "error_response",
     "parse_message",
     "parse_answers",
+    "parse_srv_answers",
 ]
 
 QTYPE_A = 1
 QTYPE_AAAA = 28
+QTYPE_SRV = 33
 QCLASS_IN = 1
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN = 0, 1, 2, 3
 _HEADER = struct.Struct("!HHHHHH")
@@ -60,6 +64,16 @@ class Question:
     @property
     def opcode(self) -> int:
         return (self.flags >> 11) & 0xF
+
+
+@record
+class Srv:
+    """An SRV record's data (RFC 2782): the ``target`` host serves on ``port``."""
+
+    priority: int
+    weight: int
+    port: int
+    target: str
 
 
 def encode_name(name: str) -> bytes:
@@ -133,17 +147,22 @@ def build_response(
     addresses: Sequence[str] = (),
     rcode: int = NOERROR,
     ttl: int = 600,
+    srv: Sequence[Srv] = (),
 ) -> bytes:
-    """The answer to ``query``: its question echoed, one A record per address.
+    """The answer to ``query``: its question echoed, one A record per address, then one
+    SRV record per ``srv`` (targets written out in full, not compressed).
 
     Additional records of the query (EDNS OPT) are dropped; answers are small.
     """
     flags = _FLAG_QR | _FLAG_AA | _FLAG_RA | (q.flags & (_FLAG_RD | 0x7800)) | (rcode & 0xF)
-    header = _HEADER.pack(q.id, flags, 1, len(addresses), 0, 0)
+    header = _HEADER.pack(q.id, flags, 1, len(addresses) + len(srv), 0, 0)
     answers = b"".join(
         struct.pack("!HHHIH", 0xC00C, QTYPE_A, QCLASS_IN, ttl, 4) + IPv4Address(a).packed
         for a in addresses
     )
+    for s in srv:
+        data = struct.pack("!HHH", s.priority, s.weight, s.port) + encode_name(s.target)
+        answers += struct.pack("!HHHIH", 0xC00C, QTYPE_SRV, QCLASS_IN, ttl, len(data)) + data
     return header + query[_HEADER.size : q.end] + answers
 
 
@@ -170,5 +189,27 @@ def parse_answers(msg: bytes) -> tuple[int, list[str]]:
             raise InvalidArgument("parse dns answer: truncated data")
         if rtype == QTYPE_A and rdlen == 4:
             found.append(str(IPv4Address(msg[pos : pos + 4])))
+        pos += rdlen
+    return flags & 0xF, found
+
+
+def parse_srv_answers(msg: bytes) -> tuple[int, list[Srv]]:
+    """(rcode, SRV records) of a response; used by tests."""
+    q = parse_message(msg)
+    _id, flags, _qd, ancount, _ns, _ar = _HEADER.unpack_from(msg)
+    pos = q.end
+    found: list[Srv] = []
+    for _ in range(ancount):
+        _name, pos = decode_name(msg, pos)
+        if pos + 10 > len(msg):
+            raise InvalidArgument("parse dns answer: truncated record")
+        rtype, _cls, _ttl, rdlen = struct.unpack_from("!HHIH", msg, pos)
+        pos += 10
+        if pos + rdlen > len(msg):
+            raise InvalidArgument("parse dns answer: truncated data")
+        if rtype == QTYPE_SRV and rdlen >= 7:
+            prio, weight, port = struct.unpack_from("!HHH", msg, pos)
+            target, _ = decode_name(msg, pos + 6)
+            found.append(Srv(prio, weight, port, target))
         pos += rdlen
     return flags & 0xF, found

@@ -30,6 +30,8 @@ __all__ = [
     "Lifecycle",
     "LifecycleHandler",
     "LocalObjectReference",
+    "PodDNSConfig",
+    "PodDNSConfigOption",
     "ObjectFieldSelector",
     "ObjectMeta",
     "OwnerReference",
@@ -82,6 +84,23 @@ class ObjectMeta:
 
 
 # -- pods ------------------------------------------------------------------------------
+
+
+@record
+class PodDNSConfigOption:
+    """One ``options`` entry of a pod's resolv.conf: ``name`` or ``name:value``."""
+
+    name: str = ""
+    value: str | None = None
+
+
+@record
+class PodDNSConfig:
+    """``spec.dnsConfig``: merged into what ``dnsPolicy`` gives (all of it with ``None``)."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[PodDNSConfigOption, ...] = ()
 
 
 @record
@@ -339,6 +358,7 @@ class PodSpec:
     termination_grace_period_seconds: int = 30
     active_deadline_seconds: int | None = None
     dns_policy: str = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
     node_selector: dict[str, str] = field(default_factory=dict)
     node_name: str | None = None
     service_account_name: str | None = None

@@ -223,9 +223,47 @@ def pod_spec(errs: Errs, path: str, spec: PodSpec, restart: tuple[str, ...]) -> 
     policies = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
     if spec.dns_policy not in policies:
         unsupported(errs, f"{path}.dnsPolicy", spec.dns_policy, policies)
+    _dns_config(errs, path, spec)
     non_negative(
         errs, f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds
     )
+
+
+def _dns_config(errs: Errs, path: str, spec: PodSpec) -> None:
+    """``dnsConfig`` as the apiserver checks it (at most 3 nameservers, each an IP; at
+    most 32 searches; ``dnsPolicy: None`` needs a nameserver)."""
+    from ipaddress import ip_address
+
+    cfg = spec.dns_config
+    p = f"{path}.dnsConfig"
+    if spec.dns_policy == "None" and (cfg is None or not cfg.nameservers):
+        errs.append(FieldError(f"{p}.nameservers" if cfg else p, "Required", None,
+                               "must provide at least one DNS nameserver when dnsPolicy "
+                               "is None"))  # fmt: skip
+    if cfg is None:
+        return
+    if len(cfg.nameservers) > 3:
+        errs.append(FieldError(f"{p}.nameservers", "Invalid", list(cfg.nameservers),
+                               "must not have more than 3 nameservers"))  # fmt: skip
+    for i, ns in enumerate(cfg.nameservers):
+        try:
+            ip_address(ns)
+        except ValueError:
+            errs.append(FieldError(f"{p}.nameservers[{i}]", "Invalid", ns,
+                                   "must be valid IP address"))  # fmt: skip
+    if len(cfg.searches) > 32:
+        errs.append(FieldError(f"{p}.searches", "Invalid", list(cfg.searches),
+                               "must not have more than 32 search paths"))  # fmt: skip
+    for i, s in enumerate(cfg.searches):
+        if not s or any(c.isspace() for c in s):
+            errs.append(FieldError(f"{p}.searches[{i}]", "Invalid", s,
+                                   "must be a DNS subdomain"))  # fmt: skip
+    for i, o in enumerate(cfg.options):
+        if not o.name:
+            errs.append(FieldError(f"{p}.options[{i}].name", "Required", None))
+        elif any(c.isspace() for c in o.name + (o.value or "")):
+            errs.append(FieldError(f"{p}.options[{i}]", "Invalid", o.name,
+                                   "must not contain white space"))  # fmt: skip
 
 
 def template_spec(

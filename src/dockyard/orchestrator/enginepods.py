@@ -48,6 +48,7 @@ from dockyard.records import field, record, replace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
+    from dockyard.network import ResolvConf
     from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
     from dockyard.orchestrator.controllers import Manager
     from dockyard.orchestrator.metrics import CpuSampler, PodMetrics
@@ -195,12 +196,14 @@ def container_options(
     volume_dir: Callable[[str], str] | None = None,
     resolve: EnvResolver | None = None,
     data: DataResolver | None = None,
+    resolv: ResolvConf | None = None,
 ) -> tuple[RunOptions, DaemonOptions]:
     """The engine's options for container ``index`` of ``pod``.
 
     ``first_id`` is the id of the pod's first container (the others join its network
     namespace); ``volume_dir(volume)`` is the host directory of a ConfigMap/Secret
-    volume, written by the caller; ``resolve``/``data`` read ConfigMaps and Secrets."""
+    volume, written by the caller; ``resolve``/``data`` read ConfigMaps and Secrets;
+    ``resolv`` is the pod's resolv.conf (``clusterdns.pod_resolv``; None: the host's)."""
     c = pod.spec.containers[index]
     meta = pod.metadata
     ns = meta.namespace or "default"
@@ -245,6 +248,10 @@ def container_options(
         no_healthcheck=True,  # probes replace HEALTHCHECK, as the kubelet ignores it
         stop_timeout=pod.spec.termination_grace_period_seconds,
     )
+    if resolv is not None and opts.network != f"container:{first_id}":
+        dopts.dns = list(resolv.nameservers)
+        dopts.dns_search = list(resolv.search) or ["."]  # "." writes no search line
+        dopts.dns_options = list(resolv.options)
     for p in c.ports:
         if p.host_port:
             host = f"{p.host_ip}:" if p.host_ip else ""
@@ -408,6 +415,7 @@ class EnginePodBackend:
         self.on_change: Callable[[], None] = lambda: None
         # awaited with (namespace, name) before a pod's preStop and stop (Services drain)
         self.drain_hooks: list[Callable[[str, str], Awaitable[None]]] = []
+        self.cluster_dns = ""  # the cluster DNS address pods are given (ClusterFirst)
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sampler_task: asyncio.Task[None] | None = None
@@ -508,6 +516,7 @@ class EnginePodBackend:
                     pod, i, first_id=p.ids.get(pod.spec.containers[0].name),
                     volume_dir=lambda v: self._volume_dir(p, v),
                     resolve=self._resolve_key, data=self._resolve_data,
+                    resolv=self._pod_resolv(pod) if i == 0 else None,
                 )  # fmt: skip
                 rec = await self.d.create(opts, dopts)
                 config = dict(rec.config)
@@ -812,6 +821,17 @@ class EnginePodBackend:
 
     # -- config maps, secrets, volumes -------------------------------------------------
 
+    def _pod_resolv(self, pod: Pod) -> ResolvConf | None:
+        from dockyard.network import parse_resolv_conf
+        from dockyard.orchestrator.clusterdns import pod_resolv
+
+        try:
+            with open("/etc/resolv.conf") as f:
+                host = parse_resolv_conf(f.read())
+        except OSError:
+            host = parse_resolv_conf("")
+        return pod_resolv(pod, self.cluster_dns, host)
+
     def _resolve_data(self, kind: str, ns: str, name: str) -> dict[str, bytes] | None:
         import base64
 
@@ -1022,6 +1042,7 @@ class Orchestrator:
         self.backend.on_change = self._changed
         self.listeners: list[Callable[[], None]] = []  # also told of every pod change
         self.services: Any = None  # orchestrator/services_controller.py, made by start()
+        self.cluster_dns: Any = None  # its DnsResponder for cluster.local, started by start()
         self.netpol: Any = None  # orchestrator/netpol_controller.py, made by start()
         self.hpa_sync_period = hpa_sync_period
         self.errors: list[str] = []
@@ -1037,8 +1058,12 @@ class Orchestrator:
 
     async def start(self) -> None:
         from dockyard.orchestrator.controllers import SystemClock
+        from dockyard.orchestrator.services_controller import start_cluster_dns
 
         self.store.list(_deployment_cls())  # load (and create) the tables now
+        self.cluster_dns = await start_cluster_dns(self)
+        if self.cluster_dns is not None:
+            self.backend.cluster_dns = self.cluster_dns.address[0]
         self.backend.restore()
         self.backend.start()
         self._tasks.append(asyncio.ensure_future(self.manager.run_forever(SystemClock())))
@@ -1091,6 +1116,8 @@ class Orchestrator:
                 ctrl.stop()
         for t in self._tasks:
             t.cancel()
+        if self.cluster_dns is not None:
+            self.cluster_dns.shutdown()
         self.backend.close()
         if self.services is not None:  # keep serving the rules; free the node port sockets
             with contextlib.suppress(Exception):

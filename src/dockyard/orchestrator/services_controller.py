@@ -18,7 +18,9 @@ What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon
   (:meth:`ServicesController.drain`, awaited by the backend before preStop/SIGTERM), so no
   new connection reaches a dying pod;
 * **DNS** (best effort) — ``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc`` and
-  ``<svc>.<ns>.svc.cluster.local`` → the ClusterIP in every network's DNS responder.
+  ``<svc>.<ns>.svc.cluster.local`` → the ClusterIP in every network's DNS responder; the
+  whole cluster zone (:func:`~dockyard.orchestrator.clusterdns.cluster_records`: headless
+  Services, SRV, pod records) in the cluster DNS responder, on every reconcile.
 
 The planning functions (:func:`endpoints_of`, :func:`proxy_specs`, :func:`with_allocations`)
 are pure and unit-tested; the controller class does the I/O.
@@ -44,6 +46,7 @@ from dockyard.network.services import (
 from dockyard.records import replace
 
 from .backend import ObservedPod
+from .clusterdns import CLUSTER_DOMAIN, cluster_records
 from .objects import Pod, Service
 from .syncloop import SyncLoop
 
@@ -183,6 +186,7 @@ class ServicesController(SyncLoop):
         cidr: str,
         ipam: Any,
         dns: Callable[[], Iterable[Any]] = lambda: (),
+        cluster_dns: Any = None,
         resync: float = 1.0,
         drain_seconds: float = 0.25,
         on_error: Callable[[str], None] | None = None,
@@ -194,6 +198,7 @@ class ServicesController(SyncLoop):
         self.range = service_range(cidr)
         self.ipam = ipam
         self.dns = dns
+        self.cluster_dns = cluster_dns  # a DnsResponder authoritative for cluster.local
         self.resync = resync
         self.drain_seconds = drain_seconds
         self.on_error = on_error
@@ -216,8 +221,9 @@ class ServicesController(SyncLoop):
         async with self._lock:
             services = [self._allocate(s) for s in self.store.list(Service)]
             self._release_gone(services)
+            observe = services or self.cluster_dns is not None
             pods = [  # no Service: no need to observe every pod (a 50-pod scale-up asks often)
-                p for p in (await self.backend.list_pods() if services else [])
+                p for p in (await self.backend.list_pods() if observe else [])
                 if (p.namespace, p.name) not in exclude
             ]  # fmt: skip
             wanted: list[ServiceSpec] = []
@@ -227,6 +233,10 @@ class ServicesController(SyncLoop):
                     vip = ""
                 wanted.extend(proxy_specs(svc, vip, pods))
             self._publish_dns(services)
+            if self.cluster_dns is not None:
+                a, srv = cluster_records(services, pods)
+                self.cluster_dns.set_records(a)
+                self.cluster_dns.set_srv(srv)
             if wanted == self.synced:
                 return False
             try:
@@ -411,5 +421,39 @@ def attach_services(orch: Any) -> ServicesController | None:
         cidr=cidr,
         ipam=Ipam(SqliteIpamStore(d.engine.db)),
         dns=lambda: list(net.dns.values()),
+        cluster_dns=getattr(orch, "cluster_dns", None),
         on_error=lambda line: print(f"dockyardd: {line}", flush=True),
     )
+
+
+async def start_cluster_dns(orch: Any) -> Any:
+    """Start the cluster DNS responder on the default bridge's gateway, authoritative for
+    ``cluster.local`` and relaying the rest to the host's resolvers (None without
+    networking; a note on the daemon's output when the address is taken)."""
+    from dockyard.network import DnsResponder, parse_resolv_conf, upstreams_from_resolv
+
+    net = orch.daemon.net
+    if net is None or net.broken:
+        return None
+    try:
+        gateway = net.network("bridge").gateway
+    except DockyardError:
+        return None
+    try:
+        with open("/etc/resolv.conf") as f:
+            host = parse_resolv_conf(f.read())
+    except OSError:
+        host = parse_resolv_conf("")
+    gateways = [n.gateway for n in net.networks()]
+    r = DnsResponder(
+        gateway,
+        upstreams=upstreams_from_resolv(host, exclude=gateways),
+        zones=(CLUSTER_DOMAIN,),
+        ttl=5,
+    )
+    try:
+        await r.start()
+    except DockyardError as e:
+        print(f"dockyardd: no cluster DNS: {e}", flush=True)
+        return None
+    return r
