@@ -21,8 +21,14 @@ compose                     Kubernetes
 ``deploy.replicas``         ``replicas``
 ``deploy.resources``        limits → ``limits``, reservations → ``requests``
 ``labels``                  pod template annotations (compose labels are free text)
-``restart``, networks,      kept on :class:`ComposeService` (a Deployment always
-``depends_on``, build       restarts; the engine needs the rest)
+``stop_grace_period``       ``terminationGracePeriodSeconds``
+``networks``                engine networks ``<project>_<name>`` (``default`` when a
+                            service names none); the pod template's annotation
+                            ``dockyard.io/compose-networks`` (JSON) lists each pod's
+                            networks with its DNS names (service name, aliases,
+                            ``container_name``) and ``ipv4_address``
+``restart``, ``depends_on``,  kept on :class:`ComposeService` (a Deployment always
+build                       restarts; ``compose up`` waits on the conditions)
 ==========================  ========================================================
 
 Every error is InvalidArgument prefixed with the file name.
@@ -35,7 +41,7 @@ import json
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -91,14 +97,20 @@ __all__ = [
     "ComposeService",
     "Dependency",
     "HealthCheck",
+    "NETWORKS_ANNOTATION",
+    "NETWORK_LABEL",
+    "NetworkDef",
     "PortBinding",
     "load_compose",
     "load_compose_file",
+    "condition_state",
     "start_order",
 ]
 
 PROJECT_LABEL = "dockyard.io/compose-project"
 SERVICE_LABEL = "dockyard.io/compose-service"
+NETWORKS_ANNOTATION = "dockyard.io/compose-networks"
+NETWORK_LABEL = "dockyard.io/compose-network"
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
 
@@ -110,6 +122,20 @@ class Dependency:
     condition: str = "service_started"
     required: bool = True
     restart: bool = False
+
+
+@record
+class NetworkDef:
+    """A network of the project: ``key`` as the file names it, ``name`` in the engine
+    (``<project>_<key>``, the ``name:`` given, or the external network as is)."""
+
+    key: str
+    name: str
+    external: bool = False
+    internal: bool = False
+    subnet: str = ""
+    gateway: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @record
@@ -141,6 +167,7 @@ class ComposeService:
     build: BuildSpec | None = None
     depends_on: tuple[Dependency, ...] = ()
     networks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # network -> aliases
+    ipv4_addresses: dict[str, str] = field(default_factory=dict)  # network -> ipv4_address
     restart: str = "no"
     ports: tuple[PortBinding, ...] = ()
     healthcheck: HealthCheck | None = None
@@ -154,6 +181,7 @@ class ComposeProject:
     objects: tuple[Object, ...]
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
+    network_defs: dict[str, NetworkDef] = field(default_factory=dict)  # key -> network
 
     def start_order(self) -> list[str]:
         return start_order(self.services)
@@ -237,6 +265,39 @@ class _Translator:
         self.env = env
         self.read = read_file
         self.config_objects: dict[str, Object] = {}
+        self.network_defs = self.top_networks()
+
+    def top_networks(self) -> dict[str, NetworkDef]:
+        """Top-level ``networks``, and ``default`` (always defined, as compose does)."""
+        raw = self.doc.get("networks") or {}
+        if not isinstance(raw, dict):
+            raise self.fail("networks", "must be a mapping")
+        out: dict[str, NetworkDef] = {}
+        for key, given in {"default": None, **raw}.items():
+            where = f"networks.{key}"
+            spec = given or {}
+            if not isinstance(spec, dict):
+                raise self.fail(where, "must be a mapping")
+            ext = spec.get("external")
+            external = True if isinstance(ext, dict) else bool(ext)
+            name = str(
+                (ext.get("name") if isinstance(ext, dict) else None)
+                or spec.get("name")
+                or (key if external else f"{self.project}_{key}")
+            )
+            driver = spec.get("driver") or "bridge"
+            if driver != "bridge" and not external:
+                raise self.fail(f"{where}.driver", f"driver {driver} is not supported")
+            subnet = gateway = ""
+            for cfg in ((spec.get("ipam") or {}).get("config") or [])[:1]:
+                subnet, gateway = str(cfg.get("subnet") or ""), str(cfg.get("gateway") or "")
+            labels = _mapping(spec.get("labels"), f"{where}.labels", {})
+            labels[PROJECT_LABEL] = object_name(self.project)
+            labels[NETWORK_LABEL] = str(key)
+            out[str(key)] = NetworkDef(
+                str(key), name, external, bool(spec.get("internal")), subnet, gateway, labels
+            )
+        return out
 
     def fail(self, where: str, why: str) -> InvalidArgument:
         return InvalidArgument(f"{self.source}: {where}: {why}")
@@ -489,7 +550,14 @@ class _Translator:
             tty=svc.get("tty"),
             security_context=self.security(svc),
         ).defaulted()
-        objects: list[Object] = [self.deployment(name, svc, container, vols)]
+        networks = self.networks(svc.get("networks"), where)
+        addresses = self.addresses(svc.get("networks"))
+        extra: dict[str, str] = {}
+        if svc.get("network_mode") is None:
+            extra[NETWORKS_ANNOTATION] = self.network_annotation(name, svc, networks, addresses)
+        elif str(svc["network_mode"]) != "host":
+            raise self.fail(f"{where}.network_mode", f"{svc['network_mode']!r} is not supported")
+        objects: list[Object] = [self.deployment(name, svc, container, vols, extra)]
         svc_obj = self.k8s_service(name, container)
         if svc_obj is not None:
             objects.append(svc_obj)
@@ -499,7 +567,8 @@ class _Translator:
             image=str(image),
             build=build,
             depends_on=self.depends_on(svc.get("depends_on"), where),
-            networks=self.networks(svc.get("networks")),
+            networks=networks,
+            ipv4_addresses=addresses,
             restart=str(
                 (svc.get("deploy") or {}).get("restart_policy", {}).get("condition")
                 or svc.get("restart")
@@ -571,15 +640,31 @@ class _Translator:
         return ctx or None
 
     def deployment(
-        self, name: str, svc: dict[str, Any], container: Container, vols: list[Volume]
+        self,
+        name: str,
+        svc: dict[str, Any],
+        container: Container,
+        vols: list[Volume],
+        extra: Mapping[str, str],
     ) -> Deployment:
         labels = self.labels(name)
         deploy = svc.get("deploy") or {}
         replicas = deploy.get("replicas", svc.get("scale", 1))
         annotations = _mapping(svc.get("labels"), f"services.{name}.labels", {})
+        annotations.update(extra)
         template = PodTemplateSpec(
             ObjectMeta(labels=labels, annotations=annotations),
-            PodSpec(containers=(container,), volumes=tuple(vols), hostname=svc.get("hostname")),
+            PodSpec(
+                containers=(container,),
+                volumes=tuple(vols),
+                hostname=svc.get("hostname"),
+                host_network=True if svc.get("network_mode") == "host" else None,
+                termination_grace_period_seconds=duration_seconds(
+                    svc["stop_grace_period"], f"services.{name}.stop_grace_period"
+                )
+                if svc.get("stop_grace_period") is not None
+                else 30,
+            ),
         )
         spec = DeploymentSpec(
             replicas=int(replicas), selector=LabelSelector(dict(labels)), template=template
@@ -625,12 +710,52 @@ class _Translator:
             deps.append(Dependency(target, cond, required, bool(spec.get("restart", False))))
         return tuple(deps)
 
-    def networks(self, raw: Any) -> dict[str, tuple[str, ...]]:
+    def networks(self, raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+        """network → aliases; an undefined network is an error, as in compose."""
         if raw is None:
             return {"default": ()}
         if isinstance(raw, list):
-            return {str(n): () for n in raw}
-        return {str(n): tuple((spec or {}).get("aliases") or ()) for n, spec in raw.items()}
+            out: dict[str, tuple[str, ...]] = {str(n): () for n in raw}
+        elif isinstance(raw, dict):
+            out = {
+                str(n): tuple(str(a) for a in (spec or {}).get("aliases") or ())
+                for n, spec in raw.items()
+            }
+        else:
+            raise self.fail(f"{where}.networks", "must be a list or a mapping")
+        for n in out:
+            if n not in self.network_defs:
+                raise self.fail(f"{where}.networks", f"service refers to undefined network {n}")
+        return out
+
+    def addresses(self, raw: Any) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            str(n): str(spec["ipv4_address"])
+            for n, spec in raw.items()
+            if isinstance(spec, dict) and spec.get("ipv4_address")
+        }
+
+    def network_annotation(
+        self,
+        name: str,
+        svc: dict[str, Any],
+        networks: Mapping[str, tuple[str, ...]],
+        addresses: Mapping[str, str],
+    ) -> str:
+        """The pod's networks for the engine: ``[{"name", "aliases", "ip"}]`` in order;
+        every network knows the pod by its service name, aliases and container_name."""
+        names = [name]
+        if svc.get("container_name"):
+            names.append(str(svc["container_name"]))
+        entries = []
+        for key, aliases in networks.items():
+            dns = list(dict.fromkeys([*names, *aliases]))
+            entries.append(
+                {"name": self.network_defs[key].name, "aliases": dns, "ip": addresses.get(key, "")}
+            )
+        return json.dumps(entries, separators=(",", ":"))
 
 
 def start_order(services: Mapping[str, ComposeService]) -> list[str]:
@@ -654,6 +779,59 @@ def start_order(services: Mapping[str, ComposeService]) -> list[str]:
     for name in services:
         visit(name, [])
     return order
+
+
+def _exit_codes(pod: Mapping[str, Any]) -> list[int]:
+    out = []
+    for st in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (st.get("state") or {}).get("terminated")
+        if term is not None:
+            out.append(int(term.get("exitCode") or 0))
+    return out
+
+
+def condition_state(
+    dep: Dependency,
+    target: ComposeService | None,
+    replicas: int,
+    pods: Sequence[Mapping[str, Any]],
+) -> tuple[bool, str]:
+    """Whether ``dep`` is met by ``pods`` (the API's pod objects of ``dep.service``, which
+    wants ``replicas``): ``(True, "")`` met, ``(False, "")`` not yet, ``(False, why)``
+    never will be (a one-line reason, compose's wording). Pure: the CLI polls it."""
+    if target is None or replicas == 0:
+        return True, ""  # an optional dependency that is not defined, or scaled to zero
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    codes = [c for p in live for c in _exit_codes(p)]
+    failed = next((c for c in codes if c != 0), None)
+    if dep.condition == "service_started":
+        started = [
+            p
+            for p in live
+            if any(
+                "running" in (st.get("state") or {}) or "terminated" in (st.get("state") or {})
+                for st in (p.get("status") or {}).get("containerStatuses") or []
+            )
+        ]
+        return len(started) >= min(replicas, 1), ""
+    if dep.condition == "service_completed_successfully":
+        if failed is not None:
+            return False, f"service {dep.service} didn't complete successfully: exit {failed}"
+        done = any((p.get("status") or {}).get("phase") == "Succeeded" for p in live)
+        return done, ""
+    # service_healthy
+    if target.healthcheck is None:
+        return False, f"dependency failed to start: service {dep.service} has no healthcheck"
+    if codes:
+        code = failed if failed is not None else 0
+        return False, f"dependency failed to start: service {dep.service} exited ({code})"
+    ready = [
+        p
+        for p in live
+        if (p.get("status") or {}).get("phase") == "Running"
+        and all(st.get("ready") for st in (p.get("status") or {}).get("containerStatuses") or [{}])
+    ]
+    return len(ready) >= replicas, ""
 
 
 def _default_read(path: Path) -> bytes:
@@ -719,12 +897,14 @@ def load_compose(
             check(obj)
         except InvalidArgument as e:
             raise InvalidArgument(f"{source}: {e}") from None
+    used = {n for info in infos.values() for n in info.networks}
     return ComposeProject(
         name,
         infos,
         tuple(objects),
         tuple(doc.get("networks") or ()),
         tuple(doc.get("volumes") or ()),
+        {k: v for k, v in tr.network_defs.items() if k in used or k != "default"},
     )
 
 

@@ -3,8 +3,10 @@
 A *pod* is a group of ordinary engine containers, one per ``spec.containers`` entry:
 
 * the first container owns the pod's network namespace (``--network default``: the
-  engine's default network, so the pod gets the address networking gives it); the
-  others join it (``container:<first>``), as the pause container does upstream;
+  engine's default network, so the pod gets the address networking gives it; a compose
+  pod joins its project's networks instead, named by its annotation
+  ``dockyard.io/compose-networks``: :func:`pod_networks`); the others join it
+  (``container:<first>``), as the pause container does upstream;
 * names: the first container of a pod in ``default`` is named like the pod (so
   ``dockyard logs web-x7k2p`` and ``dockyard exec web-x7k2p -- sh`` work); otherwise
   ``k8s_<container>_<pod>_<namespace>``;
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -188,6 +191,31 @@ def _resource_field(c: Container, resource: str) -> str:
     return str((q.milli_value() + 999) // 1000)
 
 
+def pod_networks(pod: Pod) -> list[dict[str, Any]]:
+    """The engine networks a compose pod asks for (annotation
+    ``dockyard.io/compose-networks``: ``[{"name", "aliases", "ip"}]``); [] for any other
+    pod, which joins the default network."""
+    raw = pod.metadata.annotations.get("dockyard.io/compose-networks")
+    if not raw:
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"pod {pod.metadata.name}: bad compose networks") from None
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("name"), str) and i["name"] for i in items
+    ):
+        raise InvalidArgument(f"pod {pod.metadata.name}: bad compose networks")
+    return [
+        {
+            "name": i["name"],
+            "aliases": [str(a) for a in i.get("aliases") or []],
+            "ip": str(i.get("ip") or ""),
+        }
+        for i in items
+    ]
+
+
 def container_options(
     pod: Pod,
     index: int,
@@ -252,6 +280,11 @@ def container_options(
         dopts.dns = list(resolv.nameservers)
         dopts.dns_search = list(resolv.search) or ["."]  # "." writes no search line
         dopts.dns_options = list(resolv.options)
+    wanted = pod_networks(pod) if opts.network == "default" else []
+    if wanted:  # a compose service: its first network here, all of them in net_wanted
+        opts.network = str(wanted[0]["name"])
+        dopts.aliases = list(wanted[0]["aliases"])
+        dopts.ip = str(wanted[0]["ip"]) or None
     for p in c.ports:
         if p.host_port:
             host = f"{p.host_ip}:" if p.host_ip else ""
@@ -522,6 +555,8 @@ class EnginePodBackend:
                 config = dict(rec.config)
                 config["pod"] = {"object": to_dict(pod), "container": c.name, "index": i,
                                  "created": p.created}  # fmt: skip
+                if i == 0 and (wanted := pod_networks(pod)):
+                    config["net_wanted"] = wanted  # every compose network, first = route
                 self.d.update(rec.id, config=config)
                 p.ids[c.name] = rec.id
             for c in pod.spec.containers:

@@ -15,7 +15,7 @@ from dockyard.orchestrator._interpolate import (
     parse_duration,
     parse_env_file,
 )
-from dockyard.orchestrator.compose import Dependency, load_compose
+from dockyard.orchestrator.compose import NETWORKS_ANNOTATION, Dependency, load_compose
 from dockyard.orchestrator.objects import ConfigMap, Deployment, Secret, Service
 
 ENV = {"SET": "yes", "EMPTY": ""}
@@ -219,7 +219,9 @@ def test_translation(tmp_path: Path) -> None:
     assert data is not None and data.claim_name == "data"
     assert vols[mounts["/scratch"].name].empty_dir is not None
     assert mounts["/run/secrets/db_password"].sub_path == "db_password"
-    assert web.spec.template.metadata.annotations == {"traefik.http.routers.web.rule": "Path(`/`)"}
+    annotations = dict(web.spec.template.metadata.annotations)
+    annotations.pop(NETWORKS_ANNOTATION)
+    assert annotations == {"traefik.http.routers.web.rule": "Path(`/`)"}
     info = project.services["web"]
     assert info.build is not None and (info.build.context, info.build.target) == ("./web", "dev")
     assert info.depends_on == (

@@ -157,6 +157,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("-d", "--detach", action="store_true", help="up: do not wait in the foreground")
         a("-v", "--volumes", action="store_true", help="down: remove named volumes")
         a("--timeout", type=float, default=120.0, help="up: seconds to wait for readiness")
+        a("--scale", action="append", default=[], help="up: SERVICE=N replicas (repeatable)")
     elif name == "export":
         a("format", choices=["kubernetes"])
         a("-f", "--filename", action="append", default=[], help="compose file or manifests")
@@ -991,10 +992,11 @@ def _compose_project(args: argparse.Namespace) -> Any:
 
 
 def _compose(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.orchestrator.export import to_dict, to_yaml
+    from dockyard.orchestrator.compose import PROJECT_LABEL, object_name
+    from dockyard.orchestrator.export import to_yaml
 
     project = _compose_project(args)
-    label = f"dockyard.io/compose-project={project.name}"
+    label = f"{PROJECT_LABEL}={object_name(project.name)}"
     c = client(ctx)
     if args.action == "config":
         print(to_yaml(list(project.objects)).rstrip())
@@ -1002,24 +1004,10 @@ def _compose(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "build":
         return _compose_build(ctx, project, args.services)
     if args.action == "up":
+        from dockyard.cli.commands._compose_up import compose_up
+
         _compose_build(ctx, project, args.services, only_missing=True)
-        wanted = set(args.services)
-        objs = [
-            o
-            for o in project.objects
-            if not wanted
-            or o.metadata.labels.get("dockyard.io/compose-service") in wanted
-            or o.kind in ("ConfigMap", "Secret")
-        ]
-        for service in project.start_order():
-            deps = project.services[service].depends_on
-            for dep in deps:
-                if dep.condition == "service_healthy":
-                    _wait_ready(c, project.name, dep.service, args.timeout)
-        body = {"items": [to_dict(o) for o in objs], "namespace": "default"}
-        result = c.request("POST", "/apis/dockyard.io/v1/apply", body).json()
-        for item in result["items"]:
-            print(f"{RESOURCE[KIND_PLURAL[item['kind']]]}/{item['name']} {item['action']}")
+        compose_up(c, project, args)
         if not args.detach:
             for service in project.start_order():
                 _wait_ready(c, project.name, service, args.timeout)
@@ -1036,6 +1024,9 @@ def _compose(ctx: Context, args: argparse.Namespace) -> int:
             for i in c.get(path(plural, "default") + f"?labelSelector={quote(label)}")["items"]:
                 c.request("DELETE", path(plural, "default", i["metadata"]["name"])).read()
                 print(f'{RESOURCE[plural]} "{i["metadata"]["name"]}" deleted')
+        from dockyard.cli.commands._compose_up import compose_down
+
+        compose_down(c, project, args.timeout)
         if args.volumes:
             for v in project.volumes:
                 with _suppress():
