@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -281,3 +282,131 @@ def test_project_name_from_directory(tmp_path: Path) -> None:
     project = load_compose("services:\n  a: {image: x}\n", project_dir=d)
     assert project.name == "my_app"
     assert project.objects[0].metadata.labels["dockyard.io/compose-project"] == "my-app"
+
+
+# -- networks ---------------------------------------------------------------------------
+
+NETWORKED = """\
+name: shop
+services:
+  web:
+    image: busybox
+    container_name: shop-web
+    networks:
+      front:
+        aliases: [www]
+        ipv4_address: 10.5.0.10
+      back: {}
+  db:
+    image: busybox
+  tool:
+    image: busybox
+    network_mode: host
+networks:
+  front:
+    internal: true
+    ipam:
+      config: [{subnet: 10.5.0.0/24}]
+  back:
+    name: shared-back
+  outside:
+    external: true
+"""
+
+
+def test_networks_become_engine_networks_and_a_pod_annotation() -> None:
+    import json
+
+    from dockyard.orchestrator.enginepods import container_options, pod_networks
+    from dockyard.orchestrator.objects import ObjectMeta, Pod
+
+    project = load_compose(NETWORKED, environ={})
+    defs = project.network_defs
+    assert (defs["default"].name, defs["front"].name, defs["back"].name) == (
+        "shop_default",
+        "shop_front",
+        "shared-back",
+    )
+    assert defs["front"].internal and defs["front"].subnet == "10.5.0.0/24"
+    assert defs["outside"].external and defs["outside"].name == "outside"
+    deps = {o.metadata.name: o for o in project.objects if isinstance(o, Deployment)}
+    web = json.loads(deps["web"].spec.template.metadata.annotations[NETWORKS_ANNOTATION])
+    assert web == [
+        {"name": "shop_front", "aliases": ["web", "shop-web", "www"], "ip": "10.5.0.10"},
+        {"name": "shared-back", "aliases": ["web", "shop-web"], "ip": ""},
+    ]
+    db = json.loads(deps["db"].spec.template.metadata.annotations[NETWORKS_ANNOTATION])
+    assert db == [{"name": "shop_default", "aliases": ["db"], "ip": ""}]
+    tool = deps["tool"].spec.template
+    assert NETWORKS_ANNOTATION not in tool.metadata.annotations and tool.spec.host_network
+    # the engine's side: the first network with its names, all of them for net_wanted
+    t = deps["web"].spec.template
+    pod = Pod(metadata=ObjectMeta(name="web-1", annotations=t.metadata.annotations), spec=t.spec)
+    opts, dopts = container_options(pod, 0)
+    assert (opts.network, dopts.aliases, dopts.ip) == (
+        "shop_front",
+        ["web", "shop-web", "www"],
+        "10.5.0.10",
+    )
+    assert [w["name"] for w in pod_networks(pod)] == ["shop_front", "shared-back"]
+
+
+def test_an_undefined_network_is_an_error() -> None:
+    text = "services:\n  web:\n    image: busybox\n    networks: [nowhere]\n"
+    with pytest.raises(InvalidArgument, match="services.web.networks: .*undefined network nowhere"):
+        load_compose(text, environ={})
+
+
+# -- depends_on conditions ----------------------------------------------------------------
+
+
+def _pod_doc(phase: str, state: dict[str, Any], ready: bool = False) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p"},
+        "status": {"phase": phase, "containerStatuses": [{"state": state, "ready": ready}]},
+    }
+
+
+RUNNING = _pod_doc("Running", {"running": {}})
+READY = _pod_doc("Running", {"running": {}}, ready=True)
+EXITED_3 = _pod_doc("Failed", {"terminated": {"exitCode": 3}})
+DONE = _pod_doc("Succeeded", {"terminated": {"exitCode": 0}})
+WAITING = _pod_doc("Pending", {"waiting": {}})
+
+
+@pytest.mark.parametrize(
+    ("condition", "pods", "healthcheck", "expected"),
+    [
+        ("service_started", [], True, (False, "")),
+        ("service_started", [WAITING], True, (False, "")),
+        ("service_started", [RUNNING], True, (True, "")),
+        ("service_started", [EXITED_3], True, (True, "")),
+        ("service_healthy", [RUNNING], True, (False, "")),
+        ("service_healthy", [READY], True, (True, "")),
+        ("service_healthy", [READY], False, (False, "dependency failed to start: "
+                                              "service db has no healthcheck")),
+        ("service_healthy", [EXITED_3], True, (False, "dependency failed to start: "
+                                                 "service db exited (3)")),
+        ("service_completed_successfully", [RUNNING], True, (False, "")),
+        ("service_completed_successfully", [DONE], True, (True, "")),
+        ("service_completed_successfully", [EXITED_3], True,
+         (False, "service db didn't complete successfully: exit 3")),
+    ],
+)  # fmt: skip
+def test_condition_state(
+    condition: str, pods: list[dict[str, Any]], healthcheck: bool, expected: tuple[bool, str]
+) -> None:
+    from dockyard.orchestrator.compose import ComposeService, HealthCheck, condition_state
+
+    target = ComposeService(
+        "db", "db", "busybox", healthcheck=HealthCheck(("true",)) if healthcheck else None
+    )
+    assert condition_state(Dependency("db", condition), target, 1, pods) == expected
+
+
+def test_conditions_of_undefined_or_scaled_down_dependencies_are_met() -> None:
+    from dockyard.orchestrator.compose import ComposeService, condition_state
+
+    dep = Dependency("db", "service_healthy", required=False)
+    assert condition_state(dep, None, 1, []) == (True, "")
+    assert condition_state(dep, ComposeService("db", "db", "busybox"), 0, []) == (True, "")
