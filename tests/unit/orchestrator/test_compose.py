@@ -353,7 +353,7 @@ def test_networks_become_engine_networks_and_a_pod_annotation() -> None:
 
 def test_an_undefined_network_is_an_error() -> None:
     text = "services:\n  web:\n    image: busybox\n    networks: [nowhere]\n"
-    with pytest.raises(InvalidArgument, match="services.web.networks: .*undefined network nowhere"):
+    with pytest.raises(InvalidArgument, match=r"web\.networks: .*undefined network nowhere"):
         load_compose(text, environ={})
 
 
