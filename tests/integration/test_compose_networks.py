@@ -224,3 +224,52 @@ def test_a_failing_dependency_is_one_line_error(kube: KubeDaemon, tmp_path: Path
         assert kube.run("get", "deploy", "client").returncode != 0  # never applied
     finally:
         _down(kube, compose)
+
+
+RESTART = """\
+name: again
+services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_grace_period: 1s
+    environment: {VERSION: "{version}"}
+  app:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_grace_period: 1s
+    depends_on:
+      db: {condition: service_started, restart: true}
+"""
+
+
+def test_scale_and_restart_true(kube: KubeDaemon, tmp_path: Path) -> None:
+    _start(kube)
+    compose = _project(tmp_path, RESTART.replace("{version}", "1"))
+    try:
+        up = kube.run("compose", "-f", compose, "up", "-d", "--scale", "db=2", timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        _pod(kube, "db", 2)
+        first = _pod(kube, "app")
+        # nothing changed: the dependent stays as it is
+        up = kube.run("compose", "-f", compose, "up", "-d", "--scale", "db=2", timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert kube.ready_pods("dockyard.io/compose-service=app") == first
+        template = kube.get("deploy", "app")["spec"]["template"]["metadata"]
+        assert "dockyard.io/compose-restarted-at" not in template["annotations"], template
+        # the dependency changed: the dependent with restart: true is replaced
+        _project(tmp_path, RESTART.replace("{version}", "2"))
+        up = kube.run("compose", "-f", compose, "up", "-d", "--scale", "db=2", timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        template = kube.get("deploy", "app")["spec"]["template"]["metadata"]
+        assert "dockyard.io/compose-restarted-at" in template["annotations"], template
+
+        def replaced() -> bool:
+            pods = kube.ready_pods("dockyard.io/compose-service=app")
+            return len(pods) == 1 and pods != first
+
+        wait_until(replaced, 60, "a new app pod")
+        bad = kube.run("compose", "-f", compose, "up", "-d", "--scale", "nope=2")
+        assert bad.returncode != 0 and "no such service: nope" in bad.stderr, bad.stderr
+    finally:
+        _down(kube, compose)

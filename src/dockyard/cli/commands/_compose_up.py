@@ -6,7 +6,8 @@ service at a time in :func:`~dockyard.orchestrator.compose.start_order`: before 
 service's Deployment is applied, each ``depends_on`` condition is polled with
 :func:`~dockyard.orchestrator.compose.condition_state` until it is met, or fails with its
 one-line reason, or ``--timeout`` passes. ``restart: true``: a dependent whose dependency
-was changed by this ``up`` is restarted (its template gets a restart annotation).
+had its pod template changed by this ``up`` is restarted (its template gets a new restart
+stamp; otherwise the live stamp is kept, so an unchanged ``up`` changes nothing).
 
 ``down``: the objects, then (once the project's pods are gone) its own networks.
 """
@@ -133,16 +134,13 @@ def compose_up(c: Client, project: ComposeProject, args: argparse.Namespace) -> 
     services = _with_dependencies(project, list(args.services))
     ensure_networks(c, project, services)
 
-    def apply(items: list[dict[str, Any]]) -> dict[str, str]:
+    def apply(items: list[dict[str, Any]]) -> None:
         if not items:
-            return {}
+            return
         body = {"items": items, "namespace": "default"}
         result = c.request("POST", "/apis/dockyard.io/v1/apply", body).json()
-        out = {}
         for item in result["items"]:
             print(f"{RESOURCE[KIND_PLURAL[item['kind']]]}/{item['name']} {item['action']}")
-            out[item["kind"]] = item["action"]
-        return out
 
     apply([to_dict(o) for o in project.objects if o.kind in ("ConfigMap", "Secret")])
     replicas: dict[str, int] = {}
@@ -169,12 +167,33 @@ def compose_up(c: Client, project: ComposeProject, args: argparse.Namespace) -> 
             if name in scale:
                 d["spec"]["replicas"] = scale[name]
             replicas[name] = int(d["spec"].get("replicas", 1))
-            if restart:
+            stamp = str(time.time()) if restart else _restarted_at(c, d["metadata"]["name"])
+            if stamp:
                 meta = d["spec"]["template"].setdefault("metadata", {})
-                meta.setdefault("annotations", {})[RESTARTED] = str(time.time())
-        actions = apply(items)
-        if actions.get("Deployment") in ("configured", "created"):
-            changed.add(name)
+                meta.setdefault("annotations", {})[RESTARTED] = stamp
+        before = _live_template(c, object_name(name))
+        apply(items)
+        if before is not None and before != _live_template(c, object_name(name)):
+            changed.add(name)  # its pods are being replaced: what restart: true follows
+
+
+def _live_template(c: Client, name: str) -> dict[str, Any] | None:
+    """The stored Deployment's pod template (None when there is none); the server's own
+    form on both sides of an apply, so a difference is a real change."""
+    from dockyard.cli.commands.kube import path
+
+    try:
+        live = c.get(path("deployments", "default", name))
+    except NotFound:
+        return None
+    template: dict[str, Any] = (live.get("spec") or {}).get("template") or {}
+    return template
+
+
+def _restarted_at(c: Client, name: str) -> str:
+    """The restart stamp the live Deployment carries (kept, so re-applying changes nothing)."""
+    meta = (_live_template(c, name) or {}).get("metadata") or {}
+    return str((meta.get("annotations") or {}).get(RESTARTED) or "")
 
 
 def compose_down(c: Client, project: ComposeProject, timeout: float) -> None:
