@@ -196,7 +196,8 @@ def test_egress_reaches_a_non_loopback_address(
     assert SECRET in seen["egress"], seen
     assert seen["dns"].split() == ["nameserver", "10.0.2.3"]
     assert seen["ca"] == "/run/dockyard/ca-certificates.crt present"
-    assert in_netns(dy_fresh, "cat", forward).stdout == before == "0\n"
+    # not switched on by the build (a new netns starts with the host's value, whatever it is)
+    assert in_netns(dy_fresh, "cat", forward).stdout == before
     # the CA bundle's mount point (and /run/dockyard) left no layer behind
     layers = [
         json.loads(dy_fresh.run("image", "inspect", ref, check=True).stdout)[0]["RootFS"]["Layers"]

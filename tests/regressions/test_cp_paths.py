@@ -57,14 +57,14 @@ def test_cp_into_a_container(dyd: Daemonized, tmp_path: Path) -> None:
 def test_cp_out_of_a_container(dyd: Daemonized, tmp_path: Path) -> None:
     dyd.out("run", "-d", "--name", "web", "busybox", "sleep", "60")
     p = subprocess.run(dyd.argv("cp", "web:/etc/passwd", "-"), capture_output=True,
-                       timeout=60, check=False)  # fmt: skip
+                       timeout=60, check=False, cwd=tmp_path)  # fmt: skip
     assert p.returncode == 0, p.stderr
     with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tar:
         (member,) = tar.getmembers()
         assert member.name == "passwd"
         data = tar.extractfile(member)
         assert data is not None and data.read().startswith(b"root:")
-    assert not Path("/-").exists() and not Path("-").exists()
+    assert not (tmp_path / "-").exists()  # a tar on stdout, not a file named "-" here
     out = tmp_path / "out"
     out.mkdir()
     dyd.out("cp", "web:/etc/passwd", str(out / "pw"))  # absent: the new name
