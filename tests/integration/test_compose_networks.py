@@ -273,3 +273,41 @@ def test_scale_and_restart_true(kube: KubeDaemon, tmp_path: Path) -> None:
         assert bad.returncode != 0 and "no such service: nope" in bad.stderr, bad.stderr
     finally:
         _down(kube, compose)
+
+
+ONE_SHOT = """\
+name: oneshot
+services:
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "echo migrated; exit {code}"]
+  app:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_grace_period: 1s
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+"""
+
+
+@pytest.mark.parametrize("code", [0, 2])
+def test_service_completed_successfully(kube: KubeDaemon, tmp_path: Path, code: int) -> None:
+    _start(kube)
+    compose = _project(tmp_path, ONE_SHOT.replace("{code}", str(code)))
+    try:
+        up = kube.run("compose", "-f", compose, "up", "-d", timeout=120)
+        (migrate,) = kube.pods("dockyard.io/compose-service=migrate")
+        if code == 0:
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert migrate["status"]["phase"] == "Succeeded", migrate["status"]
+            _pod(kube, "app")
+        else:
+            assert up.returncode != 0, up.stdout
+            err = up.stderr.strip()
+            assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+            assert "service migrate didn't complete successfully: exit 2" in err, err
+            assert migrate["status"]["phase"] == "Failed", migrate["status"]
+            assert kube.run("get", "deploy", "app").returncode != 0
+    finally:
+        _down(kube, compose)
+    assert not kube.pods() and not _has_network(kube, "oneshot_default")

@@ -19,6 +19,9 @@ compose                     Kubernetes
                             ``/run/secrets/<name>`` / ``/<name>`` (or ``target``)
 ``healthcheck``             ``readinessProbe`` (exec; interval, timeout, retries)
 ``deploy.replicas``         ``replicas``
+(a one-shot service)        a bare Pod, ``restartPolicy: Never``, for a service that
+                            another waits on with ``service_completed_successfully``
+                            (unless it sets ``restart`` or more replicas)
 ``deploy.resources``        limits → ``limits``, reservations → ``requests``
 ``labels``                  pod template annotations (compose labels are free text)
 ``stop_grace_period``       ``terminationGracePeriodSeconds``
@@ -47,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import InvalidArgument
-from dockyard.records import field, record
+from dockyard.records import field, record, replace
 
 from ._compose_ports import PortBinding, parse_expose, parse_ports
 from ._interpolate import (
@@ -72,6 +75,7 @@ from .objects import (
     Object,
     ObjectMeta,
     PersistentVolumeClaimVolumeSource,
+    Pod,
     PodSpec,
     PodTemplateSpec,
     Probe,
@@ -266,6 +270,13 @@ class _Translator:
         self.read = read_file
         self.config_objects: dict[str, Object] = {}
         self.network_defs = self.top_networks()
+        self.one_shot = {  # services a dependent waits on to complete
+            str(target)
+            for svc in (doc.get("services") or {}).values()
+            if isinstance(svc, dict) and isinstance(svc.get("depends_on"), dict)
+            for target, spec in svc["depends_on"].items()
+            if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully"
+        }
 
     def top_networks(self) -> dict[str, NetworkDef]:
         """Top-level ``networks``, and ``default`` (always defined, as compose does)."""
@@ -557,7 +568,10 @@ class _Translator:
             extra[NETWORKS_ANNOTATION] = self.network_annotation(name, svc, networks, addresses)
         elif str(svc["network_mode"]) != "host":
             raise self.fail(f"{where}.network_mode", f"{svc['network_mode']!r} is not supported")
-        objects: list[Object] = [self.deployment(name, svc, container, vols, extra)]
+        workload: Object = self.deployment(name, svc, container, vols, extra)
+        if name in self.one_shot and isinstance(workload, Deployment):
+            workload = self.one_shot_pod(name, svc, workload)
+        objects: list[Object] = [workload]
         svc_obj = self.k8s_service(name, container)
         if svc_obj is not None:
             objects.append(svc_obj)
@@ -671,6 +685,22 @@ class _Translator:
         )
         dep = Deployment(metadata=self.meta(object_name(name), name), spec=spec)
         return dep
+
+    def one_shot_pod(self, name: str, svc: dict[str, Any], dep: Deployment) -> Object:
+        """A service another one waits on with ``service_completed_successfully`` runs
+        once: a bare Pod that is not restarted (a Deployment would run it again and again),
+        unless it asks to restart or to run more than one replica."""
+        restart = str(svc.get("restart") or "no")
+        if restart != "no" or dep.spec.replicas != 1:
+            return dep
+        t = dep.spec.template
+        return Pod(
+            metadata=ObjectMeta(
+                name=dep.metadata.name, labels=dict(t.metadata.labels),
+                annotations=dict(t.metadata.annotations),
+            ),
+            spec=replace(t.spec, restart_policy="Never"),
+        )  # fmt: skip
 
     def k8s_service(self, name: str, container: Container) -> Service | None:
         ports: list[ServicePort] = []

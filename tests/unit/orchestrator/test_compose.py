@@ -410,3 +410,25 @@ def test_conditions_of_undefined_or_scaled_down_dependencies_are_met() -> None:
     dep = Dependency("db", "service_healthy", required=False)
     assert condition_state(dep, None, 1, []) == (True, "")
     assert condition_state(dep, ComposeService("db", "db", "busybox"), 0, []) == (True, "")
+
+
+def test_a_service_waited_on_to_complete_is_a_pod_that_runs_once() -> None:
+    from dockyard.orchestrator.objects import Pod
+
+    text = """\
+services:
+  migrate: {image: busybox, command: ["true"]}
+  again: {image: busybox, restart: on-failure}
+  app:
+    image: busybox
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+      again: {condition: service_completed_successfully}
+"""
+    objects = {o.metadata.name: o for o in load_compose(text, environ={}).objects}
+    migrate = objects["migrate"]
+    assert isinstance(migrate, Pod) and migrate.spec.restart_policy == "Never"
+    assert migrate.metadata.labels["dockyard.io/compose-service"] == "migrate"
+    assert NETWORKS_ANNOTATION in migrate.metadata.annotations
+    assert isinstance(objects["again"], Deployment)  # it asked to be restarted
+    assert isinstance(objects["app"], Deployment)

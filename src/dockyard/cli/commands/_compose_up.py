@@ -14,6 +14,7 @@ stamp; otherwise the live stamp is kept, so an unchanged ``up`` changes nothing)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -197,10 +198,19 @@ def _restarted_at(c: Client, name: str) -> str:
 
 
 def compose_down(c: Client, project: ComposeProject, timeout: float) -> None:
-    """Remove the project's networks once its pods are gone (the objects are deleted)."""
+    """Remove the project's bare pods, then its networks once its pods are gone (the
+    other objects are deleted by the caller)."""
+    from dockyard.cli.commands.kube import path
     from dockyard.orchestrator.compose import PROJECT_LABEL, object_name
 
     label = object_name(project.name)
+    sel = quote(f"{PROJECT_LABEL}={label}")
+    for pod in c.get(path("pods", "default") + f"?labelSelector={sel}")["items"]:
+        meta = pod["metadata"]
+        if not meta.get("ownerReferences"):  # a one-shot service's bare pod
+            with contextlib.suppress(NotFound):
+                c.request("DELETE", path("pods", "default", meta["name"])).read()
+                print(f'pod "{meta["name"]}" deleted')
     nets = [
         n
         for n in c.get("/networks")
