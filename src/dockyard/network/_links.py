@@ -140,6 +140,13 @@ def ensure_bridge(ipr: IPR, name: str, gateway: str, prefixlen: int) -> bool:
         brd = str(net.broadcast_address)
         _nl(what, lambda: ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen,
                                    broadcast=brd))  # fmt: skip
+    # Pin the bridge's MAC (set it to itself: the kernel then marks it chosen by the user).
+    # Otherwise a bridge takes the lowest MAC of its ports, and when that port goes (a pod,
+    # a spare endpoint) the gateway's MAC changes under the containers' ARP caches: their
+    # packets to the gateway (the DNS responder, the way out) vanish until the entry expires.
+    mac = ipr.get_links(index)[0].get_attr("IFLA_ADDRESS")
+    if mac:
+        _nl(what, lambda: ipr.link("set", index=index, address=mac))
     _nl(what, lambda: ipr.link("set", index=index, state="up"))
     write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
     return created
