@@ -122,8 +122,9 @@ def pod_resolv(
     host's servers, search and options).
 
     * ``ClusterFirst`` (the default): ``nameserver <cluster_dns>``, the namespace's search
-      path, ``options ndots:5`` — the host's when there is no cluster DNS or the pod uses
-      the host's network (``ClusterFirstWithHostNet`` asks for the cluster's there too);
+      path then the host's search domains, ``options ndots:5`` — the host's when there is
+      no cluster DNS or the pod uses the host's network (``ClusterFirstWithHostNet`` asks
+      for the cluster's there too);
     * ``Default``: the host's;
     * ``None``: ``dnsConfig`` alone.
 
@@ -139,7 +140,9 @@ def pod_resolv(
     if policy == "None":
         base = ResolvConf()
     elif cluster and cluster_dns:
-        base = ResolvConf((cluster_dns,), tuple(search_path(ns, domain)), ("ndots:5",))
+        search = search_path(ns, domain)
+        search += [s for s in host.search if s not in search]  # the kubelet appends them
+        base = ResolvConf((cluster_dns,), tuple(search), ("ndots:5",))
     elif spec.dns_config is None:
         return None
     else:

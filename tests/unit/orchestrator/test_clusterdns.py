@@ -129,7 +129,8 @@ def test_unnamed_port_no_srv_and_other_namespace_no_short_name() -> None:
 
 def test_cluster_first_is_the_default() -> None:
     got = pod_resolv(k8s_pod({}), "172.17.0.1", HOST)
-    assert got == ResolvConf(("172.17.0.1",), tuple(search_path("team")), ("ndots:5",))
+    search = (*search_path("team"), "corp.example")  # the host's search domains follow
+    assert got == ResolvConf(("172.17.0.1",), search, ("ndots:5",))
 
 
 def test_cluster_first_without_cluster_dns_or_with_host_network_is_the_hosts() -> None:
@@ -148,7 +149,8 @@ def test_default_is_the_hosts_and_dns_config_merges() -> None:
     assert got == ResolvConf(("192.0.2.53", "192.0.2.9"), ("corp.example", "x.example"),
                              ("edns0", "ndots:2", "rotate"))  # fmt: skip
     got = pod_resolv(k8s_pod({"dnsConfig": cfg}), "172.17.0.1", HOST)
-    assert got == ResolvConf(("172.17.0.1", "192.0.2.9"), (*search_path("team"), "x.example"),
+    assert got == ResolvConf(("172.17.0.1", "192.0.2.9"),
+                             (*search_path("team"), "corp.example", "x.example"),
                              ("ndots:2", "rotate"))  # fmt: skip
 
 
@@ -164,7 +166,7 @@ def test_container_options_carry_the_resolv_conf_to_the_first_container_only() -
     conf = pod_resolv(p, "172.17.0.1", HOST)
     _, first = container_options(p, 0, resolv=conf)
     assert first.dns == ["172.17.0.1"] and first.dns_options == ["ndots:5"]
-    assert first.dns_search == search_path("team")
+    assert first.dns_search == [*search_path("team"), "corp.example"]
     _, second = container_options(p, 1, first_id="abc", resolv=conf)
     assert second.dns == [] and second.dns_search == []  # it shares the first's file
     none = pod_resolv(k8s_pod({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["192.0.2.9"]}}),
