@@ -12,7 +12,8 @@ Records (``<ns>`` the namespace, ``<d>`` the cluster domain):
   the addresses of its ready endpoints (none ready: no record, NXDOMAIN);
 * ``_<port>._<proto>.<svc>.<ns>.svc.<d>`` SRV for every named port → ``<svc>.<ns>.svc.<d>``
   (headless: one per endpoint, target ``<a-b-c-d>.<svc>.<ns>.svc.<d>``, which has an A
-  record);
+  record — ``<hostname>.<svc>…`` for a pod whose ``hostname`` and ``subdomain: <svc>`` are
+  set);
 * ``<a-b-c-d>.<ns>.pod.<d>`` → ``a.b.c.d`` for every pod with an address.
 
 ExternalName Services (a CNAME upstream) get no record.
@@ -33,6 +34,7 @@ __all__ = [
     "ClusterRecords",
     "cluster_records",
     "dashed",
+    "endpoint_name",
     "pod_resolv",
     "search_path",
     "service_names",
@@ -59,6 +61,15 @@ def _endpoints(svc: Service, pods: Sequence[ObservedPod]) -> list[ObservedPod]:
     return endpoints_of(svc, pods)
 
 
+def endpoint_name(p: ObservedPod, svc: Service) -> str:
+    """The label of a headless Service's endpoint: the pod's ``hostname`` when its
+    ``subdomain`` names the Service, else its dashed address."""
+    spec = p.pod.spec
+    if spec.hostname and spec.subdomain == svc.metadata.name:
+        return spec.hostname
+    return dashed(str(p.pod_ip))
+
+
 def cluster_records(
     services: Iterable[Service], pods: Iterable[ObservedPod], domain: str = CLUSTER_DOMAIN
 ) -> ClusterRecords:
@@ -79,8 +90,8 @@ def cluster_records(
         if vip == "None":
             ready = [p for p in _endpoints(svc, pods) if p.pod_ip]
             addrs = sorted({str(p.pod_ip) for p in ready})
-            for ip in addrs:
-                a[f"{dashed(ip)}.{fqdn}"] = [ip]
+            for p in ready:
+                a.setdefault(f"{endpoint_name(p, svc)}.{fqdn}", []).append(str(p.pod_ip))
         else:
             ready = []
             addrs = [vip] if vip else []
@@ -99,7 +110,7 @@ def cluster_records(
                 for p in ready:
                     port = target_number(p.pod, sp.target_port, sp.port, sp.protocol)
                     if port is not None and p.pod_ip:
-                        records.append(Srv(0, 100, port, f"{dashed(p.pod_ip)}.{fqdn}"))
+                        records.append(Srv(0, 100, port, f"{endpoint_name(p, svc)}.{fqdn}"))
                 if records:
                     srv[key] = sorted(records, key=lambda s: s.target)
             else:

@@ -249,3 +249,25 @@ def test_client_upstreams_never_name_the_responder_itself() -> None:
     r = DnsResponder("10.0.0.1")
     r.set_client_upstreams("10.0.0.5", [("10.0.0.1", 53)])
     assert "10.0.0.5" not in r._client_upstreams  # only itself: the defaults serve it
+
+
+def test_headless_endpoint_named_by_hostname_and_subdomain() -> None:
+    spec = {
+        "hostname": "db-0",
+        "subdomain": "db",
+        "containers": [
+            {"name": "c", "image": "busybox", "ports": [{"containerPort": 8080, "name": "http"}]}
+        ],
+    }
+    other = {**spec, "subdomain": "elsewhere"}
+    a, srv = cluster_records(
+        [service("db", cluster_ip="None")],
+        [pod("p0", "10.88.0.7", spec=spec), pod("p1", "10.88.0.8", spec=other)],
+    )
+    assert a["db-0.db.default.svc.cluster.local"] == ["10.88.0.7"]
+    assert a["10-88-0-8.db.default.svc.cluster.local"] == ["10.88.0.8"]
+    assert "10-88-0-7.db.default.svc.cluster.local" not in a
+    assert [s.target for s in srv["_http._tcp.db.default.svc.cluster.local"]] == [
+        "10-88-0-8.db.default.svc.cluster.local",
+        "db-0.db.default.svc.cluster.local",
+    ]
