@@ -50,6 +50,18 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
+  name: plain
+spec:
+  terminationGracePeriodSeconds: 1
+  dnsPolicy: Default
+  containers:
+  - name: c
+    image: busybox:latest
+    command: ["sleep", "100000"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: custom
 spec:
   terminationGracePeriodSeconds: 1
@@ -82,7 +94,7 @@ def test_client_pod_resolves_services_by_name(kube: KubeDaemon) -> None:
     r = kube.apply(web_deployment(replicas=2) + OBJECTS)
     assert r.returncode == 0, r.stderr
     wait_until(lambda: len(kube.ready_pods("app=web")) == 2, 60, "2 web pods")
-    wait_until(lambda: {"client", "custom"} <= set(kube.ready_pods()), 30, "the clients")
+    wait_until(lambda: {"client", "custom", "plain"} <= set(kube.ready_pods()), 30, "the clients")
     vip = kube.get("svc", "web")["spec"]["clusterIP"]
     ips = {p["status"]["podIP"] for p in kube.pods("app=web")}
 
@@ -91,6 +103,10 @@ def test_client_pod_resolves_services_by_name(kube: KubeDaemon) -> None:
     assert re.search(r"^nameserver [0-9.]+$", conf, re.M), conf
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in conf, conf
     assert "options ndots:5" in conf, conf
+    # dnsPolicy Default: the host's resolvers, no cluster search path
+    plain = kube.out("exec", "plain", "--", "cat", "/etc/resolv.conf")
+    assert "cluster.local" not in plain and "ndots:5" not in plain, plain
+    assert conf.split()[1] not in plain.split(), plain  # not the cluster DNS
     # dnsPolicy None: dnsConfig alone
     custom = kube.out("exec", "custom", "--", "cat", "/etc/resolv.conf")
     assert custom.splitlines() == ["nameserver 192.0.2.53", "search corp.example",
