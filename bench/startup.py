@@ -33,9 +33,13 @@ from bench.common import (
 )
 
 RUNS = int(os.environ.get("BENCH_RUNS", "50"))
+# cgroups = "no-conmon": with cgroupfs, podman otherwise moves conmon into /libpod_parent/conmon
+# at the root of every hierarchy, outside the bench's own cgroup (the shared-machine rule);
+# the same setting as tests/integration/test_runtime_podman.py.
 PODMAN_CONF = """\
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+cgroups = "no-conmon"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -66,6 +70,38 @@ def _bundle(work: Path, dockyard: list[str]) -> Path:
     return bundle
 
 
+def _cgroup_parent() -> str:
+    """A cgroup parent for podman's containers beneath the bench's own cgroup in every
+    hierarchy (the deepest own path: on these hosts the others are ``/``). With cgroupfs,
+    podman's default, ``/libpod_parent``, sits at the root of every hierarchy, outside it."""
+    with open("/proc/self/cgroup", encoding="utf-8") as f:
+        own = [line.split(":", 2)[2].strip() for line in f if line.count(":") >= 2]
+    return max(own, key=len).rstrip("/") + "/dockyard-bench-podman"
+
+
+CGROUP_PARENT = _cgroup_parent()
+
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    """Every directory on the way to ``parent`` in every mounted hierarchy, deepest first."""
+    root = Path("/sys/fs/cgroup")
+    mounts = [m for m in root.iterdir() if m.is_dir() and not m.is_symlink()]
+    if (root / "cgroup.controllers").exists():
+        mounts = [root]
+    parts = [p for p in parent.split("/") if p]
+    return [m.joinpath(*parts[:n]) for m in mounts for n in range(len(parts), 0, -1)]
+
+
+def _remove_new_cgroups(existed: set[Path], parent: str) -> None:
+    """rmdir what the bench's podman runs made on the way to ``parent`` (deepest first)."""
+    for d in _cgroup_dirs(parent):
+        if d not in existed and d.is_dir():
+            for sub in sorted(d.glob("**/"), key=lambda p: -len(p.parts)):
+                if sub != d:
+                    subprocess.run(["rmdir", str(sub)], capture_output=True, check=False)
+            subprocess.run(["rmdir", str(d)], capture_output=True, check=False)
+
+
 def _podman(work: Path, dockyard: list[str]) -> tuple[list[str], dict[str, str]] | None:
     if tool("podman") is None:
         return None
@@ -79,7 +115,8 @@ def _podman(work: Path, dockyard: list[str]) -> tuple[list[str], dict[str, str]]
     _run([*base, "load", "-i", str(archive)], env={**os.environ, **env})
     # podman's default runtime (crun) refuses hybrid cgroup hosts whose cgroup2 mount has
     # controllers; fall back to runc there, as the tool name then says
-    run = ["run", "--rm", "--network", "none", "busybox:latest", "true"]
+    run = ["run", "--rm", "--network", "none", "--cgroup-parent", CGROUP_PARENT,
+           "busybox:latest", "true"]  # fmt: skip
     try:
         _run([*base, *run], env={**os.environ, **env})
     except RuntimeError:
@@ -98,6 +135,7 @@ def main() -> str:
     root, run_root = work / "root", work / "run"
     dockyard = [str(VENV_BIN / "dockyard"), "--root", str(root), "--run-root", str(run_root)]
     podman = None
+    existed: set[Path] = set()
     holder: NsHolder | None = None
     try:
         # ``dockyard run`` goes through dockyardd: start it in a private network + mount
@@ -120,6 +158,7 @@ def main() -> str:
                 tools.append(Tool(f"{name} run (bundle)", _oci_run(name, work / name, bundle)))
             else:
                 missing.append(Result(f"{name} run (bundle)", [], "not installed"))
+        existed = {d for d in _cgroup_dirs(CGROUP_PARENT) if d.is_dir()}
         podman = _podman(work, dockyard)
         podman_name = "podman run --rm --network none"
         if podman is not None:
@@ -127,7 +166,8 @@ def main() -> str:
             podman_name += " (runc)" if "runc" in base else ""
             tools.append(Tool(
                 podman_name,
-                lambda i: [*base, "run", "--rm", "--network", "none", "busybox:latest", "true"],
+                lambda i: [*base, "run", "--rm", "--network", "none", "--cgroup-parent",
+                           CGROUP_PARENT, "busybox:latest", "true"],
                 env))  # fmt: skip
         from bench.refdocker import docker_daemon
 
@@ -188,4 +228,6 @@ def main() -> str:
         subprocess.run(
             ["umount", "-R", str(work / "podman-root")], capture_output=True, check=False
         )
+        if podman is not None:
+            _remove_new_cgroups(existed, CGROUP_PARENT)
         shutil.rmtree(work, ignore_errors=True)
