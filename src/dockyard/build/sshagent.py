@@ -157,7 +157,9 @@ class AgentProxy:
     @staticmethod
     def _relay(sel: selectors.BaseSelector, peers: dict[socket.socket, socket.socket],
                src: socket.socket) -> None:  # fmt: skip
-        dst = peers[src]
+        dst = peers.get(src)
+        if dst is None:  # both ends were ready in one select: the pair is closed already
+            return
         data = b""
         with contextlib.suppress(OSError):
             data = src.recv(_CHUNK)
