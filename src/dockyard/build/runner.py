@@ -69,6 +69,47 @@ class RunRequest:
     ssh_mounts: int = 0  # ssh mounts seen so far (their default targets count them)
 
 
+# A RUN container's annotation naming the builder process that runs it ("<pid>:<start time>"):
+# a builder that dies (SIGKILL, OOM) leaves its step's container, cgroup and mount behind, and
+# the next build on the same run root removes those whose builder is gone (sweep_abandoned).
+OWNER = "org.dockyard.builder"
+
+
+def builder_tag(pid: int | None = None) -> str:
+    from dockyard.runtime.state import pid_start_time
+
+    pid = os.getpid() if pid is None else pid
+    info = pid_start_time(pid)
+    return f"{pid}:{info[0] if info else 0}"
+
+
+def _owner_alive(tag: str) -> bool:
+    pid, _, start = tag.partition(":")
+    return pid.isdigit() and builder_tag(int(pid)) == f"{pid}:{start}"
+
+
+def sweep_abandoned(run_root: Path) -> list[str]:
+    """Delete the RUN containers of builders that are gone (their init killed, their cgroup
+    and their step's overlay mount removed); the ids removed."""
+    from dockyard.build.rootfs import umount
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import Runtime
+
+    rt = Runtime(run_root / "runtime")
+    gone: list[str] = []
+    for st in rt.list():
+        tag = st.annotations.get(OWNER)
+        if not st.id.startswith("build-") or not tag or _owner_alive(tag):
+            continue
+        with contextlib.suppress(DockyardError, OSError):
+            rt.delete(st.id, force=True)
+            gone.append(st.id)
+        if os.path.ismount(st.rootfs):
+            with contextlib.suppress(DockyardError, OSError):
+                umount(Path(st.rootfs))
+    return gone
+
+
 def build_run_spec(
     req: RunRequest, rootfs: Path, files_dir: Path, uid: int, gid: int,
     additional_gids: tuple[int, ...], home: str, cgroups_path: str,
@@ -117,6 +158,7 @@ def build_run_spec(
             "noNewPrivileges": False,
         },
         "root": {"path": str(rootfs), "readonly": False},
+        "annotations": {OWNER: builder_tag()},
         "hostname": HOSTNAME,
         "mounts": mounts,
         "linux": {

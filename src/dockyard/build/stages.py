@@ -111,6 +111,7 @@ class BuildRun:
         self.lock = threading.Lock()  # the counters
         self.containers: set[str] = set()  # RUN containers running now (stopped on abort)
         self.net = SandboxNetwork()  # the default-network RUN steps' namespace (on first use)
+        self._swept = False  # the RUN containers of dead builders (runner.sweep_abandoned)
 
     def now(self, recorded: str | None = None) -> str:
         """A history timestamp: ``SOURCE_DATE_EPOCH``, else ``recorded`` (a cached step's),
@@ -428,6 +429,9 @@ class BuildRun:
             fs.note_stubs([*destinations, *runner._ETC_FILES, req.cwd])
             cwd = resolve_in_root(fs.merged, req.cwd)
             cwd.mkdir(parents=True, exist_ok=True)
+            if not self._swept:  # once a build, before its first RUN container
+                self._swept = True
+                runner.sweep_abandoned(self.b.run_root)
             cid = "build-" + os.urandom(12).hex()
             spec = runner.build_run_spec(
                 req, fs.merged, fs.dir, user.uid, user.gid, user.additional_gids, user.home,
