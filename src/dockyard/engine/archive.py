@@ -74,6 +74,16 @@ def _filesystem_of(d: Daemon, rec: Any, rootfs: Any, path: str) -> tuple[str, st
     return str(rootfs), path
 
 
+def _locate(d: Daemon, ref: str, path: str) -> tuple[Any, str, str]:
+    """(record, host directory, path inside it) for absolute ``path`` of container ``ref``
+    (its root filesystem mounted first if it is not)."""
+    if not path.startswith("/"):
+        raise InvalidArgument(f"cp: path {path!r} must be absolute")
+    rec, rootfs = _root(d, ref)
+    base, inner = _filesystem_of(d, rec, rootfs, path)
+    return rec, base, inner
+
+
 def _open_base(base: str, what: str) -> int:
     try:
         return os.open(base, _PATH_DIR)
@@ -104,10 +114,7 @@ def stat_archive(d: Daemon, ref: str, path: str) -> dict[str, Any]:
     link); NotFound when nothing is there."""
     from dockyard.linux.resolve import open_in_root
 
-    if not path.startswith("/"):
-        raise InvalidArgument(f"cp: path {path!r} must be absolute")
-    rec, rootfs = _root(d, ref)
-    base, inner = _filesystem_of(d, rec, rootfs, path)
+    rec, base, inner = _locate(d, ref, path)
     missing = f"cp {rec.name}:{path}: no such file or directory"
     root_fd = _open_base(base, missing)
     try:
@@ -132,10 +139,7 @@ def read_archive(d: Daemon, ref: str, path: str) -> tuple[bytes, dict[str, Any]]
     """A tar of ``path`` in container ``ref`` and docker's stat of it."""
     from dockyard.linux.resolve import open_in_root
 
-    if not path.startswith("/"):
-        raise InvalidArgument(f"cp: path {path!r} must be absolute")
-    rec, rootfs = _root(d, ref)
-    base, inner = _filesystem_of(d, rec, rootfs, path)
+    rec, base, inner = _locate(d, ref, path)
     missing = f"cp {rec.name}:{path}: no such file or directory"
     root_fd = _open_base(base, missing)
     stripped = inner.rstrip("/")
@@ -233,10 +237,7 @@ def write_archive(d: Daemon, ref: str, path: str, data: bytes) -> None:
     """Extract the tar ``data`` into directory ``path`` of container ``ref``."""
     from dockyard.linux.resolve import open_in_root
 
-    if not path.startswith("/"):
-        raise InvalidArgument(f"cp: path {path!r} must be absolute")
-    rec, rootfs = _root(d, ref)
-    base, inner = _filesystem_of(d, rec, rootfs, path)
+    rec, base, inner = _locate(d, ref, path)
     missing = f"cp to {rec.name}:{path}: destination directory does not exist"
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:

@@ -173,12 +173,12 @@ def error_response(query: bytes, rcode: int) -> bytes:
     return _HEADER.pack(ident, flags, 0, 0, 0, 0)
 
 
-def parse_answers(msg: bytes) -> tuple[int, list[str]]:
-    """(rcode, A-record addresses) of a response; used by tests and health checks."""
+def _records(msg: bytes) -> tuple[int, list[tuple[int, int, int]]]:
+    """(rcode, [(type, data offset, data length)]) of a response's answer records."""
     q = parse_message(msg)
     _id, flags, _qd, ancount, _ns, _ar = _HEADER.unpack_from(msg)
     pos = q.end
-    found: list[str] = []
+    found: list[tuple[int, int, int]] = []
     for _ in range(ancount):
         _name, pos = decode_name(msg, pos)
         if pos + 10 > len(msg):
@@ -187,29 +187,25 @@ def parse_answers(msg: bytes) -> tuple[int, list[str]]:
         pos += 10
         if pos + rdlen > len(msg):
             raise InvalidArgument("parse dns answer: truncated data")
-        if rtype == QTYPE_A and rdlen == 4:
-            found.append(str(IPv4Address(msg[pos : pos + 4])))
+        found.append((rtype, pos, rdlen))
         pos += rdlen
     return flags & 0xF, found
+
+
+def parse_answers(msg: bytes) -> tuple[int, list[str]]:
+    """(rcode, A-record addresses) of a response; used by tests and health checks."""
+    rcode, records = _records(msg)
+    found = [str(IPv4Address(msg[pos : pos + 4]))
+             for rtype, pos, n in records if rtype == QTYPE_A and n == 4]  # fmt: skip
+    return rcode, found
 
 
 def parse_srv_answers(msg: bytes) -> tuple[int, list[Srv]]:
     """(rcode, SRV records) of a response; used by tests."""
-    q = parse_message(msg)
-    _id, flags, _qd, ancount, _ns, _ar = _HEADER.unpack_from(msg)
-    pos = q.end
+    rcode, records = _records(msg)
     found: list[Srv] = []
-    for _ in range(ancount):
-        _name, pos = decode_name(msg, pos)
-        if pos + 10 > len(msg):
-            raise InvalidArgument("parse dns answer: truncated record")
-        rtype, _cls, _ttl, rdlen = struct.unpack_from("!HHIH", msg, pos)
-        pos += 10
-        if pos + rdlen > len(msg):
-            raise InvalidArgument("parse dns answer: truncated data")
-        if rtype == QTYPE_SRV and rdlen >= 7:
+    for rtype, pos, n in records:
+        if rtype == QTYPE_SRV and n >= 7:
             prio, weight, port = struct.unpack_from("!HHH", msg, pos)
-            target, _ = decode_name(msg, pos + 6)
-            found.append(Srv(prio, weight, port, target))
-        pos += rdlen
-    return flags & 0xF, found
+            found.append(Srv(prio, weight, port, decode_name(msg, pos + 6)[0]))
+    return rcode, found
