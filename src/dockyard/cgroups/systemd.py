@@ -94,14 +94,18 @@ def slice_dir(slice_: str) -> str:
     return "/".join("-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
 
 
-def _properties(r: LinuxResources | None) -> list[Property]:
+# systemd enables these controllers up the slice for a unit that asks for their accounting
+_ACCOUNTING: list[Property] = [
+    ("MemoryAccounting", ("b", True)),
+    ("CPUAccounting", ("b", True)),
+    ("TasksAccounting", ("b", True)),
+    ("IOAccounting", ("b", True)),
+]
+
+
+def _limits(r: LinuxResources | None) -> list[Property]:
     """The unit properties for the limits systemd itself knows (the files carry the rest)."""
-    props: list[Property] = [
-        ("MemoryAccounting", ("b", True)),
-        ("CPUAccounting", ("b", True)),
-        ("TasksAccounting", ("b", True)),
-        ("IOAccounting", ("b", True)),
-    ]
+    props: list[Property] = []
     if r is None:
         return props
     if r.memory is not None and r.memory.limit is not None and r.memory.limit > 0:
@@ -167,7 +171,7 @@ class SystemdManager:
         if not self._started():
             self._pending = resources
             return
-        self._client().set_properties(self.unit, _properties(resources)[4:])
+        self._client().set_properties(self.unit, _limits(resources))
         self._v2.apply(resources)
 
     def add(self, pid: int) -> None:
@@ -183,7 +187,8 @@ class SystemdManager:
             ("PIDs", ("au", [pid, keeper] if keeper else [pid])),
             ("Delegate", ("b", True)),
             ("CollectMode", ("s", "inactive-or-failed")),
-            *_properties(self._pending),
+            *_ACCOUNTING,
+            *_limits(self._pending),
         ]
         self._client().start_scope(self.unit, props)
         scope = self._scope_dir()

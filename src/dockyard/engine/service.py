@@ -33,7 +33,6 @@ UNIT_NAME = "dockyard.service"
 UNIT_PATH = "/etc/systemd/system/dockyard.service"
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUN_ROOT = "/run/dockyard"
-_LEAF_SUFFIX = "/dockyard-leaf"
 
 
 def systemd_booted() -> bool:
@@ -110,11 +109,11 @@ def uninstall() -> None:
 
 
 def _in_leaf() -> bool:
+    from dockyard.cgroups._paths import LEAF
+
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as f:
-            return any(
-                line.startswith("0::") and line.rstrip().endswith(_LEAF_SUFFIX) for line in f
-            )
+            return any(line.startswith("0::") and line.rstrip().endswith("/" + LEAF) for line in f)
     except OSError:
         return False
 

@@ -177,8 +177,7 @@ class Proc:
         self.preparing = False  # its holder has not answered yet
         self.holder = 0  # the holder's pid (see dockyard.engine.holder)
         self.exit_fd = -1  # a pidfd of the proc, readable once it has exited
-        self.oom = False  # its cgroup counted an OOM kill (seen live, or at its exit)
-        self.oom_events = ""  # the memory.events watched for it (systemd scopes)
+        self.oom = False  # its cgroup counted an OOM kill when it exited
         self.record: dict[str, Any] | None = None  # what the holder record says
 
     def running(self) -> bool:
@@ -214,8 +213,6 @@ class Shim:
         self._launcher: subprocess.Popen[bytes] | None = None  # see engine/launcher.py
         self._launcher_conn: socket.socket | None = None
         self._warmer = SharedWarmer(own_procs_file())  # see dockyard.cgroups.warm
-        self._inotify = -1  # memory.events of systemd scopes (see _watch_oom)
-        self._oom_watches: dict[int, Proc] = {}
 
     @property
     def rt(self) -> Runtime:
@@ -264,7 +261,6 @@ class Shim:
                 continue
             p.dir = str(rec.get("dir") or "")
             p.cgroup = str(rec.get("cgroup") or "")
-            self._watch_oom(p)
             p.started_at = str(rec.get("started_at") or "")
             try:
                 p.log = _log_writer(rec.get("log") or {})
@@ -316,8 +312,6 @@ class Shim:
             self._stream_readable(obj, fileobj)
         elif kind == "exit":
             self._exited(obj)
-        elif kind == "oom":
-            self._oom_events()
         elif kind == "prepared":
             self._prepared(*obj)
         elif kind == "ain":
@@ -516,7 +510,6 @@ class Shim:
                     _close(fd)
                 raise Internal(f"prepare container {p.cid}: the holder sent {len(fds)} descriptors")
             p.pid, p.cgroup = int(answer["pid"]), str(answer.get("cgroup") or "")
-            self._watch_oom(p)
             p.record = answer.get("record")
             p.holder = int((p.record or {}).get("holder") or 0)
             self.rt.adopt_late(p.cid, fds[0], fds[1])
@@ -814,11 +807,12 @@ class Shim:
         if named:
             self._attach(p, named)
         if p.kind == "container":
-            try:
-                p.cgroup = self.rt.state(p.cid).cgroup_path
-            except DockyardError:
-                p.cgroup = ""
-            self._watch_oom(p)
+            p.cgroup = str(answer.get("cgroup") or "")
+            if not p.cgroup:
+                try:
+                    p.cgroup = self.rt.state(p.cid).cgroup_path
+                except DockyardError:
+                    p.cgroup = ""
 
     # ------------------------------------------------------------------ output
 
@@ -983,53 +977,6 @@ class Shim:
 
     # ------------------------------------------------------------------ exits
 
-    def _watch_oom(self, p: Proc) -> None:
-        """Watch a systemd scope's ``memory.events`` (inotify) for OOM kills while the
-        container lives: systemd removes the scope's cgroup as soon as it is empty, so the
-        count may be gone by the time the exit is handled (conmon watches it the same way).
-        A cgroupfs container's count stays readable until the daemon removes its cgroup."""
-        if p.kind != "container" or p.cgroup.count(":") != 2 or "/" in p.cgroup:
-            return
-        from dockyard.linux import inotify
-
-        try:
-            from dockyard.cgroups import create_manager
-
-            events = str(create_manager(p.cgroup).paths()[""]) + "/memory.events"
-            if self._inotify < 0:
-                self._inotify = inotify.init()
-                self.sel.register(self._inotify, self._ev_read, ("oom", None))
-        except DockyardError:
-            return
-        wd = inotify.add_watch(self._inotify, events)
-        if wd >= 0:
-            p.oom_events = events
-            self._oom_watches[wd] = p
-            self._oom_check(p)
-
-    def _oom_check(self, p: Proc) -> None:
-        try:
-            with open(p.oom_events, "rb") as f:
-                text = f.read().decode()
-        except OSError:
-            return
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
-                p.oom = True
-
-    def _oom_events(self) -> None:
-        from dockyard.linux import inotify
-
-        for wd, mask in inotify.read_events(self._inotify):
-            p = self._oom_watches.get(wd)
-            if p is None:
-                continue
-            if mask & inotify.IN_IGNORED:
-                del self._oom_watches[wd]
-            else:
-                self._oom_check(p)
-
     def _watch_exit(self, p: Proc) -> None:
         """Learn ``p``'s exit from a pidfd (it is the holder's child, not ours)."""
         try:
@@ -1049,10 +996,9 @@ class Shim:
         self._unwatch_exit(p)
         status = holders.exit_status(p.pid)
         p.status = _LOST if status is None else status
-        # the OOM count now, before the output is drained (and whatever inotify has queued)
-        if self._inotify >= 0:
-            self._oom_events()
-        p.oom = p.oom or (exit_code_of(p.status) != 0 and self._oom(p))
+        # the OOM count now, before the output is drained: the cgroup is surely there (a
+        # systemd scope is kept by the holder until _release, cgroups/systemd.py)
+        p.oom = exit_code_of(p.status) != 0 and self._oom(p)
         if p.key in self.orphans:
             del self.orphans[p.key]
             self._release(p)
@@ -1066,11 +1012,6 @@ class Shim:
         """Let ``p``'s holder go (its init's exit is recorded, or nobody will ask for it);
         the zombie init goes to whoever inherits it."""
         self._unwatch_exit(p)
-        for wd in [wd for wd, q in self._oom_watches.items() if q is p]:
-            from dockyard.linux import inotify
-
-            inotify.rm_watch(self._inotify, wd)
-            del self._oom_watches[wd]
         if p.holder > 0:  # (the launcher that forked it, or PID 1, reaps it)
             try:
                 os.kill(p.holder, 9)
@@ -1103,7 +1044,7 @@ class Shim:
             p.log.close()
         status = p.status if p.status is not None else 0
         code = exit_code_of(status)
-        oom = p.oom or (code != 0 and self._oom(p))  # (an OOM kill exits non-zero)
+        oom = p.oom
         p.exit = {"code": code, "oom_killed": oom, "finished_at": format_time(time.time_ns()),
                   "started_at": p.started_at, "pid": p.pid}  # fmt: skip
         if status == _LOST:
