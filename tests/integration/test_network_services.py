@@ -461,3 +461,28 @@ def test_node_port_in_use_is_a_conflict_and_changes_nothing(lab: Lab) -> None:
     assert "ip dockyard-svc" in lab.nft_tables()
     proxy.close()
     assert "ip dockyard-svc" not in lab.nft_tables()
+
+
+def test_a_pod_reaches_its_own_service_when_it_is_the_endpoint(lab: Lab) -> None:
+    """With br_netfilter, DNAT back to the sender sends the frame out of the bridge port it
+    came in by: the port needs hairpin mode (a pod calling its own Service hung whenever it
+    was its own endpoint). Shown failing with hairpin off where br_netfilter is loaded."""
+    pod = lab.pod_ns[0]
+    lab.serve(pod)
+    proxy = lab.proxy()
+    svc = _service(lab, [pod], allocate_node_port([]))
+    proxy.sync([svc])
+    name = pod.rsplit("-", 1)[1]
+    assert {r for _, r in lab.requests(pod, svc.cluster_ip, 80, 5)} == {name}
+
+    ports = [
+        link for link in json.loads(_run("ip", "-n", lab.host, "-j", "-d", "link").stdout)
+        if link.get("master")
+    ]  # fmt: skip
+    assert ports and all(p["linkinfo"]["info_slave_data"]["hairpin"] for p in ports), ports
+    bridged = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    if bridged.exists() and bridged.read_text().strip() == "1":
+        for p in ports:
+            _run("ip", "-n", lab.host, "link", "set", p["ifname"], "type", "bridge_slave",
+                 "hairpin", "off")  # fmt: skip
+        assert _fails(lab.requests(pod, svc.cluster_ip, 80, 1, seconds=10))

@@ -227,6 +227,11 @@ def create_veth(ipr: IPR, host_if: str, peer_if: str, peer_netns_fd: int, bridge
     if index is None:
         raise Internal(f"{what}: created but not found")
     _nl(what, lambda: ipr.link("set", index=index, master=br, state="up"))
+    # hairpin: a container's packet to a VIP or published port may be DNATed back to the
+    # container itself; with br_netfilter the bridge then sends the frame out of the port it
+    # came in by, which a port without hairpin mode drops (a pod calling its own Service
+    # hung whenever it was its own endpoint). The kubelet sets the same (hairpin-veth).
+    _nl(what, lambda: ipr.link("set", index=index, kind="bridge_slave", mode=1))
 
 
 def configure_container_side(
