@@ -75,6 +75,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "autoscale": ("kube", "Create a HorizontalPodAutoscaler for a Deployment"),
     "compose": ("kube", "Run compose projects as deployments (up, down, ps, logs, build, config)"),
     "export": ("kube", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
+    "sbom": ("security", "Write an image's software bill of materials (CycloneDX or SPDX)"),
+    "scan": ("security", "Scan an image for known vulnerabilities (scan db import PATH)"),
 }
 
 

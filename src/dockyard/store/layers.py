@@ -24,7 +24,9 @@ entry, e.g. ``apply layer: path escapes root: ../etc/passwd``; what was
 written before the refusal stays in ``target`` (unpack into a scratch
 directory, as :mod:`dockyard.store.snapshots` does, to get all or nothing).
 ``scan_layers`` runs the same checks without writing, across the layers of
-one image.
+one image.  ``read_layer`` yields a layer's members in order, for readers that
+look into an image without unpacking it (the SBOM); it checks nothing, so its
+caller must treat every name as untrusted.
 
 Diff
 ----
@@ -38,7 +40,7 @@ with mtime 0 and no file name.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,6 +60,7 @@ __all__ = [
     "apply_layer",
     "diff_id_of",
     "diff_upper",
+    "read_layer",
     "scan_layers",
     "tar_directory",
 ]
@@ -136,6 +139,16 @@ def scan_layers(
             scanner.entry(member)
         out.append(_finish(reader, where))
     return out
+
+
+def read_layer(
+    stream: BinaryIO, where: str = "read layer"
+) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
+    """The members of a (possibly compressed) layer, in order, each with its tar file so
+    that a regular member's data can be read (``tf.extractfile(member)``) before the next
+    member is asked for.  Names are as stored: untrusted, not cleaned."""
+    reader = _plain_reader(stream, where)
+    yield from _members(reader, where)
 
 
 def diff_id_of(stream: BinaryIO, where: str = "read layer") -> Digest:

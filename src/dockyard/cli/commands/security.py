@@ -1,0 +1,145 @@
+"""``dockyard sbom`` and ``dockyard scan`` (``scan db import``): the image is read from the
+local store, the vulnerability database from the state root; nothing needs the network
+or the daemon (docs/security.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dockyard.cli.main import Context
+    from dockyard.security.packages import Inventory
+    from dockyard.security.scan import Finding
+
+_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    if name == "sbom":
+        p.add_argument("image", metavar="IMAGE")
+        p.add_argument(
+            "--format", choices=("cyclonedx", "spdx"), default="cyclonedx", help="document format"
+        )
+        p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+        return
+    p.add_argument("image", metavar="IMAGE", help="an image, or 'db import PATH'")
+    p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--format", choices=("table", "json", "sarif"), default="table", help="output format"
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
+    p.add_argument(
+        "--severity",
+        default=",".join(_SEVERITIES),
+        help="comma-separated severities to report (default all)",
+    )
+    p.add_argument(
+        "--exit-code", type=int, default=0, help="exit status when a finding is reported"
+    )
+    p.add_argument(
+        "--ignore-unfixed", action="store_true", help="skip findings that have no fixed version"
+    )
+
+
+def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    if name == "sbom":
+        return _sbom(ctx, args)
+    if args.image == "db":
+        return _db(ctx, args.rest)
+    if args.rest:
+        from dockyard.errors import InvalidArgument
+
+        raise InvalidArgument(f"scan: one image at a time, got {len(args.rest) + 1}")
+    return _scan(ctx, args)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    import os
+
+    tmp = f"{output}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, output)
+
+
+def _sbom(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.security.packages import inventory
+    from dockyard.security.sbom import render
+
+    store = ctx.images()
+    image = store.resolve(args.image)
+    _write(render(inventory(store, image, args.image), args.format), args.output)
+    return 0
+
+
+def _db(ctx: Context, rest: list[str]) -> int:
+    from dockyard.errors import InvalidArgument
+
+    if len(rest) != 2 or rest[0] != "import":
+        raise InvalidArgument("usage: dockyard scan db import PATH")
+    from pathlib import Path
+
+    from dockyard.security.osv import OsvDB
+
+    n = OsvDB.at_root(ctx.root_dir).import_path(Path(rest[1]))
+    print(f"imported {n} records from {rest[1]}")
+    return 0
+
+
+def _scan(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.security.osv import OsvDB
+    from dockyard.security.packages import inventory
+    from dockyard.security.scan import Filter, scan
+
+    wanted = _severities(args.severity)
+    store = ctx.images()
+    image = store.resolve(args.image)
+    inv = inventory(store, image, args.image)
+    findings = scan(inv, OsvDB.at_root(ctx.root_dir))
+    findings = Filter(wanted, args.ignore_unfixed).apply(findings)
+    _write(_render(inv, findings, args.format), args.output)
+    return int(args.exit_code) if findings else 0
+
+
+def _render(inv: Inventory, findings: list[Finding], fmt: str) -> str:
+    import json
+
+    from dockyard.security.scan import to_json, to_sarif
+
+    if fmt == "json":
+        return json.dumps(to_json(inv, findings), indent=2)
+    if fmt == "sarif":
+        return json.dumps(to_sarif(inv, findings), indent=2)
+    from dockyard.cli.render import table
+
+    rows = [
+        [
+            f.package.name,
+            f.package.version,
+            f.fixed or "-",
+            f.id,
+            f.severity,
+            f.package.layer.split(":", 1)[-1][:12],
+        ]
+        for f in findings
+    ]
+    head = ["PACKAGE", "INSTALLED", "FIXED", "VULNERABILITY", "SEVERITY", "LAYER"]
+    summary = f"{inv.image}: {len(inv.packages)} packages, {len(findings)} findings"
+    return (table(head, rows) + "\n" + summary) if rows else summary
+
+
+def _severities(text: str) -> frozenset[str]:
+    from dockyard.errors import InvalidArgument
+
+    out = frozenset(s.strip().upper() for s in text.split(",") if s.strip())
+    bad = sorted(out - set(_SEVERITIES))
+    if bad or not out:
+        raise InvalidArgument(
+            f"scan: unknown severity {', '.join(bad) or text!r} (want {','.join(_SEVERITIES)})"
+        )
+    return out
