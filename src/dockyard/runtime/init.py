@@ -289,11 +289,12 @@ def container_main(req: InitRequest) -> None:
     if proc.oom_score_adj is not None:
         write_oom_score_adj(proc.oom_score_adj)
     exe = find_executable(proc)
+    check_capabilities(sc, proc)
     os.umask(proc.user.umask if proc.user.umask is not None else old_umask)
     ready = fifo_fd is not None
     if ready:
         os.write(req.err_w, b"ready\n")
-        _wait_start(fifo_fd)  # type: ignore[arg-type]
+        _wait_start(fifo_fd, req.err_w)  # type: ignore[arg-type]
     if hooks.start_container:
         run_hooks(hooks.start_container, created, "startContainer")
     finish_process(
@@ -380,7 +381,7 @@ def finish_process(
         raise InvalidArgument(f"chdir to cwd {proc.cwd}: {why(e)}") from None
     if proc.no_new_privileges:
         sc.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
-    close_fds(3 + preserve_fds, {err_w} if report else set())
+    close_fds(3 + preserve_fds, {err_w})  # close-on-exec: its EOF means "exec'd"
     _reset_signals()
     if bpf is not None and proc.no_new_privileges:
         sc.seccomp_filter(bpf, bpf_flags)
@@ -438,13 +439,21 @@ def _open_fifo(path: str) -> int:
     return os.open(path, os.O_PATH | os.O_CLOEXEC)
 
 
-def _wait_start(fd: int) -> None:
-    """Block until ``start`` opens the fifo for reading, then tell it we go on."""
+def _wait_start(fd: int, err_w: int) -> None:
+    """Block until ``start`` opens the fifo for reading, then tell it we go on.
+
+    The fifo's write end then takes the place of the error pipe (whose reader, ``create``,
+    is gone): ``start`` reads until EOF, so it learns an error of what follows (hooks,
+    credentials, ``chdir``) as one line, and otherwise returns only once the close-on-exec
+    descriptor is closed by ``execve``, so that a signal sent after ``start`` returns
+    meets the user's program, never this init (which, as PID 1 without a handler, would
+    drop it: issue 22)."""
     try:
         w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise InvalidArgument(f"wait for start: open exec fifo: {why(e)}") from None
     os.write(w, b"0")
+    os.dup2(w, err_w, inheritable=False)
     os.close(w)
     os.close(fd)
 
@@ -582,6 +591,27 @@ def _last_cap() -> int:
         except OSError:
             _LAST_CAP.append(40)
     return _LAST_CAP[0]
+
+
+def check_capabilities(sc: Syscalls, proc: Process) -> None:
+    """Refuse, before ``start``, capabilities this process cannot pass on: ``capset`` would
+    fail with EPERM after ``start`` returned, a container that dies unexplained (runc
+    reports it at ``create`` too). Permitted and effective must be held now; inheritable
+    held or already inheritable."""
+    caps = proc.capabilities
+    if caps is None:
+        return
+    _, held, inheritable = sc.capget()
+    missing = (cap_mask(caps.permitted) | cap_mask(caps.effective)) & ~held
+    missing |= cap_mask(caps.inheritable) & ~(held | inheritable)
+    if missing:
+        from dockyard.oci.runtime_spec import CAPABILITIES
+
+        names = sorted(n for n, bit in CAPABILITIES.items() if missing >> bit & 1)
+        raise PermissionDenied(
+            f"apply process.capabilities: {', '.join(names)}: not held by the runtime"
+            " (the host does not grant them)"
+        )
 
 
 def set_credentials(sc: Syscalls, proc: Process) -> None:

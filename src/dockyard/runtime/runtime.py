@@ -400,13 +400,17 @@ class Runtime:
             fd = os.open(fifo, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise FailedPrecondition(f"start container {cid}: container is not created") from None
-        try:
-            got = os.read(fd, 1)
+        try:  # until EOF: the init's end is close-on-exec (init._wait_start)
+            got = b""
+            while chunk := os.read(fd, 4096):
+                got += chunk
         finally:
             os.close(fd)
             os.unlink(fifo)
-        if got != b"0":
+        if got[:1] != b"0":
             raise FailedPrecondition(f"start container {cid}: the init exited before start")
+        if got[1:]:  # what failed between the fifo and execve (the init has exited)
+            raise _child_error(got[1:], f"start container {cid}")
         s.status = st.RUNNING
         self._poststart(spec, s)
 

@@ -1,0 +1,173 @@
+"""dockyard-runtime where the OCI runtime-tools validation suite found it short (issue 22).
+
+Each case is the suite's, written with what the project and Debian provide: a busybox
+rootfs, the runtime's library and its command line, real namespaces and cgroups.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checker"))
+from support import REPO, base_config, build_rootfs, leftovers, runtime_cli, write_bundle
+
+from dockyard.runtime import Runtime
+
+pytestmark = [pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    return build_rootfs(tmp_path_factory.mktemp("rootfs"))
+
+
+def _wait_exit(pid: int, timeout: float) -> int | None:
+    """The wait status of our child ``pid`` within ``timeout`` s (None: still running)."""
+    fd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    if not ready:
+        return None
+    return os.waitpid(pid, 0)[1]
+
+
+def _cli(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "dockyard.cli.runtime_main", "--root", str(root), *args]
+
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+
+ROUNDS = int(os.environ.get("DY_SIGNAL_ROUNDS", "200"))
+
+
+@pytest.mark.slow
+def test_a_signal_right_after_start_reaches_the_program(tmp_path: Path, rootfs: Path) -> None:
+    """``start`` then a signal with no delay, 200 times: the program dies by that signal.
+
+    No pid namespace here, so the program (``sleep``) takes the default action of a signal
+    from the first instruction on; INT and PIPE are signals the Python init handles or
+    ignores. Before the fix ``start`` returned while the init was still on its way to
+    ``execve``: an INT became the init's KeyboardInterrupt (exit 1) and a PIPE was dropped
+    (the container slept on). The init is the test's child (the runtime made this process
+    a subreaper), so its wait status is read here."""
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["sleep", "30"])
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+    bundle = write_bundle(tmp_path / "b", cfg)
+    rt = Runtime(root)
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGUSR1)
+    lost: list[str] = []
+    for i in range(ROUNDS):
+        cid = f"sig-{i}-{uuid.uuid4().hex[:6]}"
+        sig = sigs[i % len(sigs)]
+        pid = rt.create(cid, bundle).pid
+        try:
+            rt.start(cid)
+            os.kill(pid, sig)
+            status = _wait_exit(pid, 10)
+            if status is None or not os.WIFSIGNALED(status) or os.WTERMSIG(status) != sig:
+                lost.append(f"{sig.name}: {status}")
+        finally:
+            rt.delete(cid, force=True)
+    assert lost == []
+    assert leftovers(root, "sig-0") == []
+
+
+def test_a_term_after_start_reaches_pid_1_of_its_namespace(tmp_path: Path, rootfs: Path) -> None:
+    """The runtime-tools ``killsig`` case: ``start`` and ``kill TERM`` by the command line,
+    one right after the other, to a shell that traps TERM as PID 1 of a pid namespace
+    (the kernel drops a signal such a process has no handler for). A startContainer hook
+    of 0.3 s makes the window before the fix wide on purpose: ``start`` returned before
+    the hook and the exec, so the TERM met the Python init and was lost."""
+    root = tmp_path / "state"
+    prog = ["sh", "-c", "trap 'exit 7' TERM; sleep 30 & wait"]
+    cfg = base_config(rootfs, prog)
+    cfg["hooks"] = {"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.3"]}]}
+    bundle = write_bundle(tmp_path / "b", cfg)
+    rt = Runtime(root)
+    for i in range(3):
+        cid = f"trap-{i}-{uuid.uuid4().hex[:6]}"
+        pid = rt.create(cid, bundle).pid
+        try:
+            done = subprocess.run(
+                ["sh", "-c", '"$@" start "$0" && "$@" kill "$0" TERM', cid, *_cli(root)],
+                env=ENV, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            status = _wait_exit(pid, 10)
+            assert status is not None and os.WIFEXITED(status), status
+            assert os.WEXITSTATUS(status) == 7
+        finally:
+            rt.delete(cid, force=True)
+    assert leftovers(root, "trap-0") == []
+
+
+def test_poststart_runs_after_the_exec(tmp_path: Path, rootfs: Path) -> None:
+    """A poststart hook sees the user's program as the init (``/proc/<pid>/exe``), never
+    the runtime's Python."""
+    root = tmp_path / "state"
+    seen = tmp_path / "seen"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(
+        f"#!/bin/sh\npid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p')\n"
+        f"readlink /proc/$pid/exe > {seen}\n"
+    )
+    hook.chmod(0o755)
+    cfg: dict[str, Any] = base_config(rootfs, ["sleep", "30"])
+    cfg["hooks"] = {"poststart": [{"path": str(hook)}]}
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = "post-" + uuid.uuid4().hex[:8]
+    try:
+        assert runtime_cli(root, "create", "--bundle", str(bundle), cid).returncode == 0
+        r = runtime_cli(root, "start", cid)
+        assert r.returncode == 0, r.stderr
+        assert seen.read_text().strip().endswith("busybox")
+    finally:
+        runtime_cli(root, "delete", "--force", cid)
+    assert leftovers(root, cid, bundle) == []
+
+
+def test_capabilities_the_host_cannot_grant_fail_create(tmp_path: Path, rootfs: Path) -> None:
+    """The runtime-tools ``process_capabilities`` case: every capability asked for, where
+    the runtime lacks one (CAP_SYS_RESOURCE is dropped from its bounding set by
+    ``setpriv``, as root without it is a real configuration). ``create`` fails with one
+    line naming it, nothing left; before the fix create and start exited 0 and the
+    program died of the init's ``capset`` EPERM, unreported."""
+    from dockyard.oci.runtime_spec import CAPABILITIES
+
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["true"])
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    every = [n for n, bit in CAPABILITIES.items() if bit <= last]
+    cfg["process"]["capabilities"] = {k: every for k in ("bounding", "effective", "permitted")}
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = "caps-" + uuid.uuid4().hex[:8]
+    cmd = ["setpriv", "--bounding-set", "-sys_resource", *_cli(root)]
+    err = tmp_path / "stderr"
+    try:
+        with err.open("w") as f:  # a file: a created init would hold a pipe open
+            done = subprocess.run(
+                [*cmd, "create", "--bundle", str(bundle), cid],
+                env=ENV, stdout=subprocess.DEVNULL, stderr=f, timeout=60, check=False,
+            )  # fmt: skip
+        text = err.read_text()
+        assert done.returncode == 1
+        assert text.count("\n") == 1 and "Traceback" not in text
+        assert "CAP_SYS_RESOURCE: not held by the runtime" in text
+    finally:
+        runtime_cli(root, "delete", "--force", cid)
+    assert leftovers(root, cid, bundle) == []
