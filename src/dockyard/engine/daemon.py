@@ -131,6 +131,9 @@ class Daemon:
         self.retiring: set[asyncio.Future[None]] = set()  # --rm releases under way
         self._warmer: SharedWarmer | None = None  # see warm_cgroups()
         self.exec_events: dict[str, Callable[[dict[str, Any]], None]] = {}
+        # told a container's id the instant the shim reports its exit, before the engine
+        # records it or releases its network (the orchestrator drops its Service endpoints)
+        self.exit_listeners: list[Callable[[str], None]] = []
         self.health: HealthMonitor | None = None
         from dockyard.engine.execs import ExecManager
 
@@ -444,6 +447,12 @@ class Daemon:
         if msg.get("event") != "exit":
             return
         if msg.get("kind") == "container":
+            if self.net is not None:  # first: the dead address answers no SYN with a reset
+                with contextlib.suppress(Exception):
+                    self.net.isolate(str(msg["id"]))
+            for listener in list(self.exit_listeners):
+                with contextlib.suppress(Exception):
+                    listener(str(msg["id"]))
             self._spawn(self._handle_exit(str(msg["id"]), dict(msg.get("exit") or {})))
         else:
             cb = self.exec_events.get(str(msg["id"]))

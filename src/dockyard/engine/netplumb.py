@@ -373,6 +373,13 @@ class NetPlumb:
             rows = conn.execute(sql + " ORDER BY rowid", args).fetchall()
         return [endpoint_from(fastjson.loads(r[0])) for r in rows]
 
+    def isolate(self, container_id: str) -> None:
+        """The container died: nothing is forwarded to its addresses any more (its veths'
+        host ends go down at once; ``after_stop`` disconnects them later). Best effort."""
+        for ep in self.endpoints(container_id=container_id):
+            with contextlib.suppress(DockyardError):
+                self.mgr.isolate(ep)
+
     def _save_endpoint(self, ep: Endpoint) -> None:
         with self.db.transaction(write=True) as conn:
             conn.execute(

@@ -33,6 +33,7 @@ __all__ = [
     "ensure_bridge",
     "host_networks",
     "iproute",
+    "link_down_here",
     "link_index",
     "mac_for",
     "netlink_error",
@@ -206,6 +207,28 @@ def rename_link_here(old: str, new: str) -> None:
             fcntl.ioctl(fd, _SIOCSIFFLAGS, ifreq(new, struct.pack("H", flags | _IFF_UP)))
         except OSError as e:
             raise netlink_error(e, what) from None
+
+
+def link_down_here(name: str) -> bool:
+    """Set link ``name`` down in the calling thread's network namespace with two ioctls (no
+    helper thread, no netlink socket); returns whether it was up. A missing link is
+    NotFound."""
+    import fcntl
+    import socket
+    import struct
+
+    what = f"set link {name} down"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        req = struct.pack("16s", name.encode()).ljust(40, b"\0")
+        try:
+            flags = struct.unpack_from("H", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req), 16)[0]
+            if not flags & _IFF_UP:
+                return False
+            req = struct.pack("16sH", name.encode(), flags & ~_IFF_UP).ljust(40, b"\0")
+            fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, req)
+        except OSError as e:
+            raise netlink_error(e, what) from None
+    return True
 
 
 def bridge_ports(ipr: IPR, bridge: str) -> list[str]:

@@ -35,6 +35,7 @@ from dockyard.network._links import (
     ensure_bridge,
     host_networks,
     iproute,
+    link_down_here,
     link_index,
     mac_for,
     read_sysctl,
@@ -285,6 +286,20 @@ class NetworkManager:
                 for other in errors[1:]:
                     errors[0].add_note(f"also: {other}")
                 raise errors[0]
+
+    def isolate(self, ep: Endpoint) -> None:
+        """Stop forwarding to a container that died: its veth's host end goes down, so a
+        packet still sent to its address is dropped (the client retransmits) instead of
+        meeting the dead namespace's TCP reset; :meth:`disconnect` removes the pair later.
+        Idempotent; a link already gone is not an error."""
+        here = self.host_netns in (None, "/proc/self/ns/net")
+        try:  # in the daemon's own namespace: two ioctls on the caller's thread
+            if here:
+                link_down_here(ep.host_ifname)
+            else:
+                in_netns(self.host_netns, lambda: link_down_here(ep.host_ifname))
+        except NotFound:
+            pass
 
     def restore(self, endpoints: Iterable[Endpoint]) -> list[DockyardError]:
         """After a daemon restart: hold the published ports of running containers again.

@@ -414,6 +414,7 @@ class _Pod:
     flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     restarting: set[str] = field(default_factory=set)
+    exited: set[str] = field(default_factory=set)  # seen by the exit listener, not yet restarted
     ready_since: float | None = None
     was_ready: bool = False
     starter: asyncio.Task[None] | None = None
@@ -448,6 +449,9 @@ class EnginePodBackend:
         self.on_change: Callable[[], None] = lambda: None
         # awaited with (namespace, name) before a pod's preStop and stop (Services drain)
         self.drain_hooks: list[Callable[[str, str], Awaitable[None]]] = []
+        # awaited with (namespace, name, address) the instant a pod's container exits
+        # (the engine's exit listener: Services drop the address, conntrack forgets it)
+        self.exit_hooks: list[Callable[[str, str, str], Awaitable[None]]] = []
         self.cluster_dns = ""  # the cluster DNS address pods are given (ClusterFirst)
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -496,6 +500,31 @@ class EnginePodBackend:
 
     def owns(self, cid: str) -> bool:
         return any(cid in p.ids.values() for p in self._pods.values())
+
+    def container_exited(self, cid: str) -> None:
+        """The engine's exit listener: a container of a pod ended (crash, OOM, a kill from
+        outside, or the stop of a deleted pod). Called before the engine records the exit
+        or releases the network, so the pod's address is still known here: the pod stops
+        being ready at once and :attr:`exit_hooks` run with that address."""
+        for p in self._pods.values():
+            name = next((n for n, i in p.ids.items() if i == cid), None)
+            if name is not None:
+                break
+        else:
+            return
+        first = p.ids.get(p.pod.spec.containers[0].name) if p.pod.spec.containers else None
+        rec = None
+        if first is not None:
+            with contextlib.suppress(DockyardError):
+                rec = self.d.get(first)
+        addr = _pod_ip(self.d, rec)
+        p.exited.add(name)
+        self._update_ready(p)
+        ns, pod = _key(p.pod.metadata.namespace, p.pod.metadata.name)
+        if addr is not None:
+            for hook in list(self.exit_hooks):
+                self._spawn(hook(ns, pod, addr))
+        self.on_change()
 
     # -- the interface -----------------------------------------------------------------
 
@@ -562,6 +591,7 @@ class EnginePodBackend:
             for c in pod.spec.containers:
                 if p.terminating:
                     return
+                p.exited.discard(c.name)
                 await self.d.start(p.ids[c.name])
         except DockyardError as e:
             p.reason = _reason_of(e)
@@ -677,8 +707,11 @@ class EnginePodBackend:
     def _observe(self, p: _Pod) -> ObservedPod:
         records = self._records(p)
         first = records.get(p.pod.spec.containers[0].name) if p.pod.spec.containers else None
+        flags = p.flags
+        if p.exited:  # the record may still say running: the exit event came first
+            flags = {**flags, **{c: (flags.get(c, (False, False))[0], False) for c in p.exited}}
         return observe_pod(
-            p.pod, records, created=p.created, flags=p.flags, restarts=p.restarts,
+            p.pod, records, created=p.created, flags=flags, restarts=p.restarts,
             restarting=frozenset(p.restarting), scheduled=p.scheduled, reason=p.reason,
             message=p.message, start_time=p.start_time, ready_since=p.ready_since,
             terminating=p.terminating,
@@ -701,6 +734,7 @@ class EnginePodBackend:
             try:
                 await self._stop_one(cid, p.pod.spec.termination_grace_period_seconds)
                 if not p.terminating:
+                    p.exited.discard(container)
                     await self.d.start(cid)
             except DockyardError as e:
                 p.reason = _reason_of(e)
@@ -1128,6 +1162,8 @@ class Orchestrator:
             self._tasks.append(asyncio.ensure_future(ctrl.run_forever()))
         if self.services is not None:
             self.backend.drain_hooks.append(self.services.drain)
+            self.backend.exit_hooks.append(self.services.endpoint_died)
+        self.daemon.exit_listeners.append(self.backend.container_exited)
 
     async def _watch_events(self) -> None:
         q = self.daemon.events.subscribe()

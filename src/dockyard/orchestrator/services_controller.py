@@ -14,9 +14,17 @@ What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon
   container ports (a pod without that port is no endpoint of that port);
 * **programming** — :meth:`ServiceProxy.sync` with the whole desired state, whenever it
   changed: on every pod readiness change (``EnginePodBackend.on_change``), container event,
-  store write, and a periodic resync. A pod about to be stopped is dropped first
-  (:meth:`ServicesController.drain`, awaited by the backend before preStop/SIGTERM), so no
-  new connection reaches a dying pod;
+  store write, and a periodic resync;
+* **draining** — a pod about to be stopped is dropped first (:meth:`ServicesController.drain`,
+  awaited by the backend before preStop/SIGTERM): the nft transaction is committed (``nft``
+  returned) before the drain returns, so no new connection reaches a dying pod; then the
+  drain waits, up to ``drain_seconds``, until conntrack shows no open TCP connection to the
+  pod's address (established ones finish there; their entries are kept);
+* **dead endpoints** — a pod's container that exits on its own (crash, OOM, SIGKILL) is
+  reported by the engine's exit listener before anything else happens
+  (:meth:`ServicesController.endpoint_died`): its address leaves the maps at once, without
+  waiting for a probe or a full reconcile, and its conntrack entries are deleted, so
+  retransmitted SYNs meet the new maps instead of a vanished address;
 * **DNS** (best effort) — ``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc`` and
   ``<svc>.<ns>.svc.cluster.local`` → the ClusterIP in every network's DNS responder; the
   whole cluster zone (:func:`~dockyard.orchestrator.clusterdns.cluster_records`: headless
@@ -30,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from ipaddress import IPv4Network
 from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
+from dockyard.network.conntrack import forget_address, live_connections
 from dockyard.network.services import (
     ServiceBackend,
     ServicePort,
@@ -47,6 +57,7 @@ from dockyard.records import replace
 
 from .backend import ObservedPod
 from .clusterdns import CLUSTER_DOMAIN, cluster_records
+from .compose import PROJECT_LABEL
 from .objects import Pod, Service
 from .syncloop import SyncLoop
 
@@ -188,7 +199,7 @@ class ServicesController(SyncLoop):
         dns: Callable[[], Iterable[Any]] = lambda: (),
         cluster_dns: Any = None,
         resync: float = 1.0,
-        drain_seconds: float = 0.25,
+        drain_seconds: float = 1.0,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
@@ -209,6 +220,8 @@ class ServicesController(SyncLoop):
         self._lock = asyncio.Lock()
         self._node_ports: dict[str, list[int]] = {}  # owner -> last allocated, per port
         self._dns_added: dict[str, str] = {}  # name -> address
+        self._removed: dict[str, float] = {}  # address -> when it left the maps (monotonic)
+        self.removals: list[tuple[str, float]] = []  # (address, when), the last 100: tests
 
     def _loop_error(self, e: Exception) -> None:
         self._error("services", f"{type(e).__name__}: {e}")
@@ -239,21 +252,53 @@ class ServicesController(SyncLoop):
                 self.cluster_dns.set_srv(srv)
             if wanted == self.synced:
                 return False
-            try:
-                await asyncio.to_thread(self.proxy.sync, wanted)
-            except DockyardError as e:
-                self._error("sync", str(e))
-                raise
-            self.errors.pop("sync", None)
-            self.synced = wanted
-            self.syncs += 1
+            await self._sync(wanted)
             return True
 
-    async def drain(self, namespace: str, name: str) -> None:
-        """Called before a pod is stopped: take it out of every Service now; if it was an
-        endpoint, give connections already accepted ``drain_seconds`` to finish."""
+    async def _sync(self, wanted: list[ServiceSpec]) -> None:
+        """Program ``wanted`` (under the lock); note the addresses that left the maps."""
         before = self.endpoint_addresses()
-        if not before and not self.store.list(Service):
+        try:
+            await asyncio.to_thread(self.proxy.sync, wanted)
+        except DockyardError as e:
+            self._error("sync", str(e))
+            raise
+        self.errors.pop("sync", None)
+        self.synced = wanted
+        self.syncs += 1
+        now = time.monotonic()
+        for addr in before - self.endpoint_addresses():
+            self._removed[addr] = now
+            self.removals.append((addr, now))
+        del self.removals[:-100]
+        for addr in [a for a, t in self._removed.items() if now - t > 60]:
+            del self._removed[addr]
+
+    async def endpoint_died(self, namespace: str, name: str, address: str) -> None:
+        """A container of pod ``namespace/name`` (address ``address``) exited: take the
+        address out of every Service now — from the last synced state, without listing
+        anything — then delete its conntrack entries. The next reconcile agrees: the
+        backend no longer reports the pod ready."""
+        async with self._lock:
+            if self.synced is not None and address in self.endpoint_addresses():
+                wanted = [
+                    replace(s, endpoints=tuple(e for e in s.endpoints if e.address != address))
+                    for s in self.synced
+                ]
+                with contextlib.suppress(DockyardError):
+                    await self._sync(wanted)
+        with contextlib.suppress(DockyardError):
+            await asyncio.to_thread(forget_address, address)
+
+    async def drain(self, namespace: str, name: str) -> None:
+        """Called before a pod is stopped: take it out of every Service now (the rule
+        change is in the kernel when this returns); if it was an endpoint, wait up to
+        ``drain_seconds`` for its open connections to finish.
+
+        The pod was often dropped already by a reconcile that its ``terminating`` mark
+        triggered: its removal time (:attr:`_removed`) says that it was an endpoint."""
+        before = self.endpoint_addresses()
+        if not before and not self._removed and not self.store.list(Service):
             return  # no Service: nothing routes to the pod
         addr = next(
             (p.pod_ip for p in await self.backend.list_pods(namespace)
@@ -264,8 +309,24 @@ class ServicesController(SyncLoop):
             await self.reconcile(exclude=frozenset({(namespace, name)}))
         except DockyardError:
             return
-        if addr is not None and addr in before and self.drain_seconds > 0:
-            await asyncio.sleep(self.drain_seconds)
+        if addr is None or (addr not in before and addr not in self._removed):
+            return
+        await self._wait_closed(addr, self._removed.get(addr, time.monotonic()))
+
+    async def _wait_closed(self, addr: str, since: float) -> None:
+        """Until no TCP connection to ``addr`` is open, or ``drain_seconds`` after
+        ``since``; a connection whose first packet was DNAT'd just before the commit is in
+        conntrack once that packet is through, so the first look comes 20 ms after."""
+        deadline = since + self.drain_seconds
+        await asyncio.sleep(max(0.0, min(0.02, deadline - time.monotonic())))
+        while time.monotonic() < deadline:
+            try:
+                if await asyncio.to_thread(live_connections, addr) == 0:
+                    return
+            except DockyardError:  # no conntrack: the bounded wait is all there is
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                return
+            await asyncio.sleep(0.02)
 
     def endpoint_addresses(self) -> set[str]:
         return {ep.address for s in self.synced or () for ep in s.endpoints}
@@ -352,6 +413,11 @@ class ServicesController(SyncLoop):
     def _publish_dns(self, services: Sequence[Service]) -> None:
         wanted: dict[str, str] = {}
         for svc in services:
+            if PROJECT_LABEL in svc.metadata.labels:
+                # a compose service's name is its network alias there, answered with every
+                # replica as docker does (the network's own records): a VIP among them
+                # would be one more, different, answer to the same name
+                continue
             vip = svc.spec.cluster_ip
             if vip and vip != "None":
                 for name in dns_names(svc):

@@ -1,0 +1,337 @@
+"""Traffic never meets a dying pod (issue 23), under an open-loop load.
+
+The load (``bench/openloop.py``: a fixed request rate, a new connection per request, every
+result recorded) goes to a Service's ClusterIP and its NodePort on 127.0.0.1 in turn, from
+inside the daemon's namespaces. Scenarios:
+
+* rolling updates and ``rollout undo`` in a row (no ``preStop`` in the manifest): 0 failed;
+* a replica SIGKILLed from outside, again and again: ≤ 0.1% failed, and the dead pod's
+  endpoint leaves the kernel's maps within a fraction of a second (timed with
+  ``nft monitor``: the deletion of its ``ep-`` chain), full readiness back soon after;
+* a scale-down from 10 replicas to 2: 0 failed;
+* a compose service with replicas, through its ClusterIP: scale-down and a kill.
+
+Counts are kept small for a 2-CPU machine (``DOCKYARD_TEST_ROLLOUTS``,
+``DOCKYARD_TEST_KILLS`` raise them); ``python -m bench endpoints`` runs the full ones.
+Each test runs its own daemon in private namespaces (``kube_kit``)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_kit import IMAGE_CACHE, TIME_SCALE
+from kube_kit import KubeDaemon, kube, wait_until, web_deployment
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+__all__ = ["kube"]
+
+REPO = Path(__file__).resolve().parents[2]
+OPENLOOP = REPO / "bench" / "openloop.py"
+NODE_PORT = 30081
+ROLLOUTS = int(os.environ.get("DOCKYARD_TEST_ROLLOUTS") or 2)  # updates (and as many undos)
+KILLS = int(os.environ.get("DOCKYARD_TEST_KILLS") or 6)
+SERVICE = f"""\
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  selector: {{app: web}}
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+    nodePort: {NODE_PORT}
+"""
+
+
+class OpenLoad:
+    """``bench/openloop.py`` in the daemon's network namespace."""
+
+    def __init__(self, kube: KubeDaemon, targets: list[str], rate: float, seconds: float) -> None:
+        base = Path(kube.root).parent / f"load-{time.monotonic_ns()}"
+        self.stop, self.out = Path(f"{base}.stop"), Path(f"{base}.json")
+        argv = [sys.executable, str(OPENLOOP), "--rate", str(rate), "--seconds", str(seconds),
+                "--stop", str(self.stop), "--out", str(self.out), *targets]  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["nsenter", "-t", str(kube.holder), "-n", "--", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.seconds = seconds
+
+    def progress(self) -> dict[str, int]:
+        try:
+            value: dict[str, int] = json.loads(Path(f"{self.stop}.progress").read_text())
+        except (OSError, ValueError):
+            return {}
+        return value
+
+    def wait(self, what: str, fn: Any, timeout: float = 60) -> None:
+        wait_until(lambda: (p := self.progress()) and fn(p), timeout, what, interval=0.05)
+
+    def result(self) -> dict[str, Any]:
+        self.stop.touch()
+        try:
+            _, err = self.proc.communicate(timeout=self.seconds + 20)
+            assert self.proc.returncode == 0, err
+            value: dict[str, Any] = json.loads(self.out.read_text())
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            for p in (self.stop, self.out, Path(f"{self.stop}.progress")):
+                p.unlink(missing_ok=True)
+        return value
+
+    def __enter__(self) -> OpenLoad:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def summary(res: dict[str, Any]) -> tuple[int, int, collections.Counter[str], list[str]]:
+    ok = failed = 0
+    bodies: collections.Counter[str] = collections.Counter()
+    errors: list[str] = []
+    for _start, _lat, good, _target, what in res["requests"]:
+        if good:
+            ok += 1
+            bodies[what] += 1
+        else:
+            failed += 1
+            errors.append(f"{_start:.3f}s target {_target}: {what}")
+    return ok, failed, bodies, errors
+
+
+class NftWatch:
+    """``nft monitor`` in the daemon's namespace: every rule change with its arrival time
+    (monotonic), so a test can wait for the deletion of an endpoint's chain."""
+
+    def __init__(self, kube: KubeDaemon) -> None:
+        self.kube = kube
+        self.lines: list[tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            ["nsenter", "-t", str(kube.holder), "-n", "--", "nft", "monitor"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        # listening once a change of a table of our own shows up
+        for i in range(50):
+            kube.sh(f"nft add table ip dyt-mark{i} && nft delete table ip dyt-mark{i}")
+            if self.wait_line(f"dyt-mark{i}", 0.0, 0.2) is not None:
+                break
+        else:
+            raise AssertionError("nft monitor shows nothing")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append((time.monotonic(), line.strip()))
+                self.cond.notify_all()
+
+    def wait_line(self, text: str, after: float, timeout: float) -> float | None:
+        """The arrival time of the first line after ``after`` that contains ``text``."""
+        deadline = time.monotonic() + timeout * TIME_SCALE
+        with self.cond:
+            while True:
+                for t, line in self.lines:
+                    if t >= after and text in line:
+                        return t
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def ep_chain(kube: KubeDaemon, address: str) -> str:
+    """The name of the ``ep-`` chain that DNATs to ``address``."""
+    listing = json.loads(kube.sh("nft -j list table ip dockyard-svc").stdout)["nftables"]
+    for item in listing:
+        rule = item.get("rule")
+        if rule and rule["chain"].startswith("ep-") and f'"{address}"' in json.dumps(rule):
+            return str(rule["chain"])
+    raise AssertionError(f"no endpoint chain for {address}")
+
+
+def start(kube: KubeDaemon) -> None:
+    kube.start()
+    kube.run("load", "-i", str(IMAGE_CACHE / "busybox_latest.tar"), check=True)
+
+
+def deploy(kube: KubeDaemon, text: str, replicas: int = 3) -> list[str]:
+    r = kube.apply(web_deployment(text=text, replicas=replicas) + SERVICE)
+    assert r.returncode == 0, r.stderr
+    settle(kube, replicas)
+    vip = kube.get("svc", "web")["spec"]["clusterIP"]
+    route_vip(kube, vip, kube.pods("app=web")[0]["status"]["podIP"])
+    return [f"{vip}:80", f"127.0.0.1:{NODE_PORT}"]
+
+
+def route_vip(kube: KubeDaemon, vip: str, pod_ip: str) -> None:
+    """A route to ``vip`` in the test's namespace (it has no default route, and a local
+    connect needs one before the output hook DNATs it): through the pods' bridge."""
+    dev = json.loads(kube.sh(f"ip -j route get {pod_ip}").stdout)[0]["dev"]
+    r = kube.sh(f"ip route replace {vip}/32 dev {dev}")
+    assert r.returncode == 0, r.stderr
+
+
+def settle(kube: KubeDaemon, replicas: int) -> None:
+    st = kube.run("rollout", "status", "deploy/web", "--timeout", "120")
+    assert st.returncode == 0, st.stdout + st.stderr
+
+    def done() -> bool:
+        return len(kube.ready_pods("app=web")) == replicas == len(kube.pods("app=web"))
+
+    wait_until(done, 60, f"{replicas} pods, all ready")
+
+
+def test_rolling_updates_and_undos_lose_no_request(kube: KubeDaemon) -> None:
+    start(kube)
+    targets = deploy(kube, "v1")
+    with OpenLoad(kube, targets, rate=60, seconds=600) as load:
+        load.wait("answers", lambda p: p.get("v:v1", 0) >= 30)
+        for _ in range(ROLLOUTS):
+            r = kube.apply(web_deployment(text="v2") + SERVICE)
+            assert "deployment.apps/web configured" in r.stdout, r.stdout + r.stderr
+            settle(kube, 3)
+            seen = load.progress().get("v:v2", 0)
+            load.wait("v2 answering", lambda p, seen=seen: p.get("v:v2", 0) >= seen + 30)
+            assert kube.out("rollout", "undo", "deploy/web") == "deployment.apps/web rolled back"
+            settle(kube, 3)
+            seen = load.progress().get("v:v1", 0)
+            load.wait("v1 answering", lambda p, seen=seen: p.get("v:v1", 0) >= seen + 30)
+        res = load.result()
+    ok, failed, bodies, errors = summary(res)
+    print(f"{ROLLOUTS} updates + {ROLLOUTS} undos: {ok} ok, {failed} failed, {dict(bodies)}")
+    assert failed == 0, errors[:20]
+    assert set(bodies) == {"v1", "v2"}, bodies
+
+
+def test_killed_replicas_leave_the_maps_at_once(kube: KubeDaemon) -> None:
+    start(kube)
+    targets = deploy(kube, "v1")
+    watch = NftWatch(kube)
+    removals: list[float] = []
+    healed: list[float] = []
+    try:
+        with OpenLoad(kube, targets, rate=100, seconds=600) as load:
+            load.wait("answers", lambda p: p.get("ok", 0) >= 50)
+            for _ in range(KILLS):
+                pods = {p["metadata"]["name"]: p for p in kube.pods("app=web")}
+                victim = sorted(kube.ready_pods("app=web"))[0]
+                address = pods[victim]["status"]["podIP"]
+                chain = ep_chain(kube, address)
+                pid = int(kube.out("inspect", "-f", "{{.State.Pid}}", victim))
+                t0 = time.monotonic()
+                os.kill(pid, signal.SIGKILL)
+                gone = watch.wait_line(f"delete chain ip dockyard-svc {chain}", t0, 10)
+                assert gone is not None, f"{address}'s endpoint never left the maps"
+                removals.append(gone - t0)
+                wait_until(lambda v=victim: len(r := kube.ready_pods("app=web")) == 3
+                           and v not in r, 30, "3 ready again", interval=0.05)  # fmt: skip
+                healed.append(time.monotonic() - t0)
+                seen = load.progress().get("ok", 0)
+                load.wait("answers after the kill", lambda p, s=seen: p.get("ok", 0) >= s + 100)
+            res = load.result()
+    finally:
+        watch.close()
+    ok, failed, _, errors = summary(res)
+    removals.sort()
+    slow = sum(1 for r in res["requests"] if r[2] and r[1] > 0.5)
+    print(f"{KILLS} kills: {ok} ok ({slow} after a retransmitted SYN), {failed} failed "
+          f"({failed / (ok + failed):.3%}); "
+          f"kill → endpoint removed: median {removals[len(removals) // 2] * 1000:.0f} ms, "
+          f"max {removals[-1] * 1000:.0f} ms; kill → 3 ready: max {max(healed):.2f} s")  # fmt: skip
+    assert failed <= 0.001 * (ok + failed), errors[:20]
+    assert removals[-1] < 0.5 * TIME_SCALE, removals
+
+
+def test_scale_ten_to_two_loses_no_request(kube: KubeDaemon) -> None:
+    start(kube)
+    targets = deploy(kube, "v1", replicas=10)
+    with OpenLoad(kube, targets, rate=80, seconds=600) as load:
+        load.wait("answers", lambda p: p.get("ok", 0) >= 50)
+        assert kube.run("scale", "deploy/web", "--replicas", "2").returncode == 0
+        wait_until(lambda: len(kube.pods("app=web")) == 2, 60, "8 pods gone")
+        seen = load.progress().get("ok", 0)
+        load.wait("answers after", lambda p: p.get("ok", 0) >= seen + 50)
+        res = load.result()
+    ok, failed, _, errors = summary(res)
+    print(f"scale 10 → 2: {ok} ok, {failed} failed")
+    assert failed == 0, errors[:20]
+
+
+SERVE = "mkdir -p /www && echo c1 > /www/index.html && exec httpd -f -p 8080 -h /www"
+COMPOSE = f"""\
+name: shop
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "{SERVE}"]
+    expose: ["8080"]
+    stop_grace_period: 2s
+    deploy: {{replicas: 4}}
+    healthcheck:
+      test: ["CMD", "wget", "-qO", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
+"""
+
+
+def test_compose_replicas_drain_through_the_cluster_ip(kube: KubeDaemon, tmp_path: Path) -> None:
+    start(kube)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(COMPOSE)
+    compose = str(proj / "compose.yaml")
+    sel = "dockyard.io/compose-service=web"
+    up = kube.run("compose", "-f", compose, "up", "-d", timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        wait_until(lambda: len(kube.ready_pods(sel)) == 4, 60, "4 ready replicas")
+        vip = kube.get("svc", "web")["spec"]["clusterIP"]
+        route_vip(kube, vip, kube.pods(sel)[0]["status"]["podIP"])
+        target = f"{vip}:8080"
+        with OpenLoad(kube, [target], rate=80, seconds=600) as load:
+            load.wait("answers", lambda p: p.get("ok", 0) >= 50)
+            scaled = kube.run("compose", "-f", compose, "up", "-d", "--scale", "web=2",
+                              timeout=180)  # fmt: skip
+            assert scaled.returncode == 0, scaled.stdout + scaled.stderr
+            wait_until(lambda: len(kube.pods(sel)) == 2, 60, "2 replicas left")
+            seen = load.progress().get("ok", 0)
+            load.wait("answers after the scale-down", lambda p: p.get("ok", 0) >= seen + 50)
+            res = load.result()
+        ok, failed, _, errors = summary(res)
+        print(f"compose 4 → 2 through the ClusterIP: {ok} ok, {failed} failed")
+        assert failed == 0, errors[:20]
+    finally:
+        kube.run("compose", "-f", compose, "down", timeout=120)
