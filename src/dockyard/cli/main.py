@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("image", "Manage images (ls, rm, tag, inspect, prune, bootstrap, load, save)"),
     "container": ("container", "Manage containers (ls, rm, inspect, prune)"),
     "build": ("build", "Build an image from a Dockerfile"),
+    "lint": ("lint", "Check a Dockerfile for mistakes and bad practice"),
     "builder": ("build", "Manage builds (prune the build cache)"),
     "pull": ("transfer", "Download an image from a registry"),
     "push": ("transfer", "Upload an image to a registry"),
