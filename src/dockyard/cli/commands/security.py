@@ -139,7 +139,6 @@ def _severities(text: str) -> frozenset[str]:
     out = frozenset(s.strip().upper() for s in text.split(",") if s.strip())
     bad = sorted(out - set(_SEVERITIES))
     if bad or not out:
-        raise InvalidArgument(
-            f"scan: unknown severity {', '.join(bad) or text!r} (want {','.join(_SEVERITIES)})"
-        )
+        what = ", ".join(bad) or repr(text)
+        raise InvalidArgument(f"scan: unknown severity {what} (want {','.join(_SEVERITIES)})")
     return out
