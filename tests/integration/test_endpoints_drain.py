@@ -335,3 +335,30 @@ def test_compose_replicas_drain_through_the_cluster_ip(kube: KubeDaemon, tmp_pat
         assert failed == 0, errors[:20]
     finally:
         kube.run("compose", "-f", compose, "down", timeout=120)
+
+
+CONNTRACK = r"""
+import socket, subprocess, sys
+from dockyard.network.conntrack import forget_address, live_connections
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+subprocess.run(["nft", "-f", "-"], input=b"table ip t {\n chain o {\n type filter hook output "
+               b"priority 0;\n ct state new counter\n }\n}\n", check=True)
+srv = socket.create_server(("127.0.0.1", 0)); port = srv.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port)); s, _ = srv.accept()
+assert live_connections("127.0.0.1") == 1, "the open connection is seen"
+assert live_connections("127.0.0.2") == 0
+c.close(); s.close()
+assert live_connections("127.0.0.1") == 0, "a closing connection is not waited for"
+c = socket.create_connection(("127.0.0.1", port)); s, _ = srv.accept()
+assert forget_address("127.0.0.1") >= 1
+assert live_connections("127.0.0.1") == 0, "forgotten"
+print("ok")
+"""
+
+
+def test_conntrack_sees_and_forgets_an_address_in_a_private_namespace() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    r = subprocess.run(["unshare", "--net", "--", sys.executable, "-c", CONNTRACK],
+                       check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
