@@ -7,6 +7,10 @@ container of the network reaches it as ``nameserver <gateway>`` (``render_resolv
   gets the A records of that name on this network (several containers with one alias give
   several records: the simplest load balancing); AAAA and other types for such a name get an
   empty NOERROR answer, so clients do not wait.
+* Records of other types (``set_data``: PTR, CNAME, TXT) answer queries of their type; a
+  name with a CNAME answers every type with that CNAME alone (the client follows it). A
+  ``synthesize`` function gives A records for names no table could list (the cluster
+  zone's ``<a-b-c-d>.<ns>.pod.<zone>``).
 * A name in one of its ``zones`` (the cluster DNS serves ``cluster.local``) that it has no
   record of gets NXDOMAIN at once: it is the authority there, never relayed. SRV records
   (``set_srv``) answer SRV queries for their names.
@@ -33,7 +37,7 @@ import errno
 import random
 import socket
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import ip_address
 
 from dockyard.errors import (
@@ -49,9 +53,11 @@ from dockyard.network._dnswire import (
     NOERROR,
     NXDOMAIN,
     QTYPE_A,
+    QTYPE_CNAME,
     QTYPE_SRV,
     SERVFAIL,
     Question,
+    RData,
     Srv,
     build_response,
     error_response,
@@ -127,8 +133,11 @@ class DnsResponder:
         ttl: int = 600,
         timeout: float = 2.0,
         zones: Sequence[str] = (),
+        synthesize: Callable[[str], list[str] | None] | None = None,
     ) -> None:
         self._bind = (address, port)
+        self._synthesize = synthesize
+        self._data: dict[str, list[RData]] = {}
         self._zones = tuple(z.lower().strip(".") for z in zones)
         self._srv: dict[str, list[Srv]] = {}
         self._netns = netns
@@ -152,6 +161,10 @@ class DnsResponder:
     def set_srv(self, records: Mapping[str, Sequence[Srv]]) -> None:
         """Replace every name → SRV records mapping."""
         self._srv = {name.lower().rstrip("."): list(srvs) for name, srvs in records.items()}
+
+    def set_data(self, records: Mapping[str, Sequence[RData]]) -> None:
+        """Replace every name → records of other types (PTR, CNAME, TXT) mapping."""
+        self._data = {name.lower().rstrip("."): list(rs) for name, rs in records.items()}
 
     def in_zone(self, name: str) -> bool:
         """Whether ``name`` lies in one of the zones this responder is the authority of."""
@@ -254,16 +267,24 @@ class DnsResponder:
             return build_response(query, q, rcode=_NOTIMP)
         if q.qclass != 1:
             return None
-        addrs = self.lookup(q.name)
-        srv = self._srv.get(q.name.rstrip("."))
-        if addrs is None and srv is None:
-            if self.in_zone(q.name):
+        name = q.name.rstrip(".")
+        addrs = self.lookup(name)
+        if addrs is None and self._synthesize is not None:
+            addrs = self._synthesize(name)
+        srv = self._srv.get(name)
+        data = self._data.get(name)
+        if addrs is None and srv is None and data is None:
+            if self.in_zone(name):
                 return build_response(query, q, rcode=NXDOMAIN, ttl=self._ttl)
             return None
+        cname = [r for r in data or () if r.rtype == QTYPE_CNAME]
+        if cname:
+            return build_response(query, q, rcode=NOERROR, ttl=self._ttl, other=cname[:1])
         shown = addrs if addrs is not None and q.qtype == QTYPE_A else []
         srvs = srv if srv is not None and q.qtype == QTYPE_SRV else []
+        other = [r for r in data or () if r.rtype == q.qtype]
         return build_response(
-            query, q, random.sample(shown, len(shown)), NOERROR, self._ttl, srv=srvs
+            query, q, random.sample(shown, len(shown)), NOERROR, self._ttl, srv=srvs, other=other
         )
 
     def _on_query(self, data: bytes, addr: tuple[str | object, int]) -> None:

@@ -1,8 +1,9 @@
 """DNS messages, the few parts the container resolver needs (RFC 1035), with ``struct``.
 
 Parsed: the header and the first question of a query. Built: queries (for tests and health
-checks) and answers with A and SRV records. Everything else the responder relays as bytes, changing
-only the 16-bit id.
+checks) and answers with A and SRV records, and any other record as its type and data
+(:class:`RData`: PTR, CNAME, TXT for the cluster zone). Everything else the responder relays as
+bytes, changing only the 16-bit id.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ __all__ = [
     "NXDOMAIN",
     "QTYPE_A",
     "QTYPE_AAAA",
+    "QTYPE_CNAME",
+    "QTYPE_PTR",
     "QTYPE_SRV",
+    "QTYPE_TXT",
     "SERVFAIL",
     "Question",
+    "RData",
     "Srv",
     "build_query",
     "build_response",
@@ -32,9 +37,14 @@ __all__ = [
     "parse_message",
     "parse_answers",
     "parse_srv_answers",
+    "name_rdata",
+    "txt_rdata",
 ]
 
 QTYPE_A = 1
+QTYPE_CNAME = 5
+QTYPE_PTR = 12
+QTYPE_TXT = 16
 QTYPE_AAAA = 28
 QTYPE_SRV = 33
 QCLASS_IN = 1
@@ -74,6 +84,30 @@ class Srv:
     weight: int
     port: int
     target: str
+
+
+@record
+class RData:
+    """One record of another type than A and SRV: its type and its data, already encoded."""
+
+    rtype: int
+    data: bytes
+
+
+def name_rdata(rtype: int, target: str) -> RData:
+    """A record whose data is one domain name (PTR, CNAME), written out uncompressed."""
+    return RData(rtype, encode_name(target))
+
+
+def txt_rdata(*texts: str) -> RData:
+    """A TXT record: each text a length-prefixed string of at most 255 bytes."""
+    data = b""
+    for t in texts:
+        raw = t.encode()
+        if len(raw) > 255:
+            raise InvalidArgument(f"txt record {t[:20]!r}...: longer than 255 bytes")
+        data += bytes([len(raw)]) + raw
+    return RData(QTYPE_TXT, data)
 
 
 def encode_name(name: str) -> bytes:
@@ -148,14 +182,16 @@ def build_response(
     rcode: int = NOERROR,
     ttl: int = 600,
     srv: Sequence[Srv] = (),
+    other: Sequence[RData] = (),
 ) -> bytes:
     """The answer to ``query``: its question echoed, one A record per address, then one
-    SRV record per ``srv`` (targets written out in full, not compressed).
+    SRV record per ``srv`` (targets written out in full, not compressed), then ``other``;
+    every record is owned by the question's name.
 
     Additional records of the query (EDNS OPT) are dropped; answers are small.
     """
     flags = _FLAG_QR | _FLAG_AA | _FLAG_RA | (q.flags & (_FLAG_RD | 0x7800)) | (rcode & 0xF)
-    header = _HEADER.pack(q.id, flags, 1, len(addresses) + len(srv), 0, 0)
+    header = _HEADER.pack(q.id, flags, 1, len(addresses) + len(srv) + len(other), 0, 0)
     answers = b"".join(
         struct.pack("!HHHIH", 0xC00C, QTYPE_A, QCLASS_IN, ttl, 4) + IPv4Address(a).packed
         for a in addresses
@@ -163,6 +199,8 @@ def build_response(
     for s in srv:
         data = struct.pack("!HHH", s.priority, s.weight, s.port) + encode_name(s.target)
         answers += struct.pack("!HHHIH", 0xC00C, QTYPE_SRV, QCLASS_IN, ttl, len(data)) + data
+    for r in other:
+        answers += struct.pack("!HHHIH", 0xC00C, r.rtype, QCLASS_IN, ttl, len(r.data)) + r.data
     return header + query[_HEADER.size : q.end] + answers
 
 

@@ -14,16 +14,25 @@ Records (``<ns>`` the namespace, ``<d>`` the cluster domain):
   (headless: one per endpoint, target ``<a-b-c-d>.<svc>.<ns>.svc.<d>``, which has an A
   record — ``<hostname>.<svc>…`` for a pod whose ``hostname`` and ``subdomain: <svc>`` are
   set);
-* ``<a-b-c-d>.<ns>.pod.<d>`` → ``a.b.c.d`` for every pod with an address.
+* ``<a-b-c-d>.<ns>.pod.<d>`` → ``a.b.c.d`` for any four numbers up to 255 and any namespace
+  (:func:`pod_address`, synthesized: the specification's deprecated but required form);
+* PTR ``<d>.<c>.<b>.<a>.in-addr.arpa`` → ``<svc>.<ns>.svc.<d>`` for every ClusterIP, and →
+  ``<hostname>.<svc>.<ns>.svc.<d>`` for every ready endpoint of a headless Service;
+* CNAME ``<svc>.<ns>.svc.<d>`` (and the shorter names) → ``externalName`` of an ExternalName
+  Service (the client follows it);
+* TXT ``dns-version.<d>`` → the schema version served (:data:`SCHEMA_VERSION`).
 
-ExternalName Services (a CNAME upstream) get no record.
+These are the records of the Kubernetes DNS specification (kubernetes/dns,
+``docs/specification.md``, schema 1.0.1); ``tests/conformance/test_dns_spec.py`` checks each
+section against this module and a live responder.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
-from dockyard.network._dnswire import Srv
+from dockyard.network._dnswire import QTYPE_CNAME, QTYPE_PTR, RData, Srv, name_rdata, txt_rdata
 from dockyard.network._etc import ResolvConf
 
 from .backend import ObservedPod
@@ -31,16 +40,21 @@ from .objects import Pod, Service
 
 __all__ = [
     "CLUSTER_DOMAIN",
+    "SCHEMA_VERSION",
     "ClusterRecords",
+    "cluster_data",
     "cluster_records",
     "dashed",
     "endpoint_name",
+    "pod_address",
     "pod_resolv",
+    "reverse_name",
     "search_path",
     "service_names",
 ]
 
 CLUSTER_DOMAIN = "cluster.local"
+SCHEMA_VERSION = "1.0.1"
 ClusterRecords = tuple[dict[str, list[str]], dict[str, list[Srv]]]
 
 
@@ -116,6 +130,51 @@ def cluster_records(
             else:
                 srv[key] = [Srv(0, 100, sp.port, fqdn)]
     return a, srv
+
+
+def reverse_name(address: str) -> str:
+    """``10.96.0.1`` → ``1.0.96.10.in-addr.arpa`` (the owner of its PTR record)."""
+    return ".".join(reversed(address.split("."))) + ".in-addr.arpa"
+
+
+def cluster_data(
+    services: Iterable[Service], pods: Iterable[ObservedPod], domain: str = CLUSTER_DOMAIN
+) -> dict[str, list[RData]]:
+    """The zone's records of other types than A and SRV: PTR, CNAME and the schema's TXT
+    (see the module docstring)."""
+    pods = list(pods)
+    out: dict[str, list[RData]] = {f"dns-version.{domain}": [txt_rdata(SCHEMA_VERSION)]}
+    for svc in services:
+        ns = svc.metadata.namespace or "default"
+        names = service_names(svc.metadata.name, ns, domain)
+        fqdn = names[0]
+        if svc.spec.type == "ExternalName":
+            if svc.spec.external_name:
+                for n in names:
+                    out[n] = [name_rdata(QTYPE_CNAME, svc.spec.external_name)]
+            continue
+        vip = svc.spec.cluster_ip or ""
+        if vip == "None":
+            for p in _endpoints(svc, pods):
+                if p.pod_ip:
+                    target = f"{endpoint_name(p, svc)}.{fqdn}"
+                    out.setdefault(reverse_name(p.pod_ip), []).append(name_rdata(QTYPE_PTR, target))
+        elif vip:
+            out.setdefault(reverse_name(vip), []).append(name_rdata(QTYPE_PTR, fqdn))
+    return out
+
+
+def pod_address(name: str, domain: str = CLUSTER_DOMAIN) -> list[str] | None:
+    """The address of ``<a-b-c-d>.<ns>.pod.<domain>`` (any numbers 0-255, any namespace);
+    None for any other name."""
+    m = re.fullmatch(
+        r"(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.pod\."
+        + re.escape(domain),
+        name.lower().rstrip("."),
+    )
+    if m is None or any(int(m.group(i)) > 255 for i in range(1, 5)):
+        return None
+    return [".".join(str(int(m.group(i))) for i in range(1, 5))]
 
 
 def search_path(namespace: str, domain: str = CLUSTER_DOMAIN) -> list[str]:

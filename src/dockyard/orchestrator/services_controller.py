@@ -56,7 +56,7 @@ from dockyard.network.services import (
 from dockyard.records import replace
 
 from .backend import ObservedPod
-from .clusterdns import CLUSTER_DOMAIN, cluster_records
+from .clusterdns import CLUSTER_DOMAIN, cluster_data, cluster_records, pod_address
 from .compose import PROJECT_LABEL
 from .objects import Pod, Service
 from .syncloop import SyncLoop
@@ -250,6 +250,7 @@ class ServicesController(SyncLoop):
                 a, srv = cluster_records(services, pods)
                 self.cluster_dns.set_records(a)
                 self.cluster_dns.set_srv(srv)
+                self.cluster_dns.set_data(cluster_data(services, pods))
             if wanted == self.synced:
                 return False
             await self._sync(wanted)
@@ -516,6 +517,7 @@ async def start_cluster_dns(orch: Any) -> Any:
         upstreams=upstreams_from_resolv(host, exclude=gateways),
         zones=(CLUSTER_DOMAIN,),
         ttl=5,
+        synthesize=pod_address,
     )
     try:
         await r.start()
