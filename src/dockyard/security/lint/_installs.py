@@ -300,6 +300,46 @@ def _builds(ctx: _Ctx, cmd: Command) -> Output | None:
 
 
 _CLASSIFIERS = (_pip, _venv, _python_managers, _node_ruby_php, _builds)
+# commands that leave nothing a later stage would want to copy
+_HARMLESS = frozenset(
+    {
+        "echo",
+        "printf",
+        "rm",
+        "ls",
+        "cat",
+        "true",
+        "false",
+        "test",
+        "[",
+        "set",
+        "export",
+        "cd",
+        "chmod",
+        "chown",
+        "chgrp",
+        "sleep",
+        "which",
+        "id",
+        "whoami",
+        "pwd",
+        "mkdir",
+        "rmdir",
+        "useradd",
+        "groupadd",
+        "adduser",
+        "addgroup",
+        "usermod",
+        "ln",
+        "touch",
+        "grep",
+        "sed",
+        "update-ca-certificates",
+        "ldconfig",
+        "locale-gen",
+        "find",
+    }
+)
 
 
 def _unknown(ctx: _Ctx, cmd: Command) -> Output:
@@ -337,7 +377,9 @@ def outputs_of(stage: StageInfo) -> list[Output]:
                     found = classify(ctx, cmd)
                     if found is not None:
                         break
-                if found is None and cmd.name in ("poetry",):
-                    continue
+                if found is None and (
+                    cmd.name in _HARMLESS or cmd.argv[:2] == ("poetry", "config")
+                ):
+                    continue  # nothing made that a later stage would copy
                 out.append(found or _unknown(ctx, cmd))
     return out

@@ -184,8 +184,9 @@ _APT_VALUE_FLAGS = frozenset(
 
 
 def _apt_installs(df: Dockerfile) -> Iterator[tuple[Step, Command]]:
+    """``apt-get install`` commands (not through sudo: hadolint reads those as sudo's)."""
     for step, cmd in _run_steps(df):
-        if cmd.name == "apt-get" and cmd.subcommand() == "install":
+        if cmd.name == "apt-get" and cmd.subcommand() == "install" and "sudo" not in cmd.wrappers:
             yield step, cmd
 
 
@@ -251,9 +252,7 @@ def dl3009(df: Dockerfile) -> Iterator[Hit]:
             ):
                 continue
             apt = step.script.named("apt-get")
-            if not any(c.subcommand() in ("update", "install") for c in apt):
-                continue
-            if not any(c.name == "apt-get" and c.subcommand() == "install" for c in apt):
+            if not any(c.subcommand() == "update" for c in apt):
                 continue
             if not _cleans_apt_lists(step):
                 yield hit(step)
@@ -552,8 +551,8 @@ def dl3022(df: Dockerfile) -> Iterator[Hit]:
         ref = inst.from_
         if df.stage_ref(ref, info.index) is not None or info.name == ref.lower():
             continue
-        if ":" in ref or "/" in ref or "$" in ref or ref.isdecimal():
-            continue  # an image reference, a variable or a stage index
+        if ":" in ref or ref.isdecimal():
+            continue  # a tagged image reference or a stage index (hadolint's test)
         yield hit(step)
 
 
@@ -587,8 +586,11 @@ def dl3024(df: Dockerfile) -> Iterator[Hit]:
 )
 def dl3025(df: Dockerfile) -> Iterator[Hit]:
     for _info, step in df.steps():
-        if isinstance(step.inst, Cmd | Entrypoint) and step.inst.prepend_shell:
+        inst = step.inst
+        if isinstance(inst, Cmd | Entrypoint) and inst.prepend_shell:
             yield hit(step)
+        elif isinstance(inst, Healthcheck) and inst.test[:1] == ["CMD-SHELL"]:
+            yield hit(step)  # hadolint reads HEALTHCHECK CMD as a CMD too
 
 
 @rule("DL3045", W, "`COPY` to a relative destination without `WORKDIR` set.")
@@ -603,6 +605,11 @@ def dl3045(df: Dockerfile) -> Iterator[Hit]:
         yield hit(step)
 
 
+def _single(step: Step) -> bool:
+    """A RUN of one simple command (hadolint leaves RUNs of several alone)."""
+    return step.script is not None and len(step.script.commands) == 1
+
+
 @rule("DL3059", INFO, "Multiple consecutive `RUN` instructions. Consider consolidation.")
 def dl3059(df: Dockerfile) -> Iterator[Hit]:
     for info in df.stages:
@@ -614,6 +621,8 @@ def dl3059(df: Dockerfile) -> Iterator[Hit]:
                 and prev is not None
                 and isinstance(prev.inst, Run)
                 and step.node.flags == prev.node.flags
+                and _single(step)
+                and _single(prev)
             ):
                 yield hit(step)
             prev = step

@@ -98,6 +98,7 @@ def _check_copies(
     deps = [o for o in outputs_of(source) if o.kind == "deps"]
     if not deps or any(paths is None for _s, paths in copies):
         return
+    produced = [o for o in outputs_of(source) if o.kind != "system"]
     taken = any(
         overlaps(src, dep_path)
         for _step, paths in copies
@@ -108,6 +109,8 @@ def _check_copies(
     if taken or _installs_itself(consumer, {d.ecosystem for d in deps}):
         return
     for step, paths in copies:
+        if any(overlaps(src, p) for src in paths or [] for o in produced for p in o.paths):
+            continue  # it takes something a RUN made (a build's output): that may be all it needs
         shown = " ".join(paths or [])
         yield hit(
             step,
