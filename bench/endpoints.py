@@ -291,8 +291,11 @@ def _kills(dy: Dockyard, work: Path) -> str:
                 down = hap.wait_down(slot, 10)
                 if down is not None:
                     removal["haproxy"].append(down - t0)
-            _wait(lambda v=victim: dy.ready("app=web") == 3 and v not in _ips(dy), 30,
-                  "3 ready replicas", 0.05)  # fmt: skip
+
+            def healed_from(v: str = victim) -> bool:
+                return dy.ready("app=web") == 3 and v not in _ips(dy)
+
+            _wait(healed_from, 30, "3 ready replicas", 0.05)
             healed.append(time.monotonic() - t0)
             if hap is not None and slot is not None:
                 new = next(ip for ip in _ips(dy).values() if ip not in hap.slots.values())
@@ -337,9 +340,8 @@ def _rollouts(dy: Dockyard, work: Path) -> str:
     t0 = time.monotonic()
     try:
         for _ in range(ROLLOUTS):
-            for step in (lambda: dy.run("apply", "-f", "-", input=web("v2")),
-                         lambda: dy.run("rollout", "undo", "deploy/web")):  # fmt: skip
-                step()
+            for step in (["apply", "-f", "-"], ["rollout", "undo", "deploy/web"]):
+                dy.run(*step, input=web("v2") if step[0] == "apply" else None)
                 dy.run("rollout", "status", "deploy/web", "--timeout", "120")
                 _wait(lambda: dy.ready("app=web") == 3 and len(dy.pods("app=web")) == 3, 60,
                       "old pods gone", 0.1)  # fmt: skip
