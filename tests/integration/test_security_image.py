@@ -89,7 +89,10 @@ def test_deb_and_python_packages_equal_what_the_image_reports(dy: Dockyard, tmp_
     assert _prop(python3, "dockyard:layer:digest") == layers[-1]
     base = next(c for c in comps if c["name"] == "base-files")
     assert _prop(base, "dockyard:layer:digest") == layers[0]
-    assert base["purl"].endswith("?arch=amd64&distro=debian-12") or "arch=" in base["purl"]
+    assert (
+        base["purl"] == f"pkg:deb/debian/base-files@{base['version'].replace('+', '%2B')}"
+        "?arch=amd64&distro=debian-12"
+    )
 
 
 def test_documents_validate_with_the_format_libraries(dy: Dockyard, tmp_path: Path) -> None:
@@ -106,7 +109,7 @@ def test_documents_validate_with_the_format_libraries(dy: Dockyard, tmp_path: Pa
     assert validate_full_spdx_document(doc) == []
     assert doc.creation_info.spdx_version == "SPDX-2.3"
     purls = {r.locator for p in doc.packages for r in p.external_references}
-    assert "pkg:pypi/pip@23.0.1" in purls or any(p.startswith("pkg:pypi/pip@") for p in purls)
+    assert "pkg:pypi/pip@23.0.1" in purls
     assert len(doc.packages) == len(json.loads(cdx)["components"]) + 1  # + the image
 
 

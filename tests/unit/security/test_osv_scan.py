@@ -277,3 +277,21 @@ def test_cli_bad_input_is_one_line_and_a_non_zero_exit(
     assert capsys.readouterr().err == "dockyard: usage: dockyard scan db import PATH\n"
     assert main(["--root", str(root), "scan", "--severity", "SEVERE", "img"]) == 1
     assert "unknown severity SEVERE" in capsys.readouterr().err
+
+
+def test_cli_scan_without_a_database_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dockyard.cli.main import main
+    from dockyard.oci.image import ImageConfig
+    from dockyard.store.images import ImageStore
+
+    root = tmp_path / "root"
+    ImageStore(root).create_image([], ImageConfig("amd64", "linux"), tags=("empty:1",))
+    assert main(["--root", str(root), "scan", "empty:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dockyard: scan empty:1: no vulnerability records in ")
+    assert main(["--root", str(root), "sbom", "empty:1", "-o", str(tmp_path / "no/such")]) == 1
+    assert capsys.readouterr().err.startswith(f"dockyard: write {tmp_path}/no/such: ")
+    assert main(["--root", str(root), "sbom", "empty:1", "--format", "spdx"]) == 0
+    assert '"spdxVersion": "SPDX-2.3"' in capsys.readouterr().out

@@ -61,10 +61,17 @@ def _write(text: str, output: str | None) -> None:
         return
     import os
 
+    from dockyard.errors import InvalidArgument
+
     tmp = f"{output}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, output)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InvalidArgument(f"write {output}: {e.strerror or e}") from None
 
 
 def _sbom(ctx: Context, args: argparse.Namespace) -> int:
@@ -99,8 +106,16 @@ def _scan(ctx: Context, args: argparse.Namespace) -> int:
     wanted = _severities(args.severity)
     store = ctx.images()
     image = store.resolve(args.image)
+    db = OsvDB.at_root(ctx.root_dir)
+    if db.count() == 0:
+        from dockyard.errors import FailedPrecondition
+
+        raise FailedPrecondition(
+            f"scan {args.image}: no vulnerability records in {db.path}"
+            " (import some: dockyard scan db import PATH)"
+        )
     inv = inventory(store, image, args.image)
-    findings = scan(inv, OsvDB.at_root(ctx.root_dir))
+    findings = scan(inv, db)
     findings = Filter(wanted, args.ignore_unfixed).apply(findings)
     _write(_render(inv, findings, args.format), args.output)
     return int(args.exit_code) if findings else 0
