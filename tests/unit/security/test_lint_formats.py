@@ -122,3 +122,13 @@ def test_failure_threshold_orders_levels() -> None:
     assert {f.severity for f in report.findings} == {Severity.WARNING}
     assert report.fails(Severity.WARNING) and not report.fails(Severity.ERROR)
     assert not report.fails(Severity.IGNORE)
+
+
+def test_the_public_api_is_pinned() -> None:
+    from dockyard.security import lint
+
+    assert sorted(lint.__all__) == [
+        "FORMATS", "Finding", "LintConfig", "LintReport", "Rule", "Severity",
+        "apply_check_directive", "find_config", "lint_text", "load_config", "render", "rules",
+    ]  # fmt: skip
+    assert all(hasattr(lint, name) for name in lint.__all__)

@@ -128,20 +128,26 @@ def _venv_of_path(ctx: _Ctx) -> str:
     return ""
 
 
+def _pip_option(ctx: _Ctx, argv: tuple[str, ...], *flags: str) -> str | None:
+    """A pip option from the command line, else from its ``PIP_<NAME>`` variable."""
+    value = _flag_value(argv, *flags)
+    if value is None:
+        env = ctx.env.get("PIP_" + flags[0].lstrip("-").upper().replace("-", "_"), "")
+        value = env if env and "$" not in env else None
+    return value
+
+
 def _pip_location(ctx: _Ctx, cmd: Command, argv: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
     cwd = cmd.cwd
-    for flag in ("--target", "-t"):
-        value = _flag_value(argv, flag)
+    for flags in (("--target", "-t"), ("--prefix",), ("--root",)):
+        value = _pip_option(ctx, argv, *flags)
         if value:
             path = resolve(value, cwd)
-            return (path,), f"{path} (--target)"
-    for flag in ("--prefix", "--root"):
-        value = _flag_value(argv, flag)
-        if value:
-            path = resolve(value, cwd)
-            return (path,), f"{path} ({flag})"
-    if "--user" in argv:
-        path = _home(ctx) + "/.local"
+            return (path,), f"{path} ({flags[0]})"
+    user_env = ctx.env.get("PIP_USER", "").lower() in ("1", "true", "yes", "on")
+    if "--user" in argv or user_env:
+        base = ctx.env.get("PYTHONUSERBASE", "")
+        path = base if base and "$" not in base else _home(ctx) + "/.local"
         return (path,), f"the user site ({path}, --user)"
     exe = cmd.argv[0]
     if exe.startswith("/") and posixpath.dirname(exe).endswith("/bin"):

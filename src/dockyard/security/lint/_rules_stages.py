@@ -240,7 +240,7 @@ _COMPILERS = frozenset(
 )
 _COMPILER_PATTERN = re.compile(r"^(gcc|g\+\+|clang|llvm|gfortran|golang)(-[\d.]+)?$")
 _SDK_IMAGES = frozenset({"gcc", "golang", "rust", "buildpack-deps", "maven", "gradle"})
-_FULL_IMAGES = frozenset({"python", "node", "ruby", "perl", "php"})
+_FULL_IMAGES = frozenset({"python", "node", "ruby", "perl"})  # FROM buildpack-deps
 
 
 def _compiler_packages(words: list[str]) -> list[str]:
@@ -337,7 +337,7 @@ def compilers_in_final(df: Dockerfile) -> Iterator[Hit]:
                 )
             else:
                 msg = (
-                    f"{names} installed in the final stage stay in the image; build in "
+                    f"{names} installed in the final stage remain in the image; build in "
                     "an earlier stage and copy only the result"
                 )
             yield hit(step, msg)
