@@ -14,6 +14,7 @@ shlex cannot split (an unbalanced quote) falls back to whitespace splitting.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -81,15 +82,23 @@ class Script:
         return [c for c in self.commands if c.name in names]
 
 
+_DUP_REDIRECT = re.compile(r"\d*[<>]&(\d+|-)")  # 2>&1, >&2, <&-: no file, no separator
+
+
 def _tokens(text: str) -> list[str]:
+    text = _DUP_REDIRECT.sub(" ", text).replace("&>", ">")
     lex = shlex.shlex(text, posix=True, punctuation_chars=";&|()")
     lex.whitespace = " \t\r"
     lex.whitespace_split = True
-    lex.commenters = "#"
+    lex.commenters = ""  # a '#' starts a comment only at the start of a word: see below
     try:
-        return list(lex)
+        tokens = list(lex)
     except ValueError:  # an unbalanced quote: the best a reader can do
-        return text.replace(";", " ; ").replace("&&", " && ").split()
+        tokens = text.replace(";", " ; ").replace("&&", " && ").split()
+    for i, token in enumerate(tokens):
+        if token.startswith("#"):
+            return tokens[:i]
+    return tokens
 
 
 def _is_assignment(word: str) -> bool:
