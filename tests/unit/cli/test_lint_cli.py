@@ -79,3 +79,9 @@ def test_list_rules_names_every_source() -> None:
     assert proc.returncode == 0
     for name in ("DL3008", "JSONArgsRecommended", "UndefinedVar", "DY1001"):
         assert name in proc.stdout
+
+
+def test_a_dockerfile_as_the_positional_argument(tmp_path: Path) -> None:
+    proc = _lint(str(REPO / "demo" / "Dockerfile.original"), "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "DY1001" in {i["code"] for i in json.loads(proc.stdout)}

@@ -1,4 +1,4 @@
-"""``dockyard lint [-f Dockerfile] [CONTEXT]``: argument parsing and output only.
+"""``dockyard lint [-f Dockerfile] [CONTEXT|DOCKERFILE]``: argument parsing and output only.
 
 The rules are :mod:`dockyard.security.lint`.  The exit status is 1 when a
 finding is at or above ``--failure-threshold`` (default ``info``, as hadolint;
@@ -55,7 +55,10 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
     p.add_argument("--target", help="lint as if building this stage (the final stage)")
     p.add_argument("--list-rules", action="store_true", help="print the rules and exit")
     p.add_argument("-o", "--output", help="write the report to this file instead of stdout")
-    p.add_argument("context", nargs="?", default=".", help="build context directory")
+    p.add_argument(
+        "context", nargs="?", default=".",
+        help="build context directory (or a Dockerfile, as hadolint takes it)",
+    )  # fmt: skip
 
 
 def _config(args: argparse.Namespace) -> LintConfig:
@@ -92,6 +95,8 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
 
     if args.list_rules:
         return _list_rules()
+    if not args.file and Path(args.context).is_file():  # hadolint's form: lint FILE
+        args.file, args.context = args.context, str(Path(args.context).parent)
     if args.format not in FORMATS:
         raise InvalidArgument(f"unknown format {args.format!r}: expected {', '.join(FORMATS)}")
     config = _config(args)
