@@ -312,3 +312,28 @@ def test_safety_db_finds_a_known_vulnerable_distribution(dy: Dockyard, tmp_path:
     top = _layers(dy, "vulnerable:1")[-1]
     assert {f["layer"] for f in findings} == {top}
     assert all(f["path"].startswith(f"/usr/lib/python3/dist-packages/{name}-") for f in findings)
+
+
+def test_admission_policy_refuses_an_image_with_findings(dy: Dockyard, tmp_path: Path) -> None:
+    src = tmp_path / "osv"
+    src.mkdir()
+    critical = [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]
+    (src / "DY-ADMIT.json").write_text(
+        _record("DY-ADMIT", "Debian", "expat", [{"introduced": "0"}], severity=critical)
+    )
+    dy.run("scan", "db", "import", str(src), check=True)
+    assert dy.run("run", "--rm", IMAGE, "true").returncode == 0  # no policy: no scan
+    try:
+        out = dy.run("scan", "admission", "high", check=True).stdout
+        assert out == "admission: refuse images with findings at or above HIGH\n"
+        refused = dy.run("run", "--rm", IMAGE, "echo", "ran")
+        assert refused.returncode == 125 and "ran" not in refused.stdout
+        assert "refused by the admission policy (HIGH)" in refused.stderr, refused.stderr
+        assert refused.stderr.count("\n") == 1
+        assert "CRITICAL" in refused.stderr
+        created = dy.run("create", IMAGE, "true")
+        assert created.returncode != 0 and "admission policy" in created.stderr
+        assert dy.run("ps", "-aq").stdout.strip() == ""  # nothing was made
+    finally:
+        assert dy.run("scan", "admission", "off", check=True).stdout == "admission: off\n"
+    assert dy.run("run", "--rm", IMAGE, "echo", "ran", check=True).stdout == "ran\n"

@@ -295,3 +295,19 @@ def test_cli_scan_without_a_database_refuses(
     assert capsys.readouterr().err.startswith(f"dockyard: write {tmp_path}/no/such: ")
     assert main(["--root", str(root), "sbom", "empty:1", "--format", "spdx"]) == 0
     assert '"spdxVersion": "SPDX-2.3"' in capsys.readouterr().out
+
+
+def test_admission_policy_file(tmp_path: Path) -> None:
+    from dockyard.security.admission import read_policy, write_policy
+
+    assert read_policy(tmp_path) is None
+    write_policy(tmp_path, "HIGH")
+    assert read_policy(tmp_path) == "HIGH"
+    with pytest.raises(InvalidArgument, match="unknown severity 'SEVERE'"):
+        write_policy(tmp_path, "SEVERE")
+    (tmp_path / "admission.json").write_text("{}")
+    with pytest.raises(InvalidArgument, match="want"):
+        read_policy(tmp_path)
+    write_policy(tmp_path, None)
+    write_policy(tmp_path, None)  # removing no policy is fine
+    assert read_policy(tmp_path) is None

@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         )
         p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout)")
         return
-    p.add_argument("image", metavar="IMAGE", help="an image, or 'db import PATH'")
+    p.add_argument(
+        "image", metavar="IMAGE", help="an image, or 'db import PATH', or 'admission [LEVEL|off]'"
+    )
     p.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     p.add_argument(
         "--format", choices=("table", "json", "sarif"), default="table", help="output format"
@@ -48,6 +50,8 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         return _sbom(ctx, args)
     if args.image == "db":
         return _db(ctx, args.rest)
+    if args.image == "admission":
+        return _admission(ctx, args.rest)
     if args.rest:
         from dockyard.errors import InvalidArgument
 
@@ -95,6 +99,21 @@ def _db(ctx: Context, rest: list[str]) -> int:
 
     n = OsvDB.at_root(ctx.root_dir).import_path(Path(rest[1]))
     print(f"imported {n} records from {rest[1]}")
+    return 0
+
+
+def _admission(ctx: Context, rest: list[str]) -> int:
+    """``scan admission`` shows the policy; ``scan admission LEVEL|off`` sets it."""
+    from dockyard.errors import InvalidArgument
+    from dockyard.security.admission import read_policy, write_policy
+
+    if len(rest) > 1:
+        raise InvalidArgument("usage: dockyard scan admission [LEVEL|off]")
+    if rest:
+        write_policy(ctx.root_dir, None if rest[0].lower() == "off" else rest[0].upper())
+    level = read_policy(ctx.root_dir)
+    print(f"admission: refuse images with findings at or above {level}" if level else
+          "admission: off")  # fmt: skip
     return 0
 
 
