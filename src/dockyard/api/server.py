@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["make_app", "serve"]
 
 API_VERSION = "1.43"
+MIN_API_VERSION = "1.24"
 _STATUS = {
     errors.NotFound: 404, errors.AlreadyExists: 409, errors.Conflict: 409,
     errors.InvalidArgument: 400, errors.FailedPrecondition: 409,
@@ -69,6 +70,31 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(errors.Internal(f"{type(exc).__name__}: {exc}"))
 
 
+def _api_version(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in v.split("."))
+    except ValueError:
+        return (0,)
+
+
+@web.middleware
+async def _versions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Requests under ``/vX.Y`` outside [MIN_API_VERSION, API_VERSION] are refused as
+    dockerd refuses them (400 and its words), before anything is done."""
+    asked = request.match_info.get("version")
+    if asked:
+        if _api_version(asked) > _api_version(API_VERSION):
+            msg = (
+                f"client version {asked} is too new. Maximum supported API version is {API_VERSION}"
+            )
+            return web.json_response({"message": msg}, status=400)
+        if _api_version(asked) < _api_version(MIN_API_VERSION):
+            msg = (f"client version {asked} is too old. Minimum supported API version is "
+                   f"{MIN_API_VERSION}, please upgrade your client to a newer version")  # fmt: skip
+            return web.json_response({"message": msg}, status=400)
+    return await handler(request)
+
+
 def _d(request: web.Request) -> Daemon:
     return request.app[DAEMON]
 
@@ -95,15 +121,26 @@ def _filters(request: web.Request) -> dict[str, list[str]]:
 # ---------------------------------------------------------------------- system
 
 
+_PING_HEADERS = {
+    "Api-Version": API_VERSION,
+    "OSType": "linux",
+    "Builder-Version": "1",  # the classic builder protocol (a tar on POST /build)
+    "Docker-Experimental": "false",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
 async def ping(_r: web.Request) -> web.StreamResponse:
-    return web.Response(text="OK", headers={"Api-Version": API_VERSION})
+    return web.Response(text="OK", headers=_PING_HEADERS)
 
 
 async def version(_r: web.Request) -> web.StreamResponse:
     from dockyard import __version__
 
     return web.json_response({"Version": __version__, "ApiVersion": API_VERSION,
-                              "MinAPIVersion": "1.24", "Os": "linux", "Arch": os.uname().machine,
+                              "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
+                              "Arch": os.uname().machine,
                               "KernelVersion": os.uname().release})  # fmt: skip
 
 
@@ -527,7 +564,7 @@ def _wake(fut: asyncio.Future[None]) -> None:
 
 
 def make_app(daemon: Daemon) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=1 << 30)
+    app = web.Application(middlewares=[_versions, _errors], client_max_size=1 << 30)
     app[DAEMON] = daemon
     r = app.router
     for prefix in ("", "/v{version:[0-9.]+}"):
@@ -568,6 +605,9 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/volumes/prune", volumes_prune)
         r.add_get(p + "/volumes/{name}", volume_inspect)
         r.add_delete(p + "/volumes/{name}", volume_remove)
+    from dockyard.api.images import register as register_images
+
+    register_images(app, daemon.engine.images)
     if daemon.net is not None:
         from dockyard.api.networks import register as register_networks
 

@@ -1,0 +1,174 @@
+"""The stock docker CLI (28.x from docker.com; 20.10 from Debian's docker.io) against
+dockyardd's image endpoints: images, tag, inspect, history, save, load, rmi, push and pull
+through a registry, import; API version negotiation as dockerd refuses versions.
+
+Each test runs its own daemon in private namespaces (``daemon_kit``); the registry runs in
+the same network namespace as the daemon (the daemon pulls and pushes, not the client)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon_kit import Daemonized, dyd
+
+pytestmark = [pytest.mark.root]
+__all__ = ["dyd"]
+
+CLIENTS = [p for p in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(p, os.X_OK)]
+
+
+def docker(d: Daemonized, exe: str, *args: str, timeout: float = 60,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    env = {**os.environ, "DOCKER_HOST": f"unix://{d.run_root / 'dockyard.sock'}",
+           "DOCKER_CONFIG": str(d.root.parent / "docker-config")}  # fmt: skip
+    for k in ("DOCKER_API_VERSION", "DOCKER_CONTEXT", "DOCKER_BUILDKIT"):
+        env.pop(k, None)
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, input=input, check=False)  # fmt: skip
+
+
+def ok(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 0, f"{p.args}: {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+@pytest.fixture(params=CLIENTS or ["docker"])
+def exe(request: pytest.FixtureRequest, dyd: Daemonized) -> str:
+    if not CLIENTS:
+        pytest.skip("no docker client installed (the docker.io package has one)")
+    dyd.out("ps")  # the daemon runs
+    return str(request.param)
+
+
+def test_images_tag_inspect_history_save_load_rmi(dyd: Daemonized, exe: str,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    listed = ok(docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"))
+    assert re.search(r"^busybox:latest [0-9a-f]{12}$", listed, re.M), listed
+    ok(docker(dyd, exe, "tag", "busybox", "mine:1"))
+    tags = ok(docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}}"))
+    assert {"busybox:latest", "mine:1"} <= set(tags.split()), tags
+    assert ok(docker(dyd, exe, "images", "-q", "mine")).strip()
+    view = json.loads(ok(docker(dyd, exe, "image", "inspect", "mine:1")))[0]
+    assert view["Id"].startswith("sha256:") and "mine:1" in view["RepoTags"]
+    assert view["Os"] == "linux" and view["RootFS"]["Layers"]
+    assert ok(docker(dyd, exe, "inspect", "--format", "{{.Id}}", "busybox")).strip() == view["Id"]
+    hist = ok(docker(dyd, exe, "history", "--no-trunc", "--format", "{{.ID}} {{.Size}}", "busybox"))
+    assert hist.splitlines()[0].startswith(view["Id"]), hist
+
+    # save to a file, remove, load back: the tag returns
+    archive = tmp_path / "mine.tar"
+    ok(docker(dyd, exe, "save", "-o", str(archive), "mine:1"))
+    with tarfile.open(archive) as tf:
+        assert "manifest.json" in tf.getnames()
+    out = ok(docker(dyd, exe, "rmi", "mine:1"))
+    assert "Untagged: mine:1" in out, out
+    assert "mine:1" not in ok(docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}}"))
+    out = ok(docker(dyd, exe, "load", "-i", str(archive)))
+    assert "Loaded image: mine:1" in out, out
+    assert "busybox:latest" in ok(
+        docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}}")
+    )
+    # errors as docker's: a one-line message, non-zero exit
+    missing = docker(dyd, exe, "image", "inspect", "nosuch:image")
+    assert missing.returncode != 0 and "nosuch:image" in missing.stderr, missing.stderr
+    search = docker(dyd, exe, "search", "busybox")
+    assert search.returncode != 0 and "not supported" in search.stderr, search.stderr
+
+
+@pytest.fixture
+def registry(dyd: Daemonized, tmp_path: Path) -> Iterator[str]:
+    """``dockyard registry serve`` on 127.0.0.1 in the daemon's network namespace."""
+    cli = [sys.executable, "-m", "dockyard.cli.main", "--root", str(tmp_path / "reg-state")]
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(dyd.ns_pid), "-n", "--", *cli, "registry", "serve",
+         "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"), "--access-log="],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        yield f"127.0.0.1:{m.group(1)}"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_push_and_pull_through_a_registry(dyd: Daemonized, exe: str, registry: str) -> None:
+    target = f"{registry}/team/app:1"
+    ok(docker(dyd, exe, "tag", "busybox", target))
+    pushed = ok(docker(dyd, exe, "push", target))
+    assert re.search(r"1: digest: sha256:[0-9a-f]{64} size: \d+", pushed), pushed
+    ok(docker(dyd, exe, "rmi", target))
+    pulled = ok(docker(dyd, exe, "pull", target))
+    assert f"Downloaded newer image for {target}" in pulled, pulled
+    tags = ok(docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}}")).split()
+    # a pull never drops a user's other tags of the same image
+    assert target in tags and "busybox:latest" in tags, tags
+    digests = ok(
+        docker(dyd, exe, "images", "--digests", "--format", "{{.Digest}}", f"{registry}/team/app")
+    )
+    assert digests.strip().startswith("sha256:"), digests
+    missing = docker(dyd, exe, "pull", f"{registry}/team/nosuch:1")
+    assert missing.returncode != 0 and "nosuch" in missing.stderr, missing.stderr
+
+
+def test_import_a_rootfs_tarball(dyd: Daemonized, exe: str, tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "motd").write_text("imported\n")
+    tarball = tmp_path / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tf:
+        tf.add(root, arcname=".")
+    image_id = ok(docker(dyd, exe, "import", str(tarball), "imported:1")).strip()
+    assert image_id.startswith("sha256:"), image_id
+    view = json.loads(ok(docker(dyd, exe, "image", "inspect", "imported:1")))[0]
+    assert view["Id"] == image_id and len(view["RootFS"]["Layers"]) == 1
+
+
+def _api(d: Daemonized, path: str) -> tuple[int, dict[str, str], bytes]:
+    sock_path = str(d.run_root / "dockyard.sock")
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock_path)
+
+    c = Conn("localhost", timeout=30)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def test_version_negotiation_as_dockerd(dyd: Daemonized) -> None:
+    dyd.out("ps")
+    status, headers, body = _api(dyd, "/_ping")
+    assert (status, body) == (200, b"OK")
+    assert headers["Api-Version"] == "1.43" and headers["OSType"] == "linux"
+    assert headers["Builder-Version"] == "1"
+    version = json.loads(_api(dyd, "/version")[2])
+    assert (version["ApiVersion"], version["MinAPIVersion"]) == ("1.43", "1.24")
+    assert _api(dyd, "/v1.43/images/json")[0] == 200
+    assert _api(dyd, "/v1.24/images/json")[0] == 200
+    status, _, body = _api(dyd, "/v1.99/images/json")
+    assert status == 400 and json.loads(body)["message"] == (
+        "client version 1.99 is too new. Maximum supported API version is 1.43")  # fmt: skip
+    status, _, body = _api(dyd, "/v1.12/containers/json")
+    assert status == 400 and "is too old. Minimum supported API version is 1.24" in json.loads(
+        body)["message"]  # fmt: skip
