@@ -44,7 +44,9 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema() -> None:
     assert by_rule["DL3015"]["level"] == "note"  # info -> note
     region = by_rule["DL4000"]["locations"][0]["physicalLocation"]["region"]
     assert region["startLine"] == 3
-    ids = [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]]
+    driver_rules = log["runs"][0]["tool"]["driver"]["rules"]
+    assert all(r.get("helpUri", "https://").startswith("https://") for r in driver_rules)
+    ids = [r["id"] for r in driver_rules]
     assert ids[by_rule["DL4000"]["ruleIndex"]] == "DL4000"
 
 

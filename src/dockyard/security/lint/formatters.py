@@ -102,10 +102,13 @@ def _sarif_rule(rule: Rule) -> dict[str, object]:
         "id": rule.id,
         "name": rule.alias or rule.id,
         "shortDescription": {"text": rule.title},
-        "helpUri": rule.url,
         "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
         "properties": {"source": rule.source},
     }
+    if rule.url.startswith("https://"):
+        out["helpUri"] = rule.url
+    else:  # dockyard's own rules are documented in the repository, not at a URL
+        out["help"] = {"text": f"{rule.title} (see {rule.url} in dockyard)"}
     return out
 
 
