@@ -58,3 +58,9 @@ def test_a_build_prints_the_findings_after_it(tmp_path: Path) -> None:
     proc = _build(tmp_path, "FROM scratch\nCOPY a /a\nMAINTAINER me\n")
     assert proc.returncode == 0, proc.stderr
     assert " 1 warning found:\n - DL4000: MAINTAINER is deprecated (line 3)\n" in proc.stderr
+
+
+def test_the_check_build_arg_wins_over_the_directive(tmp_path: Path) -> None:
+    text = "# check=error=true\nFROM scratch\nMAINTAINER me\n"
+    arg = "BUILDKIT_DOCKERFILE_CHECK=skip=DL4000"
+    assert _build(tmp_path, text, "--check", "--build-arg", arg).returncode == 0

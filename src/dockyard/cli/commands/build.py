@@ -158,7 +158,12 @@ def _lint(args: argparse.Namespace, dockerfile: Path, text: str | None) -> LintR
         load_config(found, config)
     name = dockerfile.name  # as the builder names it in its errors
     body = text if text is not None else read_dockerfile(dockerfile)
-    return lint_text(body, name, config, target=args.target)
+    check = None  # BuildKit's build arg with the # check= syntax; it wins over the file
+    for value in args.build_arg:
+        key, eq, rest = value.partition("=")
+        if key == "BUILDKIT_DOCKERFILE_CHECK" and eq:
+            check = rest
+    return lint_text(body, name, config, target=args.target, check=check)
 
 
 def _print_checks(report: LintReport) -> None:

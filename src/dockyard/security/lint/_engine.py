@@ -42,22 +42,28 @@ def lint_text(
     filename: str = "Dockerfile",
     config: LintConfig | None = None,
     target: str | None = None,
+    check: str | None = None,
 ) -> LintReport:
-    """Lint ``text``.  A Dockerfile that does not parse raises InvalidArgument."""
+    """Lint ``text``.  A Dockerfile that does not parse raises InvalidArgument.
+
+    ``check`` is BuildKit's ``BUILDKIT_DOCKERFILE_CHECK`` build arg: the same syntax as
+    the ``# check=`` directive, applied after it (so its ``error=`` wins).
+    """
     config = config or LintConfig()
     df = load(text, filename, target)
     df.trusted_registries = list(config.trusted_registries)
     apply_check_directive(df.result.directive("check"), config)
+    apply_check_directive(check, config)
     per_line, global_ids = ({}, set()) if config.disable_ignore_pragma else inline_ignores(text)
     report = LintReport(filename, config=config)
-    for rule, check in REGISTRY:
+    for rule, run_check in REGISTRY:
         if config.is_ignored(rule) or rule.names() & global_ids:
             continue
         severity = config.severity_for(rule)
         if severity == Severity.IGNORE:
             continue
         try:
-            hits = list(check(df))
+            hits = list(run_check(df))
         except Exception as exc:  # a rule's bug must not hide the other findings
             report.internal_errors.append(f"rule {rule.id}: {type(exc).__name__}: {exc}")
             continue
