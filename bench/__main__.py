@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["startup", "daemon", "build", "registry", "deploy", "endpoints", "security"]
+BENCHES = ["startup", "daemon", "build", "registry", "deploy", "endpoints", "security", "dns"]
 
 
 def main() -> int:
