@@ -71,8 +71,8 @@ def _is_spdx(expr: str) -> bool:
 
 
 def _cdx_licences(pkg: Package) -> list[Any]:
-    from cyclonedx.exception.factory import InvalidSpdxLicenseException
-    from cyclonedx.factory.license import LicenseFactory
+    from cyclonedx.contrib.license.exceptions import InvalidSpdxLicenseException
+    from cyclonedx.contrib.license.factories import LicenseFactory
 
     factory = LicenseFactory()
     if len(pkg.licenses) == 1:
@@ -118,6 +118,9 @@ def render_cyclonedx(inv: Inventory) -> str:
 
     bom = Bom()
     bom.metadata.timestamp = _now()
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="dockyard", version=__version__)
+    )
     bom.metadata.component = root = Component(
         type=ComponentType.CONTAINER,
         name=inv.image or inv.image_id,

@@ -206,3 +206,44 @@ def test_python_distributions_with_purl_and_licence() -> None:
         ("BSD License",),
         1,
     )
+
+
+def test_both_documents_validate_with_awkward_licences_and_duplicate_purls() -> None:
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    from dockyard.security.sbom import render
+
+    expr = "Metadata-Version: 2.4\nName: a\nVersion: 1\nLicense-Expression: MIT OR Apache-2.0\n"
+    venv = "opt/venv/lib/python3.11/site-packages"
+    changes = walk(
+        layer(
+            ("var/lib/dpkg/status", STATUS_1),
+            ("usr/lib/os-release", 'ID=debian\nVERSION_ID="12"\n'),
+            ("usr/share/doc/bar/copyright", "Format: x\n\nLicense: GPL-2+ and/or weird\n\n"
+             "License: BSD-3-clause\n"),
+            (f"{SITE}/a-1.dist-info/METADATA", expr),
+            (f"{venv}/a-1.dist-info/METADATA", expr),  # the same purl twice
+        )
+    )  # fmt: skip
+    inv = inventory_from_changes(changes, ["sha256:" + "0" * 64], "img:1", "sha256:" + "e" * 64)
+    cdx = render(inv, "cyclonedx")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(cdx) is None
+    comps = json.loads(cdx)["components"]
+    assert len(comps) == 4 and len({c["bom-ref"] for c in comps}) == 4
+    a = next(c for c in comps if c["name"] == "a")
+    assert a["licenses"] == [{"expression": "MIT OR Apache-2.0"}]
+    spdx = json.loads(render(inv, "spdx"))
+    doc = JsonLikeDictParser().parse(spdx)
+    assert validate_full_spdx_document(doc) == []
+    declared = {p["name"]: p.get("licenseDeclared") for p in spdx["packages"]}
+    assert declared["a"] == "MIT OR Apache-2.0"
+    assert declared["bar"] == "NOASSERTION"
+    bar = next(p for p in spdx["packages"] if p["name"] == "bar")
+    assert bar["licenseComments"] == "declared: GPL-2+ and/or weird; BSD-3-clause"
+    with pytest.raises(InvalidArgument, match="unknown format"):
+        render(inv, "syft")
