@@ -90,6 +90,12 @@ def test_a_file_replacing_a_directory_hides_what_was_below() -> None:
     assert view == {}
 
 
+def test_a_directory_replacing_a_file_hides_it() -> None:
+    egg = f"{SITE}/a-1.egg-info"
+    changes = walk(layer((egg, META.format(name="a", version="1"))), layer((egg, None)))
+    assert final_view(changes) == {}
+
+
 def test_symlinked_os_release_and_hardlinks_resolve() -> None:
     changes = walk(
         layer(
