@@ -147,9 +147,6 @@ def _entry(
         return
     if not m.isdir():
         _hide(view, change, path, layer)  # a file or link replaces a directory or file
-    elif path in view.files and view.files[path][0] < layer:
-        view.drop(path)  # a directory replaces a file (what was below a directory stays)
-        change[path] = None
     if not want(path):
         return
     content = _content(view, m, tf, path, where)
