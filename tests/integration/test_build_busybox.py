@@ -311,3 +311,17 @@ def test_full_cache_hit_is_replayed_from_the_memo(
             replay()
     _, log = build(dy_fresh, ctx, "-t", "app:1")
     assert steps(log)["COPY a.txt ./"] == "DONE"
+
+
+def test_a_fully_cached_rebuild_is_the_same_image(dy_fresh: Dockyard, ctx: Path) -> None:
+    """docker and BuildKit give a rebuild in which every step is cached the same image id;
+    a new ``created`` time at each replay once made a new image (and a dangling one) at
+    every rebuild. (No SOURCE_DATE_EPOCH here: the clock moves between the builds.)"""
+    dy_fresh.ensure("busybox:latest")
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    ids = []
+    for i in range(3):
+        build(dy_fresh, ctx, "-t", "same:1", "--iidfile", str(ctx.parent / f"id{i}"), env=env)
+        ids.append((ctx.parent / f"id{i}").read_text())
+    assert ids[0] == ids[1] == ids[2], ids
+    assert "<none>" not in dy_fresh.run("images", check=True).stdout

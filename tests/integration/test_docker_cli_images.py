@@ -172,3 +172,97 @@ def test_version_negotiation_as_dockerd(dyd: Daemonized) -> None:
     status, _, body = _api(dyd, "/v1.12/containers/json")
     assert status == 400 and "is too old. Minimum supported API version is 1.24" in json.loads(
         body)["message"]  # fmt: skip
+
+
+DOCKERFILE = """\
+FROM busybox
+ARG GREETING=hello
+RUN echo "$GREETING from a RUN step" && echo "$GREETING" > /greeting
+COPY note.txt /note.txt
+CMD ["cat", "/greeting"]
+"""
+
+
+def test_classic_build_through_the_docker_cli(dyd: Daemonized, exe: str, tmp_path: Path) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile.app").write_text(DOCKERFILE)
+    (ctx / "note.txt").write_text("a note\n")
+    env_build = ["build", "-f", str(ctx / "Dockerfile.app"), "--build-arg", "GREETING=hi",
+                 "-t", "built:1", str(ctx)]  # fmt: skip
+    out = docker(dyd, exe, *env_build, timeout=180)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "hi from a RUN step" in text and "Successfully tagged built:1" in text, text
+    run = ok(docker(dyd, exe, "run", "--rm", "built:1"))
+    assert run == "hi\n"
+    # again: every step cached, the same image id
+    first = json.loads(ok(docker(dyd, exe, "image", "inspect", "built:1")))[0]["Id"]
+    quiet = ok(docker(dyd, exe, "build", "-q", "-f", str(ctx / "Dockerfile.app"),
+                      "--build-arg", "GREETING=hi", "-t", "built:1", str(ctx)))  # fmt: skip
+    assert quiet.strip() == first, (quiet, first)
+    # a failing step: docker's one-line error, non-zero exit, nothing tagged
+    (ctx / "Dockerfile.bad").write_text("FROM busybox\nRUN exit 3\n")
+    bad = docker(dyd, exe, "build", "-f", str(ctx / "Dockerfile.bad"), "-t", "bad:1", str(ctx))
+    assert bad.returncode != 0 and "exit" in bad.stderr.lower(), bad.stderr
+    assert "bad:1" not in ok(docker(dyd, exe, "images", "--format", "{{.Repository}}:{{.Tag}}"))
+
+
+def _post_build(d: Daemonized, body: bytes) -> tuple[int, list[dict[str, object]]]:
+    sock_path = str(d.run_root / "dockyard.sock")
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock_path)
+
+    c = Conn("localhost", timeout=60)
+    try:
+        c.request("POST", "/v1.43/build?t=evil:1", body=body,
+                  headers={"Content-Type": "application/x-tar"})  # fmt: skip
+        r = c.getresponse()
+        raw = r.read().decode()
+        if r.status != 200:
+            return r.status, [json.loads(raw)]
+        return r.status, [json.loads(x) for x in raw.splitlines() if x.strip()]
+    finally:
+        c.close()
+
+
+def test_hostile_build_contexts_are_refused(dyd: Daemonized, tmp_path: Path) -> None:
+    """A symlink to a host directory followed by a member below it, a climbing name and a
+    device node: each refused with one message; nothing written outside, no image."""
+    import io
+
+    dyd.out("ps")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+
+    def tar(*entries: tarfile.TarInfo, data: bytes = b"x") -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            df = tarfile.TarInfo("Dockerfile")
+            body = b"FROM busybox\n"
+            df.size = len(body)
+            tf.addfile(df, io.BytesIO(body))
+            for e in entries:
+                tf.addfile(e, io.BytesIO(data) if e.isfile() else None)
+        return buf.getvalue()
+
+    link = tarfile.TarInfo("a")
+    link.type, link.linkname = tarfile.SYMTYPE, str(victim)
+    below = tarfile.TarInfo("a/owned")
+    below.size = 1
+    climb = tarfile.TarInfo("../../escaped")
+    climb.size = 1
+    dev = tarfile.TarInfo("null")
+    dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
+    for entries, word in (((link, below), "below a symlink"), ((climb,), "outside"),
+                          ((dev,), "device")):  # fmt: skip
+        status, msgs = _post_build(dyd, tar(*entries))
+        assert status == 400 and word in str(msgs[0]["message"]), (status, msgs)
+    assert not (victim / "owned").exists()
+    assert "evil" not in dyd.out("images")
+    leftovers = [p.name for p in (dyd.root / "images" / "tmp").glob("*")] if (
+        dyd.root / "images" / "tmp").exists() else []  # fmt: skip
+    assert not leftovers, leftovers

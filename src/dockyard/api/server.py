@@ -608,6 +608,9 @@ def make_app(daemon: Daemon) -> web.Application:
     from dockyard.api.images import register as register_images
 
     register_images(app, daemon.engine.images)
+    from dockyard.api.build import register as register_build
+
+    register_build(app, daemon.engine.images, daemon.run_root)
     if daemon.net is not None:
         from dockyard.api.networks import register as register_networks
 

@@ -31,11 +31,12 @@ forgets the memos with the records.
 
 What a replay writes
 --------------------
-The recorded image config with a new ``created`` time (and the same time in
-the history entries that a build stamps with the time it runs: metadata
-instructions), its manifest, and the tags; the progress lines of a full cache
-hit (every step ``CACHED``) and the build's warnings.  Under
-``SOURCE_DATE_EPOCH`` the image is byte for byte the one the full build made.
+The recorded image config as it is, its manifest, and the tags; the progress
+lines of a full cache hit (every step ``CACHED``) and the build's warnings.  The
+image is byte for byte the one the full build made, so it has the same id, as
+docker and BuildKit give for a rebuild in which every step is cached (a new
+``created`` time here once made a new image at every rebuild, and dangling
+``<none>`` images piled up).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,14 +168,7 @@ def replay(builder: Builder, key: str, opts: BuildOptions, context: SourceTree,
     from dockyard.oci.digest import parse_digest, sha256_digest
     from dockyard.oci.image import Descriptor, Manifest
 
-    doc = memo["config"]
-    epoch = source_date_epoch()
-    if epoch is None:
-        created = rfc3339(time.time())
-        doc["created"] = created
-        for i in memo["stamps"]:
-            doc["history"][i]["created"] = created
-    config = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    config = json.dumps(memo["config"], sort_keys=True, separators=(",", ":")).encode()
     manifest = Manifest(
         config=Descriptor(mt.OCI_CONFIG, sha256_digest(config), len(config)),
         layers=tuple(Descriptor(m, parse_digest(d), n) for m, d, n in memo["layers"]),
