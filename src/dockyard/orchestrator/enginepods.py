@@ -46,6 +46,7 @@ from typing import Any
 
 from dockyard.engine.options import DaemonOptions, RunOptions
 from dockyard.errors import AlreadyExists, DockyardError, InvalidArgument, NotFound
+from dockyard.orchestrator.imagepull import ImagePullError, credentials_from_secrets, ensure_image
 from dockyard.records import field, record, replace
 
 TYPE_CHECKING = False
@@ -569,6 +570,13 @@ class EnginePodBackend:
         from dockyard.orchestrator.export import to_dict
 
         pod = p.pod
+        try:
+            await self._pull_images(p)
+        except ImagePullError as e:
+            p.reason, p.message = e.reason, str(e)
+            self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
+            self.on_change()
+            return
         warmer = self.d.warm_cgroups()  # starts follow: see dockyard.cgroups.warm
         try:
             for i, c in enumerate(pod.spec.containers):
@@ -604,6 +612,29 @@ class EnginePodBackend:
             if warmer is not None:
                 warmer.stop()
             self.on_change()
+
+    async def _pull_images(self, p: _Pod) -> None:
+        """Each container's image present as its ``imagePullPolicy`` says, with the pod's
+        ``imagePullSecrets`` (:mod:`dockyard.orchestrator.imagepull`)."""
+        pod = p.pod
+        ns = pod.metadata.namespace or "default"
+        secrets = []
+        for ref in pod.spec.image_pull_secrets:
+            data = self._resolve_data("Secret", ns, ref.name) if ref.name else None
+            if data is not None:  # a missing one is skipped, as the kubelet does
+                secrets.append(data)
+        creds = credentials_from_secrets(secrets)
+
+        def note(reason: str, message: str) -> None:
+            self.d.events.emit("pod", reason.lower(), pod.metadata.name, {"message": message})
+
+        for c in pod.spec.containers:
+            if p.terminating:
+                return
+            policy = c.defaulted().image_pull_policy or "IfNotPresent"
+            await asyncio.to_thread(
+                ensure_image, self.d.engine.images, c.image, policy, creds, note
+            )
 
     async def delete_pod(self, namespace: str, name: str, grace: int | None = None) -> None:
         p = self._pods.get(_key(namespace, name))
