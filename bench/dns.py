@@ -49,10 +49,10 @@ from typing import Any
 from bench.common import IMAGE_CACHE, REPO, VENV_BIN, NsHolder, tool
 from bench.deploy import Dockyard
 
-SAMPLES = int(os.environ.get("BENCH_DNS_SAMPLES", "2000"))
+SAMPLES = max(2, int(os.environ.get("BENCH_DNS_SAMPLES", "2000")))
 PERF_SECONDS = int(os.environ.get("BENCH_DNS_PERF_SECONDS", "3"))
 PERF_ROUNDS = int(os.environ.get("BENCH_DNS_PERF_ROUNDS", "2"))
-REPS = int(os.environ.get("BENCH_DNS_REPS", "12"))
+REPS = max(1, int(os.environ.get("BENCH_DNS_REPS", "12")))
 POLL_INTERVAL = 0.002
 
 DNSMASQ_ADDR = "198.51.100.53"  # TEST-NET-2: never a bridge's subnet, on the holder's lo
@@ -608,7 +608,7 @@ def main() -> str:
         for section in sections:
             try:
                 out.append(section())
-            except (RuntimeError, subprocess.SubprocessError, OSError, KeyError) as e:
+            except (RuntimeError, subprocess.SubprocessError, OSError, KeyError, ValueError) as e:
                 out.append(f"== section failed: {e}")
         return "\n\n".join(out)
     except (RuntimeError, subprocess.SubprocessError, OSError) as e:
