@@ -21,8 +21,9 @@ saying ``nameserver 127.0.0.1``, so the cluster DNS relays every name outside
 3. **Time from a Service change to the new answer**, polled from the pod (one UDP query every
    ~2 ms): creating a Service (→ NOERROR with its ClusterIP), deleting it (→ NXDOMAIN),
    scaling a headless Service's Deployment 1 → 2 (→ the new pod's address) and back to 1
-   (→ the address gone). Measured from the CLI command returning (and from its start: the
-   CLI's own process start and exit are in the difference).
+   (→ the address gone). Measured from the CLI command returning and from its start (the
+   CLI's process start, schema validation and exit are in the difference); creating and
+   deleting also through the daemon's API socket alone (one HTTP request, no CLI process).
 
 Needs root, ``dnsmasq`` (dnsmasq-base) and ``dnsperf`` (reported as n/a when missing).
 Everything started (dnsmasq, dnsperf, the daemon, the client, the holder) is stopped by PID.
