@@ -266,3 +266,23 @@ def test_hostile_build_contexts_are_refused(dyd: Daemonized, tmp_path: Path) -> 
     leftovers = [p.name for p in (dyd.root / "images" / "tmp").glob("*")] if (
         dyd.root / "images" / "tmp").exists() else []  # fmt: skip
     assert not leftovers, leftovers
+
+
+def test_run_pulls_a_missing_image_as_docker_does(dyd: Daemonized, registry: str) -> None:
+    target = f"{registry}/team/onrun:1"
+    dyd.out("tag", "busybox", target)
+    dyd.out("push", target)
+    dyd.out("rmi", target)
+    never = dyd.run("run", "--rm", "--pull", "never", target, "echo", "hi")
+    assert never.returncode == 125 and "no such image" in never.stderr, never.stderr
+    bad = dyd.run("run", "--rm", "--pull", "sometimes", target, "true")
+    assert bad.returncode != 0 and "invalid pull option" in bad.stderr, bad.stderr
+    ran = dyd.run("run", "--rm", target, "echo", "hi")
+    assert ran.returncode == 0 and ran.stdout == "hi\n", ran.stderr
+    assert f"Unable to find image '{target}' locally" in ran.stderr, ran.stderr
+    again = dyd.run("run", "--rm", target, "echo", "hi")  # present now: no pull
+    assert again.stdout == "hi\n" and "Unable to find" not in again.stderr, again.stderr
+    always = dyd.run("run", "--rm", "--pull", "always", target, "echo", "hi")
+    assert always.stdout == "hi\n" and "Pulling from" in always.stderr, always.stderr
+    created = dyd.run("create", "--pull", "missing", f"{registry}/team/nosuch:1", "true")
+    assert created.returncode != 0 and "nosuch" in created.stderr, created.stderr

@@ -47,6 +47,7 @@ EXTRA_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--ip",), "str", "IPv4 address (e.g., 172.30.100.104)"),
     (("--log-opt",), "list", "log driver options (max-size, max-file)"),
     (("--detach-keys",), "str", "override the key sequence for detaching a container"),
+    (("--pull",), "str", "pull image before running (always, missing, never; default missing)"),
     (("-a", "--attach"), "list", "attach to STDIN, STDOUT or STDERR"),
 )
 DEFAULTS: dict[str, object] = {"network": "default", "restart": "no"}
@@ -233,8 +234,47 @@ def _client(ctx: Context) -> Client:
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    from dockyard.errors import InvalidArgument, NotFound
+
+    policy = args.pull or "missing"
+    if policy not in ("always", "missing", "never"):
+        raise InvalidArgument(
+            f'invalid pull option: {policy!r}: must be "always", "missing" or "never"'
+        )
     client = _client(ctx)
     body = create_body(args)
+    if policy == "always":
+        pull_image(client, args.image)
+    try:
+        return _run(client, args, name, body)
+    except NotFound as e:  # docker's pull on demand: only when the image is what is missing
+        if policy != "missing" or "no such image" not in str(e):
+            raise
+    print(f"Unable to find image '{args.image}' locally", file=sys.stderr, flush=True)
+    pull_image(client, args.image)
+    return _run(client, args, name, body)
+
+
+def pull_image(client: Client, image: str) -> None:
+    """Pull ``image`` through the daemon (``POST /images/create``), its progress on stderr
+    as docker prints it without a terminal; an error message in the stream is raised."""
+    import json
+    from urllib.parse import quote
+
+    from dockyard.errors import Unavailable
+
+    resp = client.request("POST", f"/images/create?fromImage={quote(image, safe='')}")
+    for raw in resp.lines():
+        if not raw.strip():
+            continue
+        msg = json.loads(raw)
+        if "error" in msg:
+            raise Unavailable(str(msg["error"]))
+        ident = f"{msg['id']}: " if msg.get("id") else ""
+        print(f"{ident}{msg.get('status', '')}", file=sys.stderr, flush=True)
+
+
+def _run(client: Client, args: argparse.Namespace, name: str, body: dict[str, Any]) -> int:
     if name == "create":
         from urllib.parse import quote
 
