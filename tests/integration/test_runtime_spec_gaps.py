@@ -171,3 +171,83 @@ def test_capabilities_the_host_cannot_grant_fail_create(tmp_path: Path, rootfs: 
     finally:
         runtime_cli(root, "delete", "--force", cid)
     assert leftovers(root, cid, bundle) == []
+
+
+def _processes_naming(word: str) -> list[int]:
+    """Pids whose command line holds ``word`` (the init is a fork of the CLI, whose
+    command line names the container id)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if word.encode() in f.read():
+                    out.append(int(entry))
+        except OSError:
+            continue
+    return out
+
+
+FAILING_RESOURCES: dict[str, dict[str, Any]] = {
+    "cpuset": {"cpu": {"cpus": "4095"}},  # no such CPU: EINVAL anywhere
+    "blkio": {"blockIO": {"weight": 500, "leafWeight": 300}},  # needs cfq/bfq
+    "hugetlb": {"hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}]},
+    "network": {"network": {"classID": 0x100001, "priorities": [{"name": "lo", "priority": 1}]}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILING_RESOURCES))
+def test_create_failing_at_the_cgroup_leaves_nothing(
+    tmp_path: Path, rootfs: Path, case: str
+) -> None:
+    """The runtime-tools ``linux_cgroups_{blkio,hugetlb,network}`` cases on a host that
+    cannot apply them (and a cpuset no host has): ``create`` fails after the init was
+    forked, and no process, cgroup, mount or state is left, counted the moment the
+    command returns (the init used to outlive it, orphaned in its own pid namespace)."""
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["sleep", "30"])
+    cfg["linux"]["resources"].update(FAILING_RESOURCES[case])
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = f"fail-{case}-{uuid.uuid4().hex[:8]}"
+    r = runtime_cli(root, "create", "--bundle", str(bundle), cid)
+    if r.returncode == 0:
+        runtime_cli(root, "delete", "--force", cid)
+        pytest.skip(f"this host applies {case}")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert _processes_naming(cid) == []
+    assert leftovers(root, cid, bundle, rootfs) == []
+
+
+def _children() -> list[int]:
+    """This process's live children (zombies included: they are not reaped yet)."""
+    out: list[int] = []
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{tid}/children") as f:
+            out += [int(p) for p in f.read().split()]
+    return out
+
+
+def test_create_failing_kills_an_init_that_would_wait_on(
+    tmp_path: Path, rootfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cleanup does not rely on the init noticing that "go" will never come: with the
+    seal switched off (the children keep every descriptor of the caller, as before the
+    seal, among them the write end of "go", so the init waits for ever), a create failing
+    at the cgroup still kills and reaps the init, whose pid it had not read yet."""
+    from dockyard.runtime import init
+
+    monkeypatch.setattr(init, "seal", lambda *a: None)
+    cfg = base_config(rootfs, ["sleep", "30"])
+    cfg["linux"]["resources"].update(FAILING_RESOURCES["cpuset"])
+    bundle = write_bundle(tmp_path / "b", cfg)
+    before = _children()
+    cid = "abort-" + uuid.uuid4().hex[:8]
+    with pytest.raises(Exception, match="cpuset"):
+        Runtime(tmp_path / "state").create(cid, bundle)
+    left = [p for p in _children() if p not in before]
+    for pid in left:  # what a failure here leaves is killed: it would hold our stdio
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert left == []
+    assert leftovers(tmp_path / "state", cid, bundle, rootfs) == []

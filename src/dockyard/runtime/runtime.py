@@ -169,8 +169,20 @@ class _Children:
         self.go_w = -1
 
     def abort(self) -> None:
-        """Kill and reap what was started (an error path)."""
-        for pid in (self.b, self.a):
+        """Kill and reap what was started (an error path).
+
+        B's pid may not have been read yet (the cgroup failed while A was still on its
+        way): "go" is closed first (a B waiting for it leaves by itself), then A's answer is
+        read (A sends B's pid and exits, or dies: EOF), so that B is killed too, never left
+        orphaned in its own pid namespace (issue 22)."""
+        if self.go_w >= 0:
+            os.close(self.go_w)
+            self.go_w = -1
+        if self.a > 0 and self.b == 0 and self.pid_r >= 0:
+            line = _read_line(self.pid_r)
+            if line.strip().isdigit():
+                self.b = int(line)
+        for pid in (self.a, self.b):  # A first: B is this process's child once A is reaped
             if pid > 0:
                 try:
                     os.kill(pid, signal.SIGKILL)
