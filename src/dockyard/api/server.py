@@ -323,9 +323,11 @@ async def container_remove(request: web.Request) -> web.StreamResponse:
 
 
 async def containers_prune(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.query import filter_containers
+
     d = _d(request)
     gone = []
-    for rec in d.list(all_=True):
+    for rec in filter_containers(d.list(all_=True), _filters(request)):  # label=, id=, ...
         if rec.status in ("exited", "created", "dead"):
             await d.remove(rec.id)
             gone.append(rec.id)
