@@ -12,6 +12,12 @@ Steps, per blob (config and layers, ``config.parallel`` at a time):
    upload resumes from there, ``config.retries`` times.
 
 Then the manifest goes up with ``PUT`` as the exact bytes the store holds.
+Last, the artifacts that refer to the image in the local store (``dockyard build
+--sbom``'s SBOM, ``store/referrers.py``) go up the same way, each manifest by
+digest.  A registry that answers such a ``PUT`` without ``OCI-Subject`` has no
+referrers API; for it the client keeps the referrers tag schema of the
+distribution spec 1.1: an OCI index tagged ``sha256-<subject hex>`` listing the
+referrers (fetched, extended, put back).
 Chunks are sent from the blob file with ``sendfile``.  :func:`push_sync` is
 blocking (the CLI's path); :func:`push` runs it on a worker thread.
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from dockyard.distribution.client import (
@@ -35,7 +42,8 @@ from dockyard.distribution.client import (
 from dockyard.distribution.pull import _serialized
 from dockyard.errors import NotFound, Unavailable
 from dockyard.oci.digest import Digest
-from dockyard.oci.image import Descriptor
+from dockyard.oci.image import Descriptor, Manifest
+from dockyard.oci.mediatypes import OCI_INDEX, OCI_MANIFEST
 from dockyard.oci.reference import Reference, parse_reference
 
 TYPE_CHECKING = False
@@ -101,8 +109,74 @@ def push_sync(
             data=body,
             ok=(201, 200, 202),
         )
-    show(image.manifest_digest.short, f"{target}: digest: {image.manifest_digest}")
+        show(image.manifest_digest.short, f"{target}: digest: {image.manifest_digest}")
+        _push_referrers(client, store, ref, image, show, what)
     return image.manifest_digest
+
+
+def _push_referrers(
+    client: RegistryClient,
+    store: ImageStore,
+    ref: Reference,
+    image: Image,
+    show: Progress,
+    what: str,
+) -> None:
+    """Push every artifact attached to ``image`` (blobs, then its manifest by digest)."""
+    from dockyard.store.referrers import referrers
+
+    for digest, manifest in referrers(store, image.manifest_digest):
+        blobs = [manifest.config, *manifest.layers]
+        run_parallel(
+            lambda d: _push_blob(client, store, ref, d, [], show, what),
+            blobs,
+            client.config.parallel,
+        )
+        r = client.request(
+            "PUT",
+            f"/v2/{ref.path}/manifests/{digest}",
+            scope=f"repository:{ref.path}:pull,push",
+            what=f"{what}: referrer {digest}",
+            headers={"Content-Type": manifest.media_type or OCI_MANIFEST},
+            data=store.blobs.read_bytes(digest),
+            ok=(201, 200, 202),
+        )
+        if "OCI-Subject" not in r.headers:
+            _tag_schema(client, ref, image.manifest_digest, digest, manifest, what)
+        show(digest.short, f"{manifest.artifact_type}: digest: {digest}")
+
+
+def _tag_schema(
+    client: RegistryClient,
+    ref: Reference,
+    subject: Digest,
+    digest: Digest,
+    manifest: Manifest,
+    what: str,
+) -> None:
+    """The referrers tag schema (distribution spec 1.1) for a registry without the API."""
+    import json
+
+    scope = f"repository:{ref.path}:pull,push"
+    tag = f"{subject.algorithm}-{subject.hex}"
+    path = f"/v2/{ref.path}/manifests/{tag}"
+    r = client.request(
+        "GET", path, scope=scope, what=f"{what}: referrers tag {tag}",
+        headers={"Accept": OCI_INDEX}, ok=(200, 404),
+    )  # fmt: skip
+    index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    if r.status == 200:
+        index = json.loads(r.body)
+    entries = index.setdefault("manifests", [])
+    if any(e.get("digest") == str(digest) for e in entries):
+        return
+    size = len(manifest.content())
+    desc = Descriptor(OCI_MANIFEST, digest, size, artifact_type=manifest.artifact_type)
+    entries.append(desc.to_dict())
+    client.request(
+        "PUT", path, scope=scope, what=f"{what}: referrers tag {tag}",
+        headers={"Content-Type": OCI_INDEX}, data=json.dumps(index).encode(), ok=(201, 200, 202),
+    )  # fmt: skip
 
 
 def _mount_sources(image: Image, ref: Reference) -> list[str]:

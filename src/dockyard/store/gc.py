@@ -2,8 +2,9 @@
 
 Mark and sweep under the store's exclusive lock (so no load, pull or build is
 between writing its blobs and recording its image): the roots are the images
-in the database; each marks its manifest, config and layer blobs and the
-chain IDs of its layers.  Unmarked blobs and committed snapshots are deleted.
+in the database; each marks its manifest, config and layer blobs, the chain IDs
+of its layers and the artifacts that refer to it (``store/referrers.py``: an
+SBOM).  Unmarked blobs and committed snapshots are deleted.
 Active snapshots (containers' writable layers) are never touched here; the
 engine removes them with their containers.  With ``dangling=True`` images
 without tags and without containers go first; with ``unused=True`` (``image prune
@@ -24,6 +25,7 @@ from dockyard.oci.digest import Digest, parse_digest
 from dockyard.oci.reference import parse_reference
 from dockyard.records import field, record
 from dockyard.store.images import ImageStore
+from dockyard.store.referrers import blobs_to_keep
 from dockyard.store.snapshots import chain_ids
 
 __all__ = ["PruneReport", "prune"]
@@ -69,11 +71,14 @@ def _remove_images(store: ImageStore, report: PruneReport, *, tagged_too: bool) 
 def _mark(store: ImageStore) -> tuple[set[Digest], set[str]]:
     blobs: set[Digest] = set()
     chains: set[str] = set()
+    subjects = []
     for image in store.list_images():
+        subjects.append(image.manifest_digest)
         blobs.add(image.manifest_digest)
         blobs.add(image.manifest.config.digest)
         blobs.update(x.digest for x in image.manifest.layers)
         chains.update(c.hex for c in chain_ids(image.config.rootfs.diff_ids))
+    blobs.update(blobs_to_keep(store, subjects))  # artifacts (an SBOM) attached to an image
     return blobs, chains
 
 
