@@ -251,3 +251,33 @@ def test_create_failing_kills_an_init_that_would_wait_on(
         os.waitpid(pid, 0)
     assert left == []
     assert leftovers(tmp_path / "state", cid, bundle, rootfs) == []
+
+
+def _ns_links(pid: int | str) -> dict[str, str]:
+    names = ("ipc", "mnt", "net", "pid", "uts", "cgroup", "user")
+    return {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in names}
+
+
+def test_no_namespaces_at_all_shares_the_runtimes(tmp_path: Path, rootfs: Path) -> None:
+    """The runtime-tools ``linux_ns_itype`` case: ``linux.namespaces`` empty (the spec
+    allows leaving out ``mount``), so every namespace is the runtime's; the rootfs is still
+    the program's ``/`` (chroot), and the host's mount table is left as it was."""
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["sh", "-c", "test -x /checker.sh && exec sleep 30"])
+    cfg["linux"]["namespaces"] = []
+    cfg.pop("hostname", None)
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = "nons-" + uuid.uuid4().hex[:8]
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read().count("\n")
+    rt = Runtime(root)
+    pid = rt.create(cid, bundle).pid
+    try:
+        rt.start(cid)
+        assert _ns_links(pid) == _ns_links("self")
+        assert _wait_exit(pid, 0.3) is None  # the test found its rootfs: sleeping
+        with open("/proc/self/mountinfo") as f:
+            assert f.read().count("\n") == mounts
+    finally:
+        rt.delete(cid, force=True)
+    assert leftovers(root, cid, bundle, rootfs) == []

@@ -240,6 +240,7 @@ def container_main(req: InitRequest) -> None:
         # own when it starts the container)
         os.setpriority(os.PRIO_PROCESS, 0, 19)
     old_umask = os.umask(0)
+    fd_dir = -1  # /proc/self/fd of the host's /proc, where the container has none
     new_ns = {n.type for n in (lx.namespaces if lx else ()) if n.path is None}
     userns = lx is not None and lx.namespace("user") is not None
 
@@ -269,9 +270,16 @@ def container_main(req: InitRequest) -> None:
         mounts.finish_rootfs(sc, spec)
         if req.console_fd is not None:  # the container's own devpts is in place now
             _console_inside(req.console_fd, proc.console_size)
-    else:
+    else:  # the runtime's mount namespace (runtime-spec: allowed): mount nothing there
         ctx.cgroup_ready()
-        raise InvalidArgument("linux.namespaces: a mount namespace is required")
+        if hooks.create_container:
+            run_hooks(hooks.create_container, creating, "createContainer")
+        fifo_fd = _open_fifo(req.fifo) if req.fifo else None
+        if fifo_fd is not None:  # the rootfs may have no /proc: reopen it through the host's
+            fd_dir = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        _enter_shared(sc, req.rootfs)
+        if req.console_fd is not None:
+            _console_inside(req.console_fd, proc.console_size)
     if "uts" in new_ns or (lx is not None and lx.namespace("uts") is not None):
         if spec.hostname:
             sc.sethostname(spec.hostname)
@@ -294,13 +302,23 @@ def container_main(req: InitRequest) -> None:
     ready = fifo_fd is not None
     if ready:
         os.write(req.err_w, b"ready\n")
-        _wait_start(fifo_fd, req.err_w)  # type: ignore[arg-type]
+        _wait_start(fifo_fd, req.err_w, fd_dir)  # type: ignore[arg-type]
     if hooks.start_container:
         run_hooks(hooks.start_container, created, "startContainer")
     finish_process(
         sc, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags, req.preserve_fds,
         report=not ready,
     )  # fmt: skip
+
+
+def _enter_shared(sc: Syscalls, rootfs: str) -> None:
+    """Without a mount namespace of its own the container shares the runtime's mounts: the
+    rootfs becomes ``/`` by ``chroot`` alone, and ``mounts``, devices, masked and read-only
+    paths and a read-only root are not applied (each would change the host's mount table;
+    docs/runtime.md)."""
+    sc.chdir(rootfs)
+    sc.chroot(".")
+    sc.chdir("/")
 
 
 def _read_late_process(fd: int) -> Process:
@@ -439,7 +457,7 @@ def _open_fifo(path: str) -> int:
     return os.open(path, os.O_PATH | os.O_CLOEXEC)
 
 
-def _wait_start(fd: int, err_w: int) -> None:
+def _wait_start(fd: int, err_w: int, fd_dir: int = -1) -> None:
     """Block until ``start`` opens the fifo for reading, then tell it we go on.
 
     The fifo's write end then takes the place of the error pipe (whose reader, ``create``,
@@ -449,7 +467,11 @@ def _wait_start(fd: int, err_w: int) -> None:
     meets the user's program, never this init (which, as PID 1 without a handler, would
     drop it: issue 22)."""
     try:
-        w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
+        if fd_dir >= 0:
+            w = os.open(str(fd), os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd_dir)
+            os.close(fd_dir)
+        else:
+            w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise InvalidArgument(f"wait for start: open exec fifo: {why(e)}") from None
     os.write(w, b"0")

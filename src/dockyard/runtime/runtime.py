@@ -811,7 +811,8 @@ class Runtime:
 
 
 def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
-    """The rootfs path; refuses a missing rootfs or process, or no mount namespace."""
+    """The rootfs path; refuses a missing rootfs or process (no mount namespace is
+    allowed: the container then shares the runtime's, init._enter_shared)."""
     from dockyard.oci.runtime_spec import check_hostname
 
     if spec.root is None:
@@ -824,10 +825,8 @@ def _check_bundle(cid: str, spec: Spec, bundle: str) -> str:
         raise NotFound(f"create container {cid}: rootfs {rootfs}: no such directory")
     if spec.process is None:
         raise InvalidArgument(f"create container {cid}: process: required")
-    if spec.linux is None or spec.linux.namespace("mount") is None:
-        raise InvalidArgument(f"create container {cid}: linux.namespaces: mount is required")
-    ns_time = spec.linux.namespace("time")
-    if spec.linux.time_offsets and (ns_time is None or ns_time.path):
+    ns_time = spec.linux.namespace("time") if spec.linux is not None else None
+    if spec.linux is not None and spec.linux.time_offsets and (ns_time is None or ns_time.path):
         raise InvalidArgument(
             f"create container {cid}: linux.timeOffsets: needs a new time namespace"
         )
