@@ -59,6 +59,42 @@ def _ports(hc: dict[str, Any]) -> list[str]:
     return out
 
 
+def _devices(hc: dict[str, Any]) -> list[str]:
+    """``HostConfig.Devices`` (docker's form) and ``DeviceRequests`` (CDI names; GPUs) as
+    ``--device`` values (dockyard.engine.devices)."""
+    out = []
+    for d in _get(hc, "Devices", list, []) or []:
+        if not isinstance(d, dict) or not d.get("PathOnHost"):
+            raise InvalidArgument("create: HostConfig.Devices: PathOnHost is required")
+        host = str(d["PathOnHost"])
+        out.append(
+            f"{host}:{d.get('PathInContainer') or host}:{d.get('CgroupPermissions') or 'rwm'}"
+        )
+    for r in _get(hc, "DeviceRequests", list, []) or []:
+        if not isinstance(r, dict):
+            raise InvalidArgument("create: HostConfig.DeviceRequests: want objects")
+        if r.get("Driver") == "cdi":
+            out += [str(i) for i in r.get("DeviceIDs") or []]
+            continue
+        caps = [c for group in r.get("Capabilities") or [] for c in group]
+        if "gpu" not in caps and r.get("Driver") not in ("nvidia",):
+            raise InvalidArgument(
+                f'could not select device driver "{r.get("Driver") or ""}" with capabilities: '
+                f"{r.get('Capabilities') or []}"
+            )
+        from dockyard.engine.devices import GPU_KIND
+
+        ids = r.get("DeviceIDs") or []
+        count = int(r.get("Count") or 0)
+        if ids:
+            out += [f"{GPU_KIND}={i}" for i in ids]
+        elif count < 0:
+            out.append(f"{GPU_KIND}=all")
+        else:
+            out += [f"{GPU_KIND}={i}" for i in range(count)]
+    return out
+
+
 def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOptions, DaemonOptions]:
     if not isinstance(body, dict):
         raise InvalidArgument("create: the body must be a JSON object")
@@ -108,7 +144,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         group_add=_strs(hc, "GroupAdd"),
         ulimits=ulimits,
         tmpfs=tmpfs,
-        devices=[],
+        devices=_devices(hc),
         sysctls=dict(_get(hc, "Sysctls", dict, {})),
         init=bool(_get(hc, "Init", bool, False)),
         oom_score_adj=_get(hc, "OomScoreAdj", int),

@@ -276,7 +276,7 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
     seccomp = _seccomp(opts, caps)
     if seccomp is not None:
         linux["seccomp"] = seccomp
-    return {
+    spec: dict[str, Any] = {
         "ociVersion": "1.2.0",
         "process": process,
         "root": {"path": os.fspath(inputs.rootfs), "readonly": opts.read_only},
@@ -285,3 +285,24 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
         "linux": linux,
         "annotations": {"org.opencontainers.image.ref.name": opts.image},
     }
+    if opts.devices:
+        _add_devices(spec, opts)
+    return spec
+
+
+def _add_devices(spec: dict[str, Any], opts: RunOptions) -> None:
+    """``--device`` and ``--gpus`` (dockyard.engine.devices): nodes, cgroup rules (after the
+    deny-all one; privileged containers allow every device already), env, mounts, hooks."""
+    from dockyard.engine.devices import resolve_devices
+
+    edits = resolve_devices(opts.devices)
+    linux = spec["linux"]
+    linux["devices"] = edits.devices
+    if not opts.privileged:
+        linux["resources"]["devices"] += edits.rules
+    env = spec["process"]["env"]
+    names = {e.split("=", 1)[0] for e in edits.env}
+    spec["process"]["env"] = [e for e in env if e.split("=", 1)[0] not in names] + edits.env
+    spec["mounts"] += edits.mounts
+    for name, hooks in edits.hooks.items():
+        spec.setdefault("hooks", {}).setdefault(name, []).extend(hooks)

@@ -47,6 +47,7 @@ EXTRA_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--ip",), "str", "IPv4 address (e.g., 172.30.100.104)"),
     (("--log-opt",), "list", "log driver options (max-size, max-file)"),
     (("--detach-keys",), "str", "override the key sequence for detaching a container"),
+    (("--gpus",), "str", "GPU devices to add (all, a count, device=ID[,ID]) through CDI"),
     (("--pull",), "str", "pull image before running (always, missing, never; default missing)"),
     (("-a", "--attach"), "list", "attach to STDIN, STDOUT or STDERR"),
 )
@@ -215,6 +216,13 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Labels": o["labels"], "StopSignal": args.stop_signal, "StopTimeout": args.stop_timeout,
         "HostConfig": host,
     }  # fmt: skip
+    devices, cdi = _device_flags(args.device)
+    if devices:
+        host["Devices"] = devices
+    if cdi:
+        host.setdefault("DeviceRequests", []).append({"Driver": "cdi", "DeviceIDs": cdi})
+    if args.gpus:
+        host.setdefault("DeviceRequests", []).append(_gpu_request(args.gpus))
     hc = _health(args)
     if hc is not None:
         body["Healthcheck"] = hc
@@ -225,6 +233,42 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
             cfg["IPAMConfig"] = {"IPv4Address": args.ip}
         body["NetworkingConfig"] = {"EndpointsConfig": {net: cfg}}
     return body
+
+
+def _device_flags(values: list[str]) -> tuple[list[dict[str, str]], list[str]]:
+    """``--device`` values: docker's ``HostConfig.Devices`` entries and CDI names."""
+    from dockyard.engine.devices import is_cdi_name
+
+    devices: list[dict[str, str]] = []
+    cdi: list[str] = []
+    for v in values:
+        if is_cdi_name(v):
+            cdi.append(v)
+            continue
+        parts = v.split(":")
+        host, container, perms = parts[0], parts[0], "rwm"
+        if len(parts) == 2:
+            if set(parts[1]) <= set("rwm") and parts[1]:
+                perms = parts[1]
+            else:
+                container = parts[1]
+        elif len(parts) >= 3:
+            container, perms = parts[1], ":".join(parts[2:])
+        devices.append({"PathOnHost": host, "PathInContainer": container,
+                        "CgroupPermissions": perms})  # fmt: skip
+    return devices, cdi
+
+
+def _gpu_request(value: str) -> dict[str, Any]:
+    """``--gpus``: docker's DeviceRequests entry (the daemon maps it to CDI)."""
+    from dockyard.engine.devices import gpu_devices
+
+    ids = [n.split("=", 1)[1] for n in gpu_devices(value)]
+    if ids == ["all"]:
+        return {"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}
+    if value.strip().strip('"').startswith("device="):
+        return {"Driver": "", "DeviceIDs": ids, "Capabilities": [["gpu"]]}
+    return {"Driver": "", "Count": len(ids), "Capabilities": [["gpu"]]}
 
 
 def _client(ctx: Context) -> Client:
