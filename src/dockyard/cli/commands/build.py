@@ -7,6 +7,9 @@ stdout with ``-q``.  ``--print-ast`` prints BuildKit's AST dump and exits.
 The lint checks of ``dockyard lint`` run first: their findings are printed after
 the build as BuildKit prints its build checks, ``# check=error=true`` fails the
 build before it starts, and ``--check`` prints them and exits (1 when any).
+Their summary is recorded for ``dockyard inspect`` (security/summary.py);
+``--sbom`` attaches the image's CycloneDX SBOM to it as an OCI artifact
+(security/attest.py) that ``dockyard push`` sends after the image.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.cli.main import Context
     from dockyard.security.lint import LintReport
+    from dockyard.store.images import Image
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
@@ -78,6 +84,14 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         "--allow", action="append", default=[], metavar="ENTITLEMENT",
         help="grant an entitlement: network.host (RUN steps may use the host's network)",
     )  # fmt: skip
+    p.add_argument(
+        "--sbom",
+        nargs="?",
+        const="true",
+        choices=("true", "false"),
+        default="false",
+        help="attach the image's CycloneDX SBOM as an OCI artifact (dockyard push sends it)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--iidfile", help="write the image id to this file")
     p.add_argument("context", nargs="?", default=".", help="build context directory")
@@ -189,6 +203,26 @@ def _check_only(report: LintReport) -> int:
     return 0
 
 
+def _record(
+    ctx: Context,
+    args: argparse.Namespace,
+    image: Image,
+    report: LintReport,
+    progress: Callable[[str], None],
+) -> None:
+    """Record the lint summary for ``dockyard inspect``; with ``--sbom`` attach the SBOM."""
+    from dockyard.security.summary import record_lint
+
+    record_lint(ctx.root_dir, str(image.id), report)
+    if args.sbom != "true":
+        return
+    from dockyard.security.attest import attach_sbom
+
+    name = image.repo_tags[0] if image.repo_tags else str(image.id)
+    digest = attach_sbom(ctx.images(), image, name)
+    progress(f"#- attaching SBOM (application/vnd.cyclonedx+json) {digest} done")
+
+
 def _prune(ctx: Context) -> int:
     from dockyard.build import prune_cache
 
@@ -257,6 +291,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
             if path.name.startswith("dockyard-secret-"):
                 path.unlink(missing_ok=True)
     image_id = str(result.image.id)
+    _record(ctx, args, result.image, report, progress)
     for warning in result.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     if not quiet:

@@ -101,7 +101,7 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
             from dockyard.errors import DockyardError
 
             try:
-                view = image_view(ctx.images().resolve(ref))
+                view = image_view(ctx.images().resolve(ref), ctx.root_dir)
             except DockyardError:
                 view = None
         if view is None:

@@ -289,6 +289,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     body = create_body(args)
     if policy == "always":
         pull_image(client, args.image)
+    known = advise(ctx, args, privileged=True)
     try:
         return _run(client, args, name, body)
     except NotFound as e:  # docker's pull on demand: only when the image is what is missing
@@ -296,7 +297,24 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
             raise
     print(f"Unable to find image '{args.image}' locally", file=sys.stderr, flush=True)
     pull_image(client, args.image)
+    if not known:
+        advise(ctx, args, privileged=False)
     return _run(client, args, name, body)
+
+
+def advise(ctx: Context, args: Any, *, privileged: bool) -> bool:
+    """Print the least-privilege warnings (security/advice.py) for this run, one line
+    each; False when the image is not in the local store yet (no USER to judge)."""
+    from dockyard.security.advice import image_user, run_warnings
+
+    user = image_user(ctx.images(), args.image)
+    warnings = run_warnings(
+        args.image, privileged=privileged and bool(args.privileged), image_user=user,
+        user=args.user or "",
+    )  # fmt: skip
+    for w in warnings:
+        print(f"WARNING: {w}", file=sys.stderr, flush=True)
+    return user is not None
 
 
 def pull_image(client: Client, image: str) -> None:

@@ -76,10 +76,11 @@ def container_view(rec: Any) -> dict[str, Any]:
     }
 
 
-def image_view(img: Any) -> dict[str, Any]:
-    """An image as docker's ``inspect`` shows it."""
+def image_view(img: Any, root: str | None = None) -> dict[str, Any]:
+    """An image as docker's ``inspect`` shows it; with the state ``root``, plus
+    ``Security`` when a lint or scan summary was recorded (security/summary.py)."""
     cfg = json.loads(img.config.content())
-    return {
+    view = {
         "Id": str(img.id),
         "RepoTags": [_familiar(t) for t in img.repo_tags],
         "RepoDigests": [],
@@ -93,6 +94,13 @@ def image_view(img: Any) -> dict[str, Any]:
         "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
         "Metadata": {"ManifestDigest": str(img.manifest_digest)},
     }
+    if root is not None:
+        from dockyard.security.summary import read_summary
+
+        summary = read_summary(root, str(img.id))
+        if summary:
+            view["Security"] = summary
+    return view
 
 
 def _familiar(ref: str) -> str:
@@ -117,7 +125,7 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
                 view = None
         if view is None and args.type in (None, "image"):
             try:
-                view = image_view(engine.images.resolve(ref))
+                view = image_view(engine.images.resolve(ref), ctx.root_dir)
             except (NotFound, DockyardError):
                 view = None
         if view is None:

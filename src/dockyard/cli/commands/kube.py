@@ -266,11 +266,12 @@ def _apply(ctx: Context, args: argparse.Namespace) -> int:
     if not objects:
         raise InvalidArgument("no objects passed to apply")
     validate_against_schemas(objects, args.validate)
+    docs = [to_dict(o) for o in objects]
+    _advise(docs, ctx)
     if args.kubeconfig:
         return apply_to_cluster(objects, args)
     if args.context:
         raise InvalidArgument("--context needs --kubeconfig")
-    docs = [to_dict(o) for o in objects]
     if args.dry_run == "client":
         for o in objects:
             print(f"{RESOURCE[KIND_PLURAL[o.kind]]}/{o.metadata.name} created (dry run)")
@@ -281,6 +282,24 @@ def _apply(ctx: Context, args: argparse.Namespace) -> int:
     for item in result["items"]:
         print(f"{RESOURCE[KIND_PLURAL[item['kind']]]}/{item['name']} {item['action']}{suffix}")
     return 0
+
+
+def _advise(docs: list[dict[str, Any]], ctx: Context) -> None:
+    """Least-privilege warnings (security/advice.py): privileged containers and
+    containers that run as root, one line each on stderr."""
+    from dockyard.security.advice import image_user, manifest_warnings
+
+    store = ctx.images()
+    users: dict[str, str | None] = {}
+
+    def user_of(image: str) -> str | None:
+        if image not in users:
+            users[image] = image_user(store, image)
+        return users[image]
+
+    for doc in docs:
+        for w in manifest_warnings(doc, user_of):
+            print(f"Warning: {w}", file=sys.stderr, flush=True)
 
 
 VALIDATE_MODES = ("true", "strict", "warn", "false", "ignore")

@@ -167,6 +167,9 @@ def run(ctx: Context, args: argparse.Namespace | Args, _name: str) -> int:
 
     if args.detach:
         raise Unavailable("run -d: detached containers need the daemon, which is not built yet")
+    from dockyard.cli.commands.crun import advise
+
+    advise(ctx, args, privileged=True)
     engine = ContainerEngine(ctx.root_dir, ctx.run_root_dir)
     created = engine.create(options_from_args(args))  # type: ignore[arg-type]
     return engine.run(created)

@@ -135,6 +135,9 @@ def _scan(ctx: Context, args: argparse.Namespace) -> int:
         )
     inv = inventory(store, image, args.image)
     findings = scan(inv, db)
+    from dockyard.security.summary import record_scan
+
+    record_scan(ctx.root_dir, str(image.id), inv, findings)  # for dockyard inspect
     findings = Filter(wanted, args.ignore_unfixed).apply(findings)
     _write(_render(inv, findings, args.format), args.output)
     return int(args.exit_code) if findings else 0
