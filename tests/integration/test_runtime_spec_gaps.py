@@ -281,3 +281,73 @@ def test_no_namespaces_at_all_shares_the_runtimes(tmp_path: Path, rootfs: Path) 
     finally:
         rt.delete(cid, force=True)
     assert leftovers(root, cid, bundle, rootfs) == []
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's v1 cgroups by controller (named hierarchies and cgroup2 left out)."""
+    out = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for ctrl in ctrls.split(","):
+            if ctrl and not ctrl.startswith("name="):
+                out[ctrl] = path
+    return out
+
+
+def test_an_absolute_cgroups_path_is_from_every_hierarchys_root(
+    tmp_path: Path, rootfs: Path
+) -> None:
+    """The runtime-tools ``linux_cgroups_*`` cases with ``cgroupsPath: /cgrouptest``: one
+    rule for every controller, the spec's (an absolute path is from the hierarchy root),
+    whatever cgroup ``create`` runs from (here a side cgroup beneath the test's own, as
+    conmon's). Before, each hierarchy placed it beneath the creator's own cgroup there:
+    ``memory:/process_api/<id>/cgrouptest`` beside ``cpu:/cgrouptest`` on this machine.
+
+    The path is chosen beneath the test's own cgroup in every hierarchy (the deepest own
+    path, of which the others are prefixes here), as the machine's rules want."""
+    own = _own_cgroups()
+    deepest = max(own.values(), key=len)
+    if not all(deepest.startswith(p.rstrip("/") + "/") or p == deepest for p in own.values()):
+        pytest.skip("this process's cgroups are not on one line of descent")
+    path = f"{deepest.rstrip('/')}/dy-abs-{uuid.uuid4().hex[:8]}"
+    mount = {c: Path("/sys/fs/cgroup") / c for c in own}
+    made_before = {c: [d for d in _chain(mount[c], path) if d.exists()] for c in own}
+    side = mount["memory"] / own["memory"].lstrip("/") / f"dy-side-{uuid.uuid4().hex[:8]}"
+    side.mkdir()
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["sleep", "30"])
+    cfg["linux"]["cgroupsPath"] = path
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = "abs-" + uuid.uuid4().hex[:8]
+    try:
+        with open(os.devnull, "w") as null:
+            done = subprocess.run(
+                [*_cli(root), "create", "--bundle", str(bundle), cid],
+                stdin=subprocess.DEVNULL, stdout=null, stderr=null, timeout=60, check=False,
+                env=ENV, preexec_fn=lambda: (side / "cgroup.procs").write_text("0"),
+            )  # fmt: skip
+        assert done.returncode == 0
+        pid = int(runtime_cli(root, "state", cid).stdout.split('"pid": ')[1].split(",")[0])
+        seen = {
+            ctrl: p
+            for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+            for ctrl, p in [(c, line.split(":", 2)[2]) for c in line.split(":")[1].split(",")]
+        }
+        for ctrl in ("cpu", "memory", "pids", "devices", "freezer", "blkio"):
+            assert seen[ctrl] == path, (ctrl, seen[ctrl])
+        r = runtime_cli(root, "delete", "--force", cid)  # from another cgroup than create
+        assert r.returncode == 0, r.stderr
+    finally:
+        runtime_cli(root, "delete", "--force", cid)
+        side.rmdir()
+        for c in own:  # what the runtime made and a failure left: ours to remove
+            for d in reversed(_chain(mount[c], path)):
+                if d.exists() and d not in made_before[c]:
+                    d.rmdir()
+    assert not any((mount[c] / path.lstrip("/")).exists() for c in own)
+
+
+def _chain(mount: Path, path: str) -> list[Path]:
+    """The directories from ``mount`` down to ``path`` in it, top first."""
+    parts = path.strip("/").split("/")
+    return [mount.joinpath(*parts[: i + 1]) for i in range(len(parts))]

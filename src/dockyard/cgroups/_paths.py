@@ -101,8 +101,9 @@ def own_cgroups() -> dict[str, str]:
 def relative_path(path: str) -> FsPath:
     """Validate a container cgroup path (relative or absolute) and make it relative.
 
-    Absolute OCI ``cgroupsPath`` values are placed beneath the caller's own cgroup too
-    (see docs/cgroups.md, placement policy).
+    Placement is beneath the ``own`` cgroups the manager is given: the caller's, or, for
+    an absolute OCI ``cgroupsPath``, the hierarchy roots (the runtime passes ``/`` for
+    every hierarchy: docs/cgroups.md, placement policy).
     """
     if not path or not path.strip("/"):
         raise InvalidArgument(f"cgroup path {path!r}: empty")

@@ -557,6 +557,8 @@ class Runtime:
             from dockyard.cgroups import own_cgroups
 
             state.cgroup_own = own_cgroups()
+            if cg_path.startswith("/"):  # the spec: from each hierarchy's root, alike
+                state.cgroup_own = dict.fromkeys(state.cgroup_own, "/")
             manager = self._manager(cg_path, state.cgroup_own)
             manager.create()
             undo.append(manager.destroy)
