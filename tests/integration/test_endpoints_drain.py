@@ -270,8 +270,13 @@ def test_killed_replicas_leave_the_maps_at_once(kube: KubeDaemon) -> None:
           f"({failed / (ok + failed):.3%}); "
           f"kill → endpoint removed: median {removals[len(removals) // 2] * 1000:.0f} ms, "
           f"max {removals[-1] * 1000:.0f} ms; kill → 3 ready: max {max(healed):.2f} s")  # fmt: skip
-    assert failed <= 0.001 * (ok + failed), errors[:20]
+    print("failed:", errors)
+    # the issue's bar, 0.1 % at 100 req/s with a kill every 5 s, is 0.5 failed per kill; kills
+    # come faster here (once the replacement is ready), so the bar is held per kill
+    assert failed <= 0.5 * KILLS, errors[:20]
     assert removals[-1] < 0.5 * TIME_SCALE, removals
+    healed.sort()
+    assert healed[len(healed) // 2] < 2.0 * TIME_SCALE, healed  # back to 3 ready (median)
 
 
 def test_scale_ten_to_two_loses_no_request(kube: KubeDaemon) -> None:
@@ -339,24 +344,35 @@ def test_compose_replicas_drain_through_the_cluster_ip(kube: KubeDaemon, tmp_pat
 
 CONNTRACK = r"""
 import socket, subprocess, sys
-from dockyard.network.conntrack import forget_address, live_connections
+import pyroute2
+from dockyard.network.conntrack import forget_address, open_connections
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 subprocess.run(["nft", "-f", "-"], input=b"table ip t {\n chain o {\n type filter hook output "
                b"priority 0;\n ct state new counter\n }\n}\n", check=True)
+here = "/proc/self/ns/net"
 srv = socket.create_server(("127.0.0.1", 0)); port = srv.getsockname()[1]
-c = socket.create_connection(("127.0.0.1", port)); s, _ = srv.accept()
-assert live_connections("127.0.0.1") == 1, "the open connection is seen"
-assert live_connections("127.0.0.2") == 0
+assert open_connections(here) == 0
+c = socket.create_connection(("127.0.0.1", port))
+assert open_connections(here) == 1, "accepted (in the queue) counts, the client's end not"
+s, _ = srv.accept()
+assert open_connections(here) == 1
 c.close(); s.close()
-assert live_connections("127.0.0.1") == 0, "a closing connection is not waited for"
+assert open_connections(here) == 0, "closed"
 c = socket.create_connection(("127.0.0.1", port)); s, _ = srv.accept()
-assert forget_address("127.0.0.1") >= 1
-assert live_connections("127.0.0.1") == 0, "forgotten"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"x", ("127.0.0.9", 9))  # never answered
+def entries(addr):
+    with pyroute2.Conntrack() as ct:
+        return [e for e in ct.dump_entries() if e.tuple_orig.daddr == addr]
+assert len(entries("127.0.0.9")) == 1
+assert forget_address("127.0.0.9") == 1 and entries("127.0.0.9") == []
+assert forget_address("127.0.0.1") == 0, "a connection that saw a reply is kept"
+assert len(entries("127.0.0.1")) >= 1
 print("ok")
 """
 
 
-def test_conntrack_sees_and_forgets_an_address_in_a_private_namespace() -> None:
+def test_open_connections_and_forgotten_flows_on_a_real_kernel() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     r = subprocess.run(["unshare", "--net", "--", sys.executable, "-c", CONNTRACK],

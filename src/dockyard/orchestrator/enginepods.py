@@ -718,6 +718,20 @@ class EnginePodBackend:
         """Synchronous snapshot (for the API)."""
         return [self._observe(self._pods[k]) for k in sorted(self._pods)]
 
+    def pod_netns(self, namespace: str, name: str) -> str | None:
+        """The path of the pod's network namespace (None when it has none running)."""
+        p = self._pods.get(_key(namespace, name))
+        if p is None or not p.pod.spec.containers:
+            return None
+        cid = p.ids.get(p.pod.spec.containers[0].name)
+        try:
+            rec = self.d.get(cid) if cid is not None else None
+        except DockyardError:
+            return None
+        if rec is None or rec.status not in ("running", "paused") or not rec.pid:
+            return None
+        return _netns_of(self.d, rec)
+
     def container_ids(self, namespace: str, name: str) -> dict[str, str]:
         p = self._pods.get(_key(namespace, name))
         if p is None:

@@ -18,8 +18,8 @@ What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon
 * **draining** — a pod about to be stopped is dropped first (:meth:`ServicesController.drain`,
   awaited by the backend before preStop/SIGTERM): the nft transaction is committed (``nft``
   returned) before the drain returns, so no new connection reaches a dying pod; then the
-  drain waits, up to ``drain_seconds``, until conntrack shows no open TCP connection to the
-  pod's address (established ones finish there; their entries are kept);
+  drain waits, up to ``drain_seconds``, until the pod has no accepted TCP connection open
+  (established ones finish there; their conntrack entries are kept);
 * **dead endpoints** — a pod's container that exits on its own (crash, OOM, SIGKILL) is
   reported by the engine's exit listener before anything else happens
   (:meth:`ServicesController.endpoint_died`): its address leaves the maps at once, without
@@ -44,7 +44,7 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
-from dockyard.network.conntrack import forget_address, live_connections
+from dockyard.network.conntrack import forget_address, open_connections
 from dockyard.network.services import (
     ServiceBackend,
     ServicePort,
@@ -312,22 +312,26 @@ class ServicesController(SyncLoop):
             return
         if addr is None or (addr not in before and addr not in self._removed):
             return
-        await self._wait_closed(addr, self._removed.get(addr, time.monotonic()))
+        netns = getattr(self.backend, "pod_netns", lambda _ns, _name: None)(namespace, name)
+        await self._wait_closed(netns, self._removed.get(addr, time.monotonic()))
 
-    async def _wait_closed(self, addr: str, since: float) -> None:
-        """Until no TCP connection to ``addr`` is open, or ``drain_seconds`` after
-        ``since``; a connection whose first packet was DNAT'd just before the commit is in
-        conntrack once that packet is through, so the first look comes 20 ms after."""
+    async def _wait_closed(self, netns: str | None, since: float) -> None:
+        """Until the pod (network namespace ``netns``) has no accepted connection open, or
+        ``drain_seconds`` after ``since``, when it left the maps. A SYN DNAT'd just before
+        the commit reaches the pod's accept queue within a millisecond, so the first look
+        comes 20 ms after ``since``. Without the namespace: 0.25 s, the old fixed wait."""
         deadline = since + self.drain_seconds
-        await asyncio.sleep(max(0.0, min(0.02, deadline - time.monotonic())))
-        while time.monotonic() < deadline:
+        if netns is None:
+            deadline = min(deadline, since + 0.25)
+        await asyncio.sleep(max(0.0, min(since + 0.02, deadline) - time.monotonic()))
+        while netns is not None and time.monotonic() < deadline:
             try:
-                if await asyncio.to_thread(live_connections, addr) == 0:
+                if await asyncio.to_thread(open_connections, netns) == 0:
                     return
-            except DockyardError:  # no conntrack: the bounded wait is all there is
-                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            except DockyardError:  # the namespace is gone: nothing is served there
                 return
             await asyncio.sleep(0.02)
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
     def endpoint_addresses(self) -> set[str]:
         return {ep.address for s in self.synced or () for ep in s.endpoints}

@@ -27,15 +27,16 @@ def test_drain_waits_for_open_connections_after_an_earlier_reconcile_dropped_the
     looks: list[str] = []
     answers = iter([2, 1, 0])
 
-    def live(addr: str) -> int:
-        looks.append(addr)
+    def live(netns: str) -> int:
+        looks.append(netns)
         return next(answers)
 
-    monkeypatch.setattr(sc, "live_connections", live)
+    monkeypatch.setattr(sc, "open_connections", live)
+    backend.pod_netns = lambda ns, name: f"/run/netns/{name}"  # type: ignore[attr-defined]
     # the backend still reports its address (the drain looks it up before the stop)
     backend.items = [pod("a", "10.0.0.2", WEB, terminating=True), b]
     asyncio.run(ctrl.drain("default", "a"))
-    assert looks == ["10.0.0.2"] * 3  # asked until no connection was open, then returned
+    assert looks == ["/run/netns/a"] * 3  # asked until no connection was open, then returned
 
 
 def test_drain_of_a_pod_that_never_served_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,10 +46,10 @@ def test_drain_of_a_pod_that_never_served_does_not_wait(monkeypatch: pytest.Monk
     store.create(service())
     asyncio.run(ctrl.reconcile())
 
-    def live(addr: str) -> int:
+    def live(netns: str) -> int:
         raise AssertionError("no wait for a pod that was no endpoint")
 
-    monkeypatch.setattr(sc, "live_connections", live)
+    monkeypatch.setattr(sc, "open_connections", live)
     asyncio.run(ctrl.drain("default", "a"))
 
 
