@@ -13,6 +13,11 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DOCKYARD_CORPUS", REPO.parent / "shared" / "corpus"))
 IMAGE_CACHE = REPO / ".cache" / "images"
 
+# The least-privilege warnings of run/create/apply (security/advice.py) are off for the
+# suite: many tests compare a container's exact stderr, and busybox runs as root. The
+# tests of the warnings (test_security_attach.py) turn them on.
+os.environ.setdefault("DOCKYARD_SECURITY_WARNINGS", "0")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """On a pure cgroup v2 host, move this test process into a leaf of its own cgroup first

@@ -6,6 +6,7 @@ containers; ``inspect`` shows the recorded lint and scan summaries."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -50,8 +51,6 @@ def _serve(dy: Dockyard, root: Path) -> tuple[subprocess.Popen[str], str]:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    import os
-
     if os.geteuid() != 0:
         pytest.skip("needs root")
     if not (IMAGE_CACHE / "debian_bookworm-slim.tar").is_file():
@@ -59,6 +58,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("attach")
     dy = Dockyard(base / "root", base / "run")
     proc = None
+    before = os.environ.get("DOCKYARD_SECURITY_WARNINGS")
+    os.environ["DOCKYARD_SECURITY_WARNINGS"] = "1"  # tests/conftest.py turns them off
     try:
         dy.ensure(BASE)
         dy.ensure("busybox:latest")
@@ -71,6 +72,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         built = dy.run("build", "--sbom", "-t", image, str(ctx), timeout=300, check=True)
         yield Env(dy, registry, image, built.stderr)
     finally:
+        if before is None:
+            os.environ.pop("DOCKYARD_SECURITY_WARNINGS", None)
+        else:
+            os.environ["DOCKYARD_SECURITY_WARNINGS"] = before
         if proc is not None:
             proc.kill()
             proc.wait()
@@ -145,6 +150,13 @@ def test_run_warns_for_privileged_and_root(env: Env) -> None:
         "WARNING: busybox: runs as root (no USER in the image); set a non-root USER or pass --user"
     )
     r = env.dy.run("run", "--rm", "--user", "1000", "busybox", "true", check=True)
+    assert _warnings(r.stderr) == []
+    os.environ["DOCKYARD_SECURITY_WARNINGS"] = "0"
+    try:
+        r = env.dy.run("create", "--name", "quiet", "--privileged", "busybox", "true", check=True)
+        env.dy.run("rm", "quiet", check=True)
+    finally:
+        os.environ["DOCKYARD_SECURITY_WARNINGS"] = "1"
     assert _warnings(r.stderr) == []
     r = env.dy.run("run", "--rm", env.image, check=True)  # USER 1000 in its Dockerfile
     assert _warnings(r.stderr) == [] and r.stdout == "hello\n"

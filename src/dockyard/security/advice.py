@@ -13,6 +13,9 @@ Two warnings, each one line on stderr, never a refusal (admission is the gate,
 
 The decisions are pure functions of strings and mappings; the CLI looks the image up
 in the local store (an image that is not there yet gives no root warning).
+``DOCKYARD_SECURITY_WARNINGS=0`` turns both off (the test suite does, so that tests
+comparing a container's exact stderr are not disturbed; the tests of these warnings
+turn them back on).
 
 Example::
 
@@ -29,12 +32,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.store.images import ImageStore
 
-__all__ = ["image_user", "is_root", "manifest_warnings", "pod_specs", "run_warnings"]
+__all__ = ["enabled", "image_user", "is_root", "manifest_warnings", "pod_specs", "run_warnings"]
 
 PRIVILEGED = (
     "every capability, every host device and no seccomp or AppArmor confinement;"
     " add only the capabilities it needs instead"
 )
+
+
+def enabled() -> bool:
+    """Whether the warnings are wanted (``DOCKYARD_SECURITY_WARNINGS`` not ``0``)."""
+    import os
+
+    return os.environ.get("DOCKYARD_SECURITY_WARNINGS", "1").lower() not in ("0", "false", "no")
 
 
 def is_root(user: str) -> bool:

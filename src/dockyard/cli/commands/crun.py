@@ -45,7 +45,7 @@ EXTRA_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--add-host",), "list", "add a custom host-to-IP mapping (host:ip)"),
     (("--network-alias",), "list", "add a network-scoped alias for the container"),
     (("--ip",), "str", "IPv4 address (e.g., 172.30.100.104)"),
-    (("--log-opt",), "list", "log driver options (max-size, max-file)"),
+    (("--log-opt",), "list", "log driver options (max-size, max-file, labels, env, ...)"),
     (("--detach-keys",), "str", "override the key sequence for detaching a container"),
     (("--gpus",), "str", "GPU devices to add (all, a count, device=ID[,ID]) through CDI"),
     (("--pull",), "str", "pull image before running (always, missing, never; default missing)"),
@@ -64,6 +64,10 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
     from dockyard.cli.commands import run as base
 
     base.add_flag_table(p, _table(), DEFAULTS)
+
+
+# json-file's options: rotation, and the attributes ``logs --details`` shows (engine.logattrs)
+_LOG_OPTS = ("max-size", "max-file", "labels", "labels-regex", "env", "env-regex")
 
 
 def fast_parse(argv: list[str], name: str = "run") -> Any:
@@ -174,10 +178,12 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         from dockyard.engine.options import parse_size
 
         k, sep, v = item.partition("=")
-        if not sep or k not in ("max-size", "max-file"):
+        if not sep or k not in _LOG_OPTS:
             from dockyard.errors import InvalidArgument
 
-            raise InvalidArgument(f'invalid --log-opt "{item}": expected max-size=N or max-file=N')
+            raise InvalidArgument(
+                f'invalid --log-opt "{item}": expected one of {", ".join(_LOG_OPTS)} =VALUE'
+            )
         if k == "max-size":
             parse_size(v, "--log-opt max-size")
         log_cfg[k] = v
@@ -305,8 +311,10 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
 def advise(ctx: Context, args: Any, *, privileged: bool) -> bool:
     """Print the least-privilege warnings (security/advice.py) for this run, one line
     each; False when the image is not in the local store yet (no USER to judge)."""
-    from dockyard.security.advice import image_user, run_warnings
+    from dockyard.security.advice import enabled, image_user, run_warnings
 
+    if not enabled():
+        return True
     user = image_user(ctx.images(), args.image)
     warnings = run_warnings(
         args.image, privileged=privileged and bool(args.privileged), image_user=user,

@@ -287,8 +287,10 @@ def _apply(ctx: Context, args: argparse.Namespace) -> int:
 def _advise(docs: list[dict[str, Any]], ctx: Context) -> None:
     """Least-privilege warnings (security/advice.py): privileged containers and
     containers that run as root, one line each on stderr."""
-    from dockyard.security.advice import image_user, manifest_warnings
+    from dockyard.security.advice import enabled, image_user, manifest_warnings
 
+    if not enabled():
+        return
     store = ctx.images()
     users: dict[str, str | None] = {}
 
