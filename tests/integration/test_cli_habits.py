@@ -5,8 +5,14 @@ matters."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
 import pytest
-from daemon_kit import Daemonized, dyd
+from daemon_kit import Daemonized, dyd, teardown
 
 pytestmark = [pytest.mark.root]
 __all__ = ["dyd"]
@@ -38,3 +44,59 @@ def test_container_subcommands_go_through_the_daemon(dyd: Daemonized) -> None:
     assert p.returncode == 127 and "Traceback" not in p.stderr
     p = dyd.run("container", "frobnicate")
     assert p.returncode == 125 and "Traceback" not in p.stderr
+
+
+def _pty_run(dyd: Daemonized, *args: str, stdin_tty: bool) -> subprocess.CompletedProcess[bytes]:
+    """``args`` with stdout (or stdin) on a terminal: a pty this test opens and closes."""
+    primary, secondary = os.openpty()
+    try:
+        fds = {"stdin": secondary} if stdin_tty else {"stdout": secondary}
+        return subprocess.run(dyd.argv(*args), stderr=subprocess.PIPE, timeout=60, check=False,
+                              **fds)  # type: ignore[call-overload,no-any-return]  # fmt: skip
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
+def test_save_to_stdout_and_load_from_stdin(dyd: Daemonized, tmp_path: Path) -> None:
+    # before: save needed -o and load needed -i (argparse refused both, exit 125)
+    saved = subprocess.run(dyd.argv("save", "busybox"), capture_output=True, timeout=60,
+                           check=True).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(saved)) as tf:
+        assert "index.json" in tf.getnames()
+    other = Daemonized(tmp_path / "root2", tmp_path / "run2", dyd.ns_pid)
+    try:
+        p = subprocess.run(other.argv("load"), input=saved, capture_output=True, timeout=60,
+                           check=False)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().strip() == "Loaded image: busybox:latest"
+        assert other.out("images", "--format", "{{.Repository}}:{{.Tag}}") == "busybox:latest"
+    finally:
+        teardown(other)
+    p = _pty_run(dyd, "save", "busybox", stdin_tty=False)
+    assert p.returncode != 0
+    assert p.stderr.decode().strip() == (
+        "dockyard: cowardly refusing to save to a terminal. Use the -o flag or redirect"
+    )
+    p = _pty_run(dyd, "load", stdin_tty=True)
+    assert p.returncode != 0
+    assert p.stderr.decode().strip() == "dockyard: requested load from stdin, but stdin is empty"
+    p = subprocess.run(dyd.argv("load"), input=b"not a tar", capture_output=True, timeout=60,
+                       check=False)  # fmt: skip
+    assert p.returncode != 0 and len(p.stderr.decode().strip().splitlines()) == 1
+
+
+def test_logs_details(dyd: Daemonized) -> None:
+    # before: "unrecognized arguments: --details"
+    dyd.out("run", "--name", "plain", "busybox", "echo", "hi")
+    assert dyd.run("logs", "--details", "plain", check=True).stdout == " hi\n"
+    dyd.out("run", "--name", "tagged", "--label", "tier=web", "--label", "other=x", "-e",
+            "REGION=eu west", "--log-opt", "labels=tier,absent", "--log-opt", "env=REGION",
+            "busybox", "echo", "hi")  # fmt: skip
+    assert dyd.run("logs", "--details", "tagged", check=True).stdout == (
+        "REGION=eu+west,tier=web hi\n")  # fmt: skip
+    assert dyd.out("logs", "tagged") == "hi"  # without --details: the line alone
+    stamped = dyd.out("logs", "-t", "--details", "tagged")
+    assert stamped.split(" ", 1)[1] == "REGION=eu+west,tier=web hi"  # time first, as docker
+    p = dyd.run("run", "--log-opt", "env-regex=(", "busybox", "true")
+    assert p.returncode == 125 and "env-regex" in p.stderr and "Traceback" not in p.stderr

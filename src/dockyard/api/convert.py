@@ -95,6 +95,15 @@ def _devices(hc: dict[str, Any]) -> list[str]:
     return out
 
 
+def _log_opts(log_cfg: dict[str, Any]) -> dict[str, str]:
+    """The ``--log-opt`` keys that pick ``logs --details`` attributes (engine.logattrs)."""
+    from dockyard.engine.logattrs import OPTS, check_opts
+
+    opts = {k: str(v) for k, v in log_cfg.items() if k in OPTS}
+    check_opts(opts)
+    return opts
+
+
 def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOptions, DaemonOptions]:
     if not isinstance(body, dict):
         raise InvalidArgument("create: the body must be a JSON object")
@@ -176,6 +185,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         log_max_size=parse_size(str(log_cfg["max-size"]), "--log-opt max-size")
         if log_cfg.get("max-size") else None,
         log_max_file=int(log_cfg["max-file"]) if log_cfg.get("max-file") else None,
+        log_opts=_log_opts(log_cfg),
     )  # fmt: skip
     if dopts.restart not in ("no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f"create: invalid restart policy {dopts.restart!r}")

@@ -379,18 +379,30 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
         return r.status not in ("running", "paused", "restarting") or r.started_at != started
 
     dopts = rec.config.get("daemon") or {}
+    details = _details_prefix(rec) if _flag(request, "details") else b""
     async for e in read_logs(str(d.bundle(rec.id) / f"{rec.id}-json.log"), since=since,
                              until=until, tail=tail, follow=_flag(request, "follow"), stop=stop,
                              max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
         if (e.stream == "stdout" and not want_out) or (e.stream == "stderr" and not want_err):
             continue
-        data = (e.time.encode() + b" " + e.data) if stamps else e.data
+        data = details + e.data
+        data = (e.time.encode() + b" " + data) if stamps else data
         if tty:
             await resp.write(data)
         else:
             kind = 1 if e.stream == "stdout" else 2
             await resp.write(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
     return resp
+
+
+def _details_prefix(rec: Any) -> bytes:
+    """``details=1``: the attributes the container's ``--log-opt labels=/env=`` pick, as
+    dockerd writes them before each line (after the timestamp)."""
+    from dockyard.engine.logattrs import details_prefix, extra_attributes
+
+    opts = (rec.config.get("daemon") or {}).get("log_opts") or {}
+    env = list(((rec.config.get("spec") or {}).get("process") or {}).get("env") or [])
+    return details_prefix(extra_attributes(opts, rec.labels, env))
 
 
 async def container_top(request: web.Request) -> web.StreamResponse:

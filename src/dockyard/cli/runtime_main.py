@@ -54,7 +54,8 @@ _SHORT = {"b": "bundle", "d": "detach", "a": "all", "f": "force", "q": "quiet", 
           "t": "tty", "e": "env", "u": "user", "g": "additional-gids", "c": "cap",
           "r": "resources"}  # fmt: skip
 _GLOBAL = {"root": True, "log": True, "log-format": True, "systemd-cgroup": False,
-           "debug": False, "rootless": True, "criu": True}  # fmt: skip
+           "debug": False, "rootless": True, "criu": True, "help": False, "h": False,
+           "version": False, "v": False}  # fmt: skip
 _MULTI = {"env", "cap", "additional-gids"}
 
 
@@ -439,7 +440,44 @@ _COMMANDS = {
 _USAGE = """usage: dockyard-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug]
                         COMMAND [OPTIONS] ID [ARGS...]
 commands: create start run state kill delete list exec ps pause resume update spec features
+global options: --help, -h (this text), --version, -v (the version, as runc prints it)
 """
+
+
+def _version() -> str:
+    """runc's ``--version`` lines (podman reads them for ``podman info``)."""
+    import platform
+
+    from dockyard import __version__
+
+    return (f"dockyard-runtime version {__version__}\nspec: 1.2.0\n"
+            f"python: {platform.python_version()}\n")  # fmt: skip
+
+
+def _command_help(cmd: str) -> str:
+    """``dockyard-runtime CMD --help``: the command's flags (runc's short names too)."""
+    short = {long: s for s, long in _SHORT.items()}
+    lines = [f"usage: dockyard-runtime {cmd} [OPTIONS]{'' if cmd in _NO_ID else ' ID'}"]
+    for flag, takes in sorted(_FLAGS[cmd].items()):
+        alias = f"-{short[flag]}, " if flag in short else ""
+        lines.append(f"   {alias}--{flag}{' VALUE' if takes else ''}")
+    return "\n".join(lines) + "\n"
+
+
+_NO_ID = ("list", "spec", "features")
+
+
+def _asks_help(args: list[str], cmd: str) -> bool:
+    """``--help``/``-h`` among CMD's own flags (for exec: before the container id; what
+    follows it is the process's own argv)."""
+    for a in args:
+        if a == "--":
+            return False
+        if a in ("--help", "-help", "-h", "--h"):
+            return True
+        if cmd == "exec" and not a.startswith("-"):
+            return False
+    return False
 
 
 def fast_exit_ok() -> bool:
@@ -457,15 +495,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gflags, rest = _parse(args, _GLOBAL, stop_at_positional=True)
         log = _Log(gflags.get("log"), gflags.get("log-format", "text"), bool(gflags.get("debug")))
-        if not rest or rest[0] in ("help", "-h", "--help"):
-            sys.stdout.write(_USAGE)
-            return 0 if rest else 1
-        if rest[0] in ("--version", "-v", "version"):
-            print("dockyard-runtime version 0.1.0\nspec: 1.2.0")
+        if gflags.get("version") or gflags.get("v") or rest[:1] == ["version"]:
+            sys.stdout.write(_version())
             return 0
+        if gflags.get("help") or gflags.get("h") or not rest or rest[0] == "help":
+            sys.stdout.write(_USAGE)
+            return 1 if not rest and not (gflags.get("help") or gflags.get("h")) else 0
         cmd = rest[0]
         if cmd not in _COMMANDS:
             raise UsageError(f"no such command: {cmd}")
+        if _asks_help(rest[1:], cmd):
+            sys.stdout.write(_command_help(cmd))
+            return 0
         if gflags.get("systemd-cgroup") and not os.path.isdir("/run/systemd/system"):
             # the bundle's slice:prefix:name path then asks systemd for a scope
             raise UsageError("--systemd-cgroup: systemd is not running on this host")

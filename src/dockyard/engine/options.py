@@ -237,3 +237,4 @@ class DaemonOptions:
     ip: str | None = None
     log_max_size: int | None = None
     log_max_file: int | None = None
+    log_opts: dict[str, str] = field(default_factory=dict)  # labels=, env=, ... (logattrs)

@@ -51,7 +51,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import IO, Literal, TypeVar
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import mediatypes as mt
@@ -73,7 +73,13 @@ from dockyard.store.blobs import StagedBlob
 from dockyard.store.images import Image, ImageStore
 from dockyard.store.layers import scan_layers
 
-__all__ = ["ANNOTATION_IMAGE_NAME", "ANNOTATION_REF_NAME", "load_archive", "save_archive"]
+__all__ = [
+    "ANNOTATION_IMAGE_NAME",
+    "ANNOTATION_REF_NAME",
+    "load_archive",
+    "save_archive",
+    "save_archive_to",
+]
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
@@ -269,28 +275,42 @@ def save_archive(
     fmt: Literal["oci", "docker"] = "oci",
 ) -> None:
     """Write the images named by ``refs`` to ``out_path`` as an OCI or docker archive."""
-    named = [(_as_reference(r), store.resolve(r)) for r in refs]
-    if not named:
-        raise InvalidArgument(f"save {out_path}: no images given")
+    refs = list(refs)
     out_path = Path(out_path)
+    if not refs:
+        raise InvalidArgument(f"save {out_path}: no images given")
     fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.")
     try:
-        with (
-            os.fdopen(fd, "wb") as f,
-            tarfile.open(fileobj=f, mode="w|", format=tarfile.PAX_FORMAT) as tf,
-        ):
-            writer = _ArchiveWriter(store, tf)
-            if fmt == "oci":
-                writer.oci(named)
-            elif fmt == "docker":
-                writer.docker(named)
-            else:
-                raise InvalidArgument(f"save {out_path}: unknown format {fmt!r}")
+        with os.fdopen(fd, "wb") as f:
+            save_archive_to(store, refs, f, fmt, where=str(out_path))
         os.replace(tmp, out_path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def save_archive_to(
+    store: ImageStore,
+    refs: Iterable[str],
+    out: IO[bytes],
+    fmt: Literal["oci", "docker"] = "oci",
+    *,
+    where: str = "-",
+) -> None:
+    """Stream the archive of ``refs`` to ``out`` (a pipe will do: the tar is written in
+    one pass). Every name is resolved before the first byte is written."""
+    named = [(_as_reference(r), store.resolve(r)) for r in refs]
+    if not named:
+        raise InvalidArgument(f"save {where}: no images given")
+    if fmt not in ("oci", "docker"):
+        raise InvalidArgument(f"save {where}: unknown format {fmt!r}")
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        writer = _ArchiveWriter(store, tf)
+        if fmt == "oci":
+            writer.oci(named)
+        else:
+            writer.docker(named)
 
 
 def _as_reference(s: str) -> Reference | None:

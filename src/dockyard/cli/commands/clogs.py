@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("--until", help="show logs before a timestamp or relative (e.g. 42m)")
         a("-n", "--tail", default="all", help="number of lines to show from the end")
         a("-t", "--timestamps", action="store_true", help="show timestamps")
+        a("--details", action="store_true", help="show extra details provided to logs")
         a("container")
     elif name == "events":
         a("--since", help="show all events created since timestamp")
@@ -60,7 +61,7 @@ def _logs(c: Any, args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
     q = (f"?stdout=1&stderr=1&follow={int(args.follow)}&timestamps={int(args.timestamps)}"
-         f"&tail={quote(str(args.tail))}")  # fmt: skip
+         f"&tail={quote(str(args.tail))}&details={int(args.details)}")  # fmt: skip
     if args.since:
         q += f"&since={quote(_when(args.since))}"
     if args.until:

@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
+    from dockyard.store.images import ImageStore
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name in ("images", "ls"):
         p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
-        p.add_argument("-a", "--all", action="store_true", help="show all images")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="show all images (there are no intermediate ones to hide)")  # fmt: skip
         p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
         p.add_argument("--digests", action="store_true", help="show digests")
         p.add_argument("--format", help="format output using a Go template")
+        p.add_argument("-f", "--filter", action="append", default=[],
+                       help="dangling=, label=, reference=, before=, since=")  # fmt: skip
         p.add_argument("reference", nargs="?", help="repository[:tag] to list")
     elif name in ("rmi", "rm"):
         p.add_argument("-f", "--force", action="store_true", help="force removal of the image")
@@ -49,37 +53,49 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     return _list(store, args)
 
 
-def _list(store: object, args: argparse.Namespace) -> int:
+def _list(store: ImageStore, args: argparse.Namespace) -> int:
+    """``docker images``: one row per tag (``<none>`` for an untagged image), newest
+    first; ``-f`` as :mod:`dockyard.store.imagequery`; ``--digests`` adds the DIGEST
+    column. ``-a`` lists the same rows: dockyard's builds keep no intermediate images."""
     from dockyard.cli.render import ago, human_size, table
+    from dockyard.store.imagequery import parse_filters, repo_digests, select
 
-    images = store.list_images()  # type: ignore[attr-defined]
-    rows: list[list[str]] = []
-    seen: set[str] = set()
-    for img in images:
-        iid = str(img.id)
-        short = iid if args.no_trunc else iid.split(":", 1)[-1][:12]
-        tags = list(img.repo_tags) or ["<none>:<none>"]
-        for tag in tags:
-            repo, _, t = tag.rpartition(":")
-            if args.reference and args.reference not in (repo, tag, _familiar_repo(repo)):
-                continue
-            if args.quiet:
-                if iid not in seen:
-                    print(short)
-                seen.add(iid)
-                continue
-            rows.append([_familiar_repo(repo), t, short, f"{ago(img.created)} ago",
-                         human_size(img.size)])  # fmt: skip
+    filters = parse_filters(args.filter)
+    if args.reference:
+        filters.setdefault("reference", []).append(args.reference)
+    rows = select(store.list_images(), filters, lambda ref: store.resolve(ref).created or "")
     if args.quiet:
+        seen: set[str] = set()
+        for img, _tag in rows:
+            iid = str(img.id)
+            if iid not in seen:
+                print(iid if args.no_trunc else iid.split(":", 1)[-1][:12])
+            seen.add(iid)
         return 0
+    views = []
+    for img, tag in rows:
+        repo, t = tag.rsplit(":", 1) if tag else ("<none>", "<none>")
+        digest = next((d.split("@", 1)[1] for d in repo_digests(img)
+                       if d.startswith(repo + "@")), "<none>")  # fmt: skip
+        iid = str(img.id)
+        views.append({
+            "Repository": repo, "Tag": t, "Digest": digest,
+            "ID": iid if args.no_trunc else iid.split(":", 1)[-1][:12],
+            "CreatedSince": f"{ago(img.created or '')} ago", "CreatedAt": img.created or "",
+            "Size": human_size(img.size),
+        })  # fmt: skip
     if args.format:
         from dockyard.cli.gotemplate import render
 
-        for r in rows:
-            view = {"Repository": r[0], "Tag": r[1], "ID": r[2], "CreatedSince": r[3], "Size": r[4]}
-            print(render(args.format, view))
+        fmt = args.format.removeprefix("table ").replace("\\t", "\t")
+        for v in views:
+            print(render(fmt, v))
         return 0
-    print(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows))
+    keys = ["Repository", "Tag", *(["Digest"] if args.digests else []), "ID", "CreatedSince",
+            "Size"]  # fmt: skip
+    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []), "IMAGE ID",
+               "CREATED", "SIZE"]  # fmt: skip
+    print(table(headers, [[v[k] for k in keys] for v in views]))
     return 0
 
 
@@ -87,10 +103,3 @@ def _familiar(ref: str) -> str:
     from dockyard.oci.reference import parse_reference
 
     return parse_reference(ref).familiar()
-
-
-def _familiar_repo(repo: str) -> str:
-    for prefix in ("docker.io/library/", "docker.io/"):
-        if repo.startswith(prefix):
-            return repo[len(prefix) :]
-    return repo
