@@ -25,11 +25,11 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # nothing imported at run time: ``dockyard run`` imports this module
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
+
     from dockyard.store.images import ImageStore
 
 __all__ = ["enabled", "image_user", "is_root", "manifest_warnings", "pod_specs", "run_warnings"]
@@ -83,7 +83,7 @@ def pod_specs(doc: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     """The pod spec(s) of a Kubernetes object mapping (none for other kinds)."""
     kind = doc.get("kind")
     spec = doc.get("spec")
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, dict):
         return
     if kind == "Pod":
         yield spec
@@ -91,25 +91,25 @@ def pod_specs(doc: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         yield from _template_spec(spec)
     elif kind == "CronJob":
         job = spec.get("jobTemplate")
-        if isinstance(job, Mapping) and isinstance(job.get("spec"), Mapping):
+        if isinstance(job, dict) and isinstance(job.get("spec"), dict):
             yield from _template_spec(job["spec"])
 
 
 def _template_spec(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     template = spec.get("template")
-    if isinstance(template, Mapping) and isinstance(template.get("spec"), Mapping):
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
         yield template["spec"]
 
 
 def _containers(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     for key in ("initContainers", "containers"):
         for c in pod.get(key) or ():
-            if isinstance(c, Mapping):
+            if isinstance(c, dict):
                 yield c
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def manifest_warnings(doc: Mapping[str, Any], image_user: Callable[[str], str | None]) -> list[str]:

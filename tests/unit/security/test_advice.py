@@ -125,3 +125,26 @@ def test_summary_records_lint_and_scan(tmp_path: Path) -> None:
         read_summary(tmp_path, "sha256:../../etc")
     assert not list((tmp_path / "security").glob("*.tmp*"))
     json.dumps(both)
+
+
+def test_the_run_path_stays_lean() -> None:
+    """``dockyard run`` imports security/advice.py on every run: it must import none of
+    the modules the run path avoids (tests/unit/cli/test_run_flags.py)."""
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    code = (
+        f"import sys; sys.path[:0] = [{src!r}]\n"
+        "from dockyard.cli.commands import crun\n"
+        "import dockyard.cli.main, dockyard.cli.client\n"
+        "from dockyard.security.advice import enabled, run_warnings\n"
+        "assert enabled() and run_warnings('b', privileged=True, image_user='', user='')\n"
+        "heavy = {'argparse', 'typing', 'enum', 'contextlib', 'signal', 'json', 'pathlib',\n"
+        "         're', 'sqlite3', 'ctypes', 'dockyard.store.images', 'logging'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    env = {"DOCKYARD_SECURITY_WARNINGS": "1"}
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=True, env=env)  # fmt: skip
+    assert out.stdout.strip() == "[]"
