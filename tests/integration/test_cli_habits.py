@@ -12,7 +12,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from daemon_kit import Daemonized, dyd, teardown
+from daemon_kit import (
+    Daemonized,
+    busybox_archive,
+    dyd,
+    ns_holder,
+    stop_holder,
+    teardown,
+)
 
 pytestmark = [pytest.mark.root]
 __all__ = ["dyd"]
@@ -100,3 +107,32 @@ def test_logs_details(dyd: Daemonized) -> None:
     assert stamped.split(" ", 1)[1] == "REGION=eu+west,tier=web hi"  # time first, as docker
     p = dyd.run("run", "--log-opt", "env-regex=(", "busybox", "true")
     assert p.returncode == 125 and "env-regex" in p.stderr and "Traceback" not in p.stderr
+
+
+FWD = "IPv4 forwarding is disabled"
+
+
+def test_forwarding_warning_only_where_it_matters_and_once(tmp_path: Path) -> None:
+    # a "host" whose net.ipv4.ip_forward is 0 (a fresh network namespace's default)
+    holder = ns_holder("ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_forward")
+    d = Daemonized(tmp_path / "root", tmp_path / "run", holder.pid)
+    try:
+        d.run("load", "-i", str(busybox_archive()), check=True)
+        for net in ("none", "host"):  # no bridge: forwarding cannot matter
+            p = d.run("run", "--rm", "--network", net, "busybox", "true", check=True)
+            assert FWD not in p.stderr, net
+        d.out("network", "create", "--internal", "island")
+        p = d.run("run", "--rm", "--network", "island", "busybox", "true", check=True)
+        assert FWD not in p.stderr  # internal: no way out to forward to
+        p = d.run("run", "--rm", "busybox", "true", check=True)  # bridged, outbound possible
+        assert p.stderr.count(FWD) == 1
+        p = d.run("run", "--rm", "-p", "8080:80", "busybox", "true", check=True)
+        assert FWD not in p.stderr  # once per daemon, not in every script's output
+        p = d.run("create", "busybox", "true", check=True)
+        assert FWD not in p.stderr
+        assert FWD in d.out("info")  # still reported where one looks for it
+    finally:
+        try:
+            teardown(d)
+        finally:
+            stop_holder(holder)

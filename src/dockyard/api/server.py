@@ -239,7 +239,8 @@ async def containers_create(request: web.Request) -> web.StreamResponse:
     opts, dopts = options_from_create(await _body(request), request.query.get("name") or None)
     d = _d(request)
     rec = await d.create(opts, dopts)
-    warnings = d.net.run_warnings(opts.network) if d.net is not None else []
+    published = bool(dopts.publish or dopts.publish_all)
+    warnings = d.net.run_warnings(opts.network, published) if d.net is not None else []
     return web.json_response({"Id": rec.id, "Warnings": warnings}, status=201)
 
 

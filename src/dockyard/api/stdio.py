@@ -188,7 +188,8 @@ class StdioServer:
                 raise
             first: dict[str, Any] = {"ok": True, "id": cid}
             if op == "run" and d.net is not None:  # e.g. ip_forward off, for a bridged run
-                warnings = d.net.run_warnings(opts.network)
+                published = bool(dopts.publish or dopts.publish_all)
+                warnings = d.net.run_warnings(opts.network, published)
                 if warnings:
                     first["warnings"] = warnings
             _send(conn, first)

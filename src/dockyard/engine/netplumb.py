@@ -222,6 +222,13 @@ def move_netns(src: str, dst: str) -> None:
 # ---------------------------------------------------------------------- helpers
 
 
+FORWARDING_WARNING = (
+    "IPv4 forwarding is disabled (net.ipv4.ip_forward=0): containers cannot reach "
+    "beyond this host and published ports answer only on this host "
+    "(enable with: sysctl -w net.ipv4.ip_forward=1)"
+)
+
+
 def _kind(network: str) -> str:
     """``bridge`` (a named network), ``none``, ``host`` or ``container``."""
     if network in SPECIAL:
@@ -297,6 +304,7 @@ class NetPlumb:
         self.dns: dict[str, DnsResponder] = {}
         self.broken = ""  # why networking is unusable (not root, no nft): bridge runs fail
         self.notes: list[str] = []  # problems met at start (restore failures, DNS binds)
+        self.forwarding_warned = False  # run_warnings gives the ip_forward one once
         # Spare endpoints on the default network, plumbed ahead of time off the start path
         # (netns, veth on the bridge, address, route): a default-network start takes one.
         self.spares_wanted = 1
@@ -449,18 +457,33 @@ class NetPlumb:
         self.dns.clear()
 
     def warnings(self) -> list[str]:
-        """What ``system info`` and a bridged ``run`` show; nothing here changes the host."""
+        """What ``system info`` shows; nothing here changes the host."""
         out = [f"networking unavailable: {self.broken}"] if self.broken else []
-        if not self.broken and _read("/proc/sys/net/ipv4/ip_forward").strip() != "1":
-            out.append(
-                "IPv4 forwarding is disabled (net.ipv4.ip_forward=0): containers cannot reach "
-                "beyond this host and published ports answer only on this host "
-                "(enable with: sysctl -w net.ipv4.ip_forward=1)"
-            )
-        return out + [n for n in self.notes if "ip_forward" not in n]
+        return out + self._forwarding() + [n for n in self.notes if "ip_forward" not in n]
 
-    def run_warnings(self, network: str) -> list[str]:
-        return self.warnings() if _kind(network) == "bridge" else []
+    def _forwarding(self) -> list[str]:
+        if self.broken or _read("/proc/sys/net/ipv4/ip_forward").strip() == "1":
+            return []
+        return [FORWARDING_WARNING]
+
+    def run_warnings(self, network: str, published: bool = False) -> list[str]:
+        """What a ``run``/``create`` shows: nothing off a bridge (``none``, ``host``,
+        ``container:``). The forwarding warning only where forwarding matters — a network
+        with a way out (not ``--internal``) or published ports — and once per daemon, so
+        that it does not land in every script's output (``info`` keeps showing it)."""
+        if _kind(network) != "bridge":
+            return []
+        out = [w for w in self.warnings() if w != FORWARDING_WARNING]
+        if self.forwarding_warned or not self._forwarding():
+            return out
+        try:
+            internal = self.network(_primary(network)).internal
+        except DockyardError:
+            internal = False
+        if published or not internal:
+            self.forwarding_warned = True
+            out.append(FORWARDING_WARNING)
+        return out
 
     # --- DNS ------------------------------------------------------------------------------------
     async def _start_dns(self, net: NetworkState) -> None:
