@@ -351,3 +351,58 @@ def _chain(mount: Path, path: str) -> list[Path]:
     """The directories from ``mount`` down to ``path`` in it, top first."""
     parts = path.strip("/").split("/")
     return [mount.joinpath(*parts[: i + 1]) for i in range(len(parts))]
+
+
+@pytest.fixture
+def open_rootfs() -> Any:
+    """A rootfs whose parents host uid 1000 may pass (pytest's tmp dirs are 0700)."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="dy-userns-"))
+    top.chmod(0o755)
+    try:
+        yield build_rootfs(top / "rootfs")
+    finally:
+        shutil.rmtree(top)
+
+
+def test_user_namespace_mapping_root_to_1000(tmp_path: Path, open_rootfs: Path) -> None:
+    """The runtime-tools ``linux_uid_mappings`` case (container 0 → host 1000, 2000 ids;
+    gids 3000): the init takes the namespace's root before it mounts, so the container's
+    ``/dev`` (a tmpfs of that namespace) gets ``pts`` and the rest; before, the init kept
+    host uid 0, unmapped there, and ``create mount point /dev/pts`` failed with EOVERFLOW.
+    Inside: uid 0 with every default mount; outside: host uid 1000."""
+    root = tmp_path / "state"
+    script = "id -u; id -g; cat /proc/self/uid_map; test -c /dev/null && test -d /dev/pts && cat"
+    cfg = base_config(open_rootfs, ["sh", "-c", script])
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 2000}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 3000}]
+    cfg["process"]["terminal"] = False
+    bundle = write_bundle(tmp_path / "b", cfg)
+    cid = "userns-" + uuid.uuid4().hex[:8]
+    rt = Runtime(root)
+    r_in, w_in = os.pipe()
+    out = tmp_path / "out"
+    saved = os.dup(0), os.dup(1)
+    try:
+        os.dup2(r_in, 0)
+        with out.open("w") as f:
+            os.dup2(f.fileno(), 1)
+        pid = rt.create(cid, bundle).pid
+    finally:
+        os.dup2(saved[0], 0)
+        os.dup2(saved[1], 1)
+        for fd in (*saved, r_in):
+            os.close(fd)
+    try:
+        rt.start(cid)
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "Uid:\t1000\t1000\t1000\t1000" in status
+        os.close(w_in)  # `cat` ends: the checks before it passed
+        assert _wait_exit(pid, 10) == 0
+        assert out.read_text().split() == ["0", "0", "0", "1000", "2000"]
+    finally:
+        rt.delete(cid, force=True)
+    assert leftovers(root, cid, bundle, open_rootfs) == []

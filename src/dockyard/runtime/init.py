@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import signal
 
     from dockyard.linux.syscalls import Syscalls
-    from dockyard.oci.runtime_spec import Hook, Process, Spec
+    from dockyard.oci.runtime_spec import Hook, Linux, Process, Spec
 
 else:
     import _signal as signal  # ``signal`` would import enum on the start path
@@ -252,8 +252,12 @@ def container_main(req: InitRequest) -> None:
     ctx = mounts.RootfsContext(
         req.rootfs, req.bundle, userns=userns, cgroupns="cgroup" in new_ns, before_cgroup=go
     )
+    # the exec fifo, opened while this process has the host's ids (the state directory is
+    # 0700; the user namespace's root may be another host uid)
+    fifo_fd = _open_fifo(req.fifo) if req.fifo else None
     if userns:
         ctx.cgroup_ready()
+        _become_userns_root(sc, lx)  # type: ignore[arg-type]
     hooks = spec.hooks
     creating = created = b""
     if hooks.create_container or hooks.start_container:
@@ -263,7 +267,6 @@ def container_main(req: InitRequest) -> None:
         ctx.cgroup_ready()
         if hooks.create_container:
             run_hooks(hooks.create_container, creating, "createContainer")
-        fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         mounts.enter_rootfs(sc, req.rootfs, no_pivot=req.no_pivot)
         if lx is not None:  # runc's order: before readonlyPaths make /proc/sys read-only
             apply_sysctl(lx.sysctl)
@@ -274,7 +277,6 @@ def container_main(req: InitRequest) -> None:
         ctx.cgroup_ready()
         if hooks.create_container:
             run_hooks(hooks.create_container, creating, "createContainer")
-        fifo_fd = _open_fifo(req.fifo) if req.fifo else None
         if fifo_fd is not None:  # the rootfs may have no /proc: reopen it through the host's
             fd_dir = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         _enter_shared(sc, req.rootfs)
@@ -309,6 +311,20 @@ def container_main(req: InitRequest) -> None:
         sc, proc, exe, req.err_w, req.seccomp_bpf, req.seccomp_flags, req.preserve_fds,
         report=not ready,
     )  # fmt: skip
+
+
+def _become_userns_root(sc: Syscalls, lx: Linux) -> None:
+    """Once the caller has written the id maps: take the user namespace's uid and gid 0
+    (as runc's nsexec does). Until then this process keeps the host's ids (kuid 0), which
+    the new namespace does not map unless it maps host 0, so every file it made in a
+    filesystem of that namespace (the container's ``/dev`` tmpfs) failed with EOVERFLOW
+    (``create mount point /dev/pts``: issue 22, container 0 → host 1000). A namespace
+    that maps no 0 keeps the ids (the process setting it up may then lack rights)."""
+    if any(m.container_id == 0 for m in lx.gid_mappings):
+        sc.setgroups([])
+        sc.setresgid(0, 0, 0)
+    if any(m.container_id == 0 for m in lx.uid_mappings):
+        sc.setresuid(0, 0, 0)
 
 
 def _enter_shared(sc: Syscalls, rootfs: str) -> None:

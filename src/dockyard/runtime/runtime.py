@@ -525,6 +525,8 @@ class Runtime:
             elif create:
                 fifo = os.path.join(directory, "exec.fifo")
                 os.mkfifo(fifo, 0o622)
+                os.chmod(fifo, 0o622)  # not the umask's: a user namespace's root may be
+                # another host uid (it holds the fifo O_PATH; the directory is 0700)
             cg_path = _cgroup_path(spec, cid)
             bpf, bpf_flags = self._seccomp(spec)
             state = st.State(
