@@ -148,3 +148,27 @@ def test_the_run_path_stays_lean() -> None:
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                          text=True, check=True, env=env)  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_apply_warns_without_a_state_root_and_makes_none(tmp_path: Path) -> None:
+    """``apply`` (here a client dry run) warns for a privileged pod even where there is no
+    state root to look images up in, and does not create one to give advice."""
+    import os
+    import subprocess
+    import sys
+
+    f = tmp_path / "pod.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: priv}\nspec:\n  containers:\n"
+        "  - {name: app, image: busybox, securityContext: {privileged: true}}\n"
+    )
+    root, run_root = tmp_path / "root", tmp_path / "run"
+    env = {**os.environ, "DOCKYARD_SECURITY_WARNINGS": "1"}
+    argv = [sys.executable, "-m", "dockyard.cli.main", "--root", str(root),
+            "--run-root", str(run_root), "apply", "--dry-run=client", "-f", str(f)]  # fmt: skip
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    assert p.stdout == "pod/priv created (dry run)\n"
+    assert p.stderr.startswith("Warning: pod/priv container app: privileged: ")
+    assert p.stderr.count("\n") == 1 and not root.exists()
+    env["DOCKYARD_SECURITY_WARNINGS"] = "0"
+    assert subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stderr == ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -291,10 +292,17 @@ def _advise(docs: list[dict[str, Any]], ctx: Context) -> None:
 
     if not enabled():
         return
-    store = ctx.images()
     users: dict[str, str | None] = {}
+    store = None
+    if os.path.isdir(ctx.root_dir):  # never make a state root just to give advice
+        try:
+            store = ctx.images()
+        except OSError:  # not ours to read (apply --kubeconfig as a plain user)
+            store = None
 
     def user_of(image: str) -> str | None:
+        if store is None:
+            return None
         if image not in users:
             users[image] = image_user(store, image)
         return users[image]
