@@ -211,7 +211,10 @@ def _inspect(env: Env, image: str) -> dict[str, Any]:
 
 
 def test_inspect_shows_lint_and_scan_summary(env: Env, tmp_path: Path) -> None:
-    assert "Security" not in _inspect(env, "busybox")  # nothing recorded for it
+    busybox = _inspect(env, "busybox")
+    assert "Security" not in busybox and "Referrers" not in busybox  # nothing recorded
+    [attached] = _inspect(env, env.image)["Referrers"]
+    assert attached["ArtifactType"] == SBOM and attached["Digest"].startswith("sha256:")
     lint = _inspect(env, env.image)["Security"]["lint"]
     assert lint["rules"] == ["DL3025"] and lint["findings"] == 1, lint  # the shell-form CMD
     assert (

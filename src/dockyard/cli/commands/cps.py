@@ -101,7 +101,8 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
             from dockyard.errors import DockyardError
 
             try:
-                view = image_view(ctx.images().resolve(ref), ctx.root_dir)
+                store = ctx.images()
+                view = image_view(store.resolve(ref), store)
             except DockyardError:
                 view = None
         if view is None:

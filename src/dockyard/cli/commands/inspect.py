@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
+    from dockyard.store.images import ImageStore
 
 
 def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
@@ -76,11 +77,12 @@ def container_view(rec: Any) -> dict[str, Any]:
     }
 
 
-def image_view(img: Any, root: str | None = None) -> dict[str, Any]:
-    """An image as docker's ``inspect`` shows it; with the state ``root``, plus
-    ``Security`` when a lint or scan summary was recorded (security/summary.py)."""
+def image_view(img: Any, store: ImageStore | None = None) -> dict[str, Any]:
+    """An image as docker's ``inspect`` shows it; with its ``store``, plus ``Security``
+    when a lint or scan summary was recorded (security/summary.py) and ``Referrers``
+    when artifacts are attached to it (``build --sbom``, store/referrers.py)."""
     cfg = json.loads(img.config.content())
-    view = {
+    view: dict[str, Any] = {
         "Id": str(img.id),
         "RepoTags": [_familiar(t) for t in img.repo_tags],
         "RepoDigests": [],
@@ -94,12 +96,18 @@ def image_view(img: Any, root: str | None = None) -> dict[str, Any]:
         "RootFS": {"Type": "layers", "Layers": cfg.get("rootfs", {}).get("diff_ids", [])},
         "Metadata": {"ManifestDigest": str(img.manifest_digest)},
     }
-    if root is not None:
+    if store is not None:
         from dockyard.security.summary import read_summary
+        from dockyard.store.referrers import referrers
 
-        summary = read_summary(root, str(img.id))
+        summary = read_summary(store.root, str(img.id))
         if summary:
             view["Security"] = summary
+        attached = referrers(store, img.manifest_digest)
+        if attached:
+            view["Referrers"] = [
+                {"Digest": str(d), "ArtifactType": m.artifact_type or ""} for d, m in attached
+            ]
     return view
 
 
@@ -125,7 +133,7 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
                 view = None
         if view is None and args.type in (None, "image"):
             try:
-                view = image_view(engine.images.resolve(ref), ctx.root_dir)
+                view = image_view(engine.images.resolve(ref), engine.images)
             except (NotFound, DockyardError):
                 view = None
         if view is None:
