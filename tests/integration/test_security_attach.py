@@ -160,6 +160,16 @@ def test_run_warns_for_privileged_and_root(env: Env) -> None:
     assert _warnings(r.stderr) == []
     r = env.dy.run("run", "--rm", env.image, check=True)  # USER 1000 in its Dockerfile
     assert _warnings(r.stderr) == [] and r.stdout == "hello\n"
+    # an image pulled on demand is judged once it is here, and warned about once
+    bb = f"{env.registry}/lib/bb:1"
+    env.dy.run("tag", "busybox", bb, check=True)
+    env.dy.run("push", bb, check=True)
+    env.dy.run("rmi", bb, check=True)
+    r = env.dy.run("run", "--rm", bb, "true", check=True)
+    assert f"Unable to find image '{bb}' locally" in r.stderr
+    assert _warnings(r.stderr) == [
+        f"WARNING: {bb}: runs as root (no USER in the image); set a non-root USER or pass --user"
+    ], r.stderr
 
 
 POD = """\
