@@ -367,3 +367,39 @@ def test_proxy_release_keeps_rules(held: list[str]) -> None:
 
 def test_table_name() -> None:
     assert SERVICE_TABLE == ("ip", "dockyard-svc")
+
+
+def test_proxy_lists_the_table_once_then_knows_its_chains(held: list[str]) -> None:
+    nft = FakeNft()
+    lists: list[str] = []
+    call = nft._call
+
+    def counting(args: Sequence[str], stdin: str, what: str) -> str:
+        if args[:2] == ["-j", "list"]:
+            lists.append(what)
+        return call(args, stdin, what)
+
+    nft._call = counting  # type: ignore[method-assign]
+    proxy = ServiceProxy(nft=nft)
+    proxy.sync([WEB])
+    fewer = ServiceSpec(WEB.name, WEB.cluster_ip, WEB.ports, WEB.endpoints[:1])
+    proxy.sync([fewer])
+    assert len(lists) == 1 and len(nft.batches) == 2
+    assert any("delete" in c for c in nft.batches[1])  # the ep chain that went, from memory
+    # a chain deleted behind the proxy's back: the transaction fails, the table is listed
+    # again and the sync made once more
+    nft.chains = [c for c in nft.chains if not c.startswith("svc-")]
+
+    def stale(args: Sequence[str], stdin: str, what: str) -> str:
+        if args[:2] != ["-j", "list"] and '"svc-' in stdin and "delete" in stdin:
+            known = {c["delete"]["chain"]["name"] for c in json.loads(stdin)["nftables"]
+                     if "chain" in c.get("delete", {})}  # fmt: skip
+            if known - set(nft.chains):
+                raise Internal(f"{what}: nft: error: no such file or directory")
+        return counting(args, stdin, what)
+
+    nft._call = stale  # type: ignore[method-assign]
+    proxy.sync([])
+    assert len(lists) == 2  # listed again after the failed transaction
+    assert proxy.services() == {}
+    assert not [c for c in nft.chains if c.startswith(("svc-", "ep-"))]
