@@ -38,7 +38,7 @@ from dockyard.errors import InvalidArgument
 
 TYPE_CHECKING = False  # ``typing`` costs a start-up; mypy honours this constant
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
     from dockyard.cli.gotemplate._funcs import Fn
@@ -118,23 +118,30 @@ class _Exec:
             del self.vars[mark:]
 
     def range(self, dot: Any, node: Control, val: Any) -> None:
-        pairs: list[tuple[Any, Any]]
+        pairs: Iterable[tuple[Any, Any]]
         if isinstance(val, dict):
             pairs = sorted(val.items(), key=key_order)
         elif isinstance(val, (list, tuple)):
-            pairs = list(enumerate(val))
+            pairs = enumerate(val)
         elif isinstance(val, int) and not isinstance(val, bool):
             if len(node.pipe.decl) > 1:
                 raise self.fail(node, f"can't use {val} to iterate over more than one variable")
-            pairs = [(i, i) for i in range(val)]
+            pairs = ((i, i) for i in range(val))  # lazily: {{range 1000000000}} is no list
         elif val is None or val is MISSING:
-            pairs = []
+            pairs = ()
         else:
             raise self.fail(node, f"range can't iterate over {sprint_value(val)}")
+        if not self.iterate(node, pairs) and node.orelse is not None:
+            self.walk(dot, node.orelse)
+
+    def iterate(self, node: Control, pairs: Iterable[tuple[Any, Any]]) -> bool:
+        """Run the body of ``range`` once per (key, element); whether it ran at all."""
         decl, assign = node.pipe.decl, node.pipe.assign
         mark = len(self.vars)
+        ran = False
         try:
             for key, elem in pairs:
+                ran = True
                 if assign:  # range $i, $e = ...: index first; with one variable, the element
                     pair = (key, elem) if len(decl) > 1 else (elem,)
                     for name, v in zip(decl, pair, strict=True):
@@ -151,8 +158,7 @@ class _Exec:
                     del self.vars[mark:]
         except _Break:
             pass
-        if not pairs and node.orelse is not None:
-            self.walk(dot, node.orelse)
+        return ran
 
     def call_template(self, dot: Any, node: Call) -> None:
         body = self.tpl.defs.get(node.src)

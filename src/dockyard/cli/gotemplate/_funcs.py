@@ -257,7 +257,7 @@ FUNCS: dict[str, Fn] = {
 # so ``{{upper .Name}}`` heads its column NAME rather than upper-casing the header.
 HEADER_FUNCS: dict[str, Fn] = FUNCS | {
     name: (lambda v, *_rest: v, ("any",) * len(FUNCS[name][1]), None)
-    for name in ("json", "split", "join", "title", "lower", "upper", "pad", "truncate")
+    for name in ("json", "split", "join", "title", "lower", "upper", "truncate")
 }
 
 

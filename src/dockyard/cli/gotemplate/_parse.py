@@ -186,7 +186,7 @@ class Lexer:
         word = self.text[k:end]
         nxt = self.text[end : end + 1]
         if not any(ch.isdigit() for ch in word) or nxt.isalnum() or nxt == "_":
-            raise self.fail(k, f"bad number syntax: {quote(self.text[k : max(end, k + 1)])}")
+            raise self.fail(k, f"bad number syntax: {quote(self.text[k : end + 1])}")
         self.toks.append(("number", word, k, end))
         return end
 
