@@ -31,6 +31,7 @@ class Env:
     registry: str
     image: str
     build_log: str
+    context: Path
 
 
 def _serve(dy: Dockyard, root: Path) -> tuple[subprocess.Popen[str], str]:
@@ -70,7 +71,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         (ctx / "hello").write_text("hello\n")
         image = f"{registry}/team/app:1"
         built = dy.run("build", "--sbom", "-t", image, str(ctx), timeout=300, check=True)
-        yield Env(dy, registry, image, built.stderr)
+        yield Env(dy, registry, image, built.stderr, ctx)
     finally:
         if before is None:
             os.environ.pop("DOCKYARD_SECURITY_WARNINGS", None)
@@ -104,6 +105,9 @@ def _get(env: Env, path: str, accept: str = "") -> tuple[str, Any]:
 
 def test_build_sbom_push_and_list_referrers(env: Env) -> None:
     assert f"attaching SBOM ({SBOM})" in env.build_log, env.build_log
+    # a rebuild gives the same image (every step cached) and keeps its one SBOM
+    again = env.dy.run("build", "--sbom", "-t", env.image, str(env.context), check=True)
+    assert f"SBOM already attached ({SBOM})" in again.stderr, again.stderr
     store = ImageStore(env.dy.root)
     subject = store.resolve(env.image).manifest_digest
     env.dy.run("push", env.image, timeout=300, check=True)

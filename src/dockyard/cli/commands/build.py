@@ -219,8 +219,9 @@ def _record(
     from dockyard.security.attest import attach_sbom
 
     name = image.repo_tags[0] if image.repo_tags else str(image.id)
-    digest = attach_sbom(ctx.images(), image, name)
-    progress(f"#- attaching SBOM (application/vnd.cyclonedx+json) {digest} done")
+    digest, new = attach_sbom(ctx.images(), image, name)
+    what = "attaching SBOM" if new else "SBOM already attached"
+    progress(f"#- {what} (application/vnd.cyclonedx+json) {digest} done")
 
 
 def _prune(ctx: Context) -> int:
