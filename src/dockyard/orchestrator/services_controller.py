@@ -221,7 +221,6 @@ class ServicesController(SyncLoop):
         self._node_ports: dict[str, list[int]] = {}  # owner -> last allocated, per port
         self._dns_added: dict[str, str] = {}  # name -> address
         self._removed: dict[str, float] = {}  # address -> when it left the maps (monotonic)
-        self.removals: list[tuple[str, float]] = []  # (address, when), the last 100: tests
 
     def _loop_error(self, e: Exception) -> None:
         self._error("services", f"{type(e).__name__}: {e}")
@@ -270,8 +269,6 @@ class ServicesController(SyncLoop):
         now = time.monotonic()
         for addr in before - self.endpoint_addresses():
             self._removed[addr] = now
-            self.removals.append((addr, now))
-        del self.removals[:-100]
         for addr in [a for a, t in self._removed.items() if now - t > 60]:
             del self._removed[addr]
 
