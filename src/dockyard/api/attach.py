@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, DockyardError
 
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
@@ -151,7 +151,7 @@ async def exec_start(
             await inst.done
 
     ctype = content_type(cfg.tty, api_version) if wants_upgrade(request.headers) else RAW
-    return await session.serve(ctype, join, None, after)
+    return await session.serve(ctype, join, None, after, answer_first=True)
 
 
 async def _replay(
@@ -190,9 +190,15 @@ class _Session:
         join: Join | None,
         replay: Callable[[web.StreamResponse], Awaitable[None]] | None,
         after: Callable[[], Awaitable[None]] | None = None,
+        answer_first: bool = False,
     ) -> web.StreamResponse:
         """Join (before the answer: a client may start the container as soon as it has
-        it), answer, replay, copy until the end, half-close."""
+        it), answer, replay, copy until the end, half-close.
+
+        ``answer_first`` (exec start, whose process this request starts): answer, then
+        join, as dockerd does. Output already there when the headers go out can arrive in
+        the same read as them, and docker-py, which reads the stream from the socket under
+        its buffered HTTP reader, then loses it (an exec's output, one run in two)."""
         upgrade = wants_upgrade(self.request.headers)
         headers = {"Content-Type": ctype}
         if upgrade:
@@ -201,10 +207,19 @@ class _Session:
                          headers=headers)  # fmt: skip
         resp.force_close()
         try:
-            if join is not None:
+            if join is not None and not answer_first:
                 await self.join(join)
             await resp.prepare(self.request)
-            self.take_over()
+            self.take_over()  # before the client can half-close: aiohttp would see its EOF
+            if join is not None and answer_first:
+                await resp.drain()
+                try:
+                    await self.join(join)
+                except DockyardError as e:  # after the answer: said on the stream, as dockerd
+                    text = f"{e}\n".encode()
+                    await resp.write(text if self.tty else frame("stderr", text))
+                    self.end()
+                    return resp
             if replay is not None:
                 await replay(resp)
             if join is not None:

@@ -985,10 +985,6 @@ class NetPlumb:
                 "cannot be combined with other networks"
             )
         wanted = wanted_networks(rec)
-        if any(w["name"] == net.name for w in wanted):
-            raise AlreadyExistsError(
-                f"connect container {rec.name} to network {net.name}: already connected"
-            )
         if (aliases or ip) and net.default:
             raise InvalidArgument(f"connect container {rec.name} to network {net.name}: "
                                   "aliases and --ip need a user defined network")  # fmt: skip
@@ -996,6 +992,16 @@ class NetPlumb:
             self._check_ip(net, ip)
         async with self.d.lock(rec.id):
             rec = self.d.get(rec.id)
+            wanted = wanted_networks(rec)
+            if any(w["name"] == net.name for w in wanted):
+                if rec.status in ("running", "paused"):
+                    raise AlreadyExistsError(
+                        f"connect container {rec.name} to network {net.name}: already connected"
+                    )
+                # a container not started yet: the settings are replaced, as dockerd does
+                # (compose v1 connects each container it created to its network again, with
+                # the aliases it wants)
+                wanted = [w for w in wanted if w["name"] != net.name]
             entry = {"name": net.name, "aliases": list(aliases), "ip": ip}
             eps = self.endpoints(container_id=rec.id)
             if rec.status in ("running", "paused"):
@@ -1061,8 +1067,12 @@ class NetPlumb:
                      "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
             "Internal": net.internal, "Attachable": False, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+            # as dockerd: the default bridge shows its options, a user-defined network the
+            # ones it was created with (none: compose v1 recreates a network whose
+            # Options differ from its file's driver_opts)
             "Options": {"com.docker.network.bridge.name": net.bridge,
-                        "com.docker.network.bridge.default_bridge": str(net.default).lower()},
+                        "com.docker.network.bridge.default_bridge": "true"}
+                       if net.default else {},
             "Labels": dict(net.labels),
         }  # fmt: skip
 

@@ -18,7 +18,9 @@ def _health(rec: ContainerRecord) -> str:
 
 
 def matches(rec: ContainerRecord, filters: dict[str, list[str]]) -> bool:
-    """All keys must match; within a key, any value (docker's rule)."""
+    """All keys must match; within a key, any value — but every ``label`` (docker's rule:
+    ``--filter label=a --filter label=b`` wants both; compose v1 counts a service's
+    containers so, and numbered them wrongly when one label was enough)."""
     checks: dict[str, Callable[[str], bool]] = {
         "id": lambda v: rec.id.startswith(v),  # noqa: PLW0108
         "name": lambda v: v.removeprefix("/") in rec.name,
@@ -38,7 +40,9 @@ def matches(rec: ContainerRecord, filters: dict[str, list[str]]) -> bool:
             from dockyard.errors import InvalidArgument
 
             raise InvalidArgument(f"invalid filter '{key}'")
-        if values and not any(check(v) for v in values):
+        if not values:
+            continue
+        if not (all if key == "label" else any)(check(v) for v in values):
             return False
     return True
 

@@ -222,7 +222,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "Labels": o["labels"], "StopSignal": args.stop_signal, "StopTimeout": args.stop_timeout,
         "HostConfig": host,
     }  # fmt: skip
-    devices, cdi = _device_flags(args.device)
+    devices, cdi = _device_flags(args.device) if args.device else ([], [])  # (lean run path)
     if devices:
         host["Devices"] = devices
     if cdi:
