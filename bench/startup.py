@@ -169,6 +169,14 @@ def main() -> str:
                 lambda i: [*base, "run", "--rm", "--network", "none", "--cgroup-parent",
                            CGROUP_PARENT, "busybox:latest", "true"],
                 env))  # fmt: skip
+        docker_cli = tool("docker")
+        via_name = "docker CLI -> dockyardd: run --rm --network none"
+        if docker_cli:  # the stock docker client against dockyardd's Engine API
+            via_env = {"DOCKER_HOST": f"unix://{run_root / 'dockyard.sock'}"}
+            via = [docker_cli, "run", "--rm", "--network", "none", "busybox", "true"]
+            tools.append(Tool(via_name, lambda i: via, via_env))
+        else:
+            missing.append(Result(via_name, [], "no docker client installed"))
         from bench.refdocker import docker_daemon
 
         why: list[str] = []
@@ -202,6 +210,8 @@ def main() -> str:
             report("dockyard run (through dockyardd) vs references", results,
                    "dockyard run --rm busybox true",
                    {"runc run (bundle)": 1.0, podman_name: 0.3, docker_name: 0.2}),
+            report("the docker CLI: against dockyardd vs against dockerd", results,
+                   via_name, {docker_name: 1.0}),
             report("dockyard-runtime run vs runc / crun", results,
                    "dockyard-runtime run (bundle)",
                    {"runc run (bundle)": 0.7, "crun run (bundle)": 1.5}),
