@@ -69,5 +69,10 @@ def parse(text: str) -> Template:
 
 
 def render(template: str, data: Any) -> str:
-    """Render ``--format``'s template against ``data`` as the docker CLI does."""
+    """Render ``--format``'s template against ``data`` as the docker CLI does.
+
+    ``json`` alone is ``{{json .}}``, as docker's ``--format json``.
+    """
+    if template == "json":
+        template = "{{json .}}"
     return parse(template).execute(data, missingkey="error", nil_text="<nil>")
