@@ -24,6 +24,16 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("-f", "--filter", action="append", default=[], help="filter output")
 
 
+# docker's column titles (cli/command/formatter/container.go) and default table
+PS_HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+    "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS",
+    "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+}  # fmt: skip
+PS_TABLE = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+
+
 def _row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
     cmd = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
     ports = ", ".join(
@@ -66,11 +76,9 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         return 0
     rows = [_row(it, args.no_trunc) for it in items]
     if args.format:
-        from dockyard.cli.gotemplate import render
+        from dockyard.cli.gotemplate import format_rows
 
-        fmt = args.format.removeprefix("table ").replace("\\t", "\t")
-        for r in rows:
-            print(render(fmt, r))
+        sys.stdout.write(format_rows(args.format, rows, PS_HEADERS, PS_TABLE))
         return 0
     from dockyard.cli.render import table
 

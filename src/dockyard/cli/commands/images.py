@@ -11,6 +11,13 @@ if TYPE_CHECKING:
     from dockyard.store.images import ImageStore
 
 
+# docker's column titles (cli/command/formatter/image.go)
+IMAGES_HEADERS = {
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+    "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+}  # fmt: skip
+
+
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name in ("images", "ls"):
         p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
@@ -85,11 +92,11 @@ def _list(store: ImageStore, args: argparse.Namespace) -> int:
             "Size": human_size(img.size),
         })  # fmt: skip
     if args.format:
-        from dockyard.cli.gotemplate import render
+        from dockyard.cli.gotemplate import format_rows
 
-        fmt = args.format.removeprefix("table ").replace("\\t", "\t")
-        for v in views:
-            print(render(fmt, v))
+        default = "{{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if args.digests else "")
+        default += "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+        sys.stdout.write(format_rows(args.format, views, IMAGES_HEADERS, default))
         return 0
     keys = ["Repository", "Tag", *(["Digest"] if args.digests else []), "ID", "CreatedSince",
             "Size"]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
@@ -48,6 +48,25 @@ def _q(name: str) -> str:
     return quote(name, safe="")
 
 
+# docker's column titles (cli/command/formatter/network.go)
+NETWORK_HEADERS = {
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+}  # fmt: skip
+
+
+def _network_view(n: dict[str, Any], no_trunc: bool) -> dict[str, str]:
+    """What docker's network formatter offers a template: strings, labels as ``k=v,...``."""
+    labels = n.get("Labels") or {}
+    return {
+        "ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
+        "Scope": n["Scope"], "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
+        "Internal": str(bool(n.get("Internal"))).lower(),
+        "Labels": ",".join(f"{k}={x}" for k, x in sorted(labels.items())),
+        "CreatedAt": n.get("Created", ""),
+    }  # fmt: skip
+
+
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     from dockyard.cli.commands.lifecycle import client
 
@@ -74,11 +93,13 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             for n in nets:
                 print(n["Id"] if args.no_trunc else n["Id"][:12])
         elif args.format:
-            from dockyard.cli.gotemplate import render
+            import sys
 
-            for n in nets:
-                view = {**n, "ID": n["Id"] if args.no_trunc else n["Id"][:12]}
-                print(render(args.format, view))
+            from dockyard.cli.gotemplate import format_rows
+
+            views = [_network_view(n, args.no_trunc) for n in nets]
+            default = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+            sys.stdout.write(format_rows(args.format, views, NETWORK_HEADERS, default))
         else:
             from dockyard.cli.render import table
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
@@ -33,6 +33,26 @@ def _kv(items: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (i.partition("=") for i in items)}
 
 
+# docker's column titles (cli/command/formatter/volume.go)
+VOLUME_HEADERS = {
+    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+    "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE",
+}  # fmt: skip
+
+
+def _volume_view(v: dict[str, Any]) -> dict[str, str]:
+    """What docker's volume formatter offers a template: strings, labels as ``k=v,...``."""
+    labels = v.get("Labels") or {}
+    usage = v.get("UsageData") or {}
+    return {
+        "Name": v["Name"], "Driver": v["Driver"], "Scope": v.get("Scope", "local"),
+        "Mountpoint": v.get("Mountpoint", ""),
+        "Labels": ",".join(f"{k}={x}" for k, x in sorted(labels.items())),
+        "Links": str(usage["RefCount"]) if "RefCount" in usage else "N/A",
+        "Size": "N/A",
+    }  # fmt: skip
+
+
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     from urllib.parse import quote
 
@@ -48,10 +68,14 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             for v in vols:
                 print(v["Name"])
         elif args.format:
-            from dockyard.cli.gotemplate import render
+            import sys
 
-            for v in vols:
-                print(render(args.format, v))
+            from dockyard.cli.gotemplate import format_rows
+
+            views = [_volume_view(v) for v in vols]
+            sys.stdout.write(
+                format_rows(args.format, views, VOLUME_HEADERS, "{{.Driver}}\t{{.Name}}")
+            )
         else:
             from dockyard.cli.render import table
 
