@@ -65,6 +65,14 @@ NETWORKS = [
 ]  # fmt: skip
 
 
+class _Lines:
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    def lines(self) -> list[str]:
+        return self._lines
+
+
 class FakeClient:
     """Answers ``get`` from a table of path prefixes, as the daemon would."""
 
@@ -74,6 +82,13 @@ class FakeClient:
             "/volumes": VOLUMES,
             "/networks": NETWORKS,
         }
+
+    def request(self, method: str, path: str) -> Any:
+        assert method == "GET" and path.endswith("/stats?stream=0"), path
+        cid = path.split("/")[2]
+        stats = {"id": cid, "name": "/" + cid[:3], "pids_stats": {"current": 3},
+                 "memory_stats": {"usage": 2_000_000, "limit": 8_000_000}}  # fmt: skip
+        return _Lines([json.dumps(stats)])
 
     def get(self, path: str) -> Any:
         for prefix, answer in self.answers.items():
@@ -151,6 +166,17 @@ def test_network_ls_table_and_json(dockyard: Any) -> None:
     assert rows[1] == {"CreatedAt": "2026-01-02T00:00:00Z", "Driver": "bridge",
                        "ID": "fedcba987654", "IPv6": "false", "Internal": "true",
                        "Labels": "env=test", "Name": "backend", "Scope": "local"}  # fmt: skip
+
+
+def test_stats_table_with_docker_headers(dockyard: Any) -> None:
+    fmt = "table {{.Name}}\\t{{.MemUsage}}\\t{{.PIDs}}"
+    rc, out, _ = dockyard("stats", "--no-stream", "--format", fmt, "abcdef", "xyz123")
+    assert rc == 0
+    assert out == (
+        "NAME      MEM USAGE / LIMIT   PIDS\n"
+        "abc       2MB / 8MB           3\n"
+        "xyz       2MB / 8MB           3\n"
+    )
 
 
 def test_images_table_header_on_an_empty_store(dockyard: Any) -> None:

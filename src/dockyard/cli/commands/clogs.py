@@ -144,6 +144,17 @@ def stats_row(s: dict[str, Any]) -> dict[str, str]:
     }  # fmt: skip
 
 
+# docker's column titles (cli/command/container/formatter_stats.go) and default table
+STATS_HEADERS = {
+    "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+    "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+}  # fmt: skip
+STATS_TABLE = (
+    "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}"
+    "\t{{.PIDs}}"
+)
+
+
 def _stats(c: Any, args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
@@ -156,10 +167,9 @@ def _stats(c: Any, args: argparse.Namespace) -> int:
                 rows.append(stats_row(json.loads(line)))
                 break
     if args.format:
-        from dockyard.cli.gotemplate import render
+        from dockyard.cli.gotemplate import format_rows
 
-        for r in rows:
-            print(render(args.format, r))
+        sys.stdout.write(format_rows(args.format, rows, STATS_HEADERS, STATS_TABLE))
         return 0
     from dockyard.cli.render import table
 
