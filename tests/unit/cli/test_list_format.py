@@ -65,6 +65,17 @@ NETWORKS = [
 ]  # fmt: skip
 
 
+DF = {
+    "LayersSize": 4_000_000,
+    "Images": [{"Id": "sha256:a", "Size": 3_000_000, "Containers": 2},
+               {"Id": "sha256:b", "Size": 1_000_000, "Containers": 0}],
+    "Containers": [{"Id": "c1", "SizeRw": 500, "State": "running"},
+                   {"Id": "c2", "SizeRw": 1500, "State": "exited"}],
+    "Volumes": [{"Name": "data", "UsageData": {"Size": 0, "RefCount": 1}}],
+    "BuildCache": [],
+}  # fmt: skip
+
+
 class _Lines:
     def __init__(self, lines: list[str]) -> None:
         self._lines = lines
@@ -81,6 +92,7 @@ class FakeClient:
             "/containers/json": CONTAINERS,
             "/volumes": VOLUMES,
             "/networks": NETWORKS,
+            "/system/df": DF,
         }
 
     def request(self, method: str, path: str) -> Any:
@@ -177,6 +189,23 @@ def test_stats_table_with_docker_headers(dockyard: Any) -> None:
         "abc       2MB / 8MB           3\n"
         "xyz       2MB / 8MB           3\n"
     )
+
+
+def test_system_df_default_table_and_formats(dockyard: Any) -> None:
+    rc, out, _ = dockyard("system", "df")
+    assert rc == 0
+    assert out == (
+        "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n"
+        "Images          2         1         4MB       1MB (25%)\n"
+        "Containers      2         1         2kB       1.5kB (75%)\n"
+        "Local Volumes   1         1         0B        0B\n"
+        "Build Cache     0         0         0B        0B\n"
+    )
+    out = dockyard("system", "df", "--format", "{{.Type}}: {{.Reclaimable}}")[1]
+    assert out.splitlines()[0] == "Images: 1MB (25%)"
+    first = json.loads(dockyard("system", "df", "--format", "json")[1].splitlines()[0])
+    assert first == {"Active": "1", "Reclaimable": "1MB (25%)", "Size": "4MB",
+                     "TotalCount": "2", "Type": "Images"}  # fmt: skip
 
 
 def test_images_table_header_on_an_empty_store(dockyard: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.cli.client import Client
@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     sub = p.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     i = sub.add_parser("info", help="display system-wide information")
     i.add_argument("-f", "--format")
-    sub.add_parser("df", help="show disk usage")
+    df = sub.add_parser("df", help="show disk usage")
+    df.add_argument("--format", help="format output using a Go template, 'table ...' or json")
     pr = sub.add_parser("prune", help="remove unused containers, networks, images, build cache")
     pr.add_argument("-a", "--all", action="store_true", help="remove all unused images")
     pr.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
@@ -43,9 +44,43 @@ def _service(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# docker's column titles and default table (cli/command/formatter/disk_usage.go)
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+              "Reclaimable": "RECLAIMABLE"}  # fmt: skip
+DF_TABLE = "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+
+
+def df_rows(df: dict[str, Any]) -> list[dict[str, str]]:
+    """``system df``'s summary rows as docker's formatter offers them to a template.
+
+    Active: images some container uses, running containers, volumes some container
+    mounts. Reclaimable: the size of the rest, with its share in percent.
+    """
+    from dockyard.cli.render import human_size
+
+    vols = df["Volumes"]
+    kinds = [
+        ("Images", [(i["Size"], i.get("Containers", 0) > 0) for i in df["Images"]]),
+        ("Containers", [(x["SizeRw"], x["State"] == "running") for x in df["Containers"]]),
+        ("Local Volumes", [(v["UsageData"]["Size"], v["UsageData"]["RefCount"] > 0)
+                           for v in vols]),
+        ("Build Cache", [(b.get("Size", 0), bool(b.get("InUse"))) for b in df["BuildCache"] or []]),
+    ]  # fmt: skip
+    rows = []
+    for kind, items in kinds:
+        total = df["LayersSize"] if kind == "Images" else sum(size for size, _ in items)
+        free = sum(size for size, active in items if not active)
+        share = f" ({free * 100 // total}%)" if total else ""
+        rows.append({
+            "Type": kind, "TotalCount": str(len(items)),
+            "Active": str(sum(1 for _, active in items if active)),
+            "Size": human_size(total), "Reclaimable": human_size(min(free, total)) + share,
+        })  # fmt: skip
+    return rows
+
+
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     from dockyard.cli.commands.lifecycle import client
-    from dockyard.cli.render import human_size, table
 
     sub = "info" if name == "info" else args.sub
     if sub in ("install", "uninstall", "unit"):
@@ -62,15 +97,12 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
                 print(f" {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
         return 0
     if sub == "df":
-        df = c.get("/system/df")
-        rows = [
-            ["Images", str(len(df["Images"])), human_size(df["LayersSize"])],
-            ["Containers", str(len(df["Containers"])),
-             human_size(sum(x["SizeRw"] for x in df["Containers"]))],
-            ["Local Volumes", str(len(df["Volumes"])),
-             human_size(sum(v["UsageData"]["Size"] for v in df["Volumes"]))],
-        ]  # fmt: skip
-        print(table(["TYPE", "TOTAL", "SIZE"], rows))
+        import sys
+
+        from dockyard.cli.gotemplate import format_rows
+
+        rows = df_rows(c.get("/system/df"))
+        sys.stdout.write(format_rows(args.format or "table", rows, DF_HEADERS, DF_TABLE))
         return 0
     return _prune(ctx, c, args)
 
