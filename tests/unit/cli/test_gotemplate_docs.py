@@ -273,6 +273,15 @@ def test_docker_helpers(template: str, expected: str) -> None:
     assert render(template, CONTAINER) == expected
 
 
+def test_callables_in_data_are_methods_with_arguments() -> None:
+    """docker's formatter contexts have methods (``{{.Label "com.example"}}``)."""
+    row = {"Name": "web", "Label": lambda key: {"tier": "front"}.get(key, "")}
+    assert render('{{.Label "tier"}}|{{"tier" | .Label}}|{{.Label "x"}}', row) == "front|front|"
+    assert render("{{json .}}", row) == '{"Name":"web"}'
+    with pytest.raises(InvalidArgument, match="wrong number of args for Label"):
+        render("{{.Label}}", row)
+
+
 def test_template_is_parsed_once_and_reused() -> None:
     from dockyard.cli.gotemplate import parse
 

@@ -240,14 +240,26 @@ class _Exec:
         if recv is None:
             raise self.fail(node, f"nil pointer evaluating interface {{}}.{name}")
         if isinstance(recv, dict):
+            val = recv.get(name, MISSING)
+            if callable(val):  # a method, as docker's formatter contexts have: .Label "k"
+                return self.method(dot, node, name, val, args[1:], final)
             if len(args) > 1 or final is not _NOFINAL:
                 raise self.fail(node, f"{name} is not a method but has arguments")
-            if name in recv:
-                return recv[name]
+            if val is not MISSING:
+                return val
             if self.missingkey == "error":
                 raise self.fail(node, f"map has no entry for key {quote(name)}")
             return None if self.missingkey == "zero" else MISSING
         raise self.fail(node, f"can't evaluate field {name} in type {go_type(recv)}")
+
+    def method(self, dot: Any, node: Node, name: str, fn: Any, args: list[Node], final: Any) -> Any:
+        argv = [self.arg(dot, a) for a in args] + ([] if final is _NOFINAL else [final])
+        try:
+            return fn(*argv)
+        except TypeError:
+            raise self.fail(node, f"wrong number of args for {name}: got {len(argv)}") from None
+        except FuncError as exc:
+            raise self.fail(node, f"error calling {name}: {exc}") from None
 
     def arg(self, dot: Any, node: Node) -> Any:
         if isinstance(node, Var):

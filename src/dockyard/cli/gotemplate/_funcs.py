@@ -160,8 +160,8 @@ def _to_json(v: Any) -> str:
     def norm(x: Any) -> Any:
         if isinstance(x, float) and x.is_integer() and abs(x) < 1e21:
             return int(x)
-        if isinstance(x, dict):
-            return {str(k): norm(y) for k, y in x.items()}
+        if isinstance(x, dict):  # methods (callables) are not data: docker marshals fields
+            return {str(k): norm(y) for k, y in x.items() if not callable(y)}
         if isinstance(x, (list, tuple)):
             return [norm(y) for y in x]
         return x

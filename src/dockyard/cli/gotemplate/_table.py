@@ -47,7 +47,10 @@ def format_rows(
     lines = [render(body, row) + "\n" for row in rows]
     if not is_table:
         return "".join(lines)
-    names = {k: k.upper() for row in rows[:1] for k in row} | dict(headers)
+    names: dict[str, Any] = {k: k.upper() for row in rows[:1] for k in row} | dict(headers)
+    for key, title in list(names.items()):
+        if rows and callable(rows[0].get(key)):  # a method heads its column too: .Label "k"
+            names[key] = lambda *_args, title=title: title
     head = parse(body).execute(names, funcs=HEADER_FUNCS)
     return tabwrite(head + "\n" + "".join(lines))
 
