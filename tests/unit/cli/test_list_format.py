@@ -142,6 +142,7 @@ def test_ps_format_json_is_one_object_a_line(dockyard: Any) -> None:
     first = json.loads(lines[0])
     assert first["Names"] == "web" and first["State"] == "running"
     assert first["Labels"] == "tier=front"
+    assert "Label" not in first  # a method, not a field: docker marshals fields only
 
 
 def test_ps_table_alone_is_the_default_table(dockyard: Any) -> None:
@@ -149,6 +150,12 @@ def test_ps_table_alone_is_the_default_table(dockyard: Any) -> None:
     header = out.splitlines()[0].split()
     assert rc == 0
     assert header == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+
+
+def test_ps_label_method_as_docker(dockyard: Any) -> None:
+    rc, out, _ = dockyard("ps", "-a", "--format", 'table {{.Names}}\\t{{.Label "tier"}}')
+    assert rc == 0
+    assert out == "NAMES     LABEL\nweb       front\ndb        \n"
 
 
 def test_ps_go_template_with_conditions(dockyard: Any) -> None:

@@ -34,7 +34,8 @@ PS_HEADERS = {
 PS_TABLE = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
-def _row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
+def _row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    """What docker's container formatter offers a template (``.Label "k"`` a method)."""
     cmd = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
     ports = ", ".join(
         f"{p['IP'] or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
@@ -45,12 +46,17 @@ def _row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
     from dockyard.cli.render import ago
 
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(c["Created"]))
+    labels, mounts = c.get("Labels") or {}, c.get("Mounts") or []
     return {
         "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c["Image"],
         "Command": json.dumps(cmd, ensure_ascii=False), "CreatedAt": created,
         "RunningFor": ago(created) + " ago", "Status": c["Status"], "State": c["State"],
         "Ports": ports, "Names": c["Names"][0].lstrip("/"),
-        "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda key: str(labels.get(key, "")),
+        "Mounts": ",".join(str(m.get("Name") or m.get("Source") or "") for m in mounts),
+        "LocalVolumes": str(sum(1 for m in mounts if m.get("Type") == "volume")),
+        "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
     }  # fmt: skip
 
 

@@ -55,7 +55,7 @@ NETWORK_HEADERS = {
 }  # fmt: skip
 
 
-def _network_view(n: dict[str, Any], no_trunc: bool) -> dict[str, str]:
+def _network_view(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
     """What docker's network formatter offers a template: strings, labels as ``k=v,...``."""
     labels = n.get("Labels") or {}
     return {
@@ -63,7 +63,7 @@ def _network_view(n: dict[str, Any], no_trunc: bool) -> dict[str, str]:
         "Scope": n["Scope"], "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
         "Internal": str(bool(n.get("Internal"))).lower(),
         "Labels": ",".join(f"{k}={x}" for k, x in sorted(labels.items())),
-        "CreatedAt": n.get("Created", ""),
+        "CreatedAt": n.get("Created", ""), "Label": lambda key: str(labels.get(key, "")),
     }  # fmt: skip
 
 

@@ -40,7 +40,7 @@ VOLUME_HEADERS = {
 }  # fmt: skip
 
 
-def _volume_view(v: dict[str, Any]) -> dict[str, str]:
+def _volume_view(v: dict[str, Any]) -> dict[str, Any]:
     """What docker's volume formatter offers a template: strings, labels as ``k=v,...``."""
     labels = v.get("Labels") or {}
     usage = v.get("UsageData") or {}
@@ -49,7 +49,7 @@ def _volume_view(v: dict[str, Any]) -> dict[str, str]:
         "Mountpoint": v.get("Mountpoint", ""),
         "Labels": ",".join(f"{k}={x}" for k, x in sorted(labels.items())),
         "Links": str(usage["RefCount"]) if "RefCount" in usage else "N/A",
-        "Size": "N/A",
+        "Size": "N/A", "Label": lambda key: str(labels.get(key, "")),
     }  # fmt: skip
 
 
