@@ -31,7 +31,8 @@ CONTAINER = {
     "Args": ["-c", "echo hello"],
     "LogPath": "/var/lib/dockyard/containers/4fa6e0f0c678/4fa6e0f0c678-json.log",
     "State": {"Status": "running", "Pid": 4242, "ExitCode": 0, "Health": None},
-    "Config": {"Image": "busybox", "Labels": {"com.example.vendor": "ACME"}, "Env": ["A=1"]},
+    "Config": {"Image": "busybox", "Labels": {"com.example.vendor": "ACME"}, "Env": ["A=1"],
+               "Cmd": None, "Volumes": None},
     "Mounts": [
         {"Type": "volume", "Name": "data", "Source": "/var/lib/v/data/_data",
          "Destination": "/data", "RW": True},
@@ -76,12 +77,14 @@ DOCKER_INSPECT: list[tuple[str, str]] = [
     ('{{(index (index .NetworkSettings.Ports "8787/tcp") 0).HostPort}}', "16001"),
     ('{{(index .NetworkSettings.Ports "80/tcp" 0).HostPort}}', "8080"),
     ("{{json .Config}}",
-     '{"Env":["A=1"],"Image":"busybox","Labels":{"com.example.vendor":"ACME"}}'),
+     '{"Cmd":null,"Env":["A=1"],"Image":"busybox","Labels":{"com.example.vendor":"ACME"},'
+     '"Volumes":null}'),
     ('{{index .Config.Labels "com.example.vendor"}}', "ACME"),
     # an absent label is the zero string, as docker's map[string]string gives
     ('{{index .Config.Labels "nope"}}', ""),
-    # a nil pointer prints as Go prints it
+    # a nil pointer prints as Go prints it; a null map or slice is an empty one
     ("{{.State.Health}}", "<nil>"),
+    ('{{index .Config.Volumes "/data"}}|{{len .Config.Cmd}}|{{join .Config.Cmd " "}}', "|0|"),
     ("{{if .State.Health}}health{{else}}no healthcheck{{end}}", "no healthcheck"),
     ('{{if eq .State.Status "running"}}up {{.State.Pid}}{{end}}', "up 4242"),
     ("{{.State.ExitCode | printf \"%03d\"}}", "000"),

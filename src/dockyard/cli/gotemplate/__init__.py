@@ -75,4 +75,4 @@ def render(template: str, data: Any) -> str:
     """
     if template == "json":
         template = "{{json .}}"
-    return parse(template).execute(data, missingkey="error", nil_text="<nil>")
+    return parse(template).execute(data, missingkey="error", typed=True)

@@ -49,6 +49,10 @@ __all__ = ["Template"]
 _NOFINAL: Any = object()  # no value piped in from the previous command
 
 
+# What docker's typed data gives for a null map or slice (labels, Cmd, Env, ...)
+_NIL_COLLECTION: dict[str, Any] = {"len": 0, "index": "", "join": ""}
+
+
 class _Break(Exception):
     pass
 
@@ -59,17 +63,16 @@ class _Continue(Exception):
 
 class _Exec:
     def __init__(
-        self, tpl: Template, root: Any, missingkey: str, nil_text: str, funcs: dict[str, Fn]
+        self, tpl: Template, root: Any, missingkey: str, typed: bool, funcs: dict[str, Fn]
     ) -> None:
         self.tpl = tpl
         self.vars: list[list[Any]] = [["$", root]]
         self.missingkey = missingkey
-        self.nil_text = nil_text
+        self.typed = typed
+        self.nil_text = "<nil>" if typed else "<no value>"
         self.funcs = funcs
         self.out: list[str] = []
-        self.zero: Callable[[dict[Any, Any]], Any] = (
-            docker_zero if missingkey == "error" else lambda m: None
-        )
+        self.zero: Callable[[dict[Any, Any]], Any] = docker_zero if typed else lambda m: None
 
     def fail(self, node: Node, msg: str) -> InvalidArgument:
         text = self.tpl.text
@@ -293,6 +296,8 @@ class _Exec:
         argv = [self.arg(dot, a) for a in args[1:]]
         if final is not _NOFINAL:
             argv.append(final)
+        if self.typed and argv and argv[0] is None and name in _NIL_COLLECTION:
+            return _NIL_COLLECTION[name]  # a typed nil map or slice: len 0, index "", join ""
         try:
             kinds = [params[i] if i < len(params) else variadic for i in range(len(argv))]
             conv = [convert(k or "any", v) for k, v in zip(kinds, argv, strict=True)]
@@ -327,11 +332,17 @@ class Template:
         data: Any,
         *,
         missingkey: str = "default",
-        nil_text: str = "<no value>",
+        typed: bool = False,
         funcs: dict[str, Fn] | None = None,
     ) -> str:
-        """Go's ``Execute``; ``missingkey`` is Go's option: default, zero or error."""
-        ex = _Exec(self, data, missingkey, nil_text, funcs or FUNCS)
+        """Go's ``Execute``; ``missingkey`` is Go's option: default, zero or error.
+
+        ``typed`` reads the data as docker's typed structs rather than Go's
+        ``map[string]interface{}``: ``null`` prints ``<nil>`` (a nil pointer),
+        ``len``/``index``/``join`` of ``null`` are those of an empty map or slice,
+        and ``index`` of an absent key is the zero of the map's value type.
+        """
+        ex = _Exec(self, data, missingkey, typed, funcs or FUNCS)
         try:
             ex.walk(data, self.nodes)
         except RecursionError:
