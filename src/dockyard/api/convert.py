@@ -120,7 +120,10 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     swap = _get(hc, "MemorySwap", int, 0) or None
     if memory is not None and memory < 0:
         raise InvalidArgument("create: HostConfig.Memory must not be negative")
-    log_cfg = (_get(hc, "LogConfig", dict, {}) or {}).get("Config") or {}
+    log = _get(hc, "LogConfig", dict, {}) or {}
+    if str(log.get("Type") or "json-file") != "json-file":  # dockerd's words
+        raise InvalidArgument(f"logger: no log driver named '{log['Type']}' is registered")
+    log_cfg = log.get("Config") or {}
     from dockyard.engine.options import parse_size
 
     ulimits = [(f"RLIMIT_{str(u['Name']).upper()}", int(u["Soft"]), int(u["Hard"]))
@@ -174,7 +177,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         no_healthcheck=no_health,
         stop_signal=_get(body, "StopSignal", str),
         stop_timeout=_get(body, "StopTimeout", int),
-        volumes=_strs(hc, "Binds"),
+        volumes=_strs(hc, "Binds") + _anonymous(body, hc),
         mounts=[_mount_str(m) for m in _get(hc, "Mounts", list, [])],
         publish=_ports(hc),
         publish_all=bool(_get(hc, "PublishAllPorts", bool, False)),
@@ -192,6 +195,15 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     if run.remove and dopts.restart != "no":
         raise InvalidArgument("conflicting options: cannot both remove and restart containers")
     return run, dopts
+
+
+def _anonymous(body: dict[str, Any], hc: dict[str, Any]) -> list[str]:
+    """``Config.Volumes`` (``{"/data": {}}``, what ``docker create -v /data`` and docker-py's
+    ``volumes=`` send): an anonymous volume at each path no bind or mount already covers."""
+    wanted = _get(body, "Volumes", dict, {}) or {}
+    covered = {b.split(":")[1] for b in _strs(hc, "Binds") if b.count(":") >= 1}
+    covered |= {str(m.get("Target")) for m in _get(hc, "Mounts", list, []) if isinstance(m, dict)}
+    return [str(path) for path in wanted if str(path) not in covered]
 
 
 def _mount_str(m: Any) -> str:

@@ -424,18 +424,19 @@ def _pull_ref(image: str, tag: str) -> str:
 
 async def _import(request: web.Request, src: str) -> web.StreamResponse:
     """``fromSrc=-``: the body is a root filesystem tarball, committed as a one-layer image
-    (``repo``/``tag`` name it; ``changes`` are not supported and refused)."""
+    (``repo``/``tag`` name it; ``changes`` are Dockerfile metadata instructions, applied as
+    ``commit`` applies them: :func:`dockyard.engine.commit.apply_changes`)."""
     if src != "-":
         raise InvalidArgument("images/create: fromSrc must be '-' (the body): URLs are not fetched")
-    if request.query.getall("changes", []):
-        raise InvalidArgument("images/create: changes are not supported on import")
     repo = request.query.get("repo") or ""
     target = _pull_ref(repo, request.query.get("tag") or "") if repo else None
     store = _store(request)
     with tempfile.TemporaryDirectory(prefix="dockyard-import-") as tmp:
         path = Path(tmp) / "rootfs.tar"
         await _body_to_file(request, path)
-        img = await asyncio.to_thread(_import_rootfs, store, path, target)
+        img = await asyncio.to_thread(
+            _import_rootfs, store, path, target, request.query.getall("changes", [])
+        )
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     await resp.write((json.dumps({"status": str(img.id)}) + "\n").encode())
@@ -443,16 +444,21 @@ async def _import(request: web.Request, src: str) -> web.StreamResponse:
     return resp
 
 
-def _import_rootfs(store: ImageStore, path: Path, target: str | None) -> Image:
+def _import_rootfs(
+    store: ImageStore, path: Path, target: str | None, changes: list[str] | None = None
+) -> Image:
     import os
     from datetime import UTC
 
-    from dockyard.oci.image import History, ImageConfig
+    from dockyard.build.state import ImageState
+    from dockyard.engine.commit import apply_changes
+    from dockyard.oci.image import History
 
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
-    config = ImageConfig(arch, "linux", created=now,
-                         history=(History(created=now, created_by="import"),))  # fmt: skip
+    state = ImageState(arch, "linux", {}, history=[History(created=now, created_by="import")])
+    apply_changes(state, changes or [])
+    config = state.image_config(now)
     return store.create_image([path], config, tags=[target] if target else [])
 
 

@@ -136,12 +136,36 @@ async def ping(_r: web.Request) -> web.StreamResponse:
 
 
 async def version(_r: web.Request) -> web.StreamResponse:
+    """dockerd's fields; ``GoVersion`` names the interpreter that runs the daemon (clients
+    only print it), ``Components`` the one engine."""
+    import platform
+
     from dockyard import __version__
 
-    return web.json_response({"Version": __version__, "ApiVersion": API_VERSION,
-                              "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
-                              "Arch": os.uname().machine,
-                              "KernelVersion": os.uname().release})  # fmt: skip
+    uname = os.uname()
+    common = {"Version": __version__, "ApiVersion": API_VERSION,
+              "MinAPIVersion": MIN_API_VERSION, "GitCommit": "", "BuildTime": "",
+              "GoVersion": f"python{platform.python_version()}", "Os": "linux",
+              "Arch": uname.machine, "KernelVersion": uname.release}  # fmt: skip
+    return web.json_response({"Platform": {"Name": "dockyard"},
+                              "Components": [{"Name": "Engine", "Version": __version__,
+                                              "Details": dict(common)}],
+                              **common, "Experimental": False})  # fmt: skip
+
+
+async def no_swarm(request: web.Request) -> web.StreamResponse:
+    """Swarm, its nodes, services, tasks, secrets and configs: dockerd's answers on a node
+    that is in no swarm (503), so clients take them as such (docker-py's ``leave_swarm(force
+    =True)`` returns True on it). dockyard never joins one (DESIGN.md: beyond one machine is
+    Kubernetes); ``init``/``join`` say so."""
+    if request.path.endswith(("/swarm/init", "/swarm/join")):
+        msg = "dockyard does not run a swarm: deploy to Kubernetes (dockyard apply --kubeconfig)"
+    elif request.path.endswith("/swarm/leave"):
+        msg = "This node is not part of a swarm"
+    else:
+        msg = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
+               "join\" to connect this node to swarm and try again.")  # fmt: skip
+    return web.json_response({"message": msg}, status=503)
 
 
 async def info(request: web.Request) -> web.StreamResponse:
@@ -325,14 +349,17 @@ async def container_remove(request: web.Request) -> web.StreamResponse:
 
 async def containers_prune(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.query import filter_containers
+    from dockyard.engine.system import container_size
 
     d = _d(request)
-    gone = []
+    gone, space = [], 0
     for rec in filter_containers(d.list(all_=True), _filters(request)):  # label=, id=, ...
         if rec.status in ("exited", "created", "dead"):
+            size = await asyncio.to_thread(container_size, d, rec.id)
             await d.remove(rec.id)
             gone.append(rec.id)
-    return web.json_response({"ContainersDeleted": gone, "SpaceReclaimed": 0})
+            space += size
+    return web.json_response({"ContainersDeleted": gone, "SpaceReclaimed": space})
 
 
 async def container_resize(request: web.Request) -> web.StreamResponse:
@@ -404,6 +431,42 @@ def _details_prefix(rec: Any) -> bytes:
     opts = (rec.config.get("daemon") or {}).get("log_opts") or {}
     env = list(((rec.config.get("spec") or {}).get("process") or {}).get("env") or [])
     return details_prefix(extra_attributes(opts, rec.labels, env))
+
+
+async def container_changes(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.commit import changes
+
+    d = _d(request)
+    found = await asyncio.to_thread(changes, d, request.match_info["id"])
+    return web.json_response(found)
+
+
+async def commit(request: web.Request) -> web.StreamResponse:
+    """``POST /commit?container=…&repo=…&tag=…&changes=…&pause=…`` (dockerd's query; the
+    body, a container config to merge, is not read: ``changes`` say what to change)."""
+    from dockyard.engine.commit import commit as commit_container
+
+    d = _d(request)
+    q = request.query
+    rec = d.get(q.get("container") or "")
+    repo, tag = q.get("repo") or "", q.get("tag") or ""
+    tags = [f"{repo}:{tag or 'latest'}"] if repo else []
+    pause = q.get("pause", "true").lower() not in ("0", "false", "no")
+    paused = pause and rec.status == "running"
+    if paused:
+        try:
+            await d.pause(rec.id)
+        except DockyardError:  # it exited meanwhile: nothing left to hold still
+            paused = False
+    try:
+        img = await asyncio.to_thread(
+            commit_container, d, rec.id, tags=tags, changes=q.getall("changes", []),
+            comment=q.get("comment") or "", author=q.get("author") or "",
+        )  # fmt: skip
+    finally:
+        if paused:
+            await d.unpause(rec.id)
+    return web.json_response({"Id": str(img.id)}, status=201)
 
 
 async def container_top(request: web.Request) -> web.StreamResponse:
@@ -606,6 +669,8 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/containers/{id}/attach", container_attach)
         r.add_get(p + "/containers/{id}/logs", container_logs)
         r.add_get(p + "/containers/{id}/top", container_top)
+        r.add_get(p + "/containers/{id}/changes", container_changes)
+        r.add_post(p + "/commit", commit)
         r.add_get(p + "/containers/{id}/stats", container_stats)
         r.add_get(p + "/containers/{id}/archive", archive_get, allow_head=False)
         r.add_head(p + "/containers/{id}/archive", archive_head)
@@ -620,6 +685,9 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_post(p + "/volumes/prune", volumes_prune)
         r.add_get(p + "/volumes/{name}", volume_inspect)
         r.add_delete(p + "/volumes/{name}", volume_remove)
+        for what in ("swarm", "nodes", "services", "tasks", "secrets", "configs"):
+            r.add_route("*", p + f"/{what}", no_swarm)
+            r.add_route("*", p + f"/{what}/{{rest:.*}}", no_swarm)
     from dockyard.api.images import register as register_images
 
     register_images(app, daemon.engine.images)

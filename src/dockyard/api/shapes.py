@@ -93,7 +93,8 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "PublishAllPorts": bool(dopts.get("publish_all")),
             "Dns": dopts.get("dns") or [],
             "ExtraHosts": dopts.get("add_hosts") or None,
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": {"Type": "json-file", "Config": _log_config(dopts)},
+            **_host_config_rest(opts, dopts),
         },
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": str(bundle / "rootfs")}},
         "Mounts": [
@@ -110,6 +111,7 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "Image": rec.image_ref,
             "WorkingDir": proc.get("cwd") or "",
             "Labels": dict(rec.labels),
+            "StopTimeout": dopts.get("stop_timeout"),
             "StopSignal": dopts.get("stop_signal")
             or (rec.config.get("image_config") or {}).get("StopSignal")
             or "SIGTERM",
@@ -124,6 +126,57 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "Networks": networks,
         },
     }
+
+
+def _log_config(dopts: dict[str, Any]) -> dict[str, str]:
+    """json-file's options as the client gave them (``--log-opt``/``LogConfig.Config``)."""
+    cfg = {str(k): str(v) for k, v in dict(dopts.get("log_opts") or {}).items()}
+    if dopts.get("log_max_size"):
+        cfg["max-size"] = str(dopts["log_max_size"])
+    if dopts.get("log_max_file"):
+        cfg["max-file"] = str(dopts["log_max_file"])
+    return cfg
+
+
+def _devices(specs: list[str]) -> list[dict[str, str]]:
+    out = []
+    for spec in specs:  # HOST[:CONTAINER[:PERMS]]; CDI names (vendor/class=name) are not paths
+        if spec.startswith("/"):
+            host, _, rest = spec.partition(":")
+            inside, _, perms = rest.partition(":")
+            out.append({"PathOnHost": host, "PathInContainer": inside or host,
+                        "CgroupPermissions": perms or "rwm"})  # fmt: skip
+    return out
+
+
+def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, Any]:
+    """The rest of dockerd's ``HostConfig``, each value what dockyard does: the namespace
+    modes are docker's defaults because every container gets its own pid, ipc, uts and
+    cgroup namespaces; the settings dockyard has no knob for are their unset values."""
+    tmpfs = {}
+    for item in opts.get("tmpfs") or []:
+        dest, _, mount_opts = str(item).partition(":")
+        tmpfs[dest] = mount_opts
+    ulimits = [{"Name": str(n).removeprefix("RLIMIT_").lower(), "Soft": soft, "Hard": hard}
+               for n, soft, hard in opts.get("ulimits") or []]  # fmt: skip
+    return {
+        "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
+        "CgroupnsMode": "private", "IpcMode": "private", "PidMode": "", "UTSMode": "",
+        "UsernsMode": "", "Cgroup": "", "Links": None, "Isolation": "", "Runtime":
+        "dockyard-runtime", "ShmSize": 67108864, "CgroupParent": "",
+        "DnsOptions": dopts.get("dns_options") or [], "DnsSearch": dopts.get("dns_search") or [],
+        "GroupAdd": opts.get("group_add") or None, "OomScoreAdj": opts.get("oom_score_adj") or 0,
+        "SecurityOpt": opts.get("security_opt") or None, "Tmpfs": tmpfs or None,
+        "Sysctls": opts.get("sysctls") or None, "Ulimits": ulimits or None,
+        "Devices": _devices(opts.get("devices") or []), "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+        "CpusetMems": "", "MemoryReservation": 0, "MemorySwappiness": None,
+        "OomKillDisable": False, "KernelMemoryTCP": 0, "CpuCount": 0, "CpuPercent": 0,
+        "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+    }  # fmt: skip
 
 
 def _hc_json(h: dict[str, Any] | None) -> dict[str, Any] | None:

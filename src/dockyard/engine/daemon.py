@@ -756,6 +756,11 @@ class Daemon:
                 f"remove {rec.name}: you cannot remove a running container {rec.id[:12]}. "
                 "Stop the container before attempting removal or force remove"
             )
+        if rec.status == "restarting" and not force:
+            raise Conflict(  # between two runs of a restart policy: as dockerd, not gone
+                f"remove {rec.name}: you cannot remove a restarting container {rec.id[:12]}. "
+                "Stop the container before attempting removal or force remove"
+            )
         task = self.restart_tasks.pop(rec.id, None)
         if task is not None:
             task.cancel()

@@ -13,7 +13,15 @@ if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
     from dockyard.engine.volumes import Volume
 
-__all__ = ["disk_usage", "info", "prune_volumes", "top", "volume_json", "volume_users"]
+__all__ = [
+    "container_size",
+    "disk_usage",
+    "info",
+    "prune_volumes",
+    "top",
+    "volume_json",
+    "volume_users",
+]
 
 
 def info(d: Daemon) -> dict[str, Any]:
@@ -46,6 +54,25 @@ def info(d: Daemon) -> dict[str, Any]:
         "LiveRestoreEnabled": True,
         "DefaultRuntime": "dockyard-runtime",
         "Name": uname.nodename,
+        "Debug": False,
+        "ExperimentalBuild": False,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "none"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
+        "Runtimes": {"dockyard-runtime": {"path": "dockyard-runtime"}},
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": (d.net.warnings() if d.net is not None else [])
         + ([d.spare_error] if d.spare_error else [])
         + ([d.cgroups.problem] if d.cgroups.problem else []),
@@ -59,6 +86,11 @@ def _du(path: str) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
     return total
+
+
+def container_size(d: Daemon, cid: str) -> int:
+    """Bytes in the container's writable layer (``SizeRw``; what removing it reclaims)."""
+    return _du(str(d.root / "snapshots" / cid / "upper"))
 
 
 def disk_usage(d: Daemon) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""docker-py (PyPI ``docker``) against dockyardd: what its own integration suite found
+missing (tools/docker-py-suite runs that suite; docs/daemon.md). One private daemon for the
+module (``daemon_kit``: private network and mount namespaces)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_kit import Daemonized, daemonized
+
+docker = pytest.importorskip("docker")
+
+pytestmark = [pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def dy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemonized]:
+    with daemonized(tmp_path_factory.mktemp("dockerpy")) as d:
+        d.out("ps", "-q")  # starts the daemon
+        yield d
+
+
+@pytest.fixture
+def client(dy: Daemonized) -> Iterator[Any]:
+    c = docker.DockerClient(base_url=f"unix://{dy.run_root / 'dockyard.sock'}", timeout=60)
+    try:
+        yield c
+    finally:
+        for ctr in c.containers.list(all=True):
+            ctr.remove(force=True)
+        c.close()
+
+
+def _wait_status(ctr: Any, status: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ctr.reload()
+        if ctr.status == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"container never {status}: {ctr.status}")
+
+
+def test_no_swarm_is_answered_as_dockerd_answers_it(client: Any) -> None:
+    assert client.api.leave_swarm(force=True) is True  # 503: "not part of a swarm"
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.inspect_swarm()
+    assert e.value.response.status_code == 503
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.services()
+    assert "not a swarm manager" in str(e.value.explanation)
+    info, version = client.info(), client.version()
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+    assert info["Debug"] is False and info["ExperimentalBuild"] is False
+    assert version["GoVersion"].startswith("python") and version["Components"]
+
+
+def test_diff_and_commit_with_changes(client: Any) -> None:
+    ctr = client.containers.run("busybox", ["sh", "-c", "touch /test && rm /bin/true"],
+                                detach=True)  # fmt: skip
+    assert ctr.wait()["StatusCode"] == 0
+    found = {c["Path"]: c["Kind"] for c in ctr.diff()}
+    assert found["/test"] == 1 and found["/bin/true"] == 2 and found["/bin"] == 0
+    img = ctr.commit("committed", "v1", changes=["EXPOSE 8000", 'CMD ["ls", "/test"]'],
+                     message="from a test")  # fmt: skip
+    try:
+        attrs = client.api.inspect_image("committed:v1")
+        assert attrs["Config"]["Cmd"] == ["ls", "/test"]
+        assert "8000/tcp" in attrs["Config"]["ExposedPorts"]
+        assert client.containers.run(img.id, remove=True) == b"/test\n"  # the new layer
+        with pytest.raises(docker.errors.APIError, match="not a valid change command"):
+            ctr.commit("bad", changes=["RUN true"])
+    finally:
+        client.images.remove("committed:v1", force=True)
+
+
+def test_config_volumes_are_anonymous_volumes(client: Any) -> None:
+    ctr = client.api.create_container("busybox", "true", volumes=["/vol1"])
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tf:
+        info = tarfile.TarInfo("data.txt")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    assert client.api.put_archive(ctr, "/vol1", data.getvalue())
+    mounts = client.api.inspect_container(ctr)["Mounts"]
+    assert [m["Destination"] for m in mounts] == ["/vol1"] and mounts[0]["Type"] == "volume"
+
+
+def test_log_config(client: Any) -> None:
+    log = docker.types.LogConfig(type="", config={"max-file": "100"})
+    hc = client.api.create_host_config(log_config=log)
+    ctr = client.api.create_container("busybox", "true", host_config=hc)
+    cfg = client.api.inspect_container(ctr)["HostConfig"]["LogConfig"]
+    assert cfg == {"Type": "json-file", "Config": {"max-file": "100"}}
+    bad = docker.types.LogConfig(type="asdf", config={})
+    with pytest.raises(docker.errors.APIError) as e:
+        hc = client.api.create_host_config(log_config=bad)
+        client.api.create_container("busybox", "true", host_config=hc)
+    assert e.value.explanation == "logger: no log driver named 'asdf' is registered"
+
+
+def test_prune_reports_the_space_it_reclaimed(client: Any) -> None:
+    ctr = client.containers.run("busybox", ["dd", "if=/dev/zero", "of=/blob", "bs=1k",
+                                            "count=256"], detach=True)  # fmt: skip
+    assert ctr.wait()["StatusCode"] == 0
+    result = client.containers.prune()
+    assert ctr.id in result["ContainersDeleted"]
+    assert result["SpaceReclaimed"] >= 256 * 1024
+
+
+def test_a_restarting_container_is_not_removed_without_force(client: Any) -> None:
+    ctr = client.containers.run("busybox", ["false"], detach=True,
+                                restart_policy={"Name": "always"})  # fmt: skip
+    _wait_status(ctr, "restarting")
+    with pytest.raises(docker.errors.APIError) as e:
+        ctr.remove()
+    assert "stop the container before" in str(e.value.explanation).lower()
+    ctr.remove(force=True)
+
+
+def test_import_applies_changes(client: Any, tmp_path: Path) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tf:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"hi"))
+    client.api.import_image_from_data(data.getvalue(), repository="imported", tag="t",
+                                      changes=["USER foobar", 'CMD ["echo"]'])  # fmt: skip
+    try:
+        cfg = client.api.inspect_image("imported:t")["Config"]
+        assert (cfg["User"], cfg["Cmd"]) == ("foobar", ["echo"])
+    finally:
+        client.images.remove("imported:t", force=True)

@@ -1,0 +1,59 @@
+"""What docker-py's integration suite showed missing in create bodies and inspect shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dockyard.api.convert import options_from_create
+from dockyard.api.shapes import _host_config_rest, _log_config
+from dockyard.errors import InvalidArgument
+from dockyard.records import asdict
+
+
+def test_config_volumes_are_anonymous_volumes_unless_bound() -> None:
+    body = {"Image": "busybox", "Volumes": {"/vol1": {}, "/data": {}},
+            "HostConfig": {"Binds": ["/srv:/data:rw"]}}  # fmt: skip
+    _run, d = options_from_create(body, None)
+    assert d.volumes == ["/srv:/data:rw", "/vol1"]
+
+
+def test_a_mount_target_covers_a_declared_volume() -> None:
+    mount = {"Type": "volume", "Target": "/m", "Source": "v"}
+    body = {"Image": "busybox", "Volumes": {"/m": {}}, "HostConfig": {"Mounts": [mount]}}
+    _run, d = options_from_create(body, None)
+    assert d.volumes == []
+
+
+@pytest.mark.parametrize("kind", ["", "json-file", None])
+def test_json_file_is_the_log_driver(kind: str | None) -> None:
+    body = {
+        "Image": "b",
+        "HostConfig": {"LogConfig": {"Type": kind, "Config": {"max-file": "100"}}},
+    }
+    _run, d = options_from_create(body, None)
+    assert _log_config(asdict(d)) == {"max-file": "100"}
+
+
+def test_another_log_driver_is_refused_in_dockerds_words() -> None:
+    body = {"Image": "b", "HostConfig": {"LogConfig": {"Type": "asdf", "Config": {}}}}
+    with pytest.raises(InvalidArgument) as e:
+        options_from_create(body, None)
+    assert str(e.value) == "logger: no log driver named 'asdf' is registered"
+
+
+def test_host_config_has_dockerds_keys_with_what_dockyard_does() -> None:
+    body: dict[str, Any] = {"Image": "b", "HostConfig": {
+        "Tmpfs": {"/run": "size=1m"}, "Devices": [{"PathOnHost": "/dev/null"}],
+        "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}]}}  # fmt: skip
+    run, d = options_from_create(body, None)
+    hc = _host_config_rest(asdict(run), asdict(d))
+    for key in ("VolumesFrom", "CgroupnsMode", "PidMode", "UTSMode", "IpcMode", "Isolation",
+                "MemorySwappiness", "DeviceCgroupRules", "Runtime", "VolumeDriver"):  # fmt: skip
+        assert key in hc
+    assert hc["CgroupnsMode"] == "private" and hc["PidMode"] == ""  # own namespaces
+    assert hc["Tmpfs"] == {"/run": "size=1m"}
+    assert hc["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/null",
+                              "CgroupPermissions": "rwm"}]  # fmt: skip
+    assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 10, "Hard": 20}]
