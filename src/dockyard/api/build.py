@@ -5,7 +5,8 @@ dockerd's: ``t`` (repeatable), ``dockerfile`` (a path inside the context), ``bui
 (JSON), ``nocache``, ``target``, ``q``, ``platform``, ``networkmode`` (``default``, ``none``,
 ``host``); ``rm``, ``forcerm``, ``pull``, ``cachefrom`` and the resource settings are
 accepted and have no effect (RUN containers are always removed; bases come from the store).
-``labels`` is refused: the builder has no way to add them yet.
+``labels`` become one ``LABEL`` instruction after the built stage's last one
+(:func:`with_labels`).
 
 The answer streams dockerd's JSON messages: ``{"stream": ...}`` lines (the builder's
 progress and the RUN steps' output), ``{"aux": {"ID": ...}}`` with the image id, then
@@ -39,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.store.images import ImageStore
 
-__all__ = ["register", "unpack_context"]
+__all__ = ["register", "unpack_context", "with_labels"]
 
 BUILD: web.AppKey[tuple[ImageStore, Path]] = web.AppKey("build")
 
@@ -68,14 +69,65 @@ def unpack_context(archive: Path, dest: Path) -> None:
         raise InvalidArgument("build context: truncated archive") from None
 
 
+def with_labels(text: str, labels: dict[str, str], target: str | None,
+                filename: str = "Dockerfile") -> str:  # fmt: skip
+    """``text`` with one ``LABEL`` instruction after the last instruction of the built
+    stage (``target``, else the last): what ``labels`` of ``POST /build`` mean (dockerd's
+    classic builder adds them to the image it builds). Each key and value is a quoted
+    string with ``"``, ``$`` and the escape character escaped: taken literally, never
+    expanded; a newline in one is InvalidArgument."""
+    from dockyard.build.parser import parse_dockerfile
+
+    parsed = parse_dockerfile(text, filename)
+    esc = parsed.escape_token
+    stages: list[tuple[str, int]] = []  # (name, end line of its last instruction)
+    for node in parsed.ast.children:
+        if node.value.lower() == "from":
+            words = [n.value for n in node.args()]
+            name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
+            stages.append((name, node.end_line))
+        elif stages:
+            stages[-1] = (stages[-1][0], node.end_line)
+    wanted = [s for s in stages if target and s[0] == target.lower()]
+    if not stages or (target and not wanted):
+        return text  # the builder reports the missing FROM or target
+    end = (wanted or stages)[-1][1]
+
+    def quote(s: str) -> str:
+        if "\n" in s or "\r" in s:
+            raise InvalidArgument(f"build: label {s!r}: newlines are not supported")
+        for ch in dict.fromkeys((esc, '"', "$")):
+            s = s.replace(ch, esc + ch)
+        return f'"{s}"'
+
+    line = "LABEL " + " ".join(f"{quote(k)}={quote(v)}" for k, v in labels.items())
+    lines = text.splitlines()
+    return "\n".join([*lines[:end], line, *lines[end:]]) + "\n"
+
+
+def _labels(request: web.Request) -> dict[str, str]:
+    try:
+        labels = json.loads(request.query.get("labels") or "{}")
+    except ValueError:
+        raise InvalidArgument("build: labels is not a JSON object") from None
+    if not isinstance(labels, dict):
+        raise InvalidArgument("build: labels is not a JSON object")
+    return {str(k): "" if v is None else str(v) for k, v in labels.items()}
+
+
 def _options(request: web.Request, context: Path) -> dict[str, Any]:
     q = request.query
-    if q.get("labels") and json.loads(q["labels"] or "{}"):
-        raise InvalidArgument("build: labels are not supported (use LABEL in the Dockerfile)")
     name = q.get("dockerfile") or "Dockerfile"
     dockerfile = (context / name.lstrip("/")).resolve()
     if not dockerfile.is_relative_to(context.resolve()):
         raise InvalidArgument(f"build: dockerfile {name!r} is outside the context")
+    text = None
+    labels = _labels(request)
+    if labels and dockerfile.is_file():
+        from dockyard.build.parser import read_dockerfile
+
+        text = with_labels(read_dockerfile(dockerfile), labels, q.get("target") or None,
+                           dockerfile.name)  # fmt: skip
     try:
         args = json.loads(q.get("buildargs") or "{}")
     except ValueError:
@@ -88,6 +140,7 @@ def _options(request: web.Request, context: Path) -> dict[str, Any]:
     return {
         "context": context,
         "dockerfile": dockerfile,
+        "dockerfile_text": text,
         "tags": tuple(q.getall("t", [])),
         "target": q.get("target") or None,
         "build_args": {str(k): "" if v is None else str(v) for k, v in args.items()},

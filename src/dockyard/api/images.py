@@ -298,18 +298,21 @@ async def images_load(request: web.Request) -> web.StreamResponse:
     from dockyard.store.archive import load_archive
 
     store = _store(request)
+    lines: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="dockyard-load-") as tmp:
         path = Path(tmp) / "in.tar"
         await _body_to_file(request, path)
+        tags: list[list[str]] = []
         try:
-            images = await asyncio.to_thread(load_archive, store, path)
-        except DockyardError as e:
-            raise InvalidArgument(f"load: {e}") from None
-    lines: list[dict[str, Any]] = []
-    for img in images:
-        tags = [_familiar(t) for t in img.repo_tags]
-        text = "".join(f"Loaded image: {t}\n" for t in tags) or f"Loaded image ID: {img.id}\n"
-        lines.append({"stream": text})
+            images = await asyncio.to_thread(load_archive, store, path, tags_out=tags)
+        except DockyardError as e:  # as dockerd: a 200 whose stream says what failed
+            lines.append({"errorDetail": {"message": f"load: {e}"}, "error": f"load: {e}"})
+            images = []
+    for img, own in zip(images, tags, strict=True):  # one message a tag, as dockerd
+        named = [_familiar(t) for t in own]
+        lines += [{"stream": f"Loaded image: {t}\n"} for t in named] or [
+            {"stream": f"Loaded image ID: {img.id}\n"}
+        ]
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     for line in lines:  # quiet (a client not on a terminal) only drops progress bars: none

@@ -593,11 +593,12 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
 
 
 async def volumes_list(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.system import volume_json
+    from dockyard.engine.system import volume_json, volume_matches
 
     d = _d(request)
-    return web.json_response({"Volumes": [volume_json(d, v) for v in d.volumes.list()],
-                              "Warnings": []})  # fmt: skip
+    filters = _filters(request)
+    found = [volume_json(d, v) for v in d.volumes.list() if volume_matches(d, v, filters)]
+    return web.json_response({"Volumes": found, "Warnings": []})
 
 
 async def volumes_create(request: web.Request) -> web.StreamResponse:

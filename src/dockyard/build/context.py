@@ -218,12 +218,18 @@ class SourceTree:
             )
             if ignored and not keep_looking:
                 continue
-            if not ignored:
-                yield sub, Path(e.path), st
-            if is_dir:
-                yield from self._walk(
-                    Path(e.path), sub, max_depth=max_depth - 1, excludes=excludes, below=rel_below
-                )
+            below_it = (
+                self._walk(Path(e.path), sub, max_depth=max_depth - 1, excludes=excludes,
+                           below=rel_below) if is_dir else iter(())
+            )  # fmt: skip
+            if ignored:  # an ignored dir is there only for what a ``!`` pattern takes back:
+                found = list(below_it)  # then it comes too, as BuildKit sends the parents
+                if found:  # of what it sends (else ``!a/b/f`` would have no ``a/b`` to go in)
+                    yield sub, Path(e.path), st
+                    yield from found
+                continue
+            yield sub, Path(e.path), st
+            yield from below_it
 
     def entries(self, source: Source, excludes: list[str] | None = None) -> list[Entry]:
         """What copying ``source`` copies: a file, or a directory's contents."""

@@ -20,6 +20,7 @@ __all__ = [
     "prune_volumes",
     "top",
     "volume_json",
+    "volume_matches",
     "volume_users",
 ]
 
@@ -134,6 +135,27 @@ def volume_json(d: Daemon, v: Volume, size: bool = False) -> dict[str, Any]:
             "RefCount": len(volume_users(d, v.name)),
         }
     return out
+
+
+def volume_matches(d: Daemon, v: Volume, filters: dict[str, list[str]]) -> bool:
+    """``GET /volumes?filters=``: dockerd's keys (``name`` a substring, ``label`` KEY or
+    KEY=VALUE, ``dangling``, ``driver``); all keys must match, any value within one."""
+    from collections.abc import Callable
+
+    checks: dict[str, Callable[[str], bool]] = {
+        "name": lambda w: w in v.name,
+        "driver": lambda w: w == "local",
+        "label": lambda w: (v.labels or {}).get(w.partition("=")[0]) == w.partition("=")[2]
+        if "=" in w else w in (v.labels or {}),
+        "dangling": lambda w: (not volume_users(d, v.name)) == (w.lower() in ("1", "true")),
+    }  # fmt: skip
+    for key, wanted in filters.items():
+        check = checks.get(key)
+        if check is None:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if wanted and not any(check(w) for w in wanted):
+            return False
+    return True
 
 
 def prune_volumes(d: Daemon, all_: bool = False) -> tuple[list[str], int]:

@@ -100,8 +100,16 @@ class _Plan:
 # --- load -------------------------------------------------------------------------------
 
 
-def load_archive(store: ImageStore, path: Path, *, allow_devices: bool = False) -> list[Image]:
-    """Load every image of the archive at ``path``; all or nothing."""
+def load_archive(
+    store: ImageStore,
+    path: Path,
+    *,
+    allow_devices: bool = False,
+    tags_out: list[list[str]] | None = None,
+) -> list[Image]:
+    """Load every image of the archive at ``path``; all or nothing. ``tags_out`` receives,
+    for each image, the tags the archive itself gives it (the image may have more in the
+    store: ``Loaded image:`` names only the archive's)."""
     where = f"load {path}"
     files = read_archive(Path(path), store.blobs, where)
     try:
@@ -110,6 +118,8 @@ def load_archive(store: ImageStore, path: Path, *, allow_devices: bool = False) 
             _verify_layers(plan, where, allow_devices)
         with store.lock():
             images = _commit(store, files, plans)
+            if tags_out is not None:
+                tags_out.extend(list(p.tags) for p in plans)
             if not allow_devices:
                 for image in images:
                     store.lower_dirs(image)
