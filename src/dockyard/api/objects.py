@@ -30,8 +30,10 @@ then are the objects created or updated, Namespaces first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -153,9 +155,69 @@ async def list_objects(request: web.Request) -> web.StreamResponse:
     kind, cls, namespaced = _plural(request)
     ns = request.match_info.get("ns") if namespaced else None
     sel = _selector(request)
-    items = _pods(o, ns, sel) if kind == "Pod" else [to_dict(x) for x in o.store.list(cls, ns, sel)]
+
+    def items() -> list[dict[str, Any]]:
+        if kind == "Pod":
+            return _pods(o, ns, sel)
+        return [to_dict(x) for x in o.store.list(cls, ns, sel)]
+
+    if request.query.get("watch") in ("1", "true"):
+        return await _watch(request, o, items)
     gv = PLURALS[request.match_info["plural"]][0]
-    return _json({"apiVersion": gv, "kind": f"{kind}List", "items": items})
+    return _json({"apiVersion": gv, "kind": f"{kind}List", "items": items()})
+
+
+async def _watch(
+    request: web.Request, o: Orchestrator, items: Callable[[], list[dict[str, Any]]]
+) -> web.StreamResponse:
+    """``?watch=1``: the API server's watch stream, one JSON event per line —
+    ``{"type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}`` — every current object
+    ADDED first, then each change as it happens. Woken by the object store's writes and the
+    pod backend's changes (and every 2 s, for what neither reports), each wake compares the
+    list with the last one sent. ``timeoutSeconds`` ends the stream, as the API server's."""
+    import asyncio
+    import json
+
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def poke(*_args: Any) -> None:
+        loop.call_soon_threadsafe(wake.set)
+
+    cancel = o.store.watch(poke)
+    o.listeners.append(poke)
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    limit = float(request.query.get("timeoutSeconds") or 0)
+    deadline = loop.time() + limit if limit > 0 else None
+    sent: dict[str, str] = {}
+    try:
+        while request.transport is not None and not request.transport.is_closing():
+            wake.clear()
+            now = {_key(i): (i, json.dumps(i, sort_keys=True)) for i in items()}
+            events = [("ADDED" if k not in sent else "MODIFIED", i)
+                      for k, (i, text) in now.items() if sent.get(k) != text]  # fmt: skip
+            events += [("DELETED", json.loads(text)) for k, text in sent.items() if k not in now]
+            for kind, obj in events:
+                await resp.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+            sent = {k: text for k, (_i, text) in now.items()}
+            wait = 2.0 if deadline is None else min(2.0, deadline - loop.time())
+            if wait <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+    except ConnectionError:
+        pass  # the client went away
+    finally:
+        cancel()
+        if poke in o.listeners:
+            o.listeners.remove(poke)
+    return resp
+
+
+def _key(item: dict[str, Any]) -> str:
+    m = item.get("metadata") or {}
+    return f"{m.get('namespace')}/{m.get('name')}"
 
 
 async def get_object(request: web.Request) -> web.StreamResponse:

@@ -74,6 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scale": ("kube", "Set the replicas of a Deployment or ReplicaSet"),
     "rollout": ("kube", "Manage rollouts (status, history, undo, restart, pause, resume)"),
     "autoscale": ("kube", "Create a HorizontalPodAutoscaler for a Deployment"),
+    "set": ("kube", "Set features of objects (set image deployment/NAME CONTAINER=IMAGE)"),
     "compose": ("kube", "Run compose projects as deployments (up, down, ps, logs, build, config)"),
     "export": ("kube", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
     "sbom": ("security", "Write an image's software bill of materials (CycloneDX or SPDX)"),

@@ -28,12 +28,61 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("-w", "--workdir", help="working directory inside the container")
         a("--privileged", action="store_true", help="give extended privileges")
         a("--detach-keys", help="override the key sequence for detaching a container")
+        a("-c", "--container", dest="pod_container", help="a pod's container (kubectl's)")
+        a("-n", "--namespace", help="the pod's namespace (kubectl's)")
         a("container")
         a("command", nargs=argparse.REMAINDER)
     else:
         a("--no-stdin", action="store_true", help="do not attach STDIN")
         a("--detach-keys", help="override the key sequence for detaching")
         a("container")
+
+
+def _kubectl_flags(args: argparse.Namespace) -> None:
+    """kubectl's ``exec POD [-c C] [-n NS] [-it] -- CMD``: flags after the pod name land in
+    the command; take them back when every word before ``--`` is one of them."""
+    cmd = list(args.command)
+    if "--" not in cmd:
+        return
+    head, tail = cmd[: cmd.index("--")], cmd[cmd.index("--") + 1 :]
+    found: dict[str, Any] = {}
+    i = 0
+    while i < len(head):
+        word = head[i]
+        flag, eq, value = word.partition("=")
+        if flag in ("-c", "--container", "-n", "--namespace"):
+            if not eq:
+                if i + 1 >= len(head):
+                    return
+                value, i = head[i + 1], i + 1
+            found["pod_container" if flag in ("-c", "--container") else "namespace"] = value
+        elif word in ("-i", "-t", "-it", "-ti", "--stdin", "--tty"):
+            found.update({"interactive": True} if word in ("-i", "--stdin") else
+                         {"tty": True} if word in ("-t", "--tty") else
+                         {"interactive": True, "tty": True})  # fmt: skip
+        else:
+            return  # a docker command that contains `--`: leave it alone
+        i += 1
+    for key, value in found.items():
+        setattr(args, key, value)
+    args.command = tail
+
+
+def _create_exec(c: Client, ref: str, body: dict[str, Any], target: str, kube: bool) -> str:
+    """The exec instance; a bare name that no container has may be a pod's (kubectl)."""
+    from urllib.parse import quote
+
+    from dockyard.errors import NotFound
+
+    try:
+        return str(c.request("POST", f"/containers/{ref}/exec", body).json()["Id"])
+    except NotFound as missing:
+        if kube or "no such container" not in str(missing).lower():
+            raise
+        from dockyard.cli.commands.kube import pod_target
+
+        ref = quote(pod_target(c, target, None, None, missing), safe="")
+        return str(c.request("POST", f"/containers/{ref}/exec", body).json()["Id"])
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
@@ -56,16 +105,19 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         from dockyard.cli.commands.crun import attached
 
         return attached(c, msg, fds)
-    if args.command[:1] == ["--"]:  # kubectl's form: exec POD -- CMD
-        args.command = args.command[1:]
-    if "/" in args.container:  # pod/NAME, deploy/NAME (cli/commands/kube.py)
-        from dockyard.cli.commands.kube import pod_container
+    _kubectl_flags(args)
+    kube = "/" in args.container or args.pod_container or args.namespace
+    if kube:  # pod/NAME, deploy/NAME, POD -c CONTAINER -n NS (cli/commands/kube.py)
+        from dockyard.cli.commands.kube import pod_target
+        from dockyard.errors import NotFound
 
-        ref = quote(pod_container(c, args.container), safe="")
+        missing = NotFound(f"no such pod: {args.container}")
+        ref = quote(pod_target(c, args.container, args.namespace, args.pod_container, missing),
+                    safe="")  # fmt: skip
     body = {"Cmd": list(args.command), "Env": parse_env(args.env, dict(os.environ)),
             "User": args.user or "", "WorkingDir": args.workdir or "", "Tty": args.tty,
             "Privileged": args.privileged, "AttachStdin": args.interactive}  # fmt: skip
-    eid = c.request("POST", f"/containers/{ref}/exec", body).json()["Id"]
+    eid = _create_exec(c, ref, body, args.container, bool(kube))
     if args.detach:
         c.request("POST", f"/exec/{eid}/start", {"Detach": True}).read()
         return 0

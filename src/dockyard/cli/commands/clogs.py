@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("-n", "--tail", default="all", help="number of lines to show from the end")
         a("-t", "--timestamps", action="store_true", help="show timestamps")
         a("--details", action="store_true", help="show extra details provided to logs")
+        a("-c", "--container", dest="pod_container", help="a pod's container (kubectl's)")
+        a("--namespace", help="the pod's namespace (kubectl's -n when not a number)")
         a("container")
     elif name == "events":
         a("--since", help="show all events created since timestamp")
@@ -60,19 +62,14 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
 def _logs(c: Any, args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
+    info = _container_info(c, args)  # first: a kubectl -n NAMESPACE is no --tail
     q = (f"?stdout=1&stderr=1&follow={int(args.follow)}&timestamps={int(args.timestamps)}"
          f"&tail={quote(str(args.tail))}&details={int(args.details)}")  # fmt: skip
     if args.since:
         q += f"&since={quote(_when(args.since))}"
     if args.until:
         q += f"&until={quote(_when(args.until))}"
-    target = args.container
-    if "/" in target:  # pod/NAME, deploy/NAME: a pod's container (cli/commands/kube.py)
-        from dockyard.cli.commands.kube import pod_container
-
-        target = pod_container(c, target)
-    ref = quote(target, safe="")
-    info = c.get(f"/containers/{ref}/json")
+    ref = quote(info["Id"], safe="")
     resp = c.request("GET", f"/containers/{ref}/logs{q}")
     out, err = sys.stdout.buffer, sys.stderr.buffer
     if info["Config"]["Tty"]:
@@ -85,6 +82,32 @@ def _logs(c: Any, args: argparse.Namespace) -> int:
         f.write(data)
         f.flush()
     return 0
+
+
+def _container_info(c: Any, args: argparse.Namespace) -> Any:
+    """The container to read: docker's name or id, or — kubectl's habits — ``pod/NAME``,
+    ``deploy/NAME``, a pod name with ``-c CONTAINER`` / ``-n NAMESPACE`` (``-n`` is
+    docker's ``--tail`` unless it is not a number and the target is a pod)."""
+    from urllib.parse import quote
+
+    from dockyard.errors import NotFound
+
+    target, ns = args.container, args.namespace
+    kube = "/" in target or args.pod_container or ns
+    if not ns and str(args.tail) != "all" and not str(args.tail).lstrip("-").isdigit():
+        ns, args.tail, kube = str(args.tail), "all", True  # `logs -n prod pod/web`
+    if not kube:
+        try:
+            return c.get(f"/containers/{quote(target, safe='')}/json")
+        except NotFound as missing:
+            from dockyard.cli.commands.kube import pod_target
+
+            cid = pod_target(c, target, None, None, missing)
+            return c.get(f"/containers/{quote(cid, safe='')}/json")
+    from dockyard.cli.commands.kube import pod_target
+
+    cid = pod_target(c, target, ns, args.pod_container, NotFound(f"no such pod: {target}"))
+    return c.get(f"/containers/{quote(cid, safe='')}/json")
 
 
 def _events(c: Any, args: argparse.Namespace) -> int:

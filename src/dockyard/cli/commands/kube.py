@@ -95,7 +95,17 @@ RESOURCE = {
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     a = p.add_argument
     ns_help = "the namespace (default: default)"
-    if name in ("apply", "get", "describe", "delete", "scale", "rollout", "autoscale", "top"):
+    if name in (
+        "apply",
+        "get",
+        "describe",
+        "delete",
+        "scale",
+        "rollout",
+        "autoscale",
+        "top",
+        "set",
+    ):
         a("-n", "--namespace", default="default", help=ns_help)
     if name == "apply":
         a("-f", "--filename", action="append", required=True, help="file, directory or -")
@@ -114,9 +124,16 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("kind")
         a("names", nargs="*")
         a("-l", "--selector", help="label selector (app=web,tier!=db)")
-        a("-o", "--output", default="", help="wide, yaml, json, name or jsonpath=TEMPLATE")
+        a("-o", "--output", default="",
+          help="wide, yaml, json, name, jsonpath=TEMPLATE, custom-columns=H:PATH")  # fmt: skip
         a("-w", "--watch", action="store_true", help="print changes until interrupted")
         a("-A", "--all-namespaces", action="store_true", help="every namespace")
+        a("--no-headers", action="store_true", help="tables without their header line")
+        a("--output-watch-events", action="store_true", help="-w: show the event type")
+        a("--request-timeout", type=float, default=0.0, help="-w: stop after SECONDS")
+    elif name == "set":
+        a("what", help="image")
+        a("args", nargs="+", metavar="TYPE/NAME CONTAINER=IMAGE")
     elif name == "describe":
         a("kind")
         a("names", nargs="*")
@@ -186,6 +203,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         "top": _top,
         "compose": _compose,
         "export": _export,
+        "set": _set,
     }[name]
     return int(handler(ctx, args))
 
@@ -368,32 +386,15 @@ def _list(c: Client, plural: str, ns: str | None, names: list[str], selector: st
 
 
 def _get(ctx: Context, args: argparse.Namespace) -> int:
-    c = client(ctx)
-    plural = plural_of(args.kind)
-    ns = None if args.all_namespaces else args.namespace
-    items = _list(c, plural, ns, args.names, args.selector)
-    out = _render(plural, items, args.output, bool(args.all_namespaces), single=bool(args.names))
-    if out:
-        print(out)
-    elif not args.watch:
-        where = "" if args.all_namespaces else f" in {args.namespace} namespace"
-        print(f"No resources found{where}.", file=sys.stderr)
-    if not args.watch:
-        return 0
-    seen = {_row_key(i): json.dumps(i, sort_keys=True) for i in items}
-    try:
-        while True:
-            time.sleep(1.0)
-            items = _list(c, plural, ns, args.names, args.selector)
-            now = {_row_key(i): json.dumps(i, sort_keys=True) for i in items}
-            changed = [i for i in items if seen.get(_row_key(i)) != now[_row_key(i)]]
-            if changed:
-                text = _render(plural, changed, args.output, bool(args.all_namespaces), True)
-                body = text.split("\n", 1)
-                print(body[1] if len(body) > 1 and not args.output else text, flush=True)
-            seen = now
-    except KeyboardInterrupt:
-        return 0
+    from dockyard.cli.commands.kubeget import get
+
+    return get(ctx, args)
+
+
+def _set(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.cli.commands.kubeget import set_image
+
+    return set_image(ctx, args)
 
 
 def _row_key(item: dict[str, Any]) -> str:
@@ -424,7 +425,7 @@ def _render(
     if output not in ("", "wide"):
         raise InvalidArgument(
             f'unable to match a printer suitable for the output format "{output}", allowed '
-            "formats are: json,jsonpath,name,wide,yaml"
+            "formats are: custom-columns,json,jsonpath,name,wide,yaml"
         )
     if not items:
         return ""
@@ -587,93 +588,10 @@ COLUMNS: dict[str, Any] = {
 
 
 def jsonpath(data: Any, template: str) -> str:
-    """kubectl's JSONPath subset: ``{.a.b}``, ``[n]``, ``[*]``, ``{range X}...{end}``,
-    literal text between expressions."""
-    template = template.strip("'\"")
-    out: list[str] = []
-    _jp_render(data, _jp_tokens(template), out)
-    return "".join(out).replace("\\n", "\n").replace("\\t", "\t")
+    """kubectl's JSONPath (:mod:`dockyard.cli.jsonpath`: filters, ``..``, slices)."""
+    from dockyard.cli.jsonpath import jsonpath as render
 
-
-def _jp_tokens(template: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    i = 0
-    while i < len(template):
-        j = template.find("{", i)
-        if j < 0:
-            tokens.append(("text", template[i:]))
-            break
-        if j > i:
-            tokens.append(("text", template[i:j]))
-        k = template.find("}", j)
-        if k < 0:
-            raise InvalidArgument(f"error parsing jsonpath {template}: unclosed action")
-        expr = template[j + 1 : k].strip()
-        if expr.startswith("range "):
-            tokens.append(("range", expr[6:].strip()))
-        elif expr == "end":
-            tokens.append(("end", ""))
-        elif expr.startswith('"') and expr.endswith('"'):
-            tokens.append(("text", expr[1:-1]))
-        else:
-            tokens.append(("expr", expr))
-        i = k + 1
-    return tokens
-
-
-def _jp_render(data: Any, tokens: list[tuple[str, str]], out: list[str]) -> None:
-    i = 0
-    while i < len(tokens):
-        kind, value = tokens[i]
-        if kind == "text":
-            out.append(value)
-        elif kind == "expr":
-            out.append(" ".join(_jp_str(v) for v in _jp_eval(data, value)))
-        elif kind == "range":
-            depth, j = 1, i + 1
-            while j < len(tokens) and depth:
-                depth += {"range": 1, "end": -1}.get(tokens[j][0], 0)
-                j += 1
-            body = tokens[i + 1 : j - 1]
-            for item in _jp_eval(data, value):
-                _jp_render(item, body, out)
-            i = j
-            continue
-        i += 1
-
-
-def _jp_str(v: Any) -> str:
-    if isinstance(v, (dict, list)):
-        return json.dumps(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def _jp_eval(data: Any, expr: str) -> list[Any]:
-    import re
-
-    expr = expr.lstrip("$")
-    current = [data]
-    for part in re.findall(r"\.([^.\[]+)|\[([^\]]*)\]", expr):
-        key, index = part
-        nxt: list[Any] = []
-        for v in current:
-            if key:
-                if isinstance(v, dict) and key in v:
-                    nxt.append(v[key])
-            elif index == "*":
-                nxt.extend(
-                    v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else []
-                )
-            elif isinstance(v, list) and index.lstrip("-").isdigit():
-                n = int(index)
-                if -len(v) <= n < len(v):
-                    nxt.append(v[n])
-            elif isinstance(v, dict) and index.strip("'\"") in v:
-                nxt.append(v[index.strip("'\"")])
-        current = nxt
-    return current
+    return render(data, template)
 
 
 # ---------------------------------------------------------------------- describe
@@ -994,6 +912,23 @@ def pod_container(
         if s.get("containerID"):
             return str(s["containerID"]).removeprefix("dockyard://")
     raise FailedPrecondition(f"pod {pod['metadata']['name']} has no container yet")
+
+
+def pod_target(
+    c: Client, target: str, namespace: str | None, container: str | None, missing: Exception
+) -> str:
+    """kubectl's habit on ``logs``/``exec``: ``pod/NAME``, ``deploy/NAME`` or — with ``-n``
+    or ``-c``, or when no docker container has that name — a bare pod name; the container
+    id of the pod's container ``container`` (default its first). ``missing`` (the docker
+    side's NotFound) is raised when there is no such pod either."""
+    if "/" not in target:
+        target = f"pod/{target}"
+        if not namespace and not container:
+            try:
+                return pod_container(c, target)
+            except NotFound:
+                raise missing from None
+    return pod_container(c, target, namespace or "default", container)
 
 
 # ---------------------------------------------------------------------- compose
