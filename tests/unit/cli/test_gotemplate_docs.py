@@ -348,31 +348,35 @@ def test_plain_template_per_row_with_shell_escapes() -> None:
 # -- errors: one line, with the position ------------------------------------------
 
 BAD = [
-    ("{{.State", "template: :1:9: unclosed action"),
-    ("{{end}}", "template: :1:3: unexpected {{end}}"),
-    ("{{frob .X}}", 'template: :1:3: function "frob" not defined'),
-    ("{{if .x}}", "template: :1:10: unexpected EOF in if"),
-    ("{{$y}}", 'template: :1:3: undefined variable "$y"'),
-    ('{{"abc}}', "template: :1:3: unterminated quoted string"),
-    ("{{(.a}}", "template: :1:6: unclosed left paren"),
-    ("{{.a)}}", "template: :1:5: unexpected right paren"),
-    ("{{.a-b}}", "template: :1:5: bad character U+002D '-'"),
-    ("{{/* x }}", "template: :1:1: unclosed comment"),
-    ("line one\n  {{.x | }}", 'template: :2:10: missing command after "|"'),
-    ("{{break}}", "template: :1:3: {{break}} outside {{range}}"),
-    ("{{. | 3}}", "template: :1:7: non executable command in pipeline stage 2"),
-    ("{{3abc}}", 'template: :1:3: bad number syntax: "3a"'),
-    ("{{.Nope}}", 'template: :1:3: executing "" at <.Nope>: map has no entry for key "Nope"'),
+    ("{{.State", "template: :1:8: unclosed action"),
+    ("{{end}}", "template: :1:2: unexpected {{end}}"),
+    ("{{frob .X}}", 'template: :1:2: function "frob" not defined'),
+    ("{{if .x}}", "template: :1:9: unexpected EOF in if"),
+    ("{{$y}}", 'template: :1:2: undefined variable "$y"'),
+    ('{{"abc}}', "template: :1:2: unterminated quoted string"),
+    ("{{(.a}}", "template: :1:5: unclosed left paren"),
+    ("{{.a)}}", "template: :1:4: unexpected right paren"),
+    ("{{.a-b}}", "template: :1:4: bad character U+002D '-'"),
+    ("{{/* x }}", "template: :1:0: unclosed comment"),
+    ("line one\n  {{.x | 3}}", "template: :2:9: non executable command in pipeline stage 2"),
+    ("{{break}}", "template: :1:2: {{break}} outside {{range}}"),
+    ("{{. | 3}}", "template: :1:6: non executable command in pipeline stage 2"),
+    ("{{3abc}}", 'template: :1:2: bad number syntax: "3a"'),
+    ("{{.Nope}}", 'template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'),
     ("{{.State.Health.Status}}",
      'executing "" at <.State.Health.Status>: nil pointer evaluating interface {}.Status'),
     ("{{index .Args 5}}", "error calling index: index out of range: 5"),
-    ("{{upper .State.Pid}}",
-     "error calling upper: wrong type for value; expected string; got int"),
+    ("{{upper .State.Pid}}",  # reported at the argument, as Go's evalArg does
+     'template: :1:14: executing "" at <.State.Pid>: wrong type for value; expected string; '
+     "got int"),
     ("{{lt .State.Pid 1.5}}", "error calling lt: incompatible types for comparison"),
     ("{{join .Args}}", "wrong number of args for join: want 2 got 1"),
     ("{{.Name 1}}", "Name is not a method but has arguments"),
     ("{{range .Name}}{{end}}", "range can't iterate over /MyContainer"),
-    ('{{template "missing"}}', 'no such template "missing"'),
+    ('{{template "missing"}}', 'at <{{template "missing"}}>: template "missing" not defined'),
+    ("{{.Name}", "template: :1:7: bad character U+007D '}'"),
+    ("{{.Name #}}", 'template: :1:8: unexpected "#" in operand'),
+    ("{{slice .Args 2 1}}", "error calling slice: invalid slice index: 2 > 1"),
     ('{{define "a"}}{{template "a"}}{{end}}{{template "a"}}',
      "template: exceeded maximum template depth"),
 ]  # fmt: skip
@@ -380,6 +384,7 @@ BAD = [
 
 @pytest.mark.parametrize(("template", "message"), BAD)
 def test_bad_templates_are_one_line_errors_naming_the_position(template: str, message: str) -> None:
+    """``template: :LINE:COL: ...`` with Go's columns, counted in bytes from 0."""
     with pytest.raises(InvalidArgument) as err:
         render(template, CONTAINER)
     text = str(err.value)
@@ -397,4 +402,4 @@ def test_cli_bad_format_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert out.returncode != 0
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
-    assert lines == ["dockyard: template: :1:11: unclosed action"], out.stderr
+    assert lines == ["dockyard: template: :1:10: unclosed action"], out.stderr

@@ -224,5 +224,5 @@ def test_a_bad_template_on_a_list_command_is_one_line_and_exit_1(dockyard: Any) 
     rc, out, err = dockyard("ps", "-a", "--format", "{{.Names}} {{.Nope}}")
     assert rc == 1 and out == ""
     assert err == (
-        'dockyard: template: :1:14: executing "" at <.Nope>: map has no entry for key "Nope"\n'
+        'dockyard: template: :1:13: executing "" at <.Nope>: map has no entry for key "Nope"\n'
     )

@@ -128,12 +128,14 @@ class _Exec:
             pairs = enumerate(val)
         elif isinstance(val, int) and not isinstance(val, bool):
             if len(node.pipe.decl) > 1:
-                raise self.fail(node, f"can't use {val} to iterate over more than one variable")
+                raise self.fail(
+                    node.pipe.cmds[-1], f"can't use {val} to iterate over more than one variable"
+                )
             pairs = ((i, i) for i in range(val))  # lazily: {{range 1000000000}} is no list
         elif val is None or val is MISSING:
             pairs = ()
         else:
-            raise self.fail(node, f"range can't iterate over {sprint_value(val)}")
+            raise self.fail(node.pipe.cmds[-1], f"range can't iterate over {sprint_value(val)}")
         if not self.iterate(node, pairs) and node.orelse is not None:
             self.walk(dot, node.orelse)
 
@@ -166,7 +168,8 @@ class _Exec:
     def call_template(self, dot: Any, node: Call) -> None:
         body = self.tpl.defs.get(node.src)
         if body is None:
-            raise self.fail(node, f"no such template {quote(node.src)}")
+            at = Node(node.pos, f"{{{{template {quote(node.src)}}}}}")
+            raise self.fail(at, f"template {quote(node.src)} not defined")
         val = None if node.pipe is None else self.pipe(dot, node.pipe)
         saved, self.vars = self.vars, [["$", val]]
         try:
@@ -298,9 +301,13 @@ class _Exec:
             argv.append(final)
         if self.typed and argv and argv[0] is None and name in _NIL_COLLECTION:
             return _NIL_COLLECTION[name]  # a typed nil map or slice: len 0, index "", join ""
+        conv = []
+        for i, v in enumerate(argv):
+            try:  # as Go's evalArg: a wrong type is reported at the argument
+                conv.append(convert((params[i] if i < len(params) else variadic) or "any", v))
+            except FuncError as exc:
+                raise self.fail(args[i + 1] if i + 1 < len(args) else node, str(exc)) from None
         try:
-            kinds = [params[i] if i < len(params) else variadic for i in range(len(argv))]
-            conv = [convert(k or "any", v) for k, v in zip(kinds, argv, strict=True)]
             return fn(*conv, zero=self.zero) if fn is index_fn else fn(*conv)
         except FuncError as exc:
             raise self.fail(node, f"error calling {name}: {exc}") from None

@@ -99,11 +99,11 @@ def index_fn(item: Any, *keys: Any, zero: Callable[[dict[Any, Any]], Any] = lamb
     for key in keys:
         if item is None or item is MISSING:
             raise FuncError("index of untyped nil")
-        if isinstance(item, dict):
-            if key in item:
-                item = item[key]
-                continue
-            return zero(item)
+        if isinstance(item, dict):  # JSON objects: map[string]...
+            if not isinstance(key, str):
+                raise FuncError(f"value has type {go_type(key)}; should be string")
+            item = item[key] if key in item else zero(item)
+            continue
         if isinstance(item, (list, tuple, str)):
             if not isinstance(key, int) or isinstance(key, bool):
                 raise FuncError(f"cannot index slice/array with type {go_type(key)}")
@@ -129,19 +129,27 @@ def docker_zero(m: dict[Any, Any]) -> Any:
     return {str: "", int: 0, float: 0.0, bool: False, list: [], dict: {}}.get(kind)
 
 
-def _slice(item: Any, *idx: Any) -> Any:
+def _slice(item: Any, *idx: int) -> Any:
+    """Go's ``slice``: bytes of a string, elements of a list; ``item[i:j:k]`` for lists."""
     if item is None or item is MISSING:
         raise FuncError("slice of untyped nil")
-    if len(idx) > 3 or (len(idx) == 3 and isinstance(item, str)):
+    if len(idx) > 3:
         raise FuncError(f"too many slice indexes: {len(idx)}")
+    if isinstance(item, str) and len(idx) == 3:
+        raise FuncError("cannot 3-index slice a string")
     if not isinstance(item, (list, tuple, str)):
         raise FuncError(f"can't slice item of type {go_type(item)}")
     seq: Any = item.encode() if isinstance(item, str) else item
-    bounds = [int(x) for x in idx] + [len(seq)] * (2 - len(idx[:2]))
-    lo, hi = bounds[0], bounds[1]
-    if not 0 <= lo <= hi <= len(seq):
-        raise FuncError(f"index out of range: {hi if hi > len(seq) else lo}")
-    out = seq[lo:hi]
+    bounds = [0, len(seq), len(seq)]
+    for i, x in enumerate(idx):
+        if not 0 <= x <= len(seq):
+            raise FuncError(f"index out of range: {x}")
+        bounds[i] = x
+    if bounds[0] > bounds[1]:
+        raise FuncError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
+    if bounds[1] > bounds[2]:
+        raise FuncError(f"invalid slice index: {bounds[1]} > {bounds[2]}")
+    out = seq[bounds[0] : bounds[1]]
     return out.decode(errors="replace") if isinstance(item, str) else list(out)
 
 

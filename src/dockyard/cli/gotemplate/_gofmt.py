@@ -258,12 +258,17 @@ def _format_one(spec: _Spec, v: Any) -> str:
     if isinstance(v, str):
         return _fmt_str(spec, v) if verb in "svqxX" else _bad(spec, v)
     if isinstance(v, (list, tuple)):
-        return "[" + " ".join(_format_one(spec, x) for x in v) + "]"
+        return "[" + " ".join(_format_elem(spec, x) for x in v) + "]"
     if isinstance(v, dict):
         items = sorted(v.items(), key=key_order)
-        cells = [f"{_format_one(spec, k)}:{_format_one(spec, x)}" for k, x in items]
+        cells = [f"{_format_elem(spec, k)}:{_format_elem(spec, x)}" for k, x in items]
         return "map[" + " ".join(cells) + "]"
     return spec.pad(str(v)) if verb in "sv" else _bad(spec, v)
+
+
+def _format_elem(spec: _Spec, v: Any) -> str:
+    """An element of a list or map: a nil one is ``<nil>`` whatever the verb."""
+    return "<nil>" if v is None else _format_one(spec, v)
 
 
 def _parse_num(fmt: str, i: int) -> tuple[int | None, int]:

@@ -142,6 +142,9 @@ class Lexer:
                 k = self.number(k)
             elif c.isalpha() or c == "_":
                 k = self.ident(k)
+            elif c.isascii() and c.isprintable():  # Go's itemChar: the parser refuses it
+                add(("punct", c, k, k + 1))
+                k += 1
             else:
                 raise self.fail(k, f"unrecognized character in action: {_rune(c)}")
 
@@ -153,7 +156,7 @@ class Lexer:
 
     def _terminated(self, k: int) -> None:
         text = self.text
-        if k >= len(text) or text[k] in _SPACE or text[k] in ".,|:()" or text[k] == "}":
+        if k >= len(text) or text[k] in _SPACE or text[k] in ".,|:()" or text.startswith("}}", k):
             return
         raise self.fail(k, f"bad character {_rune(text[k])}")
 
@@ -253,8 +256,10 @@ def _rune(c: str) -> str:
 
 
 def where(text: str, pos: int) -> str:
+    """``LINE:COL`` as Go's ``ErrorContext`` writes it: the column counts bytes from 0."""
     line = text.count("\n", 0, pos) + 1
-    return f"{line}:{pos - text.rfind(chr(10), 0, pos)}"
+    col = len(text[text.rfind(chr(10), 0, pos) + 1 : pos].encode())
+    return f"{line}:{col}"
 
 
 # -- parse tree -------------------------------------------------------------------
@@ -531,12 +536,10 @@ class Parser:
         self.declarations(pipe, context)
         while True:
             tok = self.peek_ns()
-            if tok[0] == end:
-                if pipe.cmds and self.toks[self.i - 1][0] == "pipe":
-                    raise self.fail(tok[2], 'missing command after "|"')
+            if tok[0] == end:  # Go accepts a dangling "|" here: {{.x |}} is {{.x}}
                 self.next_ns()
                 break
-            if tok[0] in ("right", "rparen", "eof", "pipe", "comma", "declare", "assign"):
+            if tok[0] in ("right", "rparen", "eof", "pipe", "comma", "declare", "assign", "punct"):
                 raise self.unexpected(tok, context)
             if tok[0] == "keyword":
                 raise self.fail(tok[2], f"unexpected {tok[1]} in {context}")
@@ -572,14 +575,15 @@ class Parser:
         if node is None or self.toks[self.i][0] != "field":
             return node
         names: list[str] = []
+        at = self.toks[self.i][2]  # Go places a chain at its first added field
         while self.toks[self.i][0] == "field":
             names.append(self.next()[1][1:])
         src = self.text[node.pos : self.toks[self.i - 1][3]]
         if isinstance(node, Field):  # also Var
-            return type(node)(node.pos, src, node.names + names)
+            return type(node)(at, src, node.names + names)
         if isinstance(node, (Lit, Nil, Dot)):
             raise self.fail(node.pos, f"unexpected . after term {quote(node.src)}")
-        return Chain(node.pos, src, node, names)
+        return Chain(at, src, node, names)
 
     def term(self) -> Node | None:
         tok = self.next_ns()
@@ -608,6 +612,7 @@ class Parser:
         if kind == "lparen":
             pipe = self.pipeline("parenthesized pipeline", "rparen")
             pipe.src = self.text[pos : self.toks[self.i - 1][3]]
+            pipe.pos = pos
             return pipe
         self.i -= 1
         return None
