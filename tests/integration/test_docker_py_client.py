@@ -137,3 +137,24 @@ def test_import_applies_changes(client: Any, tmp_path: Path) -> None:
         assert (cfg["User"], cfg["Cmd"]) == ("foobar", ["echo"])
     finally:
         client.images.remove("imported:t", force=True)
+
+
+def test_kill_answers_once_the_container_is_down(client: Any) -> None:
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    ctr.kill()
+    ctr.remove()  # not "you cannot remove a running container"
+    assert ctr.id not in [c.id for c in client.containers.list(all=True)]
+
+
+def test_a_created_container_is_on_the_network_it_asked_for(client: Any) -> None:
+    net = client.networks.create("dockerpy-net")
+    try:
+        ctr = client.containers.create("busybox", "true", network="dockerpy-net")
+        assert list(ctr.attrs["NetworkSettings"]["Networks"]) == ["dockerpy-net"]
+        plain = client.containers.create("busybox", "true")
+        assert list(plain.attrs["NetworkSettings"]["Networks"]) == ["bridge"]
+        none = client.containers.create("busybox", "true", network_mode="none")
+        assert none.attrs["NetworkSettings"]["Networks"] == {}
+        ctr.remove()
+    finally:
+        net.remove()

@@ -50,7 +50,7 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
     state = dict(rec.config.get("state") or {})
     bundle = d.bundle(rec.id)
     ports = dict(rec.config.get("ports") or {})
-    networks = dict(rec.config.get("networks") or {})
+    networks = dict(rec.config.get("networks") or {}) or _configured_networks(opts)
     first: dict[str, Any] = next(iter(networks.values()), {}) if networks else {}
     return {
         "Id": rec.id,
@@ -126,6 +126,19 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "Networks": networks,
         },
     }
+
+
+def _configured_networks(opts: dict[str, Any]) -> dict[str, Any]:
+    """A container not started yet is on the network it asked for, with no endpoint yet
+    (dockerd lists it so between create and start; the daemon attaches at start)."""
+    mode = str(opts.get("network") or "default")
+    if mode in ("none", "host") or mode.startswith("container:"):
+        return {}
+    name = "bridge" if mode == "default" else mode
+    return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "",
+                   "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                   "MacAddress": "", "DriverOpts": None}}  # fmt: skip
 
 
 def _log_config(dopts: dict[str, Any]) -> dict[str, str]:

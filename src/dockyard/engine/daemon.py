@@ -661,8 +661,15 @@ class Daemon:
         signum = parse_signal(sig, signal.SIGKILL)
         if signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             self.set_state(rec.id, stopped_by_user=True)
+        # as dockerd: a SIGKILL answers once the container is down (10 s at most), so a
+        # ``kill`` then ``rm`` is not refused as the removal of a running container
+        killing = signum == signal.SIGKILL and rec.status == "running"
+        down = self.waiter(rec.id, "next-exit") if killing else None
         self._signal(rec, signum, all_=signum == signal.SIGKILL)
         self.emit(rec, "kill", signal=str(signum))
+        if down is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(down, 10)
 
     async def restart(self, ref: str, timeout: float | None = None) -> ContainerRecord:
         rec = self.get(ref)
