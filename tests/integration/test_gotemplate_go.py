@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from dockyard.cli.gotemplate import Template
+from dockyard.cli.gotemplate._table import tabwrite
 from dockyard.errors import InvalidArgument
 
 pytestmark = pytest.mark.anchors
@@ -298,3 +300,20 @@ def test_same_output_as_go_text_template(go_reference: Path) -> None:
             differ.append(f"{template!r} [{mk}]: go {go} ours {ours}")
     assert not differ, "\n".join(differ)
     assert len(runs) > 200
+
+
+def test_table_alignment_same_as_go_tabwriter(go_reference: Path) -> None:
+    """Docker aligns tables with ``tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)``."""
+    rnd = random.Random(11)
+    texts = []
+    for _ in range(1000):
+        lines = ["\t".join("".join(rnd.choice("ab é") for _ in range(rnd.randint(0, 14)))
+                           for _ in range(rnd.randint(1, 6)))
+                 for _ in range(rnd.randint(0, 7))]  # fmt: skip
+        texts.append("\n".join(lines) + rnd.choice(["", "\n", "\t", "\t\n"]))
+    requests = "".join(json.dumps({"tab": t}) + "\n" for t in texts)
+    answers = subprocess.run(
+        [str(go_reference)], input=requests, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    differ = [t for t, a in zip(texts, answers, strict=True) if json.loads(a)["out"] != tabwrite(t)]
+    assert not differ, differ[:3]

@@ -10,13 +10,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"text/template"
 )
 
 type req struct {
-	T    string `json:"t"`
-	Data any    `json:"d"`
-	MK   string `json:"mk"`
+	T    string  `json:"t"`
+	Data any     `json:"d"`
+	MK   string  `json:"mk"`
+	Tab  *string `json:"tab"` // when set: text/tabwriter with docker's settings instead
 }
 
 var docker = template.FuncMap{
@@ -57,6 +59,15 @@ func main() {
 			continue
 		}
 		res := map[string]string{}
+		if r.Tab != nil {
+			var b bytes.Buffer
+			w := tabwriter.NewWriter(&b, 10, 1, 3, ' ', 0)
+			w.Write([]byte(*r.Tab))
+			w.Flush()
+			res["out"] = b.String()
+			out.Encode(res)
+			continue
+		}
 		func() {
 			defer func() {
 				if p := recover(); p != nil {

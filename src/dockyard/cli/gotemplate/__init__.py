@@ -27,9 +27,10 @@ point — follows docker instead: a missing field is an error, ``null`` prints
 ``<nil>`` and ``index`` of an absent key gives the map's zero value (``""`` for the
 string maps docker users index, such as labels).
 
-Errors are one-line :class:`~dockyard.errors.InvalidArgument` naming the position:
-``template: :1:9: unexpected "}" in operand`` when parsing, and Go's ``template:
-:1:2: executing "" at <.Nope>: map has no entry for key "Nope"`` when executing.
+Errors are one-line :class:`~dockyard.errors.InvalidArgument` naming the position
+as Go does (line, and the byte column counted from 0): ``template: :1:8: unclosed
+action`` when parsing, ``template: :1:2: executing "" at <.Nope>: map has no entry
+for key "Nope"`` when executing.
 
 List commands use :func:`format_rows`: ``--format json`` (one object a line),
 ``--format 'table ...'`` (a header row, columns aligned as docker's tabwriter does)

@@ -64,6 +64,8 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     ``minwidth``.
     """
     lines = [line.split("\t") for line in text.split("\n")]
+    if len(lines[-1]) > 1 and not lines[-1][-1]:
+        lines[-1].pop()  # Go's Flush drops an empty last cell of an unterminated line
     widths: list[int] = []
     out: list[str] = []
 
