@@ -78,19 +78,28 @@ def test_htpasswd_formats(tmp_path: Path) -> None:
     sha = base64.b64encode(hashlib.sha1(b"secret").digest()).decode()
     f = tmp_path / "sha"
     f.write_text(f"bob:{{SHA}}{sha}\n# comment\n")
-    h = Htpasswd(f)
+    # unsalted {SHA}: refused unless explicitly allowed (issue 19 item 5d)
+    with pytest.raises(InvalidArgument, match=r"unsalted \{SHA\} hash refused"):
+        Htpasswd(f)
+    h = Htpasswd(f, allow_insecure=True)
     assert h.check("bob", "secret") and not h.check("bob", "nope")
+    assert h.insecure == ["bob"]
     plain = tmp_path / "plain"
     plain.write_text("carol:plainpw\n")
+    plain.chmod(0o600)
+    with pytest.raises(InvalidArgument, match="plain-text password refused"):
+        Htpasswd(plain)
     plain.chmod(0o644)
     with pytest.raises(InvalidArgument, match="plain-text"):
-        Htpasswd(plain)
+        Htpasswd(plain, allow_insecure=True)
     plain.chmod(0o600)
-    assert Htpasswd(plain).check("carol", "plainpw")
+    assert Htpasswd(plain, allow_insecure=True).check("carol", "plainpw")
     md5 = tmp_path / "md5"
     md5.write_text("dave:$apr1$abc$def\n")
     with pytest.raises(InvalidArgument, match="unsupported hash"):
         Htpasswd(md5)
+    bc = _htpasswd(tmp_path / "bcrypt", {"erin": "pw"})
+    assert Htpasswd(bc).insecure == []
 
 
 # --- tokens -----------------------------------------------------------------------------

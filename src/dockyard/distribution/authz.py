@@ -9,9 +9,10 @@ and returns a :class:`Decision`: the account, what it is granted, and — when
 something is missing — the ``WWW-Authenticate`` challenge to send with 401.
 
 * :class:`BasicAuthorizer` — an htpasswd file.  Bcrypt (``$2y$``, ``$2a$``,
-  ``$2b$``, through the ``bcrypt`` package) and ``{SHA}`` entries are
-  accepted; plain-text entries only when the file is readable by its owner
-  alone.  Any valid account may do everything.
+  ``$2b$``, through the ``bcrypt`` package) entries are accepted; unsalted
+  ``{SHA}`` and plain-text entries only when explicitly allowed (plain text
+  only in a file readable by its owner alone).  Any valid account may do
+  everything, unless an access file says what each may do.
 * :class:`TokenAuthorizer` — Docker's token flow: the client is sent to
   ``realm`` for a token with ``service`` and ``scope``, then presents it as
   ``Bearer``.  Tokens are verified with :mod:`dockyard.distribution.tokens`.
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from dockyard.distribution.access import AccessPolicy
 from dockyard.distribution.tokens import (
     Access,
     TokenClaims,
@@ -73,11 +75,21 @@ class Decision:
     claims: TokenClaims | None = None
     challenge: str | None = None
     message: str = ""
+    #: authenticated, but the account may not do what the request needs (403 DENIED)
+    denied: bool = False
+    #: credentials were presented and were wrong (counts towards throttling)
+    bad_credentials: bool = False
+    access: AccessPolicy | None = None
 
     def allows(self, kind: str, name: str, action: str) -> bool:
-        """Whether the caller holds ``action`` on the resource (basic auth holds everything)."""
+        """Whether the caller holds ``action`` on the resource.
+
+        Basic auth without an access file holds everything.
+        """
         if not self.ok:
             return False
+        if self.access is not None:
+            return self.access.allows(self.account, kind, name, action)
         return self.claims is None or self.claims.allows(kind, name, action)
 
 
@@ -91,17 +103,32 @@ class Authorizer(Protocol):
 
 
 class Htpasswd:
-    """Accounts from an Apache htpasswd file (``user:hash`` per line)."""
+    """Accounts from an Apache htpasswd file (``user:hash`` per line).
 
-    def __init__(self, path: Path) -> None:
+    Unsalted entries (``{SHA}``, and plain text in a file only its owner can
+    read) are refused unless ``allow_insecure``; :attr:`insecure` lists the
+    accounts that use one, for a warning.  A name that is not in the file costs
+    the same work as a wrong password (a check against a dummy hash of the
+    file's own kind and bcrypt cost), so timing does not tell which accounts
+    exist.
+    """
+
+    #: check unknown names against a dummy hash (switched off only to prove it matters)
+    equal_work = True
+
+    def __init__(self, path: Path, *, allow_insecure: bool = False) -> None:
         self.path = Path(path)
-        self._entries = _load_htpasswd(self.path)
+        self._entries = _load_htpasswd(self.path, allow_insecure)
+        self.insecure = sorted(u for u, h in self._entries.items() if not h.startswith("$2"))
+        self._dummy: str | None = None
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
     def check(self, user: str, password: str) -> bool:
         stored = self._entries.get(user)
         if stored is None:
+            if self.equal_work:
+                _verify(self._dummy_hash(), password)
             return False
         key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
         with self._lock:
@@ -114,8 +141,26 @@ class Htpasswd:
                 self._cache[user] = (key, time.monotonic() + _CACHE_TTL_S)
         return ok
 
+    def _dummy_hash(self) -> str:
+        """A hash no password matches, as costly to check as the file's usual entry."""
+        if self._dummy is None:
+            costs = [
+                int(h[4:6]) for h in self._entries.values() if h[:4] in _BCRYPT and h[4:6].isdigit()
+            ]
+            if costs or not self._entries:
+                import bcrypt
 
-def _load_htpasswd(path: Path) -> dict[str, str]:
+                cost = max(costs, default=10)
+                self._dummy = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(cost)).decode()
+            else:
+                self._dummy = "{SHA}" + base64.b64encode(os.urandom(20)).decode()
+        return self._dummy
+
+
+_BCRYPT = ("$2y$", "$2a$", "$2b$")
+
+
+def _load_htpasswd(path: Path, allow_insecure: bool) -> dict[str, str]:
     try:
         text = path.read_text()
         private = stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
@@ -129,23 +174,26 @@ def _load_htpasswd(path: Path) -> dict[str, str]:
         user, sep, hashed = line.partition(":")
         if not sep or not user:
             raise InvalidArgument(f"load htpasswd {path}: line {n}: expected user:hash")
-        _check_format(path, n, hashed, private)
+        _check_format(path, n, hashed, private, allow_insecure)
         out[user] = hashed
     return out
 
 
-def _check_format(path: Path, n: int, hashed: str, private: bool) -> None:
-    if hashed.startswith(("$2y$", "$2a$", "$2b$", "{SHA}")):
+def _check_format(path: Path, n: int, hashed: str, private: bool, allow_insecure: bool) -> None:
+    if hashed.startswith(_BCRYPT):
         return
+    where = f"load htpasswd {path}: line {n}"
     if hashed.startswith("$"):
         raise InvalidArgument(
-            f"load htpasswd {path}: line {n}: unsupported hash {hashed.split('$')[1]!r} "
-            "(use bcrypt: htpasswd -B)"
+            f"{where}: unsupported hash {hashed.split('$')[1]!r} (use bcrypt: htpasswd -B)"
         )
-    if not private:
+    kind = "unsalted {SHA} hash" if hashed.startswith("{SHA}") else "plain-text password"
+    if not allow_insecure:
         raise InvalidArgument(
-            f"load htpasswd {path}: line {n}: plain-text password in a file others can read"
+            f"{where}: {kind} refused (use bcrypt: htpasswd -B, or --allow-insecure-htpasswd)"
         )
+    if not hashed.startswith("{SHA}") and not private:
+        raise InvalidArgument(f"{where}: plain-text password in a file others can read")
 
 
 def _verify(stored: str, password: str) -> bool:
@@ -180,18 +228,48 @@ def basic_credentials(authorization: str) -> tuple[str, str] | None:
 
 
 class BasicAuthorizer:
-    """HTTP basic auth against an htpasswd file; any valid account may do everything."""
+    """HTTP basic auth against an htpasswd file.
 
-    def __init__(self, htpasswd: Htpasswd, realm: str = "dockyard-registry") -> None:
+    Without ``access`` any valid account may do everything; with it, an
+    account holds what the access file grants (:mod:`~dockyard.distribution.access`)
+    and anything else is denied.
+    """
+
+    def __init__(
+        self,
+        htpasswd: Htpasswd,
+        realm: str = "dockyard-registry",
+        access: AccessPolicy | None = None,
+    ) -> None:
         self.htpasswd = htpasswd
         self.realm = realm
+        self.access = access
 
     def authorize(self, authorization: str, needed: Sequence[Access], base_url: str) -> Decision:
         creds = basic_credentials(authorization)
         if creds is not None and self.htpasswd.check(*creds):
-            return Decision(True, account=creds[0])
-        message = "authentication required" if creds is None else "invalid username or password"
-        return Decision(False, challenge=f'Basic realm="{self.realm}"', message=message)
+            return self._grant(creds[0], needed)
+        challenge = f'Basic realm="{self.realm}"'
+        if creds is None:
+            return Decision(False, challenge=challenge, message="authentication required")
+        return Decision(
+            False, challenge=challenge, message="invalid username or password", bad_credentials=True
+        )
+
+    def _grant(self, user: str, needed: Sequence[Access]) -> Decision:
+        access = self.access
+        if access is None:
+            return Decision(True, account=user)
+        for a in needed:
+            for act in sorted(a.actions):
+                if not access.allows(user, a.type, a.name, act):
+                    return Decision(
+                        False,
+                        account=user,
+                        denied=True,
+                        message=f"{user}: {act} on {a.type} {a.name}: access denied",
+                    )
+        return Decision(True, account=user, access=access)
 
 
 @dataclass(frozen=True)

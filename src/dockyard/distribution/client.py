@@ -17,9 +17,12 @@ Auth flow: a request that gets ``401`` reads the ``WWW-Authenticate``
 challenge.  ``Basic`` → the request is repeated with stored credentials;
 ``Bearer realm=,service=,scope=`` → a token is fetched from ``realm`` (with
 basic credentials when there are some), cached per scope, and the request is
-repeated once with it.  Tokens are never sent to another host than the
-registry: ``GET``/``HEAD`` redirects (to blob storage) are followed without
-``Authorization``.
+repeated once with it.  Credentials and tokens are never sent to another
+origin than the registry's (scheme, host and port): ``GET``/``HEAD``
+redirects (to blob storage) are followed without ``Authorization``, and basic
+credentials go to a token realm only when it is the registry itself or
+``https`` (:func:`may_send_credentials`); any other realm is asked for an
+anonymous token.
 
 Errors: 401/403 after authenticating raise PermissionDenied; 404 raises
 NotFound; a transport failure or a 5xx raises Unavailable; other failures
@@ -57,6 +60,7 @@ __all__ = [
     "RegistryClient",
     "Response",
     "Stream",
+    "may_send_credentials",
     "registry_host",
     "run_parallel",
     "uses_plain_http",
@@ -127,6 +131,36 @@ def _basic(user: str, password: str) -> str:
     import base64
 
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    scheme, netloc, _target = split_url(url)
+    _host, sep, port = netloc.rpartition(":")
+    if not sep or not port.isdigit() or netloc.endswith("]"):
+        netloc = f"{netloc}:{443 if scheme == 'https' else 80}"
+    return scheme, netloc.lower()
+
+
+def _same_origin(url: str, base: str) -> bool:
+    try:
+        return _origin(url) == _origin(base)
+    except TransportError:
+        return False
+
+
+def may_send_credentials(registry_base: str, url: str) -> bool:
+    """Whether basic credentials for the registry at ``registry_base`` may go to ``url``.
+
+    Only to the registry itself (same scheme, host and port), or to a token
+    realm over ``https`` (Docker Hub's realm is another host); never to another
+    host, or the same one, over plain ``http`` — a hostile registry or a
+    man in the middle could name any realm.
+    """
+    try:
+        scheme = split_url(url)[0]
+    except TransportError:
+        return False
+    return scheme == "https" or _same_origin(url, registry_base)
 
 
 def _join(base: str, path: str) -> str:
@@ -208,16 +242,19 @@ class RegistryClient:
         if params.get("service"):
             query.append(("service", params["service"]))
         query += [("scope", s) for s in scope.split(" ") if s]
-        headers = {"User-Agent": self.config.user_agent}
-        if creds is not None:
-            query.append(("account", creds[0]))
-            headers["Authorization"] = _basic(*creds)
         realm = params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         try:
-            status, _h, body, _url = self._send(
-                "GET", url, headers, None, None, auth_host=split_url(url)[1]
-            )
+            split_url(url)
+        except TransportError as e:
+            raise InvalidArgument(f"{what}: token realm {realm[:200]!r}: {e}") from None
+        headers = {"User-Agent": self.config.user_agent}
+        if creds is not None and may_send_credentials(self.base, url):
+            query.append(("account", creds[0]))
+            url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+            headers["Authorization"] = _basic(*creds)
+        try:
+            status, _h, body, _url = self._send("GET", url, headers, None, None, auth_base=url)
         except TransportError as e:
             raise Unavailable(f"{what}: fetch token from {realm}: {e}") from None
         if status in (401, 403):
@@ -243,15 +280,18 @@ class RegistryClient:
         data: Body,
         sink: Callable[[Stream], Any] | None,
         *,
-        auth_host: str | None,
+        auth_base: str,
         ok: Iterable[int] = (),
     ) -> tuple[int, Headers, bytes, str]:
-        """One exchange, following GET/HEAD redirects (``Authorization`` only to ``auth_host``).
+        """One exchange, following GET/HEAD redirects.
 
-        A status in ``ok`` with a ``sink`` streams the body into it; any other body is read.
+        ``Authorization`` goes only to ``auth_base``'s scheme and host:port (a
+        redirect or a ``Location`` elsewhere, or down to ``http``, gets none).
+        A status in ``ok`` with a ``sink`` streams the body into it; any other
+        body is read.
         """
         for _ in range(_MAX_REDIRECTS + 1):
-            if "Authorization" in headers and split_url(url)[1] != auth_host:
+            if "Authorization" in headers and not _same_origin(url, auth_base):
                 headers = {k: v for k, v in headers.items() if k != "Authorization"}
             stream = self.pool.request(method, url, headers, data)
             with stream:
@@ -295,7 +335,7 @@ class RegistryClient:
             }
             try:
                 status, rh, body, final = self._send(
-                    method, url, hdrs, data, sink, auth_host=self.host, ok=ok
+                    method, url, hdrs, data, sink, auth_base=self.base, ok=ok
                 )
             except TransportError as e:
                 raise Unavailable(f"{what}: {self.host}: {e}") from None

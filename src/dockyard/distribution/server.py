@@ -28,15 +28,18 @@ per request goes to ``config.access_log``.
 from __future__ import annotations
 
 import asyncio
+import errno
+import math
 import os
 import re
+import sqlite3
 import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -51,14 +54,16 @@ from dockyard.distribution.registry import (
     inspect_manifest,
     referrer_descriptor,
 )
+from dockyard.distribution.throttle import Throttle
 from dockyard.distribution.tokens import Access
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import SHA256, SHA512, Digest, Hasher, parse_digest
 
-__all__ = ["MANIFEST_MAX", "ServerConfig", "make_app", "serve"]
+__all__ = ["DEFAULT_MAX_BLOB_SIZE", "MANIFEST_MAX", "ServerConfig", "make_app", "serve"]
 
 MANIFEST_MAX = 4 * 1024 * 1024
+DEFAULT_MAX_BLOB_SIZE = 10 << 30
 _CHUNK = 1 << 16
 _READ_BUFSIZE = 1 << 20
 _PULL = frozenset({"pull"})
@@ -79,9 +84,18 @@ class ServerConfig:
     authorizer: Authorizer | None = None
     issuer: TokenIssuer | None = None
     max_manifest_size: int = MANIFEST_MAX
-    max_blob_size: int | None = None
+    #: a blob past this is refused (413 SIZE_INVALID), from its claimed length when it has one
+    max_blob_size: int | None = DEFAULT_MAX_BLOB_SIZE
     chunk_min_length: int | None = None
     access_log: Callable[[dict[str, Any]], None] | None = None
+    #: open upload sessions one client address may hold (429 TOOMANYREQUESTS past it)
+    max_uploads_per_client: int | None = 64
+    #: a session idle this long no longer counts against its client (``gc`` removes it later)
+    upload_idle_s: float = 3600.0
+    #: failed logins from one address within the window before it gets 429 TOOMANYREQUESTS
+    auth_failure_limit: int = 10
+    auth_failure_window_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
 
 
 class _Api:
@@ -93,6 +107,11 @@ class _Api:
         self.locks: dict[str, asyncio.Lock] = {}
         # The running hash of each open upload session, over all of its file so far.
         self.hashers: dict[str, Hasher] = {}
+        self.throttle = Throttle(
+            config.auth_failure_limit, config.auth_failure_window_s, clock=config.clock
+        )
+        # open upload sessions per client address: upload id -> last activity
+        self.sessions: dict[str, dict[str, float]] = {}
         self.routes: list[tuple[re.Pattern[str], dict[str, tuple[frozenset[str], Handler]]]] = [
             (
                 re.compile(r"(?P<name>.+)/blobs/uploads/?"),
@@ -165,13 +184,60 @@ class _Api:
             return Decision(True)
         base = f"{request.scheme}://{request.host}"
         header = request.headers.get("Authorization", "")
+        self._throttled(request)
         decision = await asyncio.to_thread(authz.authorize, header, needed, base)
+        if decision.bad_credentials:
+            self.throttle.failed(request.remote or "")
         if not decision.ok:
             detail = [a.to_dict() for a in needed] or None
+            if decision.denied:
+                request[_ACCOUNT] = decision.account or ""
+                fail(403, "DENIED", decision.message, detail)
             headers = {"WWW-Authenticate": decision.challenge or ""}
             fail(401, "UNAUTHORIZED", decision.message, detail, headers)
         request[_ACCOUNT] = decision.account or ""
         return decision
+
+    def _throttled(self, request: web.Request) -> None:
+        """429 while the client's address has failed to log in too often."""
+        wait = self.throttle.retry_after(request.remote or "")
+        if wait > 0:
+            fail(429, "TOOMANYREQUESTS", "too many failed logins from this address; retry "
+                 "later", headers={"Retry-After": str(max(1, math.ceil(wait)))})  # fmt: skip
+
+    # --- upload sessions per client ------------------------------------------------------
+
+    def _open_session(self, request: web.Request, upload_id: str) -> None:
+        """Count a new session against its client; 429 past the limit."""
+        limit = self.config.max_uploads_per_client
+        now = self.config.clock()
+        mine = self.sessions.setdefault(request.remote or "", {})
+        idle = now - self.config.upload_idle_s
+        for uid in [u for u, t in mine.items() if t <= idle]:
+            del mine[uid]
+        if limit is not None and len(mine) >= limit:
+            wait = min(mine.values()) + self.config.upload_idle_s - now
+            retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+            message = f"start upload: {limit} upload sessions already open from this address"
+            fail(429, "TOOMANYREQUESTS", message, headers=retry)
+        mine[upload_id] = now
+
+    def _touch_session(self, request: web.Request, upload_id: str) -> None:
+        mine = self.sessions.get(request.remote or "")
+        if mine is not None and upload_id in mine:
+            mine[upload_id] = self.config.clock()
+
+    def _close_session(self, upload_id: str) -> None:
+        for client, mine in list(self.sessions.items()):
+            if mine.pop(upload_id, None) is not None and not mine:
+                del self.sessions[client]
+
+    def _drop_upload(self, upload_id: str) -> None:
+        """Forget a session entirely: its file, its row, its hash, its lock."""
+        self.reg.db.delete_upload(upload_id)
+        self.reg.uploads.discard(upload_id)
+        self.hashers.pop(upload_id, None)
+        self._close_session(upload_id)
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self.locks.setdefault(upload_id, asyncio.Lock())
@@ -223,8 +289,13 @@ class _Api:
         if algorithm not in (SHA256, SHA512):
             fail(400, "DIGEST_INVALID", f"start upload {name}: unsupported algorithm {algorithm}")
         upload_id = str(uuid.uuid4())
-        self.reg.uploads.create(upload_id)
-        self.reg.db.add_upload(upload_id, name, algorithm)
+        self._open_session(request, upload_id)
+        try:
+            self.reg.uploads.create(upload_id)
+            self.reg.db.add_upload(upload_id, name, algorithm)
+        except BaseException:
+            self._drop_upload(upload_id)
+            raise
         headers = self._upload_headers(name, upload_id, 0)
         if self.config.chunk_min_length:
             headers["OCI-Chunk-Min-Length"] = str(self.config.chunk_min_length)
@@ -242,23 +313,30 @@ class _Api:
 
     async def _monolithic(self, request: web.Request, name: str, digest: Digest) -> web.Response:
         upload_id = "mono-" + uuid.uuid4().hex
-        self.reg.uploads.create(upload_id)
+        self._open_session(request, upload_id)
         hasher = Hasher(digest.algorithm) if digest.verifiable else None
         try:
+            self.reg.uploads.create(upload_id)
             await self._receive(request, upload_id, 0, hasher)
             await self._commit(name, upload_id, digest, hasher)
         finally:
             self.reg.uploads.discard(upload_id)
+            self._close_session(upload_id)
         return _created_blob(name, digest)
 
     async def _receive(
         self, request: web.Request, upload_id: str, offset: int, hasher: Hasher | None
     ) -> int:
-        """Append the request body to the session file, hashing it; the bytes written."""
+        """Append the request body to the session file, hashing it; the bytes written.
+
+        A body that would take the blob past ``max_blob_size`` (by its
+        ``Content-Length``, before a byte is read, or as it arrives) drops the
+        whole session: 413 ``SIZE_INVALID``.  A full disk truncates the file back
+        to ``offset`` (the session can resume once there is room): 507.
+        """
         limit = self.config.max_blob_size
-        too_big = f"upload {upload_id}: blob exceeds {limit} bytes"
         if limit is not None and offset + (request.content_length or 0) > limit:
-            fail(413, "SIZE_INVALID", too_big)
+            self._too_big(upload_id, limit)
         path = self.reg.uploads.path(upload_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -266,9 +344,18 @@ class _Api:
             return await stream_to_file(request.content, fd, hasher, max_bytes=max_bytes)
         except TooLarge:
             os.ftruncate(fd, offset)
-            fail(413, "SIZE_INVALID", too_big)
+            self._too_big(upload_id, limit)
+        except OSError as e:
+            os.ftruncate(fd, offset)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                fail(507, "UNKNOWN", f"upload {upload_id}: registry storage is full")
+            raise
         finally:
             os.close(fd)
+
+    def _too_big(self, upload_id: str, limit: int | None) -> NoReturn:
+        self._drop_upload(upload_id)
+        fail(413, "SIZE_INVALID", f"upload {upload_id}: blob exceeds {limit} bytes")
 
     async def _commit(
         self, name: str, upload_id: str, digest: Digest, hasher: Hasher | None = None
@@ -333,6 +420,9 @@ class _Api:
                 fail(416, "BLOB_UPLOAD_INVALID", f"upload {upload_id}: range {raw[:60]} does "
                      f"not start at {size}", headers=headers)  # fmt: skip
             want = rng[1] - rng[0] + 1
+            limit = self.config.max_blob_size
+            if limit is not None and rng[1] >= limit:
+                self._too_big(upload_id, limit)
         if want == 0 or (want is None and request.content_length == 0):
             return size  # nothing to append (a close without a last chunk)
         hasher = await self._hasher(upload_id, algorithm, size)
@@ -347,6 +437,7 @@ class _Api:
             fail(400, "SIZE_INVALID", f"upload {upload_id}: got {n} bytes for a range of {want}")
         if n:
             self.reg.db.touch_upload(upload_id)
+            self._touch_session(request, upload_id)
         return size + n
 
     async def patch_upload(
@@ -376,8 +467,7 @@ class _Api:
             try:
                 await self._commit(name, upload_id, digest, hasher)
             finally:
-                self.reg.db.delete_upload(upload_id)
-                self.reg.uploads.discard(upload_id)
+                self._drop_upload(upload_id)
         self.locks.pop(upload_id, None)
         return _created_blob(name, digest)
 
@@ -395,9 +485,7 @@ class _Api:
         upload_id = m.group("id")
         self._session(name, upload_id)
         async with self._lock(upload_id):
-            self.reg.db.delete_upload(upload_id)
-            self.reg.uploads.discard(upload_id)
-            self.hashers.pop(upload_id, None)
+            self._drop_upload(upload_id)
         self.locks.pop(upload_id, None)
         return web.Response(status=204)
 
@@ -546,13 +634,22 @@ class _Api:
         if issuer is None:
             fail(404, "UNSUPPORTED", "token: this registry issues no tokens")
         query = {k: request.query.getall(k) for k in set(request.query.keys())}
+        self._throttled(request)
         try:
             body = await asyncio.to_thread(
                 issuer.issue, request.headers.get("Authorization", ""), query
             )
         except PermissionDenied as e:
+            if "invalid username or password" in str(e):
+                self.throttle.failed(request.remote or "")
             fail(401, "UNAUTHORIZED", str(e), headers={"WWW-Authenticate": 'Basic realm="token"'})
         return h.json_response(body)
+
+
+def _disk_full(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "disk is full" in str(e)  # SQLite's SQLITE_FULL
 
 
 def _digest(raw: str) -> Digest:
@@ -595,6 +692,10 @@ def make_app(config: ServerConfig) -> web.Application:
             return h.ApiReply(503, "UNAVAILABLE", str(e))
         except DockyardError as e:
             return h.ApiReply(500, "UNKNOWN", str(e))
+        except (OSError, sqlite3.OperationalError) as e:
+            if not _disk_full(e):
+                raise
+            return h.ApiReply(507, "UNKNOWN", f"{request.method} {request.path}: storage is full")
 
     app = web.Application(middlewares=[errors], client_max_size=MANIFEST_MAX + 1)
     app.router.add_route("*", "/v2/{path:.*}", api.dispatch)

@@ -25,8 +25,31 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     )
     s.add_argument("--token-users", type=Path, help="htpasswd file: issue tokens at /token")
     s.add_argument("--token-acl", type=Path, help="JSON ACL for the token issuer")
+    s.add_argument(
+        "--access", type=Path, help="YAML/JSON access file: who may pull/push/delete where"
+    )
+    s.add_argument(
+        "--allow-insecure-htpasswd",
+        action="store_true",
+        help="accept unsalted {SHA} and plain-text htpasswd entries",
+    )
+    s.add_argument(
+        "--allow-insecure-auth",
+        action="store_true",
+        help="allow --auth over plain HTTP on a non-loopback address",
+    )
     s.add_argument("--delete-enabled", action="store_true", help="allow DELETE of content")
-    s.add_argument("--max-blob-size", type=int, help="refuse blobs larger than this (bytes)")
+    s.add_argument(
+        "--max-blob-size",
+        default="10G",
+        help="refuse blobs larger than this (bytes, or 512M, 10G; 0: no cap; default 10G)",
+    )
+    s.add_argument(
+        "--max-uploads-per-client",
+        type=int,
+        default=64,
+        help="open upload sessions per client address (0: no cap; default 64)",
+    )
     s.add_argument("--access-log", default="-", help="JSON access log file ('-' stderr, '' none)")
     g = sub.add_parser("gc", help="delete blobs no repository uses, and stale uploads")
     g.add_argument("--root", type=Path, help="registry root (default <state root>/registry)")
@@ -63,19 +86,30 @@ def _serve(root: Path, args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from dockyard.distribution.options import parse_addr, parse_auth, tls_context
+    from dockyard.distribution import options as o
     from dockyard.distribution.server import ServerConfig, serve
 
-    host, port = parse_addr(args.addr)
-    authz, issuer = parse_auth(args.auth, args.token_users, args.token_acl)
-    ssl_ctx = tls_context(args.tls_cert, args.tls_key)
+    host, port = o.parse_addr(args.addr)
+    max_blob = o.parse_size(args.max_blob_size)
+    authz, issuer = o.parse_auth(
+        args.auth,
+        args.token_users,
+        args.token_acl,
+        access=args.access,
+        allow_insecure_htpasswd=args.allow_insecure_htpasswd,
+    )
+    ssl_ctx = o.tls_context(args.tls_cert, args.tls_key)
+    if o.check_auth_transport(host, ssl_ctx is not None, args.auth, args.allow_insecure_auth):
+        _warn(f"--auth over plain HTTP on {host}: passwords and tokens travel in clear text")
+    _warn_insecure_htpasswd(authz, issuer)
     log_file = _open_log(args.access_log)
     config = ServerConfig(
         root=root,
         delete_enabled=args.delete_enabled,
         authorizer=authz,
         issuer=issuer,
-        max_blob_size=args.max_blob_size,
+        max_blob_size=max_blob,
+        max_uploads_per_client=args.max_uploads_per_client or None,
         access_log=None if log_file is None else _writer(log_file),
     )
     scheme = "https" if ssl_ctx else "http"
@@ -93,6 +127,21 @@ def _serve(root: Path, args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _warn_insecure_htpasswd(*objs: object) -> None:
+    for obj in objs:
+        users = getattr(obj, "htpasswd", None)
+        weak = getattr(users, "insecure", None)
+        if users is not None and weak:
+            _warn(
+                f"htpasswd {users.path}: unsalted entries for {', '.join(weak[:5])} accepted "
+                "by --allow-insecure-htpasswd; rehash them with htpasswd -B"
+            )
 
 
 def _open_log(target: str) -> Any:
