@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,35 @@ def test_user_namespace_mapping_root_to_1000(tmp_path: Path, open_rootfs: Path) 
     finally:
         rt.delete(cid, force=True)
     assert leftovers(root, cid, bundle, open_rootfs) == []
+
+
+def test_start_is_quick_under_a_profile_without_close_range(tmp_path: Path, rootfs: Path) -> None:
+    """runtime-tools' seccomp profile has no ``close_range``; loaded (without
+    noNewPrivileges) before the init closed its fds, it made Python's ``closerange`` fall
+    back to a million ``close`` calls: 0.2-0.7 s between ``start`` and the program, and
+    with ``start`` returning at the exec, in ``start`` (a second per suite case with its
+    1 s polls, issue 22). The fds are now closed before any filter: best of 3 under
+    0.1 s (~5 ms here; 0.18 s before)."""
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["true"])
+    cfg["process"]["noNewPrivileges"] = False
+    from dockyard.runtime.defaults import default_seccomp
+
+    profile = default_seccomp()  # Docker's, without close_range, as runtime-tools' lacks it
+    for rule in profile["syscalls"]:
+        rule["names"] = [n for n in rule["names"] if n != "close_range"]
+    cfg["linux"]["seccomp"] = profile
+    bundle = write_bundle(tmp_path / "b", cfg)
+    rt = Runtime(root)
+    times = []
+    for i in range(3):
+        cid = f"quick-{i}-{uuid.uuid4().hex[:6]}"
+        pid = rt.create(cid, bundle).pid
+        try:
+            t0 = time.monotonic()
+            rt.start(cid)
+            times.append(time.monotonic() - t0)
+            assert _wait_exit(pid, 10) == 0
+        finally:
+            rt.delete(cid, force=True)
+    assert min(times) < 0.1, times
