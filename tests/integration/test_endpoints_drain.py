@@ -394,3 +394,69 @@ def test_open_connections_and_forgotten_flows_on_a_real_kernel() -> None:
     r = subprocess.run(["unshare", "--net", "--", sys.executable, "-c", CONNTRACK],
                        check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+GATED = f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gated
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: gated}}
+  template:
+    metadata:
+      labels: {{app: gated}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox:latest
+        command: ["sh", "-c", "{SERVE}"]
+        ports: [{{containerPort: 8080, name: http}}]
+        readinessProbe:
+          exec: {{command: ["test", "-f", "/tmp/ready"]}}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: gated
+spec:
+  type: NodePort
+  selector: {{app: gated}}
+  ports: [{{port: 80, targetPort: http, nodePort: {NODE_PORT + 1}}}]
+"""
+
+
+def test_a_pod_enters_the_maps_only_after_its_first_successful_readiness_probe(
+    kube: KubeDaemon,
+) -> None:
+    start(kube)
+    # a Service with a ready pod first, so that the table exists for nft monitor to watch
+    deploy(kube, "v1", replicas=1)
+    watch = NftWatch(kube)
+    try:
+        assert kube.apply(GATED).returncode == 0
+
+        def running() -> str:
+            pods = kube.pods("app=gated")
+            ok = pods and pods[0]["status"].get("phase") == "Running"
+            return str(pods[0]["status"].get("podIP") or "") if ok else ""
+
+        address = wait_until(running, 60, "the gated pod running (not ready)")
+        assert not kube.ready_pods("app=gated")
+        refused = kube.sh(f"wget -qO- -T 2 http://127.0.0.1:{NODE_PORT + 1}/")
+        assert refused.returncode != 0, "no endpoint yet: the node port refuses"
+        t_ready = time.monotonic()
+        kube.run("exec", kube.pods("app=gated")[0]["metadata"]["name"], "--",
+                 "touch", "/tmp/ready", check=True)  # fmt: skip
+        entered = watch.wait_line(f"dnat to {address}:", 0.0, 30)
+        assert entered is not None, "the ready pod never entered the maps"
+        assert entered >= t_ready, "it entered before its first successful readiness probe"
+        wait_until(lambda: kube.ready_pods("app=gated"), 30, "the gated pod ready")
+        got = kube.sh(f"wget -qO- -T 5 http://127.0.0.1:{NODE_PORT + 1}/")
+        assert got.stdout.strip() == "c1", got
+    finally:
+        watch.close()
