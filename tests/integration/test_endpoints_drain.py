@@ -9,7 +9,9 @@ inside the daemon's namespaces. Scenarios:
   endpoint leaves the kernel's maps within a fraction of a second (timed with
   ``nft monitor``: the deletion of its ``ep-`` chain), full readiness back soon after;
 * a scale-down from 10 replicas to 2: 0 failed;
-* a compose service with replicas, through its ClusterIP: scale-down and a kill.
+* a compose service with replicas, through its ClusterIP: scale-down and a kill;
+* the readiness gate: a pod enters the maps only after its first successful probe;
+* ``network.conntrack`` on a real kernel (open connections counted, unreplied flows forgotten).
 
 Counts are kept small for a 2-CPU machine (``DOCKYARD_TEST_ROLLOUTS``,
 ``DOCKYARD_TEST_KILLS`` raise them); ``python -m bench endpoints`` runs the full ones.
