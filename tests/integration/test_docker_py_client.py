@@ -66,7 +66,7 @@ def test_diff_and_commit_with_changes(client: Any) -> None:
                                 detach=True)  # fmt: skip
     assert ctr.wait()["StatusCode"] == 0
     found = {c["Path"]: c["Kind"] for c in ctr.diff()}
-    assert found["/test"] == 1 and found["/bin/true"] == 2 and found["/bin"] == 0
+    assert found == {"/test": 1, "/bin": 0, "/bin/true": 2}  # no /etc/hosts mount point
     img = ctr.commit("committed", "v1", changes=["EXPOSE 8000", 'CMD ["ls", "/test"]'],
                      message="from a test")  # fmt: skip
     try:
@@ -158,3 +158,10 @@ def test_a_created_container_is_on_the_network_it_asked_for(client: Any) -> None
         ctr.remove()
     finally:
         net.remove()
+
+
+def test_a_failed_build_step_in_the_classic_builders_words(client: Any) -> None:
+    # the low-level call: docker-py's images.build leaves its response open when it raises
+    stream = client.api.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 1\n"), decode=True)
+    errors = [m["error"] for m in stream if "error" in m]
+    assert errors == ["The command '/bin/sh -c exit 1' returned a non-zero code: 1"]

@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.store.images import ImageStore
 
-__all__ = ["register", "unpack_context", "with_labels"]
+__all__ = ["classic_error", "register", "unpack_context", "with_labels"]
 
 BUILD: web.AppKey[tuple[ImageStore, Path]] = web.AppKey("build")
 
@@ -221,7 +221,8 @@ async def build(request: web.Request) -> web.StreamResponse:
         try:
             result = task.result()
         except DockyardError as e:
-            await _send(resp, {"errorDetail": {"message": str(e)}, "error": str(e)})
+            text = classic_error(str(e))
+            await _send(resp, {"errorDetail": {"message": text}, "error": text})
         else:
             image_id = str(result.image.id)
             await _send(resp, {"aux": {"ID": image_id}})
@@ -239,6 +240,24 @@ async def build(request: web.Request) -> web.StreamResponse:
         shutil.rmtree(context, ignore_errors=True)
     await resp.write_eof()
     return resp
+
+
+def classic_error(message: str) -> str:
+    """A failed RUN in the classic builder's words, which clients of this protocol match
+    (docker-py's ``BuildError``): ``The command '/bin/sh -c exit 1' returned a non-zero
+    code: 1``; the builder's (BuildKit's) ``Dockerfile:2: process "/bin/sh -c exit 1" did
+    not complete successfully: exit code: 1`` otherwise. Other errors are unchanged."""
+    import re
+
+    m = re.fullmatch(r'(?s)(?:.*?: )?process (".*") did not complete successfully: '
+                     r"exit code: (\d+)", message)  # fmt: skip
+    if m is None:
+        return message
+    try:
+        command = json.loads(m.group(1))
+    except ValueError:
+        return message
+    return f"The command '{command}' returned a non-zero code: {m.group(2)}"
 
 
 async def _send(resp: web.StreamResponse, msg: dict[str, Any]) -> None:

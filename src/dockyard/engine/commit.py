@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from dockyard.store.db import ContainerRecord
     from dockyard.store.images import Image
 
-__all__ = ["KIND_ADDED", "KIND_DELETED", "KIND_MODIFIED", "changes", "commit"]
+__all__ = [
+    "KIND_ADDED",
+    "KIND_DELETED",
+    "KIND_MODIFIED",
+    "apply_changes",
+    "changes",
+    "commit",
+    "upper_changes",
+    "without_stubs",
+]
 
 KIND_MODIFIED, KIND_ADDED, KIND_DELETED = 0, 1, 2
 
@@ -87,10 +96,27 @@ def _layers_of(d: Daemon, rec: ContainerRecord) -> tuple[Image, Path, list[Path]
     return image, upper, store.lowerdirs(image)
 
 
+def without_stubs(found: list[dict[str, Any]], stubs: set[str]) -> list[dict[str, Any]]:
+    """``found`` less the mount points the engine made in the upper dir (``/etc/hosts``,
+    ``/etc/resolv.conf``: dockerd keeps them in an init layer below the container's, so
+    its ``diff`` never lists them), and less a directory listed only because of them."""
+    kept = [c for c in found if c["Path"] not in stubs]
+
+    def below(path: str, among: list[dict[str, Any]]) -> bool:
+        return any(str(c["Path"]).startswith(path + "/") for c in among)
+
+    return [c for c in kept
+            if not (c["Kind"] == KIND_MODIFIED and below(c["Path"], found)
+                    and not below(c["Path"], kept))]  # fmt: skip
+
+
 def changes(d: Daemon, ref: str) -> list[dict[str, Any]]:
     """``GET /containers/{id}/changes`` (NotFound for an unknown container)."""
-    _image, upper, lowers = _layers_of(d, d.get(ref))
-    return upper_changes(upper, lowers)
+    rec = d.get(ref)
+    _image, upper, lowers = _layers_of(d, rec)
+    mounts = ((rec.config.get("spec") or {}).get("mounts")) or []
+    stubs = {str(m.get("destination")) for m in mounts if isinstance(m, dict)}
+    return without_stubs(upper_changes(upper, lowers), stubs)
 
 
 def _container_config(state: ImageState, rec: ContainerRecord) -> None:

@@ -46,3 +46,17 @@ def test_the_escape_directive_is_honoured() -> None:
 def test_a_newline_in_a_label_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="newlines"):
         with_labels(TWO_STAGES, {"a": "b\nRUN rm -rf /"}, None)
+
+
+def test_a_failed_run_is_told_in_the_classic_builders_words() -> None:
+    from dockyard.api.build import classic_error
+
+    got = classic_error('Dockerfile:2: process "/bin/sh -c exit 1" did not complete '
+                        "successfully: exit code: 1")  # fmt: skip
+    assert got == "The command '/bin/sh -c exit 1' returned a non-zero code: 1"
+    assert classic_error('process "a \\"b\\"" did not complete successfully: exit code: 7') == (
+        "The command 'a \"b\"' returned a non-zero code: 7"
+    )
+    assert classic_error("Dockerfile:1: unknown instruction: RUNN") == (
+        "Dockerfile:1: unknown instruction: RUNN"
+    )

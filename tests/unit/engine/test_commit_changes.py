@@ -14,6 +14,7 @@ from dockyard.engine.commit import (
     KIND_MODIFIED,
     apply_changes,
     upper_changes,
+    without_stubs,
 )
 from dockyard.errors import InvalidArgument
 
@@ -82,3 +83,15 @@ def test_changes_refuse_instructions_that_are_not_metadata(line: str) -> None:
 def test_an_unknown_change_is_one_error() -> None:
     with pytest.raises(InvalidArgument, match="unknown instruction"):
         apply_changes(ImageState("amd64", "linux", {}), ["EXPOZE 80"])
+
+
+def test_the_engines_mount_points_are_not_changes() -> None:
+    found = [{"Path": "/etc", "Kind": 0}, {"Path": "/etc/hosts", "Kind": 1},
+             {"Path": "/etc/resolv.conf", "Kind": 1}, {"Path": "/test", "Kind": 1},
+             {"Path": "/var", "Kind": 0}, {"Path": "/var/log", "Kind": 1}]  # fmt: skip
+    stubs = {"/etc/hosts", "/etc/resolv.conf", "/proc"}
+    assert without_stubs(found, stubs) == [{"Path": "/test", "Kind": 1},
+                                           {"Path": "/var", "Kind": 0},
+                                           {"Path": "/var/log", "Kind": 1}]  # fmt: skip
+    mine = [*found, {"Path": "/etc/mine", "Kind": 1}]
+    assert {"Path": "/etc", "Kind": 0} in without_stubs(mine, stubs)
