@@ -165,3 +165,25 @@ def test_a_failed_build_step_in_the_classic_builders_words(client: Any) -> None:
     stream = client.api.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 1\n"), decode=True)
     errors = [m["error"] for m in stream if "error" in m]
     assert errors == ["The command '/bin/sh -c exit 1' returned a non-zero code: 1"]
+
+
+def test_an_unknown_volume_driver_is_not_found(client: Any) -> None:
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.create("vol-x", driver="invalid.driver")
+    assert "vol-x" not in [v.name for v in client.volumes.list()]
+    vol = client.volumes.create("dockerpy_filter_1")
+    try:
+        assert [v.name for v in client.volumes.list(filters={"name": "dockerpy_filter"})] == [
+            "dockerpy_filter_1"
+        ]
+        assert client.volumes.list(filters={"name": "nothing-like-it"}) == []
+    finally:
+        vol.remove()
+
+
+def test_a_networks_ipam_options_are_null_when_none_were_given(client: Any) -> None:
+    net = client.networks.create("dockerpy-ipam")
+    try:
+        assert client.api.inspect_network(net.id)["IPAM"]["Options"] is None
+    finally:
+        net.remove()

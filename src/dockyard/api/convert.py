@@ -189,7 +189,11 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         if log_cfg.get("max-size") else None,
         log_max_file=int(log_cfg["max-file"]) if log_cfg.get("max-file") else None,
         log_opts=_log_opts(log_cfg),
+        isolation=_get(hc, "Isolation", str, ""),
     )  # fmt: skip
+    if dopts.isolation not in ("", "default"):  # dockerd's words
+        raise InvalidArgument(f'invalid isolation: "{dopts.isolation}" - linux only supports '
+                              "'default'")  # fmt: skip
     if dopts.restart not in ("no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f"create: invalid restart policy {dopts.restart!r}")
     if run.remove and dopts.restart != "no":

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -606,6 +606,9 @@ async def volumes_create(request: web.Request) -> web.StreamResponse:
 
     d = _d(request)
     body = await _body(request)
+    driver = str(body.get("Driver") or "local")
+    if driver != "local":  # dockerd's words (404): only the built-in driver exists here
+        raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
     vol = d.volumes.create(body.get("Name") or None, dict(body.get("Labels") or {}),
                            dict(body.get("DriverOpts") or {}))  # fmt: skip
     d.events.emit("volume", "create", vol.name)

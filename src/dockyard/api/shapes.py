@@ -175,8 +175,8 @@ def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, 
     return {
         "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
         "CgroupnsMode": "private", "IpcMode": "private", "PidMode": "", "UTSMode": "",
-        "UsernsMode": "", "Cgroup": "", "Links": None, "Isolation": "", "Runtime":
-        "dockyard-runtime", "ShmSize": 67108864, "CgroupParent": "",
+        "UsernsMode": "", "Cgroup": "", "Links": None, "Runtime": "dockyard-runtime",
+        "Isolation": dopts.get("isolation") or "", "ShmSize": 67108864, "CgroupParent": "",
         "DnsOptions": dopts.get("dns_options") or [], "DnsSearch": dopts.get("dns_search") or [],
         "GroupAdd": opts.get("group_add") or None, "OomScoreAdj": opts.get("oom_score_adj") or 0,
         "SecurityOpt": opts.get("security_opt") or None, "Tmpfs": tmpfs or None,

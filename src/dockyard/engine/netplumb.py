@@ -1063,7 +1063,7 @@ class NetPlumb:
         return {
             "Name": net.name, "Id": net.id, "Created": self.created_of(net.name),
             "Scope": "local", "Driver": "bridge", "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": {},
+            "IPAM": {"Driver": "default", "Options": None,
                      "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
             "Internal": net.internal, "Attachable": False, "Ingress": False,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,

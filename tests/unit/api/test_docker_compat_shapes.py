@@ -57,3 +57,12 @@ def test_host_config_has_dockerds_keys_with_what_dockyard_does() -> None:
     assert hc["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/null",
                               "CgroupPermissions": "rwm"}]  # fmt: skip
     assert hc["Ulimits"] == [{"Name": "nofile", "Soft": 10, "Hard": 20}]
+
+
+def test_isolation_is_default_or_nothing_on_linux() -> None:
+    body: dict[str, Any] = {"Image": "b", "HostConfig": {"Isolation": "default"}}
+    run, d = options_from_create(body, None)
+    assert _host_config_rest(asdict(run), asdict(d))["Isolation"] == "default"
+    body["HostConfig"]["Isolation"] = "hyperv"
+    with pytest.raises(InvalidArgument, match="linux only supports 'default'"):
+        options_from_create(body, None)
