@@ -276,9 +276,9 @@ def go_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "ref"
 
 
-def _ours(template: str, missingkey: str) -> dict[str, str]:
+def _ours(template: str, missingkey: str, data: Any = DATA) -> dict[str, str]:
     try:
-        return {"out": Template(template).execute(DATA, missingkey=missingkey)}
+        return {"out": Template(template).execute(data, missingkey=missingkey)}
     except InvalidArgument as exc:
         return {"err": str(exc)}
 
@@ -300,6 +300,48 @@ def test_same_output_as_go_text_template(go_reference: Path) -> None:
             differ.append(f"{template!r} [{mk}]: go {go} ours {ours}")
     assert not differ, "\n".join(differ)
     assert len(runs) > 200
+
+
+# No JSON numbers in printf's data: Go decodes them as float64, docker's typed fields and
+# this engine keep integers; literal operands in the template are typed alike on both sides.
+PRINTF_DATA = {"l": ["a", "b"], "m": {"b": "2", "a": "1"}, "li": ["x", True, None, "y"],
+               "nul": None, "el": []}  # fmt: skip
+
+
+def _printf_case(rnd: random.Random) -> str:
+    """A random ``printf`` with flags, widths, precisions, verbs and operands of every kind."""
+    operands = [
+        "0", "1", "-1", "42", "255", "-255", "65", "233", "1000000", "128512", "0.0", "1.5",
+        "-2.25", "3.14159", "1e6", "1e21", "1e-7", "123456.789", "0.1", "-0.5", '""', '"a"',
+        '"héllo"', '"tab\\there"', '"q\\"x"', '"日本"', '"\\x01"', '"\\u00ad"', "true",
+        "false", ".l", ".m", ".li", ".nul", ".el", "'x'", "nil",
+    ]  # fmt: skip
+
+    def spec() -> str:
+        flags = "".join(f for f in "+- #0" if rnd.random() < 0.15)
+        width = str(rnd.randint(0, 12)) if rnd.random() < 0.4 else ""
+        prec = "." + str(rnd.randint(0, 6)) if rnd.random() < 0.3 else ""
+        return "%" + flags + width + prec + rnd.choice("vvsdqxXofeEgGtcbUT%")
+
+    fmt = "".join(rnd.choice([spec(), "|", "ab"]) for _ in range(rnd.randint(1, 4)))
+    args = "".join(" " + rnd.choice(operands) for _ in range(rnd.randint(0, 3)))
+    return "{{printf " + json.dumps(fmt) + args + "}}"
+
+
+def test_printf_same_as_go_fmt(go_reference: Path) -> None:
+    """3000 random ``printf`` calls, byte for byte as Go's ``fmt``: verbs, flags, errors."""
+    rnd = random.Random(5)
+    runs = [_printf_case(rnd) for _ in range(3000)]
+    requests = "".join(json.dumps({"t": t, "d": PRINTF_DATA, "mk": "default"}) + "\n" for t in runs)
+    answers = subprocess.run(
+        [str(go_reference)], input=requests, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    differ = []
+    for template, line in zip(runs, answers, strict=True):
+        go, ours = json.loads(line), _ours(template, "default", PRINTF_DATA)
+        if go != ours and not ("err" in go and "err" in ours):
+            differ.append(f"{template}: go {go} ours {ours}")
+    assert not differ, "\n".join(differ[:10])
 
 
 def test_table_alignment_same_as_go_tabwriter(go_reference: Path) -> None:

@@ -117,15 +117,15 @@ _ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t
 _ESCAPES |= {"\v": "\\v", "\\": "\\\\"}
 
 
-def quote(s: str, q: str = '"') -> str:
-    """``strconv.Quote``: Go escapes, printable characters kept as they are."""
+def quote(s: str, q: str = '"', ascii_only: bool = False) -> str:
+    """``strconv.Quote`` (``QuoteToASCII`` with ``ascii_only``): Go's escapes."""
     out = [q]
     for ch in s:
         if ch in (q, "\\"):
             out.append("\\" + ch)
         elif ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ch.isprintable() or ch == " ":
+        elif (ch.isprintable() or ch == " ") and (ch.isascii() or not ascii_only):
             out.append(ch)
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\x{ord(ch):02x}")
@@ -140,31 +140,42 @@ def quote(s: str, q: str = '"') -> str:
 class _Spec:
     """One parsed ``%[flags][width][.prec]verb``."""
 
-    __slots__ = ("minus", "plus", "prec", "sharp", "space", "verb", "width", "zero")
+    __slots__ = ("minus", "plus", "prec", "sharp", "sharp_v", "space", "verb", "width", "zero")
 
     def __init__(self) -> None:
-        self.minus = self.plus = self.sharp = self.space = self.zero = False
+        self.minus = self.plus = self.sharp = self.sharp_v = self.space = self.zero = False
         self.width: int | None = None
         self.prec: int | None = None
         self.verb = ""
 
     def pad(self, s: str) -> str:
+        """Go's ``fmt.pad``: to the width, on the left with spaces (or zeros), or right."""
         if self.width is None or len(s) >= self.width:
             return s
         fill = self.width - len(s)
         if self.minus:
             return s + " " * fill
-        if self.zero:
-            if s[:1] in "+- " and s[:1]:
-                return s[0] + "0" * fill + s[1:]
-            return "0" * fill + s
-        return " " * fill + s
+        return ("0" if self.zero else " ") * fill + s
+
+    def pad_number(self, s: str) -> str:
+        """Zero padding goes between the sign and the digits (``%05d`` of -42: -0042)."""
+        if self.zero and self.width is not None and s[:1] in ("+", "-", " ") and s:
+            return s[0] + s[1:].rjust(self.width - 1, "0")
+        return self.pad(s)
+
+    def copy(self, verb: str) -> _Spec:
+        spec = _Spec()
+        for name in self.__slots__:
+            setattr(spec, name, getattr(self, name))
+        spec.verb = verb
+        return spec
 
 
 def _bad(spec: _Spec, v: Any) -> str:
+    """Go's ``badVerb``: ``%!d(string=hi)``, the operand printed with ``%v`` and the flags."""
     if v is None:
         return f"%!{spec.verb}(<nil>)"
-    return f"%!{spec.verb}({go_type(v)}={sprint_value(v)})"
+    return f"%!{spec.verb}({go_type(v)}={_format_one(spec.copy('v'), v)})"
 
 
 def _fmt_int(spec: _Spec, n: int) -> str:
@@ -172,12 +183,14 @@ def _fmt_int(spec: _Spec, n: int) -> str:
     if verb == "c":
         return spec.pad(chr(n) if 0 <= n <= 0x10FFFF else "\ufffd")
     if verb == "q":
-        return spec.pad(quote(chr(n), "'") if 0 <= n <= 0x10FFFF else "'\ufffd'")
+        return spec.pad(quote(chr(n) if 0 <= n <= 0x10FFFF else "\ufffd", "'", spec.plus))
     if verb == "U":
-        body = f"U+{n:04X}"
+        body = f"U+{n % 2**64:0{max(4, spec.prec or 0)}X}"  # as uint64, 4 digits at least
         if spec.sharp and 0 <= n <= 0x10FFFF and chr(n).isprintable():
             body += f" '{chr(n)}'"
-        return spec.pad(body)
+        return _pad_spaces(spec, body)
+    if spec.prec == 0 and n == 0:  # Go: precision 0 and value 0 print nothing but padding
+        return _pad_spaces(spec, "")
     base = {"d": "d", "v": "d", "b": "b", "o": "o", "O": "o", "x": "x", "X": "X"}[verb]
     digits = format(abs(n), base)
     if spec.prec is not None:
@@ -191,34 +204,109 @@ def _fmt_int(spec: _Spec, n: int) -> str:
         prefix = "0b"
     sign = "-" if n < 0 else "+" if spec.plus else " " if spec.space else ""
     if spec.zero and not spec.minus and spec.prec is None and spec.width is not None:
-        digits = digits.rjust(spec.width - len(sign) - len(prefix), "0")
-    return spec.pad(sign + prefix + digits)
+        digits = digits.rjust(spec.width - len(sign), "0")  # as Go: the 0x is extra
+    return _pad_spaces(spec, sign + prefix + digits)
+
+
+def _pad_spaces(spec: _Spec, s: str) -> str:
+    """Pad with spaces even under ``0`` (Go's integers did their zeros as precision)."""
+    zero, spec.zero = spec.zero, False
+    out = spec.pad(s)
+    spec.zero = zero
+    return out
 
 
 def _fmt_float(spec: _Spec, f: float) -> str:
-    verb = "g" if spec.verb == "v" else spec.verb
-    if not math.isfinite(f):
-        zero, spec.zero = spec.zero, False  # Go never zero-pads NaN and Inf
-        out = spec.pad(_float_shortest(f))
+    """Go's ``fmt.fmtFloat`` over ``strconv.FormatFloat``."""
+    verb = spec.verb
+    if not math.isfinite(f):  # never zero-padded; NaN signed only when asked
+        body = "NaN" if math.isnan(f) else ("+Inf" if f > 0 else "-Inf")
+        if math.isnan(f) and (spec.plus or spec.space):
+            body = ("+" if spec.plus else " ") + body
+        elif f > 0 and spec.space and not spec.plus:
+            body = " Inf"
+        zero, spec.zero = spec.zero, False
+        out = spec.pad(body)
         spec.zero = zero
         return out
-    if verb in "gG" and spec.prec is None:
+    num = _strconv_float(abs(f), "g" if verb == "v" else verb, spec.prec)
+    if spec.sharp and verb != "b":
+        num = _sharp_float(num, verb, spec.prec)
+    sign = "-" if math.copysign(1.0, f) < 0 else "+" if spec.plus else " " if spec.space else ""
+    return spec.pad_number(sign + num)
+
+
+def _strconv_float(f: float, verb: str, prec: int | None) -> str:
+    """``strconv.FormatFloat(f, verb, prec, 64)`` for ``f >= 0``; None is Go's -1."""
+    if verb in "gG" and prec is None:
         body = _float_shortest(f)
-        if verb == "G":
-            body = body.upper()
-    elif verb in "gG":
-        body = format(f, f".{spec.prec}{verb}")
-        if "e" in body.lower():
-            m, _, e = body.partition("e" if verb == "g" else "E")
-            body = f"{m}{'e' if verb == 'g' else 'E'}{e[0]}{int(e[1:]):02d}"
+        return body.upper() if verb == "G" else body
+    if verb in "xX":
+        return _hex_float(f, prec, verb)
+    if verb == "b":  # the 53-bit mantissa and the binary exponent: 4503599627370496p-53
+        if f == 0:
+            return "0p-1074"
+        mant, exp2 = math.frexp(f)
+        return f"{int(mant * 2**53)}p{exp2 - 53:+d}"
+    if verb in "gG":
+        body = format(f, f".{prec or 1}{verb}" if prec == 0 else f".{prec}{verb}")
     else:
-        py = {"e": "e", "E": "E", "f": "f", "F": "f"}[verb]
-        body = format(f, f".{6 if spec.prec is None else spec.prec}{py}")
-    if spec.plus and not body.startswith("-"):
-        body = "+" + body
-    elif spec.space and not body.startswith("-"):
-        body = " " + body
-    return spec.pad(body)
+        body = format(f, f".{6 if prec is None else prec}{'f' if verb == 'F' else verb}")
+    if "e" in body or "E" in body:  # Go writes at least two exponent digits, as Python
+        digits, letter, power = body.partition("e" if "e" in body else "E")
+        body = f"{digits}{letter}{power[0]}{int(power[1:]):02d}"
+    return body
+
+
+def _sharp_float(num: str, verb: str, prec: int | None) -> str:
+    """``%#g`` keeps trailing zeros (6 significant digits by default); ``%#e`` a point.
+
+    Go counts every character after the first non-zero one as a digit, the ``x`` of a
+    hexadecimal ``0x1p-01`` included; so does this.
+    """
+    cut = len(num)
+    for i, c in enumerate(num):
+        if c in "pP" or (c in "eE" and verb not in "xX"):
+            cut = i
+            break
+    body, tail = num[:cut], num[cut:]
+    digits = (6 if prec is None else prec) if verb in "vgGx" else 0  # not X: as Go
+    seen_nonzero = False
+    for c in body:
+        if c != ".":
+            seen_nonzero |= c != "0"
+            digits -= seen_nonzero
+    if "." not in body:
+        if body == "0":
+            digits -= 1
+        body += "."
+    return body + "0" * max(digits, 0) + tail
+
+
+def _hex_float(f: float, prec: int | None, verb: str) -> str:
+    """``%x`` of a float: ``0x1.8p+01``, the mantissa rounded (half to even) to ``prec``."""
+    if f == 0:
+        mant, exp = 0, 0
+    else:
+        m, e = math.frexp(f)  # f = m * 2**e, 0.5 <= m < 1
+        mant, exp = int(m * 2**53), e - 1  # 1.xxx (52 fraction bits) * 2**exp
+    if prec is not None and prec < 13:
+        shift = 52 - 4 * prec
+        q, r = mant >> shift, mant & ((1 << shift) - 1)
+        half = 1 << (shift - 1)
+        if r > half or (r == half and q & 1):
+            q += 1
+        if q >> (4 * prec) > 1:  # carried into the leading digit: 2.0 is 1.0 * 2
+            q, exp = q >> 1, exp + 1
+        lead, frac_digits = q >> (4 * prec), f"{q & ((1 << (4 * prec)) - 1):0{prec}x}"
+        digits = frac_digits if prec else ""
+    else:
+        lead, frac = mant >> 52, mant & ((1 << 52) - 1)
+        digits = f"{frac:013x}"
+        digits = digits.rstrip("0") if prec is None else digits + "0" * (prec - 13)
+    body = f"0x{lead}" + (f".{digits}" if digits else "")
+    body += f"p{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    return body.upper() if verb == "X" else body
 
 
 def _fmt_str(spec: _Spec, s: str) -> str:
@@ -246,7 +334,12 @@ def _fmt_str(spec: _Spec, s: str) -> str:
 def _format_one(spec: _Spec, v: Any) -> str:
     verb = spec.verb
     if verb == "T":
-        return spec.pad(go_type(v) if v is not None else "<nil>")
+        if v is None:
+            return spec.pad("<nil>")
+        name = go_type(v)
+        return spec.pad(name if spec.prec is None else name[: spec.prec])
+    if spec.sharp_v and isinstance(v, (str, list, tuple, dict)):
+        return _go_syntax(spec, v)
     if v is None:
         return spec.pad("<nil>") if verb == "v" else _bad(spec, v)
     if isinstance(v, bool):
@@ -254,7 +347,7 @@ def _format_one(spec: _Spec, v: Any) -> str:
     if isinstance(v, int):
         return _fmt_int(spec, v) if verb in "vdboOxXcqU" else _bad(spec, v)
     if isinstance(v, float):
-        return _fmt_float(spec, v) if verb in "veEfFgG" else _bad(spec, v)
+        return _fmt_float(spec, v) if verb in "veEfFgGxXb" else _bad(spec, v)
     if isinstance(v, str):
         return _fmt_str(spec, v) if verb in "svqxX" else _bad(spec, v)
     if isinstance(v, (list, tuple)):
@@ -264,6 +357,21 @@ def _format_one(spec: _Spec, v: Any) -> str:
         cells = [f"{_format_elem(spec, k)}:{_format_elem(spec, x)}" for k, x in items]
         return "map[" + " ".join(cells) + "]"
     return spec.pad(str(v)) if verb in "sv" else _bad(spec, v)
+
+
+def _go_syntax(spec: _Spec, v: Any) -> str:
+    """``%#v``: the value as Go source (``[]interface {}{"a", 1}``), leaves padded."""
+    if v is None:
+        return spec.pad("interface {}(nil)")
+    if isinstance(v, str):
+        return spec.pad(quote(v if spec.prec is None else v[: spec.prec]))
+    if isinstance(v, (list, tuple)):
+        return "[]interface {}{" + ", ".join(_go_syntax(spec, x) for x in v) + "}"
+    if isinstance(v, dict):
+        items = sorted(v.items(), key=key_order)
+        cells = ", ".join(f"{_go_syntax(spec, k)}:{_go_syntax(spec, x)}" for k, x in items)
+        return "map[string]interface {}{" + cells + "}"
+    return _format_one(spec, v)
 
 
 def _format_elem(spec: _Spec, v: Any) -> str:
@@ -297,7 +405,7 @@ def sprintf(fmt: str, *args: Any) -> str:
             spec.minus |= c == "-"
             spec.sharp |= c == "#"
             spec.space |= c == " "
-            spec.zero |= c == "0"
+            spec.zero = (spec.zero or c == "0") and not spec.minus  # zeros only on the left
             i += 1
         if i < n and fmt[i] == "*":
             i += 1
@@ -330,6 +438,8 @@ def sprintf(fmt: str, *args: Any) -> str:
         if spec.verb == "%":
             out.append("%")
             continue
+        if spec.verb == "v":  # %#v is Go syntax, and %+v adds nothing to JSON values
+            spec.sharp_v, spec.sharp, spec.plus = spec.sharp, False, False
         if argi >= len(args):
             out.append(f"%!{spec.verb}(MISSING)")
             continue
