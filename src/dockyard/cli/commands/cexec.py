@@ -13,6 +13,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
@@ -35,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     else:
         a("--no-stdin", action="store_true", help="do not attach STDIN")
         a("--detach-keys", help="override the key sequence for detaching")
+        a("--raw", action="store_true", help="keep terminal control strings (title, clipboard)")
         a("container")
 
 
@@ -100,11 +103,17 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
             fds = {"stdin": 0, **fds}
         msg = {"op": "attach", "id": info["Id"], "wait": "next-exit",
                "detach_keys": args.detach_keys}  # fmt: skip
-        if info["Config"]["Tty"]:
-            return interactive(c, msg, fds)
-        from dockyard.cli.commands.crun import attached
+        from dockyard.cli.termsafe import Relay
 
-        return attached(c, msg, fds)
+        relay = Relay(fds, args.raw)  # the container's output reaches a terminal filtered
+        try:
+            if info["Config"]["Tty"]:
+                return interactive(c, msg, relay.fds, relay.handed_over)
+            from dockyard.cli.commands.crun import attached
+
+            return attached(c, msg, relay.fds, relay.handed_over)
+        finally:
+            relay.finish()
     _kubectl_flags(args)
     kube = "/" in args.container or args.pod_container or args.namespace
     if kube:  # pod/NAME, deploy/NAME, POD -c CONTAINER -n NS (cli/commands/kube.py)
@@ -132,8 +141,16 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     return attached(c, msg, fds)
 
 
-def interactive(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
-    """Raw terminal, window size forwarding, until exit or the detach keys."""
+def interactive(
+    client: Client,
+    msg: dict[str, Any],
+    fds: dict[str, int],
+    handed_over: Callable[[], None] | None = None,
+) -> int:
+    """Raw terminal, window size forwarding, until exit or the detach keys.
+
+    ``handed_over`` is called once the daemon holds ``fds``.
+    """
     import signal
     import termios
     import tty
@@ -145,6 +162,8 @@ def interactive(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int
     s = None
     try:
         s, first = client.stdio(msg, fds)
+        if handed_over is not None:
+            handed_over()
         if first.get("detached"):  # the keys came before the daemon's answer (the shim's)
             return 0
         target = first["id"]

@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
         a("-n", "--tail", default="all", help="number of lines to show from the end")
         a("-t", "--timestamps", action="store_true", help="show timestamps")
         a("--details", action="store_true", help="show extra details provided to logs")
+        a("--raw", action="store_true", help="keep terminal control strings (title, clipboard)")
         a("-c", "--container", dest="pod_container", help="a pod's container (kubectl's)")
         a("--namespace", help="the pod's namespace (kubectl's -n when not a number)")
         a("container")
@@ -71,17 +72,38 @@ def _logs(c: Any, args: argparse.Namespace) -> int:
         q += f"&until={quote(_when(args.until))}"
     ref = quote(info["Id"], safe="")
     resp = c.request("GET", f"/containers/{ref}/logs{q}")
-    out, err = sys.stdout.buffer, sys.stderr.buffer
+    out, err = _Shown(sys.stdout.buffer, args.raw), _Shown(sys.stderr.buffer, args.raw)
     if info["Config"]["Tty"]:
         for piece in resp.chunks():
             out.write(piece)
-            out.flush()
+        out.close()
         return 0
     for kind, data in resp.frames():
-        f = out if kind == 1 else err
-        f.write(data)
-        f.flush()
+        (out if kind == 1 else err).write(data)
+    out.close()
+    err.close()
     return 0
+
+
+class _Shown:
+    """One output stream of ``logs``: terminal control strings dropped on a terminal
+    (``cli/termsafe.py``) unless ``--raw``."""
+
+    def __init__(self, f: Any, raw: bool) -> None:
+        self.f = f
+        self.filter = None
+        if not raw and f.isatty():
+            from dockyard.cli.termsafe import StringFilter
+
+            self.filter = StringFilter()
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data if self.filter is None else self.filter.feed(data))
+        self.f.flush()
+
+    def close(self) -> None:
+        if self.filter is not None:
+            self.write(self.filter.flush())
 
 
 def _container_info(c: Any, args: argparse.Namespace) -> Any:

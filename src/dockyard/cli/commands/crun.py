@@ -18,6 +18,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
     from typing import Any
 
     from dockyard.cli.client import Client
@@ -403,14 +404,24 @@ def _warn(first: dict[str, Any]) -> None:
         os.write(2, f"WARNING: {w}\n".encode())
 
 
-def attached(client: Client, msg: dict[str, Any], fds: dict[str, int]) -> int:
-    """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code."""
+def attached(
+    client: Client,
+    msg: dict[str, Any],
+    fds: dict[str, int],
+    handed_over: Callable[[], None] | None = None,
+) -> int:
+    """Run with our stdio attached; forward SIGINT/SIGTERM as kill; the exit code.
+
+    ``handed_over`` is called once the daemon holds ``fds``.
+    """
     if TYPE_CHECKING:
         import signal as _signal
     else:
         import _signal  # the same calls; ``signal`` would import ``enum``
 
     s, first = client.stdio(msg, fds)
+    if handed_over is not None:
+        handed_over()
     _warn(first)
     cid = first["id"]
     path = "/exec/" if msg.get("op") == "exec" else "/containers/"
