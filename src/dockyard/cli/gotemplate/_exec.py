@@ -181,6 +181,8 @@ class _Exec:
         val = _NOFINAL
         for cmd in pipe.cmds:
             val = self.command(dot, cmd, val)
+            if val is None and not self.typed:
+                val = MISSING  # Go unwraps a nil interface{} into the invalid value
         for name in pipe.decl:
             if pipe.assign:
                 self.set_var(name, val)
@@ -194,16 +196,18 @@ class _Exec:
                 slot[1] = val
                 return
 
-    def lookup(self, name: str) -> Any:
+    def lookup(self, node: Node, name: str) -> Any:
         for slot in reversed(self.vars):
             if slot[0] == name:
                 return slot[1]
-        return MISSING  # pragma: no cover - the parser rejects undefined variables
+        # The parser knows $x from its declaration on, but {{$x := $x}} reads it before
+        # it holds a value: Go's "undefined variable" at run time.
+        raise self.fail(node, f"undefined variable: {name}")
 
     def command(self, dot: Any, cmd: Cmd, final: Any) -> Any:
         first, args = cmd.args[0], cmd.args
         if isinstance(first, Var):
-            val = self.lookup(first.names[0])
+            val = self.lookup(first, first.names[0])
             if len(first.names) == 1:
                 self.not_a_function(first, args, final)
                 return val
@@ -269,7 +273,7 @@ class _Exec:
 
     def arg(self, dot: Any, node: Node) -> Any:
         if isinstance(node, Var):
-            val = self.lookup(node.names[0])
+            val = self.lookup(node, node.names[0])
             return val if len(node.names) == 1 else self.chain(dot, val, node, node.names[1:],
                                                                [node], _NOFINAL)  # fmt: skip
         if isinstance(node, Field):

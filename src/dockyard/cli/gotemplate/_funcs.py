@@ -96,9 +96,11 @@ def _lt(a: Any, b: Any) -> bool:
 
 
 def index_fn(item: Any, *keys: Any, zero: Callable[[dict[Any, Any]], Any] = lambda m: None) -> Any:
+    if item is None or item is MISSING:
+        raise FuncError("index of untyped nil")
     for key in keys:
-        if item is None or item is MISSING:
-            raise FuncError("index of untyped nil")
+        if item is None:  # a null inside the data: Go's nil interface
+            raise FuncError("index of nil pointer")
         if isinstance(item, dict):  # JSON objects: map[string]...
             if not isinstance(key, str):
                 raise FuncError(f"value has type {go_type(key)}; should be string")
@@ -201,8 +203,15 @@ def _pad(s: str, prefix: int, suffix: int) -> str:
     return s and " " * prefix + s + " " * suffix
 
 
+def _escaper_text(args: tuple[Any, ...]) -> str:
+    """Go's ``evalArgs`` for html/js/urlquery: a nil operand reads ``<no value>``."""
+    if len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    return sprint(*("<no value>" if a is None else a for a in args))
+
+
 def _html(*args: Any) -> str:
-    s = sprint(*args)
+    s = _escaper_text(args)
     for a, b in (("&", "&amp;"), ("'", "&#39;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;")):
         s = s.replace(a, b)
     return s.replace("\0", "\ufffd")
@@ -210,7 +219,7 @@ def _html(*args: Any) -> str:
 
 def _js(*args: Any) -> str:
     out: list[str] = []
-    for ch in sprint(*args):
+    for ch in _escaper_text(args):
         if ch in "\\'\"":
             out.append("\\" + ch)
         elif ch in "<>&=" or ord(ch) < 0x20:
@@ -223,7 +232,7 @@ def _js(*args: Any) -> str:
 def _urlquery(*args: Any) -> str:
     from urllib.parse import quote_plus
 
-    return quote_plus(sprint(*args), safe="")
+    return quote_plus(_escaper_text(args), safe="")
 
 
 def _no_call(*_args: Any) -> Any:
