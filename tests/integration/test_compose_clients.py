@@ -35,7 +35,7 @@ services:
 
 def _compose(
     d: Daemonized, project: Path, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:  # noqa: E501
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": f"unix://{d.run_root / 'dockyard.sock'}",
            "COMPOSE_INTERACTIVE_NO_CLI": "1"}  # fmt: skip
     return subprocess.run(["docker-compose", "-p", "pair", *args], cwd=project, env=env,
@@ -74,7 +74,7 @@ def test_docker_compose_v1_against_dockyardd(dyd: Daemonized, tmp_path: Path) ->
 
 def test_testcontainers_runs_a_local_image(
     dyd: Daemonized, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: E501
+) -> None:
     tc = pytest.importorskip("testcontainers.core.container")
     dyd.out("ps")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{dyd.run_root / 'dockyard.sock'}")

@@ -33,16 +33,21 @@ def test_docker_device_flag(cdi: tuple[Daemonized, Path]) -> None:
     assert (out.returncode, out.stdout) == (0, "00000000\n"), out.stderr
     # a device outside docker's default rules (/dev/loop-control, 10:237): the cgroup
     # refuses to open it without the flag (the node can be made, not opened), allows it with
-    denied = d.run("run", "--rm", "busybox", "sh", "-c",
-                   "test -e /dev/myzero || echo absent; mknod /dev/k c 10 237; exec 3</dev/k")  # fmt: skip
+    probe = "test -e /dev/myzero || echo absent; mknod /dev/k c 10 237; exec 3</dev/k"
+    denied = d.run("run", "--rm", "busybox", "sh", "-c", probe)
     assert "absent" in denied.stdout and denied.returncode != 0, denied
     assert "not permitted" in denied.stderr.lower(), denied.stderr
     allowed = d.run("run", "--rm", "--device", "/dev/loop-control:/dev/k:r", "busybox", "sh",
                     "-c", "exec 3</dev/k && echo open-ok")  # fmt: skip
     assert allowed.stdout == "open-ok\n", allowed.stderr
     # bad input: one line, exit 125, nothing made
-    for bad, word in (("/etc/passwd", "not a device"), ("/dev/nosuch", "no such file"),
-                      ("/dev/zero:/dev/z:rwx", "permissions"), ("dev/zero", "absolute")):  # fmt: skip
+    bads = (
+        ("/etc/passwd", "not a device"),
+        ("/dev/nosuch", "no such file"),
+        ("/dev/zero:/dev/z:rwx", "permissions"),
+        ("dev/zero", "absolute"),
+    )
+    for bad, word in bads:
         r = d.run("run", "--rm", "--device", bad, "busybox", "true")
         assert r.returncode == 125 and word in r.stderr.lower(), (bad, r.stderr)
         errors = [x for x in r.stderr.splitlines() if not x.startswith("WARNING:")]
@@ -84,8 +89,10 @@ def test_cdi_device_and_gpus(cdi: tuple[Daemonized, Path], tmp_path: Path) -> No
     assert 'could not select device driver "" with capabilities: [[gpu]]' in none.stderr
     (specs / "gpu.yaml").write_text(
         "cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n"
-        "- name: '0'\n  containerEdits:\n    deviceNodes: [{path: /dev/nvidia0, hostPath: /dev/zero}]\n"
-        "- name: '1'\n  containerEdits:\n    deviceNodes: [{path: /dev/nvidia1, hostPath: /dev/null}]\n"
+        "- name: '0'\n  containerEdits:\n"
+        "    deviceNodes: [{path: /dev/nvidia0, hostPath: /dev/zero}]\n"
+        "- name: '1'\n  containerEdits:\n"
+        "    deviceNodes: [{path: /dev/nvidia1, hostPath: /dev/null}]\n"
     )
     gpus = d.run("run", "--rm", "--gpus", "all", "busybox", "sh", "-c", "ls /dev | grep nvidia")
     assert gpus.stdout.split() == ["nvidia0", "nvidia1"], gpus.stderr
