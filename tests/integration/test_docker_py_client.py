@@ -187,3 +187,27 @@ def test_a_networks_ipam_options_are_null_when_none_were_given(client: Any) -> N
         assert client.api.inspect_network(net.id)["IPAM"]["Options"] is None
     finally:
         net.remove()
+
+
+def test_an_exec_that_cannot_start_has_dockerds_exit_code(client: Any) -> None:
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    code, _out = ctr.exec_run("no-such-command")
+    assert code == 127
+
+
+def test_create_takes_one_network_and_device_rules(client: Any) -> None:
+    net = client.networks.create("dockerpy-one")
+    try:
+        cfg = {"dockerpy-one": client.api.create_endpoint_config(aliases=["a"]),
+               "bar": client.api.create_endpoint_config(aliases=["b"])}  # fmt: skip
+        with pytest.raises(docker.errors.APIError, match="cannot be connected"):
+            client.containers.run("busybox", "true", network="dockerpy-one",
+                                  networking_config=cfg, detach=True)  # fmt: skip
+    finally:
+        net.remove()
+    hc = client.api.create_host_config(device_cgroup_rules=["c 7:128 rwm"])
+    ctr = client.api.create_container("busybox", "true", host_config=hc)
+    assert client.api.inspect_container(ctr)["HostConfig"]["DeviceCgroupRules"] == ["c 7:128 rwm"]
+    with pytest.raises(docker.errors.APIError, match="invalid device cgroup rule"):
+        bad = client.api.create_host_config(device_cgroup_rules=["c 7:128 rwx"])
+        client.api.create_container("busybox", "true", host_config=bad)

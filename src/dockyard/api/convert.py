@@ -157,6 +157,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         ulimits=ulimits,
         tmpfs=tmpfs,
         devices=_devices(hc),
+        device_cgroup_rules=_strs(hc, "DeviceCgroupRules"),
         sysctls=dict(_get(hc, "Sysctls", dict, {})),
         init=bool(_get(hc, "Init", bool, False)),
         oom_score_adj=_get(hc, "OomScoreAdj", int),
@@ -165,6 +166,10 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     health = _get(body, "Healthcheck", dict)
     no_health = bool(health and health.get("Test") == ["NONE"])
     net_cfg = (_get(body, "NetworkingConfig", dict, {}) or {}).get("EndpointsConfig") or {}
+    if len(net_cfg) > 1:  # API 1.43 (dockerd's words): one network at create, connect the rest
+        raise InvalidArgument(
+            f"Container cannot be connected to network endpoints: {', '.join(net_cfg)}"
+        )
     aliases: list[str] = []
     ip = None
     for _net, cfg in net_cfg.items():

@@ -16,7 +16,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
-from dockyard.errors import FailedPrecondition, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.records import field, record
 
 if TYPE_CHECKING:
@@ -148,8 +148,12 @@ class ExecManager:
             msg["detach_keys"] = list(detach_keys)
         try:
             answer = await self.d.shim.call(msg, fds)
-        except BaseException:
+        except BaseException as exc:
             self.d.exec_events.pop(eid, None)
+            if isinstance(exc, DockyardError):
+                # it never ran: dockerd's exit codes (127: no such command, 126: one that
+                # cannot be executed), so an inspect after the failed start has one
+                on_exit({"exit": {"code": 127 if isinstance(exc, NotFound) else 126}})
             raise
         inst.pid = int(answer.get("pid") or 0)
         inst.running = inst.exit_code is None

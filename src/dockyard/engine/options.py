@@ -156,6 +156,7 @@ class RunOptions:
     ulimits: list[tuple[str, int, int]] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)  # "c 7:128 rwm" (docker's)
     sysctls: dict[str, str] = field(default_factory=dict)
     init: bool = False
     oom_score_adj: int | None = None

@@ -192,11 +192,30 @@ _DEFAULT_DEVICE_RULES = [
 ]  # fmt: skip
 
 
+def parse_device_rule(text: str) -> tuple[str, int | None, int | None, str]:
+    """``--device-cgroup-rule`` as docker reads it: ``TYPE MAJOR:MINOR ACCESS`` (type
+    ``a``, ``b`` or ``c``; ``*`` for any number; access from ``rwm``) → (type, major, minor,
+    access), None for ``*``; InvalidArgument naming the rule otherwise."""
+    parts = text.split()
+    bad = InvalidArgument(f'invalid device cgroup rule "{text}": want TYPE MAJOR:MINOR ACCESS')
+    if len(parts) != 3 or parts[0] not in ("a", "b", "c") or ":" not in parts[1]:
+        raise bad
+    if not parts[2] or set(parts[2]) - set("rwm"):
+        raise bad
+    numbers: list[int | None] = []
+    for n in parts[1].split(":", 1):
+        if n != "*" and not n.isdigit():
+            raise bad
+        numbers.append(None if n == "*" else int(n))
+    return parts[0], numbers[0], numbers[1], parts[2]
+
+
 def _device_rules(opts: RunOptions) -> list[dict[str, Any]]:
     if opts.privileged:
         return [{"allow": True, "access": "rwm"}]
     rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
-    for typ, major, minor, access in _DEFAULT_DEVICE_RULES:
+    extra = [parse_device_rule(r) for r in opts.device_cgroup_rules]
+    for typ, major, minor, access in [*_DEFAULT_DEVICE_RULES, *extra]:
         rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
         if major is not None:
             rule["major"] = major
