@@ -94,17 +94,33 @@ def dy(*args: str, check: bool = True, quiet: bool = False, input: str | None = 
 
 
 def dy_stream(*args: str, log: Path) -> tuple[int, float]:
-    """Run dockyard showing its progress lines (so no minute is silent); return rc, seconds."""
+    """Run dockyard showing its progress (steps, downloads, training), and a line every 15 s
+    when it has nothing to say, so that no minute is silent; return rc, seconds."""
     start = time.time()
+    last = [time.time()]
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(1):
+            if time.time() - last[0] >= 15:
+                print(f"   ... still working ({time.time() - start:.0f}s)", flush=True)
+                last[0] = time.time()
+
+    shown = ("Downloading ", "Successfully installed", '{"version"')
+    threading.Thread(target=heartbeat, daemon=True).start()
     with open(log, "w") as f:
-        p = subprocess.Popen([*DY, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)  # fmt: skip
+        p = subprocess.Popen(
+            [*DY, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert p.stdout is not None
         for line in p.stdout:
             f.write(line)
-            if line.startswith("#") and not line.startswith("#- ") or "DONE" in line:
-                print("   " + line.rstrip()[:150], flush=True)
+            text = line.strip()
+            if (text.startswith("#") and not text.startswith("#- ")) or text.startswith(shown):
+                print("   " + text[:150], flush=True)
+                last[0] = time.time()
         rc = p.wait()
+    done.set()
     return rc, time.time() - start
 
 
@@ -129,6 +145,9 @@ def build() -> None:
                  lint_findings=[f.get("code") or f.get("rule") for f in findings])  # fmt: skip
 
     step("2/9 build the corrected Dockerfile (demo/service/Dockerfile)")
+    if dy("image", "inspect", "python:3.11-slim", quiet=True, check=False).returncode != 0:
+        archive = REPO / ".cache" / "images" / "python_3.11-slim.tar"  # made by make setup
+        dy("load", "-i", str(archive))
     pipconf = OUT / "pip.conf"
     subprocess.run([sys.executable, str(DEMO / "pipconf.py"), str(pipconf)], check=True)
     ca = os.environ.get("DEMO_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -138,9 +157,12 @@ def build() -> None:
         say(f"the host's CA bundle ({ca}) goes to RUN steps as the build secret 'ca' (no layer)")
     times = {}
     for tag, extra in (("1", []), ("1", []), ("2", ["--build-arg", "MODEL_VERSION=2"]),
-                       ("3", ["--build-arg", "MODEL_VERSION=3", "--build-arg", "BREAK_MODEL=1"])):  # fmt: skip
+                       ("3", ["--build-arg", "MODEL_VERSION=3",
+                              "--build-arg", "BREAK_MODEL=1"])):  # fmt: skip
         again = tag in times
-        say(f"build {IMAGE}:{tag}" + (" again (every step from the content cache)" if again else ""))
+        say(
+            f"build {IMAGE}:{tag}" + (" again (every step from the content cache)" if again else "")
+        )
         rc, secs = dy_stream("build", "-t", f"{IMAGE}:{tag}", *secrets_args, *extra,
                              str(DEMO / "service"), log=LOGS / f"build-{tag}.log")  # fmt: skip
         if rc != 0:
@@ -153,8 +175,10 @@ def build() -> None:
     info = info[0] if isinstance(info, list) else info
     size = int(info.get("Size") or 0)
     facts_update(image_size_bytes=size)
-    say(f"{IMAGE}:1 is {size / 1e6:.1f} MB; first build {times['1']}s, cached rebuild "
-        f"{times['1-cached']}s")
+    say(
+        f"{IMAGE}:1 is {size / 1e6:.1f} MB; first build {times['1']}s, cached rebuild "
+        f"{times['1-cached']}s"
+    )
 
     step("3/9 SBOM and vulnerability scan")
     sbom = OUT / "sbom.cdx.json"
@@ -169,16 +193,22 @@ def build() -> None:
         p = dy("scan", "--format", "json", f"{IMAGE}:1", check=False, quiet=True)
         try:
             rep = json.loads(p.stdout)
-            found = rep.get("findings", rep.get("vulnerabilities", [])) if isinstance(rep, dict) else rep
+            found = list(
+                (rep.get("findings") or rep.get("vulnerabilities") or [])
+                if isinstance(rep, dict)
+                else rep
+            )
             facts_update(scan_findings=len(found))
             say(f"scan: {len(found)} findings")
         except ValueError:
             facts_update(scan_findings=None)
         dy("scan", f"{IMAGE}:1", check=False)
     else:
-        say(f"no vulnerability database at {osv} (OSV feeds: PyPI and Debian all.zip; set "
+        say(
+            f"no vulnerability database at {osv} (OSV feeds: PyPI and Debian all.zip; set "
             "DEMO_OSV=DIR): scan skipped, scan_findings is null — a scan of an empty database "
-            "would be a lie (dockyard refuses it)")
+            "would be a lie (dockyard refuses it)"
+        )
         facts_update(scan_findings=None)
 
 
@@ -254,7 +284,9 @@ class Sampler(threading.Thread):
                     ready = int(value)
                 if labels.get("state") == "desired":
                     desired = int(value)
-        hpa = api_json("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/recommender")
+        hpa = api_json(
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/recommender"
+        )
         hst = (hpa or {}).get("status") or {}
         hdes = hst.get("desiredReplicas")
         util = None
@@ -283,15 +315,15 @@ def sizing() -> dict[str, Any]:
     req = (left // mx) // 10 * 10
     scale = req / STORY["cpu_req_m"]
     mem_req = int(STORY["mem_req_mi"] * scale)
-    s = {"cpus": cpus, "memory_mi": mem_mi, "cpu_req_m": req, "cpu_lim_m": 2 * req,
+    s: dict[str, Any] = {"cpus": cpus, "memory_mi": mem_mi, "cpu_req_m": req, "cpu_lim_m": 2 * req,
          "mem_req_mi": mem_req, "mem_lim_mi": 2 * mem_req, "max": mx,
          "min": max(2, round(STORY["min"] * mx / STORY["max"])), "scale": round(scale, 3),
          "target": TARGET}  # fmt: skip
     rule = (
         f"this machine: {cpus} CPUs = {alloc_m}m allocatable, {mem_mi} Mi. The load generator "
-        f"asks {LOADGEN_CPU_M}m; maxReplicas = min(story 50, ({alloc_m}m − {LOADGEN_CPU_M}m) "
-        f"÷ 200m) = {mx}; CPU request = {left}m ÷ {mx} = {req}m (story 1000m: × {scale:.3f}); "
-        f"memory request = 2Gi × {scale:.3f} = {mem_req}Mi; limits keep the story's 2× "
+        f"asks {LOADGEN_CPU_M}m; maxReplicas = min(story 50, ({alloc_m}m - {LOADGEN_CPU_M}m) "
+        f"÷ 200m) = {mx}; CPU request = {left}m ÷ {mx} = {req}m (story 1000m: x {scale:.3f}); "
+        f"memory request = 2Gi x {scale:.3f} = {mem_req}Mi; limits keep the story's 2x "
         f"({2 * req}m, {2 * mem_req}Mi); minReplicas keeps the story's 5:50 ratio, at least 2 "
         f"= {s['min']}. {mx} pods ask {mx * req}m CPU and {mx * mem_req}Mi memory."
     )
@@ -300,36 +332,40 @@ def sizing() -> dict[str, Any]:
 
 
 def deployment(image: str, s: dict[str, Any], replicas: int, story: bool = False) -> str:
-    pull = "" if story else """
+    pull = (
+        ""
+        if story
+        else """
       imagePullSecrets: [{name: regcred}]"""
+    )
     return f"""\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {'story-recommender' if story else 'recommender'}
-  labels: {{app: {'story-recommender' if story else 'recommender'}}}
+  name: {"story-recommender" if story else "recommender"}
+  labels: {{app: {"story-recommender" if story else "recommender"}}}
 spec:
   replicas: {replicas}
   progressDeadlineSeconds: 30
   selector:
-    matchLabels: {{app: {'story-recommender' if story else 'recommender'}}}
+    matchLabels: {{app: {"story-recommender" if story else "recommender"}}}
   strategy:
     type: RollingUpdate
     rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}
   template:
     metadata:
-      labels: {{app: {'story-recommender' if story else 'recommender'}}}
+      labels: {{app: {"story-recommender" if story else "recommender"}}}
     spec:
       terminationGracePeriodSeconds: 5{pull}
       containers:
       - name: server
         image: {image}
-        imagePullPolicy: {'IfNotPresent' if story else 'Always'}
-        env: [{{name: CPU_WORK, value: "{os.environ.get('DEMO_CPU_WORK', '500')}"}}]
+        imagePullPolicy: {"IfNotPresent" if story else "Always"}
+        env: [{{name: CPU_WORK, value: "{os.environ.get("DEMO_CPU_WORK", "500")}"}}]
         ports: [{{containerPort: 8080, name: http}}]
         resources:
-          requests: {{cpu: "{s['cpu_req_m']}m", memory: "{s['mem_req_mi']}Mi"}}
-          limits: {{cpu: "{s['cpu_lim_m']}m", memory: "{s['mem_lim_mi']}Mi"}}
+          requests: {{cpu: "{s["cpu_req_m"]}m", memory: "{s["mem_req_mi"]}Mi"}}
+          limits: {{cpu: "{s["cpu_lim_m"]}m", memory: "{s["mem_lim_mi"]}Mi"}}
         readinessProbe:
           httpGet: {{path: /healthz, port: http}}
           periodSeconds: 1
@@ -342,15 +378,21 @@ spec:
 
 
 def hpa(s: dict[str, Any], story: bool = False) -> str:
-    behavior = "" if story else """
+    behavior = (
+        ""
+        if story
+        else """
   behavior:
     scaleDown:
       stabilizationWindowSeconds: 10
       policies: [{type: Percent, value: 100, periodSeconds: 5}]
     scaleUp:
       stabilizationWindowSeconds: 0
-      policies: [{type: Percent, value: 100, periodSeconds: 5}, {type: Pods, value: 4, periodSeconds: 5}]
+      policies:
+      - {type: Percent, value: 100, periodSeconds: 5}
+      - {type: Pods, value: 4, periodSeconds: 5}
       selectPolicy: Max"""
+    )
     name = "story-recommender" if story else "recommender"
     return f"""\
 apiVersion: autoscaling/v2
@@ -359,8 +401,8 @@ metadata:
   name: {name}
 spec:
   scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
-  minReplicas: {s['min']}
-  maxReplicas: {s['max']}
+  minReplicas: {s["min"]}
+  maxReplicas: {s["max"]}
   metrics:
   - type: Resource
     resource:
@@ -447,7 +489,7 @@ spec:
       - name: script
         configMap: {{name: loadgen}}
       - name: data
-        hostPath: {{path: "{OUT / 'loadgen'}", type: DirectoryOrCreate}}
+        hostPath: {{path: "{OUT / "loadgen"}", type: DirectoryOrCreate}}
 """
 
 
@@ -501,7 +543,9 @@ class Cluster:
         self.sampler.stop.set()
         with contextlib.suppress(Exception):
             for kind in ("deploy", "hpa", "svc", "networkpolicy", "configmap", "secret"):
-                for name in dy("get", kind, "-o", "name", quiet=True, check=False, timeout=30).stdout.split():
+                for name in dy(
+                    "get", kind, "-o", "name", quiet=True, check=False, timeout=30
+                ).stdout.split():
                     dy("delete", name, quiet=True, check=False, timeout=60)
             ids = dy("ps", "-aq", "--no-trunc", quiet=True, check=False, timeout=30).stdout.split()
             if ids:
@@ -619,7 +663,7 @@ def story_manifest(cl: Cluster) -> None:
         name = pending[0]["metadata"]["name"]
         out = dy("describe", "pod", name, quiet=True, check=False).stdout
         shown = [ln for ln in out.splitlines()
-                 if re.search(r"FailedScheduling|Insufficient|Unschedulable|^Status|^Events", ln)]  # fmt: skip
+                 if re.search(r"Insufficient|Unschedulable|^Status|^Events", ln)]  # fmt: skip
         print("   dockyard describe pod " + name + " (excerpt):")
         for ln in shown[:8]:
             print("     " + ln)
@@ -627,14 +671,24 @@ def story_manifest(cl: Cluster) -> None:
         for ln in [x for x in ev.splitlines() if "FailedScheduling" in x][:3]:
             print("     event: " + ln.strip())
     fits = 5 - len(pending)
-    say(f"{fits} of 5 pods fit on this machine; {len(pending)} stay Pending (FailedScheduling)")
+    why = (
+        ((pending[0].get("status") or {}).get("conditions") or [{}])[0].get("message")
+        if pending
+        else ""
+    )
+    say(
+        f"{fits} of 5 pods fit on this machine; {len(pending)} stay Pending, unschedulable, "
+        f"as Kubernetes reports it: {why or '?'}"
+    )
     facts_update(story_pods_pending=len(pending), story_pods_fit=fits)
     export = OUT / "kubernetes" / "story.yaml"
     export.parent.mkdir(exist_ok=True)
     p = dy("export", "kubernetes", quiet=True, check=False)
     export.write_text(p.stdout)
-    say(f"dockyard export kubernetes → {export.relative_to(REPO)} (the story's exact numbers, for "
-        "a real cluster: dockyard apply --kubeconfig FILE -f that file)")
+    say(
+        f"dockyard export kubernetes → {export.relative_to(REPO)} (the story's exact numbers, for "
+        "a real cluster: dockyard apply --kubeconfig FILE -f that file)"
+    )
     dy("delete", "-f", str(OUT / "manifests" / "story.yaml"), quiet=True)
     wait_for(lambda: pods("app=story-recommender") == [], 60, "the story's pods to go")
 
@@ -689,20 +743,25 @@ def run_cluster(cl: Cluster) -> None:
     t = time.time()
     apply(deployment(f"{REGISTRY}/{IMAGE}:1", s, s["min"]), "deployment-v1")
     wait_for(lambda: (ready_count() or 0) >= s["min"], 120, f"{s['min']} ready replicas")
-    say(f"{s['min']} replicas pulled from {REGISTRY} with the imagePullSecret and ready in "
-        f"{time.time() - t:.1f}s")
+    say(
+        f"{s['min']} replicas pulled from {REGISTRY} with the imagePullSecret and ready in "
+        f"{time.time() - t:.1f}s"
+    )
     timeline("event", what="v1 deployed")
+    cl.sampler.start()
     svc = api_json("/api/v1/namespaces/default/services/recommender") or {}
-    vip = (svc.get("spec") or {}).get("clusterIP")
+    vip = str((svc.get("spec") or {}).get("clusterIP"))
     say(f"Service recommender: ClusterIP {vip}:80 (kernel load balancing over the ready pods)")
     apply(hpa(s), "hpa")
-    say(f"HPA recommender: {s['min']} → {s['max']} on CPU (target {TARGET}% of the request); the demo "
+    say(
+        f"HPA recommender: {s['min']} → {s['max']} on CPU (target {TARGET}% of the request); "
+        "the demo "
         "shortens the scale-down stabilization window from the default 300 s to 10 s through "
-        "the HPA's behavior field, so that scaling back is seen within the demo")
+        "the HPA's behavior field, so that scaling back is seen within the demo"
+    )
     apply(loadgen(vip), "loadgen")
     wait_for(lambda: (ready_count("app=loadgen") or 0) >= 1, 60, "the load generator")
     check_policy(vip)
-    cl.sampler.start()
 
     step(f"7/9 load: {high:.0f} requests/s, open loop → the HPA scales out, then back")
     set_rate(high)
@@ -761,8 +820,10 @@ def run_cluster(cl: Cluster) -> None:
     p = dy("rollout", "status", "deployment/recommender", "--timeout", "12", check=False)
     stalled = p.returncode != 0
     tot3, bad3, vers3 = requests_since(t3)
-    say(f"v3 stalls (readiness fails, no traffic): rollout status exit {p.returncode}; "
-        f"{tot3} requests meanwhile, {bad3} failed, answered by {vers3}")
+    say(
+        f"v3 stalls (readiness fails, no traffic): rollout status exit {p.returncode}; "
+        f"{tot3} requests meanwhile, {bad3} failed, answered by {vers3}"
+    )
     facts_update(v3_stalled=stalled, failed_requests_v3=bad3, v3_answered=vers3.get("3", 0))
     tu = time.time()
     timeline("rollout", what="undo")
