@@ -10,7 +10,7 @@ import pytest
 from dockyard.orchestrator.compose import load_compose_file, schema_from_file
 from dockyard.orchestrator.export import to_yaml
 from dockyard.orchestrator.loader import load_manifests
-from dockyard.orchestrator.objects import Deployment, Secret
+from dockyard.orchestrator.objects import Deployment, Pod, Secret
 
 pytestmark = pytest.mark.corpus
 
@@ -42,8 +42,12 @@ def test_app_loads(corpus_dir: Path, schema: dict[str, object], app: str) -> Non
     for name, svc in project.services.items():  # dependencies start first
         for dep in svc.depends_on:
             assert order.index(dep.service) < order.index(name)
-    deployments = [o for o in project.objects if isinstance(o, Deployment)]
-    assert len(deployments) == len(project.services)
+    # one workload per service: a Deployment, or a bare Pod for what runs once
+    # (`restart: "no"` written, or waited on with service_completed_successfully)
+    workloads = [o for o in project.objects if isinstance(o, (Deployment, Pod))]
+    assert len(workloads) == len(project.services)
+    assert project.warnings == () or all("not supported" in w or "obsolete" in w
+                                         for w in project.warnings)  # fmt: skip
     assert load_manifests(to_yaml(project.objects)) == list(project.objects)
 
 

@@ -30,9 +30,20 @@ compose                     Kubernetes
                             ``dockyard.io/compose-networks`` (JSON) lists each pod's
                             networks with its DNS names (service name, aliases,
                             ``container_name``) and ``ipv4_address``
-``restart``, ``depends_on``,  kept on :class:`ComposeService` (a Deployment always
-build                       restarts; ``compose up`` waits on the conditions)
+``restart: "no"``           (written, one replica) a bare Pod, ``restartPolicy:
+                            Never``: it runs once, as docker compose runs it; any
+                            other policy, or none written, a Deployment (kept running)
+``container_name``          the engine container's name (pod template annotation
+                            ``dockyard.io/container-name``; one replica, ``Recreate``)
+``profiles``                only the active ones' services (``--profile``,
+                            ``COMPOSE_PROFILES``) and those named; see _compose_merge
+``depends_on``, ``build``   kept on :class:`ComposeService` (``compose up`` waits on the
+                            conditions)
 ==========================  ========================================================
+
+Several files (``-f a -f b``) are merged first, as the compose spec says
+(:mod:`._compose_merge`); a key the translation ignores is a warning in
+:attr:`ComposeProject.warnings`, never silently dropped.
 
 Every error is InvalidArgument prefixed with the file name.
 """
@@ -59,7 +70,6 @@ from ._interpolate import (
     parse_bytes,
     parse_env_file,
 )
-from .loader import parse_yaml_documents
 from .objects import (
     ConfigMap,
     ConfigMapVolumeSource,
@@ -67,6 +77,7 @@ from .objects import (
     ContainerPort,
     Deployment,
     DeploymentSpec,
+    DeploymentStrategy,
     EmptyDirVolumeSource,
     EnvVar,
     ExecAction,
@@ -94,6 +105,7 @@ from .validation import check
 
 __all__ = [
     "CONDITIONS",
+    "CONTAINER_NAME_ANNOTATION",
     "PROJECT_LABEL",
     "SERVICE_LABEL",
     "BuildSpec",
@@ -116,6 +128,7 @@ SERVICE_LABEL = "dockyard.io/compose-service"
 NETWORKS_ANNOTATION = "dockyard.io/compose-networks"
 NETWORK_LABEL = "dockyard.io/compose-network"
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+CONTAINER_NAME_ANNOTATION = "dockyard.io/container-name"
 
 
 @record
@@ -176,6 +189,8 @@ class ComposeService:
     ports: tuple[PortBinding, ...] = ()
     healthcheck: HealthCheck | None = None
     container_name: str | None = None
+    explicit_image: bool = False  # ``image:`` written (a build names its own otherwise)
+    pull_policy: str = "missing"
 
 
 @record
@@ -186,6 +201,8 @@ class ComposeProject:
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
     network_defs: dict[str, NetworkDef] = field(default_factory=dict)  # key -> network
+    warnings: tuple[str, ...] = ()  # keys the translation ignored (file: path: why)
+    disabled: tuple[str, ...] = ()  # services whose profiles are not active
 
     def start_order(self) -> list[str]:
         return start_order(self.services)
@@ -564,12 +581,15 @@ class _Translator:
         networks = self.networks(svc.get("networks"), where)
         addresses = self.addresses(svc.get("networks"))
         extra: dict[str, str] = {}
+        if svc.get("container_name"):
+            extra[CONTAINER_NAME_ANNOTATION] = str(svc["container_name"])
         if svc.get("network_mode") is None:
             extra[NETWORKS_ANNOTATION] = self.network_annotation(name, svc, networks, addresses)
         elif str(svc["network_mode"]) != "host":
             raise self.fail(f"{where}.network_mode", f"{svc['network_mode']!r} is not supported")
         workload: Object = self.deployment(name, svc, container, vols, extra)
-        if name in self.one_shot and isinstance(workload, Deployment):
+        runs_once = str(svc.get("restart")) == "no" and "restart" in svc  # written, not default
+        if (name in self.one_shot or runs_once) and isinstance(workload, Deployment):
             workload = self.one_shot_pod(name, svc, workload)
         objects: list[Object] = [workload]
         svc_obj = self.k8s_service(name, container)
@@ -591,6 +611,8 @@ class _Translator:
             ports=published,
             healthcheck=health,
             container_name=svc.get("container_name"),
+            explicit_image=bool(svc.get("image")),
+            pull_policy=str(svc.get("pull_policy") or "missing"),
         )
         return info, objects
 
@@ -683,6 +705,13 @@ class _Translator:
         spec = DeploymentSpec(
             replicas=int(replicas), selector=LabelSelector(dict(labels)), template=template
         )
+        if svc.get("container_name"):  # one container of that name: never two at once
+            if int(replicas) != 1:
+                raise self.fail(
+                    f"services.{name}",
+                    f'container_name "{svc["container_name"]}" needs exactly one replica',
+                )
+            spec = replace(spec, strategy=DeploymentStrategy(type="Recreate"))
         dep = Deployment(metadata=self.meta(object_name(name), name), spec=spec)
         return dep
 
@@ -896,28 +925,42 @@ def load_compose(
     environ: Mapping[str, str] | None = None,
     schema: Mapping[str, Any] | None = None,
     read_file: Callable[[Path], bytes] | None = None,
+    overrides: Sequence[tuple[str, str]] = (),
+    profiles: Sequence[str] = (),
+    named: Sequence[str] = (),
 ) -> ComposeProject:
-    """Translate one compose file. ``environ`` overrides the project's ``.env``;
-    ``read_file`` reads env files, secret and config files (the file system by default)."""
+    """Translate a compose file and its ``overrides`` (``(text, source)``, merged in
+    order). ``environ`` overrides the project's ``.env``; ``read_file`` reads env files,
+    secret and config files (the file system by default). ``profiles`` (default: the
+    ``COMPOSE_PROFILES`` of the environment) and ``named`` services choose what runs."""
+    from ._compose_merge import active_services, merge_documents, parse_compose_yaml, unknown_keys
+
     read = read_file or _default_read
     base = Path(project_dir)
     env = _dotenv(base, read)
     env.update(environ or {})
-    docs = parse_yaml_documents(text, source)
-    if len(docs) != 1 or not isinstance(docs[0][1], dict):
-        raise InvalidArgument(f"{source}: a compose file must be one mapping")
-    doc = interpolate_tree(docs[0][1], env)
+    raw = [parse_compose_yaml(text, source)]
+    raw += [parse_compose_yaml(t, s) for t, s in overrides]
+    doc = interpolate_tree(merge_documents(raw), env)
+    where = source if not overrides else ", ".join([source, *(s for _t, s in overrides)])
     if schema is not None:
-        _validate_schema(doc, schema, source)
+        _validate_schema(doc, schema, where)
     services = doc.get("services") or {}
     if not isinstance(services, dict):
-        raise InvalidArgument(f"{source}: services: must be a mapping")
+        raise InvalidArgument(f"{where}: services: must be a mapping")
+    if not profiles:
+        profiles = [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+    for name in named:
+        if name not in services:
+            raise InvalidArgument(f"{where}: no such service: {name}")
+    on = active_services(services, profiles, named)
     name = _project_name(doc, project_name, base)
-    tr = _Translator(doc, source, name, base, env, read)
+    tr = _Translator(doc, where, name, base, env, read)
     infos: dict[str, ComposeService] = {}
     per_service: dict[str, list[Object]] = {}
     for svc_name, svc in services.items():
-        infos[str(svc_name)], per_service[str(svc_name)] = tr.service(str(svc_name), svc)
+        if str(svc_name) in on:
+            infos[str(svc_name)], per_service[str(svc_name)] = tr.service(str(svc_name), svc)
     order = start_order(infos)
     objects: list[Object] = list(tr.config_objects.values())
     for svc_name in order:
@@ -926,7 +969,7 @@ def load_compose(
         try:
             check(obj)
         except InvalidArgument as e:
-            raise InvalidArgument(f"{source}: {e}") from None
+            raise InvalidArgument(f"{where}: {e}") from None
     used = {n for info in infos.values() for n in info.networks}
     return ComposeProject(
         name,
@@ -935,6 +978,8 @@ def load_compose(
         tuple(doc.get("networks") or ()),
         tuple(doc.get("volumes") or ()),
         {k: v for k, v in tr.network_defs.items() if k in used or k != "default"},
+        tuple(unknown_keys(doc, where)),
+        tuple(str(n) for n in services if str(n) not in on),
     )
 
 
@@ -955,21 +1000,31 @@ def load_compose_file(
     project_name: str | None = None,
     environ: Mapping[str, str] | None = None,
     schema: Mapping[str, Any] | None = None,
+    overrides: Sequence[str | Path] = (),
+    profiles: Sequence[str] = (),
+    named: Sequence[str] = (),
 ) -> ComposeProject:
-    """``load_compose`` of a file, its directory being the project directory."""
+    """``load_compose`` of a file (its directory is the project directory) and the
+    ``overrides`` files merged over it."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InvalidArgument(f"{p}: {e.strerror or e}") from None
     return load_compose(
-        text,
+        _read_text(p),
         str(p),
         project_dir=p.parent,
         project_name=project_name,
         environ=environ,
         schema=schema,
+        overrides=[(_read_text(Path(o)), str(o)) for o in overrides],
+        profiles=profiles,
+        named=named,
     )
+
+
+def _read_text(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InvalidArgument(f"{p}: {e.strerror or e}") from None
 
 
 def schema_from_file(path: str | Path) -> dict[str, Any]:

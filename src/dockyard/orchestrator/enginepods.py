@@ -86,7 +86,13 @@ DataResolver = Callable[[str, str, str], "dict[str, bytes] | None"]  # (kind, ns
 
 
 def container_name(pod: Pod, index: int, container: str) -> str:
+    """The engine container's name: a compose ``container_name`` (the pod template's
+    ``dockyard.io/container-name``) for the first container, else the pod's name in the
+    default namespace, else kubelet's ``k8s_<container>_<pod>_<namespace>``."""
     ns = pod.metadata.namespace or "default"
+    given = pod.metadata.annotations.get("dockyard.io/container-name")
+    if index == 0 and given:
+        return given
     if index == 0 and ns == "default":
         return pod.metadata.name
     return f"k8s_{container}_{pod.metadata.name}_{ns}"

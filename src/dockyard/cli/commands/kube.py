@@ -170,8 +170,11 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     elif name == "compose":
         a("-f", "--file", action="append", default=[], help="compose file (compose.yaml)")
         a("-p", "--project-name", default=None)
-        a("action", choices=["up", "down", "ps", "logs", "build", "config"])
+        a("--profile", action="append", default=[], help="enable a profile (repeatable)")
+        a("action", choices=["up", "down", "ps", "logs", "build", "config", "exec", "run",
+                             "stop", "start", "pull"])  # fmt: skip
         a("services", nargs="*")
+        a("--ignore-pull-failures", action="store_true", help="pull: go on after a failure")
         a("-d", "--detach", action="store_true", help="up: do not wait in the foreground")
         a("-v", "--volumes", action="store_true", help="down: remove named volumes")
         a("--timeout", type=float, default=120.0, help="up: seconds to wait for readiness")
@@ -934,31 +937,66 @@ def pod_target(
 # ---------------------------------------------------------------------- compose
 
 
+def fast_parse(argv: list[str], name: str) -> argparse.Namespace | None:
+    """``compose [OPTIONS] exec|run ...``: the words after the action are the one-off's
+    own (flags, SERVICE, then a command whose flags are its own: ``sh -c ...``); argparse
+    parses the compose options before it. None for everything else."""
+    if name != "compose":
+        return None
+    takes = {"-f", "--file", "-p", "--project-name", "--profile"}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in takes else 1
+    if i >= len(argv) or argv[i] not in ("exec", "run"):
+        return None
+    import argparse as _argparse
+
+    from dockyard.cli.commands._compose_more import parse_one_off
+
+    parser = _argparse.ArgumentParser(prog="dockyard compose", add_help=False)
+    add_arguments(parser, "compose")
+    try:
+        args = parser.parse_args(argv[: i + 1])
+    except SystemExit:
+        return None  # main's own parse then says what is wrong
+    try:
+        args.one_off = parse_one_off(argv[i], argv[i + 1 :])
+    except InvalidArgument as e:
+        args.one_off, args.one_off_error = None, e  # raised by run, where errors are caught
+    return args
+
+
 def _compose_project(args: argparse.Namespace) -> Any:
     import os
     from pathlib import Path
 
     from dockyard.orchestrator.compose import load_compose_file
 
-    files = (
-        args.file
-        or [
-            f
-            for f in ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-            if Path(f).is_file()
-        ][:1]
-    )
+    files = list(args.file)
     if not files:
-        raise NotFound("no configuration file provided: not found")
-    return load_compose_file(
-        Path(files[0]), project_name=args.project_name, environ=dict(os.environ)
-    )
+        found = [f for f in ("compose.yaml", "compose.yml", "docker-compose.yaml",
+                             "docker-compose.yml") if Path(f).is_file()][:1]  # fmt: skip
+        if not found:
+            raise NotFound("no configuration file provided: not found")
+        stem = found[0].rsplit(".", 1)
+        files = found + [o for o in (f"{stem[0]}.override.{stem[1]}",) if Path(o).is_file()]
+    one = getattr(args, "one_off", None)
+    named = [one["service"]] if one else list(args.services)
+    project = load_compose_file(
+        Path(files[0]), project_name=args.project_name, environ=dict(os.environ),
+        overrides=files[1:], profiles=list(args.profile), named=named,
+    )  # fmt: skip
+    for warning in project.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return project
 
 
 def _compose(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.orchestrator.compose import PROJECT_LABEL, object_name
     from dockyard.orchestrator.export import to_yaml
 
+    if getattr(args, "one_off_error", None) is not None:
+        raise args.one_off_error
     project = _compose_project(args)
     label = f"{PROJECT_LABEL}={object_name(project.name)}"
     c = client(ctx)
@@ -967,6 +1005,10 @@ def _compose(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     if args.action == "build":
         return _compose_build(ctx, project, args.services)
+    if args.action in ("exec", "run", "stop", "start", "pull"):
+        from dockyard.cli.commands._compose_more import compose_more
+
+        return compose_more(ctx, c, project, args)
     if args.action == "up":
         from dockyard.cli.commands._compose_up import compose_up
 
