@@ -224,3 +224,11 @@ def test_podman_default_seccomp_and_sysctl(podman: list[str], tmp_path: Path) ->
     done = pm(podman, "run", "--rm", "--network", "none", "localhost/dybox", "sh", "-c", script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "0", "Seccomp:", "2"]
+
+
+def test_podman_info_reads_the_runtime_version(podman: list[str]) -> None:
+    """podman probes ``RUNTIME --version`` (issue 16: it failed with "flag provided but not
+    defined: -version", and podman info reported no version)."""
+    done = pm(podman, "info", "--format", "{{.Host.OCIRuntime.Version}}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("dockyard-runtime version "), done.stdout
