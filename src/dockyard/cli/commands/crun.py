@@ -183,7 +183,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
             from dockyard.errors import InvalidArgument
 
             raise InvalidArgument(
-                f'invalid --log-opt "{item}": expected one of {", ".join(_LOG_OPTS)} =VALUE'
+                f'invalid --log-opt "{item}": expected KEY=VALUE, KEY one of {", ".join(_LOG_OPTS)}'
             )
         if k == "max-size":
             parse_size(v, "--log-opt max-size")
