@@ -1106,6 +1106,7 @@ async def _net_probe(
     sock = in_netns(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
+    writer: asyncio.StreamWriter | None = None
     try:
         await loop.sock_connect(sock, (host, port))
         if kind == "tcp":
@@ -1138,7 +1139,15 @@ async def _net_probe(
         parts = status.split()
         return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
     finally:
-        sock.close()
+        # Once a transport owns the socket, only the transport may close it: closing the
+        # socket under a live transport (a probe cancelled by its timeout) frees the fd
+        # while the loop still watches it, and the next probe's socket, given the same fd,
+        # fails with "File descriptor N is used by transport" (regression test:
+        # tests/regressions/test_probe_timeout_frees_its_fd.py).
+        if writer is not None:
+            writer.transport.abort()
+        else:
+            sock.close()
 
 
 # ---------------------------------------------------------------------- daemon wiring
