@@ -3,6 +3,7 @@
 Tables and chains (created on first use, deleted when no rule of ours is left)::
 
     table ip dockyard                                   NAT
+      chain guard        filter/prerouting -300 iifname != "lo" ip daddr 127.0.0.0/8 drop
       chain prerouting   nat/prerouting  -100   fib daddr type local jump publish
       chain output       nat/output      -100   fib daddr type local jump publish
       chain publish      (regular)              one DNAT rule per published port
@@ -10,6 +11,13 @@ Tables and chains (created on first use, deleted when no rule of ours is left)::
     table inet dockyard-filter                          isolation
       chain forward      filter/forward     0   per bridge: established, DNAT'd and
                                                 intra-bridge traffic in; the rest to it dropped
+
+``guard`` runs before any DNAT (raw priority): a packet to 127.0.0.0/8 that did not come in
+on ``lo`` is dropped (Docker 28's rule; kube-proxy's for CVE-2020-8558). Without it a neighbour
+on the LAN that sends to 127.0.0.1 with the host's MAC reaches a ``-p 127.0.0.1:8080:80``
+container or a NodePort (DNAT fires on ``fib daddr type local``), and, through the bridges'
+``route_localnet=1``, a container reaches the host's services bound to 127.0.0.1. The host's
+own connections to 127.0.0.1 go out and come back on ``lo``: unaffected.
 
 Every rule carries a comment naming its owner: ``dockyard:base`` (the jumps),
 ``dockyard:network:<name>`` or ``dockyard:endpoint:<host veth>:<container id>``. Removing an
@@ -26,10 +34,12 @@ from dockyard.network._model import Endpoint, NetworkState, PortBinding
 __all__ = [
     "BASE_OWNER",
     "FILTER_TABLE",
+    "GUARD_PRIO",
     "NAT_TABLE",
     "base_commands",
     "delete_commands",
     "endpoint_rules",
+    "loopback_guard",
     "network_rules",
     "owners_in",
     "rules_in",
@@ -84,6 +94,16 @@ def _chain(
 
 _LOCAL_DST = match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
 _JUMP_PUBLISH = {"jump": {"target": "publish"}}
+GUARD_PRIO = -300  # raw: before conntrack and every NAT chain
+
+
+def loopback_guard() -> list[Json]:
+    """``iifname != "lo" ip daddr 127.0.0.0/8 drop``: loopback stays on the loopback."""
+    return [
+        match(meta("iifname"), "lo", "!="),
+        match(payload("ip", "daddr"), _prefix("127.0.0.0/8")),
+        {"drop": None},
+    ]
 
 
 def base_commands() -> list[Json]:
@@ -91,6 +111,7 @@ def base_commands() -> list[Json]:
     nat, flt = NAT_TABLE, FILTER_TABLE
     cmds: list[Json] = [
         {"add": {"table": {"family": nat[0], "name": nat[1]}}},
+        _chain(nat, "guard", "prerouting", "filter", GUARD_PRIO),
         _chain(nat, "prerouting", "prerouting", "nat", -100),
         _chain(nat, "output", "output", "nat", -100),
         _chain(nat, "postrouting", "postrouting", "nat", 100),
@@ -98,8 +119,10 @@ def base_commands() -> list[Json]:
         {"add": {"table": {"family": flt[0], "name": flt[1]}}},
         _chain(flt, "forward", "forward", "filter", 0),
     ]
-    for chain in ("prerouting", "output"):
+    for chain in ("guard", "prerouting", "output"):
         cmds.append({"flush": {"chain": {"family": nat[0], "table": nat[1], "name": chain}}})
+    cmds.append(_rule(nat, "guard", BASE_OWNER, loopback_guard()))
+    for chain in ("prerouting", "output"):
         cmds.append(_rule(nat, chain, BASE_OWNER, [_LOCAL_DST, _JUMP_PUBLISH]))
     return cmds
 

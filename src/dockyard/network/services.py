@@ -8,6 +8,7 @@ in one table that nothing else touches, ``table ip dockyard-svc``::
     map service-nodeports { inet_proto . inet_service : verdict }        node port -> svc-…
     set cluster-ips       { ipv4_addr }                                  every VIP
     set nodeports         { inet_proto . inet_service }                  every node port
+    chain guard       filter/prerouting -300  iifname != "lo" ip daddr 127.0.0.0/8 drop
     chain prerouting  nat/prerouting -100   jump services
     chain output      nat/output     -100   jump services
     chain services    ip daddr . meta l4proto . th dport vmap @service-ips
@@ -61,7 +62,7 @@ from typing import Any
 from dockyard.errors import Conflict, Internal, InvalidArgument, Unavailable
 from dockyard.network._model import NetworkState, PortSpec
 from dockyard.network._nft import Nft
-from dockyard.network._nftrules import add_rule, meta, payload
+from dockyard.network._nftrules import GUARD_PRIO, add_rule, loopback_guard, meta, payload
 from dockyard.network._nftrules import match as _match
 from dockyard.network._plan import choose_subnet
 from dockyard.network._ports import PortReservation, reserve_ports
@@ -88,6 +89,7 @@ NODE_PORT_RANGE = (30000, 32767)
 BALANCE_MODES = ("inc", "random")
 _PROTOS = ("tcp", "udp", "sctp")
 _STATIC_CHAINS = (
+    "guard",
     "prerouting",
     "output",
     "postrouting",
@@ -302,6 +304,7 @@ def _static_commands() -> list[Json]:
              map="verdict"),
         _add("set", name="cluster-ips", type="ipv4_addr"),
         _add("set", name="nodeports", type=["inet_proto", "inet_service"]),
+        _base_chain("guard", "prerouting", "filter", GUARD_PRIO),
         _base_chain("prerouting", "prerouting", "nat", -100),
         _base_chain("output", "output", "nat", -100),
         _base_chain("postrouting", "postrouting", "nat", 100),
@@ -317,6 +320,7 @@ def _static_commands() -> list[Json]:
     jump_unserved = {"jump": {"target": "reject-unserved"}}
     goto_reject = {"goto": {"target": "reject"}}
     cmds += [
+        _rule("guard", loopback_guard()),  # a NodePort on 127.0.0.1 stays local (_nftrules)
         _rule("prerouting", [jump_services]),
         _rule("output", [jump_services]),
         _rule("services", [{"vmap": {"key": {"concat": [_DADDR, _L4, _DPORT]},

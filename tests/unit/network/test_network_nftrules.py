@@ -48,13 +48,19 @@ def test_base_creates_both_tables_and_jumps() -> None:
     assert chains["output"]["type"] == "nat" and chains["postrouting"]["prio"] == 100
     assert "hook" not in chains["publish"]
     assert chains["forward"]["family"] == "inet" and chains["forward"]["policy"] == "accept"
-    jumps = _rules(cmds)
+    guard, *jumps = _rules(cmds)
     assert [r["chain"] for r in jumps] == ["prerouting", "output"]
-    assert all(r["comment"] == BASE_OWNER for r in jumps)
+    assert all(r["comment"] == BASE_OWNER for r in (guard, *jumps))
     assert jumps[0]["expr"][0]["match"]["left"] == {"fib": {"result": "type", "flags": ["daddr"]}}
+    # the loopback guard: raw priority, before every DNAT (issue 19 item 1)
+    assert chains["guard"]["hook"] == "prerouting" and chains["guard"]["prio"] == -300
+    assert chains["guard"]["type"] == "filter"
+    assert guard["chain"] == "guard" and guard["expr"][-1] == {"drop": None}
+    assert guard["expr"][0]["match"] == {"op": "!=", "left": {"meta": {"key": "iifname"}},
+                                         "right": "lo"}  # fmt: skip
     # idempotent: the hook chains are flushed before their jump is added again
     flushed = [c["flush"]["chain"]["name"] for c in cmds if "flush" in c]
-    assert flushed == ["prerouting", "output"]
+    assert flushed == ["guard", "prerouting", "output"]
 
 
 def test_network_rules() -> None:

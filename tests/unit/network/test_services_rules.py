@@ -106,6 +106,9 @@ def test_static_part_hooks_dispatch_reject_and_masquerade() -> None:
     assert hooks["postrouting"] == ("postrouting", "nat", 100)
     assert hooks["filter-prerouting"] == ("prerouting", "filter", -90)  # after DNAT
     assert hooks["filter-output"] == ("output", "filter", -90)
+    assert hooks["guard"] == ("prerouting", "filter", -300)  # before DNAT (issue 19 item 1)
+    (guard,) = _rules(cmds, "guard")
+    assert guard["expr"][-1] == {"drop": None} and guard["expr"][0]["match"]["right"] == "lo"
     vmaps = [r["expr"][-1]["vmap"]["data"] for r in _rules(cmds, "services")]
     assert vmaps == ["@service-ips", "@service-nodeports"]
     assert _rules(cmds, "services")[1]["expr"][0]["match"]["right"] == "local"
@@ -117,7 +120,7 @@ def test_static_part_hooks_dispatch_reject_and_masquerade() -> None:
     assert all(r["expr"][0]["match"]["right"] == "new" for r in unserved)  # replies pass
     # the fixed chains are flushed and refilled in the same transaction (idempotent)
     flushed = [c["flush"]["chain"]["name"] for c in cmds if "chain" in c.get("flush", {})]
-    assert {"prerouting", "output", "services", "reject"} <= set(flushed)
+    assert {"guard", "prerouting", "output", "services", "reject"} <= set(flushed)
 
 
 @pytest.mark.parametrize("balance", ["random", "inc"])
