@@ -465,7 +465,8 @@ async def commit(request: web.Request) -> web.StreamResponse:
         )  # fmt: skip
     finally:
         if paused:
-            await d.unpause(rec.id)
+            with contextlib.suppress(DockyardError):  # (it exited as it was frozen)
+                await d.unpause(rec.id)
     return web.json_response({"Id": str(img.id)}, status=201)
 
 
