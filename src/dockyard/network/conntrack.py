@@ -16,8 +16,7 @@ included, goes there whatever the nft maps now say. So:
   another pod. :func:`forget_address` deletes the entries to it that never saw a reply (the
   SYNs in flight, unanswered UDP), so the next retransmit is a new connection and meets the
   current maps. The dump asks the kernel for unreplied entries only (status filter, Linux
-  5.15; an older kernel ignores it and the whole table is read), and the address is matched
-  here.
+  5.15; checked here too), and the address is matched here.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def forget_address(address: str) -> int:
                 ct.delete(orig)
                 gone += 1
         return gone
-    except OSError as e:
+    except Exception as e:  # OSError, or pyroute2's NetlinkError (a kernel refusing the filter)
         raise Unavailable(f"conntrack forget {address}: {e}") from None
     finally:
         ct.close()
