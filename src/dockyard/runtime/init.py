@@ -206,9 +206,14 @@ def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
+INIT_COMM = b"dockyard-init"  # B's name until execve gives it the program's (runtime.kill)
+
+
 def _stage_b(req: InitRequest) -> None:
     try:
         os.close(req.pid_w)
+        with open("/proc/self/comm", "wb") as f:
+            f.write(INIT_COMM)
         from dockyard.runtime import mounts  # noqa: F401  (while the caller makes the cgroup)
 
         _preload(req.spec)

@@ -668,6 +668,8 @@ class Runtime:
         """Send ``sig`` to the init (``all``: every process in the container's cgroup)."""
         s = self._read(cid)
         st.require(s, "kill")
+        if s.status == st.RUNNING and sig != signal.SIGKILL:
+            _await_exec(s.pid)
         if all:
             m = self._manager_of(s)
             if sig == signal.SIGKILL:
@@ -897,6 +899,27 @@ def _write_id_maps(spec: Spec, pid: int) -> None:
                 f.write(text)
         except OSError as e:
             raise InvalidArgument(f"write {name} of {pid}: {why(e)}") from None
+
+
+def _await_exec(pid: int, limit: float = 2.0) -> None:
+    """Wait (at most ``limit`` s) until a running container's init has exec'd its program.
+
+    ``run`` and ``start_late`` return at the init's last line before ``execve`` (``exec`` on
+    the error pipe), a few ms before the program is in place; a signal sent meanwhile met
+    the Python init, which as PID 1 without a handler has it dropped by the kernel (or, for
+    INT and PIPE, handles or ignores it): a ``docker stop`` right after ``docker start``
+    was lost (issue 22). The init is named ``dockyard-init`` until ``execve`` renames it."""
+    from time import monotonic, sleep
+
+    deadline = monotonic() + limit
+    while True:
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                if f.read().rstrip(b"\n") != b"dockyard-init" or monotonic() > deadline:
+                    return
+        except OSError:
+            return
+        sleep(0.0005)
 
 
 def _close_all(fds: list[int]) -> None:
