@@ -58,7 +58,8 @@ class Chart:
              width: float = 2, step: bool = False, dash: str = "") -> None:  # fmt: skip
         if not pts:
             return
-        d, prev = [], None
+        d: list[str] = []
+        prev: float | None = None
         for t, v in pts:
             if step and prev is not None:
                 d.append(f"L{self.x(t):.1f},{self.y(prev):.1f}")
@@ -70,9 +71,13 @@ class Chart:
         if label:
             self.legend.append((label, color))
 
-    def markers(self, events: list[tuple[float, str, str]]) -> None:
-        for t, _label, color in events:
+    def markers(self, events: list[tuple[float, str, str]], numbered: bool = False) -> None:
+        for n, (t, _label, color) in enumerate(events, 1):
             x = self.x(t)
+            if numbered:  # the number of the event in the table below the plots
+                self.parts.append(
+                    f'<text x="{x + 2:.1f}" y="{PAD_T + 9}" fill="{color}">{n}</text>'
+                )
             self.parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_T}" y2="{H - PAD_B}" '
                               f'stroke="{color}" stroke-width="1" stroke-dasharray="3,3" '
                               f'opacity="0.7"/>')  # fmt: skip
@@ -111,8 +116,12 @@ def build(facts: dict[str, Any], tl: list[dict[str, Any]],
     samples = [e for e in tl if e["kind"] == "sample"]
     start = next((e["t"] for e in tl if e["kind"] == "phase" and e.get("name") == "cluster"),
                  samples[0]["t"] if samples else 0.0)  # fmt: skip
-    t0 = min([samples[0]["t"]] if samples else [] + [r[0] for r in reqs[:1]] or [start])
-    t1 = max([samples[-1]["t"]] if samples else [] + [reqs[-1][0]] if reqs else [t0 + 1])
+    starts = [x for x in (samples[0]["t"] if samples else None, reqs[0][0] if reqs else None)
+              if x is not None]  # fmt: skip
+    ends = [x for x in (samples[-1]["t"] if samples else None, reqs[-1][0] if reqs else None)
+            if x is not None]  # fmt: skip
+    t0 = min(starts) if starts else start
+    t1 = max(ends) if ends else t0 + 1
     events: list[tuple[float, str, str]] = []
     for e in tl:
         if e["kind"] == "hpa":
@@ -120,14 +129,12 @@ def build(facts: dict[str, Any], tl: list[dict[str, Any]],
                            "#9333ea"))  # fmt: skip
         elif e["kind"] in ("rollout", "event"):
             events.append((e["t"], e["what"], "#ea580c" if e["kind"] == "rollout" else "#0891b2"))
-        elif e["kind"] == "rate":
-            events.append((e["t"], f"load rate → {e['rate']}", "#64748b"))
     events = [ev for ev in events if t0 <= ev[0] <= t1]
 
     charts = []
-    c = Chart("Replicas", t0, t1, max([s["desired"] for s in samples] +
-              [s.get("hpa_desired") or 0 for s in samples] + [1]) + 1, "pods")  # fmt: skip
-    c.markers(events)
+    top = max([s["desired"] for s in samples] + [s.get("hpa_desired") or 0 for s in samples] + [1])
+    c = Chart("Replicas", t0, t1, 4 * math.ceil((top + 1) / 4), "pods")  # integer grid lines
+    c.markers(events, numbered=True)
     c.line([(s["t"], s.get("hpa_desired") or 0) for s in samples], "#9333ea", "HPA desired",
            2, True, "5,3")  # fmt: skip
     c.line([(s["t"], s["desired"]) for s in samples], "#2563eb", "Deployment replicas", 2, True)
@@ -184,8 +191,10 @@ def summarize(facts: dict[str, Any], reqs: list[tuple[float, float, int, str]]) 
     keys = ("image_size_bytes", "lint_findings_original", "lint_finds_broken_copy",
             "scan_findings", "sbom_components", "max_ready_replicas", "scaled_down_to_min",
             "failed_requests_rollout", "failed_requests_undo",
-            "seconds_load_to_first_new_replica_ready", "requests_total",
-            "failed_requests_total", "requests_rollout", "requests_undo", "v3_stalled",
+            "seconds_load_to_first_new_replica_ready", "seconds_load_to_first_hpa_decision",
+            "requests_total",
+            "failed_requests_total", "requests_rollout", "rollout_v2_complete", "requests_undo",
+            "undo_complete", "v3_stalled",
             "failed_requests_v3", "v3_answered", "story_pods_fit", "story_pods_pending",
             "netpol_intruder", "build_seconds", "demo_seconds")  # fmt: skip
     s = {k: facts.get(k) for k in keys}
@@ -213,7 +222,9 @@ def page(facts: dict[str, Any], s: dict[str, Any], charts: list[Chart],
          events: list[tuple[float, str, str]], t0: float) -> str:  # fmt: skip
     def card(label: str, value: Any, good: bool | None = None) -> str:
         cls = "" if good is None else (' class="ok"' if good else ' class="bad"')
-        return f'<div class="card"><small>{label}</small><b{cls}>{html.escape(str(value))}</b></div>'
+        return (
+            f'<div class="card"><small>{label}</small><b{cls}>{html.escape(str(value))}</b></div>'
+        )
 
     size = s.get("image_size_bytes") or 0
     sz = facts.get("sizing") or {}
@@ -226,38 +237,43 @@ def page(facts: dict[str, Any], s: dict[str, Any], charts: list[Chart],
         card("max ready replicas", f"{s.get('max_ready_replicas')} / {sz.get('max')}",
              (s.get("max_ready_replicas") or 0) > (sz.get("min") or 0)),
         card("back to minimum", s.get("scaled_down_to_min"), bool(s.get("scaled_down_to_min"))),
-        card("failed requests: rollout v2", s.get("failed_requests_rollout"),
-             s.get("failed_requests_rollout") == 0),
-        card("failed requests: undo", s.get("failed_requests_undo"),
-             s.get("failed_requests_undo") == 0),
-        card("load → first new replica ready", f"{s.get('seconds_load_to_first_new_replica_ready')} s"),
+        card("failed requests: rollout v2" + ("" if s.get("rollout_v2_complete") else
+             " (did not complete)"), s.get("failed_requests_rollout"),
+             s.get("failed_requests_rollout") == 0 and bool(s.get("rollout_v2_complete"))),
+        card("failed requests: undo" + ("" if s.get("undo_complete") else
+             " (did not complete)"), s.get("failed_requests_undo"),
+             s.get("failed_requests_undo") == 0 and bool(s.get("undo_complete"))),
+        card("load → first new replica ready",
+             f"{s.get('seconds_load_to_first_new_replica_ready')} s"),
         card("requests", s.get("requests_total")),
         card("latency p50 / p99", f"{s.get('latency_ms_p50')} / {s.get('latency_ms_p99')} ms"),
-        card("v3 stalled, took no traffic", f"{s.get('v3_stalled')}, {s.get('v3_answered')} answers",
+        card("v3 stalled, took no traffic",
+             f"{s.get('v3_stalled')}, {s.get('v3_answered')} answers",
              bool(s.get("v3_stalled")) and not s.get("v3_answered")),
         card("NetworkPolicy: other pods", s.get("netpol_intruder"),
              s.get("netpol_intruder") == "BLOCKED"),
     ])  # fmt: skip
-    rows = "".join(f"<tr><td>{ev[0] - t0:6.1f}s</td><td>{html.escape(ev[1])}</td></tr>"
-                   for ev in events)  # fmt: skip
+    rows = "".join(f'<tr><td style="color:{ev[2]}">{n}</td><td>{ev[0] - t0:6.1f}s</td>'
+                   f"<td>{html.escape(ev[1])}</td></tr>"
+                   for n, ev in enumerate(events, 1))  # fmt: skip
     builds = facts.get("build_seconds") or {}
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>dockyard case study: a TensorFlow inference service</title><style>{CSS}</style></head><body>
 <h1>A TensorFlow inference service: built, scanned, pushed, deployed, autoscaled, rolled out
 and rolled back</h1>
-<p>One run of <code>make demo</code> on this machine ({sz.get('cpus')} CPUs,
-{(sz.get('memory_mi') or 0) / 1024:.0f} GiB). All figures below were measured in that run;
+<p>One run of <code>make demo</code> on this machine ({sz.get("cpus")} CPUs,
+{(sz.get("memory_mi") or 0) / 1024:.0f} GiB). All figures below were measured in that run;
 <code>summary.json</code> holds them as data.</p>
 <div class="cards">{cards}</div>
 <h2>Over time</h2>
 <p><small>Dashed vertical lines: purple, HPA decisions; orange, rollout events; cyan, demo
-events; grey, load-rate changes (listed below the plots).</small></p>
-{''.join(ch.svg() for ch in charts)}
+events (numbered on the first plot, listed below the plots).</small></p>
+{"".join(ch.svg() for ch in charts)}
 <h2>Events</h2><table>{rows}</table>
 <h2>Sizing (the story's manifest, scaled to this machine)</h2>
-<p>{html.escape(sz.get('rule', ''))}</p>
+<p>{html.escape(sz.get("rule", ""))}</p>
 <h2>Builds</h2>
-<p>{', '.join(f'{k}: {v} s' for k, v in builds.items())} (a tag ending in
+<p>{", ".join(f"{k}: {v} s" for k, v in builds.items())} (a tag ending in
 <code>-cached</code> is the same build run again: every step from the content cache).</p>
 </body></html>
 """

@@ -81,6 +81,12 @@ def timeline(kind: str, **kv: Any) -> None:
         f.write(json.dumps({"t": time.time(), "kind": kind, **kv}) + "\n")
 
 
+def read_timeline() -> list[dict[str, Any]]:
+    with _tl_lock:
+        lines = (OUT / "timeline.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines if x]
+
+
 def dy(*args: str, check: bool = True, quiet: bool = False, input: str | None = None,
        timeout: float = 600) -> subprocess.CompletedProcess[str]:  # fmt: skip
     p = subprocess.run([*DY, *args], capture_output=True, text=True, input=input,
@@ -338,6 +344,9 @@ def deployment(image: str, s: dict[str, Any], replicas: int, story: bool = False
         else """
       imagePullSecrets: [{name: regcred}]"""
     )
+    # the story's own manifest goes to real clusters as it is: no demo knob in it
+    work = os.environ.get("DEMO_CPU_WORK", "500")
+    env = "" if story else f'        env: [{{name: CPU_WORK, value: "{work}"}}]\n'
     return f"""\
 apiVersion: apps/v1
 kind: Deployment
@@ -361,8 +370,7 @@ spec:
       - name: server
         image: {image}
         imagePullPolicy: {"IfNotPresent" if story else "Always"}
-        env: [{{name: CPU_WORK, value: "{os.environ.get("DEMO_CPU_WORK", "500")}"}}]
-        ports: [{{containerPort: 8080, name: http}}]
+{env}        ports: [{{containerPort: 8080, name: http}}]
         resources:
           requests: {{cpu: "{s["cpu_req_m"]}m", memory: "{s["mem_req_mi"]}Mi"}}
           limits: {{cpu: "{s["cpu_lim_m"]}m", memory: "{s["mem_lim_mi"]}Mi"}}
@@ -784,7 +792,9 @@ def run_cluster(cl: Cluster) -> None:
         best = max(best, ready_count() or 0)
         time.sleep(1)
     say(f"at most {best} replicas ready (machine's maximum: {s['max']})")
-    facts_update(max_ready_replicas=best)
+    decided = [e["t"] for e in read_timeline() if e["kind"] == "hpa" and e["t"] >= t_load]
+    facts_update(max_ready_replicas=best, seconds_load_to_first_hpa_decision=round(
+        decided[0] - t_load, 2) if decided else None)  # fmt: skip
     set_rate(low)
     t_drop = time.time()
     timeline("event", what=f"load down to {low:.0f} req/s")
@@ -807,12 +817,13 @@ def run_cluster(cl: Cluster) -> None:
     apply(deployment(f"{REGISTRY}/{IMAGE}:2", s, s["min"]).replace(
         f"replicas: {s['min']}", f"replicas: {deploy_status().get('replicas') or s['min']}"),
           "deployment-v2")  # fmt: skip
-    dy("rollout", "status", "deployment/recommender", "--timeout", "90", check=False)
+    done = dy("rollout", "status", "deployment/recommender", "--timeout", "90", check=False)
     time.sleep(2)
     tot, bad, vers = requests_since(t)
     say(f"rollout v2: {tot} requests during it, {bad} failed; answered by {vers}")
     timeline("rollout", what="v2 complete")
-    facts_update(failed_requests_rollout=bad, requests_rollout=tot)
+    facts_update(failed_requests_rollout=bad, requests_rollout=tot,
+                 rollout_v2_complete=done.returncode == 0)  # fmt: skip
 
     t3 = time.time()
     timeline("rollout", what="v3 (broken) start")
@@ -828,12 +839,13 @@ def run_cluster(cl: Cluster) -> None:
     tu = time.time()
     timeline("rollout", what="undo")
     dy("rollout", "undo", "deployment/recommender")
-    dy("rollout", "status", "deployment/recommender", "--timeout", "60", check=False)
+    undone = dy("rollout", "status", "deployment/recommender", "--timeout", "60", check=False)
     time.sleep(2)
     totu, badu, versu = requests_since(tu)
     say(f"undo back to v2: {totu} requests during it, {badu} failed; answered by {versu}")
     timeline("rollout", what="undo complete")
-    facts_update(failed_requests_undo=badu, requests_undo=totu)
+    facts_update(failed_requests_undo=badu, requests_undo=totu,
+                 undo_complete=undone.returncode == 0)  # fmt: skip
     set_rate("stop")
     time.sleep(1.5)
     total, failed, _ = requests_since(0)
