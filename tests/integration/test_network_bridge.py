@@ -222,7 +222,7 @@ def test_default_bridge_subnet_avoids_host_routes(lab: Lab) -> None:
     rl = lab.sh(lab.host, "sysctl", "-n", "net.ipv4.conf.dockyard0.route_localnet").stdout
     assert rl.strip() == "1"
     assert lab.nft_tables() == ["inet dockyard-filter", "ip dockyard"]
-    assert lab.nft_comments().count("dockyard:network:bridge") == 7
+    assert lab.nft_comments().count("dockyard:network:bridge") == 8  # 7 + the DNS guard on input
     mgr.remove(state)
     mgr.remove(state)  # idempotent
     assert "dockyard0" not in lab.links(lab.host)

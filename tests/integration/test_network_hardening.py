@@ -13,12 +13,14 @@ The real host's namespaces, links and tables are never touched.
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 
 import pytest
 from test_network_bridge import Lab, _network, _run, lab
 
-from dockyard.network import EndpointSpec, NetworkManager, parse_publish
+from dockyard.network import DnsResponder, EndpointSpec, NetworkManager, parse_publish
 from dockyard.network.services import ServiceBackend, ServicePort, ServiceProxy, ServiceSpec
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -30,6 +32,19 @@ import socket, sys
 try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as c:
         print(c.recv(200).decode().strip())
+except OSError as e:
+    print("FAIL:" + type(e).__name__)
+"""
+
+
+# One DNS query over UDP; prints the answer's addresses, or FAIL:<error> (2 s timeout).
+ASK = r"""
+import socket, sys
+from dockyard.network._dnswire import build_query, parse_answers
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(build_query(7, sys.argv[2]), (sys.argv[1], 53))
+try:
+    print(" ".join(parse_answers(s.recv(512))[1]) or "EMPTY")
 except OSError as e:
     print("FAIL:" + type(e).__name__)
 """
@@ -99,3 +114,50 @@ def test_loopback_published_port_and_node_port_stay_local(lab: Lab) -> None:
     mgr.disconnect(ep2)
     mgr.remove(net)
     assert lab.nft_tables() == []
+
+
+def test_dns_responder_answers_only_containers(lab: Lab) -> None:
+    """A LAN neighbour that routes to a network's gateway through the host asks its DNS
+    responder for container names: no answer. Each of the two defences alone stops it (the
+    responder bound to the bridge; the network's nft rule); with both off it is answered."""
+    mgr = NetworkManager(lab.path(lab.host))
+    net = _network(lab, mgr, "dns1", "10.82.0.0/24")
+    ep = mgr.connect(net, EndpointSpec("c1", lab.path(lab.c1), "10.82.0.2"))
+    _run("ip", "-n", lab.inet, "route", "add", "10.82.0.0/24", "via", "198.51.100.1")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def responder(interface: str) -> DnsResponder:
+        r = DnsResponder(net.gateway, netns=lab.path(lab.host), interface=interface)
+        asyncio.run_coroutine_threadsafe(r.start(), loop).result(10)
+        r.set_records({"secret-db": ["10.82.0.2"]})
+        return r
+
+    def ask(ns: str) -> str:
+        return lab.sh(ns, sys.executable, "-c", ASK, net.gateway, "secret-db").stdout.strip()
+
+    def stop(r: DnsResponder) -> None:
+        asyncio.run_coroutine_threadsafe(r.close(), loop).result(10)
+
+    try:
+        r = responder(net.bridge)
+        assert ask(lab.c1) == "10.82.0.2"  # the containers are served
+        assert ask(lab.inet).startswith("FAIL:")  # the neighbour is not
+        stop(r)
+        r = responder("")  # the responder unbound: the nft rule alone stops it
+        assert ask(lab.inet).startswith("FAIL:")
+        assert ask(lab.c1) == "10.82.0.2"
+        lab.sh(lab.host, "nft", "flush", "chain", "inet", "dockyard-filter", "input")
+        assert ask(lab.inet) == "10.82.0.2"  # both off: the names leak to the LAN
+        stop(r)
+        r = responder(net.bridge)  # the socket bound to the bridge alone stops it
+        assert ask(lab.inet).startswith("FAIL:")
+        assert ask(lab.c1) == "10.82.0.2"
+        stop(r)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    mgr.disconnect(ep)
+    mgr.remove(net)

@@ -493,7 +493,11 @@ class NetPlumb:
 
         host = parse_resolv_conf(_read("/etc/resolv.conf"))
         gateways = [n.gateway for n in self.networks()]
-        r = DnsResponder(net.gateway, upstreams=upstreams_from_resolv(host, exclude=gateways))
+        r = DnsResponder(
+            net.gateway,
+            upstreams=upstreams_from_resolv(host, exclude=gateways),
+            interface=net.bridge,  # answers only queries that came in on the bridge
+        )
         try:
             await r.start()
         except DockyardError as e:

@@ -15,12 +15,21 @@ container of the network reaches it as ``nameserver <gateway>`` (``render_resolv
   record of gets NXDOMAIN at once: it is the authority there, never relayed. SRV records
   (``set_srv``) answer SRV queries for their names.
 * Any other query is relayed to an upstream server (the host's resolvers, or the ``--dns``
-  servers the engine set for the client's address) with a fresh id; the answer is relayed back.
-  No answer within ``timeout`` → the next upstream; none left → SERVFAIL.
+  servers the engine set for the client's address); the answer is relayed back. No answer
+  within ``timeout`` → the next upstream; none left → SERVFAIL.
+* Relaying resists off-path spoofing (RFC 5452): each relayed query goes out from its own
+  fresh socket (a random ephemeral source port, closed after the answer) with an id from
+  ``secrets``; an answer counts only on that socket, from an upstream it was sent to, with
+  that id and the same question.
+* ``interface`` (the network's bridge) binds the server socket to that device
+  (``SO_BINDTODEVICE``): a query to the gateway address that arrives on any other interface
+  (a LAN neighbour routing to the gateway through the host) is not answered. The network's
+  nft rules drop such queries for every gateway too (``_nftrules.network_rules``).
 
 The daemon runs it in its own event loop::
 
-    dns = DnsResponder(state.gateway, upstreams=upstreams_from_resolv(host_resolv))
+    dns = DnsResponder(state.gateway, upstreams=upstreams_from_resolv(host_resolv),
+                       interface=state.bridge)
     await dns.start()
     dns.set_records({"web": ["172.18.0.2"], "db": ["172.18.0.3"]})
     ...
@@ -35,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import random
+import secrets
 import socket
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -69,7 +79,8 @@ from dockyard.network._netns import in_netns
 __all__ = ["DnsResponder", "upstreams_from_resolv"]
 
 _NOTIMP = 4
-_MAX_PENDING = 4096
+_MAX_PENDING = 1024  # relayed queries in flight: one socket (one fd) each
+_SPARE_SOCKETS = 16  # relay sockets made ahead, in one visit to the namespace
 Addr = tuple[str, int]
 
 
@@ -98,15 +109,30 @@ def _bind_error(e: OSError, what: str) -> DockyardError:
 
 
 class _Pending:
-    __slots__ = ("client", "handle", "orig_id", "query", "tried", "upstreams")
+    """One relayed query: its own socket (a fresh random source port), its random id."""
 
-    def __init__(self, client: Addr, orig_id: int, query: bytes, upstreams: list[Addr]) -> None:
+    __slots__ = ("client", "handle", "ident", "orig_id", "query", "sock", "tried", "upstreams")
+
+    def __init__(
+        self, client: Addr, orig_id: int, query: bytes, upstreams: list[Addr], sock: socket.socket
+    ) -> None:
         self.client = client
         self.orig_id = orig_id
+        self.ident = struct.unpack_from("!H", query)[0]
         self.query = query
         self.upstreams = upstreams
+        self.sock = sock
         self.tried = 0
         self.handle: asyncio.TimerHandle | None = None
+
+
+def _same_question(a: bytes, b: bytes) -> bool:
+    """Whether two messages ask the same question (name case-insensitive, type, class)."""
+    try:
+        qa, qb = parse_message(a), parse_message(b)
+    except InvalidArgument:
+        return False
+    return (qa.name, qa.qtype, qa.qclass) == (qb.name, qb.qtype, qb.qclass)
 
 
 class _Proto(asyncio.DatagramProtocol):
@@ -134,8 +160,10 @@ class DnsResponder:
         timeout: float = 2.0,
         zones: Sequence[str] = (),
         synthesize: Callable[[str], list[str] | None] | None = None,
+        interface: str = "",
     ) -> None:
         self._bind = (address, port)
+        self._interface = interface
         self._synthesize = synthesize
         self._data: dict[str, list[RData]] = {}
         self._zones = tuple(z.lower().strip(".") for z in zones)
@@ -146,9 +174,10 @@ class DnsResponder:
         self._upstreams = [u for u in upstreams if u != (address, port)]  # never ourselves
         self._client_upstreams: dict[str, list[Addr]] = {}
         self._records: dict[str, list[str]] = {}
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, _Pending] = {}  # by the relay socket's fd
+        self._spare: list[socket.socket] = []
         self._server: asyncio.DatagramTransport | None = None
-        self._relay: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- records -------------------------------------------------------------------------
     def set_records(self, records: Mapping[str, Sequence[str]]) -> None:
@@ -208,36 +237,56 @@ class DnsResponder:
         """Bind the server and relay sockets (in ``netns``) and start serving."""
         if self._server is not None:
             raise FailedPrecondition(f"dns responder {self._bind[0]}: already started")
-        server_sock, relay_sock = in_netns(self._netns, self._sockets)
+        server_sock = in_netns(self._netns, self._server_socket)
         loop = asyncio.get_running_loop()
         try:
             self._server, _ = await loop.create_datagram_endpoint(
                 lambda: _Proto(self._on_query), sock=server_sock
             )
-            self._relay, _ = await loop.create_datagram_endpoint(
-                lambda: _Proto(self._on_reply), sock=relay_sock
-            )
         except BaseException:
             server_sock.close()
-            relay_sock.close()
-            if self._server is not None:
-                self._server.close()
             raise
+        self._loop = loop
 
-    def _sockets(self) -> tuple[socket.socket, socket.socket]:
+    def _server_socket(self) -> socket.socket:
         server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
+            if self._interface:  # only queries that came in on this interface reach it
+                server.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                                  self._interface.encode())  # fmt: skip
             server.bind(self._bind)
-            relay.bind(("0.0.0.0", 0))
         except OSError as e:
             server.close()
-            relay.close()
             where = f"start dns responder on {self._bind[0]}:{self._bind[1]}"
             raise _bind_error(e, where) from None
         server.setblocking(False)
-        relay.setblocking(False)
-        return server, relay
+        return server
+
+    def _relay_socket(self) -> socket.socket:
+        """A fresh UDP socket for one relayed query: its port is the kernel's random choice
+        of an ephemeral port (one fixed relay port would let an off-path attacker aim forged
+        answers at it, guessing only the 16-bit id: the Kaminsky attack). Made in batches
+        in the responder's namespace, each used once."""
+        if not self._spare:
+
+            def batch() -> list[socket.socket]:
+                made: list[socket.socket] = []
+                try:
+                    for _ in range(_SPARE_SOCKETS):
+                        s = socket.socket(
+                            socket.AF_INET,
+                            socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                        )
+                        made.append(s)
+                        s.bind(("0.0.0.0", 0))
+                except OSError:
+                    if not made:
+                        raise
+                    made.pop().close()
+                return made
+
+            self._spare = in_netns(self._netns, batch)
+        return self._spare.pop()
 
     async def close(self) -> None:
         self.shutdown()
@@ -247,11 +296,15 @@ class DnsResponder:
         for p in self._pending.values():
             if p.handle is not None:
                 p.handle.cancel()
+        for p in list(self._pending.values()):
+            self._drop(p)
         self._pending.clear()
-        for t in (self._server, self._relay):
-            if t is not None:
-                t.close()
-        self._server = self._relay = None
+        for sock in self._spare:
+            sock.close()
+        self._spare.clear()
+        if self._server is not None:
+            self._server.close()
+        self._server = None
 
     # --- serving -------------------------------------------------------------------------
     def answer(self, query: bytes) -> bytes | None:
@@ -303,40 +356,67 @@ class DnsResponder:
 
     def _forward(self, client: Addr, query: bytes) -> None:
         upstreams = self._client_upstreams.get(client[0], self._upstreams)
-        if not upstreams or len(self._pending) >= _MAX_PENDING:
+        if not upstreams or len(self._pending) >= _MAX_PENDING or self._loop is None:
             self._fail(client, query)
             return
-        ident = random.randrange(65536)
-        while ident in self._pending:
-            ident = random.randrange(65536)
+        try:
+            sock = self._relay_socket()
+        except (OSError, DockyardError):  # out of descriptors, the namespace gone
+            self._fail(client, query)
+            return
         orig = struct.unpack_from("!H", query)[0]
-        pending = _Pending(client, orig, struct.pack("!H", ident) + query[2:], upstreams)
-        self._pending[ident] = pending
-        self._try_next(ident)
+        ident = secrets.randbelow(65536)  # not random.random: its state can be recovered
+        p = _Pending(client, orig, struct.pack("!H", ident) + query[2:], upstreams, sock)
+        self._pending[sock.fileno()] = p
+        self._loop.add_reader(sock.fileno(), self._on_reply, p)
+        self._try_next(p)
 
-    def _try_next(self, ident: int) -> None:
-        p = self._pending.get(ident)
-        if p is None:
+    def _try_next(self, p: _Pending) -> None:
+        if self._pending.get(p.sock.fileno()) is not p:
             return
-        if p.tried >= len(p.upstreams) or self._relay is None:
-            del self._pending[ident]
-            self._fail(p.client, struct.pack("!H", p.orig_id) + p.query[2:])
+        while p.tried < len(p.upstreams):
+            upstream = p.upstreams[p.tried]
+            p.tried += 1
+            try:
+                p.sock.sendto(p.query, upstream)
+            except OSError:  # unreachable at once: the next one
+                continue
+            loop = asyncio.get_running_loop()
+            p.handle = loop.call_later(self._timeout, self._try_next, p)
             return
-        self._relay.sendto(p.query, p.upstreams[p.tried])
-        p.tried += 1
-        p.handle = asyncio.get_running_loop().call_later(self._timeout, self._try_next, ident)
+        self._drop(p)
+        self._fail(p.client, struct.pack("!H", p.orig_id) + p.query[2:])
 
-    def _on_reply(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if len(data) < 12:
-            return
-        ident = struct.unpack_from("!H", data)[0]
-        p = self._pending.get(ident)
-        if p is None or (str(addr[0]), int(addr[1])) not in p.upstreams:
-            return
-        del self._pending[ident]
+    def _drop(self, p: _Pending) -> None:
+        """Forget a relayed query: its timer, its reader, its socket."""
         if p.handle is not None:
             p.handle.cancel()
-        self._send(p.client, struct.pack("!H", p.orig_id) + data[2:])
+        fd = p.sock.fileno()
+        if fd >= 0:
+            self._pending.pop(fd, None)
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(fd)
+        p.sock.close()
+
+    def _on_reply(self, p: _Pending) -> None:
+        """Answers on a query's own socket: accepted only from an upstream it was sent to,
+        with its id and its question; anything else is read and ignored."""
+        for _ in range(64):  # bounded: a flood on this port cannot hold the loop
+            try:
+                data, addr = p.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error for an earlier send: the timer moves on
+                continue
+            if len(data) < 12 or struct.unpack_from("!H", data)[0] != p.ident:
+                continue
+            if (str(addr[0]), int(addr[1])) not in p.upstreams[: p.tried]:
+                continue
+            if not _same_question(data, p.query):
+                continue
+            self._drop(p)
+            self._send(p.client, struct.pack("!H", p.orig_id) + data[2:])
+            return
 
     def _fail(self, client: Addr, query: bytes) -> None:
         try:

@@ -11,6 +11,8 @@ Tables and chains (created on first use, deleted when no rule of ours is left)::
     table inet dockyard-filter                          isolation
       chain forward      filter/forward     0   per bridge: established, DNAT'd and
                                                 intra-bridge traffic in; the rest to it dropped
+      chain input        filter/input       0   per gateway: DNS to it only from lo or a
+                                                dockyard bridge (dns_guard)
 
 ``guard`` runs before any DNAT (raw priority): a packet to 127.0.0.0/8 that did not come in
 on ``lo`` is dropped (Docker 28's rule; kube-proxy's for CVE-2020-8558). Without it a neighbour
@@ -38,6 +40,7 @@ __all__ = [
     "NAT_TABLE",
     "base_commands",
     "delete_commands",
+    "dns_guard",
     "endpoint_rules",
     "loopback_guard",
     "network_rules",
@@ -118,6 +121,7 @@ def base_commands() -> list[Json]:
         _chain(nat, "publish"),
         {"add": {"table": {"family": flt[0], "name": flt[1]}}},
         _chain(flt, "forward", "forward", "filter", 0),
+        _chain(flt, "input", "input", "filter", 0),
     ]
     for chain in ("guard", "prerouting", "output"):
         cmds.append({"flush": {"chain": {"family": nat[0], "table": nat[1], "name": chain}}})
@@ -160,7 +164,21 @@ def network_rules(net: NetworkState) -> list[Json]:
     ]  # fmt: skip
     if net.internal:
         rules.append(_rule(FILTER_TABLE, "forward", owner, [match(iif, br), {"drop": None}]))
+    rules.insert(0, _rule(FILTER_TABLE, "input", owner, dns_guard(net.gateway)))
     return rules
+
+
+def dns_guard(gateway: str) -> list[Json]:
+    """DNS to a gateway address (the network's responder, the cluster DNS on the default
+    bridge) only from the host itself or a dockyard bridge: a LAN neighbour routing to the
+    gateway through the host gets nothing (no container names, no open relay)."""
+    return [
+        match(payload("ip", "daddr"), gateway),
+        match(meta("l4proto"), {"set": ["tcp", "udp"]}),
+        match(payload("th", "dport"), 53),
+        *(match(meta("iifname"), name, "!=") for name in ("lo", "dockyard0", "dy-*")),
+        {"drop": None},
+    ]
 
 
 def _dnat(b: PortBinding, address: str, owner: str) -> Json:

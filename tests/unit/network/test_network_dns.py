@@ -187,3 +187,58 @@ def test_upstreams_from_resolv() -> None:
     assert upstreams_from_resolv(conf, exclude=["172.18.0.1"]) == [
         ("10.0.0.2", 53), ("127.0.0.53", 53)
     ]  # fmt: skip
+
+
+class Forger(asyncio.DatagramProtocol):
+    """An upstream that, before its true answer, sends what an attacker would: an answer
+    with another id, one for another question (the right id), one from another port; each
+    says 203.0.113.66. Records the source port and id of every query it got."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[int, int]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.other.bind(("127.0.0.1", 0))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        q = parse_message(data)
+        self.queries.append((addr[1], q.id))
+        assert self.transport is not None
+        bad = ["203.0.113.66"]
+        wrong_id = struct.pack("!H", (q.id + 1) % 65536) + data[2:]
+        self.transport.sendto(build_response(wrong_id, parse_message(wrong_id), bad), addr)
+        other_q = struct.pack("!H", q.id) + build_query(0, "evil.example")[2:]
+        self.transport.sendto(build_response(other_q, parse_message(other_q), bad), addr)
+        self.other.sendto(build_response(data, q, bad), addr)
+        self.transport.sendto(build_response(data, q, ["198.51.100.7"]), addr)
+
+
+def test_relay_takes_only_the_true_answer_from_a_fresh_port_each_time() -> None:
+    """Issue 19 item 4: forged answers (wrong id, wrong question, wrong source port) are
+    ignored; each relayed query leaves from its own port with a random id."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        transport, forger = await loop.create_datagram_endpoint(Forger, local_addr=("127.0.0.1", 0))
+        addr = transport.get_extra_info("sockname")[:2]
+        dns = DnsResponder("127.0.0.1", port=0, upstreams=[addr])
+        await dns.start()
+        try:
+            for i in range(20):
+                reply = await _ask(dns.address, build_query(i, f"n{i}.example.com"))
+                assert reply is not None and reply[:2] == struct.pack("!H", i)
+                assert parse_answers(reply) == (NOERROR, ["198.51.100.7"])
+            ports = [p for p, _ in forger.queries]
+            ids = [i for _, i in forger.queries]
+            assert len(ports) == 20 and len(set(ports)) == 20  # a fresh port per query
+            assert len(set(ids)) >= 19 and ids != sorted(ids)  # random ids
+            assert dns._pending == {}  # every relay socket closed with its answer
+        finally:
+            await dns.close()
+            transport.close()
+            forger.other.close()
+
+    run(body)

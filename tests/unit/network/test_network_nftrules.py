@@ -77,6 +77,10 @@ def test_network_rules() -> None:
                                            "right": "dnat"}  # fmt: skip
     fwd = [r for r in rules if r["chain"] == "forward"]
     assert [r["family"] for r in fwd] == ["inet"] * 4
+    (dns,) = [r for r in rules if r["chain"] == "input"]  # issue 19 item 4
+    assert dns["expr"][0]["match"]["right"] == NET.gateway and dns["expr"][-1] == {"drop": None}
+    assert [m["match"]["right"] for m in dns["expr"][3:-1]] == ["lo", "dockyard0", "dy-*"]
+    assert all(m["match"]["op"] == "!=" for m in dns["expr"][3:-1])
     assert fwd[-1]["expr"] == [
         {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": NET.bridge}},
         {"drop": None},
