@@ -42,11 +42,15 @@ def test_container_subcommands_go_through_the_daemon(dyd: Daemonized) -> None:
     p = dyd.run("container", "prune", input="n\n")  # docker's question, declined
     assert p.returncode == 0 and "Are you sure" in p.stdout
     assert sorted(dyd.out("ps", "-a", "--format", "{{.Names}}").split()) == ["c1", "c2", "c3"]
+    out = dyd.out("container", "prune", "-f", "--filter", "until=1h")  # all younger: kept
+    assert out == "Total reclaimed space: 0B"
     out = dyd.out("container", "prune", "-f", "--filter", "label=tier=a")
     assert out.startswith("Deleted Containers:") and "Total reclaimed space" in out
     assert sorted(dyd.out("ps", "-a", "--format", "{{.Names}}").split()) == ["c2", "c3"]
     dyd.out("container", "rm", "c2")
     assert dyd.out("ps", "-a", "--format", "{{.Names}}") == "c3"
+    out = dyd.out("container", "prune", "-f", "--filter", "until=2100-01-01T00:00:00Z")
+    assert out.startswith("Deleted Containers:") and dyd.out("ps", "-aq") == ""
     p = dyd.run("container", "run", "busybox", "no-such-command")
     assert p.returncode == 127 and "Traceback" not in p.stderr
     p = dyd.run("container", "frobnicate")

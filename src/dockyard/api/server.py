@@ -232,6 +232,21 @@ def _time_arg(value: str | None, parse: Callable[[str], int]) -> int:
         raise InvalidArgument(f"invalid time {value!r}") from None
 
 
+def _cutoff(value: str) -> int:
+    """A prune ``until``: a Go duration before now (``10m``, ``1h30m``), a Unix time or an
+    RFC 3339 time → nanoseconds since the epoch."""
+    import re
+    import time
+
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
+        from dockyard.engine.options import parse_duration
+
+        return int((time.time() - parse_duration(value, "until")) * 1e9)
+    from dockyard.engine.logs import parse_time
+
+    return _time_arg(value, parse_time)
+
+
 def _event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, wanted in filters.items():
         if key == "type" and ev["Type"] not in wanted:
@@ -348,12 +363,18 @@ async def container_remove(request: web.Request) -> web.StreamResponse:
 
 
 async def containers_prune(request: web.Request) -> web.StreamResponse:
+    from dockyard.engine.logs import parse_time
     from dockyard.engine.query import filter_containers
     from dockyard.engine.system import container_size
 
     d = _d(request)
     gone, space = [], 0
-    for rec in filter_containers(d.list(all_=True), _filters(request)):  # label=, id=, ...
+    filters = _filters(request)
+    until = filters.pop("until", [])
+    cutoff = _cutoff(until[-1]) if until else 0
+    for rec in filter_containers(d.list(all_=True), filters):  # label=, id=, ...
+        if cutoff and rec.created and parse_time(rec.created) > cutoff:
+            continue  # docker's until: only what was created before it
         if rec.status in ("exited", "created", "dead"):
             size = await asyncio.to_thread(container_size, d, rec.id)
             await d.remove(rec.id)
