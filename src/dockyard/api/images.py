@@ -112,7 +112,7 @@ def image_summary(img: Image, containers: int = -1) -> dict[str, Any]:
     }
 
 
-def image_json(img: Image) -> dict[str, Any]:
+def image_json(img: Image, parent: str = "") -> dict[str, Any]:
     """``GET /images/{name}/json`` (and ``dockyard inspect`` of an image)."""
     cfg = _config(img)
     config = cfg.get("config") or {}
@@ -120,7 +120,7 @@ def image_json(img: Image) -> dict[str, Any]:
         "Id": str(img.id),
         "RepoTags": [_familiar(t) for t in img.repo_tags],
         "RepoDigests": _repo_digests(img),
-        "Parent": "",
+        "Parent": parent,  # the image it was committed from (a local fact, as dockerd's)
         "Comment": "",
         "Created": cfg.get("created", ""),
         "DockerVersion": "",
@@ -202,7 +202,7 @@ async def images_list(request: web.Request) -> web.StreamResponse:
 
 async def image_inspect(request: web.Request) -> web.StreamResponse:
     img = _resolve(_store(request), request.match_info["name"])
-    return web.json_response(image_json(img))
+    return web.json_response(image_json(img, _store(request).db.parent_of(str(img.id))))
 
 
 async def image_history(request: web.Request) -> web.StreamResponse:

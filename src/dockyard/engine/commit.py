@@ -178,4 +178,6 @@ def commit(d: Daemon, ref: str, *, tags: list[str], changes: list[str], comment:
     config = state.image_config(now)
     manifest = state.manifest(config)
     store.blobs.write_bytes(config.content())
-    return store.add_image(manifest.to_json(), config.content(), tags=tags)
+    committed = store.add_image(manifest.to_json(), config.content(), tags=tags)
+    store.db.set_parent(str(committed.id), str(image.id))
+    return committed

@@ -105,6 +105,14 @@ MIGRATIONS: tuple[str, ...] = (
         address TEXT NOT NULL
     );
     """,
+    # the image a ``commit`` was made from (dockerd's local ``Parent``; pulled, loaded and
+    # built images have none)
+    """
+    CREATE TABLE image_parents (
+        id TEXT PRIMARY KEY,
+        parent TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -289,9 +297,23 @@ class StateDB:
         return [ImageRecord(**dict(r)) for r in rows]
 
     def delete_image(self, manifest_digest: str) -> None:
-        """Delete an image row and its tags."""
+        """Delete an image row and its tags (and its parent, when no other row has its id)."""
         with self.transaction(write=True) as conn:
             conn.execute("DELETE FROM images WHERE manifest_digest = ?", (manifest_digest,))
+            conn.execute("DELETE FROM image_parents WHERE id NOT IN (SELECT id FROM images)")
+
+    def set_parent(self, image_id: str, parent_id: str) -> None:
+        with self.transaction(write=True) as conn:
+            conn.execute("INSERT OR REPLACE INTO image_parents (id, parent) VALUES (?, ?)",
+                         (image_id, parent_id))  # fmt: skip
+
+    def parent_of(self, image_id: str) -> str:
+        """The id ``image_id`` was committed from, or ``""``."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT parent FROM image_parents WHERE id = ?", (image_id,)
+            ).fetchone()
+        return str(row[0]) if row else ""
 
     def set_tag(self, ref: str, manifest_digest: str) -> None:
         with self.transaction(write=True) as conn:
