@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["startup", "daemon", "build", "registry", "deploy", "endpoints", "security", "dns"]
+BENCHES = [
+    "startup",
+    "daemon",
+    "build",
+    "registry",
+    "deploy",
+    "endpoints",
+    "security",
+    "dns",
+    "inference",
+]
 
 
 def main() -> int:
