@@ -580,6 +580,8 @@ class Runtime:
             kids.release(manager.joined())
             if not late:  # a prepared init's "ready" is read when it is started
                 line = _read_line(kids.err_r)
+                if line.startswith(b"ready\n") and len(line) > 6:  # and then failed: both
+                    line = line[6:]  # lines came in one read (the error keeps its class)
                 if line and line not in (b"ready\n", EXEC_LINE):
                     raise _child_error(line, what)
             if console is not None:
