@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from dockyard.engine.execs import ExecInstance
     from dockyard.store.db import ContainerRecord
 
-__all__ = ["container_json", "container_summary", "exec_json", "status_text"]
+__all__ = ["config_env", "container_json", "container_summary", "exec_json", "status_text"]
 
 _ZERO = "0001-01-01T00:00:00Z"
 
@@ -105,7 +105,9 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "User": opts.get("user") or "",
             "Tty": bool(opts.get("tty")),
             "OpenStdin": bool(opts.get("interactive")),
-            "Env": list(proc.get("env") or []),
+            "Env": config_env(
+                (rec.config.get("image_config") or {}).get("Env") or [], opts.get("env") or []
+            ),
             "Cmd": opts.get("command") or (rec.config.get("image_config") or {}).get("Cmd"),
             "Entrypoint": opts.get("entrypoint"),
             "Image": rec.image_ref,
@@ -126,6 +128,22 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "Networks": networks,
         },
     }
+
+
+def config_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    """dockerd's ``Config.Env``: the image's variables with the container's put in place
+    (same name: replaced where it was; new: appended), each entry as given (``Foo`` without
+    a value stays ``Foo``); not the process's environment (``HOSTNAME``, ``HOME`` …)."""
+    out = [str(e) for e in image_env]
+    names = [e.partition("=")[0] for e in out]
+    for item in user_env:
+        name = str(item).partition("=")[0]
+        if name in names:
+            out[names.index(name)] = str(item)
+        else:
+            out.append(str(item))
+            names.append(name)
+    return out
 
 
 def _configured_networks(opts: dict[str, Any]) -> dict[str, Any]:

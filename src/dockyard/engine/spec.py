@@ -83,8 +83,11 @@ def _env(opts: RunOptions, inputs: SpecInputs) -> list[str]:
     env.setdefault("PATH", DEFAULT_PATH)
     env["HOSTNAME"] = inputs.hostname
     for item in opts.env:
-        k, _, v = item.partition("=")
-        env[k] = v
+        k, eq, v = item.partition("=")
+        if eq:
+            env[k] = v
+        else:  # ``NAME`` alone (the API's form of a variable without value): unset, as dockerd
+            env.pop(k, None)
     env.setdefault("HOME", inputs.user.home or "/")
     if opts.tty:
         env.setdefault("TERM", "xterm")

@@ -66,3 +66,28 @@ def test_isolation_is_default_or_nothing_on_linux() -> None:
     body["HostConfig"]["Isolation"] = "hyperv"
     with pytest.raises(InvalidArgument, match="linux only supports 'default'"):
         options_from_create(body, None)
+
+
+def test_config_env_is_the_image_env_with_the_containers_in_place() -> None:
+    from dockyard.api.shapes import config_env
+
+    image = ["PATH=/usr/bin:/bin", "LANG=C"]
+    assert config_env(image, ["Foo", "LANG=C.UTF-8", "Blank="]) == [
+        "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "Foo", "Blank=",
+    ]  # fmt: skip
+
+
+def test_a_variable_without_value_is_unset_in_the_process() -> None:
+    from pathlib import Path
+
+    from dockyard.engine.options import RunOptions
+    from dockyard.engine.spec import SpecInputs, build_spec
+    from dockyard.runtime.users import ExecUser
+
+    inputs = SpecInputs(container_id="c" * 64, rootfs=Path("/r"),
+                        image_config={"Cmd": ["sh"], "Env": ["LANG=C", "PATH=/bin"]},
+                        user=ExecUser(0, 0, (), "/root"), hostname="box", files_dir=Path("/b"),
+                        cgroups_path="dockyard/x")  # fmt: skip
+    opts = RunOptions(image="b", env=["LANG", "Foo", "Blank="])
+    env = build_spec(opts, inputs)["process"]["env"]
+    assert "Blank=" in env and not any(e.startswith(("LANG", "Foo")) for e in env)
