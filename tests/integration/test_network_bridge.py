@@ -221,7 +221,7 @@ def test_default_bridge_subnet_avoids_host_routes(lab: Lab) -> None:
     assert lab.addresses(lab.host, "dockyard0") == ["172.18.0.1/16"]
     rl = lab.sh(lab.host, "sysctl", "-n", "net.ipv4.conf.dockyard0.route_localnet").stdout
     assert rl.strip() == "1"
-    assert lab.nft_tables() == ["inet dockyard-filter", "ip dockyard"]
+    assert lab.nft_tables() == ["bridge dockyard-guard", "inet dockyard-filter", "ip dockyard"]
     assert lab.nft_comments().count("dockyard:network:bridge") == 8  # 7 + the DNS guard on input
     mgr.remove(state)
     mgr.remove(state)  # idempotent
@@ -375,7 +375,9 @@ def test_prune_removes_rules_of_forgotten_owners(lab: Lab) -> None:
     ep = mgr.connect(gone, EndpointSpec("c1", lab.path(lab.c1), "10.84.0.2",
                                         ports=tuple(parse_publish("18096:80"))))  # fmt: skip
     mgr.release_all()  # as if the daemon died
-    assert mgr.prune([keep], []) == ["dockyard:endpoint:dyc1:c1", "dockyard:network:gone"]
+    assert mgr.prune([keep], []) == [
+        "dockyard:endpoint:dyc1:c1", "dockyard:guard:10.84.0.2:gone", "dockyard:network:gone"
+    ]  # fmt: skip
     assert set(lab.nft_comments()) == {"dockyard:base", "dockyard:network:keep"}
     mgr.disconnect(ep)
     mgr.remove(gone)

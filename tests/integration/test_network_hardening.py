@@ -14,13 +14,23 @@ The real host's namespaces, links and tables are never touched.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from test_network_bridge import Lab, _network, _run, lab
 
 from dockyard.network import DnsResponder, EndpointSpec, NetworkManager, parse_publish
+from dockyard.network.netpolicy import (
+    NetworkPolicyEnforcer,
+    PodPolicy,
+    PolicyPeer,
+    PolicyPort,
+    PolicyRule,
+)
 from dockyard.network.services import ServiceBackend, ServicePort, ServiceProxy, ServiceSpec
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -160,4 +170,191 @@ def test_dns_responder_answers_only_containers(lab: Lab) -> None:
         thread.join(10)
         loop.close()
     mgr.disconnect(ep)
+    mgr.remove(net)
+
+
+# Prints "<payload> <source address>" for every UDP datagram on port 9000 (gone after 100 s).
+UDP_SINK = r"""
+import signal, socket
+signal.alarm(100)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9000))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(100)
+    print(data.decode(), peer[0], flush=True)
+"""
+# Sends one datagram from argv[1] (an address the sender may not own) to argv[2]:9000.
+UDP_SEND = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT: any source address (root)
+s.bind((sys.argv[1], 0)); s.sendto(sys.argv[3].encode(), (sys.argv[2], 9000))
+"""
+# Serves TCP on [::]:80, answering "v6 <peer>"; gone after 100 s.
+SERVER6 = r"""
+import signal, socket
+signal.alarm(100)
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::", 80)); s.listen(8)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept(); c.sendall(f"v6 {peer[0]}\n".encode()); c.close()
+"""
+PROBE6 = r"""
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], 80), timeout=2) as c:
+        print(c.recv(200).decode().strip())
+except OSError as e:
+    print("FAIL:" + type(e).__name__)
+"""
+# A router advertisement (router lifetime 1800 s) to all nodes, from argv[1]'s link-local.
+SEND_RA = r"""
+import socket, struct, sys
+idx = socket.if_nametoindex(sys.argv[1])
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+s.sendto(struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0), ("ff02::1", 0, 0, idx))
+"""
+
+
+class Sink:
+    """A process whose output lines the test reads as they come (a reader thread)."""
+
+    def __init__(self, lab: Lab, ns: str, script: str) -> None:
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", script],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        lab.procs.append(self.proc)
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.lines: list[str] = []
+        self.got = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.got:
+                self.lines.append(line.strip())
+                self.got.notify_all()
+
+    def wait_for(self, word: str, timeout: float = 10) -> list[str]:
+        """Every line up to the first that starts with ``word``."""
+        with self.got:
+            found = self.got.wait_for(lambda: any(x.startswith(word) for x in self.lines), timeout)
+            assert found, f"{word!r} never came: {self.lines}"
+            return list(self.lines)
+
+
+def _netns(lab: Lab, name: str) -> str:
+    ns = f"{lab.host[:-2]}-{name}"
+    _run("ip", "netns", "add", ns)
+    lab.made.append(ns)
+    return ns
+
+
+def test_a_container_cannot_spoof_another_ones_address_or_mac(lab: Lab) -> None:
+    """The policy admits only ``client`` to db's UDP 9000; the attacker sends as client's
+    address (and, second try, under a forged MAC): dropped at its own bridge port. With the
+    guard chain flushed the same datagram arrives: the policy alone cannot tell."""
+    mgr = NetworkManager(lab.path(lab.host))
+    net = _network(lab, mgr, "spoof", "10.86.0.0/24")
+    db = _netns(lab, "db")
+    attacker, client = lab.c1, lab.c2
+    eps = [
+        mgr.connect(net, EndpointSpec(cid, lab.path(ns), addr))
+        for cid, ns, addr in (("att", attacker, "10.86.0.2"), ("cli", client, "10.86.0.3"),
+                              ("db", db, "10.86.0.4"))
+    ]  # fmt: skip
+    sink = Sink(lab, db, UDP_SINK)
+    enforcer = NetworkPolicyEnforcer(lab.path(lab.host))
+    allow = PolicyRule((PolicyPeer("10.86.0.3"),), (PolicyPort("udp", 9000),))
+    enforcer.sync([PodPolicy("10.86.0.4", "default/db", ingress=(allow,))])
+
+    def send(ns: str, src: str, text: str) -> None:
+        lab.sh(ns, sys.executable, "-c", UDP_SEND, src, "10.86.0.4", text)
+
+    send(attacker, "10.86.0.2", "direct")  # refused by the policy
+    send(attacker, "10.86.0.3", "spoofed")  # the attack
+    _run("ip", "-n", attacker, "link", "set", "eth0", "address", "02:42:0a:56:00:03")
+    send(attacker, "10.86.0.3", "spoofed-mac")  # client's address and MAC
+    send(client, "10.86.0.3", "marker")
+    assert sink.wait_for("marker") == ["marker 10.86.0.3"]
+
+    lab.sh(lab.host, "nft", "flush", "chain", "bridge", "dockyard-guard", "ports")
+    send(attacker, "10.86.0.3", "spoofed-again")
+    assert sink.wait_for("spoofed-again")[-1] == "spoofed-again 10.86.0.3"  # guard off: in
+    enforcer.close()
+    for ep in eps:
+        mgr.disconnect(ep)
+    mgr.remove(net)
+    assert lab.nft_tables() == []
+
+
+def _link_local(lab: Lab, ns: str) -> str:
+    """Wait for ``ns``'s eth0 to have a usable IPv6 link-local address (DAD off: at once)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = _run("ip", "-n", ns, "-j", "-6", "addr", "show", "dev", "eth0").stdout
+        for a in (a for i in json.loads(out) for a in i["addr_info"]):
+            if a["local"].startswith("fe80") and not a.get("tentative"):
+                return str(a["local"])
+        time.sleep(0.05)
+    raise AssertionError(f"no link-local address in {ns}")
+
+
+def _v6_on(lab: Lab, ns: str) -> None:
+    """What root in a container can do to itself (dockyard turned IPv6 off there)."""
+    lab.sh(ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0",
+           "net.ipv6.conf.eth0.disable_ipv6=0")  # fmt: skip
+
+
+def _default_v6_route(lab: Lab) -> str:
+    return _run("ip", "-n", lab.host, "-6", "route", "show", "default").stdout.strip()
+
+
+def test_no_ipv6_around_a_policy_and_no_router_adverts(lab: Lab) -> None:
+    mgr = NetworkManager(lab.path(lab.host))
+    net = _network(lab, mgr, "six", "10.85.0.0/24")
+    ep1 = mgr.connect(net, EndpointSpec("c1", lab.path(lab.c1), "10.85.0.2"))
+    ep2 = mgr.connect(net, EndpointSpec("c2", lab.path(lab.c2), "10.85.0.3"))
+    for ns in (lab.c1, lab.c2):  # containers get no IPv6 at all
+        assert _run("ip", "-n", ns, "-6", "addr", "show", "dev", "eth0").stdout.strip() == ""
+    for dev in (net.bridge, ep1.host_ifname):
+        key = f"net.ipv6.conf.{dev}.accept_ra"
+        assert lab.sh(lab.host, "sysctl", "-n", key).stdout.strip() == "0"
+    # pod B (c2) admits nobody; it serves on IPv4 and IPv6
+    lab.serve(lab.c2, "0.0.0.0", 80, "v4", limit=10)
+    enforcer = NetworkPolicyEnforcer(lab.path(lab.host))
+    enforcer.sync([PodPolicy("10.85.0.3", "default/b", ingress=())])
+    assert probe(lab, lab.c1, "10.85.0.3", 80) == "FAIL:TimeoutError"
+    # the attack: root in both pods turns IPv6 back on (as before dockyard turned it off)
+    _v6_on(lab, lab.c1)
+    _v6_on(lab, lab.c2)
+    Sink(lab, lab.c2, SERVER6)
+    target = f"{_link_local(lab, lab.c2)}%eth0"
+    _link_local(lab, lab.c1)
+    assert lab.sh(lab.c1, sys.executable, "-c", PROBE6, target).stdout.startswith("FAIL:")
+    lab.sh(lab.c1, sys.executable, "-c", SEND_RA, "eth0")
+    time.sleep(0.5)  # a negative: a bounded window (a dropped RA leaves no event to wait for)
+    assert _default_v6_route(lab) == ""
+
+    lab.sh(lab.host, "nft", "flush", "chain", "bridge", "dockyard-guard", "ports")
+    out = lab.sh(lab.c1, sys.executable, "-c", PROBE6, target).stdout.strip()
+    assert out.startswith("v6 fe80:")  # guard off: around the policy over IPv6
+    lab.sh(lab.c1, sys.executable, "-c", SEND_RA, "eth0")
+    time.sleep(0.5)
+    assert _default_v6_route(lab) == ""  # accept_ra=0 alone still refuses the router
+    lab.sh(lab.host, "sysctl", "-qw", f"net.ipv6.conf.{net.bridge}.accept_ra=1")
+    deadline = time.monotonic() + 10
+    while not _default_v6_route(lab) and time.monotonic() < deadline:
+        lab.sh(lab.c1, sys.executable, "-c", SEND_RA, "eth0")
+        time.sleep(0.1)
+    assert "fe80:" in _default_v6_route(lab)  # both off: the container is the host's router
+    enforcer.close()
+    mgr.disconnect(ep1)
+    mgr.disconnect(ep2)
     mgr.remove(net)

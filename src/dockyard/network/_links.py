@@ -150,7 +150,27 @@ def ensure_bridge(ipr: IPR, name: str, gateway: str, prefixlen: int) -> bool:
         _nl(what, lambda: ipr.link("set", index=index, address=mac))
     _nl(what, lambda: ipr.link("set", index=index, state="up"))
     write_sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+    no_router_adverts(name)
     return created
+
+
+def no_router_adverts(ifname: str) -> None:
+    """``accept_ra=0`` on a host-side link of ours: a container that sends a router
+    advertisement must not become the host's IPv6 router (CVE-2020-13401). Hosts without
+    IPv6 have no such key: nothing to do."""
+    try:
+        write_sysctl(f"net/ipv6/conf/{ifname}/accept_ra", "0")
+    except NotFound:
+        pass
+
+
+def no_ipv6_here(ifname: str) -> None:
+    """``disable_ipv6=1`` on a container's interface (run in its netns, before it is up): no
+    link-local address, so no IPv6 path between containers that no IPv4 rule would see."""
+    try:
+        write_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
+    except NotFound:
+        pass
 
 
 def delete_link(ipr: IPR, name: str) -> bool:
@@ -249,6 +269,7 @@ def create_veth(ipr: IPR, host_if: str, peer_if: str, peer_netns_fd: int, bridge
     index = link_index(ipr, host_if)
     if index is None:
         raise Internal(f"{what}: created but not found")
+    no_router_adverts(host_if)
     _nl(what, lambda: ipr.link("set", index=index, master=br, state="up"))
     # hairpin: a container's packet to a VIP or published port may be DNATed back to the
     # container itself; with br_netfilter the bridge then sends the frame out of the port it
@@ -269,6 +290,7 @@ def configure_container_side(
     if index is None:
         raise NotFound(f"{what}: no such interface in the container")
     brd = str(IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address)
+    no_ipv6_here(ifname)  # no --ipv6 networks yet: containers get none
     _nl(what, lambda: ipr.link("set", index=index, address=mac_for(address)))
     _nl(what, lambda: ipr.addr("add", index=index, address=address, prefixlen=prefixlen,
                                broadcast=brd))  # fmt: skip

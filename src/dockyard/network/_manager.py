@@ -45,7 +45,13 @@ from dockyard.network._links import (
 from dockyard.network._model import Endpoint, EndpointSpec, NetworkState, PortSpec
 from dockyard.network._netns import in_netns, open_netns
 from dockyard.network._nft import Nft
-from dockyard.network._nftrules import BASE_OWNER, endpoint_rules, network_rules, owners_in
+from dockyard.network._nftrules import (
+    BASE_OWNER,
+    endpoint_rules,
+    guard_rules,
+    network_rules,
+    owners_in,
+)
 from dockyard.network._plan import veth_name
 from dockyard.network._ports import PortReservation, reserve_ports
 from dockyard.records import replace
@@ -181,9 +187,9 @@ class NetworkManager:
             try:
                 self._host(delete_link, host_if)  # a stale one of a crashed daemon
                 self._veth(ep, net, spec.default_route, done)
-                if ep.ports:
-                    done.append(lambda: self.nft.remove([ep.owner]))
-                    self.nft.add(endpoint_rules(ep), [ep.owner], what)
+                # anti-spoofing on the port, DNAT of published ports: one transaction
+                done.append(lambda: self.nft.remove([ep.owner, ep.guard_owner]))
+                self.nft.append([*guard_rules(ep), *endpoint_rules(ep)], what)
             except DockyardError as e:
                 _undo(e, done)
                 raise _within(e, what) from e
@@ -270,9 +276,10 @@ class NetworkManager:
         what = f"disconnect container {ep.container_id} from network {ep.network}"
         with self._lock:
             errors: list[DockyardError] = []
-            steps: list[Callable[[], object]] = [lambda: self._host(delete_link, ep.host_ifname)]
-            if ep.ports:  # DNAT rules exist for published ports only (see connect)
-                steps.insert(0, lambda: self.nft.remove([ep.owner], what))
+            steps: list[Callable[[], object]] = [
+                lambda: self.nft.remove([ep.owner, ep.guard_owner], what),
+                lambda: self._host(delete_link, ep.host_ifname),
+            ]
             for step in steps:
                 try:
                     step()
@@ -323,7 +330,9 @@ class NetworkManager:
 
         Returns the owners removed.
         """
-        keep = {n.owner for n in networks} | {e.owner for e in endpoints} | {BASE_OWNER}
+        eps = list(endpoints)
+        keep = {n.owner for n in networks} | {BASE_OWNER}
+        keep |= {e.owner for e in eps} | {e.guard_owner for e in eps}
         with self._lock:
             stale = sorted(
                 o

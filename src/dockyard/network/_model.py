@@ -142,6 +142,12 @@ class Endpoint:
         """The comment on this endpoint's nft rules."""
         return f"dockyard:endpoint:{self.host_ifname}:{self.container_id[:64]}"
 
+    @property
+    def guard_owner(self) -> str:
+        """The comment on this endpoint's anti-spoofing rules: by address and network, which
+        stay when a spare endpoint is adopted (its veth renamed, its container id changed)."""
+        return f"dockyard:guard:{self.address}:{self.network}"[:128]
+
 
 @record
 class NetworkMode:

@@ -17,8 +17,7 @@ from dockyard.errors import Internal, PermissionDenied, Unavailable
 from dockyard.network._netns import in_netns
 from dockyard.network._nftrules import (
     BASE_OWNER,
-    FILTER_TABLE,
-    NAT_TABLE,
+    TABLES,
     base_commands,
     delete_commands,
     owners_in,
@@ -67,7 +66,7 @@ class Nft:
     def rules(self) -> list[Json]:
         """Every rule of dockyard's tables (none when they do not exist)."""
         out: list[Json] = []
-        for family, name in (NAT_TABLE, FILTER_TABLE):
+        for family, name in TABLES:
             try:
                 text = self._call(["-j", "list", "table", family, name], "", "list nft table")
             except Internal as e:
@@ -80,6 +79,11 @@ class Nft:
     def ensure_base(self) -> None:
         self.apply(base_commands(), "create dockyard nftables tables")
 
+    def append(self, rules: Sequence[Json], what: str = "") -> None:
+        """Add ``rules`` (tables and base chains made if missing): one transaction, no
+        listing — for rules whose owner is new (stale ones of a crashed daemon are pruned)."""
+        self.apply([*base_commands(), *rules], what or "add nftables rules")
+
     def add(
         self, rules: Sequence[Json], replace_owners: Iterable[str] = (), what: str = ""
     ) -> None:
@@ -89,7 +93,7 @@ class Nft:
         self.apply([*base_commands(), *dels, *rules], what or "add nftables rules")
 
     def remove(self, owners: Iterable[str], what: str = "") -> None:
-        """Delete the rules of ``owners``; drop both tables when only the base rules are left."""
+        """Delete the rules of ``owners``; drop the tables when only the base rules are left."""
         rules = self.rules()
         if not rules:
             return

@@ -13,6 +13,9 @@ Tables and chains (created on first use, deleted when no rule of ours is left)::
                                                 intra-bridge traffic in; the rest to it dropped
       chain input        filter/input       0   per gateway: DNS to it only from lo or a
                                                 dockyard bridge (dns_guard)
+    table bridge dockyard-guard                         anti-spoofing
+      chain ports        filter/prerouting -300 per endpoint (iif = its host veth): own MAC,
+                                                own IPv4 address, IPv4 and ARP only
 
 ``guard`` runs before any DNAT (raw priority): a packet to 127.0.0.0/8 that did not come in
 on ``lo`` is dropped (Docker 28's rule; kube-proxy's for CVE-2020-8558). Without it a neighbour
@@ -37,11 +40,14 @@ __all__ = [
     "BASE_OWNER",
     "FILTER_TABLE",
     "GUARD_PRIO",
+    "GUARD_TABLE",
+    "TABLES",
     "NAT_TABLE",
     "base_commands",
     "delete_commands",
     "dns_guard",
     "endpoint_rules",
+    "guard_rules",
     "loopback_guard",
     "network_rules",
     "owners_in",
@@ -51,6 +57,8 @@ __all__ = [
 
 NAT_TABLE = ("ip", "dockyard")
 FILTER_TABLE = ("inet", "dockyard-filter")
+GUARD_TABLE = ("bridge", "dockyard-guard")
+TABLES = (NAT_TABLE, FILTER_TABLE, GUARD_TABLE)
 BASE_OWNER = "dockyard:base"
 Json = dict[str, Any]
 
@@ -122,6 +130,8 @@ def base_commands() -> list[Json]:
         {"add": {"table": {"family": flt[0], "name": flt[1]}}},
         _chain(flt, "forward", "forward", "filter", 0),
         _chain(flt, "input", "input", "filter", 0),
+        {"add": {"table": {"family": GUARD_TABLE[0], "name": GUARD_TABLE[1]}}},
+        _chain(GUARD_TABLE, "ports", "prerouting", "filter", GUARD_PRIO),
     ]
     for chain in ("guard", "prerouting", "output"):
         cmds.append({"flush": {"chain": {"family": nat[0], "table": nat[1], "name": chain}}})
@@ -195,6 +205,24 @@ def endpoint_rules(ep: Endpoint) -> list[Json]:
     return [_dnat(b, ep.address, ep.owner) for b in ep.ports]
 
 
+def guard_rules(ep: Endpoint) -> list[Json]:
+    """Anti-spoofing on the endpoint's bridge port: a frame the container sends must carry its
+    own MAC and, for IPv4 and ARP, its own address; any other EtherType (IPv6, VLAN tags, …)
+    is dropped — containers get no IPv6 (a pod would otherwise reach another over fe80::,
+    which no IPv4 rule sees, and could advertise itself as the host's IPv6 router)."""
+    iif = match(meta("iif"), ep.host_ifname)
+    own_mac = ep.mac.lower()
+    drop: Json = {"drop": None}
+    rules = [
+        [iif, match(payload("ether", "saddr"), own_mac, "!="), drop],
+        [iif, match(payload("ether", "type"), {"set": ["ip", "arp"]}, "!="), drop],
+        [iif, match(payload("ip", "saddr"), ep.address, "!="), drop],
+        [iif, match(payload("arp", "saddr ip"), ep.address, "!="), drop],
+        [iif, match(payload("arp", "saddr ether"), own_mac, "!="), drop],
+    ]
+    return [_rule(GUARD_TABLE, "ports", ep.guard_owner, r) for r in rules]
+
+
 def rules_in(listing: Mapping[str, Any]) -> list[Json]:
     """The rule objects of an ``nft -j list table`` answer."""
     items: Sequence[Json] = listing.get("nftables", [])
@@ -216,4 +244,4 @@ def delete_commands(rules: Iterable[Json], owners: Iterable[str]) -> list[Json]:
 
 
 def table_delete_commands() -> list[Json]:
-    return [{"delete": {"table": {"family": f, "name": n}}} for f, n in (NAT_TABLE, FILTER_TABLE)]
+    return [{"delete": {"table": {"family": f, "name": n}}} for f, n in TABLES]

@@ -17,6 +17,7 @@ from dockyard.network._nftrules import (
     base_commands,
     delete_commands,
     endpoint_rules,
+    guard_rules,
     network_rules,
     owners_in,
     rules_in,
@@ -40,7 +41,8 @@ def test_base_creates_both_tables_and_jumps() -> None:
     cmds = base_commands()
     tables = [c["add"]["table"] for c in cmds if "table" in c.get("add", {})]
     assert tables == [{"family": "ip", "name": "dockyard"},
-                      {"family": "inet", "name": "dockyard-filter"}]  # fmt: skip
+                      {"family": "inet", "name": "dockyard-filter"},
+                      {"family": "bridge", "name": "dockyard-guard"}]  # fmt: skip
     chains = {
         c["add"]["chain"]["name"]: c["add"]["chain"] for c in cmds if "chain" in c.get("add", {})
     }
@@ -135,8 +137,29 @@ def test_delete_by_owner() -> None:
                              "handle": 12}}}
     ]  # fmt: skip
     assert [c["delete"]["table"]["name"] for c in table_delete_commands()] == [
-        "dockyard", "dockyard-filter"
+        "dockyard", "dockyard-filter", "dockyard-guard"
     ]  # fmt: skip
+
+
+def test_guard_rules_pin_the_port_to_its_mac_and_address() -> None:
+    """Issue 19 items 2 and 3: anti-spoofing, no IPv6 (or any other EtherType) from a port."""
+    rules = _rules(guard_rules(EP))
+    assert {r["family"] for r in rules} == {"bridge"} and {r["table"] for r in rules} == {
+        "dockyard-guard"
+    }
+    assert {r["comment"] for r in rules} == {EP.guard_owner}
+    assert all(r["expr"][0]["match"]["right"] == EP.host_ifname for r in rules)
+    assert all(r["expr"][-1] == {"drop": None} and r["expr"][1]["match"]["op"] == "!="
+               for r in rules)  # fmt: skip
+    checks = {(m["left"]["payload"]["protocol"], m["left"]["payload"]["field"]): m["right"]
+              for m in (r["expr"][1]["match"] for r in rules)}  # fmt: skip
+    assert checks == {
+        ("ether", "saddr"): EP.mac,
+        ("ether", "type"): {"set": ["ip", "arp"]},
+        ("ip", "saddr"): EP.address,
+        ("arp", "saddr ip"): EP.address,
+        ("arp", "saddr ether"): EP.mac,
+    }
 
 
 # --- the runner, against a fake nft that logs its input and answers listings -----------------
