@@ -215,7 +215,8 @@ def test_bad_input_is_one_line_and_leaves_nothing(dyd: Daemonized) -> None:
     before_vols = dyd.out("volume", "ls", "-q")
     mounts_before = Path("/proc/self/mountinfo").read_text().count(str(dyd.root))
     cases = [
-        ("run", "--rm", "nosuchimage", "true"),
+        # (--pull never: a missing image is pulled on demand otherwise, from the network)
+        ("run", "--rm", "--pull", "never", "nosuchimage", "true"),
         ("run", "--rm", "-v", "data:relative", "busybox", "true"),
         ("run", "--rm", "-v", "::", "busybox", "true"),
         ("run", "--rm", "--name", "taken", "busybox", "true"),
