@@ -40,6 +40,10 @@ def test_docker_device_flag(cdi: tuple[Daemonized, Path]) -> None:
     allowed = d.run("run", "--rm", "--device", "/dev/loop-control:/dev/k:r", "busybox", "sh",
                     "-c", "exec 3</dev/k && echo open-ok")  # fmt: skip
     assert allowed.stdout == "open-ok\n", allowed.stderr
+    # read-only permission: the cgroup refuses to open it for writing
+    ro = d.run("run", "--rm", "--device", "/dev/loop-control:/dev/k:r", "busybox", "sh", "-c",
+               "exec 3</dev/k && echo read-ok; exec 4>/dev/k && echo write-ok")  # fmt: skip
+    assert "read-ok" in ro.stdout and "write-ok" not in ro.stdout, ro
     # bad input: one line, exit 125, nothing made
     bads = (
         ("/etc/passwd", "not a device"),

@@ -864,8 +864,8 @@ def _with_default_devices(spec: Spec) -> LinuxResources:
     """The resources with runc's always-allowed devices appended to the device rules.
 
     mknod of any node stays allowed (access is what the rules guard), and the
-    default devices, /dev/pts/*, /dev/ptmx, /dev/console and ``linux.devices`` are
-    readable and writable.
+    default devices, /dev/pts/*, /dev/ptmx, /dev/console and the ``linux.devices`` no
+    rule names are readable and writable.
     """
     from dockyard.oci.resources import DeviceRule
     from dockyard.records import replace
@@ -884,8 +884,11 @@ def _with_default_devices(spec: Spec) -> LinuxResources:
         DeviceRule(True, "c", 136, None, "rwm"),
         DeviceRule(True, "c", 10, 200, "rwm"),  # /dev/net/tun, as runc
     ]
+    # a node the rules name already keeps the access they give it (docker's --device X:r
+    # is read-only): rwm only for the nodes no rule mentions, as runc allows them
+    named = {(r.type, r.major, r.minor) for r in res.devices if r.allow}
     for d in spec.linux.devices:
-        if d.type in ("c", "b"):
+        if d.type in ("c", "b") and (d.type, d.major, d.minor) not in named:
             extra.append(DeviceRule(True, d.type, d.major, d.minor, "rwm"))
     return replace(res, devices=(*res.devices, *extra))
 
