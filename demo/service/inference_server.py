@@ -93,7 +93,7 @@ class Metrics:
                 lines.append(f'inference_requests_total{{path="{path}",code="{code}"}} {n}')
             lines.append("# TYPE inference_request_duration_seconds histogram")
             cum = 0
-            for b, n in zip((*BUCKETS, float("inf")), self.buckets):
+            for b, n in zip((*BUCKETS, float("inf")), self.buckets, strict=True):
                 cum += n
                 le = "+Inf" if b == float("inf") else repr(b)
                 lines.append(f'inference_request_duration_seconds_bucket{{le="{le}"}} {cum}')
@@ -118,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "inference/1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request would be the demo's bottleneck
 
     def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
@@ -131,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, code: int, obj: Any) -> None:
         self._send(code, json.dumps(obj).encode())
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         start = time.perf_counter()
         if self.path == "/healthz":
             if State.model is None:
@@ -147,9 +147,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": f"no such path: {self.path}"})
             code = 404
-        State.metrics.observe(self.path if code != 404 else "other", code, time.perf_counter() - start)
+        State.metrics.observe(
+            self.path if code != 404 else "other", code, time.perf_counter() - start
+        )
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         start = time.perf_counter()
         with State.metrics.lock:
             State.metrics.in_flight += 1
@@ -204,8 +206,11 @@ def main() -> None:
     try:
         State.model = Model(model_dir, runtime)
         State.version = State.model.version
-        print(f"model v{State.version} loaded ({runtime}) in {time.perf_counter() - t0:.3f}s", flush=True)
-    except Exception as e:  # noqa: BLE001 - stay up, not ready, and say why
+        print(
+            f"model v{State.version} loaded ({runtime}) in {time.perf_counter() - t0:.3f}s",
+            flush=True,
+        )
+    except Exception as e:
         State.error = f"model failed to load: {type(e).__name__}: {e}"
         print(State.error, file=sys.stderr, flush=True)
     print(f"serving on :{port}", flush=True)
