@@ -211,3 +211,23 @@ def test_create_takes_one_network_and_device_rules(client: Any) -> None:
     with pytest.raises(docker.errors.APIError, match="invalid device cgroup rule"):
         bad = client.api.create_host_config(device_cgroup_rules=["c 7:128 rwx"])
         client.api.create_container("busybox", "true", host_config=bad)
+
+
+def test_host_pid_and_uts_namespaces(client: Any) -> None:
+    import os
+
+    out = client.containers.run("busybox", ["sh", "-c", "hostname; cat /proc/1/comm"],
+                                pid_mode="host", uts_mode="host", remove=True)  # fmt: skip
+    name, init = out.decode().split()
+    assert name == os.uname().nodename  # the host's name, and the host's is unchanged
+    with open("/proc/1/comm") as f:
+        assert init == f.read().strip()  # the host's PID 1
+    ctr = client.containers.create("busybox", "true", pid_mode="host", uts_mode="host")
+    hc = client.api.inspect_container(ctr.id)["HostConfig"]
+    assert (hc["PidMode"], hc["UTSMode"]) == ("host", "host")
+    own = client.containers.run("busybox", ["sh", "-c", "hostname; cat /proc/1/comm"],
+                                remove=True).decode().split()  # fmt: skip
+    assert own[0] != os.uname().nodename and own[1] != init
+    for bad in ({"pid_mode": "container:x"}, {"ipc_mode": "host"}):
+        with pytest.raises(docker.errors.APIError, match="is not supported"):
+            client.containers.create("busybox", "true", **bad)

@@ -158,6 +158,8 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         tmpfs=tmpfs,
         devices=_devices(hc),
         device_cgroup_rules=_strs(hc, "DeviceCgroupRules"),
+        pid_mode=_namespace_mode(hc, "PidMode", ("", "host")),
+        uts_mode=_namespace_mode(hc, "UTSMode", ("", "host")),
         sysctls=dict(_get(hc, "Sysctls", dict, {})),
         init=bool(_get(hc, "Init", bool, False)),
         oom_score_adj=_get(hc, "OomScoreAdj", int),
@@ -196,6 +198,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         log_opts=_log_opts(log_cfg),
         isolation=_get(hc, "Isolation", str, ""),
     )  # fmt: skip
+    _namespace_mode(hc, "IpcMode", ("", "private", "shareable"))  # its own, always
     if dopts.isolation not in ("", "default"):  # dockerd's words
         raise InvalidArgument(f'invalid isolation: "{dopts.isolation}" - linux only supports '
                               "'default'")  # fmt: skip
@@ -204,6 +207,15 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     if run.remove and dopts.restart != "no":
         raise InvalidArgument("conflicting options: cannot both remove and restart containers")
     return run, dopts
+
+
+def _namespace_mode(hc: dict[str, Any], key: str, known: tuple[str, ...]) -> str:
+    """``PidMode``/``UTSMode``/``IpcMode``: the modes dockyard gives; any other (another
+    container's namespace …) is refused rather than ignored."""
+    mode = str(_get(hc, key, str, "") or "")
+    if mode not in known:
+        raise InvalidArgument(f"create: HostConfig.{key} {mode!r} is not supported")
+    return mode
 
 
 def _anonymous(body: dict[str, Any], hc: dict[str, Any]) -> list[str]:

@@ -192,7 +192,8 @@ def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, 
                for n, soft, hard in opts.get("ulimits") or []]  # fmt: skip
     return {
         "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
-        "CgroupnsMode": "private", "IpcMode": "private", "PidMode": "", "UTSMode": "",
+        "CgroupnsMode": "private", "IpcMode": "private",
+        "PidMode": opts.get("pid_mode") or "", "UTSMode": opts.get("uts_mode") or "",
         "UsernsMode": "", "Cgroup": "", "Links": None, "Runtime": "dockyard-runtime",
         "Isolation": dopts.get("isolation") or "", "ShmSize": 67108864, "CgroupParent": "",
         "DnsOptions": dopts.get("dns_options") or [], "DnsSearch": dopts.get("dns_search") or [],

@@ -192,7 +192,7 @@ class ContainerEngine:
             rootfs=rootfs,
             image_config=cfg,
             user=user,
-            hostname=opts.hostname or cid[:12],
+            hostname=os.uname().nodename if opts.uts_mode == "host" else opts.hostname or cid[:12],
             files_dir=bundle,
             cgroups_path=cgroup_path(cid),
         )

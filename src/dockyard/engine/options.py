@@ -157,6 +157,8 @@ class RunOptions:
     tmpfs: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
     device_cgroup_rules: list[str] = field(default_factory=list)  # "c 7:128 rwm" (docker's)
+    pid_mode: str = ""  # "" (its own pid namespace) or "host" (--pid host)
+    uts_mode: str = ""  # "" (its own uts namespace) or "host" (--uts host: the host's name)
     sysctls: dict[str, str] = field(default_factory=dict)
     init: bool = False
     oom_score_adj: int | None = None

@@ -283,7 +283,11 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
         process["user"]["additionalGids"] = list(inputs.user.additional_gids)
     if opts.oom_score_adj is not None:
         process["oomScoreAdj"] = opts.oom_score_adj
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    # --pid host / --uts host: the host's namespace (no new one); a hostname needs a uts
+    # namespace of its own (the runtime refuses one without: it would rename the host)
+    shared = {"pid"} if opts.pid_mode == "host" else set()
+    shared |= {"uts"} if opts.uts_mode == "host" else set()
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup") if t not in shared]
     if opts.network != "host":
         namespaces.append({"type": "network"})
     linux: dict[str, Any] = {
@@ -302,11 +306,12 @@ def build_spec(opts: RunOptions, inputs: SpecInputs) -> dict[str, Any]:
         "ociVersion": "1.2.0",
         "process": process,
         "root": {"path": os.fspath(inputs.rootfs), "readonly": opts.read_only},
-        "hostname": inputs.hostname,
         "mounts": _mounts(opts, inputs),
         "linux": linux,
         "annotations": {"org.opencontainers.image.ref.name": opts.image},
     }
+    if "uts" not in shared:
+        spec["hostname"] = inputs.hostname
     if opts.devices:
         _add_devices(spec, opts)
     return spec

@@ -1,4 +1,5 @@
-"""``HostConfig.DeviceCgroupRules`` (docker's ``--device-cgroup-rule``) into the spec."""
+"""HostConfig settings into the spec: ``DeviceCgroupRules`` (docker's ``--device-cgroup-rule``),
+``PidMode``/``UTSMode`` ``host``."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def test_a_rule_is_allowed_after_the_defaults() -> None:
 def test_a_bad_rule_is_one_error(rule: str) -> None:
     with pytest.raises(InvalidArgument, match="invalid device cgroup rule"):
         parse_device_rule(rule)
+
+
+def test_host_pid_and_uts_leave_out_the_namespaces_and_the_hostname() -> None:
+    inputs = SpecInputs(container_id="c" * 64, rootfs=Path("/r"), image_config={"Cmd": ["sh"]},
+                        user=ExecUser(0, 0, (), "/root"), hostname="host", files_dir=Path("/b"),
+                        cgroups_path="dockyard/x")  # fmt: skip
+    spec = build_spec(RunOptions(image="b", pid_mode="host", uts_mode="host"), inputs)
+    kinds = [n["type"] for n in spec["linux"]["namespaces"]]
+    assert "pid" not in kinds and "uts" not in kinds and "ipc" in kinds
+    assert "hostname" not in spec  # the runtime would refuse it: it would rename the host
+    own = build_spec(RunOptions(image="b"), inputs)
+    assert {"pid", "uts"} <= {n["type"] for n in own["linux"]["namespaces"]}
+    assert own["hostname"] == "host"
