@@ -16,7 +16,7 @@ IMAGES := $(CACHE)/images
 APT_PACKAGES := busybox-static debootstrap iproute2 nftables libseccomp2 \
 	skopeo umoci runc crun podman uidmap docker-registry openssl buildah docker.io wrk haproxy python3-venv ca-certificates \
 	gzip tar procps util-linux slirp4netns tini bind9-dnsutils docker-compose dnsmasq-base dnsperf \
-	golang-go
+	golang-go chromium
 
 .PHONY: setup deps venv images demo test check bench clean
 .DEFAULT_GOAL := setup

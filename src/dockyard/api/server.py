@@ -756,6 +756,9 @@ async def _main(
 
     orchestrator = attach_orchestrator(daemon, hpa_sync_period)
     daemon.api_extensions.append(lambda app: register_objects(app, orchestrator))
+    from dockyard.api.dashboard import register as register_dashboard  # off until asked
+
+    daemon.api_extensions.append(lambda app: register_dashboard(app, orchestrator))
     await orchestrator.start()
     _preload()
     app = make_app(daemon)

@@ -79,6 +79,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("kube", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
     "sbom": ("security", "Write an image's software bill of materials (CycloneDX or SPDX)"),
     "scan": ("security", "Scan an image for known vulnerabilities (scan db import PATH)"),
+    "dashboard": ("dashboard", "Start the daemon's live dashboard on 127.0.0.1, print its URL"),
 }
 
 
