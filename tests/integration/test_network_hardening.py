@@ -358,3 +358,31 @@ def test_no_ipv6_around_a_policy_and_no_router_adverts(lab: Lab) -> None:
     mgr.disconnect(ep1)
     mgr.disconnect(ep2)
     mgr.remove(net)
+
+
+def test_policy_between_pods_of_one_bridge_without_br_netfilter(lab: Lab) -> None:
+    """Bridge netfilter off in "the host" (a fresh host without br_netfilter): frames between
+    two pods of one bridge never reach inet hooks. The policy still holds (the bridge table);
+    with that table deleted, the isolated pod is reached: the inet table alone does not see
+    it. An ingress-isolated pod's own connections get their replies (the reflexive set)."""
+    key = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    lab.sh(lab.host, "sh", "-c", f"[ ! -e {key} ] || echo 0 > {key}")
+    mgr = NetworkManager(lab.path(lab.host))
+    net = _network(lab, mgr, "nonf", "10.87.0.0/24")
+    a, b = "10.87.0.2", "10.87.0.3"
+    ep1 = mgr.connect(net, EndpointSpec("a", lab.path(lab.c1), a))
+    ep2 = mgr.connect(net, EndpointSpec("b", lab.path(lab.c2), b))
+    lab.serve(lab.c1, "0.0.0.0", 80, "a", limit=10)
+    lab.serve(lab.c2, "0.0.0.0", 80, "b", limit=10)
+    enforcer = NetworkPolicyEnforcer(lab.path(lab.host))
+    enforcer.sync([PodPolicy(a, "default/a", ingress=())])  # a admits nobody
+    try:
+        assert probe(lab, lab.c2, a, 80) == "FAIL:TimeoutError"
+        assert probe(lab, lab.c1, b, 80) == f"b {a}"  # a's own connection: replies come back
+        lab.sh(lab.host, "nft", "delete", "table", "bridge", "dockyard-netpol")
+        assert probe(lab, lab.c2, a, 80) == f"a {b}"  # without the bridge table: reached
+    finally:
+        enforcer.close()
+    mgr.disconnect(ep1)
+    mgr.disconnect(ep2)
+    mgr.remove(net)

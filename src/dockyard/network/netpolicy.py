@@ -19,13 +19,32 @@ Rules live in their own table, ``table inet dockyard-netpol``::
                    drop
     chain out-<h>  the same on ip daddr
 
+and the same pod chains and maps in ``table bridge dockyard-netpol``, for frames bridged
+between two pods of one bridge::
+
+    set replies  { saddr . daddr . l4proto . sport . dport }   dynamic, timeout 600 s
+    chain forward  bridge filter/forward 100 (after br_netfilter's hook)
+        ip saddr . ip daddr . meta l4proto . th sport . th dport @replies accept
+        icmp type { echo-reply, destination-unreachable, … } accept
+        ip saddr vmap @egress
+        ip daddr vmap @ingress
+        ip saddr @ingress-pods update @replies { reverse 5-tuple }   # allowed: its replies
+        ip daddr @egress-pods  update @replies { reverse 5-tuple }
+
 Where traffic is seen, and what that means:
 
-* ``forward`` sees pod-to-pod traffic across bridges (routed) and, with bridge netfilter
-  (``net.bridge.bridge-nf-call-iptables=1``, the kernel's default once ``br_netfilter`` is
-  there; :meth:`NetworkPolicyEnforcer.check_host` reports otherwise) also between two pods of
-  one bridge. It runs after the Services' DNAT and before masquerading: a connection through a
-  Service VIP or NodePort is checked against the *endpoint* pod and the *original* client.
+* ``inet`` ``forward`` sees pod-to-pod traffic across bridges (routed) and, with bridge
+  netfilter (``net.bridge.bridge-nf-call-iptables=1``, the kernel's default once
+  ``br_netfilter`` is loaded), also between two pods of one bridge. A fresh host does not load
+  ``br_netfilter``: then bridged frames never reach ``inet`` hooks, and the ``bridge`` table
+  filters them with the same chains. It sits after br_netfilter's hook, so where bridge
+  netfilter is on it sees only what ``inet`` let through (conntrack, reject) and agrees; where
+  it is off it is the only filter. The bridge family has no conntrack in every kernel
+  (``nf_conntrack_bridge``), so replies pass by a reflexive set of allowed flows; a denied
+  packet there is dropped even in reject mode (no ``nft_reject_bridge`` everywhere).
+* ``inet`` ``forward`` runs after the Services' DNAT and before masquerading: a connection
+  through a Service VIP or NodePort is checked against the *endpoint* pod and the *original*
+  client (a VIP is routed by the host, never bridged).
 * Traffic between a pod and its node (``input``/``output``: the DNS responder on the gateway,
   the daemon's probes, a NodePort client on the host) is never filtered, as Kubernetes states
   ("traffic to and from the node is always allowed"). So egress-isolated pods still resolve
@@ -46,8 +65,6 @@ from ipaddress import IPv4Address, IPv4Network, collapse_addresses, ip_address, 
 from typing import Any
 
 from dockyard.errors import InvalidArgument
-from dockyard.network._links import read_sysctl
-from dockyard.network._netns import in_netns
 from dockyard.network._nft import Nft
 from dockyard.network._nftrules import add_rule, meta, payload
 from dockyard.network._nftrules import match as _match
@@ -55,6 +72,7 @@ from dockyard.network.services import list_chains
 from dockyard.records import record
 
 __all__ = [
+    "BRIDGE_POLICY_TABLE",
     "POLICY_TABLE",
     "NetworkPolicyEnforcer",
     "PodPolicy",
@@ -68,6 +86,12 @@ __all__ = [
 
 Json = dict[str, Any]
 POLICY_TABLE = ("inet", "dockyard-netpol")
+BRIDGE_POLICY_TABLE = ("bridge", "dockyard-netpol")
+# After br_netfilter's own hook (NF_BR_PRI_BRNF, 0): where bridge netfilter is on, the inet
+# table has already judged the frame (conntrack, reject) and this chain sees only what it let
+# through; where it is off, this chain is the only filter between two pods of one bridge.
+BRIDGE_PRIO = 100
+REPLY_TIMEOUT = 600  # seconds an allowed flow's replies stay admitted after its last packet
 _PROTOS = ("tcp", "udp", "sctp")
 _STATIC_CHAINS = ("forward",)
 
@@ -153,16 +177,21 @@ def _check_ports(ports: Iterable[PolicyPort], what: str) -> None:
             raise InvalidArgument(f"{what}: endPort {p.end_port} needs a port <= it")
 
 
-def _obj(kind: str, **kw: Any) -> Json:
-    return {kind: {"family": POLICY_TABLE[0], "table": POLICY_TABLE[1], **kw}}
+def _obj(kind: str, table: tuple[str, str] = POLICY_TABLE, **kw: Any) -> Json:
+    return {kind: {"family": table[0], "table": table[1], **kw}}
 
 
-def _add(kind: str, **kw: Any) -> Json:
-    return {"add": _obj(kind, **kw)}
+def _add(kind: str, table: tuple[str, str] = POLICY_TABLE, **kw: Any) -> Json:
+    return {"add": _obj(kind, table, **kw)}
 
 
-def _rule(chain: str, expr: list[Json], comment: str = "") -> Json:
-    return add_rule(POLICY_TABLE, chain, expr, comment)
+def _rule(
+    chain: str,
+    expr: list[Json],
+    comment: str = "",
+    table: tuple[str, str] = POLICY_TABLE,
+) -> Json:
+    return add_rule(table, chain, expr, comment)
 
 
 def _addr(field: str) -> Json:
@@ -223,11 +252,7 @@ def pod_chain(direction: str, address: str) -> str:
     return f"{'in' if direction == 'ingress' else 'out'}-{_h(address)}"
 
 
-def policy_commands(
-    pods: Sequence[PodPolicy], existing_chains: Iterable[str] = (), *, reject: bool = False
-) -> list[Json]:
-    """The one transaction that makes ``table inet dockyard-netpol`` enforce exactly ``pods``."""
-    family, name = POLICY_TABLE
+def _validate(pods: Sequence[PodPolicy]) -> None:
     seen: set[str] = set()
     for pod in pods:
         what = f"network policy of pod {pod.name or pod.address}"
@@ -242,23 +267,86 @@ def policy_commands(
         seen.add(pod.address)
         for rule in (*(pod.ingress or ()), *(pod.egress or ())):
             _check_ports(rule.ports, what)
-    cmds: list[Json] = [
-        {"add": {"table": {"family": family, "name": name}}},
-        _add("map", name="ingress", type="ipv4_addr", map="verdict"),
-        _add("map", name="egress", type="ipv4_addr", map="verdict"),
-        _add("chain", name="forward", type="filter", hook="forward", prio=-5, policy="accept"),
-        {"flush": _obj("chain", name="forward")},
-        {"flush": _obj("map", name="ingress")},
-        {"flush": _obj("map", name="egress")},
+
+
+def _inet_head() -> list[Json]:
+    t = POLICY_TABLE
+    return [
+        {"add": {"table": {"family": t[0], "name": t[1]}}},
+        _add("map", t, name="ingress", type="ipv4_addr", map="verdict"),
+        _add("map", t, name="egress", type="ipv4_addr", map="verdict"),
+        _add("chain", t, name="forward", type="filter", hook="forward", prio=-5, policy="accept"),
+        {"flush": _obj("chain", t, name="forward")},
+        {"flush": _obj("map", t, name="ingress")},
+        {"flush": _obj("map", t, name="egress")},
         _rule("forward", [_match({"ct": {"key": "state"}}, ["established", "related"], "in"),
                           {"accept": None}]),
         _rule("forward", [{"vmap": {"key": _addr("saddr"), "data": "@egress"}}]),
         _rule("forward", [{"vmap": {"key": _addr("daddr"), "data": "@ingress"}}]),
     ]  # fmt: skip
+
+
+_FLOW = [_addr("saddr"), _addr("daddr"), _L4, payload("th", "sport"), _DPORT]
+_REVERSE = [_addr("daddr"), _addr("saddr"), _L4, _DPORT, payload("th", "sport")]
+_ICMP_ANSWERS = ["echo-reply", "destination-unreachable", "time-exceeded", "parameter-problem"]
+
+
+def _bridge_head(fresh: bool) -> list[Json]:
+    """The bridge family has no conntrack here (``nf_conntrack_bridge`` is not in every
+    kernel): replies are admitted by a reflexive set instead. Each packet a policy let
+    through from an ingress-isolated source, or to an egress-isolated destination, puts its
+    reverse 5-tuple in ``@replies`` (refreshed by every later packet of the flow); a packet
+    matching an entry is a reply and passes. ICMP answers pass (they open nothing)."""
+    t = BRIDGE_POLICY_TABLE
+    addr_set = {"type": "ipv4_addr"}
+    flow_type = ["ipv4_addr", "ipv4_addr", "inet_proto", "inet_service", "inet_service"]
+    update = {"set": {"op": "update", "elem": {"concat": _REVERSE}, "set": "@replies"}}
+    return [
+        {"add": {"table": {"family": t[0], "name": t[1]}}},
+        _add("map", t, name="ingress", type="ipv4_addr", map="verdict"),
+        _add("map", t, name="egress", type="ipv4_addr", map="verdict"),
+        _add("set", t, name="ingress-pods", **addr_set),
+        _add("set", t, name="egress-pods", **addr_set),
+        # made once, never flushed (live flows); nft marks it dynamic itself, and an ``add``
+        # that differs from the kernel's copy in that flag is refused: only when fresh
+        *([_add("set", t, name="replies", type=flow_type, flags=["timeout"],
+                timeout=REPLY_TIMEOUT, size=65536)] if fresh else []),
+        _add("chain", t, name="forward", type="filter", hook="forward", prio=BRIDGE_PRIO,
+             policy="accept"),
+        {"flush": _obj("chain", t, name="forward")},
+        *({"flush": _obj(k, t, name=n)} for k, n in (("map", "ingress"), ("map", "egress"),
+                                                    ("set", "ingress-pods"),
+                                                    ("set", "egress-pods"))),
+        _rule("forward", [_match({"concat": _FLOW}, "@replies"), {"accept": None}], table=t),
+        _rule("forward", [_match(payload("icmp", "type"), {"set": _ICMP_ANSWERS}),
+                          {"accept": None}], table=t),
+        _rule("forward", [{"vmap": {"key": _addr("saddr"), "data": "@egress"}}], table=t),
+        _rule("forward", [{"vmap": {"key": _addr("daddr"), "data": "@ingress"}}], table=t),
+        _rule("forward", [_match(_addr("saddr"), "@ingress-pods"), update], table=t),
+        _rule("forward", [_match(_addr("daddr"), "@egress-pods"), update], table=t),
+    ]  # fmt: skip
+
+
+def policy_commands(
+    pods: Sequence[PodPolicy],
+    existing_chains: Iterable[str] = (),
+    *,
+    reject: bool = False,
+    table: tuple[str, str] = POLICY_TABLE,
+) -> list[Json]:
+    """The one transaction that makes ``table`` (``inet dockyard-netpol``, or
+    ``bridge dockyard-netpol``: :data:`BRIDGE_POLICY_TABLE`) enforce exactly ``pods``.
+
+    In the bridge family a denied packet is dropped even with ``reject`` (``reject`` there
+    needs ``nft_reject_bridge``, not in every kernel)."""
+    _validate(pods)
+    bridge = table == BRIDGE_POLICY_TABLE
+    existing = list(existing_chains)
+    cmds = _bridge_head(fresh="forward" not in existing) if bridge else _inet_head()
     wanted: set[str] = set(_STATIC_CHAINS)
     elems: dict[str, list[list[Any]]] = {"ingress": [], "egress": []}
     deny: list[list[Json]] = [[{"drop": None}]]
-    if reject:
+    if reject and not bridge:
         deny = [[_match(_L4, "tcp"), {"reject": {"type": "tcp reset"}}],
                 [{"reject": {"type": "icmp", "expr": "port-unreachable"}}]]  # fmt: skip
     for pod in sorted(pods, key=lambda p: IPv4Address(p.address)):
@@ -273,25 +361,31 @@ def policy_commands(
             chain = pod_chain(direction, pod.address)
             wanted.add(chain)
             elems[direction].append([pod.address, {"jump": {"target": chain}}])
-            cmds += [_add("chain", name=chain), {"flush": _obj("chain", name=chain)}]
+            cmds += [_add("chain", table, name=chain), {"flush": _obj("chain", table, name=chain)}]
             for i, rule in enumerate(rules):
                 for expr in _rule_exprs(rule, field, what):
                     cmds.append(_rule(chain, [*expr, {"return": None}],
-                                      f"{label} {direction} rule {i}"))  # fmt: skip
+                                      f"{label} {direction} rule {i}", table))  # fmt: skip
             for expr in deny:
-                cmds.append(_rule(chain, expr, f"{label} {direction} deny"))
+                cmds.append(_rule(chain, expr, f"{label} {direction} deny", table))
     for direction, items in elems.items():
         if items:
-            cmds.append(_add("element", name=direction, elem=items))
-    stale = sorted(set(existing_chains) - wanted)  # emptied first: they may jump to each other
-    cmds += [{"flush": _obj("chain", name=chain)} for chain in stale]
-    cmds += [{"delete": _obj("chain", name=chain)} for chain in stale]
+            cmds.append(_add("element", table, name=direction, elem=items))
+            if bridge:
+                addrs = [addr for addr, _ in items]
+                cmds.append(_add("element", table, name=f"{direction}-pods", elem=addrs))
+    stale = sorted(set(existing) - wanted)  # emptied first: they may jump to each other
+    cmds += [{"flush": _obj("chain", table, name=chain)} for chain in stale]
+    cmds += [{"delete": _obj("chain", table, name=chain)} for chain in stale]
     return cmds
 
 
 def policy_table_delete() -> list[Json]:
-    table = {"family": POLICY_TABLE[0], "name": POLICY_TABLE[1]}
-    return [{"add": {"table": dict(table)}}, {"delete": {"table": dict(table)}}]
+    cmds: list[Json] = []
+    for family, name in (POLICY_TABLE, BRIDGE_POLICY_TABLE):
+        table = {"family": family, "name": name}
+        cmds += [{"add": {"table": dict(table)}}, {"delete": {"table": dict(table)}}]
+    return cmds
 
 
 # --- the kernel ------------------------------------------------------------------------------
@@ -312,20 +406,11 @@ class NetworkPolicyEnforcer:
         self._pods: dict[str, PodPolicy] = {}
 
     def check_host(self) -> list[str]:
-        """Problems to report (nothing is changed): without bridge netfilter, traffic between
-        two pods of one bridge never reaches the ``forward`` hook and is not filtered."""
-        key = "net/bridge/bridge-nf-call-iptables"
-        try:
-            value = in_netns(self.netns, lambda: read_sysctl(key))
-        except Exception:
-            value = ""
-        if value == "1":
-            return []
-        return [
-            "net.bridge.bridge-nf-call-iptables is not 1 (br_netfilter missing or off): "
-            "NetworkPolicy is not enforced between pods of one bridge network "
-            "(enable with: modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1)"
-        ]
+        """Problems to report (nothing is changed). None any more: without bridge netfilter
+        (``br_netfilter`` not loaded, or ``bridge-nf-call-iptables=0``) traffic between two
+        pods of one bridge never reaches ``inet`` ``forward``, and ``bridge dockyard-netpol``
+        filters it instead (denied packets are dropped there even in reject mode)."""
+        return []
 
     def pods(self) -> dict[str, PodPolicy]:
         with self._lock:
@@ -336,8 +421,10 @@ class NetworkPolicyEnforcer:
         and then nothing changed."""
         wanted = list(pods)
         with self._lock:
-            existing = list_chains(self.nft, POLICY_TABLE)
-            cmds = policy_commands(wanted, existing, reject=self.reject)
+            cmds: list[Json] = []
+            for table in (POLICY_TABLE, BRIDGE_POLICY_TABLE):
+                existing = list_chains(self.nft, table)
+                cmds += policy_commands(wanted, existing, reject=self.reject, table=table)
             self.nft.apply(cmds, "sync network policy rules")
             self._pods = {p.address: p for p in wanted}
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from dockyard.errors import Internal, InvalidArgument
-from dockyard.network import netpolicy as npmod
 from dockyard.network._nft import Nft
 from dockyard.network.netpolicy import (
+    BRIDGE_POLICY_TABLE,
     POLICY_TABLE,
     NetworkPolicyEnforcer,
     PodPolicy,
@@ -201,7 +201,7 @@ class FakeNft(Nft):
 
     def _call(self, args: Sequence[str], stdin: str, what: str) -> str:
         if args[:2] == ["-j", "list"]:
-            assert list(args[2:]) == ["table", *POLICY_TABLE]
+            assert list(args[2:]) in (["table", *POLICY_TABLE], ["table", *BRIDGE_POLICY_TABLE])
             if not self.chains:
                 raise Internal(f"{what}: nft: error: no such file or directory")
             return json.dumps({"nftables": [{"chain": {"name": c}} for c in self.chains]})
@@ -220,7 +220,7 @@ def test_enforcer_sync_and_close() -> None:
     assert set(enforcer.pods()) == {DB, CLIENT}
     enforcer.sync(pods[:1])
     deleted = [c["delete"]["chain"]["name"] for c in nft.batches[1] if "delete" in c]
-    assert deleted == [pod_chain("egress", CLIENT)]
+    assert deleted == [pod_chain("egress", CLIENT)] * 2  # in the inet and the bridge table
     with pytest.raises(InvalidArgument):
         enforcer.sync([PodPolicy("nope")])
     assert set(enforcer.pods()) == {DB} and len(nft.batches) == 2  # nothing changed
@@ -229,18 +229,41 @@ def test_enforcer_sync_and_close() -> None:
     assert enforcer.pods() == {}
 
 
-@pytest.mark.parametrize(("value", "warns"), [("1", False), ("0", True), (None, True)])
-def test_check_host_reports_missing_bridge_netfilter(
-    monkeypatch: pytest.MonkeyPatch, value: str | None, warns: bool
-) -> None:
-    def read(key: str) -> str:
-        assert key == "net/bridge/bridge-nf-call-iptables"
-        if value is None:
-            raise InvalidArgument("no such key")  # any error: treated as missing
-        return value
+def test_check_host_has_nothing_to_report() -> None:
+    """Bridge netfilter is no longer needed: the bridge table filters same-bridge traffic."""
+    assert NetworkPolicyEnforcer(nft=FakeNft()).check_host() == []
 
-    monkeypatch.setattr(npmod, "read_sysctl", read)
-    warnings = NetworkPolicyEnforcer(nft=FakeNft()).check_host()
-    assert bool(warnings) == warns
-    if warns:
-        assert "bridge-nf-call-iptables" in warnings[0]
+
+def test_bridge_table_has_the_same_pod_chains_and_admits_replies_by_a_reflexive_set() -> None:
+    """Issue 19 item 3: policy between pods of one bridge without br_netfilter."""
+    allow = PolicyRule((PolicyPeer(CLIENT),), (PolicyPort("tcp", 8080),))
+    pods = [PodPolicy(DB, "default/db", ingress=(allow,)), PodPolicy(CLIENT, egress=())]
+    inet = policy_commands(pods)
+    cmds = policy_commands(pods, table=BRIDGE_POLICY_TABLE, reject=True)
+    assert cmds[0] == {"add": {"table": {"family": "bridge", "name": "dockyard-netpol"}}}
+    (fwd,) = [c for c in _adds(cmds, "chain") if c["name"] == "forward"]
+    assert (fwd["hook"], fwd["prio"]) == ("forward", 100)  # after br_netfilter's hook (0)
+    (replies,) = [c for c in _adds(cmds, "set") if c["name"] == "replies"]
+    assert replies["flags"] == ["timeout"] and replies["timeout"] == 600
+    rules = [r["expr"] for r in _rules(cmds, "forward")]
+    assert rules[0][0]["match"]["right"] == "@replies" and rules[0][-1] == {"accept": None}
+    assert rules[2] == [{"vmap": {"key": SADDR, "data": "@egress"}}]
+    assert rules[3] == [{"vmap": {"key": DADDR, "data": "@ingress"}}]
+    assert [r[0]["match"]["right"] for r in rules[4:]] == ["@ingress-pods", "@egress-pods"]
+    assert all(r[-1]["set"]["op"] == "update" for r in rules[4:])
+    assert _elements(cmds, "ingress-pods") == [DB] and _elements(cmds, "egress-pods") == [CLIENT]
+    # the pod chains are the inet ones, but a denial is a drop even in reject mode
+    for chain in (pod_chain("ingress", DB), pod_chain("egress", CLIENT)):
+        assert [r["expr"] for r in _rules(cmds, chain)] == [r["expr"] for r in _rules(inet, chain)]
+    # the set of live flows is made once and never flushed
+    again = policy_commands(pods, ["forward"], table=BRIDGE_POLICY_TABLE)
+    assert not [c for c in _adds(again, "set") if c["name"] == "replies"]
+    assert {"set": {"family": "bridge", "table": "dockyard-netpol", "name": "replies"}} not in [
+        c["flush"] for c in again if "flush" in c
+    ]
+
+
+def test_close_deletes_both_tables() -> None:
+    names = [c["delete"]["table"] for c in policy_table_delete() if "delete" in c]
+    assert names == [{"family": "inet", "name": "dockyard-netpol"},
+                     {"family": "bridge", "name": "dockyard-netpol"}]  # fmt: skip
