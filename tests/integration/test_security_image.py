@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,90 +195,19 @@ def test_scan_reports_affecting_records_with_their_layer(dy: Dockyard, tmp_path:
 # --- scan: safety-db's real data against a known-vulnerable distribution ----------------
 
 
-def _osv_range(spec: str) -> dict[str, Any] | None:
-    """One safety-db specifier set as an OSV range, or None where OSV cannot say it
-    exactly (an exclusive lower bound ``>X``)."""
-    from packaging.version import InvalidVersion, Version
-
-    events: list[dict[str, str]] = []
-    lower, upper = None, None
-    for clause in (c.strip() for c in spec.split(",") if c.strip()):
-        m = re.fullmatch(r"(>=|<=|<|==|>)\s*(\S+)", clause)
-        if m is None or m[1] == ">":
-            return None
-        try:
-            Version(m[2])
-        except InvalidVersion:
-            return None
-        if m[1] == "==":
-            return {"versions": [m[2]]}
-        if m[1] == ">=":
-            lower = m[2]
-        else:
-            upper = (m[1], m[2])
-    events.append({"introduced": lower or "0"})
-    if upper is not None:
-        events.append({"fixed" if upper[0] == "<" else "last_affected": upper[1]})
-    return {"type": "ECOSYSTEM", "events": events}
-
-
-def _safety_to_osv() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """safety-db's insecure_full.json as OSV records (by id), and the specifier sets that
-    were converted, per id (for the expected answer)."""
-    import importlib.util
-
-    # the package's __init__ opens its data relative to the working directory: find it
-    # without importing it
-    spec = importlib.util.find_spec("safety_db")
-    if spec is None or spec.origin is None:
-        pytest.skip("safety-db is not installed (make setup installs the test extras)")
-    data = json.loads((Path(spec.origin).parent / "insecure_full.json").read_text())
-    records: dict[str, dict[str, Any]] = {}
-    specs: dict[str, list[str]] = {}
-    for name, advisories in data.items():
-        if name == "$meta":
-            continue
-        for adv in advisories:
-            ranges, versions, used = [], [], []
-            for spec in adv["specs"]:
-                converted = _osv_range(spec)
-                if converted is None:
-                    continue
-                used.append(spec)
-                if "versions" in converted:
-                    versions += converted["versions"]
-                else:
-                    ranges.append(converted)
-            if not used:
-                continue
-            rid = adv["id"]
-            affected = {"package": {"ecosystem": "PyPI", "name": name}, "ranges": ranges,
-                        "versions": versions}  # fmt: skip
-            if rid in records:  # one advisory id can cover several packages
-                records[rid]["affected"].append(affected)
-            else:
-                records[rid] = {
-                    "id": rid,
-                    "modified": "2021-07-17T00:00:00Z",
-                    "aliases": [adv["cve"]] if adv.get("cve") else [],
-                    "details": adv["advisory"],
-                    "affected": [affected],
-                }
-            specs.setdefault(rid, []).extend(f"{name}:{s}" for s in used)
-    return records, specs
-
-
 def test_safety_db_finds_a_known_vulnerable_distribution(dy: Dockyard, tmp_path: Path) -> None:
     from packaging.specifiers import SpecifierSet
 
-    records, specs = _safety_to_osv()
-    assert len(records) > 1000
-    archive = tmp_path / "PyPI.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for rid, rec in records.items():
-            zf.writestr(f"{rid}.json", json.dumps(rec))
-    proc = dy.run("scan", "db", "import", str(archive), check=True, timeout=300)
-    assert proc.stdout.startswith(f"imported {len(records)} records")
+    from dockyard.errors import NotFound
+    from dockyard.security.safetydb import default_path, osv_range
+
+    try:
+        data = json.loads(default_path().read_text())
+    except NotFound:
+        pytest.skip("safety-db is not installed (make setup installs the test extras)")
+    proc = dy.run("scan", "db", "import", "--safety-db", check=True, timeout=300)
+    imported = re.match(r"imported (\d+) records from safety-db", proc.stdout)
+    assert imported and int(imported[1]) > 1000, proc.stdout
 
     # CVE-2020-14343 (arbitrary code execution in full_load), fixed in 5.4; safety-db's
     # CVE-2020-1747 is fixed in exactly this version and must not be reported
@@ -298,12 +226,14 @@ def test_safety_db_finds_a_known_vulnerable_distribution(dy: Dockyard, tmp_path:
     proc = dy.run("scan", "vulnerable:1", "--format", "json", "--exit-code", "3", timeout=300)
     assert proc.returncode == 3, proc.stderr
     findings = [f for f in json.loads(proc.stdout)["findings"] if f["package"] == name]
+    # the oracle: packaging's SpecifierSet on safety-db's own specifiers (those OSV can say)
     want = {
-        rid
-        for rid, used in specs.items()
-        for s in used
-        if s.split(":", 1)[0].lower() == name.lower()
-        and version in SpecifierSet(s.split(":", 1)[1], prereleases=True)
+        adv["id"]
+        for key, advisories in data.items()
+        if key.lower() == name.lower()
+        for adv in advisories
+        for spec in adv["specs"]
+        if osv_range(spec) is not None and version in SpecifierSet(spec, prereleases=True)
     }
     assert want and {f["id"] for f in findings} == want
     by_alias = {a: f for f in findings for a in f["aliases"]}

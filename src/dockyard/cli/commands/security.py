@@ -43,13 +43,24 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument(
         "--ignore-unfixed", action="store_true", help="skip findings that have no fixed version"
     )
+    p.add_argument(
+        "--safety-db",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="with 'db import': PyPI's safety-db (default: the installed package's data)",
+    )
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     if name == "sbom":
         return _sbom(ctx, args)
     if args.image == "db":
-        return _db(ctx, args.rest)
+        rest = list(args.rest)
+        if args.safety_db is not None:
+            rest += ["--safety-db", *([args.safety_db] if args.safety_db else [])]
+        return _db(ctx, rest)
     if args.image == "admission":
         return _admission(ctx, args.rest)
     if args.rest:
@@ -91,13 +102,27 @@ def _sbom(ctx: Context, args: argparse.Namespace) -> int:
 def _db(ctx: Context, rest: list[str]) -> int:
     from dockyard.errors import InvalidArgument
 
-    if len(rest) != 2 or rest[0] != "import":
-        raise InvalidArgument("usage: dockyard scan db import PATH")
+    usage = "usage: dockyard scan db import PATH | dockyard scan db import --safety-db [FILE]"
+    if len(rest) < 2 or rest[0] != "import":
+        raise InvalidArgument(usage)
     from pathlib import Path
 
-    from dockyard.security.osv import OsvDB
+    from dockyard.security.osv import OsvDB, parse_record
 
-    n = OsvDB.at_root(ctx.root_dir).import_path(Path(rest[1]))
+    db = OsvDB.at_root(ctx.root_dir)
+    if rest[1] == "--safety-db":  # PyPI's safety-db, converted (security/safetydb.py)
+        if len(rest) > 3:
+            raise InvalidArgument(usage)
+        from dockyard.security.safetydb import default_path, records_from_safety_db
+
+        path = Path(rest[2]) if len(rest) == 3 else default_path()
+        records = [parse_record(r, f"{path}: {r['id']}") for r in records_from_safety_db(path)]
+        db.store(records)
+        print(f"imported {len(records)} records from safety-db ({path})")
+        return 0
+    if len(rest) != 2:
+        raise InvalidArgument(usage)
+    n = db.import_path(Path(rest[1]))
     print(f"imported {n} records from {rest[1]}")
     return 0
 
