@@ -231,3 +231,13 @@ def test_host_pid_and_uts_namespaces(client: Any) -> None:
     for bad in ({"pid_mode": "container:x"}, {"ipc_mode": "host"}):
         with pytest.raises(docker.errors.APIError, match="is not supported"):
             client.containers.create("busybox", "true", **bad)
+
+
+def test_a_volume_driver_is_echoed_and_refused_when_it_would_make_a_volume(client: Any) -> None:
+    ctr = client.containers.create("busybox", "true", volume_driver="foo")
+    assert ctr.attrs["HostConfig"]["VolumeDriver"] == "foo"
+    ctr.remove()
+    before = {c.id for c in client.containers.list(all=True)}
+    with pytest.raises(docker.errors.NotFound, match='plugin "foo" not found'):
+        client.containers.create("busybox", "true", volume_driver="foo", volumes=["/data"])
+    assert {c.id for c in client.containers.list(all=True)} == before  # nothing left

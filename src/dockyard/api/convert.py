@@ -197,6 +197,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         log_max_file=int(log_cfg["max-file"]) if log_cfg.get("max-file") else None,
         log_opts=_log_opts(log_cfg),
         isolation=_get(hc, "Isolation", str, ""),
+        volume_driver=_get(hc, "VolumeDriver", str, ""),
     )  # fmt: skip
     _namespace_mode(hc, "IpcMode", ("", "private", "shareable"))  # its own, always
     if dopts.isolation not in ("", "default"):  # dockerd's words
@@ -222,7 +223,7 @@ def _anonymous(body: dict[str, Any], hc: dict[str, Any]) -> list[str]:
     """``Config.Volumes`` (``{"/data": {}}``, what ``docker create -v /data`` and docker-py's
     ``volumes=`` send): an anonymous volume at each path no bind or mount already covers."""
     wanted = _get(body, "Volumes", dict, {}) or {}
-    covered = {b.split(":")[1] for b in _strs(hc, "Binds") if b.count(":") >= 1}
+    covered = {b.split(":")[1] if ":" in b else b for b in _strs(hc, "Binds")}  # (-v /dst)
     covered |= {str(m.get("Target")) for m in _get(hc, "Mounts", list, []) if isinstance(m, dict)}
     return [str(path) for path in wanted if str(path) not in covered]
 

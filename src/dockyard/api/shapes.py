@@ -191,7 +191,8 @@ def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, 
     ulimits = [{"Name": str(n).removeprefix("RLIMIT_").lower(), "Soft": soft, "Hard": hard}
                for n, soft, hard in opts.get("ulimits") or []]  # fmt: skip
     return {
-        "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
+        "ContainerIDFile": "", "VolumeDriver": dopts.get("volume_driver") or "",
+        "VolumesFrom": None, "ConsoleSize": [0, 0],
         "CgroupnsMode": "private", "IpcMode": "private",
         "PidMode": opts.get("pid_mode") or "", "UTSMode": opts.get("uts_mode") or "",
         "UsernsMode": "", "Cgroup": "", "Links": None, "Runtime": "dockyard-runtime",

@@ -95,7 +95,13 @@ def prepare_container(
                 retries=int(hc.get("Retries") or 3),
                 start_period=(hc.get("StartPeriod") or 0) * ns,
             )
-    mounts = _resolve_mounts(d, created, _mount_specs(dopts, image_cfg))
+    specs = _mount_specs(dopts, image_cfg)
+    driver = dopts.volume_driver or "local"
+    if driver != "local" and any(s.type == "volume" for s in specs):  # dockerd's words
+        from dockyard.errors import NotFound
+
+        raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+    mounts = _resolve_mounts(d, created, specs)
     spec_path = created.bundle / "config.json"
     spec = json.loads(spec_path.read_text())
     if mounts["oci"]:

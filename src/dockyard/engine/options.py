@@ -242,3 +242,4 @@ class DaemonOptions:
     log_max_file: int | None = None
     log_opts: dict[str, str] = field(default_factory=dict)  # labels=, env=, ... (logattrs)
     isolation: str = ""  # "" or "default": the only technology on Linux (echoed by inspect)
+    volume_driver: str = ""  # for the volumes this container creates: only "local" exists

@@ -19,6 +19,12 @@ def test_config_volumes_are_anonymous_volumes_unless_bound() -> None:
     assert d.volumes == ["/srv:/data:rw", "/vol1"]
 
 
+def test_an_anonymous_bind_covers_its_declared_volume() -> None:
+    body = {"Image": "busybox", "Volumes": {"/data": {}}, "HostConfig": {"Binds": ["/data"]}}
+    _run, d = options_from_create(body, None)
+    assert d.volumes == ["/data"]  # once: docker-py's containers.create(volumes=[...]) sends both
+
+
 def test_a_mount_target_covers_a_declared_volume() -> None:
     mount = {"Type": "volume", "Target": "/m", "Source": "v"}
     body = {"Image": "busybox", "Volumes": {"/m": {}}, "HostConfig": {"Mounts": [mount]}}
