@@ -241,3 +241,16 @@ def test_a_volume_driver_is_echoed_and_refused_when_it_would_make_a_volume(clien
     with pytest.raises(docker.errors.NotFound, match='plugin "foo" not found'):
         client.containers.create("busybox", "true", volume_driver="foo", volumes=["/data"])
     assert {c.id for c in client.containers.list(all=True)} == before  # nothing left
+
+
+def test_an_exec_start_frames_by_its_own_tty(client: Any) -> None:
+    """dockerd frames an exec's output by the start request's ``Tty``: docker-py creates with
+    a terminal and starts without one (and demultiplexes what comes)."""
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    cmd = ["sh", "-c", "echo hello out; sleep 0.2; echo hello err >&2"]
+    made = client.api.exec_create(ctr.id, cmd, tty=True)
+    assert client.api.exec_start(made, demux=True) == (b"hello out\r\nhello err\r\n", None)
+    made = client.api.exec_create(ctr.id, cmd, tty=True)
+    assert client.api.exec_start(made, tty=True) == b"hello out\r\nhello err\r\n"
+    made = client.api.exec_create(ctr.id, cmd)
+    assert client.api.exec_start(made, demux=True) == (b"hello out\n", b"hello err\n")

@@ -141,7 +141,8 @@ async def exec_start(
     cfg = inst.config
     keys = parse(cfg.detach_keys) if cfg.detach_keys else None
     want = {"stdin": cfg.attach_stdin, "stdout": cfg.attach_stdout, "stderr": cfg.attach_stderr}
-    session = _Session(request, cfg.tty, want)
+    raw = bool(body.get("Tty", cfg.tty))
+    session = _Session(request, cfg.tty, want, raw)
 
     async def join(stdio: dict[str, int]) -> None:
         await d.execs.start(eid, stdio, detach_keys=keys)
@@ -150,7 +151,7 @@ async def exec_start(
         if inst.done is not None:
             await inst.done
 
-    ctype = content_type(cfg.tty, api_version) if wants_upgrade(request.headers) else RAW
+    ctype = content_type(raw, api_version) if wants_upgrade(request.headers) else RAW
     return await session.serve(ctype, join, None, after, answer_first=True)
 
 
@@ -165,7 +166,7 @@ async def _replay(
     async for e in read_logs(path, since=0, until=until, tail=-1, follow=False, stop=lambda: True,
                              max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
         if s.want.get(e.stream):
-            await resp.write(e.data if s.tty else frame(e.stream, e.data))
+            await resp.write(e.data if s.raw else frame(e.stream, e.data))
 
 
 Join = Callable[[dict[str, int]], Awaitable[None]]
@@ -174,9 +175,14 @@ Join = Callable[[dict[str, int]], Awaitable[None]]
 class _Session:
     """One hijacked connection: the daemon's ends of an attachment and of the connection."""
 
-    def __init__(self, request: web.Request, tty: bool, want: dict[str, bool]) -> None:
+    def __init__(
+        self, request: web.Request, tty: bool, want: dict[str, bool], raw: bool | None = None
+    ) -> None:
         self.request = request
-        self.tty = tty
+        self.tty = tty  # a terminal: one output pipe (the pty's)
+        # unframed output; the terminal's by default. An exec start decides it by its own
+        # ``Tty``, as dockerd: an exec made with a terminal, started without, is framed
+        self.raw = tty if raw is None else raw
         self.want = want
         self.outs: dict[str, int] = {}  # stream name -> our read end
         self.stdin_w = -1
@@ -217,7 +223,7 @@ class _Session:
                     await self.join(join)
                 except DockyardError as e:  # after the answer: said on the stream, as dockerd
                     text = f"{e}\n".encode()
-                    await resp.write(text if self.tty else frame("stderr", text))
+                    await resp.write(text if self.raw else frame("stderr", text))
                     self.end()
                     return resp
             if replay is not None:
@@ -299,7 +305,7 @@ class _Session:
             if not data:
                 return
             if self.want[name]:
-                await resp.write(data if self.tty else frame(name, data))
+                await resp.write(data if self.raw else frame(name, data))
 
     async def _wait_ctl(self) -> None:
         assert self.ctl is not None
