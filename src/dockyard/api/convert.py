@@ -246,6 +246,9 @@ def exec_config_from(body: dict[str, Any]) -> Any:
 
     if not isinstance(body, dict):
         raise InvalidArgument("exec: the body must be a JSON object")
+    # dockerd reads JSON field names case-insensitively (Go's encoding/json): docker-py
+    # sends ``detachKeys``
+    body = {str(k)[:1].upper() + str(k)[1:]: v for k, v in body.items()}
     return ExecConfig(
         cmd=_strs(body, "Cmd"),
         env=_strs(body, "Env"),

@@ -97,3 +97,10 @@ def test_a_variable_without_value_is_unset_in_the_process() -> None:
     opts = RunOptions(image="b", env=["LANG", "Foo", "Blank="])
     env = build_spec(opts, inputs)["process"]["env"]
     assert "Blank=" in env and not any(e.startswith(("LANG", "Foo")) for e in env)
+
+
+def test_exec_bodies_are_read_as_dockerd_reads_them() -> None:
+    from dockyard.api.convert import exec_config_from
+
+    cfg = exec_config_from({"Cmd": ["cat"], "detachKeys": "ctrl-x", "tty": True})
+    assert (cfg.detach_keys, cfg.tty) == ("ctrl-x", True)
