@@ -254,3 +254,24 @@ def test_an_exec_start_frames_by_its_own_tty(client: Any) -> None:
     assert client.api.exec_start(made, tty=True) == b"hello out\r\nhello err\r\n"
     made = client.api.exec_create(ctr.id, cmd)
     assert client.api.exec_start(made, demux=True) == (b"hello out\n", b"hello err\n")
+
+
+def test_an_exec_detached_with_the_keys_closes_its_connection(client: Any) -> None:
+    import socket
+
+    ctr = client.containers.run("busybox", ["sleep", "300"], detach=True)
+    made = client.api.exec_create(ctr.id, "cat", stdin=True, tty=True)
+    sock = client.api.exec_start(made, tty=True, socket=True)
+    raw: socket.socket = sock._sock
+    try:
+        raw.settimeout(10)
+        raw.sendall(b"hi\n")
+        assert b"hi" in raw.recv(128)
+        raw.sendall(b"\x10\x11")  # docker's default: ctrl-p ctrl-q
+        got = b""
+        while chunk := raw.recv(128):  # ends (b"") when the daemon closes: no timeout
+            got += chunk
+        assert client.api.exec_inspect(made)["Running"] is True  # detached, not ended
+    finally:
+        sock.close()
+        raw.close()

@@ -147,9 +147,13 @@ async def exec_start(
     async def join(stdio: dict[str, int]) -> None:
         await d.execs.start(eid, stdio, detach_keys=keys)
 
-    async def after() -> None:  # its exit code is there for the client's next inspect
+    async def after() -> None:
+        # its exit code is there for the client's next inspect: the shim reports the exit
+        # just after the output's end. Output also ends with a detach (the process goes
+        # on): then the connection closes after _EXIT_AFTER_OUTPUT, not at its exit
         if inst.done is not None:
-            await inst.done
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(inst.done), _EXIT_AFTER_OUTPUT)
 
     ctype = content_type(raw, api_version) if wants_upgrade(request.headers) else RAW
     return await session.serve(ctype, join, None, after, answer_first=True)
@@ -170,6 +174,7 @@ async def _replay(
 
 
 Join = Callable[[dict[str, int]], Awaitable[None]]
+_EXIT_AFTER_OUTPUT = 1.0  # s an exec start waits, once the output has ended, for the exit
 
 
 class _Session:
