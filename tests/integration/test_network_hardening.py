@@ -386,3 +386,29 @@ def test_policy_between_pods_of_one_bridge_without_br_netfilter(lab: Lab) -> Non
     mgr.disconnect(ep1)
     mgr.disconnect(ep2)
     mgr.remove(net)
+
+
+def test_guards_of_disconnected_endpoints_go_with_the_next_transaction(lab: Lab) -> None:
+    """disconnect (the run --rm path) makes no nft call: the guard goes with the next
+    connect's transaction, or with the network's removal."""
+    from dockyard.network._nftrules import guard_chain
+
+    def chains() -> set[str]:
+        out = lab.sh(lab.host, "nft", "-j", "list", "table", "bridge", "dockyard-guard").stdout
+        items = json.loads(out)["nftables"]
+        return {str(i["chain"]["name"]) for i in items if "chain" in i} - {"ports"}
+
+    mgr = NetworkManager(lab.path(lab.host))
+    net = _network(lab, mgr, "lazy", "10.88.0.0/24")
+    ep1 = mgr.connect(net, EndpointSpec("a", lab.path(lab.c1), "10.88.0.2"))
+    ep2 = mgr.connect(net, EndpointSpec("b", lab.path(lab.c2), "10.88.0.3"))
+    assert chains() == {guard_chain(ep1.guard_owner), guard_chain(ep2.guard_owner)}
+    mgr.disconnect(ep1)
+    assert guard_chain(ep1.guard_owner) in chains()  # matches nothing: its port is gone
+    ep3 = mgr.connect(net, EndpointSpec("c", lab.path(lab.c1), "10.88.0.4"))
+    assert chains() == {guard_chain(ep2.guard_owner), guard_chain(ep3.guard_owner)}
+    lab.sh(lab.c1, "busybox", "ping", "-c1", "-W3", "10.88.0.3")  # the new one is let through
+    mgr.disconnect(ep2)
+    mgr.disconnect(ep3)
+    mgr.remove(net)
+    assert lab.nft_tables() == []

@@ -48,6 +48,7 @@ from dockyard.network._nft import Nft
 from dockyard.network._nftrules import (
     BASE_OWNER,
     endpoint_rules,
+    guard_delete_commands,
     guard_rules,
     network_rules,
     owners_in,
@@ -104,6 +105,10 @@ class NetworkManager:
         self.nft = nft or Nft(host_netns)
         self._lock = threading.RLock()
         self._reservations: dict[str, list[PortReservation]] = {}
+        # guards of disconnected endpoints, deleted with the next nft transaction (see
+        # disconnect): a guard whose port is gone matches no frame, and a new endpoint with
+        # the same address rewrites it
+        self._stale_guards: set[str] = set()
 
     def _host(self, fn: Callable[..., T], *args: object) -> T:
         def run() -> T:
@@ -154,8 +159,16 @@ class NetworkManager:
             ports = self._host(bridge_ports, net.bridge)
             if ports:
                 raise FailedPrecondition(f"{what}: endpoints still attached: {', '.join(ports)}")
+            self._drop_stale_guards(what)
             self.nft.remove([net.owner], what)
             self._host(delete_link, net.bridge)
+
+    def _drop_stale_guards(self, what: str) -> None:
+        """Delete the guards of endpoints disconnected since the last transaction, now."""
+        if self._stale_guards:
+            owners = sorted(self._stale_guards)
+            self.nft.apply([c for o in owners for c in guard_delete_commands(o)], what)
+            self._stale_guards.clear()
 
     # --- endpoints ------------------------------------------------------------------------
     def connect(self, net: NetworkState, spec: EndpointSpec) -> Endpoint:
@@ -187,9 +200,16 @@ class NetworkManager:
             try:
                 self._host(delete_link, host_if)  # a stale one of a crashed daemon
                 self._veth(ep, net, spec.default_route, done)
-                # anti-spoofing on the port, DNAT of published ports: one transaction
-                done.append(lambda: self.nft.remove([ep.owner, ep.guard_owner]))
-                self.nft.append([*guard_rules(ep), *endpoint_rules(ep)], what)
+                # anti-spoofing on the port, DNAT of published ports, the stale guards of
+                # earlier disconnects: one transaction
+                self._stale_guards.discard(ep.guard_owner)  # rewritten by guard_rules
+                stale = sorted(self._stale_guards)
+                done.append(lambda: self.nft.apply(guard_delete_commands(ep.guard_owner)))
+                if ep.ports:
+                    done.append(lambda: self.nft.remove([ep.owner]))
+                drops = [c for o in stale for c in guard_delete_commands(o)]
+                self.nft.append([*drops, *guard_rules(ep), *endpoint_rules(ep)], what)
+                self._stale_guards.difference_update(stale)
             except DockyardError as e:
                 _undo(e, done)
                 raise _within(e, what) from e
@@ -276,10 +296,11 @@ class NetworkManager:
         what = f"disconnect container {ep.container_id} from network {ep.network}"
         with self._lock:
             errors: list[DockyardError] = []
-            steps: list[Callable[[], object]] = [
-                lambda: self.nft.remove([ep.owner, ep.guard_owner], what),
-                lambda: self._host(delete_link, ep.host_ifname),
-            ]
+            # the guard is deleted later, with the next transaction (no nft on the rm path)
+            self._stale_guards.add(ep.guard_owner)
+            steps: list[Callable[[], object]] = [lambda: self._host(delete_link, ep.host_ifname)]
+            if ep.ports:  # DNAT rules exist for published ports only (see connect)
+                steps.insert(0, lambda: self.nft.remove([ep.owner], what))
             for step in steps:
                 try:
                     step()
@@ -339,8 +360,13 @@ class NetworkManager:
                 for o in owners_in(self.nft.rules())
                 if o not in keep and o.startswith("dockyard:")
             )
-            if stale:
-                self.nft.remove(stale, "prune nftables rules")
+            guards = [o for o in stale if o.startswith("dockyard:guard:")]
+            rules = [o for o in stale if o not in guards]
+            if guards:
+                cmds = [c for o in guards for c in guard_delete_commands(o)]
+                self.nft.apply(cmds, "prune nftables rules")
+            if rules:
+                self.nft.remove(rules, "prune nftables rules")
             return stale
 
     def release_all(self) -> None:

@@ -14,8 +14,10 @@ Tables and chains (created on first use, deleted when no rule of ours is left)::
       chain input        filter/input       0   per gateway: DNS to it only from lo or a
                                                 dockyard bridge (dns_guard)
     table bridge dockyard-guard                         anti-spoofing
-      chain ports        filter/prerouting -300 per endpoint (iif = its host veth): own MAC,
-                                                own IPv4 address, IPv4 and ARP only
+      map macs           ether_addr : verdict           endpoint MAC -> goto ep-<h>
+      chain ports        filter/prerouting -300 iifname != "dy*" accept
+                                                ether saddr vmap @macs; drop
+      chain ep-<h>       per endpoint: its own port (iif), IPv4 and ARP only, its address
 
 ``guard`` runs before any DNAT (raw priority): a packet to 127.0.0.0/8 that did not come in
 on ``lo`` is dropped (Docker 28's rule; kube-proxy's for CVE-2020-8558). Without it a neighbour
@@ -31,9 +33,11 @@ owner deletes exactly its rules, by handle, in one transaction (:func:`delete_co
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dockyard.network._links import mac_for
 from dockyard.network._model import Endpoint, NetworkState, PortBinding
 
 __all__ = [
@@ -47,6 +51,8 @@ __all__ = [
     "delete_commands",
     "dns_guard",
     "endpoint_rules",
+    "guard_chain",
+    "guard_delete_commands",
     "guard_rules",
     "loopback_guard",
     "network_rules",
@@ -130,12 +136,14 @@ def base_commands() -> list[Json]:
         {"add": {"table": {"family": flt[0], "name": flt[1]}}},
         _chain(flt, "forward", "forward", "filter", 0),
         _chain(flt, "input", "input", "filter", 0),
-        {"add": {"table": {"family": GUARD_TABLE[0], "name": GUARD_TABLE[1]}}},
-        _chain(GUARD_TABLE, "ports", "prerouting", "filter", GUARD_PRIO),
+        *_guard_base(),
     ]
     for chain in ("guard", "prerouting", "output"):
         cmds.append({"flush": {"chain": {"family": nat[0], "table": nat[1], "name": chain}}})
+    cmds.append({"flush": {"chain": {"family": GUARD_TABLE[0], "table": GUARD_TABLE[1],
+                                     "name": "ports"}}})  # fmt: skip
     cmds.append(_rule(nat, "guard", BASE_OWNER, loopback_guard()))
+    cmds += [_rule(GUARD_TABLE, "ports", BASE_OWNER, expr) for expr in _PORTS]
     for chain in ("prerouting", "output"):
         cmds.append(_rule(nat, chain, BASE_OWNER, [_LOCAL_DST, _JUMP_PUBLISH]))
     return cmds
@@ -205,22 +213,77 @@ def endpoint_rules(ep: Endpoint) -> list[Json]:
     return [_dnat(b, ep.address, ep.owner) for b in ep.ports]
 
 
+# Frames from a container's port (a dockyard veth: ``dy…``; bridges are ``dy-…`` and never a
+# port) go to the chain of the endpoint that owns their source MAC; an unknown MAC is dropped.
+_PORTS: list[list[Json]] = [
+    [match(meta("iifname"), "dy*", "!="), {"accept": None}],
+    [{"vmap": {"key": payload("ether", "saddr"), "data": "@macs"}}],
+    [{"drop": None}],
+]
+
+
+def _guard_base() -> list[Json]:
+    t = GUARD_TABLE
+    return [
+        {"add": {"table": {"family": t[0], "name": t[1]}}},
+        {"add": {"map": {"family": t[0], "table": t[1], "name": "macs", "type": "ether_addr",
+                         "map": "verdict"}}},
+        _chain(t, "ports", "prerouting", "filter", GUARD_PRIO),
+    ]  # fmt: skip
+
+
+def guard_chain(owner: str) -> str:
+    """The chain of one endpoint's anti-spoofing rules (named after its guard owner)."""
+    return "ep-" + hashlib.sha256(owner.encode()).hexdigest()[:12]
+
+
+def _guard_obj(kind: str, **kw: Any) -> Json:
+    return {kind: {"family": GUARD_TABLE[0], "table": GUARD_TABLE[1], **kw}}
+
+
 def guard_rules(ep: Endpoint) -> list[Json]:
     """Anti-spoofing on the endpoint's bridge port: a frame the container sends must carry its
     own MAC and, for IPv4 and ARP, its own address; any other EtherType (IPv6, VLAN tags, …)
     is dropped — containers get no IPv6 (a pod would otherwise reach another over fe80::,
-    which no IPv4 rule sees, and could advertise itself as the host's IPv6 router)."""
-    iif = match(meta("iif"), ep.host_ifname)
+    which no IPv4 rule sees, and could advertise itself as the host's IPv6 router).
+
+    ``@macs`` maps the endpoint's MAC to its chain; the chain first checks that the frame
+    came in on the endpoint's own port (``iif``: the ifindex, which a spare's rename keeps),
+    so another port cannot borrow the MAC. One lookup per frame, however many endpoints."""
+    chain = guard_chain(ep.guard_owner)
     own_mac = ep.mac.lower()
     drop: Json = {"drop": None}
     rules = [
-        [iif, match(payload("ether", "saddr"), own_mac, "!="), drop],
-        [iif, match(payload("ether", "type"), {"set": ["ip", "arp"]}, "!="), drop],
-        [iif, match(payload("ip", "saddr"), ep.address, "!="), drop],
-        [iif, match(payload("arp", "saddr ip"), ep.address, "!="), drop],
-        [iif, match(payload("arp", "saddr ether"), own_mac, "!="), drop],
+        [match(meta("iif"), ep.host_ifname, "!="), drop],
+        [match(payload("ether", "type"), {"set": ["ip", "arp"]}, "!="), drop],
+        [match(payload("ip", "saddr"), ep.address, "!="), drop],
+        [match(payload("arp", "saddr ip"), ep.address, "!="), drop],
+        [match(payload("arp", "saddr ether"), own_mac, "!="), drop],
     ]
-    return [_rule(GUARD_TABLE, "ports", ep.guard_owner, r) for r in rules]
+    return [
+        {"add": _guard_obj("chain", name=chain)},
+        {"flush": _guard_obj("chain", name=chain)},
+        *(_rule(GUARD_TABLE, chain, ep.guard_owner, r) for r in rules),
+        {"add": _guard_obj("element", name="macs",
+                           elem=[[own_mac, {"goto": {"target": chain}}]])},
+    ]  # fmt: skip
+
+
+def guard_delete_commands(owner: str) -> list[Json]:
+    """Remove one endpoint's guard (``dockyard:guard:<address>:<network>``) in one
+    transaction that needs no listing and works whether or not it is there: the element and
+    chain are added first (a no-op when present), then deleted."""
+    address = owner.split(":")[2]
+    chain = guard_chain(owner)
+    mac = mac_for(address)
+    return [
+        *_guard_base(),
+        {"add": _guard_obj("chain", name=chain)},
+        {"add": _guard_obj("element", name="macs", elem=[[mac, {"goto": {"target": chain}}]])},
+        {"delete": _guard_obj("element", name="macs", elem=[mac])},
+        {"flush": _guard_obj("chain", name=chain)},
+        {"delete": _guard_obj("chain", name=chain)},
+    ]
 
 
 def rules_in(listing: Mapping[str, Any]) -> list[Json]:

@@ -17,6 +17,8 @@ from dockyard.network._nftrules import (
     base_commands,
     delete_commands,
     endpoint_rules,
+    guard_chain,
+    guard_delete_commands,
     guard_rules,
     network_rules,
     owners_in,
@@ -50,7 +52,7 @@ def test_base_creates_both_tables_and_jumps() -> None:
     assert chains["output"]["type"] == "nat" and chains["postrouting"]["prio"] == 100
     assert "hook" not in chains["publish"]
     assert chains["forward"]["family"] == "inet" and chains["forward"]["policy"] == "accept"
-    guard, *jumps = _rules(cmds)
+    guard, *jumps = [r for r in _rules(cmds) if r["table"] == "dockyard"]
     assert [r["chain"] for r in jumps] == ["prerouting", "output"]
     assert all(r["comment"] == BASE_OWNER for r in (guard, *jumps))
     assert jumps[0]["expr"][0]["match"]["left"] == {"fib": {"result": "type", "flags": ["daddr"]}}
@@ -62,7 +64,7 @@ def test_base_creates_both_tables_and_jumps() -> None:
                                          "right": "lo"}  # fmt: skip
     # idempotent: the hook chains are flushed before their jump is added again
     flushed = [c["flush"]["chain"]["name"] for c in cmds if "flush" in c]
-    assert flushed == ["guard", "prerouting", "output"]
+    assert flushed == ["guard", "prerouting", "output", "ports"]
 
 
 def test_network_rules() -> None:
@@ -143,23 +145,34 @@ def test_delete_by_owner() -> None:
 
 def test_guard_rules_pin_the_port_to_its_mac_and_address() -> None:
     """Issue 19 items 2 and 3: anti-spoofing, no IPv6 (or any other EtherType) from a port."""
-    rules = _rules(guard_rules(EP))
-    assert {r["family"] for r in rules} == {"bridge"} and {r["table"] for r in rules} == {
-        "dockyard-guard"
-    }
+    cmds = guard_rules(EP)
+    chain = guard_chain(EP.guard_owner)
+    rules = _rules(cmds)
+    assert {r["family"] for r in rules} == {"bridge"} and {r["chain"] for r in rules} == {chain}
     assert {r["comment"] for r in rules} == {EP.guard_owner}
-    assert all(r["expr"][0]["match"]["right"] == EP.host_ifname for r in rules)
-    assert all(r["expr"][-1] == {"drop": None} and r["expr"][1]["match"]["op"] == "!="
+    assert all(r["expr"][-1] == {"drop": None} and r["expr"][0]["match"]["op"] == "!="
                for r in rules)  # fmt: skip
-    checks = {(m["left"]["payload"]["protocol"], m["left"]["payload"]["field"]): m["right"]
-              for m in (r["expr"][1]["match"] for r in rules)}  # fmt: skip
-    assert checks == {
-        ("ether", "saddr"): EP.mac,
-        ("ether", "type"): {"set": ["ip", "arp"]},
-        ("ip", "saddr"): EP.address,
-        ("arp", "saddr ip"): EP.address,
-        ("arp", "saddr ether"): EP.mac,
-    }
+    checks = [(m["left"], m["right"]) for m in (r["expr"][0]["match"] for r in rules)]
+    assert checks == [
+        ({"meta": {"key": "iif"}}, EP.host_ifname),  # the MAC's own port only
+        ({"payload": {"protocol": "ether", "field": "type"}}, {"set": ["ip", "arp"]}),
+        ({"payload": {"protocol": "ip", "field": "saddr"}}, EP.address),
+        ({"payload": {"protocol": "arp", "field": "saddr ip"}}, EP.address),
+        ({"payload": {"protocol": "arp", "field": "saddr ether"}}, EP.mac),
+    ]
+    (elem,) = [c["add"]["element"] for c in cmds if "element" in c.get("add", {})]
+    assert elem["name"] == "macs" and elem["elem"] == [[EP.mac, {"goto": {"target": chain}}]]
+    # the base chain: dockyard ports only, one map lookup, unknown MACs dropped
+    base = [r for r in _rules(base_commands()) if r["table"] == "dockyard-guard"]
+    assert [r["expr"][-1] for r in base] == [
+        {"accept": None}, {"vmap": {"key": {"payload": {"protocol": "ether", "field": "saddr"}},
+                                    "data": "@macs"}}, {"drop": None}]  # fmt: skip
+    # removal: one transaction that needs no listing, whether or not it is there
+    gone = guard_delete_commands(EP.guard_owner)
+    assert {"delete": {"element": {"family": "bridge", "table": "dockyard-guard", "name": "macs",
+                                   "elem": [EP.mac]}}} in gone  # fmt: skip
+    assert gone[-1] == {"delete": {"chain": {"family": "bridge", "table": "dockyard-guard",
+                                             "name": chain}}}  # fmt: skip
 
 
 # --- the runner, against a fake nft that logs its input and answers listings -----------------
