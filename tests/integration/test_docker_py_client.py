@@ -275,3 +275,30 @@ def test_an_exec_detached_with_the_keys_closes_its_connection(client: Any) -> No
     finally:
         sock.close()
         raw.close()
+
+
+def test_log_driver_none_keeps_no_log(client: Any, dy: Daemonized) -> None:
+    assert client.containers.run("busybox", "echo hello", log_config={"type": "none"}) is None
+    ctr = client.containers.run("busybox", ["echo", "hello"], detach=True,
+                                log_config={"type": "none"})  # fmt: skip
+    assert ctr.wait()["StatusCode"] == 0
+    assert ctr.attrs["HostConfig"]["LogConfig"]["Type"] == "none"
+    assert not list((dy.root / "containers" / ctr.id).glob("*-json.log*"))
+    with pytest.raises(docker.errors.APIError, match="does not support reading"):
+        ctr.logs()
+    # attached, the output still reaches the client (only the log is not kept)
+    made = client.api.create_container("busybox", ["echo", "hi"],
+                                       host_config=client.api.create_host_config(
+                                           log_config={"type": "none"}))  # fmt: skip
+    sock = client.api.attach_socket(made, params={"stdout": 1, "stream": 1})
+    client.api.start(made)
+    raw = sock._sock
+    try:
+        raw.settimeout(10)
+        got = b""
+        while chunk := raw.recv(1024):
+            got += chunk
+        assert got.endswith(b"hi\n")
+    finally:
+        sock.close()
+        raw.close()

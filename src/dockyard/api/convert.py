@@ -121,8 +121,9 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     if memory is not None and memory < 0:
         raise InvalidArgument("create: HostConfig.Memory must not be negative")
     log = _get(hc, "LogConfig", dict, {}) or {}
-    if str(log.get("Type") or "json-file") != "json-file":  # dockerd's words
-        raise InvalidArgument(f"logger: no log driver named '{log['Type']}' is registered")
+    log_driver = str(log.get("Type") or "json-file")
+    if log_driver not in ("json-file", "none"):  # dockerd's words
+        raise InvalidArgument(f"logger: no log driver named '{log_driver}' is registered")
     log_cfg = log.get("Config") or {}
     from dockyard.engine.options import parse_size
 
@@ -198,6 +199,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         log_opts=_log_opts(log_cfg),
         isolation=_get(hc, "Isolation", str, ""),
         volume_driver=_get(hc, "VolumeDriver", str, ""),
+        log_driver=log_driver,
     )  # fmt: skip
     _namespace_mode(hc, "IpcMode", ("", "private", "shareable"))  # its own, always
     if dopts.isolation not in ("", "default"):  # dockerd's words

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -409,6 +409,8 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     tail = -1 if tail_q in ("all", "") else int(tail_q)
     since = _time_arg(request.query.get("since"), parse_time)
     until = _time_arg(request.query.get("until"), parse_time)
+    if (rec.config.get("daemon") or {}).get("log_driver") == "none":  # dockerd's words
+        raise FailedPrecondition("configured logging driver does not support reading")
     tty = bool((rec.config.get("options") or {}).get("tty"))
     started = rec.started_at
     resp = web.StreamResponse(

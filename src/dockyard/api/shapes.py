@@ -93,7 +93,10 @@ def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
             "PublishAllPorts": bool(dopts.get("publish_all")),
             "Dns": dopts.get("dns") or [],
             "ExtraHosts": dopts.get("add_hosts") or None,
-            "LogConfig": {"Type": "json-file", "Config": _log_config(dopts)},
+            "LogConfig": {
+                "Type": dopts.get("log_driver") or "json-file",
+                "Config": _log_config(dopts),
+            },
             **_host_config_rest(opts, dopts),
         },
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": str(bundle / "rootfs")}},

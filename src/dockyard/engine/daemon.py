@@ -389,7 +389,7 @@ class Daemon:
         msg = {
             "op": "start", "id": cid, "bundle": str(bundle), "dir": str(bundle),
             "log": {"path": str(bundle / f"{cid}-json.log"), "max_size": dopts.log_max_size,
-                    "max_file": dopts.log_max_file},
+                    "max_file": dopts.log_max_file} if dopts.log_driver != "none" else {},
             "tty": opts.tty, "open_stdin": opts.interactive, "fds": names,
         }  # fmt: skip
         if process is not None:

@@ -243,3 +243,4 @@ class DaemonOptions:
     log_opts: dict[str, str] = field(default_factory=dict)  # labels=, env=, ... (logattrs)
     isolation: str = ""  # "" or "default": the only technology on Linux (echoed by inspect)
     volume_driver: str = ""  # for the volumes this container creates: only "local" exists
+    log_driver: str = "json-file"  # or "none": no log kept (the output still reaches clients)
