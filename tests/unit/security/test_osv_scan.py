@@ -274,7 +274,8 @@ def test_cli_bad_input_is_one_line_and_a_non_zero_exit(
     assert err == f"dockyard: scan db import {src}: r.json: affected[0]: unknown ecosystem 'Go'\n"
     assert not (root / "osv.db").exists() or OsvDB.at_root(root).count() == 0
     assert main(["--root", str(root), "scan", "db", "export", "x"]) == 1
-    assert capsys.readouterr().err == "dockyard: usage: dockyard scan db import PATH\n"
+    usage = "usage: dockyard scan db import PATH | dockyard scan db import --safety-db [FILE]"
+    assert capsys.readouterr().err == f"dockyard: {usage}\n"
     assert main(["--root", str(root), "scan", "--severity", "SEVERE", "img"]) == 1
     assert "unknown severity SEVERE" in capsys.readouterr().err
 
