@@ -222,8 +222,9 @@ class _Session:
                 await self.join(join)
             await resp.prepare(self.request)
             self.take_over()  # before the client can half-close: aiohttp would see its EOF
+            if replay is not None or answer_first:
+                await self.headers_read(resp)
             if join is not None and answer_first:
-                await resp.drain()
                 try:
                     await self.join(join)
                 except DockyardError as e:  # after the answer: said on the stream, as dockerd
@@ -266,6 +267,30 @@ class _Session:
         finally:
             for fd in shim_side.values():
                 os.close(fd)
+
+    async def headers_read(self, resp: web.StreamResponse, limit: float = 0.5) -> None:
+        """Send the headers alone and wait (``limit`` s at most) until the client has read
+        them. aiohttp holds them back to send with the first body bytes, and docker-py reads
+        the stream from the socket beneath its buffered HTTP reader: what reaches it in the
+        same read as the headers is lost to it (an exec's output, ``attach(logs=True)``)."""
+        import fcntl
+        import struct
+        import termios
+
+        await resp.write(b"")  # the headers, now and alone
+        if self.conn is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        queued = bytearray(4)
+        while loop.time() < deadline:
+            try:  # what the peer has not read yet (SIOCOUTQ)
+                fcntl.ioctl(self.conn.fileno(), termios.TIOCOUTQ, queued)
+            except OSError:
+                return
+            if struct.unpack("i", queued)[0] == 0:
+                return
+            await asyncio.sleep(0.001)
 
     def take_over(self) -> None:
         """Stop aiohttp reading the connection; keep a duplicate of its socket."""
