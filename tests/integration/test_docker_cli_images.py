@@ -286,3 +286,28 @@ def test_run_pulls_a_missing_image_as_docker_does(dyd: Daemonized, registry: str
     assert always.stdout == "hi\n" and "Pulling from" in always.stderr, always.stderr
     created = dyd.run("create", "--pull", "missing", f"{registry}/team/nosuch:1", "true")
     assert created.returncode != 0 and "nosuch" in created.stderr, created.stderr
+
+
+def test_ps_rm_network_volume_system_df(dyd: Daemonized, exe: str) -> None:
+    """The rest of the docker CLI's everyday verbs against dockyardd."""
+    cid = ok(docker(dyd, exe, "run", "-d", "--name", "svc", "busybox", "sleep", "1000")).strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid), cid
+    listed = ok(docker(dyd, exe, "ps", "--format", "{{.Names}} {{.Status}}"))
+    assert re.search(r"^svc Up", listed, re.M), listed
+    assert ok(docker(dyd, exe, "ps", "-q", "--no-trunc")).split() == [cid]
+    ok(docker(dyd, exe, "network", "create", "backend"))
+    assert "backend" in ok(docker(dyd, exe, "network", "ls", "--format", "{{.Name}}")).split()
+    ok(docker(dyd, exe, "network", "connect", "backend", "svc"))
+    nets = json.loads(ok(docker(dyd, exe, "inspect", "svc")))[0]["NetworkSettings"]["Networks"]
+    assert "backend" in nets, nets
+    ok(docker(dyd, exe, "volume", "create", "data"))
+    assert "data" in ok(docker(dyd, exe, "volume", "ls", "-q")).split()
+    df = ok(docker(dyd, exe, "system", "df"))
+    assert "Images" in df and "Containers" in df and "Local Volumes" in df, df
+    ok(docker(dyd, exe, "rm", "-f", "svc"))
+    assert ok(docker(dyd, exe, "ps", "-aq")) == ""
+    ok(docker(dyd, exe, "network", "rm", "backend"))
+    ok(docker(dyd, exe, "volume", "rm", "data"))
+    assert "data" not in ok(docker(dyd, exe, "volume", "ls", "-q")).split()
+    gone = docker(dyd, exe, "rm", "svc")
+    assert gone.returncode != 0 and "svc" in gone.stderr, gone.stderr
