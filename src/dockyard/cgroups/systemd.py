@@ -156,9 +156,9 @@ class SystemdManager:
 
     def _client(self) -> Bus:
         if self._bus is None:
-            from dockyard.cgroups.systemd_bus import SystemdBus
+            from dockyard.cgroups.systemd_bus import shared
 
-            self._bus = SystemdBus()
+            self._bus = shared()
         return self._bus
 
     # -- the Manager protocol ------------------------------------------------------------

@@ -22,11 +22,27 @@ _TIMEOUT = 30.0
 
 
 class SystemdBus:
-    """A connection to the system bus, opened on first use and kept."""
+    """A connection to the system bus, opened on first use and kept.
+
+    One per process (:func:`shared`): a connection per container manager was a socket left
+    to the garbage collector (one per container in the daemon), and each start added
+    another match rule, which dbus-daemon limits per connection. Calls take a lock: the
+    blocking connection is not for two threads at once."""
 
     def __init__(self, timeout: float = _TIMEOUT) -> None:
+        import threading
+
         self._conn: Any = None
         self._timeout = timeout
+        self._lock = threading.RLock()
+        self._subscribed = False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._subscribed = False
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -44,8 +60,11 @@ class SystemdBus:
         addr = DBusAddress(_PATH, bus_name=_DEST, interface=_IFACE)
         msg = new_method_call(addr, member, signature, body)
         try:
-            reply = self._connection().send_and_get_reply(msg, timeout=self._timeout)
+            with self._lock:
+                reply = self._connection().send_and_get_reply(msg, timeout=self._timeout)
         except (OSError, TimeoutError) as e:
+            if not isinstance(e, TimeoutError):
+                self.close()  # a broken connection (systemd restarted): the next call reconnects
             raise Unavailable(f"systemd {member}: {e}") from None
         if reply.header.message_type == MessageType.error:
             from jeepney import HeaderFields
@@ -60,13 +79,21 @@ class SystemdBus:
         from jeepney import MatchRule, message_bus
         from jeepney.io.blocking import Proxy
 
-        conn = self._connection()
-        rule = MatchRule(type="signal", interface=_IFACE, member="JobRemoved", path=_PATH)
-        try:
-            Proxy(message_bus, conn).AddMatch(rule)
-        except OSError as e:
-            raise Unavailable(f"systemd AddMatch: {e}") from None
-        self._call("Subscribe", "", ())
+        with self._lock:
+            conn = self._connection()
+            rule = MatchRule(type="signal", interface=_IFACE, member="JobRemoved", path=_PATH)
+            if not self._subscribed:  # once per connection
+                try:
+                    Proxy(message_bus, conn).AddMatch(rule)
+                except OSError as e:
+                    raise Unavailable(f"systemd AddMatch: {e}") from None
+                self._call("Subscribe", "", ())
+                self._subscribed = True
+            self._start_and_wait(conn, rule, unit, properties)
+
+    def _start_and_wait(
+        self, conn: Any, rule: Any, unit: str, properties: list[tuple[str, tuple[str, Any]]]
+    ) -> None:
         with conn.filter(rule, bufsize=64) as queue:
             (job,) = self._call("StartTransientUnit", "ssa(sv)a(sa(sv))",
                                 (unit, "fail", properties, []))  # fmt: skip
@@ -93,3 +120,13 @@ class SystemdBus:
 
     def stop_unit(self, unit: str) -> None:
         self._call("StopUnit", "ss", (unit, "replace"))
+
+
+_SHARED: list[SystemdBus] = []
+
+
+def shared() -> SystemdBus:
+    """The process's connection to systemd (made on first use)."""
+    if not _SHARED:
+        _SHARED.append(SystemdBus())
+    return _SHARED[0]
