@@ -189,7 +189,8 @@ def build(facts: dict[str, Any], tl: list[dict[str, Any]],
 def summarize(facts: dict[str, Any], reqs: list[tuple[float, float, int, str]]) -> dict[str, Any]:
     lat = [r[1] for r in reqs if r[2] == 200]
     keys = ("image_size_bytes", "lint_findings_original", "lint_finds_broken_copy",
-            "scan_findings", "sbom_components", "max_ready_replicas", "scaled_down_to_min",
+            "scan_findings", "scan_database", "sbom_components", "max_ready_replicas",
+            "scaled_down_to_min",
             "failed_requests_rollout", "failed_requests_undo",
             "seconds_load_to_first_new_replica_ready", "seconds_load_to_first_hpa_decision",
             "requests_total",

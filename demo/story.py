@@ -197,6 +197,7 @@ def build() -> None:
     feeds = osv.exists() and any(osv.iterdir())
     if feeds:
         dy("scan", "db", "import", str(osv), check=False)
+        facts_update(scan_database=f"OSV feeds ({osv})")
     else:  # offline: PyPI's safety-db (real advisories, Python packages only), converted
         say(f"no OSV feeds at {osv} (set DEMO_OSV=DIR for PyPI and Debian all.zip): "
             "scanning with PyPI's safety-db, Python packages only")  # fmt: skip
