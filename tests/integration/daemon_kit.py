@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -247,3 +248,28 @@ def own_cgroup_children(name: str = "memory") -> set[str]:
         return {p.name for p in base.iterdir() if p.is_dir()}
     except OSError:
         return set()
+
+
+@contextlib.contextmanager
+def registry_in(ns_pid: int, tmp_path: Path, *serve_args: str) -> Iterator[str]:
+    """``dockyard registry serve`` on 127.0.0.1 (an ephemeral port) in the network
+    namespace of ``ns_pid`` (a test daemon's: the daemon pulls and pushes, not the client);
+    its ``host:port``. Stopped by PID at the end."""
+    cli = [sys.executable, "-m", "dockyard.cli.main", "--root", str(tmp_path / "reg-state")]
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(ns_pid), "-n", "--", *cli, "registry", "serve",
+         "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"), "--access-log=",
+         *serve_args],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        yield f"127.0.0.1:{m.group(1)}"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -4,14 +4,11 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import IMAGE_CACHE
+from daemon_kit import IMAGE_CACHE, registry_in
 from kube_kit import KubeDaemon, kube, wait_until
 
 pytestmark = [pytest.mark.root]
@@ -47,23 +44,8 @@ services:
 
 @pytest.fixture
 def registry(kube: KubeDaemon, tmp_path: Path) -> Iterator[str]:
-    cli = [sys.executable, "-m", "dockyard.cli.main", "--root", str(tmp_path / "reg-state")]
-    proc = subprocess.Popen(
-        ["nsenter", "-t", str(kube.holder), "-n", "--", *cli, "registry", "serve",
-         "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"), "--access-log="],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert m, line
-        yield f"127.0.0.1:{m.group(1)}"
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with registry_in(kube.holder, tmp_path) as addr:
+        yield addr
 
 
 def _pods(kube: KubeDaemon, service: str) -> list[dict[str, object]]:

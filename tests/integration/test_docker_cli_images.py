@@ -13,13 +13,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import Daemonized, dyd
+from daemon_kit import Daemonized, dyd, registry_in
 
 pytestmark = [pytest.mark.root]
 __all__ = ["dyd"]
@@ -87,24 +86,8 @@ def test_images_tag_inspect_history_save_load_rmi(dyd: Daemonized, exe: str,
 
 @pytest.fixture
 def registry(dyd: Daemonized, tmp_path: Path) -> Iterator[str]:
-    """``dockyard registry serve`` on 127.0.0.1 in the daemon's network namespace."""
-    cli = [sys.executable, "-m", "dockyard.cli.main", "--root", str(tmp_path / "reg-state")]
-    proc = subprocess.Popen(
-        ["nsenter", "-t", str(dyd.ns_pid), "-n", "--", *cli, "registry", "serve",
-         "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"), "--access-log="],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert m, line
-        yield f"127.0.0.1:{m.group(1)}"
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with registry_in(dyd.ns_pid, tmp_path) as addr:
+        yield addr
 
 
 def test_push_and_pull_through_a_registry(dyd: Daemonized, exe: str, registry: str) -> None:

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import IMAGE_CACHE
+from daemon_kit import IMAGE_CACHE, registry_in
 from kube_kit import KubeDaemon, kube, wait_until
 
 pytestmark = [pytest.mark.root]
@@ -30,24 +27,8 @@ def registry(kube: KubeDaemon, tmp_path: Path) -> Iterator[str]:
     users = tmp_path / "htpasswd"
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
     users.write_text(f"puller:{hashed}\n")
-    cli = [sys.executable, "-m", "dockyard.cli.main", "--root", str(tmp_path / "reg-state")]
-    proc = subprocess.Popen(
-        ["nsenter", "-t", str(kube.holder), "-n", "--", *cli, "registry", "serve",
-         "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"), "--access-log=",
-         "--auth", f"htpasswd:{users}"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert m, line
-        yield f"127.0.0.1:{m.group(1)}"
-    finally:
-        proc.kill()
-        proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with registry_in(kube.holder, tmp_path, "--auth", f"htpasswd:{users}") as addr:
+        yield addr
 
 
 def _secret(registry: str) -> str:

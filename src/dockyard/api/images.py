@@ -247,8 +247,7 @@ async def images_prune(request: web.Request) -> web.StreamResponse:
     report = await asyncio.to_thread(prune, _store(request), dangling=True, unused=not dangling)
     deleted: list[dict[str, str]] = [{"Untagged": t} for t in report.untagged]
     deleted += [{"Deleted": str(d)} for d in report.images]
-    reclaimed = int(getattr(report, "bytes_freed", 0) or getattr(report, "reclaimed", 0) or 0)
-    return web.json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+    return web.json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": report.reclaimed})
 
 
 async def images_search(request: web.Request) -> web.StreamResponse:

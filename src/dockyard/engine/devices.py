@@ -35,7 +35,7 @@ from typing import Any
 from dockyard.errors import InvalidArgument
 from dockyard.records import field, record
 
-__all__ = ["DeviceEdits", "gpu_devices", "is_cdi_name", "resolve_devices"]
+__all__ = ["DeviceEdits", "gpu_devices", "is_cdi_name", "parse_device", "resolve_devices"]
 
 _CDI_NAME = re.compile(
     r"^([a-z0-9][a-z0-9.-]*/[a-zA-Z0-9][a-zA-Z0-9_.-]*)=([a-zA-Z0-9][a-zA-Z0-9_.:-]*)$"
@@ -100,7 +100,7 @@ def _node(
     return node, rule
 
 
-def _docker_device(value: str) -> tuple[str, str, str]:
+def parse_device(value: str) -> tuple[str, str, str]:
     """docker's ``parseDevice``: (host, container, permissions)."""
     parts = value.split(":")
     host, container, perms = parts[0], parts[0], "rwm"
@@ -214,7 +214,7 @@ def resolve_devices(values: list[str]) -> DeviceEdits:
                 specs = _load_specs(spec_dirs())
             _cdi(value, specs, out)
             continue
-        host, container, perms = _docker_device(value)
+        host, container, perms = parse_device(value)
         node, rule = _node(host, container, perms, f'--device "{value}"')
         out.devices.append(node)
         out.rules.append(rule)

@@ -244,7 +244,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def _device_flags(values: list[str]) -> tuple[list[dict[str, str]], list[str]]:
     """``--device`` values: docker's ``HostConfig.Devices`` entries and CDI names."""
-    from dockyard.engine.devices import is_cdi_name
+    from dockyard.engine.devices import is_cdi_name, parse_device
 
     devices: list[dict[str, str]] = []
     cdi: list[str] = []
@@ -252,15 +252,7 @@ def _device_flags(values: list[str]) -> tuple[list[dict[str, str]], list[str]]:
         if is_cdi_name(v):
             cdi.append(v)
             continue
-        parts = v.split(":")
-        host, container, perms = parts[0], parts[0], "rwm"
-        if len(parts) == 2:
-            if set(parts[1]) <= set("rwm") and parts[1]:
-                perms = parts[1]
-            else:
-                container = parts[1]
-        elif len(parts) >= 3:
-            container, perms = parts[1], ":".join(parts[2:])
+        host, container, perms = parse_device(v)
         devices.append({"PathOnHost": host, "PathInContainer": container,
                         "CgroupPermissions": perms})  # fmt: skip
     return devices, cdi
