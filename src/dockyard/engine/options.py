@@ -159,6 +159,10 @@ class RunOptions:
     device_cgroup_rules: list[str] = field(default_factory=list)  # "c 7:128 rwm" (docker's)
     pid_mode: str = ""  # "" (its own pid namespace) or "host" (--pid host)
     uts_mode: str = ""  # "" (its own uts namespace) or "host" (--uts host: the host's name)
+    # --userns: "" (the daemon's default, --userns-remap), "host" (no user namespace),
+    # "auto" or "auto:size=N" (a fresh subordinate range), "keep-id" (the caller's uid maps
+    # to itself); see engine/userns.py and docs/decisions/userns.md
+    userns: str = ""
     sysctls: dict[str, str] = field(default_factory=dict)
     init: bool = False
     oom_score_adj: int | None = None
