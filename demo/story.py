@@ -560,6 +560,10 @@ class Cluster:
                     "get", kind, "-o", "name", quiet=True, check=False, timeout=30
                 ).stdout.split():
                     dy("delete", name, quiet=True, check=False, timeout=60)
+            # deletion is asynchronous: a pod still terminating when the daemon stops keeps its
+            # holder (live restore), so wait for the pods to go before removing containers
+            with contextlib.suppress(SystemExit):
+                wait_for(lambda: pods("") == [], 60, "the demo's pods to go")
             ids = dy("ps", "-aq", "--no-trunc", quiet=True, check=False, timeout=30).stdout.split()
             if ids:
                 dy("rm", "-f", *ids, quiet=True, check=False, timeout=120)
@@ -579,6 +583,20 @@ class Cluster:
             for st in rt.list():
                 with contextlib.suppress(DockyardError):
                     rt.delete(st.id, force=True)
+        release_holders(RUN_ROOT)
+
+
+def release_holders(run_root: Path) -> None:
+    """Kill the holders this demo's daemon recorded and left (a container that ended while the
+    daemon stopped): each is checked against its recorded start time, never found by name."""
+    from dockyard.engine import holder
+
+    for rec in holder.read_records(str(run_root)):
+        pid = int(rec["holder"])
+        if holder.start_time(pid) == int(rec.get("holder_start") or -1):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        holder.remove_record(str(run_root), str(rec["key"]))
 
 
 def leftovers(manifests: Path) -> None:
