@@ -16,7 +16,8 @@ edit one.
 
 Tables: ``images`` (keyed by manifest digest; ``id`` is the config digest),
 ``tags`` (full reference → manifest digest), ``containers``; ``networks``, ``endpoints``,
-``ipam_allocations``, ``ipam_cursors`` (engine/netplumb.py owns their rows).
+``ipam_allocations``, ``ipam_cursors`` (engine/netplumb.py owns their rows);
+``userns_ranges`` (engine/userns.py owns its rows).
 
 Errors: an absent container or image raises NotFound; a duplicate container
 id or name raises AlreadyExists; an ambiguous id prefix raises
@@ -111,6 +112,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE image_parents (
         id TEXT PRIMARY KEY,
         parent TEXT NOT NULL
+    );
+    """,
+    # 4: user-namespace id ranges held by containers (engine/userns.py owns the rows)
+    """
+    CREATE TABLE userns_ranges (
+        owner TEXT PRIMARY KEY,
+        uid_base INTEGER NOT NULL,
+        gid_base INTEGER NOT NULL,
+        size INTEGER NOT NULL
     );
     """,
 )
