@@ -17,7 +17,7 @@ import pytest
 
 from dockyard.errors import InvalidArgument
 from dockyard.orchestrator.export import to_yaml
-from dockyard.orchestrator.hpa import decide
+from dockyard.orchestrator.hpa_algorithm import decide
 from dockyard.orchestrator.loader import (
     from_fragment,
     load_manifests,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.orchestrator.loader import from_fragment, load_path, parse_yaml_documents
-from dockyard.orchestrator.netpol import Endpoint, connection_allowed
+from dockyard.orchestrator.netpol_evaluation import Endpoint, connection_allowed
 from dockyard.orchestrator.objects import NetworkPolicy, NetworkPolicySpec, ObjectMeta
 
 pytestmark = pytest.mark.corpus

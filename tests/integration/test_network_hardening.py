@@ -24,7 +24,7 @@ import pytest
 from test_network_bridge import Lab, _network, _run, lab
 
 from dockyard.network import DnsResponder, EndpointSpec, NetworkManager, parse_publish
-from dockyard.network.netpolicy import (
+from dockyard.network.netpol_nft import (
     NetworkPolicyEnforcer,
     PodPolicy,
     PolicyPeer,

@@ -32,7 +32,7 @@ from dockyard.network import (
     NetworkState,
     plan_network,
 )
-from dockyard.network.netpolicy import (
+from dockyard.network.netpol_nft import (
     NetworkPolicyEnforcer,
     PodPolicy,
     PolicyPeer,

@@ -84,11 +84,11 @@ _WHERE = {
     "allocate_node_port": "services",
     "choose_service_cidr": "services",
     "service_range": "services",
-    "NetworkPolicyEnforcer": "netpolicy",
-    "PodPolicy": "netpolicy",
-    "PolicyPeer": "netpolicy",
-    "PolicyPort": "netpolicy",
-    "PolicyRule": "netpolicy",
+    "NetworkPolicyEnforcer": "netpol_nft",
+    "PodPolicy": "netpol_nft",
+    "PolicyPeer": "netpol_nft",
+    "PolicyPort": "netpol_nft",
+    "PolicyRule": "netpol_nft",
 }
 
 __all__ = [

@@ -1,10 +1,10 @@
 """NetworkPolicy enforcement: per-pod allow lists compiled into nftables filter rules.
 
 The network layer sits below the orchestrator, so it does not read NetworkPolicy objects: the
-orchestrator evaluates selectors (``orchestrator/netpol.py`` semantics) and hands over, for
-each *isolated* pod, plain data — :class:`PodPolicy`: the pod's address and, per direction,
-either ``None`` (not isolated) or the rules that allow traffic (peer CIDRs, ports). A pod that
-is not listed is not isolated in either direction.
+orchestrator evaluates selectors (``orchestrator/netpol_evaluation.py`` semantics) and hands
+over, for each *isolated* pod, plain data — :class:`PodPolicy`: the pod's address and, per
+direction, either ``None`` (not isolated) or the rules that allow traffic (peer CIDRs, ports).
+A pod that is not listed is not isolated in either direction.
 
 Rules live in their own table, ``table inet dockyard-netpol``::
 

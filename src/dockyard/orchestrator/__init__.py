@@ -6,8 +6,9 @@
 * :mod:`.validation`: Kubernetes-style field errors (``spec.selector: Required value``);
 * :mod:`.loader`: Kubernetes YAML/JSON (files, directories, ``-``), all or nothing;
   :mod:`.compose`: compose files → objects plus the dependency graph;
-* :mod:`.hpa`, :mod:`.rollout`, :mod:`.netpol`: the controllers' arithmetic as pure
-  functions with an injected clock; :mod:`.export`: objects back to YAML/JSON.
+* :mod:`.hpa_algorithm`, :mod:`.rollout`, :mod:`.netpol_evaluation`: the controllers'
+  arithmetic as pure functions with an injected clock; :mod:`.export`: objects back to
+  YAML/JSON.
 
 Controllers (reconcile loops that drive ``engine`` and ``network``) come next; see
 ``docs/orchestrator.md``. The names below are the public API (pinned by a test);

@@ -1172,7 +1172,7 @@ class Orchestrator:
         self.listeners: list[Callable[[], None]] = []  # also told of every pod change
         self.services: Any = None  # orchestrator/services_controller.py, made by start()
         self.cluster_dns: Any = None  # its DnsResponder for cluster.local, started by start()
-        self.netpol: Any = None  # orchestrator/netpol_controller.py, made by start()
+        self.netpol: Any = None  # orchestrator/controllers/networkpolicy.py, made by start()
         self.hpa_sync_period = hpa_sync_period
         self.errors: list[str] = []
         self.manager.on_error = self._on_error
@@ -1205,7 +1205,7 @@ class Orchestrator:
             listener()
 
     def _start_network_controllers(self) -> None:
-        from dockyard.orchestrator.netpol_controller import attach_netpol
+        from dockyard.orchestrator.controllers.networkpolicy import attach_netpol
         from dockyard.orchestrator.services_controller import attach_services
 
         for attr, attach in (("services", attach_services), ("netpol", attach_netpol)):

@@ -25,6 +25,32 @@ from typing import Any, ClassVar
 
 from dockyard.records import field, record, replace
 
+from ._hpa_records import (
+    ContainerResourceMetricSource,
+    CrossVersionObjectReference,
+    ExternalMetricSource,
+    HorizontalPodAutoscaler,
+    HPABehavior,
+    HPAScalingPolicy,
+    HPAScalingRules,
+    HPASpec,
+    HPAStatus,
+    MetricIdentifier,
+    MetricSpec,
+    MetricTarget,
+    ObjectMetricSource,
+    PodsMetricSource,
+    ResourceMetricSource,
+)
+from ._netpol_records import (
+    IPBlock,
+    NetworkPolicy,
+    NetworkPolicyEgressRule,
+    NetworkPolicyIngressRule,
+    NetworkPolicyPeer,
+    NetworkPolicyPort,
+    NetworkPolicySpec,
+)
 from ._pods import (
     ConfigMapVolumeSource,
     Container,
@@ -61,30 +87,6 @@ from ._pods import (
     TCPSocketAction,
     Volume,
     VolumeMount,
-)
-from ._policies import (
-    ContainerResourceMetricSource,
-    CrossVersionObjectReference,
-    ExternalMetricSource,
-    HorizontalPodAutoscaler,
-    HPABehavior,
-    HPAScalingPolicy,
-    HPAScalingRules,
-    HPASpec,
-    HPAStatus,
-    IPBlock,
-    MetricIdentifier,
-    MetricSpec,
-    MetricTarget,
-    NetworkPolicy,
-    NetworkPolicyEgressRule,
-    NetworkPolicyIngressRule,
-    NetworkPolicyPeer,
-    NetworkPolicyPort,
-    NetworkPolicySpec,
-    ObjectMetricSource,
-    PodsMetricSource,
-    ResourceMetricSource,
 )
 from .selectors import LabelSelector
 

@@ -11,7 +11,7 @@ import pytest
 
 from dockyard.errors import Internal, InvalidArgument
 from dockyard.network._nft import Nft
-from dockyard.network.netpolicy import (
+from dockyard.network.netpol_nft import (
     BRIDGE_POLICY_TABLE,
     POLICY_TABLE,
     NetworkPolicyEnforcer,

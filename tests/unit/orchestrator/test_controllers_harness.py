@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from dockyard.orchestrator.backend import FakePodBackend, ObservedPod
 from dockyard.orchestrator.controllers import FakeClock, Manager, build_manager
-from dockyard.orchestrator.hpa import HPAConfig
+from dockyard.orchestrator.hpa_algorithm import HPAConfig
 from dockyard.orchestrator.objects import (
     Container,
     Deployment,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.errors import FailedPrecondition
-from dockyard.orchestrator.hpa import (
+from dockyard.orchestrator.hpa_algorithm import (
     History,
     HPAConfig,
     MetricSample,

@@ -6,7 +6,7 @@ import importlib
 
 from dockyard import orchestrator
 from dockyard.orchestrator.loader import load_manifests
-from dockyard.orchestrator.netpol import (
+from dockyard.orchestrator.netpol_evaluation import (
     Endpoint,
     connection_allowed,
     egress_allowed,
@@ -67,8 +67,8 @@ def test_public_api_is_pinned() -> None:
     }  # fmt: skip
     for name in orchestrator.__all__:
         assert getattr(orchestrator, name) is not None
-    for module in ("compose", "export", "hpa", "loader", "netpol", "objects", "quantity",
-                   "rollout", "selectors", "validation"):  # fmt: skip
+    for module in ("compose", "export", "hpa_algorithm", "loader", "netpol_evaluation", "objects",
+                   "quantity", "rollout", "selectors", "validation"):  # fmt: skip
         mod = importlib.import_module(f"dockyard.orchestrator.{module}")
         for name in mod.__all__:
             assert hasattr(mod, name), f"{module}.{name}"

@@ -10,11 +10,11 @@ import pytest
 from dockyard.errors import Conflict
 from dockyard.network import Ipam
 from dockyard.network._ipam import MemoryIpamStore
-from dockyard.network.netpolicy import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
+from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
 from dockyard.network.services import ServiceBackend, ServicePort, ServiceSpec
 from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
+from dockyard.orchestrator.controllers.networkpolicy import NetworkPolicyController, pod_policies
 from dockyard.orchestrator.loader import from_dict
-from dockyard.orchestrator.netpol_controller import NetworkPolicyController, pod_policies
 from dockyard.orchestrator.objects import NetworkPolicy, Pod, Service
 from dockyard.orchestrator.services_controller import (
     ServicesController,

@@ -7,7 +7,7 @@ daemon's ``--horizontal-pod-autoscaler-sync-period``, 15 s by default):
    in the same namespace: ``spec.replicas`` and ``spec.selector``);
 2. list the target's pods and their usage (``PodBackend.pod_metrics``: CPU millicores
    over a window and memory bytes, from cgroups);
-3. per metric, the replica count of :mod:`..hpa` (Resource and ContainerResource, cpu
+3. per metric, the replica count of :mod:`..hpa_algorithm` (Resource and ContainerResource, cpu
    or memory, Utilization or AverageValue); then ``decide`` (max over metrics,
    stabilization, behavior policies, min/max) with this HPA's ``History``;
 4. when the count changes, write the target's ``spec.replicas`` (the Deployment
@@ -29,7 +29,7 @@ from dockyard.errors import Conflict, DockyardError, FailedPrecondition, NotFoun
 from dockyard.records import replace
 
 from ..backend import ObservedPod, PodBackend
-from ..hpa import (
+from ..hpa_algorithm import (
     Decision,
     History,
     HPAConfig,

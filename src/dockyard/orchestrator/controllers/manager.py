@@ -42,7 +42,7 @@ from dockyard.errors import DockyardError, Internal
 from dockyard.records import record
 
 from ..backend import PodBackend
-from ..hpa import HPAConfig
+from ..hpa_algorithm import HPAConfig
 from ..store import ObjectStore, WatchEvent
 from ._common import Key
 

@@ -1,8 +1,8 @@
 """The NetworkPolicy controller: NetworkPolicy objects + pods → per-pod nftables allow lists.
 
 :func:`pod_policies` (pure) turns the policies, the pods (with addresses) and the
-namespaces' labels into :class:`~dockyard.network.netpolicy.PodPolicy` records with the
-semantics of :mod:`dockyard.orchestrator.netpol` (NETPOL.md): a pod is isolated in a
+namespaces' labels into :class:`~dockyard.network.netpol_nft.PodPolicy` records with the
+semantics of :mod:`dockyard.orchestrator.netpol_evaluation` (NETPOL.md): a pod is isolated in a
 direction when a policy of its namespace selects it with that policy type; each rule of
 each selecting policy becomes one :class:`PolicyRule` whose peers are the addresses of the
 pods its selectors match (any namespace, as ``namespaceSelector`` says) and its ipBlocks;
@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import DockyardError
-from dockyard.network.netpolicy import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
+from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
 
-from .backend import ObservedPod
-from .netpol import Endpoint, _peer_matches, _selecting
-from .objects import Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
-from .syncloop import SyncLoop
+from ..backend import ObservedPod
+from ..netpol_evaluation import Endpoint, _peer_matches, _selecting
+from ..objects import Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from ..syncloop import SyncLoop
 
 __all__ = ["NetworkPolicyController", "endpoint_of", "pod_policies"]
 
@@ -189,7 +189,7 @@ class NetworkPolicyController(SyncLoop):
 
 
 def attach_netpol(orch: Any) -> NetworkPolicyController | None:
-    from dockyard.network.netpolicy import NetworkPolicyEnforcer
+    from dockyard.network.netpol_nft import NetworkPolicyEnforcer
 
     d = orch.daemon
     if d.net is None or d.net.broken:
