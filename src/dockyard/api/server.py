@@ -749,6 +749,9 @@ async def _main(
     from dockyard.engine.daemon import Daemon
 
     daemon = Daemon(root, run_root)
+    from dockyard.security.admission import check as admission_check
+
+    daemon.admission = admission_check  # the engine asks it before every create
     if placement is not None:
         daemon.cgroups = placement
     daemon.hpa_sync_period = hpa_sync_period

@@ -282,9 +282,9 @@ def write_layer(store: ImageStore, upper: Path) -> LayerInfo:
 
     from dockyard.build.pgzip import ParallelGzipWriter, worth_gzip
     from dockyard.oci import mediatypes as mt
-    from dockyard.store._streams import HashingWriter
     from dockyard.store.blobs import StagedBlob
     from dockyard.store.layers import LayerInfo, diff_upper
+    from dockyard.store.streams import HashingWriter
 
     ingest = store.blobs.ingest_dir
     ingest.mkdir(parents=True, exist_ok=True)

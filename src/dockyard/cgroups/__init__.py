@@ -8,10 +8,11 @@ from __future__ import annotations
 from dockyard.cgroups._base import Clock
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._manager import Manager, NullManager, create_manager
-from dockyard.cgroups._paths import Mode, detect_mode, own_cgroups, parse_proc_cgroup
+from dockyard.cgroups._paths import LEAF, Mode, detect_mode, own_cgroups, parse_proc_cgroup
 from dockyard.cgroups.stats import CgroupStats
 
 __all__ = [
+    "LEAF",
     "CgroupFs",
     "CgroupStats",
     "Clock",

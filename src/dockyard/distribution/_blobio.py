@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 
+from dockyard.linux.fdcalls import start_writeback
 from dockyard.oci.digest import Hasher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
-    from typing import Any, Protocol
+    from typing import Protocol
 
     class _Body(Protocol):
         async def readany(self) -> bytes: ...
@@ -52,32 +53,6 @@ class TooLarge(Exception):
     def __init__(self, received: int) -> None:
         super().__init__(f"body exceeds the limit ({received} bytes received)")
         self.received = received
-
-
-_sync_file_range: list[Callable[[int, int, int, int], int] | None] = []
-
-
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    if _sync_file_range:
-        return _sync_file_range[0]
-    fn: Any = None
-    try:
-        import ctypes
-
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-        fn.restype = ctypes.c_int
-    except (OSError, AttributeError, ImportError):
-        fn = None
-    _sync_file_range[:] = [fn]
-    return fn  # type: ignore[no-any-return]
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing ``[offset, offset+length)`` back (no waiting)."""
-    fn = _load_sync_file_range()
-    if fn is not None and length > 0:
-        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only loses the hint
 
 
 def _write_all(fd: int, parts: list[bytes]) -> None:

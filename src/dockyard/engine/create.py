@@ -49,13 +49,14 @@ def _mount_specs(dopts: DaemonOptions, image_cfg: dict[str, Any]) -> list[MountS
 
 
 def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
-    """Checks before anything is made: first the admission policy (security/admission.py;
-    off, one failed open, unless ``<root>/admission.json`` exists), then the flags."""
+    """Checks before anything is made: first the admission policy (``d.admission``: the
+    daemon sets security/admission.py's check, off unless ``<root>/admission.json``
+    exists), then the flags."""
     from dockyard.engine.options import parse_restart
     from dockyard.errors import NotFound
-    from dockyard.security.admission import check
 
-    check(d.root, d.engine.images, opts.image)
+    if d.admission is not None:
+        d.admission(d.root, d.engine.images, opts.image)
 
     for v in dopts.volumes:
         parse_volume(v)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from dockyard.engine.health import HealthMonitor
     from dockyard.engine.netplumb import NetPlumb
     from dockyard.store.db import ContainerRecord
+    from dockyard.store.images import ImageStore
 
 __all__ = ["LIVE", "Daemon", "daemon_options_of", "run_options_of"]
 
@@ -146,6 +147,9 @@ class Daemon:
         self.net: NetPlumb | None = None  # networking (engine/netplumb.py), made by open()
         self.hpa_sync_period = 15.0  # --hpa-sync-period (the orchestrator's HPA)
         self.orchestrator: Any = None  # orchestrator/enginepods.py, set by api/server.py
+        # the admission policy asked before every create (security/admission.py's check, set
+        # by api/server.py: security ranks above the engine, so the engine cannot import it)
+        self.admission: Callable[[Path, ImageStore, str], None] | None = None
         self.api_extensions: list[Callable[[Any], None]] = []
         from dockyard.engine.volumes import VolumeStore
 

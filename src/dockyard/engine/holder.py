@@ -35,6 +35,8 @@ import platform
 import struct
 import sys
 
+from dockyard.linux.fdcalls import pidfd_getfd  # re-exported: the shim takes pipes back
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
@@ -54,7 +56,6 @@ __all__ = [
 
 # where a holder keeps what it holds (a record names which of them it has)
 HOLD_FDS = {"stdout": 3, "stderr": 4, "tty": 5}
-_SYS_PIDFD_GETFD = 438  # the same number on every architecture (asm-generic, 5.6+)
 _NAME = "dockyard-holder"
 
 
@@ -154,18 +155,6 @@ def start_time(pid: int) -> int:
 
     info = pid_start_time(pid)
     return info[0] if info else 0
-
-
-def pidfd_getfd(pidfd: int, fd: int) -> int:
-    """A duplicate of descriptor ``fd`` of the process behind ``pidfd`` (close-on-exec)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    rc = int(libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0))
-    if rc < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return rc
 
 
 # ---------------------------------------------------------------------- records

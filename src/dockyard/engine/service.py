@@ -109,7 +109,7 @@ def uninstall() -> None:
 
 
 def _in_leaf() -> bool:
-    from dockyard.cgroups._paths import LEAF
+    from dockyard.cgroups import LEAF
 
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as f:

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dockyard.network._dns import DnsResponder, upstreams_from_resolv
+    from dockyard.network._dnswire import QTYPE_CNAME as QTYPE_CNAME
+    from dockyard.network._dnswire import QTYPE_PTR as QTYPE_PTR
+    from dockyard.network._dnswire import RData as RData
+    from dockyard.network._dnswire import Srv as Srv
+    from dockyard.network._dnswire import name_rdata as name_rdata
+    from dockyard.network._dnswire import txt_rdata as txt_rdata
     from dockyard.network._etc import (
         ResolvConf,
         parse_add_host,
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
         PortBinding,
         PortSpec,
     )
+    from dockyard.network._netns import in_netns as in_netns
     from dockyard.network._plan import (
         DEFAULT_BRIDGE,
         DEFAULT_NETWORK,
@@ -84,6 +91,15 @@ _WHERE = {
     "allocate_node_port": "services",
     "choose_service_cidr": "services",
     "service_range": "services",
+    # for the orchestrator: DNS records of cluster DNS (orchestrator/clusterdns.py) and a
+    # probe's socket opened in a pod's network namespace; lazy names, not in __all__ either
+    "QTYPE_CNAME": "_dnswire",
+    "QTYPE_PTR": "_dnswire",
+    "RData": "_dnswire",
+    "Srv": "_dnswire",
+    "name_rdata": "_dnswire",
+    "txt_rdata": "_dnswire",
+    "in_netns": "_netns",
     "NetworkPolicyEnforcer": "netpol_nft",
     "PodPolicy": "netpol_nft",
     "PolicyPeer": "netpol_nft",

@@ -32,8 +32,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from dockyard.network._dnswire import QTYPE_CNAME, QTYPE_PTR, RData, Srv, name_rdata, txt_rdata
-from dockyard.network._etc import ResolvConf
+from dockyard.network import (
+    QTYPE_CNAME,
+    QTYPE_PTR,
+    RData,
+    ResolvConf,
+    Srv,
+    name_rdata,
+    txt_rdata,
+)
 
 from .backend import ObservedPod
 from .objects import Pod, Service

@@ -1101,7 +1101,7 @@ async def _net_probe(
 ) -> bool:
     import socket
 
-    from dockyard.network._netns import in_netns
+    from dockyard.network import in_netns
 
     sock = in_netns(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     sock.setblocking(False)

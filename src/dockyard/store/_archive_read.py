@@ -17,8 +17,8 @@ from dockyard.errors import InvalidArgument
 from dockyard.oci.digest import Digest, parse_digest
 from dockyard.records import field, record
 from dockyard.store._safepath import clean_name
-from dockyard.store._streams import open_plain
 from dockyard.store.blobs import ContentStore, StagedBlob
+from dockyard.store.streams import open_plain
 
 __all__ = ["ArchiveFiles", "read_archive"]
 

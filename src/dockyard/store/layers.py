@@ -50,8 +50,8 @@ from dockyard.oci.digest import Digest
 from dockyard.records import record
 from dockyard.store._apply import Applier
 from dockyard.store._scan import Scanner
-from dockyard.store._streams import HashingReader, HashingWriter, TarTail, drain, open_plain
 from dockyard.store._tarwrite import TreeWriter
+from dockyard.store.streams import HashingReader, HashingWriter, TarTail, drain, open_plain
 
 _COPY_BUF = 1 << 20
 

@@ -28,6 +28,7 @@ class FakeClock(Clock):
 
 def test_exported_members() -> None:
     assert set(dockyard.cgroups.__all__) == {
+        "LEAF",
         "CgroupFs",
         "CgroupStats",
         "Clock",
