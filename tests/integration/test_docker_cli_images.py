@@ -109,6 +109,68 @@ def test_push_and_pull_through_a_registry(dyd: Daemonized, exe: str, registry: s
     assert missing.returncode != 0 and "nosuch" in missing.stderr, missing.stderr
 
 
+def test_pull_and_push_stream_byte_progress(
+    dyd: Daemonized, exe: str, registry: str, tmp_path: Path
+) -> None:
+    """dockerd's progress messages: ``progressDetail`` {current, total} for each blob (the
+    docker CLI draws its bars from them) and the ``progress`` text; a terminal gets bars."""
+    target = f"{registry}/team/bars:1"
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    (root / "noise").write_bytes(os.urandom(3 << 20))  # a layer no other image shares
+    tarball = tmp_path / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tf:
+        tf.add(root, arcname=".")
+    ok(docker(dyd, exe, "import", str(tarball), target))
+    status, _, body = _api(dyd, f"/images/{target}/push", "POST")
+    assert status == 200, body
+    pushed = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert not [m for m in pushed if "error" in m], pushed
+    details = [m for m in pushed if m.get("status") == "Pushing" and "progressDetail" in m]
+    assert details and all(m["progressDetail"]["total"] > 0 for m in details), pushed
+    assert any(m["progressDetail"]["current"] == m["progressDetail"]["total"] for m in details)
+    ok(docker(dyd, exe, "rmi", target))
+    ok(docker(dyd, exe, "image", "prune", "-f"))  # its blobs go: nothing else refers to them
+    status, _, body = _api(dyd, f"/images/create?fromImage={target}", "POST")
+    assert status == 200, body
+    pulled = [json.loads(line) for line in body.splitlines() if line.strip()]
+    bars = [m for m in pulled if m.get("status") == "Downloading" and "progressDetail" in m]
+    assert bars, pulled
+    last = {m["id"]: m for m in bars}
+    assert all(
+        m["progressDetail"]["current"] == m["progressDetail"]["total"] for m in last.values()
+    )
+    assert all(m["progress"].startswith("[") and "/" in m["progress"] for m in bars), bars
+    # the docker CLI on a terminal draws them
+    ok(docker(dyd, exe, "rmi", target))
+    ok(docker(dyd, exe, "image", "prune", "-f"))
+    import pty
+
+    env = {**os.environ, "DOCKER_HOST": f"unix://{dyd.run_root / 'dockyard.sock'}",
+           "DOCKER_CONFIG": str(dyd.root.parent / "docker-config"), "COLUMNS": "160"}  # fmt: skip
+    primary, secondary = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    p = subprocess.Popen([exe, "pull", target], stdout=secondary, stderr=secondary,
+                         stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the client closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert p.wait(timeout=60) == 0, seen
+    assert b"Downloading [" in seen and b"=>" in seen and b"Pull complete" in seen, seen
+
+
 def test_import_a_rootfs_tarball(dyd: Daemonized, exe: str, tmp_path: Path) -> None:
     root = tmp_path / "rootfs"
     (root / "etc").mkdir(parents=True)
@@ -122,7 +184,7 @@ def test_import_a_rootfs_tarball(dyd: Daemonized, exe: str, tmp_path: Path) -> N
     assert view["Id"] == image_id and len(view["RootFS"]["Layers"]) == 1
 
 
-def _api(d: Daemonized, path: str) -> tuple[int, dict[str, str], bytes]:
+def _api(d: Daemonized, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
     sock_path = str(d.run_root / "dockyard.sock")
 
     class Conn(http.client.HTTPConnection):
@@ -132,7 +194,7 @@ def _api(d: Daemonized, path: str) -> tuple[int, dict[str, str], bytes]:
 
     c = Conn("localhost", timeout=30)
     try:
-        c.request("GET", path)
+        c.request(method, path, headers={"X-Registry-Auth": "e30="} if method == "POST" else {})
         r = c.getresponse()
         return r.status, dict(r.getheaders()), r.read()
     finally:

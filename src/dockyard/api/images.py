@@ -360,6 +360,15 @@ class _Progress:
             msg["id"] = ident
         self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
 
+    def transfer(self, ident: str, action: str, current: int, total: int) -> None:
+        """A blob's bytes so far, as dockerd: ``progressDetail`` for clients that draw
+        their own bar (the docker CLI), ``progress`` as text for the others."""
+        from dockyard.distribution.progress import bar
+
+        msg = {"status": action, "progressDetail": {"current": current, "total": total},
+               "progress": bar(current, total), "id": ident}  # fmt: skip
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, msg)
+
     async def run(self, work: Callable[[], Any], done: Callable[[Any], list[str]]) -> None:
         await self.resp.prepare(self.request)
         task = asyncio.ensure_future(asyncio.to_thread(work))
@@ -400,7 +409,8 @@ async def images_create(request: web.Request) -> web.StreamResponse:
     progress = _Progress(request)
 
     def work() -> Image:
-        return pull_sync(store, ref, config=config, platform=platform, progress=progress.report)
+        return pull_sync(store, ref, config=config, platform=platform, progress=progress.report,
+                         transfer=progress.transfer)  # fmt: skip
 
     def done(img: Image) -> list[str]:
         return [f"Status: Downloaded newer image for {_familiar(ref)}"]
@@ -477,7 +487,8 @@ async def image_push(request: web.Request) -> web.StreamResponse:
     progress.report("", f"The push refers to repository [{_familiar(ref).rsplit(':', 1)[0]}]")
 
     def work() -> Any:
-        return push_sync(store, ref, config=config, progress=progress.report)
+        return push_sync(store, ref, config=config, progress=progress.report,
+                         transfer=progress.transfer)  # fmt: skip
 
     def done(digest: Any) -> list[str]:
         size = len(store.blobs.read_bytes(store.resolve(ref).manifest_digest))

@@ -41,6 +41,7 @@ from dockyard.distribution.client import (
     registry_host,
     run_parallel,
 )
+from dockyard.distribution.progress import Progress, Reporter, Transfer
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import Digest, Hasher, parse_digest
@@ -66,8 +67,6 @@ __all__ = [
 ACCEPT = ", ".join((mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST))
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
 
-Progress = Callable[[str, str], None]
-
 
 @record
 class PlatformSpec:
@@ -89,10 +88,6 @@ def parse_platform(s: str) -> PlatformSpec:
 def default_platform() -> PlatformSpec:
     machine = os.uname().machine
     return PlatformSpec("linux", _ARCH.get(machine, machine))
-
-
-def _noop(_id: str, _status: str) -> None:
-    return None
 
 
 def fetch_manifest(
@@ -158,13 +153,15 @@ async def pull(
     config: ClientConfig | None = None,
     platform: str | None = None,
     progress: Progress | None = None,
+    transfer: Transfer | None = None,
 ) -> Image:
     """:func:`pull_sync` on a worker thread, for callers inside an event loop."""
     import asyncio
 
     return await asyncio.to_thread(
-        pull_sync, store, reference, config=config, platform=platform, progress=progress
-    )
+        pull_sync, store, reference, config=config, platform=platform, progress=progress,
+        transfer=transfer,
+    )  # fmt: skip
 
 
 def pull_sync(
@@ -174,12 +171,14 @@ def pull_sync(
     config: ClientConfig | None = None,
     platform: str | None = None,
     progress: Progress | None = None,
+    transfer: Transfer | None = None,
 ) -> Image:
-    """Pull ``reference`` into ``store`` (blocking); see the module docstring."""
+    """Pull ``reference`` into ``store`` (blocking); see the module docstring.
+    ``progress`` gets status lines, ``transfer`` each blob's bytes (:mod:`.progress`)."""
     ref = parse_reference(reference)
     what = f"pull {ref}"
     config = config or ClientConfig()
-    show = _serialized(progress or _noop)
+    show = Reporter(progress, transfer)
     want = parse_platform(platform) if platform else default_platform()
     with RegistryClient(registry_host(ref.domain), config) as client:
         body, media_type, digest = fetch_manifest(client, ref, what)
@@ -206,25 +205,12 @@ def pull_sync(
     return image
 
 
-def _serialized(progress: Progress) -> Progress:
-    """``progress`` called by one thread at a time (blobs move on several)."""
-    import threading
-
-    lock = threading.Lock()
-
-    def call(ident: str, status: str) -> None:
-        with lock:
-            progress(ident, status)
-
-    return call
-
-
 def _fetch_blob(
     client: RegistryClient,
     store: ImageStore,
     ref: Reference,
     desc: Descriptor,
-    progress: Progress,
+    progress: Reporter,
     what: str,
 ) -> None:
     short = desc.digest.short
@@ -248,7 +234,7 @@ def _download(
     store: ImageStore,
     ref: Reference,
     desc: Descriptor,
-    progress: Progress,
+    progress: Reporter,
     what: str,
 ) -> None:
     """Download ``desc`` into ``ingest/pull-<hex>`` (resuming) and commit it verified."""
@@ -282,7 +268,8 @@ def _download(
         try:
             if start:
                 os.lseek(fd, 0, os.SEEK_END)
-            copy_to_file(r.read, fd, hasher, max_bytes=desc.size - start)
+            copy_to_file(_counted(r.read, progress, short, start, desc.size), fd, hasher,
+                         max_bytes=desc.size - start)  # fmt: skip
         except TooLarge:
             raise InvalidArgument(f"{what}: blob {desc.digest}: larger than {desc.size}") from None
         except TransportError as e:
@@ -303,6 +290,24 @@ def _download(
             sink=sink,
         )
     _commit(store, part, desc, what, hashed[-1] if hashed else None)
+
+
+def _counted(
+    read: Callable[[int], bytes], progress: Reporter, short: str, start: int, total: int
+) -> Callable[[int], bytes]:
+    """``read`` that reports the blob's bytes so far (``start`` were already here)."""
+    if not progress.wants_bytes:
+        return read
+    got = start
+
+    def counted(n: int) -> bytes:
+        nonlocal got
+        data = read(n)
+        got += len(data)
+        progress.bytes(short, "Downloading", got, total)
+        return data
+
+    return counted
 
 
 def _hash_path(path: str, hasher: Hasher) -> None:

@@ -28,7 +28,6 @@ raises NotFound.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,7 +38,7 @@ from dockyard.distribution.client import (
     registry_host,
     run_parallel,
 )
-from dockyard.distribution.pull import _serialized
+from dockyard.distribution.progress import Progress, Reporter, Transfer
 from dockyard.errors import NotFound, Unavailable
 from dockyard.oci.digest import Digest
 from dockyard.oci.image import Descriptor, Manifest
@@ -52,12 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["push", "push_sync"]
 
-Progress = Callable[[str, str], None]
-
-
-def _noop(_id: str, _status: str) -> None:
-    return None
-
 
 async def push(
     store: ImageStore,
@@ -65,11 +58,14 @@ async def push(
     *,
     config: ClientConfig | None = None,
     progress: Progress | None = None,
+    transfer: Transfer | None = None,
 ) -> Digest:
     """:func:`push_sync` on a worker thread, for callers inside an event loop."""
     import asyncio
 
-    return await asyncio.to_thread(push_sync, store, reference, config=config, progress=progress)
+    return await asyncio.to_thread(
+        push_sync, store, reference, config=config, progress=progress, transfer=transfer
+    )
 
 
 def push_sync(
@@ -78,8 +74,10 @@ def push_sync(
     *,
     config: ClientConfig | None = None,
     progress: Progress | None = None,
+    transfer: Transfer | None = None,
 ) -> Digest:
-    """Push the image ``reference`` names (blocking); return the manifest digest."""
+    """Push the image ``reference`` names (blocking); return the manifest digest.
+    ``progress`` gets status lines, ``transfer`` each blob's bytes (:mod:`.progress`)."""
     ref = parse_reference(reference)
     what = f"push {ref}"
     try:
@@ -87,7 +85,7 @@ def push_sync(
     except NotFound:
         raise NotFound(f"{what}: no such image") from None
     config = config or ClientConfig()
-    show = _serialized(progress or _noop)
+    show = Reporter(progress, transfer)
     body = store.blobs.read_bytes(image.manifest_digest)
     sources = _mount_sources(image, ref)
     with RegistryClient(registry_host(ref.domain), config) as client:
@@ -119,7 +117,7 @@ def _push_referrers(
     store: ImageStore,
     ref: Reference,
     image: Image,
-    show: Progress,
+    show: Reporter,
     what: str,
 ) -> None:
     """Push every artifact attached to ``image`` (blobs, then its manifest by digest)."""
@@ -195,7 +193,7 @@ def _push_blob(
     ref: Reference,
     desc: Descriptor,
     sources: list[str],
-    progress: Progress,
+    progress: Reporter,
     what: str,
 ) -> None:
     short = desc.digest.short
@@ -242,7 +240,7 @@ def _upload(
     ref: Reference,
     desc: Descriptor,
     location: str | None,
-    progress: Progress,
+    progress: Reporter,
     what: str,
 ) -> None:
     scope = f"repository:{ref.path}:pull,push"
@@ -273,6 +271,7 @@ def _upload(
             )
             location = r.headers.get("Location") or location
             offset = end
+            progress.bytes(desc.digest.short, "Pushing", offset, desc.size)
         except Unavailable:
             failures += 1
             if failures >= client.config.retries:

@@ -51,6 +51,7 @@ EXTRA_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--gpus",), "str", "GPU devices to add (all, a count, device=ID[,ID]) through CDI"),
     (("--pull",), "str", "pull image before running (always, missing, never; default missing)"),
     (("-a", "--attach"), "list", "attach to STDIN, STDOUT or STDERR"),
+    (("--userns",), "str", "user namespace: host, auto[:size=N] or keep-id"),
 )
 DEFAULTS: dict[str, object] = {"network": "default", "restart": "no"}
 
@@ -230,6 +231,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         host.setdefault("DeviceRequests", []).append({"Driver": "cdi", "DeviceIDs": cdi})
     if args.gpus:
         host.setdefault("DeviceRequests", []).append(_gpu_request(args.gpus))
+    if args.userns:
+        host["UsernsMode"] = args.userns  # checked by the daemon (engine/userns.py)
     hc = _health(args)
     if hc is not None:
         body["Healthcheck"] = hc
@@ -344,12 +347,14 @@ def _image_user(client: Client, image: str) -> str | None:
 
 def pull_image(client: Client, image: str) -> None:
     """Pull ``image`` through the daemon (``POST /images/create``), its progress on stderr
-    as docker prints it without a terminal; an error message in the stream is raised."""
+    as docker prints it (bars on a terminal); an error message in the stream is raised."""
     import json
     from urllib.parse import quote
 
+    from dockyard.cli.progressbars import Board
     from dockyard.errors import Unavailable
 
+    board = Board(sys.stderr)
     resp = client.request("POST", f"/images/create?fromImage={quote(image, safe='')}")
     for raw in resp.lines():
         if not raw.strip():
@@ -357,8 +362,12 @@ def pull_image(client: Client, image: str) -> None:
         msg = json.loads(raw)
         if "error" in msg:
             raise Unavailable(str(msg["error"]))
-        ident = f"{msg['id']}: " if msg.get("id") else ""
-        print(f"{ident}{msg.get('status', '')}", file=sys.stderr, flush=True)
+        detail = msg.get("progressDetail") or {}
+        if "total" in detail:
+            board.transfer(str(msg.get("id") or ""), str(msg.get("status") or ""),
+                           int(detail.get("current") or 0), int(detail["total"]))  # fmt: skip
+        else:
+            board.status(str(msg.get("id") or ""), str(msg.get("status") or ""))
 
 
 def _run(client: Client, args: argparse.Namespace, name: str, body: dict[str, Any]) -> int:

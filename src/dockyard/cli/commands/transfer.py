@@ -56,13 +56,15 @@ def _config(args: argparse.Namespace) -> ClientConfig:
     return ClientConfig(insecure=frozenset(insecure), ca_file=Path(ca) if ca else None)
 
 
-def _progress(quiet: bool) -> Any:
-    def show(ident: str, status: str) -> None:
-        if not quiet:
-            sys.stdout.write(f"{ident}: {status}\n")
-            sys.stdout.flush()
+def _progress(quiet: bool) -> dict[str, Any]:
+    """The ``progress``/``transfer`` arguments: a line per blob on stdout (bars on a
+    terminal, :mod:`dockyard.cli.progressbars`), nothing with ``-q``."""
+    if quiet:
+        return {}
+    from dockyard.cli.progressbars import Board
 
-    return show
+    board = Board(sys.stdout)
+    return {"progress": board.status, "transfer": board.transfer}
 
 
 def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
@@ -71,7 +73,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
 
         store = ctx.images()
         img = pull_sync(store, args.reference, config=_config(args), platform=args.platform,
-                        progress=_progress(args.quiet))  # fmt: skip
+                        **_progress(args.quiet))  # fmt: skip
         from dockyard.oci.reference import parse_reference
 
         if not args.quiet:
@@ -83,7 +85,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         from dockyard.distribution.push import push_sync
 
         store = ctx.images()
-        push_sync(store, args.reference, config=_config(args), progress=_progress(args.quiet))
+        push_sync(store, args.reference, config=_config(args), **_progress(args.quiet))
         _end_now(store, 0)
         return 0
     if name == "login":
