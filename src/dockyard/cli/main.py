@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("clogs", "Fetch the logs of a container"),
     "events": ("clogs", "Get real time events from the daemon"),
     "stats": ("clogs", "Display a live stream of container resource usage statistics"),
-    "ps": ("cps", "List containers"),
+    "ps": ("ps", "List containers"),
     "rm": ("lifecycle", "Remove one or more containers"),
     "volume": ("volume", "Manage volumes (create, ls, inspect, rm, prune)"),
     "network": ("network", "Manage networks (create, ls, inspect, rm, connect, disconnect, prune)"),
@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "images": ("images", "List images"),
     "rmi": ("images", "Remove one or more images"),
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
-    "inspect": ("cps", "Return low-level information on containers or images"),
+    "inspect": ("inspect", "Return low-level information on containers or images"),
     "load": ("archive", "Load an image from a tar archive"),
     "save": ("archive", "Save one or more images to a tar archive (OCI layout by default)"),
     "image": ("image", "Manage images (ls, rm, tag, inspect, prune, bootstrap, load, save)"),
@@ -67,16 +67,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "manifest": ("transfer", "Inspect an image manifest in a registry"),
     "registry": ("registry", "Run an OCI registry (serve) or garbage-collect it (gc)"),
     "version": ("version", "Show the dockyard version information"),
-    "apply": ("kube", "Create or update objects from Kubernetes YAML (-f FILE|DIR|-)"),
-    "get": ("kube", "List objects: pods, deployments, services, hpa, ..."),
-    "describe": ("kube", "Show the details of objects"),
-    "delete": ("kube", "Delete objects by file or by kind and name"),
-    "scale": ("kube", "Set the replicas of a Deployment or ReplicaSet"),
-    "rollout": ("kube", "Manage rollouts (status, history, undo, restart, pause, resume)"),
-    "autoscale": ("kube", "Create a HorizontalPodAutoscaler for a Deployment"),
-    "set": ("kube", "Set features of objects (set image deployment/NAME CONTAINER=IMAGE)"),
-    "compose": ("kube", "Run compose projects as deployments (up, down, ps, logs, build, config)"),
-    "export": ("kube", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
+    "apply": ("kube.apply", "Create or update objects from Kubernetes YAML (-f FILE|DIR|-)"),
+    "get": ("kube.get", "List objects: pods, deployments, services, hpa, ..."),
+    "describe": ("kube.describe", "Show the details of objects"),
+    "delete": ("kube.delete", "Delete objects by file or by kind and name"),
+    "scale": ("kube.scale", "Set the replicas of a Deployment or ReplicaSet"),
+    "rollout": ("kube.rollout", "Manage rollouts (status, history, undo, restart, pause, resume)"),
+    "autoscale": ("kube.scale", "Create a HorizontalPodAutoscaler for a Deployment"),
+    "set": (
+        "kube.set_image",
+        "Set features of objects (set image deployment/NAME CONTAINER=IMAGE)",
+    ),
+    "compose": (
+        "compose.command",
+        "Run compose projects as deployments (up, down, ps, logs, build, config)",
+    ),
+    "export": ("kube.export", "Print the stored objects as Kubernetes YAML (export kubernetes)"),
     "sbom": ("security", "Write an image's software bill of materials (CycloneDX or SPDX)"),
     "scan": ("security", "Scan an image for known vulnerabilities (scan db import PATH)"),
     "dashboard": ("dashboard", "Start the daemon's live dashboard on 127.0.0.1, print its URL"),
@@ -207,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
             args = _parse(module, name, cmd_args)
         except SystemExit as exc:
             return 0 if exc.code == 0 else 125
+    if os.geteuid() != 0 or "_DOCKYARD_ROOTLESS" in os.environ:  # rootless: docs/rootless.md
+        from dockyard.engine.rootless import enter
+
+        try:
+            enter(name)
+        except DockyardError as exc:
+            print(f"dockyard: {exc}", file=sys.stderr)
+            return 125
     root = str(opts.get("root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard")
     run_root = str(opts.get("run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard")
     ctx = Context(root, run_root, bool(opts.get("debug")))

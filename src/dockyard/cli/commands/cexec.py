@@ -82,7 +82,7 @@ def _create_exec(c: Client, ref: str, body: dict[str, Any], target: str, kube: b
     except NotFound as missing:
         if kube or "no such container" not in str(missing).lower():
             raise
-        from dockyard.cli.commands.kube import pod_target
+        from dockyard.cli.commands.kube.pods import pod_target
 
         ref = quote(pod_target(c, target, None, None, missing), safe="")
         return str(c.request("POST", f"/containers/{ref}/exec", body).json()["Id"])
@@ -116,8 +116,8 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
             relay.finish()
     _kubectl_flags(args)
     kube = "/" in args.container or args.pod_container or args.namespace
-    if kube:  # pod/NAME, deploy/NAME, POD -c CONTAINER -n NS (cli/commands/kube.py)
-        from dockyard.cli.commands.kube import pod_target
+    if kube:  # pod/NAME, deploy/NAME, POD -c CONTAINER -n NS (cli/commands/kube/pods.py)
+        from dockyard.cli.commands.kube.pods import pod_target
         from dockyard.errors import NotFound
 
         missing = NotFound(f"no such pod: {args.container}")

@@ -122,11 +122,11 @@ def _container_info(c: Any, args: argparse.Namespace) -> Any:
         try:
             return c.get(f"/containers/{quote(target, safe='')}/json")
         except NotFound as missing:
-            from dockyard.cli.commands.kube import pod_target
+            from dockyard.cli.commands.kube.pods import pod_target
 
             cid = pod_target(c, target, None, None, missing)
             return c.get(f"/containers/{quote(cid, safe='')}/json")
-    from dockyard.cli.commands.kube import pod_target
+    from dockyard.cli.commands.kube.pods import pod_target
 
     cid = pod_target(c, target, ns, args.pod_container, NotFound(f"no such pod: {target}"))
     return c.get(f"/containers/{quote(cid, safe='')}/json")

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
 
 
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
-    from dockyard.cli.commands.kube import client
+    from dockyard.cli.commands.kube.resources import client
 
     body = {"port": args.port}
     url = client(ctx).request("POST", "/apis/dockyard.io/v1/dashboard", body).json()["url"]

@@ -46,7 +46,9 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
         module, cmd = _SUB[args.sub]
         if args.sub == "inspect":
             args.type = "image"
-        result: int = importlib.import_module(f"dockyard.cli.commands.{module}").run(ctx, args, cmd)
+        mod = importlib.import_module(f"dockyard.cli.commands.{module}")
+        run_it = mod.run_local if args.sub == "inspect" else mod.run  # the store, no daemon
+        result: int = run_it(ctx, args, cmd)
         return result
     if args.sub == "bootstrap":
         from dockyard.build.bootstrap import bootstrap

@@ -1,4 +1,7 @@
-"""``dockyard inspect``: low-level JSON of containers and images, or a template."""
+"""``dockyard inspect``: low-level JSON of containers and images, or a template.
+
+:func:`run` asks the daemon (``inspect``, ``container inspect``); :func:`run_local` reads
+the state root directly (``image inspect``)."""
 
 from __future__ import annotations
 
@@ -117,7 +120,7 @@ def _familiar(ref: str) -> str:
     return parse_reference(ref).familiar()
 
 
-def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
+def run_local(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     from dockyard.engine.containers import ContainerEngine
     from dockyard.errors import DockyardError, NotFound
 
@@ -135,6 +138,41 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
             try:
                 view = image_view(engine.images.resolve(ref), engine.images)
             except (NotFound, DockyardError):
+                view = None
+        if view is None:
+            print(f"dockyard: no such object: {ref}", file=sys.stderr)
+            rc = 1
+            continue
+        views.append(view)
+    from dockyard.cli.render import print_views
+
+    print_views(views, args.format)
+    return rc
+
+
+def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
+    from urllib.parse import quote
+
+    from dockyard.cli.commands.lifecycle import client
+    from dockyard.errors import NotFound
+
+    c = client(ctx)
+    views: list[dict[str, Any]] = []
+    rc = 0
+    for ref in args.objects:
+        view = None
+        if args.type in (None, "container"):
+            try:
+                view = c.get(f"/containers/{quote(ref, safe='')}/json")
+            except NotFound:
+                view = None
+        if view is None and args.type in (None, "image"):
+            from dockyard.errors import DockyardError
+
+            try:
+                store = ctx.images()
+                view = image_view(store.resolve(ref), store)
+            except DockyardError:
                 view = None
         if view is None:
             print(f"dockyard: no such object: {ref}", file=sys.stderr)

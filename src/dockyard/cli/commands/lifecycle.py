@@ -63,7 +63,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         return 0
     if name == "top":
         if args.container in ("pods", "pod", "po", "nodes", "node", "no"):  # kubectl's top
-            from dockyard.cli.commands.kube import top_from_words
+            from dockyard.cli.commands.kube.top import top_from_words
 
             return top_from_words(ctx, [args.container, *args.ps_args])
         return _top(c, args)

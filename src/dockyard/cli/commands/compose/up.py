@@ -86,7 +86,7 @@ def ensure_networks(c: Client, project: ComposeProject, services: set[str]) -> N
 
 
 def _pods(c: Client, project: str, service: str) -> list[dict[str, Any]]:
-    from dockyard.cli.commands.kube import path
+    from dockyard.cli.commands.kube.resources import path
     from dockyard.orchestrator.compose import PROJECT_LABEL, SERVICE_LABEL, object_name
 
     sel = f"{PROJECT_LABEL}={object_name(project)},{SERVICE_LABEL}={object_name(service)}"
@@ -127,7 +127,7 @@ def wait_condition(
 
 
 def compose_up(c: Client, project: ComposeProject, args: argparse.Namespace) -> None:
-    from dockyard.cli.commands.kube import KIND_PLURAL, RESOURCE
+    from dockyard.cli.commands.kube.resources import KIND_PLURAL, RESOURCE
     from dockyard.orchestrator.compose import SERVICE_LABEL, object_name
     from dockyard.orchestrator.export import to_dict
 
@@ -181,7 +181,7 @@ def compose_up(c: Client, project: ComposeProject, args: argparse.Namespace) -> 
 def _live_template(c: Client, name: str) -> dict[str, Any] | None:
     """The stored Deployment's pod template (None when there is none); the server's own
     form on both sides of an apply, so a difference is a real change."""
-    from dockyard.cli.commands.kube import path
+    from dockyard.cli.commands.kube.resources import path
 
     try:
         live = c.get(path("deployments", "default", name))
@@ -200,7 +200,7 @@ def _restarted_at(c: Client, name: str) -> str:
 def compose_down(c: Client, project: ComposeProject, timeout: float) -> None:
     """Remove the project's bare pods, then its networks once its pods are gone (the
     other objects are deleted by the caller)."""
-    from dockyard.cli.commands.kube import path
+    from dockyard.cli.commands.kube.resources import path
     from dockyard.orchestrator.compose import PROJECT_LABEL, object_name
 
     label = object_name(project.name)

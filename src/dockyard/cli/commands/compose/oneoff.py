@@ -1,4 +1,4 @@
-"""``compose exec|run|stop|start|pull``.
+"""``compose exec`` and ``compose run``.
 
 - ``exec [-T] [-d] [-e K=V] [-u USER] [-w DIR] [--index N] SERVICE CMD...``: the command
   in the service's running container (its N-th pod, 1 by default), as ``dockyard exec``
@@ -8,12 +8,9 @@
   volumes, environment), labelled ``dockyard.io/compose-oneoff``, restartPolicy Never; its
   output is followed until it exits and its exit status is ours (``--rm``: removed after).
   stdin is not attached (the pod's container is started by the orchestrator).
-- ``stop [SERVICE...]``: a Deployment is scaled to 0, its replicas kept in the annotation
-  ``dockyard.io/compose-stopped-replicas`` (a running Deployment would replace a stopped
-  container); a bare pod's containers are stopped. ``start`` gives the replicas back.
-- ``pull [SERVICE...]``: every image the services run, through the daemon's pull (as
-  ``dockyard pull``); a service with a ``build`` and no ``image``, or ``pull_policy:
-  build|never``, is skipped. ``--ignore-pull-failures`` goes on after a failure.
+
+Their flags are parsed here (:func:`parse_one_off`): the words after the action are the
+one-off's own, a command's flags included.
 """
 
 from __future__ import annotations
@@ -31,9 +28,8 @@ if TYPE_CHECKING:
     from dockyard.cli.main import Context
     from dockyard.orchestrator.compose import ComposeProject
 
-__all__ = ["STOPPED", "compose_more", "parse_one_off"]
+__all__ = ["ONEOFF", "exec_in_service", "parse_one_off", "run_one_off", "service_pods"]
 
-STOPPED = "dockyard.io/compose-stopped-replicas"
 ONEOFF = "dockyard.io/compose-oneoff"
 
 # flag -> (dest, takes a value)
@@ -46,6 +42,7 @@ _EXEC_FLAGS = {
     "-w": ("workdir", True), "--workdir": ("workdir", True), "--index": ("index", True),
     "--privileged": ("privileged", False),
 }  # fmt: skip
+
 _RUN_FLAGS = {
     **_EXEC_FLAGS, "--rm": ("rm", False), "--name": ("name", True),
     "--entrypoint": ("entrypoint", True), "--no-deps": ("no_deps", False),
@@ -81,27 +78,8 @@ def parse_one_off(action: str, argv: list[str]) -> dict[str, Any]:
     return out
 
 
-def compose_more(ctx: Context, c: Client, project: ComposeProject, args: argparse.Namespace) -> int:
-    action = args.action
-    if action in ("exec", "run"):
-        one = args.one_off
-        if one["service"] not in project.services:
-            raise NotFound(f"no such service: {one['service']}")
-        return _exec(ctx, c, project, one) if action == "exec" else _run(c, project, one)
-    services = list(args.services)
-    for name in services:
-        if name not in project.services:
-            raise NotFound(f"no such service: {name}")
-    if action in ("stop", "start"):
-        return _stop_start(c, project, services, stop=action == "stop")
-    return _pull(c, project, services, bool(getattr(args, "ignore_pull_failures", False)))
-
-
-# ---------------------------------------------------------------------- exec
-
-
-def _service_pods(c: Client, project: ComposeProject, service: str) -> list[dict[str, Any]]:
-    from dockyard.cli.commands._compose_up import _pods
+def service_pods(c: Client, project: ComposeProject, service: str) -> list[dict[str, Any]]:
+    from dockyard.cli.commands.compose.up import _pods
 
     pods = [p for p in _pods(c, project.name, service)
             if not p["metadata"].get("deletionTimestamp")
@@ -109,11 +87,11 @@ def _service_pods(c: Client, project: ComposeProject, service: str) -> list[dict
     return sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
 
 
-def _exec(ctx: Context, c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
+def exec_in_service(ctx: Context, c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
     from dockyard.cli.commands import cexec
 
     service = one["service"]
-    running = [p for p in _service_pods(c, project, service)
+    running = [p for p in service_pods(c, project, service)
                if (p.get("status") or {}).get("phase") == "Running"]  # fmt: skip
     index = int(one["index"] or 1)
     if not running or not 1 <= index <= len(running):
@@ -135,14 +113,11 @@ def _exec(ctx: Context, c: Client, project: ComposeProject, one: dict[str, Any])
     return int(cexec.run(ctx, ns, "exec"))
 
 
-# ---------------------------------------------------------------------- run
-
-
-def _run(c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
+def run_one_off(c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
     """A one-off pod of the service, followed to its exit."""
     import secrets
 
-    from dockyard.cli.commands.kube import path
+    from dockyard.cli.commands.kube.resources import path
     from dockyard.orchestrator.compose import SERVICE_LABEL, object_name
     from dockyard.orchestrator.export import to_dict
 
@@ -153,7 +128,7 @@ def _run(c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
     )
     if workload is None:
         raise NotFound(f"no such service: {service}")
-    from dockyard.cli.commands._compose_up import ensure_networks
+    from dockyard.cli.commands.compose.up import ensure_networks
 
     ensure_networks(c, project, {service})
     d = to_dict(workload)
@@ -204,7 +179,7 @@ def _run(c: Client, project: ComposeProject, one: dict[str, Any]) -> int:
 
 
 def _wait_container(c: Client, pod: str, timeout: float = 120.0) -> str:
-    from dockyard.cli.commands.kube import path
+    from dockyard.cli.commands.kube.resources import path
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,64 +195,3 @@ def _wait_container(c: Client, pod: str, timeout: float = 120.0) -> str:
             raise FailedPrecondition(f"compose run: pod {pod}: {why}{more}")
         time.sleep(0.1)
     raise FailedPrecondition(f"compose run: pod {pod} did not start in {timeout:.0f}s")
-
-
-# ---------------------------------------------------------------------- stop / start
-
-
-def _stop_start(c: Client, project: ComposeProject, services: list[str], stop: bool) -> int:
-    from dockyard.cli.commands.kube import path
-    from dockyard.orchestrator.compose import object_name
-
-    for name in project.start_order()[:: -1 if stop else 1]:
-        if services and name not in services:
-            continue
-        url = path("deployments", "default", object_name(name))
-        try:
-            d = c.get(url)
-        except NotFound:
-            d = None
-        if d is not None:
-            meta = d["metadata"].setdefault("annotations", {})
-            if stop and d["spec"].get("replicas", 1):
-                meta[STOPPED] = str(d["spec"].get("replicas", 1))
-                d["spec"]["replicas"] = 0
-            elif not stop and STOPPED in meta:
-                d["spec"]["replicas"] = int(meta.pop(STOPPED))
-            else:
-                continue
-            c.request("PUT", url, d).read()
-        elif stop:
-            for pod in _service_pods(c, project, name):
-                for s in (pod.get("status") or {}).get("containerStatuses") or []:
-                    cid = str(s.get("containerID", "")).removeprefix("dockyard://")
-                    if cid:
-                        c.request("POST", f"/containers/{quote(cid, safe='')}/stop").read()
-        print(f"service {name} {'stopped' if stop else 'started'}", file=sys.stderr)
-    return 0
-
-
-# ---------------------------------------------------------------------- pull
-
-
-def _pull(c: Client, project: ComposeProject, services: list[str], keep_going: bool) -> int:
-    from dockyard.cli.commands.crun import pull_image
-    from dockyard.errors import DockyardError
-
-    code = 0
-    for name, svc in project.services.items():
-        if services and name not in services:
-            continue
-        built = svc.build is not None and not svc.explicit_image
-        if built or svc.pull_policy in ("build", "never"):
-            print(f"service {name}: skipped (built here)", file=sys.stderr)
-            continue
-        try:
-            pull_image(c, svc.image)
-            print(f"service {name}: pulled {svc.image}", file=sys.stderr)
-        except DockyardError as e:
-            if not keep_going:
-                raise
-            print(f"dockyard: service {name}: {e}", file=sys.stderr)
-            code = 1
-    return code

@@ -1,5 +1,5 @@
 """kubectl's ``get`` (several kinds, ``all``, ``-o custom-columns``, ``--no-headers``, a
-watch that streams the daemon's events) and ``set image``.
+watch that streams the daemon's events).
 
 ``get deploy,svc`` and ``get all`` print one table per kind that has objects, each name
 prefixed with its resource (``deployment.apps/web``), as kubectl does; ``all`` is pods,
@@ -18,19 +18,36 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgument, NotFound
 
+from .printers import render, row_key
+from .printers import table as _table_of
+from .resources import RESOURCE, add_namespace, client, list_objects, path, plural_of
+
 if TYPE_CHECKING:
     from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
-__all__ = ["ALL", "get", "kinds_of", "set_image"]
+__all__ = ["ALL", "add_arguments", "kinds_of", "run"]
 
 ALL = ["pods", "services", "deployments", "replicasets", "horizontalpodautoscalers"]
 
 
+def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    add_namespace(p)
+    a = p.add_argument
+    a("kind")
+    a("names", nargs="*")
+    a("-l", "--selector", help="label selector (app=web,tier!=db)")
+    a("-o", "--output", default="",
+      help="wide, yaml, json, name, jsonpath=TEMPLATE, custom-columns=H:PATH")  # fmt: skip
+    a("-w", "--watch", action="store_true", help="print changes until interrupted")
+    a("-A", "--all-namespaces", action="store_true", help="every namespace")
+    a("--no-headers", action="store_true", help="tables without their header line")
+    a("--output-watch-events", action="store_true", help="-w: show the event type")
+    a("--request-timeout", type=float, default=0.0, help="-w: stop after SECONDS")
+
+
 def kinds_of(words: str) -> list[str]:
     """``deploy,svc`` → [deployments, services]; ``all`` → :data:`ALL`."""
-    from dockyard.cli.commands.kube import plural_of
-
     out: list[str] = []
     for word in words.split(","):
         for plural in ALL if word.lower() == "all" else [plural_of(word)]:
@@ -39,9 +56,7 @@ def kinds_of(words: str) -> list[str]:
     return out
 
 
-def get(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.cli.commands.kube import _list, client
-
+def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     kind, names = args.kind, list(args.names)
     if "/" in kind:  # get deploy/web svc/web
         pairs = [w.partition("/") for w in [kind, *names]]
@@ -67,7 +82,7 @@ def get(ctx: Context, args: argparse.Namespace) -> int:
             wanted = [n for (k, _s, n) in (w.partition("/") for w in [args.kind, *args.names])
                       if kinds_of(k) == [plural]]  # fmt: skip
         try:
-            per_kind.append((plural, _list(c, plural, ns, wanted, args.selector)))
+            per_kind.append((plural, list_objects(c, plural, ns, wanted, args.selector)))
         except NotFound:
             if not multi:
                 raise
@@ -88,8 +103,6 @@ def render_all(
 ) -> str:  # fmt: skip
     """Every kind's objects in the ``-o`` format: tables (one per kind, names prefixed when
     several kinds were asked for), or one List for json/yaml/jsonpath/custom-columns."""
-    from dockyard.cli.commands.kube import RESOURCE, _render
-
     output = args.output or ""
     every = [i for _p, items in per_kind for i in items]
     if output.startswith("custom-columns="):
@@ -97,17 +110,17 @@ def render_all(
     if output in ("json", "yaml") or output.startswith("jsonpath=") or output == "name":
         plural = per_kind[0][0] if len(per_kind) == 1 else ""
         if plural:
-            return str(_render(plural, every, output, bool(args.all_namespaces), single))
+            return str(render(plural, every, output, bool(args.all_namespaces), single))
         if output == "name":
             return "\n".join(f"{RESOURCE[p]}/{i['metadata']['name']}" for p, its in per_kind
                              for i in its)  # fmt: skip
-        return str(_render("pods", every, output, bool(args.all_namespaces), False))
+        return str(render("pods", every, output, bool(args.all_namespaces), False))
     blocks = []
     for plural, items in per_kind:
         if not items:
             continue
         shown = [_prefixed(i, RESOURCE[plural]) for i in items] if multi else items
-        text = str(_render(plural, shown, output, bool(args.all_namespaces), single))
+        text = str(render(plural, shown, output, bool(args.all_namespaces), single))
         if args.no_headers:
             text = text.split("\n", 1)[1] if "\n" in text else ""
         blocks.append(text)
@@ -122,13 +135,12 @@ def _prefixed(item: dict[str, Any], resource: str) -> dict[str, Any]:
 
 def custom_table(items: list[dict[str, Any]], spec: str, no_headers: bool) -> str:
     """``-o custom-columns=HEADER:PATH,...`` as kubectl prints it."""
-    from dockyard.cli.commands.kube import _table
     from dockyard.cli.jsonpath import column_value, custom_columns
 
     cols = custom_columns(spec)
     rows = [] if no_headers else [[h for h, _e in cols]]
     rows += [[column_value(i, e) for _h, e in cols] for i in items]
-    return _table(rows) if rows else ""
+    return _table_of(rows) if rows else ""
 
 
 # ---------------------------------------------------------------------- watch
@@ -141,9 +153,7 @@ def _watch(
     initial ADDED events of objects already printed, unchanged, are skipped)."""
     from urllib.parse import quote
 
-    from dockyard.cli.commands.kube import _row_key, path
-
-    printed = {_row_key(i): json.dumps(i, sort_keys=True) for i in shown}
+    printed = {row_key(i): json.dumps(i, sort_keys=True) for i in shown}
     q = "?watch=1" + (f"&labelSelector={quote(args.selector)}" if args.selector else "")
     if args.request_timeout:
         q += f"&timeoutSeconds={int(args.request_timeout)}"
@@ -155,7 +165,7 @@ def _watch(
                 continue
             event = json.loads(raw)
             obj = event["object"]
-            key, text = _row_key(obj), json.dumps(obj, sort_keys=True)
+            key, text = row_key(obj), json.dumps(obj, sort_keys=True)
             if names and obj.get("metadata", {}).get("name") not in names:
                 continue
             if event["type"] != "DELETED" and printed.get(key) == text:
@@ -184,37 +194,3 @@ def _print_event(plural: str, kind: str, obj: dict[str, Any], args: argparse.Nam
     if table and args.output_watch_events:
         text = f"{kind:<8}   {text}"
     print(text, flush=True)
-
-
-# ---------------------------------------------------------------------- set image
-
-
-def set_image(ctx: Context, args: argparse.Namespace) -> int:
-    """``set image deployment/NAME CONTAINER=IMAGE ... | *=IMAGE``: the pod template's
-    images replaced (a rollout follows, as with kubectl); an unknown container is refused
-    before anything is written."""
-    from dockyard.cli.commands.kube import RESOURCE, client, path, target_of
-
-    if args.what != "image":
-        raise InvalidArgument(f'unknown command "{args.what}" for "dockyard set"')
-    words = [w for w in args.args if "=" not in w]
-    pairs = [w.partition("=") for w in args.args if "=" in w]
-    if not words or not pairs or any(not name or not img for name, _s, img in pairs):
-        raise InvalidArgument("set image: expected TYPE/NAME CONTAINER=IMAGE [...]")
-    plural, name = target_of(words)
-    if plural not in ("deployments", "replicasets"):
-        raise InvalidArgument(f"set image: {plural} has no pod template to update")
-    c = client(ctx)
-    url = path(plural, args.namespace, name)
-    obj = c.get(url)
-    spec = obj["spec"]["template"]["spec"]
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    for cname, _s, image in pairs:
-        hits = [x for x in containers if cname in ("*", x.get("name"))]
-        if not hits:
-            raise NotFound(f'unable to find container named "{cname}"')
-        for x in hits:
-            x["image"] = image
-    c.request("PUT", url, obj)
-    print(f"{RESOURCE[plural]}/{name} image updated")
-    return 0

@@ -1,4 +1,5 @@
-"""``dockyard ps`` and ``dockyard inspect`` through the daemon."""
+"""``dockyard ps``: the daemon's container list as docker prints it (table, ``-q``,
+``--format`` Go templates, ``-f`` filters)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ if TYPE_CHECKING:
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
-    if name == "inspect":
-        from dockyard.cli.commands import inspect
-
-        inspect.add_arguments(p, name)
-        return
     p.add_argument("-a", "--all", action="store_true", help="show all containers")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
@@ -66,8 +62,6 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     from dockyard.cli.commands.lifecycle import client
 
     c = client(ctx)
-    if name == "inspect":
-        return _inspect(ctx, args)
     filters: dict[str, list[str]] = {}
     for f in args.filter:
         k, _, v = f.partition("=")
@@ -92,39 +86,3 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
     print(table(headers, [[r[k] for k in keys] for r in rows]))
     return 0
-
-
-def _inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from urllib.parse import quote
-
-    from dockyard.cli.commands.lifecycle import client
-    from dockyard.errors import NotFound
-
-    c = client(ctx)
-    views: list[dict[str, Any]] = []
-    rc = 0
-    for ref in args.objects:
-        view = None
-        if args.type in (None, "container"):
-            try:
-                view = c.get(f"/containers/{quote(ref, safe='')}/json")
-            except NotFound:
-                view = None
-        if view is None and args.type in (None, "image"):
-            from dockyard.cli.commands.inspect import image_view
-            from dockyard.errors import DockyardError
-
-            try:
-                store = ctx.images()
-                view = image_view(store.resolve(ref), store)
-            except DockyardError:
-                view = None
-        if view is None:
-            print(f"dockyard: no such object: {ref}", file=sys.stderr)
-            rc = 1
-            continue
-        views.append(view)
-    from dockyard.cli.render import print_views
-
-    print_views(views, args.format)
-    return rc
