@@ -8,6 +8,12 @@ an :class:`~dockyard.errors.InvalidArgument` naming the JSON path.
 from __future__ import annotations
 
 from dockyard.errors import InvalidArgument
+from dockyard.oci._strict import obj as _obj
+from dockyard.oci._strict import opt_bool as _bool
+from dockyard.oci._strict import opt_int as _int
+from dockyard.oci._strict import opt_list as _list
+from dockyard.oci._strict import opt_str as _str
+from dockyard.oci._strict import req_int as _req_int
 from dockyard.records import field, record
 
 TYPE_CHECKING = False
@@ -119,53 +125,7 @@ class LinuxResources:
     unified: dict[str, str] = field(default_factory=dict)  # cgroup v2 raw key -> value
 
 
-def _obj(v: Any, path: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise InvalidArgument(f"{path}: expected an object")
-    return v
-
-
-def _int(d: dict[str, Any], key: str, path: str) -> int | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InvalidArgument(f"{path}.{key}: expected an integer")
-    return v
-
-
-def _str(d: dict[str, Any], key: str, path: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise InvalidArgument(f"{path}.{key}: expected a string")
-    return v
-
-
-def _bool(d: dict[str, Any], key: str, path: str) -> bool | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, bool):
-        raise InvalidArgument(f"{path}.{key}: expected a boolean")
-    return v
-
-
-def _list(d: dict[str, Any], key: str, path: str) -> list[Any]:
-    v = d.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise InvalidArgument(f"{path}.{key}: expected an array")
-    return v
-
-
-def _req_int(d: dict[str, Any], key: str, path: str) -> int:
-    v = _int(d, key, path)
-    if v is None:
-        raise InvalidArgument(f"{path}.{key}: required")
-    return v
+# the strict field readers are shared with runtime_spec.py (oci/_strict.py)
 
 
 def _devices(d: dict[str, Any], path: str) -> tuple[DeviceRule, ...]:

@@ -21,6 +21,16 @@ from __future__ import annotations
 
 from dockyard.errors import InvalidArgument
 from dockyard.oci import fastjson
+from dockyard.oci._strict import obj as _obj
+from dockyard.oci._strict import opt_bool as _opt_bool
+from dockyard.oci._strict import opt_int as _int
+from dockyard.oci._strict import opt_list as _list
+from dockyard.oci._strict import opt_obj as _opt_obj
+from dockyard.oci._strict import opt_str as _str
+from dockyard.oci._strict import req_int as _req_int
+from dockyard.oci._strict import req_str as _req_str
+from dockyard.oci._strict import str_map as _str_map
+from dockyard.oci._strict import strs as _strs
 from dockyard.records import field, record, replace
 
 TYPE_CHECKING = False
@@ -363,23 +373,10 @@ class Spec:
 
 
 def loads_json(data: bytes | str, what: str = "json") -> Any:
-    """Decode JSON with the standard library's C scanner, without importing ``json``.
-
-    On some errors (``{not json``, an unterminated string) the C scanner raises
-    ``json.decoder.JSONDecodeError`` only if ``json.decoder`` is already imported, and
-    otherwise a SystemError ("returned NULL without setting an exception"): then the
-    document is decoded again with :mod:`json` (an error path: the import cost is fine)
-    for the real message.
-    """
-    try:
-        return fastjson.loads(data, what)
-    except SystemError:
-        import json
-
-        try:
-            return json.loads(data)
-        except ValueError as e:
-            raise InvalidArgument(f"parse {what}: invalid json: {e}") from None
+    """Decode JSON strictly with the standard library's C scanner, without importing
+    ``json`` (:func:`dockyard.oci.fastjson.loads`, which also gives the real message on the
+    C scanner's SystemError path)."""
+    return fastjson.loads(data, what)
 
 
 def dumps_json(value: Any) -> str:
@@ -440,88 +437,12 @@ def _to_json(value: Any, key: str = "") -> Any:
 
 
 # --------------------------------------------------------------------------- parse helpers
-
-
-def _obj(v: Any, path: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise InvalidArgument(f"{path}: expected an object")
-    return v
-
-
-def _opt_obj(d: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
-    v = d.get(key)
-    return None if v is None else _obj(v, f"{path}{key}")
-
-
-def _int(d: dict[str, Any], key: str, path: str, *, minimum: int | None = None) -> int | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InvalidArgument(f"{path}{key}: expected an integer")
-    if minimum is not None and v < minimum:
-        raise InvalidArgument(f"{path}{key}: must be at least {minimum}")
-    return v
-
-
-def _req_int(d: dict[str, Any], key: str, path: str, *, minimum: int | None = None) -> int:
-    v = _int(d, key, path, minimum=minimum)
-    if v is None:
-        raise InvalidArgument(f"{path}{key}: required")
-    return v
-
-
-def _str(d: dict[str, Any], key: str, path: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise InvalidArgument(f"{path}{key}: expected a string")
-    return v
-
-
-def _req_str(d: dict[str, Any], key: str, path: str) -> str:
-    v = _str(d, key, path)
-    if not v:
-        raise InvalidArgument(f"{path}{key}: required")
-    return v
+# the strict field readers are shared with resources.py (oci/_strict.py); a spec's absent
+# boolean is false
 
 
 def _bool(d: dict[str, Any], key: str, path: str) -> bool:
-    v = d.get(key)
-    if v is None:
-        return False
-    if not isinstance(v, bool):
-        raise InvalidArgument(f"{path}{key}: expected a boolean")
-    return v
-
-
-def _list(d: dict[str, Any], key: str, path: str) -> list[Any]:
-    v = d.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise InvalidArgument(f"{path}{key}: expected an array")
-    return v
-
-
-def _strs(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
-    items = _list(d, key, path)
-    for i, s in enumerate(items):
-        if not isinstance(s, str):
-            raise InvalidArgument(f"{path}{key}[{i}]: expected a string")
-    return tuple(items)
-
-
-def _str_map(d: dict[str, Any], key: str, path: str) -> dict[str, str]:
-    v = d.get(key)
-    if v is None:
-        return {}
-    m = _obj(v, f"{path}{key}")
-    for k, s in m.items():
-        if not isinstance(s, str):
-            raise InvalidArgument(f"{path}{key}.{k}: expected a string")
-    return dict(m)
+    return _opt_bool(d, key, path) is True
 
 
 # --------------------------------------------------------------------------- parse sections
