@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from dockyard.records import field, record, replace
 
 from .quantity import Quantity
+from .security_context import PodSecurityContext, SecurityContext
 
 __all__ = [
     "ConfigMapVolumeSource",
@@ -270,7 +271,7 @@ class Container:
     volume_mounts: tuple[VolumeMount, ...] = ()
     image_pull_policy: str | None = None
     lifecycle: Lifecycle | None = None
-    security_context: dict[str, Any] | None = None
+    security_context: SecurityContext | None = None
     stdin: bool | None = None
     tty: bool | None = None
     termination_message_path: str | None = None
@@ -369,7 +370,8 @@ class PodSpec:
     host_ipc: bool | None = None
     hostname: str | None = None
     subdomain: str | None = None
-    security_context: dict[str, Any] | None = None
+    security_context: PodSecurityContext | None = None
+    host_users: bool | None = None  # false: a user namespace of its own (security_context.py)
     image_pull_secrets: tuple[LocalObjectReference, ...] = ()
     affinity: dict[str, Any] | None = None
     tolerations: tuple[dict[str, Any], ...] = ()

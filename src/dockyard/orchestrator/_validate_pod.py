@@ -19,6 +19,13 @@ from ._checks import (
     unsupported,
 )
 from .objects import Container, EnvVar, PodSpec, PodTemplateSpec, Probe, Volume
+from .security_context import (
+    LOCALHOST,
+    SECCOMP_TYPES,
+    PodSecurityContext,
+    SeccompProfile,
+    SecurityContext,
+)
 from .selectors import LabelSelector, matches
 
 __all__ = ["pod_spec", "template_spec", "workload_selector"]
@@ -169,6 +176,8 @@ def _container(errs: Errs, path: str, c: Container, volumes: set[str]) -> None:
         elif m.mount_path in mounts:
             invalid(errs, f"{p}.mountPath", m.mount_path, "must be unique")
         mounts.add(m.mount_path)
+    if c.security_context is not None:
+        _security_context(errs, f"{path}.securityContext", c.security_context)
     if c.image_pull_policy is not None and c.image_pull_policy not in (
         "Always",
         "IfNotPresent",
@@ -224,6 +233,7 @@ def pod_spec(errs: Errs, path: str, spec: PodSpec, restart: tuple[str, ...]) -> 
     if spec.dns_policy not in policies:
         unsupported(errs, f"{path}.dnsPolicy", spec.dns_policy, policies)
     _dns_config(errs, path, spec)
+    _pod_security(errs, path, spec)
     non_negative(
         errs, f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds
     )
@@ -264,6 +274,72 @@ def _dns_config(errs: Errs, path: str, spec: PodSpec) -> None:
         elif any(c.isspace() for c in o.name + (o.value or "")):
             errs.append(FieldError(f"{p}.options[{i}]", "Invalid", o.name,
                                    "must not contain white space"))  # fmt: skip
+
+
+# -- securityContext (the API server's ValidateSecurityContext & co) --------------------
+
+_ID_RANGE = "must be between 0 and 2147483647, inclusive"
+
+
+def _id(errs: Errs, path: str, value: int | None) -> None:
+    if value is not None and not 0 <= value <= 2147483647:
+        invalid(errs, path, value, _ID_RANGE)
+
+
+def _seccomp(errs: Errs, path: str, prof: SeccompProfile | None) -> None:
+    if prof is None:
+        return
+    if not prof.type:
+        required(errs, f"{path}.type", "type is required when seccompProfile is set")
+    elif prof.type not in SECCOMP_TYPES:
+        unsupported(errs, f"{path}.type", prof.type, SECCOMP_TYPES)
+    local = prof.localhost_profile
+    if prof.type == LOCALHOST:
+        if local is None:
+            required(errs, f"{path}.localhostProfile", "must be set when seccomp type is Localhost")
+        elif local.startswith("/"):
+            invalid(errs, f"{path}.localhostProfile", local, "must be a relative path")
+        elif ".." in local.split("/"):
+            invalid(errs, f"{path}.localhostProfile", local, "must not contain '..'")
+    elif local is not None:
+        invalid(errs, f"{path}.localhostProfile", local,
+                "can only be set when seccomp type is Localhost")  # fmt: skip
+
+
+def _security_context(errs: Errs, path: str, sc: SecurityContext) -> None:
+    _id(errs, f"{path}.runAsUser", sc.run_as_user)
+    _id(errs, f"{path}.runAsGroup", sc.run_as_group)
+    if sc.proc_mount is not None and sc.proc_mount not in ("Default", "Unmasked"):
+        unsupported(errs, f"{path}.procMount", sc.proc_mount, ("Default", "Unmasked"))
+    _seccomp(errs, f"{path}.seccompProfile", sc.seccomp_profile)
+    if sc.allow_privilege_escalation is False:
+        if sc.privileged:
+            invalid(errs, path, "", "cannot set `allowPrivilegeEscalation` to false and "
+                    "`privileged` to true")  # fmt: skip
+        if sc.capabilities is not None and "CAP_SYS_ADMIN" in sc.capabilities.add:
+            invalid(errs, path, "", "cannot set `allowPrivilegeEscalation` to false and "
+                    "`capabilities.Add` CAP_SYS_ADMIN")  # fmt: skip
+
+
+def _pod_security(errs: Errs, path: str, spec: PodSpec) -> None:
+    sc = spec.security_context or PodSecurityContext()
+    p = f"{path}.securityContext"
+    _id(errs, f"{p}.runAsUser", sc.run_as_user)
+    _id(errs, f"{p}.runAsGroup", sc.run_as_group)
+    _id(errs, f"{p}.fsGroup", sc.fs_group)
+    for i, gid in enumerate(sc.supplemental_groups):
+        _id(errs, f"{p}.supplementalGroups[{i}]", gid)
+    _seccomp(errs, f"{p}.seccompProfile", sc.seccomp_profile)
+    if sc.fs_group_change_policy is not None and sc.fs_group_change_policy not in (
+        "OnRootMismatch", "Always",
+    ):  # fmt: skip
+        unsupported(errs, f"{p}.fsGroupChangePolicy", sc.fs_group_change_policy,
+                    ("Always", "OnRootMismatch"))  # fmt: skip
+    if spec.host_users is False:
+        for name, on in (("hostNetwork", spec.host_network), ("hostPID", spec.host_pid),
+                         ("hostIPC", spec.host_ipc)):  # fmt: skip
+            if on:
+                forbidden(errs, f"{p}.{name}", "when `hostUsers` is false")
 
 
 def template_spec(

@@ -71,6 +71,7 @@ class ContainerStatus:
     restart_count: int = 0
     started: bool = False
     ready: bool = False
+    message: str | None = None  # why it waits, in words (CreateContainerConfigError…)
 
 
 @record
@@ -147,7 +148,10 @@ def _container_status_dict(c: ContainerStatus) -> dict[str, object]:
     elif c.state == "terminated":
         state = {"terminated": {"exitCode": c.exit_code or 0, "reason": c.reason or "Completed"}}
     else:
-        state = {"waiting": {"reason": c.reason or "ContainerCreating"}}
+        waiting: dict[str, object] = {"reason": c.reason or "ContainerCreating"}
+        if c.message:
+            waiting["message"] = c.message
+        state = {"waiting": waiting}
     return {
         "name": c.name,
         "state": state,

@@ -100,6 +100,7 @@ from .objects import (
     VolumeMount,
 )
 from .quantity import Quantity
+from .security_context import Capabilities, SecurityContext
 from .selectors import LabelSelector
 from .validation import check
 
@@ -657,23 +658,22 @@ class _Translator:
             failure_threshold=max(1, health.retries),
         )
 
-    def security(self, svc: dict[str, Any]) -> dict[str, Any] | None:
-        ctx: dict[str, Any] = {}
-        if svc.get("privileged"):
-            ctx["privileged"] = True
-        caps = {
-            k: list(svc[f"cap_{k.lower()}"]) for k in ("Add", "Drop") if svc.get(f"cap_{k.lower()}")
-        }
-        if caps:
-            ctx["capabilities"] = {k.lower(): v for k, v in caps.items()}
-        if svc.get("read_only"):
-            ctx["readOnlyRootFilesystem"] = True
+    def security(self, svc: dict[str, Any]) -> SecurityContext | None:
+        caps = Capabilities(
+            add=tuple(str(c) for c in svc.get("cap_add") or ()),
+            drop=tuple(str(c) for c in svc.get("cap_drop") or ()),
+        )
         user = str(svc.get("user") or "").split(":")
-        if user[0].isdigit():
-            ctx["runAsUser"] = int(user[0])
-            if len(user) > 1 and user[1].isdigit():
-                ctx["runAsGroup"] = int(user[1])
-        return ctx or None
+        uid = int(user[0]) if user[0].isdigit() else None
+        gid = int(user[1]) if uid is not None and len(user) > 1 and user[1].isdigit() else None
+        ctx = SecurityContext(
+            capabilities=caps if caps.add or caps.drop else None,
+            privileged=True if svc.get("privileged") else None,
+            read_only_root_filesystem=True if svc.get("read_only") else None,
+            run_as_user=uid,
+            run_as_group=gid,
+        )
+        return None if ctx == SecurityContext() else ctx
 
     def deployment(
         self,

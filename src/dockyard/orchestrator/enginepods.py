@@ -232,13 +232,17 @@ def container_options(
     resolve: EnvResolver | None = None,
     data: DataResolver | None = None,
     resolv: ResolvConf | None = None,
+    image_user: str = "",
+    seccomp_dir: str = "/var/lib/dockyard/seccomp",
 ) -> tuple[RunOptions, DaemonOptions]:
     """The engine's options for container ``index`` of ``pod``.
 
     ``first_id`` is the id of the pod's first container (the others join its network
     namespace); ``volume_dir(volume)`` is the host directory of a ConfigMap/Secret
     volume, written by the caller; ``resolve``/``data`` read ConfigMaps and Secrets;
-    ``resolv`` is the pod's resolv.conf (``clusterdns.pod_resolv``; None: the host's)."""
+    ``resolv`` is the pod's resolv.conf (``clusterdns.pod_resolv``; None: the host's);
+    ``image_user`` the image's USER and ``seccomp_dir`` where ``Localhost`` seccomp
+    profiles live, for the securityContext (:mod:`~dockyard.orchestrator.security_context`)."""
     c = pod.spec.containers[index]
     meta = pod.metadata
     ns = meta.namespace or "default"
@@ -265,19 +269,7 @@ def container_options(
         opts.nano_cpus = q.milli_value() * 1_000_000
     if (q := requests.get("cpu") or limits.get("cpu")) is not None:
         opts.cpu_shares = max(2, q.milli_value() * 1024 // 1000)
-    sc: dict[str, Any] = {**(pod.spec.security_context or {}), **(c.security_context or {})}
-    if sc.get("privileged"):
-        opts.privileged = True
-    if sc.get("readOnlyRootFilesystem"):
-        opts.read_only = True
-    if isinstance(sc.get("runAsUser"), int):
-        user = str(sc["runAsUser"])
-        if isinstance(sc.get("runAsGroup"), int):
-            user += f":{sc['runAsGroup']}"
-        opts.user = user
-    caps = sc.get("capabilities") or {}
-    opts.cap_add = [str(x) for x in caps.get("add") or []]
-    opts.cap_drop = [str(x) for x in caps.get("drop") or []]
+    _apply_security(opts, pod, c, image_user, seccomp_dir)
     dopts = DaemonOptions(
         restart="no",
         no_healthcheck=True,  # probes replace HEALTHCHECK, as the kubelet ignores it
@@ -323,6 +315,50 @@ def container_options(
     return opts, dopts
 
 
+def _apply_security(
+    opts: RunOptions, pod: Pod, c: Container, image_user: str, seccomp_dir: str
+) -> None:
+    """The effective securityContext of ``c`` onto ``opts`` (security_context.py's table)."""
+    from dockyard.orchestrator.security_context import engine_security
+
+    sec = engine_security(
+        pod.spec.security_context, c.security_context, host_users=pod.spec.host_users,
+        image_user=image_user, seccomp_dir=seccomp_dir,
+    )  # fmt: skip
+    opts.privileged, opts.read_only = sec.privileged, sec.read_only
+    if sec.user is not None:
+        opts.user = sec.user
+    opts.group_add = list(sec.group_add)
+    opts.cap_add, opts.cap_drop = list(sec.cap_add), list(sec.cap_drop)
+    opts.security_opt = list(sec.security_opt)
+    opts.userns = sec.userns
+
+
+def config_error(
+    pod: Pod, c: Container, image_user: str, seccomp_dir: str
+) -> tuple[str, str] | None:
+    """(reason, message) when container ``c`` must not be created, as the kubelet refuses
+    it: ``runAsNonRoot`` against a root user (``CreateContainerConfigError``), a
+    ``Localhost`` seccomp profile that cannot be loaded (``CreateContainerError``, the
+    runtime's refusal on a node); None when it may be created."""
+    from dockyard.orchestrator.security_context import (
+        effective,
+        seccomp_profile_error,
+        verify_run_as_non_root,
+    )
+
+    sc = effective(pod.spec.security_context, c.security_context)
+    meta = pod.metadata
+    ref = (meta.name, meta.namespace or "default", meta.uid or "")
+    why = verify_run_as_non_root(sc, image_user, pod=ref, container=c.name)
+    if why is not None:
+        return "CreateContainerConfigError", why
+    why = seccomp_profile_error(sc, seccomp_dir)
+    if why is not None:
+        return "CreateContainerError", why
+    return None
+
+
 def _empty_dir_volume(pod: Pod, volume: str) -> str:
     return f"pod-{(pod.metadata.uid or pod.metadata.name)[:13]}-{volume}"
 
@@ -353,10 +389,12 @@ def observe_pod(
     ready_since: float | None = None,
     terminating: bool = False,
     pod_ip: str | None = None,
+    waiting: Mapping[str, tuple[str, str]] | None = None,
 ) -> ObservedPod:
     """The orchestrator's view of a pod from its containers' records (``records`` maps
     container name → record, None while not created yet). ``flags`` are the probe
-    runner's (started, ready) per container."""
+    runner's (started, ready) per container; ``waiting`` the (reason, message) of each
+    container that was refused before it was created (``config_error``)."""
     from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
 
     flags = flags or {}
@@ -366,7 +404,10 @@ def observe_pod(
         rec = records.get(c.name)
         started, ready = flags.get(c.name, (False, False))
         count = restarts.get(c.name, 0)
-        if c.name in restarting or rec is None or rec.status == "created":
+        if rec is None and waiting and c.name in waiting:
+            why, text = waiting[c.name]
+            statuses.append(ContainerStatus(c.name, "waiting", why, message=text))
+        elif c.name in restarting or rec is None or rec.status == "created":
             why = reason or "ContainerCreating"
             statuses.append(ContainerStatus(c.name, "waiting", why, restart_count=count))
         elif rec.status in ("running", "paused"):
@@ -425,6 +466,8 @@ class _Pod:
     ready_since: float | None = None
     was_ready: bool = False
     starter: asyncio.Task[None] | None = None
+    # container name -> (reason, message): refused before creation (config_error)
+    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _key(namespace: str | None, name: str) -> tuple[str, str]:
@@ -583,6 +626,9 @@ class EnginePodBackend:
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
             self.on_change()
             return
+        users = self._image_users(pod)
+        if self._refuse(p, users):
+            return
         warmer = self.d.warm_cgroups()  # starts follow: see dockyard.cgroups.warm
         try:
             for i, c in enumerate(pod.spec.containers):
@@ -593,6 +639,7 @@ class EnginePodBackend:
                     volume_dir=lambda v: self._volume_dir(p, v),
                     resolve=self._resolve_key, data=self._resolve_data,
                     resolv=self._pod_resolv(pod) if i == 0 else None,
+                    image_user=users[c.name], seccomp_dir=self.seccomp_dir,
                 )  # fmt: skip
                 rec = await self.d.create(opts, dopts)
                 config = dict(rec.config)
@@ -618,6 +665,37 @@ class EnginePodBackend:
             if warmer is not None:
                 warmer.stop()
             self.on_change()
+
+    @property
+    def seccomp_dir(self) -> str:
+        """Where ``Localhost`` seccomp profiles live: ``<root>/seccomp`` (the kubelet's
+        ``<root-dir>/seccomp``)."""
+        return str(self.d.root / "seccomp")
+
+    def _image_users(self, pod: Pod) -> dict[str, str]:
+        """Each container's image USER ("" when none, or the image is not there: the
+        engine's create then says what is wrong)."""
+        out = {}
+        for c in pod.spec.containers:
+            try:
+                out[c.name] = self.d.engine.images.resolve(c.image).config.config.user or ""
+            except DockyardError:
+                out[c.name] = ""
+        return out
+
+    def _refuse(self, p: _Pod, users: Mapping[str, str]) -> bool:
+        """Check every container before any is created (``config_error``): a refused pod
+        stays Pending with its containers waiting, no container made, nothing retried."""
+        for c in p.pod.spec.containers:
+            bad = config_error(p.pod, c, users[c.name], self.seccomp_dir)
+            if bad is not None:
+                p.waiting[c.name] = bad
+                self.d.events.emit("pod", "failed", p.pod.metadata.name,
+                                   {"container": c.name, "reason": bad[0],
+                                    "error": f"Error: {bad[1]}"})  # fmt: skip
+        if p.waiting:
+            self.on_change()
+        return bool(p.waiting)
 
     async def _pull_images(self, p: _Pod) -> None:
         """Each container's image present as its ``imagePullPolicy`` says, with the pod's
@@ -766,7 +844,7 @@ class EnginePodBackend:
             restarting=frozenset(p.restarting), scheduled=p.scheduled, reason=p.reason,
             message=p.message, start_time=p.start_time, ready_since=p.ready_since,
             terminating=p.terminating,
-            pod_ip=_pod_ip(self.d, first),
+            pod_ip=_pod_ip(self.d, first), waiting=p.waiting,
         )  # fmt: skip
 
     async def restart_container(self, namespace: str, name: str, container: str) -> None:
