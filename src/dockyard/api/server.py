@@ -843,6 +843,14 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m dockyard.api.server --root R --run-root RR`` (what the CLI starts)."""
     args = sys.argv[1:] if argv is None else argv
     opts = dict(zip(args[::2], args[1::2], strict=False))
+    if os.geteuid() != 0 or "_DOCKYARD_ROOTLESS" in os.environ:  # rootless: docs/rootless.md
+        from dockyard.engine.rootless import enter
+
+        try:
+            enter()
+        except DockyardError as e:
+            print(f"dockyardd: {e}", file=sys.stderr)
+            return 1
     root = Path(opts.get("--root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard")
     run_root = Path(
         opts.get("--run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard"

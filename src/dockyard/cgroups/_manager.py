@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dockyard.cgroups._base import Clock
 from dockyard.cgroups._fs import CgroupFs
 from dockyard.cgroups._paths import Mode, detect_mode, relative_path
@@ -11,7 +13,6 @@ from dockyard.linux.fspath import FsPath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import os
     from pathlib import Path
     from typing import Protocol
 
@@ -130,6 +131,8 @@ def create_manager(
     """
     from dockyard.cgroups import _paths
 
+    if fs is None and os.environ.get("DOCKYARD_CGROUPS") == "disabled":  # rootless, no delegation
+        return NullManager(path)
     root = FsPath(root)
     if "/" not in path and path.count(":") == 2:  # slice:prefix:name, the systemd driver
         from dockyard.cgroups.systemd import SystemdManager

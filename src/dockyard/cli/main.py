@@ -213,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
             args = _parse(module, name, cmd_args)
         except SystemExit as exc:
             return 0 if exc.code == 0 else 125
+    if os.geteuid() != 0 or "_DOCKYARD_ROOTLESS" in os.environ:  # rootless: docs/rootless.md
+        from dockyard.engine.rootless import enter
+
+        try:
+            enter(name)
+        except DockyardError as exc:
+            print(f"dockyard: {exc}", file=sys.stderr)
+            return 125
     root = str(opts.get("root") or os.environ.get("DOCKYARD_ROOT") or "/var/lib/dockyard")
     run_root = str(opts.get("run-root") or os.environ.get("DOCKYARD_RUN_ROOT") or "/run/dockyard")
     ctx = Context(root, run_root, bool(opts.get("debug")))

@@ -127,6 +127,8 @@ def start_with_systemd(root: str, run_root: str, log: str) -> bool:
     """
     if os.environ.get("DOCKYARD_AUTOSTART") == "fork" or not systemd_booted() or _in_leaf():
         return False
+    if os.environ.get("_DOCKYARD_ROOTLESS"):  # the daemon must stay in the user's namespaces
+        return False
     if (root, run_root) == (DEFAULT_ROOT, DEFAULT_RUN_ROOT) and os.path.exists(UNIT_PATH):
         argv = ["systemctl", "start", UNIT_NAME]
     else:

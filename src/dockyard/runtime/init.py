@@ -254,9 +254,12 @@ def container_main(req: InitRequest) -> None:
         if "cgroup" in new_ns:
             sc.unshare(c.CLONE_NEWCGROUP)  # after the caller put B in its cgroup
 
+    from dockyard.linux.userns import running_in_userns  # rootless: devices bound, not made
+
     ctx = mounts.RootfsContext(
-        req.rootfs, req.bundle, userns=userns, cgroupns="cgroup" in new_ns, before_cgroup=go
-    )
+        req.rootfs, req.bundle, userns=userns or running_in_userns(),
+        cgroupns="cgroup" in new_ns, before_cgroup=go,
+    )  # fmt: skip
     # the exec fifo, opened while this process has the host's ids (the state directory is
     # 0700; the user namespace's root may be another host uid)
     fifo_fd = _open_fifo(req.fifo) if req.fifo else None
