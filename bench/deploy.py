@@ -8,10 +8,16 @@ is :func:`bench.refdocker.docker_daemon` (its own namespaces too). Measured:
    pods, against 50 sequential ``docker run -d`` and ``podman run -d --network none`` of the
    same image; rounds alternate the engines (round robin), medians compared. Target
    dockyard ≤ 0.2x docker.
-2. **Service throughput** (``wrk``, keep-alive clients, busybox ``httpd`` pods): through the
-   Service's NodePort (kernel DNAT over 3 pods) vs straight to one pod vs ``haproxy``
-   (roundrobin over the same 3 pods, ``mode http`` and ``mode tcp``), alternating. Targets
-   NodePort ≥ 1.0x haproxy (the better of the two modes) and ≥ 0.9x direct.
+2. **Service throughput** (``wrk``, keep-alive clients): 3 nginx pods (Debian's nginx in an
+   image built from ``bench/images/nginx`` on ``debian:bookworm-slim``, cached in
+   ``.cache/images``; see :func:`nginx_archive`) behind a NodePort Service. Requests/s straight
+   to one pod, through the ClusterIP and the NodePort (kernel DNAT over the 3 pods), and through
+   ``haproxy`` (roundrobin over the same pods, ``mode http`` and ``mode tcp``); the targets
+   alternate round by round, medians of ``BENCH_WRK_ROUNDS`` rounds with their spread, ratios
+   to direct. Targets NodePort ≥ 1.0x haproxy (the better mode) and ≥ 0.9x direct. If the image
+   cannot be built the backend is busybox ``httpd`` (it forks per request, so it, not the load
+   balancer, is measured), and the report says so. ``BENCH_SERVICE_BACKEND=busybox`` asks for
+   it. :mod:`bench.before_after` runs this section and ``run --rm`` against an older commit.
 3. **HPA reaction**: a CPU-bound pod (request 100m, limit 500m, target 50 %) starts burning;
    seconds to the scale-up decision (the Deployment's replicas change) and to the new
    replicas being ready, with the daemon's default HPA sync period (15 s, as Kubernetes;
@@ -23,6 +29,8 @@ Needs root, ``wrk`` and ``haproxy`` (Debian packages; reported as n/a when missi
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
@@ -34,6 +42,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +50,7 @@ from bench.common import IMAGE_CACHE, VENV_BIN, NsHolder, stop_dockyardd, tool
 
 REPLICAS = int(os.environ.get("BENCH_DEPLOY_REPLICAS", "50"))
 ROUNDS = int(os.environ.get("BENCH_DEPLOY_ROUNDS", "2"))
-WRK_ROUNDS = int(os.environ.get("BENCH_WRK_ROUNDS", "3"))
+WRK_ROUNDS = int(os.environ.get("BENCH_WRK_ROUNDS", "5"))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "5"))
 WRK_CONNS = int(os.environ.get("BENCH_WRK_CONNECTIONS", "24"))
 HPA_SYNC = os.environ.get("BENCH_HPA_SYNC", "15")
@@ -62,7 +71,7 @@ spec:
       containers:
       - {{name: s, image: "busybox:latest", command: ["sleep", "3600"]}}
 """
-WEB = f"""\
+WEB = """\
 apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: web}}
@@ -75,8 +84,7 @@ spec:
       terminationGracePeriodSeconds: 1
       containers:
       - name: web
-        image: busybox:latest
-        command: ["sh", "-c", "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        image: {image}{command}
         ports: [{{containerPort: 8080, name: http}}]
         readinessProbe: {{tcpSocket: {{port: http}}, periodSeconds: 1}}
 ---
@@ -86,8 +94,14 @@ metadata: {{name: web}}
 spec:
   type: NodePort
   selector: {{app: web}}
-  ports: [{{port: 80, targetPort: http, nodePort: {NODE_PORT}}}]
-"""  # noqa: E501
+  ports: [{{port: 80, targetPort: http, nodePort: {node_port}}}]
+"""
+BUSYBOX_HTTPD = (
+    '\n        command: ["sh", "-c", "mkdir -p /www && echo hello > /www/index.html && '
+    'exec httpd -f -p 8080 -h /www"]'
+)
+NGINX_RECIPE = Path(__file__).resolve().parent / "images" / "nginx"
+NGINX_IMAGE = "dybench/nginx:1"
 BURN = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -136,19 +150,30 @@ backend be
 
 
 class Dockyard:
-    """dockyardd in ``holder``'s namespaces; the CLI goes in with ``nsenter``."""
+    """dockyardd in ``holder``'s namespaces; the CLI goes in with ``nsenter``.
 
-    def __init__(self, holder: NsHolder, work: Path, *settings: str) -> None:
+    ``src``: run another checkout's ``src`` (an older commit's worktree) with this venv: the
+    daemon gets it first on ``PYTHONPATH`` (its launchers inherit its ``sys.path``), the CLI
+    is a copy of the venv's fast launcher with that ``src`` in place of this one's."""
+
+    def __init__(self, holder: NsHolder, work: Path, *settings: str,
+                 src: Path | None = None) -> None:  # fmt: skip
         self.holder = holder
         self.root, self.run_root = work / "root", work / "run"
         self.root.mkdir(parents=True, exist_ok=True)
         self.run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env = None
+        self.cli = CLI
+        if src is not None:
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            self.cli = [str(_launcher(src, work / "dockyard"))]
         with open(self.root / "daemon.log", "ab") as log:
             self.proc = subprocess.Popen(
                 holder.wrap([str(VENV_BIN / "python"), "-m", "dockyard.api.server",
                              "--root", str(self.root), "--run-root", str(self.run_root),
                              *settings]),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env=env,
             )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -164,7 +189,7 @@ class Dockyard:
 
     def argv(self, *args: str) -> list[str]:
         return self.holder.wrap(
-            [*CLI, "--root", str(self.root), "--run-root", str(self.run_root), *args]
+            [*self.cli, "--root", str(self.root), "--run-root", str(self.run_root), *args]
         )
 
     def run(self, *args: str, input: str | None = None, check: bool = True) -> str:
@@ -218,6 +243,19 @@ class Dockyard:
         stop_dockyardd(self.run_root)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
+
+
+def _launcher(src: Path, dest: Path) -> Path:
+    """The venv's ``dockyard`` launcher (tools/write-launchers.py) running ``src``."""
+    from bench.common import REPO
+
+    text = (VENV_BIN / "dockyard").read_text()
+    mine = f"sys.path[:0] = [{str(REPO / 'src')!r}]"
+    if mine not in text:
+        raise RuntimeError(f"{VENV_BIN / 'dockyard'}: not a launcher of {REPO} (make setup)")
+    dest.write_text(text.replace(mine, f"sys.path[:0] = [{str(src)!r}]"))
+    dest.chmod(0o755)
+    return dest
 
 
 def _wait(fn: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
@@ -343,6 +381,197 @@ def _replicas_section(dy: Dockyard, work: Path) -> str:
 # --- 2. Service throughput ---------------------------------------------------------------
 
 
+@dataclass
+class Backend:
+    """What the web pods run: an image and the manifest's ``command`` (YAML, or empty)."""
+
+    name: str
+    image: str
+    command: str = ""
+    note: str = ""
+
+
+BUSYBOX_BACKEND = Backend("busybox httpd", "busybox:latest", BUSYBOX_HTTPD)
+
+
+def _recipe_digest() -> str:
+    h = hashlib.sha256()
+    for f in sorted(NGINX_RECIPE.rglob("*")):
+        if f.is_file():
+            h.update(f.relative_to(NGINX_RECIPE).as_posix().encode() + b"\0")
+            h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def nginx_archive(work: Path) -> Path:
+    """The nginx backend's OCI archive in ``.cache/images``, built on first use.
+
+    Named after a digest of ``bench/images/nginx``, so an edited recipe gets a new one. Built
+    by ``dockyard build`` in a scratch store that holds ``debian:bookworm-slim`` from ``make
+    images`` (its RUN step installs Debian's nginx from the mirror the base image's apt
+    sources name, through the build's sandbox network), then saved; the scratch store is
+    removed. RuntimeError when it cannot be built."""
+    archive = IMAGE_CACHE / f"bench-nginx_{_recipe_digest()}.tar"
+    if archive.is_file():
+        return archive
+    base = IMAGE_CACHE / "debian_bookworm-slim.tar"
+    if not base.is_file():
+        raise RuntimeError(f"{base} is missing (make images)")
+    d = Path(tempfile.mkdtemp(prefix="nginx-build-", dir=work))
+    cli = [*CLI, "--root", str(d / "root"), "--run-root", str(d / "run")]
+    tmp = archive.with_suffix(".tmp")
+    steps = [("load", "-i", str(base)),
+             ("build", "-q", "-t", NGINX_IMAGE, str(NGINX_RECIPE)),
+             ("save", "-o", str(tmp), NGINX_IMAGE)]  # fmt: skip
+    try:
+        for args in steps:
+            p = subprocess.run([*cli, *args], capture_output=True, text=True, check=False,
+                               timeout=900)  # fmt: skip
+            if p.returncode != 0:
+                why = (p.stderr or p.stdout).strip().splitlines()
+                raise RuntimeError(f"dockyard {args[0]}: {why[-1] if why else p.returncode}")
+        tmp.replace(archive)
+    finally:
+        tmp.unlink(missing_ok=True)
+        stop_dockyardd(d / "run")  # none is started for load/build/save; in case one was
+        _unmount_under(d)
+        shutil.rmtree(d, ignore_errors=True)
+    return archive
+
+
+def load_backend(dy: Dockyard, work: Path) -> Backend:
+    """The nginx backend loaded into ``dy``; busybox httpd, with a note saying why, when the
+    image cannot be built (or ``BENCH_SERVICE_BACKEND=busybox``)."""
+    if os.environ.get("BENCH_SERVICE_BACKEND", "nginx") == "busybox":
+        return BUSYBOX_BACKEND
+    try:
+        dy.run("load", "-i", str(nginx_archive(work)))
+    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+        return Backend(
+            BUSYBOX_BACKEND.name, BUSYBOX_BACKEND.image, BUSYBOX_BACKEND.command,
+            f"backend: busybox httpd, not nginx (the nginx image could not be built: {e}); "
+            "it forks per request, so these figures measure it, not the load balancer",
+        )  # fmt: skip
+    return Backend("nginx", NGINX_IMAGE)
+
+
+def deploy_web(dy: Dockyard, backend: Backend) -> tuple[list[str], dict[str, str]]:
+    """3 ``backend`` pods behind a NodePort Service: the pods' addresses and the URLs of
+    one pod, the ClusterIP and the NodePort on 127.0.0.1."""
+    dy.run("apply", "-f", "-", input=WEB.format(image=backend.image, command=backend.command,
+                                                node_port=NODE_PORT))  # fmt: skip
+    _wait(lambda: dy.ready("app=web") == 3, 120, "3 web pods", 0.2)
+    _default_route(dy.holder)
+    ips = sorted(p["status"]["podIP"] for p in dy.pods("app=web"))
+    vip = json.loads(dy.run("get", "svc", "web", "-o", "json"))["spec"]["clusterIP"]
+    return ips, {
+        DIRECT: f"http://{ips[0]}:8080/",
+        "ClusterIP (3 pods, nft DNAT)": f"http://{vip}:80/",
+        NODEPORT: f"http://127.0.0.1:{NODE_PORT}/",
+    }
+
+
+def _default_route(holder: NsHolder) -> None:
+    """A default route in ``holder``'s namespace (a veth pair), as a host has one: a
+    ClusterIP is routed before the output hook rewrites it, so with only ``lo`` and the
+    bridge the client gets "network is unreachable". Goes with the namespace."""
+    if subprocess.run(holder.wrap(["ip", "route", "show", "default"]), capture_output=True,
+                      text=True, check=False).stdout.strip():  # fmt: skip
+        return
+    for cmd in (["ip", "link", "add", "dybench-up", "type", "veth", "peer", "dybench-up1"],
+                ["ip", "link", "set", "dybench-up1", "up"],
+                ["ip", "link", "set", "dybench-up", "up"],
+                ["ip", "route", "add", "default", "dev", "dybench-up"]):  # fmt: skip
+        p = subprocess.run(holder.wrap(cmd), capture_output=True, text=True, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: {p.stderr.strip()}")
+
+
+def remove_web(dy: Dockyard) -> None:
+    dy.run("delete", "deploy", "web", check=False)
+    dy.run("delete", "svc", "web", check=False)
+
+
+DIRECT = "direct to one pod"
+NODEPORT = "NodePort 127.0.0.1 (3 pods, nft DNAT)"
+
+
+def _start_haproxy(holder: NsHolder, work: Path, ips: list[str],
+                   procs: list[subprocess.Popen[bytes]]) -> dict[str, str]:  # fmt: skip
+    """haproxy (``mode http`` and ``mode tcp``) over ``ips`` in ``holder``; appends to
+    ``procs`` as it starts them; their URLs once each listens."""
+    servers = "\n".join(f"    server p{i} {ip}:8080" for i, ip in enumerate(ips))
+    targets: dict[str, str] = {}
+    for mode, port in (("http", 18080), ("tcp", 18081)):
+        cfg = work / f"haproxy-{mode}.cfg"
+        cfg.write_text(HAPROXY.format(mode=mode, port=port, servers=servers))
+        procs.append(subprocess.Popen(
+            holder.wrap(["haproxy", "-db", "-f", str(cfg)]),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        ))  # fmt: skip
+        targets[f"haproxy mode {mode} (3 pods)"] = f"http://127.0.0.1:{port}/"
+    for url in targets.values():
+        _wait(functools.partial(_answers, holder, url), 10, f"haproxy on {url}", 0.05)
+    return targets
+
+
+def _answers(holder: NsHolder, url: str) -> bool:
+    p = subprocess.run(holder.wrap(["wrk", "-t", "1", "-c", "1", "-d", "1s", url]),
+                       capture_output=True, text=True, check=False, timeout=30)  # fmt: skip
+    return p.returncode == 0 and "Requests/sec" in p.stdout and "Socket errors" not in p.stdout
+
+
+@dataclass
+class Point:
+    """One thing wrk measures: a name, the namespaces wrk runs in, a URL."""
+
+    name: str
+    holder: NsHolder
+    url: str
+
+
+def measure_rates(points: Sequence[Point], rounds: int) -> tuple[dict[str, list[float]],
+                                                                 dict[str, str]]:  # fmt: skip
+    """``rounds`` wrk runs per point, alternating: each round runs every point once, the
+    order rotating by one each round (a change in the shared machine's load falls on all
+    alike). A point that fails is dropped from later rounds and its error kept."""
+    rates: dict[str, list[float]] = {pt.name: [] for pt in points}
+    errors: dict[str, str] = {}
+    for pt in points:  # warm-up: connections, conntrack, the pods' workers
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+            _wrk_short(pt.holder, pt.url)
+    for rnd in range(rounds):
+        k = rnd % len(points)
+        for pt in [*points[k:], *points[:k]]:
+            if pt.name in errors:
+                continue
+            try:
+                rates[pt.name].append(_wrk(pt.holder, pt.url))
+            except (RuntimeError, subprocess.SubprocessError) as e:
+                errors[pt.name] = str(e)
+    return rates, errors
+
+
+def rate_lines(rates: dict[str, list[float]], errors: dict[str, str]) -> list[str]:
+    """One line per point: median, spread (min-max; half of it in % of the median), samples."""
+    lines = [f"{'':<44} {'median':>8} {'spread':>16}  samples"]
+    for n, xs in rates.items():
+        if not xs:
+            lines.append(f"{n:<44} {'n/a':>8}  ({errors.get(n, 'no sample')})")
+            continue
+        m = statistics.median(xs)
+        spread = f"{min(xs):.0f}-{max(xs):.0f}"
+        pct = f"±{(max(xs) - min(xs)) / 2 / m * 100:.0f}%" if m else ""
+        lines.append(f"{n:<44} {m:8.0f} {spread:>11} {pct:>4}  "
+                     f"({', '.join(f'{x:.0f}' for x in xs)})")  # fmt: skip
+    return lines
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
 def _wrk(holder: NsHolder, url: str) -> float:
     p = subprocess.run(
         holder.wrap(["wrk", "-t", "2", "-c", str(WRK_CONNS), "-d", f"{WRK_SECONDS}s", url]),
@@ -362,78 +591,54 @@ def _wrk(holder: NsHolder, url: str) -> float:
 def _throughput_section(dy: Dockyard, work: Path) -> str:
     if not tool("wrk"):
         return "== Service throughput: n/a (wrk is not installed: apt-get install wrk)"
-    dy.run("apply", "-f", "-", input=WEB)
-    _wait(lambda: dy.ready("app=web") == 3, 60, "3 web pods", 0.2)
-    ips = sorted(p["status"]["podIP"] for p in dy.pods("app=web"))
-    targets: dict[str, str] = {
-        "NodePort 127.0.0.1 (3 pods, nft DNAT)": f"http://127.0.0.1:{NODE_PORT}/",
-        "direct to one pod": f"http://{ips[0]}:8080/",
-    }
+    backend = load_backend(dy, work)
     procs: list[subprocess.Popen[bytes]] = []
-    notes: list[str] = []
+    notes: list[str] = [backend.note] if backend.note else []
     try:
+        ips, targets = deploy_web(dy, backend)
         if tool("haproxy"):
-            servers = "\n".join(f"    server p{i} {ip}:8080" for i, ip in enumerate(ips))
-            for mode, port in (("http", 18080), ("tcp", 18081)):
-                cfg = work / f"haproxy-{mode}.cfg"
-                cfg.write_text(HAPROXY.format(mode=mode, port=port, servers=servers))
-                procs.append(subprocess.Popen(
-                    dy.holder.wrap(["haproxy", "-db", "-f", str(cfg)]),
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, start_new_session=True,
-                ))  # fmt: skip
-                targets[f"haproxy mode {mode} (3 pods)"] = f"http://127.0.0.1:{port}/"
-            time.sleep(0.5)
+            targets.update(_start_haproxy(dy.holder, work, ips, procs))
         else:
             notes.append("haproxy: n/a (not installed: apt-get install haproxy)")
-        names = list(targets)
-        rates: dict[str, list[float]] = {n: [] for n in names}
-        errors: dict[str, str] = {}
-        for n in names:  # warm-up
-            with contextlib.suppress(RuntimeError):
-                _wrk_short(dy.holder, targets[n])
-        for rnd in range(WRK_ROUNDS):
-            k = rnd % len(names)
-            for n in [*names[k:], *names[:k]]:
-                if n in errors:
-                    continue
-                try:
-                    rates[n].append(_wrk(dy.holder, targets[n]))
-                except (RuntimeError, subprocess.SubprocessError) as e:
-                    errors[n] = str(e)
+        rates, errors = measure_rates(
+            [Point(n, dy.holder, u) for n, u in targets.items()], WRK_ROUNDS
+        )
     finally:
         for p in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(5)
-        dy.run("delete", "deploy", "web", check=False)
-        dy.run("delete", "svc", "web", check=False)
-    lines = [f"== Service throughput: wrk -t2 -c{WRK_CONNS} -d{WRK_SECONDS}s, busybox httpd "
-             f"(requests/s, median of {WRK_ROUNDS} alternating rounds)"]  # fmt: skip
-    med: dict[str, float] = {}
-    for n in names:
-        if rates[n]:
-            med[n] = statistics.median(rates[n])
-            lines.append(f"{n:<40} {med[n]:10.0f}  ({', '.join(f'{x:.0f}' for x in rates[n])})")
-        else:
-            lines.append(f"{n:<40}        n/a  ({errors.get(n, '')})")
-    np_ = med.get(names[0])
+        remove_web(dy)
+    lines = [f"== Service throughput: wrk -t2 -c{WRK_CONNS} -d{WRK_SECONDS}s, {backend.name} "
+             f"(requests/s, {WRK_ROUNDS} alternating rounds)",
+             *rate_lines(rates, errors)]  # fmt: skip
+    med = {n: m for n, xs in rates.items() if (m := _median(xs)) is not None}
+    direct = med.get(DIRECT)
+    for n, m in med.items():
+        if direct and n != DIRECT:
+            target = "  (target >= 0.9x) " + ("ok" if m / direct >= 0.9 else "MISSED")
+            lines.append(f"ratio {n} / direct: {m / direct:.2f}x"
+                         f"{target if n == NODEPORT else ''}")  # fmt: skip
     hap = [v for k, v in med.items() if k.startswith("haproxy")]
-    if np_ is not None and hap:
-        ratio = np_ / max(hap)
+    if NODEPORT in med and hap:
+        ratio = med[NODEPORT] / max(hap)
         lines.append(f"ratio NodePort / best haproxy: {ratio:.2f}x (target >= 1.0x) "
                      f"{'ok' if ratio >= 1.0 else 'MISSED'}")  # fmt: skip
-    if np_ is not None and names[1] in med:
-        ratio = np_ / med[names[1]]
-        lines.append(f"ratio NodePort / direct: {ratio:.2f}x (target >= 0.9x) "
-                     f"{'ok' if ratio >= 0.9 else 'MISSED'}")  # fmt: skip
     return "\n".join(lines + notes)
 
 
 def _wrk_short(holder: NsHolder, url: str) -> None:
     subprocess.run(holder.wrap(["wrk", "-t", "1", "-c", "4", "-d", "1s", url]),
                    capture_output=True, check=False, timeout=30)  # fmt: skip
+
+
+def _unmount_under(path: Path) -> None:
+    """Lazily unmount whatever is still mounted beneath ``path`` (deepest first)."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if str(path) in line]
+    for p in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], capture_output=True, check=False)
 
 
 # --- 3. HPA ----------------------------------------------------------------------------------
@@ -499,10 +704,7 @@ def main() -> str:
         time.sleep(1.0)
         if holder is not None:
             holder.close()
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f if str(work) in line]
-        for p in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", p], capture_output=True, check=False)
+        _unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
 
