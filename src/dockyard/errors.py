@@ -16,10 +16,14 @@ Messages name the operation and the object, lower-case, with no trailing
 period: ``load image.tar: layer 2: path escapes root: ../etc/passwd``.
 Only ``dockyard.cli`` turns these into exit codes; nothing else prints or exits.
 A cleanup failure is attached to the original error (``add_note``), it never
-replaces it.
+replaces it: :func:`undo` runs cleanup steps that way.
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "AlreadyExists",
@@ -31,6 +35,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Unavailable",
+    "undo",
 ]
 
 
@@ -70,3 +75,13 @@ class Unavailable(DockyardError):
 
 class Internal(DockyardError):
     """A bug, or an answer from the kernel that should not happen."""
+
+
+def undo(err: BaseException, steps: Sequence[Callable[[], object]]) -> None:
+    """Run cleanup ``steps`` (last first) after ``err``; their failures become notes on
+    ``err``, which the caller then raises: the first failure stays the one reported."""
+    for step in reversed(steps):
+        try:
+            step()
+        except Exception as e:
+            err.add_note(f"cleanup: {e}")

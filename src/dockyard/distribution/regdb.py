@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.errors import Unavailable
+from dockyard.store.sqlite import migrate
 
 __all__ = ["ManifestRow", "RegistryDB", "UploadRow"]
 
@@ -136,7 +137,7 @@ class RegistryDB:
         conn.execute("PRAGMA synchronous = FULL")
         with self._lock:
             if not self._migrated:
-                _migrate(conn)
+                migrate(conn, _SCHEMA)
                 self._migrated = True
         self._local.conn = conn
         return conn
@@ -330,18 +331,3 @@ class RegistryDB:
 
 def _ensure_repo(c: sqlite3.Connection, repo: str) -> None:
     c.execute("INSERT OR IGNORE INTO repos VALUES (?, ?)", (repo, time.time()))
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        for i, script in enumerate(_SCHEMA[version:], start=version + 1):
-            for stmt in script.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute(f"PRAGMA user_version = {i}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -870,13 +870,3 @@ def _seconds_between(a: str | None, b: str | None) -> float:
     except ValueError:
         return 0.0
     return (fb - fa).total_seconds()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

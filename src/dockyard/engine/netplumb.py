@@ -52,6 +52,7 @@ from dockyard.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    undo,
 )
 from dockyard.oci import fastjson
 from dockyard.records import asdict, replace
@@ -275,14 +276,6 @@ def _now() -> str:
     from dockyard.engine.logfile import format_time
 
     return format_time(time.time_ns())
-
-
-def _undo(err: BaseException, steps: list[Callable[[], object]]) -> None:
-    for step in reversed(steps):
-        try:
-            step()
-        except Exception as e:
-            err.add_note(f"cleanup: {e}")
 
 
 # Spare endpoints: host veth ends "dys" + 10 hex (container ids are hex: theirs never start
@@ -692,7 +685,7 @@ class NetPlumb:
             self._set_netns(rec.id, path)
             self._record_settings(rec.id, eps, ports)
         except BaseException as e:
-            _undo(e, done)
+            undo(e, done)
             if isinstance(e, DockyardError):
                 raise _start_error(rec, e) from None
             raise
@@ -944,7 +937,7 @@ class NetPlumb:
         try:
             self._save_network(net)
         except BaseException as e:
-            _undo(e, [lambda: self.mgr.remove(net)])
+            undo(e, [lambda: self.mgr.remove(net)])
             raise
         await self._start_dns(net)
         self.d.events.emit("network", "create", net.id, {"name": net.name, "type": "bridge"})
@@ -1018,7 +1011,7 @@ class NetPlumb:
                         rec.id, self.netns_path(rec.id), addr, ifname=ifname,
                         default_route=not eps, aliases=tuple(aliases)))  # fmt: skip
                 except BaseException as e:
-                    _undo(e, [lambda: ipam.release(net, addr)])
+                    undo(e, [lambda: ipam.release(net, addr)])
                     raise
                 self._save_endpoint(ep)
                 eps.append(ep)

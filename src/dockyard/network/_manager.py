@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network
 from typing import TypeVar
 
-from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound, undo
 from dockyard.network._links import (
     bridge_ports,
     configure_container_side,
@@ -61,15 +61,6 @@ __all__ = ["NetworkManager"]
 
 T = TypeVar("T")
 _IFNAME = re.compile(r"[a-z][a-z0-9]{0,14}")
-
-
-def _undo(err: BaseException, steps: Sequence[Callable[[], object]]) -> None:
-    """Run cleanup ``steps`` (last first); their failures become notes on ``err``."""
-    for step in reversed(steps):
-        try:
-            step()
-        except Exception as e:
-            err.add_note(f"cleanup: {e}")
 
 
 def _within(e: DockyardError, what: str) -> DockyardError:
@@ -149,7 +140,7 @@ class NetworkManager:
                 self.nft.add(network_rules(net), [net.owner], what)
             except DockyardError as e:
                 if created:
-                    _undo(e, [lambda: self._host(delete_link, net.bridge)])
+                    undo(e, [lambda: self._host(delete_link, net.bridge)])
                 raise
 
     def remove(self, net: NetworkState) -> None:
@@ -211,7 +202,7 @@ class NetworkManager:
                 self.nft.append([*drops, *guard_rules(ep), *endpoint_rules(ep)], what)
                 self._stale_guards.difference_update(stale)
             except DockyardError as e:
-                _undo(e, done)
+                undo(e, done)
                 raise _within(e, what) from e
             self._reservations[ep.owner] = held
             return ep
@@ -245,7 +236,7 @@ class NetworkManager:
                 new = replace(new, ports=tuple(r.binding for r in held))
                 self.nft.add(endpoint_rules(new), [new.owner], what)
             except DockyardError as e:
-                _undo(e, done)
+                undo(e, done)
                 raise _within(e, what) from e
             self._reservations[new.owner] = held
             return new

@@ -32,6 +32,7 @@ import os
 from dockyard.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from dockyard.oci import fastjson
 from dockyard.records import field, record
+from dockyard.store.sqlite import migrate
 
 TYPE_CHECKING = False  # ``typing`` and ``pathlib`` cost a start-up; mypy honours this
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ class StateDB:
         self._local.pid = os.getpid()
         with self._lock:
             if not self._migrated:
-                _migrate(conn)
+                migrate(conn, MIGRATIONS)
                 self._migrated = True
         return conn
 
@@ -490,22 +491,3 @@ class _Transaction:
     ) -> None:
         assert self._conn is not None
         self._conn.execute("ROLLBACK" if kind is not None else "COMMIT")
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations not yet run; the common case (none) reads one pragma and takes
-    no write lock."""
-    if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= len(MIGRATIONS):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {i}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
