@@ -161,6 +161,7 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
         device_cgroup_rules=_strs(hc, "DeviceCgroupRules"),
         pid_mode=_namespace_mode(hc, "PidMode", ("", "host")),
         uts_mode=_namespace_mode(hc, "UTSMode", ("", "host")),
+        userns=_userns_mode(hc),
         sysctls=dict(_get(hc, "Sysctls", dict, {})),
         init=bool(_get(hc, "Init", bool, False)),
         oom_score_adj=_get(hc, "OomScoreAdj", int),
@@ -210,6 +211,17 @@ def options_from_create(body: dict[str, Any], name: str | None) -> tuple[RunOpti
     if run.remove and dopts.restart != "no":
         raise InvalidArgument("conflicting options: cannot both remove and restart containers")
     return run, dopts
+
+
+def _userns_mode(hc: dict[str, Any]) -> str:
+    """``HostConfig.UsernsMode``: dockerd's ``host`` or ``""``, podman's ``auto[:size=N]``
+    and ``keep-id`` (engine/userns.py parses it; a bad one is a one-line 400)."""
+    mode = _get(hc, "UsernsMode", str, "") or ""
+    if mode:
+        from dockyard.engine.userns import parse_mode
+
+        parse_mode(mode)
+    return mode
 
 
 def _namespace_mode(hc: dict[str, Any], key: str, known: tuple[str, ...]) -> str:

@@ -862,6 +862,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     manager = opts.get("--cgroup-manager") or os.environ.get("DOCKYARD_CGROUP_MANAGER")
     try:
+        if "--userns-remap" in opts:  # dockerd's flag; the engine reads the environment
+            from dockyard.engine.userns import parse_remap
+
+            os.environ["DOCKYARD_USERNS_REMAP"] = parse_remap(opts["--userns-remap"])
         return serve(root, run_root, hpa_sync_period, manager or "")
     except DockyardError as e:
         print(f"dockyardd: {e}", file=sys.stderr)

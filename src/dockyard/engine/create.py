@@ -57,6 +57,10 @@ def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
 
     if d.admission is not None:
         d.admission(d.root, d.engine.images, opts.image)
+    from dockyard.engine.spec import check_userns
+    from dockyard.engine.userns import daemon_default, effective_mode
+
+    check_userns(opts, effective_mode(opts.userns, daemon_default()).kind)
 
     for v in dopts.volumes:
         parse_volume(v)
@@ -102,10 +106,12 @@ def prepare_container(
         from dockyard.errors import NotFound
 
         raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
-    mounts = _resolve_mounts(d, created, specs)
     spec_path = created.bundle / "config.json"
     spec = json.loads(spec_path.read_text())
-    if mounts["oci"]:
+    created.bundle.chmod(0o710)  # (its parents may become searchable: --userns auto)
+    userns = _user_namespace(d, created, image, opts, spec)
+    mounts = _resolve_mounts(d, created, specs, userns)
+    if mounts["oci"] or userns:
         spec["mounts"].extend(mounts["oci"])
         spec_path.write_text(json.dumps(spec))
     rec = d.engine.db.get_container(created.id)
@@ -117,6 +123,8 @@ def prepare_container(
                                                           "Entrypoint", "WorkingDir", "User")},
         "state": {"restart_count": 0},
     })  # fmt: skip
+    if userns:
+        config["userns"] = userns
     from dockyard.records import replace
 
     rec = replace(rec, config=config)
@@ -124,7 +132,64 @@ def prepare_container(
     return rec
 
 
-def _resolve_mounts(d: Daemon, created: Created, specs: list[MountSpec]) -> dict[str, Any]:
+def _user_namespace(
+    d: Daemon, created: Created, image: Any, opts: RunOptions, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The container's user namespace (engine/userns.py) into ``spec``: for ``auto`` a
+    range taken for it and its root mounted again with the image's files owned by that
+    range; what the record keeps of it (``{}``: none, ``--userns host``)."""
+    from dockyard.engine import userns as u
+    from dockyard.engine.spec import with_user_namespace
+
+    mode = u.effective_mode(opts.userns, u.daemon_default())
+    if mode.kind == "host":
+        return {}
+    if mode.kind == "keep-id":  # as root: the identity (docs/decisions/userns.md)
+        full = [(0, 0, u.FULL)]
+        with_user_namespace(spec, full, full, own_netns=opts.network == "none")
+        return {"mode": "keep-id"}
+    r = u.allocate(d.engine.db, created.id, mode.size)
+    with_user_namespace(spec, *u.id_maps(r), own_netns=opts.network == "none")
+    from dockyard.engine.containers import _umount
+
+    _umount(created.rootfs, known_mounted=True)  # engine.create mounted it unshifted
+    u.make_reachable(str(created.bundle), r)
+    up, work = d.engine.images.snapshots.active(created.id)
+    how = _mount_rootfs(d, created.id, image, r, str(up), str(work), str(created.rootfs))
+    _shift_etc_files(created.bundle, r)
+    return {"mode": "auto", "range": [r.uid_base, r.gid_base, r.size], "rootfs": how}
+
+
+def _mount_rootfs(
+    d: Daemon, cid: str, image: Any, r: Any, upper: str, work: str, target: str
+) -> str:  # fmt: skip
+    from dockyard.engine.userns import mount_rootfs
+
+    scratch = str(d.run_root / "idmap" / cid)
+    return mount_rootfs(d.engine.images, image, r, upper, work, target, scratch)
+
+
+def _range_of(rec: ContainerRecord) -> Any:
+    from dockyard.engine.userns import IdRange
+
+    rng = (rec.config.get("userns") or {}).get("range")
+    return IdRange(*rng) if rng else None
+
+
+def _shift_etc_files(bundle: Any, r: Any) -> None:
+    """``/etc/hostname``, ``hosts``, ``resolv.conf`` owned by the container's root, as
+    dockerd does under ``--userns-remap`` (the container may rewrite them)."""
+    import os
+
+    for name in ("hostname", "hosts", "resolv.conf"):
+        path = os.path.join(bundle, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.lchown(path, r.uid_base, r.gid_base)
+
+
+def _resolve_mounts(
+    d: Daemon, created: Created, specs: list[MountSpec], userns: dict[str, Any] | None = None
+) -> dict[str, Any]:
     import os
 
     store = VolumeStore(d.root)
@@ -151,6 +216,11 @@ def _resolve_mounts(d: Daemon, created: Created, specs: list[MountSpec]) -> dict
 
                 with contextlib.suppress(OSError):
                     copy_up(resolve_in_root(created.rootfs, s.target), vol.path)
+            rng = (userns or {}).get("range")
+            if new and rng:  # a new volume belongs to the container's root
+                from dockyard.engine.userns import IdRange, shift_ids
+
+                shift_ids(str(vol.path), IdRange(*rng))
         oci.append({"destination": s.target, "type": "bind", "source": source, "options": opts})
         records.append({
             "Type": s.type, "Name": name, "Source": source, "Destination": s.target,
@@ -165,12 +235,22 @@ def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: Daemo
     from dockyard.engine.containers import _is_mountpoint, _mount_overlay
 
     rootfs = d.bundle(rec.id) / "rootfs"
+    r = _range_of(rec)
     if not _is_mountpoint(rootfs):
         image = d.engine.images.resolve(rec.image_id)
         up, work = d.engine.images.snapshots.active(rec.id)
-        _mount_overlay(d.engine.images.lowerdirs(image), up, work, rootfs)
+        if r is not None:
+            _mount_rootfs(d, rec.id, image, r, str(up), str(work), str(rootfs))
+        else:
+            _mount_overlay(d.engine.images.lowerdirs(image), up, work, rootfs)
     for ext in d.extensions:
         ext.before_start(rec, opts, dopts)
+    if r is not None:  # (the network renders hosts and resolv.conf at each start; the
+        # daemon's start tightened the root's modes again)
+        from dockyard.engine.userns import make_reachable
+
+        _shift_etc_files(d.bundle(rec.id), r)
+        make_reachable(str(d.bundle(rec.id)), r)
 
 
 def after_stop(d: Daemon, rec: ContainerRecord) -> None:
@@ -184,6 +264,10 @@ def after_stop(d: Daemon, rec: ContainerRecord) -> None:
 def after_remove(d: Daemon, rec: ContainerRecord, volumes: bool) -> None:
     for ext in d.extensions:
         ext.after_remove(rec)
+    if rec.config.get("userns"):
+        from dockyard.engine.userns import release
+
+        release(d.engine.db, rec.id)
     store = VolumeStore(d.root)
     for m in rec.config.get("mounts") or []:
         if m.get("Anonymous") and (volumes or run_remove(rec)):

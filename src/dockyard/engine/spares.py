@@ -106,6 +106,10 @@ class SparePool:
             return None
         if opts.network not in ("none", "default", "bridge"):
             return None
+        from dockyard.engine.userns import wants_userns
+
+        if wants_userns(opts.userns):  # a range and a shifted root each: never ahead
+            return None
         try:
             image = self.d.engine.images.resolve(opts.image)
         except DockyardError:

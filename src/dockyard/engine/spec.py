@@ -333,3 +333,40 @@ def _add_devices(spec: dict[str, Any], opts: RunOptions) -> None:
     spec["mounts"] += edits.mounts
     for name, hooks in edits.hooks.items():
         spec.setdefault("hooks", {}).setdefault(name, []).extend(hooks)
+
+
+def check_userns(opts: RunOptions, mode: str) -> None:
+    """What a user namespace cannot be combined with (dockerd refuses the same under
+    ``--userns-remap`` unless the container asks for ``--userns host``)."""
+    if mode == "host":
+        return
+    for flag, on in (("--privileged", opts.privileged), ("--pid host", opts.pid_mode == "host"),
+                     ("--network host", opts.network == "host"),
+                     ("--uts host", opts.uts_mode == "host")):  # fmt: skip
+        if on:
+            raise InvalidArgument(f"--userns {mode}: cannot be combined with {flag} "
+                                  "(use --userns host)")  # fmt: skip
+
+
+def with_user_namespace(
+    spec: dict[str, Any], uid_maps: list[tuple[int, int, int]],
+    gid_maps: list[tuple[int, int, int]], *, own_netns: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """``spec`` with a user namespace of its own and these ``(inside, host, size)`` maps.
+
+    ``own_netns``: the runtime makes the network namespace (``--network none``), so it
+    belongs to the new user namespace. Otherwise the daemon makes it, it belongs to the
+    host's user namespace, where the container's root holds no rights, and the kernel
+    refuses to mount a sysfs for it (EPERM): the host's ``/sys`` is bound read-only
+    instead, what runc does for rootless containers (it shows the host's network
+    devices under ``/sys/class/net``; docs/decisions/userns.md)."""
+    linux = spec["linux"]
+    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
+    linux["uidMappings"] = [{"containerID": a, "hostID": b, "size": n} for a, b, n in uid_maps]
+    linux["gidMappings"] = [{"containerID": a, "hostID": b, "size": n} for a, b, n in gid_maps]
+    if not own_netns:
+        for m in spec["mounts"]:
+            if m.get("type") == "sysfs" and m.get("destination") == "/sys":
+                m.update(type="bind", source="/sys",
+                         options=["rbind", "nosuid", "noexec", "nodev", "ro"])  # fmt: skip
+    return spec

@@ -23,6 +23,8 @@ dir, which is swept on the next attempt.
 ``lowerdirs(chain_ids)`` lists the ``fs`` dirs top layer first, as the
 ``lowerdir=`` mount option wants.  ``prepare(key)`` makes an active snapshot;
 ``remove(key)`` deletes one (active or committed).
+``shifted_lower_dirs(chain, uid, gid, size)``: the layers with their owners moved into a
+user namespace's id range, for kernels that cannot idmap them (store/shifted.py).
 
 ``adopt(chain_id, upper)`` turns a directory that already is in overlayfs form
 (a build step's upper dir) into the committed snapshot by a rename.  Such a
@@ -209,6 +211,24 @@ class SnapshotStore:
         from pathlib import Path
 
         return [Path(p) for p in self.lower_dirs(chain)]
+
+    def shifted_lower_dirs(
+        self, chain: Sequence[Digest], uid: int, gid: int, size: int
+    ) -> list[str]:
+        """:meth:`lower_dirs` for a container in a user namespace whose 0 is host
+        ``uid``/``gid``, where the filesystem cannot be idmapped: a copy of each layer with
+        its owners shifted into the range (store/shifted.py), made once per layer chain and
+        range under the layer's lock."""
+        from dockyard.store.shifted import shifted_copy
+
+        out = []
+        for cid in reversed(chain):
+            fs = self.layer_dir(cid)
+            if not os.path.isdir(fs):
+                raise NotFound(f"snapshot {cid}: not unpacked")
+            with _Flock(os.path.join(self._root, cid.hex, "lock")):
+                out.append(shifted_copy(fs, uid, gid, size, _boot_id()))
+        return out
 
     def prepare_dirs(self, key: str) -> tuple[str, str]:
         """Create the active snapshot ``key``; return ``(upper, work)``."""

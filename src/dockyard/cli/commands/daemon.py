@@ -25,6 +25,13 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
         help="systemd (a transient scope per container; the default where systemd runs on "
         "cgroup v2) or cgroupfs (beneath the daemon's delegated cgroup)",
     )
+    p.add_argument(
+        "--userns-remap",
+        default=None,
+        metavar="default",
+        help="every container in a user namespace of its own (--userns auto) unless it asks "
+        "for --userns host; ids from /etc/subuid and /etc/subgid of the user dockyard",
+    )
 
 
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
@@ -34,4 +41,10 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
         from dockyard.errors import InvalidArgument
 
         raise InvalidArgument("invalid --hpa-sync-period: must be positive")
+    if args.userns_remap is not None:
+        import os
+
+        from dockyard.engine.userns import parse_remap
+
+        os.environ["DOCKYARD_USERNS_REMAP"] = parse_remap(args.userns_remap)
     return serve(ctx.root, ctx.run_root, args.hpa_sync_period, args.cgroup_manager)
