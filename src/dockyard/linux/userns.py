@@ -42,6 +42,8 @@ __all__ = [
     "running_in_userns",
 ]
 
+_PR_SET_DUMPABLE = 4
+
 # the holder's namespaces, in the order they are joined (user first: it grants the rights
 # the other two need)
 _KINDS = (("user", c.CLONE_NEWUSER), ("mnt", c.CLONE_NEWNS), ("net", c.CLONE_NEWNET))
@@ -215,6 +217,9 @@ def join(pid: int) -> None:
         sc = LibcSyscalls()
         for fd, (_, flag) in zip(fds, _KINDS, strict=True):
             sc.setns(fd, flag)
+        # the new credentials made this process non-dumpable, so its /proc/self files
+        # became the host root's, which the namespace's root cannot write (comm, uid_map)
+        sc.prctl(_PR_SET_DUMPABLE, 1)
         try:
             os.chdir(cwd)
         except OSError:

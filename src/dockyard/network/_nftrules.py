@@ -37,6 +37,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dockyard.network import slirp
 from dockyard.network._links import mac_for
 from dockyard.network._model import Endpoint, NetworkState, PortBinding
 
@@ -201,7 +202,7 @@ def dns_guard(gateway: str) -> list[Json]:
 
 def _dnat(b: PortBinding, address: str, owner: str) -> Json:
     expr: list[Json] = []
-    if b.host_ip:
+    if b.host_ip and not slirp.active():  # rootless: slirp4netns binds the host address
         expr.append(match(payload("ip", "daddr"), b.host_ip))
     expr.append(match(payload(b.proto, "dport"), b.host_port))
     expr.append({"dnat": {"addr": address, "port": b.container_port}})

@@ -6,10 +6,15 @@ import errno
 import socket
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, ip_address
+from typing import TYPE_CHECKING
 
 from dockyard.errors import Conflict, InvalidArgument
+from dockyard.network import slirp
 from dockyard.network._model import PortBinding, PortSpec
 from dockyard.network._netns import in_netns
+
+if TYPE_CHECKING:
+    from dockyard.network.slirp import HostForward
 
 __all__ = ["PortReservation", "parse_publish", "publish_all", "reserve_ports"]
 
@@ -88,12 +93,18 @@ class PortReservation:
     unpublishing. ``binding`` is the resolved mapping.
     """
 
-    def __init__(self, binding: PortBinding, sock: socket.socket) -> None:
+    def __init__(
+        self, binding: PortBinding, sock: socket.socket, forward: HostForward | None = None
+    ) -> None:
         self.binding = binding
         self._sock = sock
+        self._forward = forward  # rootless: slirp4netns's half on the real host
 
     def close(self) -> None:
         self._sock.close()
+        if self._forward is not None:
+            self._forward.close()
+            self._forward = None
 
     def __repr__(self) -> str:
         return f"PortReservation({self.binding})"
@@ -115,9 +126,10 @@ def _reserve_one(spec: PortSpec, container: str) -> PortReservation:
     last = spec.host_port_end or spec.host_port
     where = f"{ip or '0.0.0.0'}:{spec.host_port}" if spec.host_port else (ip or "0.0.0.0")
     what = f"publish {where}/{spec.proto} for container {container}"
+    api = slirp.active()  # rootless: the host address is slirp4netns's, the port ours too
     for port in range(spec.host_port, last + 1) if spec.host_port else [0]:
         try:
-            sock = _bind(ip, port, spec.proto)
+            sock = _bind("" if api else ip, port, spec.proto)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 continue
@@ -125,7 +137,20 @@ def _reserve_one(spec: PortSpec, container: str) -> PortReservation:
                 raise InvalidArgument(f"{what}: {ip} is not an address of this host") from None
             raise Conflict(f"{what}: {(e.strerror or str(e)).lower()}") from None
         bound = sock.getsockname()[1]
-        return PortReservation(PortBinding(ip, bound, spec.container_port, spec.proto), sock)
+        forward = None
+        if api:
+            try:
+                forward = slirp.add_forward(api, spec.proto, ip, bound)
+            except Conflict:
+                sock.close()
+                if last != spec.host_port:
+                    continue
+                raise Conflict(f"{what}: port is already allocated on the host") from None
+            except BaseException:
+                sock.close()
+                raise
+        binding = PortBinding(ip, bound, spec.container_port, spec.proto)
+        return PortReservation(binding, sock, forward)
     if last != spec.host_port:
         raise Conflict(f"{what}: no free port in {spec.host_port}-{last}")
     raise Conflict(f"{what}: port is already allocated")

@@ -209,11 +209,22 @@ def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
 INIT_COMM = b"dockyard-init"  # B's name until execve gives it the program's (runtime.kill)
 
 
+def _set_name(sc: Syscalls, name: bytes) -> None:
+    """``prctl(PR_SET_NAME)``: the comm of this (single-threaded) process, no /proc needed."""
+    import ctypes
+
+    buf = ctypes.create_string_buffer(name)
+    sc.prctl(15, ctypes.addressof(buf))  # PR_SET_NAME
+
+
 def _stage_b(req: InitRequest) -> None:
     try:
         os.close(req.pid_w)
-        with open("/proc/self/comm", "wb") as f:
-            f.write(INIT_COMM)
+        try:
+            with open("/proc/self/comm", "wb") as f:
+                f.write(INIT_COMM)
+        except PermissionError:  # rootless, non-dumpable: /proc/self is the host root's
+            _set_name(req.syscalls, INIT_COMM)
         from dockyard.runtime import mounts  # noqa: F401  (while the caller makes the cgroup)
 
         _preload(req.spec)
