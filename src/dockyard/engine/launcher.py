@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import signal
 import socket
 import sys
 import time
@@ -86,20 +88,39 @@ def main(args: list[str]) -> int:
     if not os.access(path, os.X_OK):
         path = ""
     dec = Decoder()
-    sock.settimeout(1.0)
+    # reap at once on SIGCHLD: a holder the shim let go may have left us the zombie of an
+    # exec'd process, and the init of its PID namespace cannot finish dying (nor report its
+    # exit) until that zombie is reaped (docs/decisions/orchestrator-endpoints-leave-
+    # before-sigterm.md, "pods with exec probes")
+    woken_r, woken_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, _on_child)
+    signal.set_wakeup_fd(woken_w, warn_on_full_buffer=False)
     try:
         while True:
-            try:
+            readable, _, _ = select.select([sock.fileno(), woken_r], [], [], 1.0)
+            more = True
+            if sock.fileno() in readable:
                 more = recv_into(sock, dec)
-            except TimeoutError:
-                more = True
             for msg, fds in dec.messages():
                 _launch(rt, run_root, path, msg, fds)
+            if woken_r in readable:
+                _drain(woken_r)
             _reap()
             if not more:
                 return 0
     finally:
+        signal.set_wakeup_fd(-1)
         dec.close()
+
+
+def _on_child(_signum: int, _frame: object) -> None:
+    """SIGCHLD: nothing here; the wake-up byte makes the loop reap."""
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            pass
 
 
 def _reap() -> None:
@@ -203,6 +224,8 @@ def _holder_main(
     answer_sock = socket.socket(fileno=named["answer"])
     console: str | None = None
     try:
+        signal.set_wakeup_fd(-1)  # the launcher's: its SIGCHLDs are not ours
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()  # the daemon's terminal and process group are not the container's
         for i, name in enumerate(("stdin", "stdout", "stderr")):
             fd = named.get(name, -1)

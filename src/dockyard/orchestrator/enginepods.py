@@ -898,6 +898,10 @@ class EnginePodBackend:
         if ready != p.was_ready:
             p.was_ready = ready
             p.ready_since = self.clock()
+            # the pod's readiness as an event (``dockyard events``: what the drain tests and
+            # the bench time a kill's recovery with)
+            self.d.events.emit("pod", "ready" if ready else "unready", p.pod.metadata.name,
+                               {"namespace": p.pod.metadata.namespace or "default"})  # fmt: skip
             return True
         return False
 
