@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
-import shutil
 import subprocess
 import sys
 import threading
@@ -26,6 +23,8 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from netns_kit import NetnsLab, need_lab, opened
+from netns_kit import run as _run
 
 from dockyard.errors import AlreadyExists, Conflict, FailedPrecondition
 from dockyard.network import (
@@ -72,32 +71,18 @@ print(c.recv(200).decode().strip())
 """
 
 
-def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}: {proc.returncode}\n{proc.stdout}{proc.stderr}")
-    return proc
-
-
-class Lab:
+class Lab(NetnsLab):
     """The namespaces of one test, and helpers to run things in them."""
 
-    def __init__(self) -> None:
-        tag = secrets.token_hex(3)
-        self.host, self.c1, self.c2, self.inet = (f"dyt-{tag}-{n}" for n in ("h", "c1", "c2", "i"))
-        self.procs: list[subprocess.Popen[str]] = []
-        self.made: list[str] = []
+    prefix = "dyt"
 
-    def path(self, ns: str) -> str:
-        return f"/run/netns/{ns}"
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.inet = (self.name(n) for n in ("c1", "c2", "i"))
 
     def setup(self) -> None:
-        for ns in (self.host, self.c1, self.c2, self.inet):
-            _run("ip", "netns", "add", ns)
-            self.made.append(ns)
+        self.add_netns(self.host, self.c1, self.c2, self.inet)
         h, i = self.host, self.inet
-        _run("ip", "-n", h, "link", "set", "lo", "up")
-        _run("ip", "netns", "exec", h, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         _run("ip", "-n", h, "link", "add", "dyt-up", "type", "veth", "peer", "name", "eth0",
              "netns", i)  # fmt: skip
         _run("ip", "-n", h, "addr", "add", "198.51.100.1/24", "dev", "dyt-up")
@@ -107,36 +92,11 @@ class Lab:
         _run("ip", "-n", i, "link", "set", "eth0", "up")
         _run("ip", "-n", i, "link", "set", "lo", "up")
 
-    def teardown(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=10)  # reaps it and closes its pipes
-        for ns in self.made:
-            _run("ip", "netns", "del", ns, check=False)
-
-    def sh(self, ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return _run("ip", "netns", "exec", ns, *cmd, check=check)
-
     def serve(self, ns: str, host: str, port: int, label: str, limit: int = 4) -> None:
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, host, str(port),
-             str(limit), label],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.procs.append(p)
-        assert p.stdout is not None
-        line = p.stdout.readline()
-        assert line.strip() == "ready", p.stderr.read() if p.stderr else ""
+        self.spawn_ready(ns, SERVER, host, str(port), str(limit), label)
 
     def dns_upstream(self, ns: str, host: str, limit: int) -> None:
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", UPSTREAM, host, str(limit)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.procs.append(p)
-        assert p.stdout is not None
-        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+        self.spawn_ready(ns, UPSTREAM, host, str(limit))
 
     def fetch(self, ns: str, host: str, port: int) -> str:
         return self.sh(ns, sys.executable, "-c", CLIENT, host, str(port)).stdout.strip()
@@ -148,14 +108,6 @@ class Lab:
     def addresses(self, ns: str, dev: str) -> list[str]:
         out = _run("ip", "-n", ns, "-j", "-4", "addr", "show", "dev", dev).stdout
         return [f"{a['local']}/{a['prefixlen']}" for i in json.loads(out) for a in i["addr_info"]]
-
-    def nft_tables(self) -> list[str]:
-        out = self.sh(self.host, "nft", "-j", "list", "tables").stdout
-        return sorted(
-            f"{t['table']['family']} {t['table']['name']}"
-            for t in json.loads(out)["nftables"]
-            if "table" in t
-        )
 
     def nft_comments(self) -> list[str]:
         found = []
@@ -172,18 +124,9 @@ class Lab:
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    for tool in ("ip", "nft", "busybox"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make setup installs it)")
-    pytest.importorskip("pyroute2")
-    lab = Lab()
-    try:
-        lab.setup()
+    need_lab("busybox")
+    with opened(Lab()) as lab:
         yield lab
-    finally:
-        lab.teardown()
 
 
 class Loop:

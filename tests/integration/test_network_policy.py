@@ -13,25 +13,13 @@ probe is one connection with a 1.5 s timeout; only processes started here are st
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+from netns_kit import NetnsLab, need_lab
 
-from dockyard.network import (
-    EndpointSpec,
-    Ipam,
-    MemoryIpamStore,
-    NetworkManager,
-    NetworkSpec,
-    NetworkState,
-    plan_network,
-)
+from dockyard.network import NetworkState
 from dockyard.network.netpol_nft import (
     NetworkPolicyEnforcer,
     PodPolicy,
@@ -81,79 +69,32 @@ except OSError as e:
 """
 
 
-def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}: {proc.returncode}\n{proc.stdout}{proc.stderr}")
-    return proc
+class Lab(NetnsLab):
+    prefix = "dyp"
 
-
-class Lab:
     def __init__(self) -> None:
-        tag = secrets.token_hex(3)
-        self.tag = tag
-        self.host = f"dyp-{tag}-h"
-        self.db, self.client, self.other = (f"dyp-{tag}-{n}" for n in ("db", "client", "other"))
-        self.made: list[str] = []
-        self.procs: list[subprocess.Popen[str]] = []
-        self.addr: dict[str, str] = {}
+        super().__init__()
+        self.db, self.client, self.other = (self.name(n) for n in ("db", "client", "other"))
         self.net: NetworkState | None = None
         self.proxy: ServiceProxy | None = None
         self.nf = True  # bridge netfilter on in "the host"
 
-    @staticmethod
-    def path(ns: str) -> str:
-        return f"/run/netns/{ns}"
-
     def setup(self) -> None:
-        for ns in (self.host, self.db, self.client, self.other):
-            _run("ip", "netns", "add", ns)
-            self.made.append(ns)
-        _run("ip", "-n", self.host, "link", "set", "lo", "up")
-        _run("ip", "netns", "exec", self.host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        mgr = NetworkManager(host_netns=self.path(self.host))
-        self.net = plan_network(NetworkSpec("polnet"), [], mgr.routes())
-        mgr.create(self.net)
-        ipam = Ipam(MemoryIpamStore())
-        for i, ns in enumerate((self.db, self.client, self.other)):
-            cid = f"{self.tag}{i:02d}" + secrets.token_hex(8)
-            addr = ipam.allocate(self.net, cid)
-            mgr.connect(self.net, EndpointSpec(cid, self.path(ns), addr))
-            self.addr[ns] = addr
+        self.add_netns(self.host, self.db, self.client, self.other)
+        _, self.net = self.dockyard_network("polnet", (self.db, self.client, self.other))
         self.serve(self.db, 8080, 8081)
         self.serve(self.client, 8080)
 
     def teardown(self) -> None:
         if self.proxy is not None:
             self.proxy.release()
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=10)
-        for ns in self.made:
-            _run("ip", "netns", "del", ns, check=False)
+        super().teardown()
 
     def serve(self, ns: str, *ports: int) -> None:
-        name = ns.rsplit("-", 1)[1]
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, name, *map(str, ports)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.procs.append(p)
-        assert p.stdout is not None
-        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+        self.spawn_ready(ns, SERVER, ns.rsplit("-", 1)[1], *map(str, ports))
 
     def probe(self, ns: str, host: str, port: int) -> str:
-        out = _run("ip", "netns", "exec", ns, sys.executable, "-c", PROBE, host, str(port))
-        return out.stdout.strip()
-
-    def nft_tables(self) -> list[str]:
-        out = _run("ip", "netns", "exec", self.host, "nft", "-j", "list", "tables").stdout
-        return sorted(
-            f"{t['table']['family']} {t['table']['name']}"
-            for t in json.loads(out)["nftables"]
-            if "table" in t
-        )
+        return self.sh(ns, sys.executable, "-c", PROBE, host, str(port)).stdout.strip()
 
 
 NF_KEY = "/proc/sys/net/bridge/bridge-nf-call-iptables"
@@ -165,18 +106,13 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     bridge filtered by ``inet``) and off (the state of a host without ``br_netfilter``: only
     ``bridge dockyard-netpol`` sees them). The switch is per network namespace: the real
     host's setting is never touched."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make setup installs it)")
-    pytest.importorskip("pyroute2")
+    need_lab()
     lab = Lab()
     try:
         lab.setup()
         lab.nf = request.param.endswith("-on")
         script = f"[ ! -e {NF_KEY} ] || echo {int(lab.nf)} > {NF_KEY}; cat {NF_KEY} || echo 0"
-        got = _run("ip", "netns", "exec", lab.host, "sh", "-c", script).stdout.strip()
+        got = lab.sh(lab.host, "sh", "-c", script).stdout.strip()
         if got != str(int(lab.nf)):
             pytest.skip("br_netfilter is not loaded on this host: no bridge netfilter to turn on")
         yield lab

@@ -17,12 +17,8 @@ processes started here are stopped, by their Popen handle.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -32,16 +28,15 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from netns_kit import NetnsLab, need_lab, opened
+from netns_kit import run as _run
 
 from dockyard.errors import Conflict
 from dockyard.network import (
-    EndpointSpec,
     Ipam,
     MemoryIpamStore,
     NetworkManager,
-    NetworkSpec,
     NetworkState,
-    plan_network,
 )
 from dockyard.network._netns import in_netns
 from dockyard.network.services import (
@@ -109,59 +104,28 @@ print(json.dumps(end), flush=True)
 """
 
 
-def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}: {proc.returncode}\n{proc.stdout}{proc.stderr}")
-    return proc
-
-
-class Lab:
+class Lab(NetnsLab):
     """A host netns with a dockyard network, pod namespaces on it, and helpers."""
 
+    prefix = "dys"
+
     def __init__(self, pods: int = 4) -> None:
-        tag = secrets.token_hex(3)
-        self.tag = tag
-        self.host = f"dys-{tag}-h"
-        self.pod_ns = [f"dys-{tag}-p{i}" for i in range(1, pods + 1)]
-        self.client = f"dys-{tag}-c"
-        self.made: list[str] = []
-        self.procs: list[subprocess.Popen[str]] = []
+        super().__init__()
+        self.pod_ns = [self.name(f"p{i}") for i in range(1, pods + 1)]
+        self.client = self.name("c")
         self.servers: dict[str, subprocess.Popen[str]] = {}
-        self.addr: dict[str, str] = {}
         self.proxies: list[ServiceProxy] = []
         self.mgr: NetworkManager | None = None
         self.net: NetworkState | None = None
 
-    @staticmethod
-    def path(ns: str) -> str:
-        return f"/run/netns/{ns}"
-
     def setup(self) -> None:
-        for ns in (self.host, *self.pod_ns, self.client):
-            _run("ip", "netns", "add", ns)
-            self.made.append(ns)
-        _run("ip", "-n", self.host, "link", "set", "lo", "up")
-        _run("ip", "netns", "exec", self.host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        self.mgr = NetworkManager(host_netns=self.path(self.host))
-        self.net = plan_network(NetworkSpec("svcnet"), [], self.mgr.routes())
-        self.mgr.create(self.net)
-        ipam = Ipam(MemoryIpamStore())
-        for i, ns in enumerate((*self.pod_ns, self.client)):
-            cid = f"{self.tag}{i:02d}" + secrets.token_hex(8)
-            addr = ipam.allocate(self.net, cid)
-            self.mgr.connect(self.net, EndpointSpec(cid, self.path(ns), addr))
-            self.addr[ns] = addr
+        self.add_netns(self.host, *self.pod_ns, self.client)
+        self.mgr, self.net = self.dockyard_network("svcnet", (*self.pod_ns, self.client))
 
     def teardown(self) -> None:
         for proxy in self.proxies:
             proxy.release()  # node port sockets live in the host netns
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=10)
-        for ns in self.made:
-            _run("ip", "netns", "del", ns, check=False)
+        super().teardown()
 
     def proxy(self, balance: str = "inc") -> ServiceProxy:
         proxy = ServiceProxy(self.path(self.host), balance=balance)
@@ -169,14 +133,7 @@ class Lab:
         return proxy
 
     def serve(self, ns: str) -> None:
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, ns.rsplit("-", 1)[1]],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.procs.append(p)
-        self.servers[ns] = p
-        assert p.stdout is not None
-        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+        self.servers[ns] = self.spawn_ready(ns, SERVER, ns.rsplit("-", 1)[1])
 
     def stop_server(self, ns: str) -> None:
         p = self.servers.pop(ns)
@@ -187,13 +144,8 @@ class Lab:
         self, ns: str, host: str, port: int, count: int, seconds: float = 20, pause: float = 0,
         stop: str = "",
     ) -> subprocess.Popen[str]:  # fmt: skip
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, host, str(port),
-             str(count), str(seconds), str(pause), stop],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.procs.append(p)
-        return p
+        args = (host, str(port), str(count), str(seconds), str(pause), stop)
+        return self.spawn(ns, CLIENT, *args)
 
     @staticmethod
     def results(p: subprocess.Popen[str]) -> list[tuple[float, str]]:
@@ -205,8 +157,8 @@ class Lab:
     def drained(self, ns: str) -> bool:
         """No connection of the pod's server is being set up or open (a closed one may
         linger in FIN-WAIT or TIME-WAIT: the kernel finishes it without the process)."""
-        out = _run("ip", "netns", "exec", ns, "ss", "-Htn", "state", "syn-recv",
-                   "state", "established", "( sport = :8080 )").stdout  # fmt: skip
+        out = self.sh(ns, "ss", "-Htn", "state", "syn-recv",
+                      "state", "established", "( sport = :8080 )").stdout  # fmt: skip
         return not out.strip()
 
     def requests(
@@ -214,29 +166,12 @@ class Lab:
     ) -> list[tuple[float, str]]:
         return self.results(self.load(ns, host, port, count, seconds))
 
-    def nft_tables(self) -> list[str]:
-        out = _run("ip", "netns", "exec", self.host, "nft", "-j", "list", "tables").stdout
-        return sorted(
-            f"{t['table']['family']} {t['table']['name']}"
-            for t in json.loads(out)["nftables"]
-            if "table" in t
-        )
-
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make setup installs it)")
-    pytest.importorskip("pyroute2")
-    lab = Lab()
-    try:
-        lab.setup()
+    need_lab()
+    with opened(Lab()) as lab:
         yield lab
-    finally:
-        lab.teardown()
 
 
 def _service(lab: Lab, pods: list[str], node_port: int, *, ready: bool = True) -> ServiceSpec:
