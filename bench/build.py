@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import IMAGE_CACHE, VENV_BIN, Result, report, tool
+from bench.common import run_ok as _run
 from bench.refdocker import DockerEnv, docker_daemon
 
 RUNS = int(os.environ.get("BENCH_BUILD_RUNS", "3"))
@@ -44,13 +45,6 @@ RUN ls /app > /app/list
 CMD ["cat", "/app/list"]
 """
 SCENARIOS = ("cold", "no change", "touch", "content edit")
-
-
-def _run(argv: list[str], **kw: object) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()[-500:]}")
-    return str(proc.stdout)
 
 
 def make_context(ctx: Path) -> None:

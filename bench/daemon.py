@@ -20,7 +20,6 @@ changes on the shared CPUs fall on all alike; medians, p10/p90 and ratios to eac
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -35,13 +34,15 @@ from bench.common import (
     Tool,
     quantiles,
     remove_all,
+    remove_work,
     report,
+    run_ok,
     start_dockyardd,
     stop_dockyardd,
     time_round_robin,
     tool,
 )
-from bench.startup import PODMAN_CONF, _bundle, _run
+from bench.startup import PODMAN_CONF, _bundle
 
 RUNS = max(30, int(os.environ.get("BENCH_RUNS", "30")))
 DETACHED = int(os.environ.get("BENCH_DETACHED", "50"))
@@ -82,7 +83,7 @@ class Podman:
                      str(work / "podman-run"), "--storage-driver", "overlay"]  # fmt: skip
         archive = work / "busybox-docker.tar"
         if not archive.exists():
-            _run([*dockyard, "save", "--format", "docker", "-o", str(archive), "busybox:latest"])
+            run_ok([*dockyard, "save", "--format", "docker", "-o", str(archive), "busybox:latest"])
         self.run("load", "-i", str(archive))
         try:  # crun refuses hybrid cgroup hosts with controllers on cgroup2: runc then
             self.run("run", "--rm", "--network", "none", "busybox:latest", "true")
@@ -162,9 +163,9 @@ def _memory(dy: list[str], run_root: Path, podman: Podman | None) -> str:
     ]
     daemon_at: dict[int, tuple[int, int]] = {}
     for n in (1, 10, 50):
-        have = len(_run([*dy, "ps", "-q"]).split())
+        have = len(run_ok([*dy, "ps", "-q"]).split())
         for _ in range(have, n):
-            _run([*dy, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
+            run_ok([*dy, "run", "-d", "--network", "none", "busybox", "sleep", "3600"])
         time.sleep(0.5)
         daemon = int((run_root / "dockyard.pid").read_text())
         daemon_at[n] = _rss_pss_kb(daemon)
@@ -226,7 +227,7 @@ def main() -> str:
         dy_ns = NsHolder()
         holders.append(dy_ns)
         start_dockyardd(dy_ns, root, run_root)
-        _run([*dy, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
+        run_ok([*dy, "load", "-i", str(IMAGE_CACHE / "busybox_latest.tar")])
         tools = [
             Tool(DY, lambda i: [*dy, "run", "--rm", "busybox", "true"]),
             Tool(DY_NONE, lambda i: [*dy, "run", "--rm", "--network", "none", "busybox", "true"]),
@@ -250,7 +251,7 @@ def main() -> str:
             if denv is not None:
                 tar = work / "busybox-docker.tar"
                 if not tar.exists():
-                    _run([*dy, "save", "--format", "docker", "-o", str(tar), "busybox:latest"])
+                    run_ok([*dy, "save", "--format", "docker", "-o", str(tar), "busybox:latest"])
                 denv.load(tar)
                 tools += _docker_cases(denv)
             results = time_round_robin(tools, RUNS)
@@ -297,7 +298,7 @@ def main() -> str:
                     )
                     lines.append(f"ratio dockyard / {other}: {r:.2f}x{verdict}")
             out.append("\n".join(lines))
-        _run([*dy, "rm", "-f", *_run([*dy, "ps", "-aq"]).split()])
+        run_ok([*dy, "rm", "-f", *run_ok([*dy, "ps", "-aq"]).split()])
         if podman is not None:
             podman.run("rm", "-af", "-t", "0", check=False)
         try:
@@ -322,11 +323,7 @@ def _cleanup(dy: list[str], run_root: Path, podman: Podman | None, holders: list
     time.sleep(1.0)
     for h in holders:  # the namespaces (and the mounts made in them) go with their last process
         h.close()
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f if str(work) in line]
-    for p in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True, check=False)
-    shutil.rmtree(work, ignore_errors=True)
+    remove_work(work)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``python -m bench dns``: the cluster DNS, asked from a pod, against the host's own resolver.
 
-One private daemon (:class:`bench.deploy.Dockyard`) in an :class:`bench.common.NsHolder`.
+One private daemon (:class:`bench.common.Dockyard`) in an :class:`bench.common.NsHolder`.
 The holder's network namespace has no way out, so the *host's resolver* is Debian's
 ``dnsmasq``, started in the holder's netns on ``127.0.0.1:53`` (and on
 :data:`DNSMASQ_ADDR`, an address of the holder's ``lo`` that pods reach through their
@@ -35,7 +35,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -47,8 +46,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import IMAGE_CACHE, REPO, VENV_BIN, NsHolder, tool
-from bench.deploy import Dockyard
+from bench.common import (
+    IMAGE_CACHE,
+    REPO,
+    VENV_BIN,
+    Dockyard,
+    NsHolder,
+    remove_work,
+    run_ok,
+    tool,
+    wait_for,
+)
 
 SAMPLES = max(2, int(os.environ.get("BENCH_DNS_SAMPLES", "2000")))
 PERF_SECONDS = int(os.environ.get("BENCH_DNS_PERF_SECONDS", "3"))
@@ -281,26 +289,10 @@ class Client:
 # --- setup ---------------------------------------------------------------------------------
 
 
-def _check(argv: Sequence[str]) -> str:
-    p = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {(p.stderr or p.stdout).strip()[-300:]}")
-    return p.stdout
-
-
-def _wait(fn: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fn():
-            return
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def _start_dnsmasq(holder: NsHolder, work: Path) -> subprocess.Popen[bytes]:
     """dnsmasq in the holder's netns on 127.0.0.1 and :data:`DNSMASQ_ADDR`, answering
     ``example.test`` itself and nothing else (no upstream, no /etc/hosts); once it answers."""
-    _check(holder.wrap(["ip", "addr", "add", f"{DNSMASQ_ADDR}/32", "dev", "lo"]))
+    run_ok(holder.wrap(["ip", "addr", "add", f"{DNSMASQ_ADDR}/32", "dev", "lo"]))
     with open(work / "dnsmasq.log", "wb") as log:
         proc = subprocess.Popen(
             holder.wrap(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
@@ -320,7 +312,7 @@ def _start_dnsmasq(holder: NsHolder, work: Path) -> subprocess.Popen[bytes]:
                            capture_output=True, text=True, check=False)  # fmt: skip
         return p.stdout.split() == [HOST_ADDR]
 
-    _wait(answers, 10, "dnsmasq to answer")
+    wait_for(answers, 10, "dnsmasq to answer", 0.05)
     return proc
 
 
@@ -354,7 +346,7 @@ def _cluster(dy: Dockyard, holder: NsHolder) -> Cluster:
         def one_ready(s: str = sel) -> bool:
             return dy.ready(s) == 1
 
-        _wait(one_ready, 90, f"the {sel} pod", 0.2)
+        wait_for(one_ready, 90, f"the {sel} pod", 0.2)
     pid = dy.run("inspect", "-f", "{{.State.Pid}}", "client").strip()
     conf = Path(f"/proc/{pid}/root/etc/resolv.conf").read_text()
     m = re.search(r"^nameserver\s+(\S+)", conf, re.M)
@@ -560,7 +552,7 @@ def _propagation_section(c: Cluster) -> str:
         for n in (2, 1):
             scale = _cli(dy, "scale", "deploy/hl", "--replicas", str(n))
             rows[ROWS[6 - n]].append(_change(c, HEADLESS_NAME, "count", n, scale))
-        _wait(lambda: dy.ready("app=hl") == 1 and len(dy.pods("app=hl")) == 1, 30,
+        wait_for(lambda: dy.ready("app=hl") == 1 and len(dy.pods("app=hl")) == 1, 30,
               "the scaled-down pod gone", 0.1)  # fmt: skip
     lines = [
         f"== Service change → new answer, polled from a pod every ~{POLL_INTERVAL * 1000:.0f} ms "
@@ -597,7 +589,7 @@ def main() -> str:
         dnsmasq = _start_dnsmasq(holder, work)
         resolv = work / "resolv.conf"
         resolv.write_text("nameserver 127.0.0.1\n")
-        _check(holder.wrap(["mount", "--bind", str(resolv), "/etc/resolv.conf"]))
+        run_ok(holder.wrap(["mount", "--bind", str(resolv), "/etc/resolv.conf"]))
         dy = Dockyard(holder, work / "dy")
         cluster = _cluster(dy, holder)
         c = cluster
@@ -622,11 +614,7 @@ def main() -> str:
         _stop(dnsmasq)
         if holder is not None:
             holder.close()
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f if str(work) in line]
-        for p in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", p], capture_output=True, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -28,8 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import VENV_BIN, NsHolder
-from bench.deploy import Dockyard, _wait
+from bench.common import VENV_BIN, Dockyard, NsHolder, remove_work, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_ROOT = REPO / "demo" / "out" / "state"
@@ -95,7 +93,7 @@ def _dockyard_round(dy: Dockyard, netns: str) -> float:
     _all_healthy(netns, ips, REPLICAS, 180)
     took = time.perf_counter() - t0
     dy.run("delete", "deploy", "infer")
-    _wait(lambda: not dy.api(pods)["items"], 120, "the pods gone", 0.2)
+    wait_for(lambda: not dy.api(pods)["items"], 120, "the pods gone", 0.2)
     return took
 
 
@@ -199,11 +197,7 @@ def main() -> str:
             first = f"== inference replicas: section failed: {e}"
         return first + "\n\n" + _hpa_section()
     finally:
-        with open("/proc/self/mountinfo") as f:
-            points = [line.split()[4] for line in f if str(work) in line]
-        for p in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", p], capture_output=True, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
 
 
 if __name__ == "__main__":

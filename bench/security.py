@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.common import IMAGE_CACHE, VENV_BIN, Result, time_command
+from bench.common import IMAGE_CACHE, VENV_BIN, Result, run_ok, time_command
 
 RUNS = int(os.environ.get("BENCH_SECURITY_RUNS", "5"))
 VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"
@@ -35,10 +34,7 @@ CMD ["python", "inference_server.py"]
 
 
 def _run(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[3:])}: {proc.stderr.strip()[-300:]}")
-    return proc.stdout
+    return run_ok(argv, what=" ".join(argv[3:]), timeout=600)
 
 
 def _osv_for(packages: list[dict[str, str]], out: Path) -> None:

@@ -31,6 +31,7 @@ from bench.common import (
     time_round_robin,
     tool,
 )
+from bench.common import run_ok as _run
 
 RUNS = int(os.environ.get("BENCH_RUNS", "50"))
 # cgroups = "no-conmon": with cgroupfs, podman otherwise moves conmon into /libpod_parent/conmon
@@ -44,13 +45,6 @@ cgroups = "no-conmon"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
-
-
-def _run(argv: list[str], **kw: object) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-    return str(proc.stdout)
 
 
 def _bundle(work: Path, dockyard: list[str]) -> Path:
