@@ -254,6 +254,14 @@ def enter(command: str = "") -> Rootless | None:
     for root. Prints the cgroup notice once when ``command`` makes containers."""
     if os.geteuid() == 0:
         return _from_inside()
+    try:
+        return _enter(command)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        raise FailedPrecondition(f"rootless: {where}{(e.strerror or str(e)).lower()}") from None
+
+
+def _enter(command: str) -> Rootless:
     import fcntl
 
     uid, gid = os.getuid(), os.getgid()
@@ -266,7 +274,8 @@ def enter(command: str = "") -> Rootless | None:
     with open(os.path.join(run_dir, "rootless.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         pid = _alive_holder(os.path.join(run_dir, "holder.pid"), uid)
-        if not pid:
+        made = not pid
+        if made:
             pid = _make_holder(run_dir, uid, gid)
     from dockyard.linux.userns import join
 
@@ -276,6 +285,10 @@ def enter(command: str = "") -> Rootless | None:
     os.environ["DOCKYARD_SLIRP_API"] = os.path.join(run_dir, "slirp4netns.sock")
     os.environ[MARKER] = run_dir
     join(pid)
+    if made:  # slirp4netns --configure does it too; without it, -p still binds here
+        from dockyard.linux.syscalls import LibcSyscalls
+
+        LibcSyscalls().link_up("lo")
     problem = _cgroups_env()
     if problem and command in NOTICE_COMMANDS:
         import sys
