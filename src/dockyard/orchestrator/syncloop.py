@@ -1,22 +1,34 @@
 """The loop of the controllers that sync kernel state (Services, NetworkPolicy): reconcile
-on every change notification and on a periodic resync, never stopping on an error."""
+on every change notification and on a periodic resync, never stopping on an error.
+
+Time comes from the controllers' clock (:class:`~dockyard.orchestrator.controllers.Clock`:
+the real one by default, a ``FakeClock`` in unit tests, which then run passes without
+sleeping: CONVENTIONS #8)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .controllers.manager import Clock
 
 __all__ = ["SyncLoop"]
 
 
 class SyncLoop:
     """``notify()`` wakes :meth:`run_forever`, which calls :meth:`reconcile` at least every
-    ``resync`` seconds until :meth:`stop`; an exception of a pass goes to
+    ``resync`` seconds of ``clock`` until :meth:`stop`; an exception of a pass goes to
     :meth:`_loop_error` and the loop goes on."""
 
     resync: float
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        if clock is None:
+            from .controllers.manager import SystemClock
+
+            clock = SystemClock()
+        self.clock: Clock = clock
         self._wake = asyncio.Event()
         self._stopped = False
 
@@ -42,5 +54,5 @@ class SyncLoop:
                 raise
             except Exception as e:  # never stop the loop
                 self._loop_error(e)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.resync)
+            if not self._stopped:
+                await self.clock.sleep(self.resync, self._wake)  # a notify() ends it early
