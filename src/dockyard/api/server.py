@@ -760,6 +760,9 @@ async def _main(
     from dockyard.orchestrator.enginepods import attach_orchestrator  # objects, controllers
 
     orchestrator = attach_orchestrator(daemon, hpa_sync_period)
+    from dockyard.api.events import register as register_events  # before the object routes
+
+    daemon.api_extensions.append(lambda app: register_events(app, orchestrator.events))
     daemon.api_extensions.append(lambda app: register_objects(app, orchestrator))
     from dockyard.api.dashboard import register as register_dashboard  # off until asked
 

@@ -46,6 +46,7 @@ from typing import Any
 
 from dockyard.engine.options import DaemonOptions, RunOptions
 from dockyard.errors import AlreadyExists, DockyardError, InvalidArgument, NotFound
+from dockyard.orchestrator.events import NORMAL, WARNING, EventLog, involved
 from dockyard.orchestrator.imagepull import ImagePullError, credentials_from_secrets, ensure_image
 from dockyard.records import field, record, replace
 
@@ -503,6 +504,7 @@ class EnginePodBackend:
         # (the engine's exit listener: Services drop the address, conntrack forgets it)
         self.exit_hooks: list[Callable[[str, str, str], Awaitable[None]]] = []
         self.cluster_dns = ""  # the cluster DNS address pods are given (ClusterFirst)
+        self.events = EventLog(clock)  # kubectl get events; the Orchestrator shares its own
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sampler_task: asyncio.Task[None] | None = None
@@ -610,8 +612,13 @@ class EnginePodBackend:
             p.scheduled, p.reason = False, "Unschedulable"
             p.message = f"0/1 nodes are available: 1 {', 1 '.join(short)}."
             p.start_time = None
+            self._event(p, WARNING, "FailedScheduling", p.message, "default-scheduler")
             return
         p.scheduled, p.reason, p.message = True, None, None
+        ns, name = _key(p.pod.metadata.namespace, p.pod.metadata.name)
+        self._event(p, NORMAL, "Scheduled",
+                    f"Successfully assigned {ns}/{name} to {os.uname().nodename}",
+                    "default-scheduler")  # fmt: skip
         p.start_time = self.clock()
         p.starter = self._spawn(self._start_pod(p))
 
@@ -649,11 +656,13 @@ class EnginePodBackend:
                     config["net_wanted"] = wanted  # every compose network, first = route
                 self.d.update(rec.id, config=config)
                 p.ids[c.name] = rec.id
+                self._event(p, NORMAL, "Created", f"Created container {c.name}", container=c.name)
             for c in pod.spec.containers:
                 if p.terminating:
                     return
                 p.exited.discard(c.name)
                 await self.d.start(p.ids[c.name])
+                self._event(p, NORMAL, "Started", f"Started container {c.name}", container=c.name)
         except DockyardError as e:
             p.reason = _reason_of(e)
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
@@ -711,6 +720,8 @@ class EnginePodBackend:
 
         def note(reason: str, message: str) -> None:
             self.d.events.emit("pod", reason.lower(), pod.metadata.name, {"message": message})
+            failed = reason.endswith("Failed")
+            self._event(p, WARNING if failed else NORMAL, "Failed" if failed else reason, message)
 
         for c in pod.spec.containers:
             if p.terminating:
@@ -748,6 +759,8 @@ class EnginePodBackend:
             for hook in list(self.drain_hooks):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(hook(key[0], key[1]), 5.0)
+            for name in p.ids:
+                self._event(p, NORMAL, "Killing", f"Stopping container {name}", container=name)
             await self._pre_stop(p, grace)
             await asyncio.gather(
                 *(self._stop_one(cid, grace) for cid in p.ids.values()), return_exceptions=True
@@ -763,6 +776,14 @@ class EnginePodBackend:
                 del self._pods[key]
             self._admit_pending()
             self.on_change()
+
+    def _event(
+        self, p: _Pod, type_: str, reason: str, message: str, component: str = "kubelet",
+        container: str = "",
+    ) -> None:  # fmt: skip
+        """A Kubernetes Event about pod ``p`` (or one of its containers)."""
+        path = f"spec.containers{{{container}}}" if container else ""
+        self.events.record(involved(p.pod, path), type_, reason, message, component)
 
     async def _stop_one(self, cid: str, grace: int) -> None:
         with contextlib.suppress(DockyardError):
@@ -855,6 +876,9 @@ class EnginePodBackend:
         if cid is None:
             raise NotFound(f'pod "{name}": no container {container}')
         p.restarting.add(container)
+        self._event(p, NORMAL, "Killing",
+                    f"Container {container} failed liveness probe, will be restarted",
+                    container=container)  # fmt: skip
         p.flags[container] = (False, False)
         p.restarts[container] = p.restarts.get(container, 0) + 1
         self._update_ready(p)
@@ -1247,8 +1271,9 @@ class Orchestrator:
         self.backend = EnginePodBackend(
             daemon, self.store, metrics_window=max(2.0, min(15.0, hpa_sync_period * 2))
         )
+        self.events = self.backend.events  # one log: the pods' and the controllers' events
         self.manager: Manager = build_manager(
-            self.store, self.backend, hpa_sync_period=hpa_sync_period
+            self.store, self.backend, hpa_sync_period=hpa_sync_period, events=self.events
         )
         self.backend.on_change = self._changed
         self.listeners: list[Callable[[], None]] = []  # also told of every pod change

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from dockyard.orchestrator.backend import FakePodBackend, ObservedPod
 from dockyard.orchestrator.controllers import FakeClock, Manager, build_manager
+from dockyard.orchestrator.events import EventLog
 from dockyard.orchestrator.hpa_algorithm import HPAConfig
 from dockyard.orchestrator.objects import (
     Container,
@@ -111,6 +112,7 @@ class World:
             self.clock.now, start_delay=start_delay, terminate_delay=terminate_delay
         )
         counter = itertools.count()
+        self.events = EventLog(self.clock.now)
         self.manager: Manager = build_manager(
             self.store,
             self.backend,
@@ -118,6 +120,7 @@ class World:
             hpa_sync_period=hpa_sync_period,
             hpa_config=hpa_config or HPAConfig(),
             pod_suffix=lambda: f"{next(counter):05d}",
+            events=self.events,
         )
         self.step = tick
 

@@ -94,6 +94,12 @@ def test_scale_up_within_one_sync_period_after_the_metric_crosses() -> None:
         "ScalingLimited": ("True", "ScaleUpLimit"),
     }
     w.run_until(lambda w: w.ready() == 4, limit=5)
+    rescaled = [e for e in w.events.list() if e.reason == "SuccessfulRescale"]
+    assert [e.message for e in rescaled] == [
+        "New size: 4; reason: cpu resource utilization (percentage of request) above target"
+    ]
+    scaled = [e.message for e in w.events.list() if e.reason == "ScalingReplicaSet"]
+    assert scaled[-1].startswith("Scaled up replica set ") and scaled[-1].endswith(" to 4 from 2")
 
 
 def test_scale_down_waits_for_the_stabilization_window() -> None:
@@ -109,6 +115,8 @@ def test_scale_down_waits_for_the_stabilization_window() -> None:
     w.run_until(lambda w: replicas(w) == 1, limit=40)
     waited = w.clock.now() - dropped
     assert 60.0 <= waited <= 60.0 + 15.0 + 1.0
+    rescaled = [e.message for e in w.events.list() if e.reason == "SuccessfulRescale"]
+    assert rescaled == ["New size: 1; reason: All metrics below target"]
 
 
 def test_sync_period_is_a_setting() -> None:

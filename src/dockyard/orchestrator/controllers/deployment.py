@@ -27,6 +27,7 @@ from dockyard.errors import NotFound
 from dockyard.records import record, replace
 
 from ..backend import ObservedPod, PodBackend
+from ..events import NORMAL, EventLog, involved
 from ..objects import Deployment, DeploymentStatus, ReplicaSet
 from ..rollout import (
     DESIRED_REPLICAS,
@@ -118,13 +119,25 @@ class DeploymentController:
 
     name = "deployment"
 
-    def __init__(self, store: ObjectStore, backend: PodBackend) -> None:
+    def __init__(
+        self, store: ObjectStore, backend: PodBackend, *, events: EventLog | None = None
+    ) -> None:
         self.store = store
         self.backend = backend
+        self.events = events if events is not None else EventLog()
         self._tracked = Tracked()
 
     def targets(self) -> list[Key]:
         return self._tracked.keys(key_of(d.metadata) for d in self.store.list(Deployment))
+
+    def _scaled(self, d: Deployment, rs: str, before: int | None, after: int) -> None:
+        """The deployment controller's ScalingReplicaSet event (Kubernetes 1.26+ text: a
+        new ReplicaSet's has no "from")."""
+        way = "up" if before is None or after > before else "down"
+        since = "" if before is None else f" from {before}"
+        self.events.record(involved(d), NORMAL, "ScalingReplicaSet",
+                           f"Scaled {way} replica set {rs} to {after}{since}",
+                           "deployment-controller")  # fmt: skip
 
     async def reconcile(self, key: Key, now: float) -> float | None:
         ns, name = key
@@ -165,7 +178,10 @@ class DeploymentController:
         if d.spec.strategy.type != "Recreate":
             size = new_rs_replicas(d.spec, rs_state(fresh), [rs_state(rs) for rs in old])
             fresh = replace(fresh, spec=replace(fresh.spec, replicas=size))
-        return self.store.create(fresh), True
+        made = self.store.create(fresh)
+        if made.spec.replicas:
+            self._scaled(d, made.metadata.name, None, made.spec.replicas)
+        return made, True
 
     def _sync_revision(self, d: Deployment, new: ReplicaSet, old: list[ReplicaSet]) -> ReplicaSet:
         """An RS reused by an undo gets the next revision; minReadySeconds follows."""
@@ -222,6 +238,8 @@ class DeploymentController:
             )
             updated = replace(rs, metadata=meta, spec=replace(rs.spec, replicas=size))
             out[rs.metadata.name] = self.store.update(updated)
+            if size != rs.spec.replicas:
+                self._scaled(d, rs.metadata.name, rs.spec.replicas, size)
         return out
 
     def _prune(self, d: Deployment, old: list[ReplicaSet]) -> None:

@@ -29,6 +29,7 @@ from dockyard.errors import Conflict, DockyardError, FailedPrecondition, NotFoun
 from dockyard.records import replace
 
 from ..backend import ObservedPod, PodBackend
+from ..events import NORMAL, EventLog, involved
 from ..hpa_algorithm import (
     Decision,
     History,
@@ -130,9 +131,11 @@ class HPAController:
         *,
         sync_period: float = 15.0,
         config: HPAConfig = HPAConfig(),  # noqa: B008
+        events: EventLog | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
+        self.events = events if events is not None else EventLog()
         self.sync_period = sync_period
         self.config = config
         self._history: dict[Key, History] = {}
@@ -201,6 +204,10 @@ class HPAController:
                 self._write(hpa, replace(status, conditions=conditions))
                 raise
             history = record_scale(history, hpa.spec.behavior, current, decision.replicas, now)
+            self.events.record(involved(hpa), NORMAL, "SuccessfulRescale",
+                               f"New size: {decision.replicas}; reason: "
+                               f"{rescale_reason(hpa, proposals, decision.replicas > current)}",
+                               "horizontal-pod-autoscaler")  # fmt: skip
             last_scale = format_time(now)
             conditions = set_condition(
                 conditions, "AbleToScale", "True", "SucceededRescale",
@@ -370,3 +377,26 @@ def _limited(
         conditions, "ScalingLimited", "False", "DesiredWithinRange",
         "the desired count is within the acceptable range", now,
     )  # fmt: skip
+
+
+def rescale_reason(
+    hpa: HorizontalPodAutoscaler, proposals: Sequence[Proposal | None], up: bool
+) -> str:
+    """The reason in a SuccessfulRescale event, as the Kubernetes controller words it: the
+    metric that asked for the most replicas when scaling up, else "All metrics below
+    target"."""
+    if not up:
+        return "All metrics below target"
+    best: tuple[int, str] | None = None
+    for spec, proposal in zip(hpa.spec.defaulted().metrics, proposals, strict=False):
+        if proposal is None or (best is not None and proposal.replicas <= best[0]):
+            continue
+        source: Any = spec.resource if spec.type == "Resource" else spec.container_resource
+        if source is None:
+            continue
+        kind = "resource" if spec.type == "Resource" else "container resource"
+        name = f"{source.name} {kind}"
+        if source.target.type == "Utilization":
+            name += " utilization (percentage of request)"
+        best = (proposal.replicas, name)
+    return f"{best[1] if best else 'metrics'} above target"

@@ -42,6 +42,7 @@ from dockyard.errors import DockyardError, Internal
 from dockyard.records import record
 
 from ..backend import PodBackend
+from ..events import EventLog
 from ..hpa_algorithm import HPAConfig
 from ..store import ObjectStore, WatchEvent
 from ._common import Key
@@ -208,19 +209,24 @@ def build_manager(
     hpa_config: HPAConfig = HPAConfig(),  # noqa: B008
     backoff: Backoff = Backoff(),  # noqa: B008
     pod_suffix: Callable[[], str] | None = None,
+    events: EventLog | None = None,
 ) -> Manager:
-    """Every controller, in flow order, watching ``store`` for changes."""
+    """Every controller, in flow order, watching ``store`` for changes; what they do is
+    recorded in ``events`` (``kubectl get events``)."""
     from .deployment import DeploymentController
     from .hpa import HPAController
     from .prober import ProbeController
     from .replicaset import ReplicaSetController, random_suffix
 
+    log = events if events is not None else EventLog()
     manager = Manager(
         [
-            HPAController(store, backend, sync_period=hpa_sync_period, config=hpa_config),
-            DeploymentController(store, backend),
-            ReplicaSetController(store, backend, suffix=pod_suffix or random_suffix),
-            ProbeController(backend),
+            HPAController(
+                store, backend, sync_period=hpa_sync_period, config=hpa_config, events=log
+            ),
+            DeploymentController(store, backend, events=log),
+            ReplicaSetController(store, backend, suffix=pod_suffix or random_suffix, events=log),
+            ProbeController(backend, events=log),
         ],
         tick=tick,
         backoff=backoff,

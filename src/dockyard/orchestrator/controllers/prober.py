@@ -21,6 +21,7 @@ import asyncio
 from dockyard.errors import DockyardError
 
 from ..backend import ObservedPod, PodBackend
+from ..events import WARNING, EventLog, involved
 from ..objects import Container
 from ..probes import RESTART, ContainerProbes, due, new_container_probes, next_due, observe
 from ._common import Key
@@ -35,8 +36,9 @@ class ProbeController:
 
     name = "probes"
 
-    def __init__(self, backend: PodBackend) -> None:
+    def __init__(self, backend: PodBackend, *, events: EventLog | None = None) -> None:
         self.backend = backend
+        self.events = events if events is not None else EventLog()
         self._states: dict[_CKey, ContainerProbes] = {}
 
     def targets(self) -> list[Key]:
@@ -73,6 +75,11 @@ class ProbeController:
         results = await asyncio.gather(*(self._probe(live[ck], kind) for ck, kind in jobs))
         restart: list[_CKey] = []
         for (ck, kind), ok in zip(jobs, results, strict=True):
+            if not ok:
+                observed, c = live[ck]
+                self.events.record(involved(observed.pod, f"spec.containers{{{c.name}}}"), WARNING,
+                                   "Unhealthy", f"{kind.capitalize()} probe failed",
+                                   "kubelet")  # fmt: skip
             cp, action = observe(self._states[ck], kind, ok, now)
             self._states[ck] = cp
             if action == RESTART:

@@ -25,6 +25,7 @@ from dockyard.errors import AlreadyExists, DockyardError, NotFound
 from dockyard.records import record, replace
 
 from ..backend import ObservedPod, PodBackend
+from ..events import NORMAL, WARNING, EventLog, involved
 from ..objects import DeploymentCondition, ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus
 from ..rollout import is_pod_available
 from ..store import ObjectStore
@@ -145,10 +146,12 @@ class ReplicaSetController:
         backend: PodBackend,
         *,
         suffix: Callable[[], str] = random_suffix,
+        events: EventLog | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
         self.suffix = suffix
+        self.events = events if events is not None else EventLog()
         self._tracked = Tracked()
 
     def targets(self) -> list[Key]:
@@ -183,23 +186,30 @@ class ReplicaSetController:
             try:
                 await self.backend.delete_pod(ns, pod_name)
             except NotFound:
-                pass
+                continue
+            self._event(rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {pod_name}")
         for _ in range(step.create):
             try:
-                await self._create(rs)
+                name = await self._create(rs)
             except DockyardError as e:
+                self._event(rs, WARNING, "FailedCreate", f"Error creating: {e}")
                 return e
+            self._event(rs, NORMAL, "SuccessfulCreate", f"Created pod: {name}")
         return None
 
-    async def _create(self, rs: ReplicaSet) -> None:
+    def _event(self, rs: ReplicaSet, type_: str, reason: str, message: str) -> None:
+        self.events.record(involved(rs), type_, reason, message, "replicaset-controller")
+
+    async def _create(self, rs: ReplicaSet) -> str:
         for attempt in range(5):
             pod = pod_for(rs, f"{rs.metadata.name}-{self.suffix()}")
             try:
                 await self.backend.create_pod(pod)
-                return
+                return pod.metadata.name
             except AlreadyExists:
                 if attempt == 4:
                     raise
+        raise AssertionError("unreachable")
 
     def _failure(
         self, status: ReplicaSetStatus, error: DockyardError | None, now: float

@@ -4,12 +4,14 @@ spec, data and status as YAML; a Deployment's ReplicaSets with their revisions."
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .printers import event_lines
 from .resources import REVISION, add_namespace, client, list_objects, path, plural_of
 
 if TYPE_CHECKING:
+    from dockyard.cli.client import Client
     from dockyard.cli.main import Context
 
 __all__ = ["add_arguments", "run"]
@@ -68,7 +70,22 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
                     f"  {r['metadata']['name']} ({st.get('replicas', 0)}/"
                     f"{r['spec'].get('replicas', 0)} replicas created, revision {rev})"
                 )
+        if plural in EVENTFUL:
+            print(event_lines(_events(c, i)))
     return 0
+
+
+# the kinds whose describe ends with their events
+EVENTFUL = ("pods", "deployments", "replicasets", "horizontalpodautoscalers")
+
+
+def _events(c: Client, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    meta = obj["metadata"]
+    sel = f"involvedObject.name={meta['name']},involvedObject.kind={obj.get('kind', '')}"
+    if meta.get("uid"):
+        sel += f",involvedObject.uid={meta['uid']}"
+    q = f"?fieldSelector={quote(sel)}"
+    return list(c.get(path("events", meta.get("namespace") or "default") + q)["items"])
 
 
 def _kv(d: dict[str, str] | None) -> str:

@@ -11,7 +11,7 @@ from dockyard.errors import InvalidArgument
 
 from .resources import RESOURCE
 
-__all__ = ["COLUMNS", "age", "render", "row_key", "table"]
+__all__ = ["COLUMNS", "age", "event_lines", "render", "row_key", "table"]
 
 
 def age(stamp: str | None) -> str:
@@ -200,6 +200,29 @@ def _hpa_row(i: dict[str, Any], wide: bool) -> list[str]:
     ]
 
 
+def _event_row(i: dict[str, Any], wide: bool) -> list[str]:
+    obj = i.get("involvedObject") or {}
+    return [age(i.get("lastTimestamp")), str(i.get("type") or ""), str(i.get("reason") or ""),
+            f"{str(obj.get('kind') or '').lower()}/{obj.get('name', '')}",
+            str(i.get("message") or "")]  # fmt: skip
+
+
+def event_lines(events: list[dict[str, Any]]) -> str:
+    """The ``Events:`` section ``kubectl describe`` ends with."""
+    if not events:
+        return "Events:  <none>"
+    rows = [["Type", "Reason", "Age", "From", "Message"], ["----", "------", "----", "----",
+                                                           "-------"]]  # fmt: skip
+    for e in events:
+        seen = age(e.get("lastTimestamp"))
+        if int(e.get("count") or 1) > 1:
+            seen += f" (x{e['count']} over {age(e.get('firstTimestamp'))})"
+        rows.append([str(e.get("type") or ""), str(e.get("reason") or ""), seen,
+                     str((e.get("source") or {}).get("component") or ""),
+                     str(e.get("message") or "")])  # fmt: skip
+    return "Events:\n" + "\n".join("  " + line for line in table(rows).splitlines())
+
+
 def _plain_row(i: dict[str, Any], wide: bool) -> list[str]:
     return [i["metadata"]["name"], age(i["metadata"].get("creationTimestamp"))]
 
@@ -228,5 +251,6 @@ COLUMNS: dict[str, Any] = {
         lambda w: ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
         _hpa_row,
     ),
+    "events": (lambda w: ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], _event_row),
     "_": (lambda w: ["NAME", "AGE"], _plain_row),
 }

@@ -44,6 +44,9 @@ ALIASES = {
     "ns": "namespaces",
     "namespace": "namespaces",
     "namespaces": "namespaces",
+    "ev": "events",
+    "event": "events",
+    "events": "events",
     "netpol": "networkpolicies",
     "networkpolicy": "networkpolicies",
     "networkpolicies": "networkpolicies",
@@ -59,6 +62,7 @@ GV = {
     "replicasets": "apps/v1",
     "horizontalpodautoscalers": "autoscaling/v2",
     "networkpolicies": "networking.k8s.io/v1",
+    "events": "v1",
 }
 
 KIND_PLURAL = {
@@ -71,6 +75,7 @@ KIND_PLURAL = {
     "ReplicaSet": "replicasets",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "NetworkPolicy": "networkpolicies",
+    "Event": "events",
 }
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -86,6 +91,7 @@ RESOURCE = {
     "replicasets": "replicaset.apps",
     "horizontalpodautoscalers": "horizontalpodautoscaler.autoscaling",
     "networkpolicies": "networkpolicy.networking.k8s.io",
+    "events": "event",
 }
 
 
