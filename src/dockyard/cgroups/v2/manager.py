@@ -90,8 +90,13 @@ class V2Manager(BaseManager):
 
     def apply(self, resources: LinuxResources) -> None:
         self._check(resources)
+        from dockyard.linux.userns import running_in_userns
+
         code = None
-        if resources.devices:  # built first: bad rules change nothing
+        # in a user namespace (rootless) no device program can be loaded (CAP_BPF on the
+        # host's namespace) and none is needed: no device node can be made, and those bound
+        # from the host keep its permissions (runc and crun skip it too)
+        if resources.devices and not running_in_userns():  # built first: bad rules change nothing
             from dockyard.cgroups.v2 import devices
 
             code = devices.program(resources.devices)
