@@ -214,6 +214,13 @@ def test_top_pods_and_prometheus_metrics(kube: KubeDaemon) -> None:
     ready = 'dockyard_deployment_replicas{namespace="default",deployment="busy",state="ready"} 1'
     assert ready in text, text
 
+    # top nodes: the host's CPU (two /proc/stat samples) and memory (/proc/meminfo)
+    nodes = kube.out("top", "nodes").splitlines()
+    assert nodes[0].split() == ["NAME", "CPU(cores)", "CPU%", "MEMORY(bytes)", "MEMORY%"]
+    _name, cpu, cpu_pct, mem, mem_pct = nodes[1].split()
+    assert cpu.endswith("m") and cpu_pct.endswith("%") and mem.endswith("Mi"), nodes
+    assert int(mem.removesuffix("Mi")) > 0 and 0 < int(mem_pct.removesuffix("%")) <= 100, nodes
+
 
 COMPOSE = """\
 name: demo

@@ -22,10 +22,12 @@ Pods are the engine's (``PodBackend.list_pods``); their ``containerStatuses`` ca
 ``containerID: dockyard://<id>`` so the CLI reaches logs and exec through the
 container endpoints. Errors are the daemon's usual ``{"message", "kind"}``.
 
-``apply`` is all or nothing for what can be checked before writing: every item must
-decode and validate (the message names the item: ``items[2]: Deployment.apps "web" is
-invalid: ...``), immutable fields (a Deployment's selector) must not change, and only
-then are the objects created or updated, Namespaces first.
+``apply`` is all or nothing for what can be checked before writing: the plan is
+:func:`dockyard.orchestrator.apply_plan.plan_apply` (every item decodes and validates, the
+message names the item: ``items[2]: Deployment.apps "web" is invalid: ...``; immutable
+fields must not change), and only then are the objects created or updated, Namespaces
+first. This module holds the HTTP handlers only: ``/proc`` is read through
+:mod:`dockyard.linux.procfs`, ``/metrics`` is formatted by :mod:`dockyard.api.prometheus`.
 """
 
 from __future__ import annotations
@@ -60,12 +62,6 @@ PLURALS: dict[str, tuple[str, str, bool]] = {
     "namespaces": ("v1", "Namespace", False),
     "horizontalpodautoscalers": ("autoscaling/v2", "HorizontalPodAutoscaler", True),
     "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True),
-}
-_GROUP_KIND = {
-    "Deployment": "Deployment.apps",
-    "ReplicaSet": "ReplicaSet.apps",
-    "HorizontalPodAutoscaler": "HorizontalPodAutoscaler.autoscaling",
-    "NetworkPolicy": "NetworkPolicy.networking.k8s.io",
 }
 
 
@@ -277,7 +273,9 @@ async def update_object(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("the name of the object does not match the name on the URL")
     if kind == "Pod":
         raise InvalidArgument("pods are not updated in place; delete and create")
-    _check_immutable(o.store.get(cls, obj.metadata.namespace, obj.metadata.name), obj)
+    from dockyard.orchestrator.apply_plan import check_immutable
+
+    check_immutable(o.store.get(cls, obj.metadata.namespace, obj.metadata.name), obj)
     return _json(to_dict(o.store.update(obj)))
 
 
@@ -327,89 +325,39 @@ def _check_namespace(o: Orchestrator, obj: Any) -> None:
         raise NotFound(f'namespaces "{ns}" not found') from None
 
 
-def _check_immutable(old: Any, new: Any) -> None:
-    if new.kind in ("Deployment", "ReplicaSet") and old.spec.selector != new.spec.selector:
-        from dockyard.orchestrator._codec import encode
-
-        raise InvalidArgument(
-            f'{_GROUP_KIND.get(new.kind, new.kind)} "{new.metadata.name}" is invalid: '
-            f"spec.selector: Invalid value: {encode(new.spec.selector)}: field is immutable"
-        )
-
-
 # ---------------------------------------------------------------------- apply
 
 
-def _same(old: Any, new: Any) -> bool:
-    fields = ("spec", "data", "binary_data", "string_data", "type", "immutable")
-    if old.metadata.labels != new.metadata.labels:
-        return False
-    if old.metadata.annotations != new.metadata.annotations:
-        return False
-    return all(getattr(old, f, None) == getattr(new, f, None) for f in fields)
-
-
 async def apply(request: web.Request) -> web.StreamResponse:
-    from dockyard.orchestrator.loader import from_dict
+    from dockyard.orchestrator.apply_plan import Key, decode_items, key_of, plan_apply
     from dockyard.orchestrator.objects import Namespace
     from dockyard.records import replace
 
     o = _o(request)
     body = await _body(request)
-    default_ns = str(body.get("namespace") or "default")
     dry_run = bool(body.get("dryRun"))
-    raw = body.get("items")
-    if not isinstance(raw, list):
-        raise InvalidArgument("apply: items must be a list of manifests")
-    objects: list[Any] = []
-    for i, doc in enumerate(raw):
-        try:
-            obj = from_dict(doc)
-        except InvalidArgument as e:
-            raise InvalidArgument(f"items[{i}]: {e}") from None
-        if obj.kind != "Namespace" and not obj.metadata.namespace:
-            obj = replace(obj, metadata=replace(obj.metadata, namespace=default_ns))
-        objects.append(obj)
-    # check everything before writing anything
-    new_namespaces = {x.metadata.name for x in objects if x.kind == "Namespace"}
-    plan: list[tuple[str, Any, Any]] = []
-    for i, obj in enumerate(objects):
-        ns = obj.metadata.namespace
-        if ns and ns != "default" and obj.kind != "Namespace" and ns not in new_namespaces:
-            try:
-                o.store.get(Namespace, None, ns)
-            except NotFound:
-                raise NotFound(f'items[{i}]: namespaces "{ns}" not found') from None
-        if obj.kind == "Pod":
-            exists = any(p.namespace == ns and p.name == obj.metadata.name
-                         for p in o.backend.pods())  # fmt: skip
-            plan.append(("unchanged" if exists else "created", obj, None))
-            continue
-        try:
-            old = o.store.get(type(obj), ns, obj.metadata.name)
-        except NotFound:
-            plan.append(("created", obj, None))
-            continue
-        try:
-            _check_immutable(old, obj)
-        except InvalidArgument as e:
-            raise InvalidArgument(f"items[{i}]: {e}") from None
-        plan.append(("unchanged" if _same(old, obj) else "configured", obj, old))
-    plan.sort(key=lambda step: step[1].kind != "Namespace")
+    objects = decode_items(body.get("items"), str(body.get("namespace") or "default"))
+    existing: dict[Key, Any] = {("Pod", p.namespace, p.name): p for p in o.backend.pods()}
+    for obj in objects:
+        if obj.kind != "Pod":
+            with contextlib.suppress(NotFound):
+                existing[key_of(obj)] = o.store.get(type(obj), *key_of(obj)[1:])
+    namespaces = {n.metadata.name for n in o.store.list(Namespace)}
     results = []
-    for action, obj, _old in plan:
+    for step in plan_apply(objects, existing, namespaces):
+        obj = step.obj
         if not dry_run:
             if obj.kind == "Pod":
-                if action == "created":
+                if step.action == "created":
                     await o.backend.create_pod(obj)
-            elif action == "created":
+            elif step.action == "created":
                 o.store.create(obj)
-            elif action == "configured":
+            elif step.action == "configured":
                 meta = replace(obj.metadata, resource_version=None)
                 o.store.update(replace(obj, metadata=meta))
         results.append({"kind": obj.kind, "apiVersion": obj.api_version,
                         "name": obj.metadata.name, "namespace": obj.metadata.namespace,
-                        "action": action})  # fmt: skip
+                        "action": step.action})  # fmt: skip
     return _json({"items": results})
 
 
@@ -484,9 +432,9 @@ async def rollout(request: web.Request) -> web.StreamResponse:
 
 
 def _template_dict(template: Any) -> Any:
-    from dockyard.orchestrator._codec import encode
+    from dockyard.orchestrator.export import to_wire
 
-    return encode(template)
+    return to_wire(template)
 
 
 # ---------------------------------------------------------------------- metrics
@@ -516,39 +464,25 @@ async def pod_metrics(request: web.Request) -> web.StreamResponse:
                   "items": items})  # fmt: skip
 
 
-def _node() -> dict[str, Any]:
-    from dockyard.engine.stats import system_cpu_ns
-
-    cpus = len(os.sched_getaffinity(0))
-    with open("/proc/meminfo") as f:
-        info = {line.split(":")[0]: int(line.split()[1]) for line in f if line.split()[1:]}
-    used_kib = info.get("MemTotal", 0) - info.get("MemAvailable", 0)
-    return {"cpu_ns": system_cpu_ns(), "cpus": cpus, "memory_kib": used_kib,
-            "memory_total_kib": info.get("MemTotal", 0)}  # fmt: skip
-
-
 async def node_metrics(request: web.Request) -> web.StreamResponse:
     import asyncio
 
+    from dockyard.linux.procfs import busy_fraction, cpu_times, meminfo
     from dockyard.orchestrator.store import format_time
 
-    with open("/proc/stat") as f:
-        first = f.readline().split()[1:]
+    first = cpu_times()
     await asyncio.sleep(0.5)
-    with open("/proc/stat") as f:
-        second = f.readline().split()[1:]
-    busy = [int(b) - int(a) for a, b in zip(first, second, strict=False)]
-    total = sum(busy)
-    idle = busy[3] + (busy[4] if len(busy) > 4 else 0)
+    busy = busy_fraction(first, cpu_times())
     cpus = len(os.sched_getaffinity(0))
-    milli = round((total - idle) / total * (os.cpu_count() or cpus) * 1000) if total else 0
-    n = _node()
+    milli = round(busy * (os.cpu_count() or cpus) * 1000)
+    info = meminfo()
+    used_kib = info.get("MemTotal", 0) - info.get("MemAvailable", 0)
     return _json({"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
                   "items": [{"metadata": {"name": os.uname().nodename},
                              "timestamp": format_time(time.time()), "window": "500ms",
-                             "usage": {"cpu": f"{milli}m", "memory": f"{n['memory_kib']}Ki"},
+                             "usage": {"cpu": f"{milli}m", "memory": f"{used_kib}Ki"},
                              "capacity": {"cpu": str(cpus),
-                                          "memory": f"{n['memory_total_kib']}Ki"}}]})  # fmt: skip
+                                          "memory": f"{info.get('MemTotal', 0)}Ki"}}]})  # fmt: skip
 
 
 async def errors(request: web.Request) -> web.StreamResponse:
@@ -558,43 +492,12 @@ async def errors(request: web.Request) -> web.StreamResponse:
 
 
 async def prometheus(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.prometheus import exposition
+
     o = _o(request)
-    lines = [
-        "# HELP dockyard_pod_cpu_millicores CPU used by a pod over the sampling window.",
-        "# TYPE dockyard_pod_cpu_millicores gauge",
-    ]
-    metrics = o.backend.metrics_now()
-    for (ns, name), m in metrics.items():
-        if m is not None:
-            lines.append(f'dockyard_pod_cpu_millicores{{namespace="{ns}",pod="{name}"}} '
-                         f"{m.cpu_millicores}")  # fmt: skip
-    lines += [
-        "# HELP dockyard_pod_memory_working_set_bytes Memory working set of a pod.",
-        "# TYPE dockyard_pod_memory_working_set_bytes gauge",
-    ]
-    for (ns, name), m in metrics.items():
-        if m is not None:
-            lines.append(f'dockyard_pod_memory_working_set_bytes{{namespace="{ns}",pod="{name}"}} '
-                         f"{m.memory_bytes}")  # fmt: skip
-    lines += [
-        "# HELP dockyard_pod_ready Whether a pod is ready.",
-        "# TYPE dockyard_pod_ready gauge",
-    ]
-    for p in o.backend.pods():
-        lines.append(f'dockyard_pod_ready{{namespace="{p.namespace}",pod="{p.name}",'
-                     f'phase="{p.phase}"}} {int(p.ready)}')  # fmt: skip
-    lines += ["# HELP dockyard_deployment_replicas Replicas of a Deployment by state.",
-              "# TYPE dockyard_deployment_replicas gauge"]  # fmt: skip
-    for d in o.store.list(_cls("Deployment")):
-        st = d.status
-        for what, value in (("desired", d.spec.replicas), ("ready", st.ready_replicas if st else 0),
-                            ("available", st.available_replicas if st else 0)):  # fmt: skip
-            labels = f'namespace="{d.metadata.namespace}",deployment="{d.metadata.name}"'
-            lines.append(f'dockyard_deployment_replicas{{{labels},state="{what}"}} {value or 0}')
-    lines += ["# HELP dockyard_controller_errors Reconcile keys currently failing.",
-              "# TYPE dockyard_controller_errors gauge",
-              f"dockyard_controller_errors {len(o.manager.errors)}"]  # fmt: skip
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    text = exposition(o.backend.metrics_now(), o.backend.pods(),
+                      o.store.list(_cls("Deployment")), len(o.manager.errors))  # fmt: skip
+    return web.Response(text=text, content_type="text/plain")
 
 
 # ---------------------------------------------------------------------- routes

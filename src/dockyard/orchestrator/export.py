@@ -15,13 +15,19 @@ from typing import Any
 from ._codec import encode
 from .objects import Object
 
-__all__ = ["to_dict", "to_json", "to_yaml"]
+__all__ = ["to_dict", "to_json", "to_wire", "to_yaml"]
 
 
 def to_dict(obj: Object) -> dict[str, Any]:
     """One object as its Kubernetes mapping."""
     out: dict[str, Any] = encode(obj)
     return out
+
+
+def to_wire(value: object) -> Any:
+    """Any part of an object (a selector, a pod template) as its wire form, the same
+    mapping :func:`to_dict` gives for whole objects."""
+    return encode(value)
 
 
 def to_yaml(objects: Sequence[Object]) -> str:
