@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -236,8 +237,16 @@ def test_detached_published_ps_logs_rm(user: User) -> None:
     finally:
         user.run("rm", "-f", cid)
     assert "web" not in user.run("ps", "-a").stdout
-    with socket.socket() as s:  # the forward is gone with the container
+    _assert_free(port)  # the forward is gone with the container
+
+
+def _assert_free(port: int) -> None:
+    """Nothing listens on the host's 127.0.0.1:port (a closed connection's TIME_WAIT may
+    stay: SO_REUSEADDR lets the bind through those, not through a listener)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+        s.listen()
 
 
 def _get(port: int, limit: float) -> str:
@@ -306,3 +315,60 @@ def test_bad_subids_one_line_error(user: User) -> None:
                 os.kill(pid, signal.SIGKILL)
         subprocess.run(["userdel", name], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def slirp_netns(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """A network namespace (held by ``unshare --net sleep``) with slirp4netns on it, as the
+    rootless holder has; yields (holder pid, API socket)."""
+    exe = shutil.which("slirp4netns")
+    if exe is None:
+        pytest.skip("slirp4netns is not installed (make setup installs it)")
+    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
+    api = str(tmp_path / "slirp.sock")
+    ready_r, ready_w = os.pipe()
+    slirp = subprocess.Popen([exe, "--configure", "--mtu=65520", "--disable-host-loopback",
+                              f"--api-socket={api}", f"--ready-fd={ready_w}",
+                              str(holder.pid), "tap0"], pass_fds=(ready_w,),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"1", "slirp4netns did not come up"
+        yield holder.pid, api
+    finally:
+        os.close(ready_r)
+        for p in (slirp, holder):
+            p.kill()
+            p.wait()
+
+
+def test_slirp_forward_reaches_the_namespace_and_goes_away(slirp_netns: tuple[int, str]) -> None:
+    """The host half of ``-p``: slirp4netns's forward from the real host's 127.0.0.1:P to
+    10.0.2.100:P in the namespace; adopted when it is already there; removed after."""
+    from dockyard.network import slirp
+
+    pid, api = slirp_netns
+    port = _free_port()
+    server = subprocess.Popen(
+        ["nsenter", "-t", str(pid), "-n", sys.executable, "-c",
+         "import socket\ns=socket.socket()\n"
+         f"s.bind(('0.0.0.0',{port}));s.listen();print('ready',flush=True)\n"
+         "c,_=s.accept();c.sendall(b'from-the-namespace');c.close()"],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        fwd = slirp.add_forward(api, "tcp", "127.0.0.1", port)
+        again = slirp.add_forward(api, "tcp", "127.0.0.1", port)  # a restarted daemon's
+        assert again.id == fwd.id
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            assert s.recv(100) == b"from-the-namespace"
+        entries = slirp.forwards(api)
+        assert [(e["host_addr"], e["host_port"]) for e in entries] == [("127.0.0.1", port)]
+        fwd.close()
+        assert slirp.forwards(api) == []
+        _assert_free(port)
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()

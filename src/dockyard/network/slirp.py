@@ -82,7 +82,7 @@ def _call(api: str, execute: str, arguments: dict[str, Any] | None = None) -> An
     if "error" in answer:
         desc = answer["error"].get("desc", "") if isinstance(answer["error"], dict) else ""
         raise Conflict(f"slirp4netns {execute}: {desc or answer['error']}")
-    return answer.get("return")
+    return answer.get("return", answer)  # 1.2.0 answers list_hostfwd without "return"
 
 
 def forwards(api: str) -> list[dict[str, Any]]:
