@@ -26,7 +26,7 @@ The choices are passed down through the environment (the daemon a CLI starts inh
 ``DOCKYARD_SLIRP_API`` and ``_DOCKYARD_ROOTLESS`` (the run directory: a process that is uid 0
 and finds itself in the holder's namespace knows it is rootless).
 
-See docs/rootless.md and docs/decisions/0009-rootless.md.
+See docs/rootless.md and docs/decisions/rootless-holder-and-slirp4netns.md.
 """
 
 from __future__ import annotations
