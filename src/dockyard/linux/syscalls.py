@@ -39,6 +39,7 @@ __all__ = [
     "RecordingSyscalls",
     "Syscalls",
     "errno_error",
+    "set_comm",
     "why",
 ]
 
@@ -362,3 +363,13 @@ class RecordingSyscalls(Syscalls):
 
     def mount_setattr(self, path: str, attr_clr: int, attr_set: int) -> None:
         self._rec("mount_setattr", path, attr_clr, attr_set)
+
+
+_PR_SET_NAME = 15
+
+
+def set_comm(sc: Syscalls, name: bytes) -> None:
+    """``prctl(PR_SET_NAME)`` through ``sc``: this thread's comm (the kernel keeps 15 bytes),
+    no ``/proc`` needed. The C buffer the call points at lives until the call returns."""
+    buf = ctypes.create_string_buffer(name)
+    sc.prctl(_PR_SET_NAME, ctypes.addressof(buf))

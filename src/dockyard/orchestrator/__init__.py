@@ -10,9 +10,10 @@
   arithmetic as pure functions with an injected clock; :mod:`.export`: objects back to
   YAML/JSON.
 
-Controllers (reconcile loops that drive ``engine`` and ``network``) come next; see
-``docs/orchestrator.md``. The names below are the public API (pinned by a test);
-submodules starting with ``_`` are private.
+The controllers (reconcile loops that drive ``engine`` and ``network``: Deployment, ReplicaSet,
+HPA, probes, Services, NetworkPolicy) live in :mod:`.controllers` and beside it, and
+:mod:`.enginepods` wires them into the daemon; see ``docs/controllers.md``. The names below
+are the public API (pinned by a test); submodules starting with ``_`` are private.
 """
 
 from __future__ import annotations

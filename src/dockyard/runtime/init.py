@@ -35,7 +35,7 @@ import os
 
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, PermissionDenied
 from dockyard.linux import constants as c
-from dockyard.linux.syscalls import why
+from dockyard.linux.syscalls import set_comm, why
 from dockyard.records import field, record
 
 TYPE_CHECKING = False
@@ -211,10 +211,7 @@ INIT_COMM = b"dockyard-init"  # B's name until execve gives it the program's (ru
 
 def _set_name(sc: Syscalls, name: bytes) -> None:
     """``prctl(PR_SET_NAME)``: the comm of this (single-threaded) process, no /proc needed."""
-    import ctypes
-
-    buf = ctypes.create_string_buffer(name)
-    sc.prctl(15, ctypes.addressof(buf))  # PR_SET_NAME
+    set_comm(sc, name)  # linux/: the C buffer (ctypes) stays in the kernel seam
 
 
 def _stage_b(req: InitRequest) -> None:
