@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "dockyard"
-PAGES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+PAGES = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 
 _DOTTED = re.compile(r"\bdockyard(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 _PATH = re.compile(r"(?<![\w/.-])((?:[a-z_]+/)+_?[a-z0-9_]+\.py)\b")
