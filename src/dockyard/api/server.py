@@ -7,6 +7,11 @@ plus ``"kind"``: the :mod:`dockyard.errors` class, so dockyard's CLI re-raises t
 same class. Handlers translate; the engine (:class:`dockyard.engine.daemon.Daemon`)
 decides.
 
+This module holds the middleware (errors, API versions), the system and volume endpoints,
+the route table (:func:`make_app`) and the process (:func:`serve`); the container and exec
+endpoints are :mod:`dockyard.api.containers`, what handlers read from a request
+:mod:`dockyard.api.request`, images, builds, networks and objects their own modules.
+
 Beside the HTTP socket, ``<run-root>/dockyard-stdio.sock`` (:mod:`dockyard.api.stdio`)
 takes a client's stdio descriptors over SCM_RIGHTS for attached runs, so that
 output flows from the shim straight into the client's terminal or pipe.
@@ -27,7 +32,17 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import errors
-from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, NotFound
+
+from .request import (
+    API_VERSION,
+    DAEMON,
+    daemon_of,
+    json_body,
+    query_filters,
+    query_flag,
+    time_arg,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["make_app", "serve"]
 
-API_VERSION = "1.43"
 MIN_API_VERSION = "1.24"
 _STATUS = {
     errors.NotFound: 404, errors.AlreadyExists: 409, errors.Conflict: 409,
@@ -44,7 +58,6 @@ _STATUS = {
 }  # fmt: skip
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
 
 
 def _error(exc: DockyardError) -> web.Response:
@@ -93,29 +106,6 @@ async def _versions(request: web.Request, handler: Handler) -> web.StreamRespons
                    f"{MIN_API_VERSION}, please upgrade your client to a newer version")  # fmt: skip
             return web.json_response({"message": msg}, status=400)
     return await handler(request)
-
-
-def _d(request: web.Request) -> Daemon:
-    return request.app[DAEMON]
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
-
-
-async def _body(request: web.Request) -> Any:
-    if not request.can_read_body:
-        return {}
-    try:
-        return await request.json(loads=json.loads)
-    except ValueError as e:
-        raise InvalidArgument(f"{request.path}: invalid JSON body: {e}") from None
-
-
-def _filters(request: web.Request) -> dict[str, list[str]]:
-    from dockyard.api.convert import parse_filters
-
-    return parse_filters(request.query.get("filters"))
 
 
 # ---------------------------------------------------------------------- system
@@ -171,22 +161,22 @@ async def no_swarm(request: web.Request) -> web.StreamResponse:
 async def info(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import info as engine_info
 
-    return web.json_response(engine_info(_d(request)))
+    return web.json_response(engine_info(daemon_of(request)))
 
 
 async def system_df(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import disk_usage
 
-    return web.json_response(disk_usage(_d(request)))
+    return web.json_response(disk_usage(daemon_of(request)))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.logs import parse_time
 
-    d = _d(request)
-    since = _time_arg(request.query.get("since"), parse_time)
-    until = _time_arg(request.query.get("until"), parse_time)
-    filters = _filters(request)
+    d = daemon_of(request)
+    since = time_arg(request.query.get("since"), parse_time)
+    until = time_arg(request.query.get("until"), parse_time)
+    filters = query_filters(request)
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     q = d.events.subscribe()
@@ -219,34 +209,6 @@ def _wall() -> float:
     return time.time()
 
 
-def _time_arg(value: str | None, parse: Callable[[str], int]) -> int:
-    if not value:
-        return 0
-    try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        pass
-    try:
-        return parse(value)
-    except ValueError:
-        raise InvalidArgument(f"invalid time {value!r}") from None
-
-
-def _cutoff(value: str) -> int:
-    """A prune ``until``: a Go duration before now (``10m``, ``1h30m``), a Unix time or an
-    RFC 3339 time → nanoseconds since the epoch."""
-    import re
-    import time
-
-    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
-        from dockyard.engine.options import parse_duration
-
-        return int((time.time() - parse_duration(value, "until")) * 1e9)
-    from dockyard.engine.logs import parse_time
-
-    return _time_arg(value, parse_time)
-
-
 def _event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, wanted in filters.items():
         if key == "type" and ev["Type"] not in wanted:
@@ -260,367 +222,14 @@ def _event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return True
 
 
-# ---------------------------------------------------------------------- containers
-
-
-async def containers_list(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.shapes import container_summary
-    from dockyard.engine.query import filter_containers
-
-    d = _d(request)
-    recs = filter_containers(d.list(all_=_flag(request, "all")), _filters(request))
-    return web.json_response([container_summary(r) for r in recs])
-
-
-async def containers_create(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.convert import options_from_create
-
-    opts, dopts = options_from_create(await _body(request), request.query.get("name") or None)
-    d = _d(request)
-    rec = await d.create(opts, dopts)
-    published = bool(dopts.publish or dopts.publish_all)
-    warnings = d.net.run_warnings(opts.network, published) if d.net is not None else []
-    return web.json_response({"Id": rec.id, "Warnings": warnings}, status=201)
-
-
-async def container_inspect(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.shapes import container_json
-
-    d = _d(request)
-    return web.json_response(container_json(d, d.get(request.match_info["id"])))
-
-
-async def container_start(request: web.Request) -> web.StreamResponse:
-    d = _d(request)
-    rec = d.get(request.match_info["id"])
-    if rec.status in ("running", "paused"):
-        return web.Response(status=304)
-    await d.start(rec.id)
-    return web.Response(status=204)
-
-
-async def container_stop(request: web.Request) -> web.StreamResponse:
-    t = request.query.get("t")
-    done = await _d(request).stop(request.match_info["id"], float(t) if t else None)
-    return web.Response(status=204 if done else 304)
-
-
-async def container_restart(request: web.Request) -> web.StreamResponse:
-    t = request.query.get("t")
-    await _d(request).restart(request.match_info["id"], float(t) if t else None)
-    return web.Response(status=204)
-
-
-async def container_kill(request: web.Request) -> web.StreamResponse:
-    await _d(request).kill(request.match_info["id"], request.query.get("signal") or None)
-    return web.Response(status=204)
-
-
-async def container_pause(request: web.Request) -> web.StreamResponse:
-    await _d(request).pause(request.match_info["id"])
-    return web.Response(status=204)
-
-
-async def container_unpause(request: web.Request) -> web.StreamResponse:
-    await _d(request).unpause(request.match_info["id"])
-    return web.Response(status=204)
-
-
-async def container_rename(request: web.Request) -> web.StreamResponse:
-    name = request.query.get("name")
-    if not name:
-        raise InvalidArgument("rename: name is required")
-    await _d(request).rename(request.match_info["id"], name)
-    return web.Response(status=204)
-
-
-async def container_update(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
-    warnings = await _d(request).update_limits(request.match_info["id"], body)
-    return web.json_response({"Warnings": warnings})
-
-
-async def container_wait(request: web.Request) -> web.StreamResponse:
-    """As Docker: the headers at once (a client may start the container only then: the
-    stock CLI's ``attach``/``run`` do), the body when the condition is met."""
-    fut = _d(request).waiter(
-        request.match_info["id"], request.query.get("condition") or "not-running"
-    )
-    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    try:
-        await resp.prepare(request)
-        code = await fut
-    finally:
-        fut.cancel()
-    await resp.write(json.dumps({"StatusCode": code, "Error": None}).encode())
-    return resp
-
-
-async def container_remove(request: web.Request) -> web.StreamResponse:
-    await _d(request).remove(request.match_info["id"], force=_flag(request, "force"),
-                             volumes=_flag(request, "v"))  # fmt: skip
-    return web.Response(status=204)
-
-
-async def containers_prune(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.logs import parse_time
-    from dockyard.engine.query import filter_containers
-    from dockyard.engine.system import container_size
-
-    d = _d(request)
-    gone, space = [], 0
-    filters = _filters(request)
-    until = filters.pop("until", [])
-    cutoff = _cutoff(until[-1]) if until else 0
-    for rec in filter_containers(d.list(all_=True), filters):  # label=, id=, ...
-        if cutoff and rec.created and parse_time(rec.created) > cutoff:
-            continue  # docker's until: only what was created before it
-        if rec.status in ("exited", "created", "dead"):
-            size = await asyncio.to_thread(container_size, d, rec.id)
-            await d.remove(rec.id)
-            gone.append(rec.id)
-            space += size
-    return web.json_response({"ContainersDeleted": gone, "SpaceReclaimed": space})
-
-
-async def container_resize(request: web.Request) -> web.StreamResponse:
-    d = _d(request)
-    rec = d.get(request.match_info["id"])
-    await d.shim.call({"op": "resize", "id": rec.id, "h": int(request.query.get("h", "24")),
-                       "w": int(request.query.get("w", "80"))})  # fmt: skip
-    return web.Response(status=200)
-
-
-async def container_attach(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.attach import attach
-
-    return await attach(request, _d(request), request.match_info.get("version") or API_VERSION)
-
-
-async def container_logs(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.logs import parse_time, read_logs
-
-    d = _d(request)
-    rec = d.get(request.match_info["id"])
-    want_out = _flag(request, "stdout") or not (request.query.get("stderr") or "")
-    want_err = _flag(request, "stderr") or not (request.query.get("stdout") or "")
-    stamps = _flag(request, "timestamps")
-    tail_q = request.query.get("tail", "all")
-    tail = -1 if tail_q in ("all", "") else int(tail_q)
-    since = _time_arg(request.query.get("since"), parse_time)
-    until = _time_arg(request.query.get("until"), parse_time)
-    if (rec.config.get("daemon") or {}).get("log_driver") == "none":  # dockerd's words
-        raise FailedPrecondition("configured logging driver does not support reading")
-    tty = bool((rec.config.get("options") or {}).get("tty"))
-    started = rec.started_at
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "application/vnd.docker.raw-stream"
-            if tty
-            else "application/vnd.docker.multiplexed-stream"
-        }
-    )
-    await resp.prepare(request)
-
-    def stop() -> bool:
-        try:
-            r = d.get(rec.id)
-        except DockyardError:
-            return True
-        return r.status not in ("running", "paused", "restarting") or r.started_at != started
-
-    dopts = rec.config.get("daemon") or {}
-    details = _details_prefix(rec) if _flag(request, "details") else b""
-    async for e in read_logs(str(d.bundle(rec.id) / f"{rec.id}-json.log"), since=since,
-                             until=until, tail=tail, follow=_flag(request, "follow"), stop=stop,
-                             max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
-        if (e.stream == "stdout" and not want_out) or (e.stream == "stderr" and not want_err):
-            continue
-        data = details + e.data
-        data = (e.time.encode() + b" " + data) if stamps else data
-        if tty:
-            await resp.write(data)
-        else:
-            kind = 1 if e.stream == "stdout" else 2
-            await resp.write(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data)
-    return resp
-
-
-def _details_prefix(rec: Any) -> bytes:
-    """``details=1``: the attributes the container's ``--log-opt labels=/env=`` pick, as
-    dockerd writes them before each line (after the timestamp)."""
-    from dockyard.engine.logattrs import details_prefix, extra_attributes
-
-    opts = (rec.config.get("daemon") or {}).get("log_opts") or {}
-    env = list(((rec.config.get("spec") or {}).get("process") or {}).get("env") or [])
-    return details_prefix(extra_attributes(opts, rec.labels, env))
-
-
-async def container_changes(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.commit import changes
-
-    d = _d(request)
-    found = await asyncio.to_thread(changes, d, request.match_info["id"])
-    return web.json_response(found)
-
-
-async def commit(request: web.Request) -> web.StreamResponse:
-    """``POST /commit?container=…&repo=…&tag=…&changes=…&pause=…`` (dockerd's query; the
-    body, a container config to merge, is not read: ``changes`` say what to change)."""
-    from dockyard.engine.commit import commit as commit_container
-
-    d = _d(request)
-    q = request.query
-    rec = d.get(q.get("container") or "")
-    repo, tag = q.get("repo") or "", q.get("tag") or ""
-    tags = [f"{repo}:{tag or 'latest'}"] if repo else []
-    pause = q.get("pause", "true").lower() not in ("0", "false", "no")
-    paused = pause and rec.status == "running"
-    if paused:
-        try:
-            await d.pause(rec.id)
-        except DockyardError:  # it exited meanwhile: nothing left to hold still
-            paused = False
-    try:
-        img = await asyncio.to_thread(
-            commit_container, d, rec.id, tags=tags, changes=q.getall("changes", []),
-            comment=q.get("comment") or "", author=q.get("author") or "",
-        )  # fmt: skip
-    finally:
-        if paused:
-            with contextlib.suppress(DockyardError):  # (it exited as it was frozen)
-                await d.unpause(rec.id)
-    return web.json_response({"Id": str(img.id)}, status=201)
-
-
-async def container_top(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.system import top
-
-    d = _d(request)
-    return web.json_response(top(d, request.match_info["id"], request.query.get("ps_args", "")))
-
-
-async def container_stats(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.stats import snapshot
-
-    d = _d(request)
-    rec = d.get(request.match_info["id"])
-    stream = request.query.get("stream", "true").lower() not in ("0", "false")
-    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
-    prev: dict[str, Any] = {}
-    rounds = 0
-    while True:
-        rec = d.get(rec.id)
-        if rec.status not in ("running", "paused"):
-            cur: dict[str, Any] = {
-                "id": rec.id,
-                "name": "/" + rec.name,
-                "cpu_stats": {},
-                "memory_stats": {},
-                "pids_stats": {},
-                "networks": {},
-            }
-        else:
-            from dockyard.engine.placement import cgroup_path
-
-            cur = snapshot(cgroup_path(rec.id), int(rec.pid or 0), rec.name, rec.id)
-        cur["precpu_stats"] = prev.get("cpu_stats", {})
-        if stream or rounds >= 1:
-            await resp.write((json.dumps(cur) + "\n").encode())
-            if not stream:
-                break
-        prev = cur
-        rounds += 1
-        await asyncio.sleep(1.0 if stream else 0.5)
-    return resp
-
-
-async def archive_get(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.archive import read_archive
-
-    d = _d(request)
-    data, stat = await asyncio.get_running_loop().run_in_executor(
-        None, read_archive, d, request.match_info["id"], request.query.get("path", "")
-    )
-    import base64
-
-    return web.Response(body=data, headers={
-        "Content-Type": "application/x-tar",
-        "X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode(),
-    })  # fmt: skip
-
-
-async def archive_head(request: web.Request) -> web.StreamResponse:
-    """Docker's ``HEAD /containers/{id}/archive``: the path's stat in a header, no body."""
-    from dockyard.engine.archive import stat_archive
-
-    d = _d(request)
-    stat = await asyncio.get_running_loop().run_in_executor(
-        None, stat_archive, d, request.match_info["id"], request.query.get("path", "")
-    )
-    import base64
-
-    return web.Response(headers={
-        "Content-Type": "application/x-tar",
-        "X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode(),
-    })  # fmt: skip
-
-
-async def archive_put(request: web.Request) -> web.StreamResponse:
-    from dockyard.engine.archive import write_archive
-
-    d = _d(request)
-    data = await request.read()
-    await asyncio.get_running_loop().run_in_executor(
-        None, write_archive, d, request.match_info["id"], request.query.get("path", ""), data
-    )
-    return web.Response(status=200)
-
-
-# ---------------------------------------------------------------------- exec
-
-
-async def exec_create(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.convert import exec_config_from
-
-    d = _d(request)
-    inst = d.execs.create(request.match_info["id"], exec_config_from(await _body(request)))
-    return web.json_response({"Id": inst.id}, status=201)
-
-
-async def exec_start(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.attach import exec_start as start
-
-    body = await _body(request)
-    if not isinstance(body, dict):
-        raise InvalidArgument("exec start: the body must be a JSON object")
-    return await start(request, _d(request), request.match_info.get("version") or API_VERSION,
-                       body)  # fmt: skip
-
-
-async def exec_inspect(request: web.Request) -> web.StreamResponse:
-    from dockyard.api.shapes import exec_json
-
-    return web.json_response(exec_json(_d(request).execs.get(request.match_info["id"])))
-
-
-async def exec_resize(request: web.Request) -> web.StreamResponse:
-    d = _d(request)
-    inst = d.execs.get(request.match_info["id"])
-    await d.shim.call({"op": "resize", "id": inst.id, "h": int(request.query.get("h", "24")),
-                       "w": int(request.query.get("w", "80"))})  # fmt: skip
-    return web.Response(status=200)
-
-
 # ---------------------------------------------------------------------- volumes
 
 
 async def volumes_list(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import volume_json, volume_matches
 
-    d = _d(request)
-    filters = _filters(request)
+    d = daemon_of(request)
+    filters = query_filters(request)
     found = [volume_json(d, v) for v in d.volumes.list() if volume_matches(d, v, filters)]
     return web.json_response({"Volumes": found, "Warnings": []})
 
@@ -628,8 +237,8 @@ async def volumes_list(request: web.Request) -> web.StreamResponse:
 async def volumes_create(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import volume_json
 
-    d = _d(request)
-    body = await _body(request)
+    d = daemon_of(request)
+    body = await json_body(request)
     driver = str(body.get("Driver") or "local")
     if driver != "local":  # dockerd's words (404): only the built-in driver exists here
         raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
@@ -642,16 +251,16 @@ async def volumes_create(request: web.Request) -> web.StreamResponse:
 async def volume_inspect(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import volume_json
 
-    d = _d(request)
+    d = daemon_of(request)
     return web.json_response(volume_json(d, d.volumes.get(request.match_info["name"])))
 
 
 async def volume_remove(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import volume_users
 
-    d = _d(request)
+    d = daemon_of(request)
     name = request.match_info["name"]
-    d.volumes.remove(name, volume_users(d, name), force=_flag(request, "force"))
+    d.volumes.remove(name, volume_users(d, name), force=query_flag(request, "force"))
     d.events.emit("volume", "destroy", name)
     return web.Response(status=204)
 
@@ -659,8 +268,8 @@ async def volume_remove(request: web.Request) -> web.StreamResponse:
 async def volumes_prune(request: web.Request) -> web.StreamResponse:
     from dockyard.engine.system import prune_volumes
 
-    d = _d(request)
-    gone, space = prune_volumes(d, all_=_flag(request, "all"))
+    d = daemon_of(request)
+    gone, space = prune_volumes(d, all_=query_flag(request, "all"))
     return web.json_response({"VolumesDeleted": gone, "SpaceReclaimed": space})
 
 
@@ -670,6 +279,8 @@ def _wake(fut: asyncio.Future[None]) -> None:
 
 
 def make_app(daemon: Daemon) -> web.Application:
+    from dockyard.api.containers import add_routes as add_container_routes
+
     app = web.Application(middlewares=[_versions, _errors], client_max_size=1 << 30)
     app[DAEMON] = daemon
     r = app.router
@@ -680,34 +291,7 @@ def make_app(daemon: Daemon) -> web.Application:
         r.add_get(p + "/info", info)
         r.add_get(p + "/system/df", system_df)
         r.add_get(p + "/events", events)
-        r.add_get(p + "/containers/json", containers_list)
-        r.add_post(p + "/containers/create", containers_create)
-        r.add_post(p + "/containers/prune", containers_prune)
-        r.add_get(p + "/containers/{id}/json", container_inspect)
-        r.add_post(p + "/containers/{id}/start", container_start)
-        r.add_post(p + "/containers/{id}/stop", container_stop)
-        r.add_post(p + "/containers/{id}/restart", container_restart)
-        r.add_post(p + "/containers/{id}/kill", container_kill)
-        r.add_post(p + "/containers/{id}/pause", container_pause)
-        r.add_post(p + "/containers/{id}/unpause", container_unpause)
-        r.add_post(p + "/containers/{id}/rename", container_rename)
-        r.add_post(p + "/containers/{id}/update", container_update)
-        r.add_post(p + "/containers/{id}/wait", container_wait)
-        r.add_post(p + "/containers/{id}/resize", container_resize)
-        r.add_post(p + "/containers/{id}/attach", container_attach)
-        r.add_get(p + "/containers/{id}/logs", container_logs)
-        r.add_get(p + "/containers/{id}/top", container_top)
-        r.add_get(p + "/containers/{id}/changes", container_changes)
-        r.add_post(p + "/commit", commit)
-        r.add_get(p + "/containers/{id}/stats", container_stats)
-        r.add_get(p + "/containers/{id}/archive", archive_get, allow_head=False)
-        r.add_head(p + "/containers/{id}/archive", archive_head)
-        r.add_put(p + "/containers/{id}/archive", archive_put)
-        r.add_post(p + "/containers/{id}/exec", exec_create)
-        r.add_delete(p + "/containers/{id}", container_remove)
-        r.add_post(p + "/exec/{id}/start", exec_start)
-        r.add_post(p + "/exec/{id}/resize", exec_resize)
-        r.add_get(p + "/exec/{id}/json", exec_inspect)
+        add_container_routes(r, p)
         r.add_get(p + "/volumes", volumes_list)
         r.add_post(p + "/volumes/create", volumes_create)
         r.add_post(p + "/volumes/prune", volumes_prune)

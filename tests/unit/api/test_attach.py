@@ -16,7 +16,9 @@ import pytest
 from aiohttp import web
 
 from dockyard.api.attach import MUX, RAW, content_type, frame, wants_upgrade
-from dockyard.api.server import DAEMON, _errors, container_attach
+from dockyard.api.containers import container_attach
+from dockyard.api.request import DAEMON
+from dockyard.api.server import _errors
 from dockyard.errors import NotFound
 
 CID = "c" * 64
