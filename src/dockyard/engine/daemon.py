@@ -1,5 +1,8 @@
 """The daemon's engine: containers as the API sees them, supervised through the shim.
 
+Over 800 lines because it is the one owner of a container's lifecycle (create, start, exit,
+restart policy, stop, remove) and its locks: one state machine, read in one place.
+
 Terms
 -----
 *record* — a container's row in ``state.db`` (:class:`~dockyard.store.db.ContainerRecord`);

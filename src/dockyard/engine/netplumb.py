@@ -1,5 +1,8 @@
 """The engine's networking: ``dockyard.network`` wired to containers, records and the API.
 
+Over 800 lines because it wires every network step of a container (validate, start, stop,
+remove, spare namespaces, DNS, connect) to its record; its split waits for the typed record.
+
 Terms
 -----
 *wanted networks* — the networks a container is a member of (``--network`` and ``network

@@ -1,5 +1,8 @@
 """The shim: the supervisor of containers, their output and their exit codes.
 
+Over 800 lines because it is one single-threaded event loop (one selector over sockets,
+pidfds and streams) whose handlers share its state.
+
 Terms
 -----
 *proc* — a process the shim supervises: a container's init (keyed by container

@@ -1,5 +1,8 @@
 """The OCI runtime configuration (``config.json``) as typed data.
 
+Over 800 lines because it holds one typed record per section of the runtime spec with its
+strict parser beside it: about fifty short definitions, none long.
+
 :func:`parse_spec` reads untrusted JSON strictly: unknown keys are ignored (the
 runtime spec says a runtime must not fail on them), a wrong type or an invalid
 value is an :class:`~dockyard.errors.InvalidArgument` whose message names the

@@ -1,6 +1,9 @@
 """Compose files → a :class:`ComposeProject`: Deployments, Services, ConfigMaps, Secrets
 and the start-order graph.
 
+Over 800 lines because every compose-spec service key's translation lives in one
+``_Translator``; merging, interpolation and ports are already modules of their own.
+
 Steps: parse the YAML (one document); interpolate ``${VAR}`` from ``environ`` over the
 project's ``.env``; validate against the compose-spec JSON schema when one is given
 (jsonschema, imported then); translate every service:

@@ -1,5 +1,8 @@
 """The engine as the orchestrator's :class:`~dockyard.orchestrator.backend.PodBackend`.
 
+Over 800 lines because it still holds pod mapping, the backend, probes, cgroup sampling
+and the wiring root; its split is under way (issue #17).
+
 A *pod* is a group of ordinary engine containers, one per ``spec.containers`` entry:
 
 * the first container owns the pod's network namespace (``--network default``: the

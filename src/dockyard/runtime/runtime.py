@@ -1,5 +1,8 @@
 """The OCI runtime: a bundle (``config.json`` + rootfs) becomes a container.
 
+Over 800 lines because create, start, run and exec share the fork-and-sync protocol with
+the init (pipes, console, signal forwarding), read in one place; the init's side is init.py.
+
 Vocabulary: the *caller* is the process using :class:`Runtime` (``dockyard run``,
 ``dockyard-runtime``); the *init* is the container's PID 1 (process B of
 ``init.py``); the *state root* holds one state directory per container (see
