@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -44,9 +43,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench.common import IMAGE_CACHE, VENV_BIN, NsHolder, stop_dockyardd, tool
+from bench.common import (
+    CLI,
+    IMAGE_CACHE,
+    Dockyard,
+    NsHolder,
+    _launcher,  # noqa: F401 (tests/unit/test_bench_service.py uses it)
+    stop_dockyardd,
+    tool,
+)
+from bench.common import unmount_under as _unmount_under
+from bench.common import wait_for as _wait
 
 REPLICAS = int(os.environ.get("BENCH_DEPLOY_REPLICAS", "50"))
 ROUNDS = int(os.environ.get("BENCH_DEPLOY_ROUNDS", "2"))
@@ -55,7 +63,6 @@ WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "5"))
 WRK_CONNS = int(os.environ.get("BENCH_WRK_CONNECTIONS", "24"))
 HPA_SYNC = os.environ.get("BENCH_HPA_SYNC", "15")
 NODE_PORT = 30080
-CLI = [str(VENV_BIN / "dockyard")]
 
 SLEEPERS = """\
 apiVersion: apps/v1
@@ -147,124 +154,6 @@ backend be
     balance roundrobin
 {servers}
 """
-
-
-class Dockyard:
-    """dockyardd in ``holder``'s namespaces; the CLI goes in with ``nsenter``.
-
-    ``src``: run another checkout's ``src`` (an older commit's worktree) with this venv: the
-    daemon gets it first on ``PYTHONPATH`` (its launchers inherit its ``sys.path``), the CLI
-    is a copy of the venv's fast launcher with that ``src`` in place of this one's."""
-
-    def __init__(self, holder: NsHolder, work: Path, *settings: str,
-                 src: Path | None = None) -> None:  # fmt: skip
-        self.holder = holder
-        self.root, self.run_root = work / "root", work / "run"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = None
-        self.cli = CLI
-        if src is not None:
-            env = {**os.environ, "PYTHONPATH": str(src)}
-            self.cli = [str(_launcher(src, work / "dockyard"))]
-        with open(self.root / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                holder.wrap([str(VENV_BIN / "python"), "-m", "dockyard.api.server",
-                             "--root", str(self.root), "--run-root", str(self.run_root),
-                             *settings]),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env=env,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyardd exited (see {self.root / 'daemon.log'})")
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(str(self.run_root / "dockyard.sock"))
-                    return
-                except OSError:
-                    time.sleep(0.05)
-        raise RuntimeError("dockyardd did not answer within 60 s")
-
-    def argv(self, *args: str) -> list[str]:
-        return self.holder.wrap(
-            [*self.cli, "--root", str(self.root), "--run-root", str(self.run_root), *args]
-        )
-
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, input=input,
-                              check=False, timeout=300)  # fmt: skip
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"dockyard {' '.join(args)}: {proc.stderr.strip()[-300:]}")
-        return proc.stdout
-
-    def pods(self, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = json.loads(
-            self.run("get", "pods", "-o", "json", "-l", selector)
-        )["items"]
-        return items
-
-    def ready(self, selector: str) -> int:
-        return sum(
-            1
-            for p in self.pods(selector)
-            if p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")
-            and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])
-        )
-
-    def api(self, path: str) -> Any:
-        """GET ``path`` from the daemon's API socket (cheaper than a CLI process per poll)."""
-        import http.client
-
-        sock_path = str(self.run_root / "dockyard.sock")
-
-        class Conn(http.client.HTTPConnection):
-            def connect(self) -> None:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(sock_path)
-
-        c = Conn("localhost", timeout=30)
-        try:
-            c.request("GET", path)
-            return json.loads(c.getresponse().read())
-        finally:
-            c.close()
-
-    def ready_replicas(self, name: str) -> int:
-        d = self.api(f"/apis/apps/v1/namespaces/default/deployments/{name}")
-        return int((d.get("status") or {}).get("readyReplicas") or 0)
-
-    def close(self) -> None:
-        ids = self.run("ps", "-aq", check=False).split()
-        if ids:
-            self.run("rm", "-f", *ids, check=False)
-        stop_dockyardd(self.run_root)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-
-
-def _launcher(src: Path, dest: Path) -> Path:
-    """The venv's ``dockyard`` launcher (tools/write-launchers.py) running ``src``."""
-    from bench.common import REPO
-
-    text = (VENV_BIN / "dockyard").read_text()
-    mine = f"sys.path[:0] = [{str(REPO / 'src')!r}]"
-    if mine not in text:
-        raise RuntimeError(f"{VENV_BIN / 'dockyard'}: not a launcher of {REPO} (make setup)")
-    dest.write_text(text.replace(mine, f"sys.path[:0] = [{str(src)!r}]"))
-    dest.chmod(0o755)
-    return dest
-
-
-def _wait(fn: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if fn():
-            return
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _seq(argv_for: Callable[[int], Sequence[str]], n: int, env: dict[str, str] | None) -> float:
@@ -631,14 +520,6 @@ def _throughput_section(dy: Dockyard, work: Path) -> str:
 def _wrk_short(holder: NsHolder, url: str) -> None:
     subprocess.run(holder.wrap(["wrk", "-t", "1", "-c", "4", "-d", "1s", url]),
                    capture_output=True, check=False, timeout=30)  # fmt: skip
-
-
-def _unmount_under(path: Path) -> None:
-    """Lazily unmount whatever is still mounted beneath ``path`` (deepest first)."""
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f if str(path) in line]
-    for p in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True, check=False)
 
 
 # --- 3. HPA ----------------------------------------------------------------------------------
