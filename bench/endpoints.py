@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import IMAGE_CACHE, NsHolder, tool
-from bench.deploy import Dockyard, _wait
+from bench.common import IMAGE_CACHE, Dockyard, NsHolder, tool
+from bench.common import wait_for as _wait
 
 KILL_EVERY = float(os.environ.get("BENCH_KILL_EVERY", "5"))
 KILL_SECONDS = float(os.environ.get("BENCH_KILL_SECONDS", "60"))
