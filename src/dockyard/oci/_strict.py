@@ -53,13 +53,19 @@ def opt_obj(d: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
     return None if v is None else obj(v, at(path, key))
 
 
-def opt_int(d: dict[str, Any], key: str, path: str, *, minimum: int | None = None) -> int | None:
+def _typed(d: dict[str, Any], key: str, path: str, kind: type, what: str) -> Any:
+    """``d[key]`` if it is a ``kind`` (a bool is never an int), None if absent or null."""
     v = d.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InvalidArgument(f"{at(path, key)}: expected an integer")
-    if minimum is not None and v < minimum:
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise InvalidArgument(f"{at(path, key)}: expected {what}")
+    return v
+
+
+def opt_int(d: dict[str, Any], key: str, path: str, *, minimum: int | None = None) -> int | None:
+    v: int | None = _typed(d, key, path, int, "an integer")
+    if v is not None and minimum is not None and v < minimum:
         raise InvalidArgument(f"{at(path, key)}: must be at least {minimum}")
     return v
 
@@ -72,11 +78,7 @@ def req_int(d: dict[str, Any], key: str, path: str, *, minimum: int | None = Non
 
 
 def opt_str(d: dict[str, Any], key: str, path: str) -> str | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise InvalidArgument(f"{at(path, key)}: expected a string")
+    v: str | None = _typed(d, key, path, str, "a string")
     return v
 
 
@@ -89,21 +91,13 @@ def req_str(d: dict[str, Any], key: str, path: str) -> str:
 
 
 def opt_bool(d: dict[str, Any], key: str, path: str) -> bool | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, bool):
-        raise InvalidArgument(f"{at(path, key)}: expected a boolean")
+    v: bool | None = _typed(d, key, path, bool, "a boolean")
     return v
 
 
 def opt_list(d: dict[str, Any], key: str, path: str) -> list[Any]:
-    v = d.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise InvalidArgument(f"{at(path, key)}: expected an array")
-    return v
+    v: list[Any] | None = _typed(d, key, path, list, "an array")
+    return [] if v is None else v
 
 
 def strs(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
