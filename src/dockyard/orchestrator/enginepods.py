@@ -408,7 +408,7 @@ def observe_pod(
         rec = records.get(c.name)
         started, ready = flags.get(c.name, (False, False))
         count = restarts.get(c.name, 0)
-        if rec is None and waiting and c.name in waiting:
+        if waiting and c.name in waiting and (rec is None or rec.status == "created"):
             why, text = waiting[c.name]
             statuses.append(ContainerStatus(c.name, "waiting", why, message=text))
         elif c.name in restarting or rec is None or rec.status == "created":
@@ -668,6 +668,7 @@ class EnginePodBackend:
                 self._event(p, NORMAL, "Started", f"Started container {c.name}", container=c.name)
         except DockyardError as e:
             p.reason = _reason_of(e)
+            p.waiting[c.name] = (p.reason, str(e))  # the one that failed says why (status)
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
         except Exception as e:
             p.reason = "CreateContainerError"
