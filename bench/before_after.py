@@ -24,6 +24,7 @@ import contextlib
 import functools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,16 +33,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import IMAGE_CACHE, REPO, NsHolder, Tool, report, time_round_robin, tool
+from bench.common import (
+    IMAGE_CACHE,
+    REPO,
+    Dockyard,
+    NsHolder,
+    Tool,
+    report,
+    time_round_robin,
+    tool,
+    unmount_under,
+)
 from bench.deploy import (
     DIRECT,
-    Dockyard,
     Point,
-    _median,
-    _unmount_under,
     deploy_web,
     load_backend,
     measure_rates,
+    median_of,
     rate_lines,
     remove_web,
 )
@@ -92,32 +101,48 @@ class Variant:
 
 def _throughput(variants: list[Variant], work: Path) -> str:
     notes: list[str] = []
-    points: list[Point] = []
+    targets: dict[str, dict[str, str]] = {}
     for v in variants:
         backend = load_backend(v.dy, work)
         if backend.note:
             notes.append(f"{v.label}: {backend.note}")
-        _ips, targets = deploy_web(v.dy, backend)
-        points += [Point(f"{v.label}: {n}", v.dy.holder, u) for n, u in targets.items()]
+        _ips, targets[v.label] = deploy_web(v.dy, backend)
+    paths = list(targets[variants[0].label])
+    # before and after of one path side by side in the rotation: each round's pair ran
+    # seconds apart, under about the same load
+    points = [Point(f"{v.label}: {path}", v.dy.holder, targets[v.label][path])
+              for path in paths for v in variants]  # fmt: skip
     rates, errors = measure_rates(points, WRK_ROUNDS)
     lines = [
         f"== Service throughput before/after: wrk (requests/s), {WRK_ROUNDS} alternating "
         f"rounds, {backend.name} backend, both daemons side by side",
         *rate_lines(rates, errors),
+        "after / before per path: the median of the rounds' paired ratios (p25-p75), then "
+        "the ratio of the medians",
     ]
-    paths = [p.name.split(": ", 1)[1] for p in points if p.name.startswith(variants[0].label)]
     for path in paths:
-        b = _median(rates.get(f"{variants[0].label}: {path}", []))
-        a = _median(rates.get(f"{variants[1].label}: {path}", []))
-        if a is not None and b is not None:
-            lines.append(f"ratio after / before, {path}: {a / b:.2f}x")
+        b = rates.get(f"{variants[0].label}: {path}", [])
+        a = rates.get(f"{variants[1].label}: {path}", [])
+        if a and b:
+            lines.append(
+                f"  {path:<40} {paired(b, a)}, {statistics.median(a) / statistics.median(b):.2f}x"
+            )
     for v in variants:
-        d = _median(rates.get(f"{v.label}: {DIRECT}", []))
+        d = median_of(rates.get(f"{v.label}: {DIRECT}", []))
         for path in paths:
-            m = _median(rates.get(f"{v.label}: {path}", []))
+            m = median_of(rates.get(f"{v.label}: {path}", []))
             if d and m is not None and path != DIRECT:
                 lines.append(f"{v.label}: {path} / direct: {m / d:.2f}x")
     return "\n".join(lines + notes)
+
+
+def paired(before: list[float], after: list[float]) -> str:
+    """``after[i] / before[i]`` for each round: their median and quartiles."""
+    ratios = [a / b for b, a in zip(before, after, strict=False) if b]
+    if len(ratios) < 2:
+        return f"{ratios[0]:.2f}x" if ratios else "n/a"
+    q = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"{statistics.median(ratios):.2f}x ({q[0]:.2f}-{q[2]:.2f})"
 
 
 def _run_rm(dy: Dockyard, _i: int) -> list[str]:
@@ -168,7 +193,7 @@ def compare(before: str, after: str) -> str:
         time.sleep(1.0)  # the holders' last processes leave with their daemons
         for h in holders:
             h.close()
-        _unmount_under(work)
+        unmount_under(work)
         shutil.rmtree(work, ignore_errors=True)
 
 

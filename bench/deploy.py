@@ -457,7 +457,7 @@ def rate_lines(rates: dict[str, list[float]], errors: dict[str, str]) -> list[st
     return lines
 
 
-def _median(xs: list[float]) -> float | None:
+def median_of(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
 
 
@@ -502,7 +502,7 @@ def _throughput_section(dy: Dockyard, work: Path) -> str:
     lines = [f"== Service throughput: wrk -t2 -c{WRK_CONNS} -d{WRK_SECONDS}s, {backend.name} "
              f"(requests/s, {WRK_ROUNDS} alternating rounds)",
              *rate_lines(rates, errors)]  # fmt: skip
-    med = {n: m for n, xs in rates.items() if (m := _median(xs)) is not None}
+    med = {n: m for n, xs in rates.items() if (m := median_of(xs)) is not None}
     direct = med.get(DIRECT)
     for n, m in med.items():
         if direct and n != DIRECT:

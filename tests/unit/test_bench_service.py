@@ -1,0 +1,57 @@
+"""The Service bench's pure pieces (bench/deploy.py, bench/before_after.py): the nginx
+recipe, the report lines, the launcher that runs another checkout's ``src``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench import common, deploy
+from bench.common import REPO, VENV_BIN
+
+from dockyard.build.parser import instructions_from_ast, parse_dockerfile
+
+
+def test_nginx_recipe_is_a_small_non_root_backend_on_8080() -> None:
+    text = (deploy.NGINX_RECIPE / "Dockerfile").read_text()
+    (stage,), _meta = instructions_from_ast(parse_dockerfile(text))
+    assert stage.base == "debian:bookworm-slim"
+    kinds = [type(i).__name__ for i in stage.instructions]
+    assert kinds == ["Run", "Copy", "User", "Expose", "Cmd"]
+    assert "USER www-data" in text
+    conf = (deploy.NGINX_RECIPE / "nginx.conf").read_text()
+    for line in ("worker_processes auto;", "listen 8080", "access_log off;", "return 200",
+                 "pid /tmp/nginx.pid;"):  # fmt: skip
+        assert line in conf
+    assert "deb." not in text + conf  # no mirror host name: the base image's sources say it
+
+
+def test_the_cached_archive_follows_the_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = tmp_path / "nginx"
+    recipe.mkdir()
+    (recipe / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    monkeypatch.setattr(deploy, "NGINX_RECIPE", recipe)
+    first = deploy._recipe_digest()
+    assert deploy._recipe_digest() == first
+    (recipe / "nginx.conf").write_text("worker_processes 1;\n")
+    assert deploy._recipe_digest() != first
+
+
+def test_rate_lines_give_median_spread_and_samples() -> None:
+    lines = deploy.rate_lines({"a": [100.0, 120.0, 80.0], "b": []}, {"b": "wrk failed"})
+    assert lines[1].split()[:2] == ["a", "100"]
+    assert "80-120" in lines[1] and "±20%" in lines[1] and "(100, 120, 80)" in lines[1]
+    assert "n/a" in lines[2] and "wrk failed" in lines[2]
+
+
+def test_launcher_runs_the_other_src(tmp_path: Path) -> None:
+    if not (VENV_BIN / "dockyard").is_file():
+        pytest.skip("no venv launcher (make setup)")
+    other = tmp_path / "src"
+    out = common._launcher(other, tmp_path / "dockyard").read_text()
+    assert f"sys.path[:0] = [{str(other)!r}]" in out
+    assert repr(str(REPO / "src")) not in out
+    original = (VENV_BIN / "dockyard").read_text()
+    assert out.count("\n") == original.count("\n")
