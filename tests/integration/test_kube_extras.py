@@ -326,7 +326,7 @@ def test_get_pods_watch_and_describe_deploy(kube: KubeDaemon) -> None:
     try:
         # no need to wait for the first listing: a pod made before it is listed, one made
         # between the listing and the watch is in the watch's first ADDED events, one made
-        # later is a change the stream reports (api/objects.py, kubeget.py)
+        # later is a change the stream reports (api/objects.py, cli/commands/kube/get.py)
         r = kube.apply(_sleeper("watched"))
         assert r.returncode == 0, r.stderr
         assert watcher.stdout is not None
