@@ -13,9 +13,9 @@ Vocabulary:
   (a Service port's ``targetPort`` is its ``port``), and the codec calls it;
 * records are frozen: a controller writes status on a copy (``records.replace``).
 
-Fields the orchestrator does not interpret but Kubernetes accepts (``securityContext``,
-``affinity``, ``tolerations``…) are kept as opaque mappings so that they survive a
-load/export round trip.
+Fields the orchestrator does not interpret but Kubernetes accepts (``affinity``,
+``tolerations``…) are kept as opaque mappings so that they survive a load/export round
+trip; ``securityContext`` is typed and honoured (``security_context.py``).
 """
 
 from __future__ import annotations
