@@ -189,6 +189,8 @@ def test_run_as_non_root_refuses_root_and_accepts_non_root(
     assert "container has runAsNonRoot and image will run as root" in kube.out(
         "describe", "pod", name
     )
+    events = [e for e in kube.out("get", "events").splitlines() if name in e]
+    assert any("Failed" in e and "Error: container has runAsNonRoot" in e for e in events), events
     [named] = wait_until(lambda: kube.pods("app=named"), 30, "the named pod")
     w = _waiting(kube, named["metadata"]["name"])
     assert w["reason"] == "CreateContainerConfigError", w

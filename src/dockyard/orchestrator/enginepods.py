@@ -706,6 +706,7 @@ class EnginePodBackend:
                 self.d.events.emit("pod", "failed", p.pod.metadata.name,
                                    {"container": c.name, "reason": bad[0],
                                     "error": f"Error: {bad[1]}"})  # fmt: skip
+                self._event(p, WARNING, "Failed", f"Error: {bad[1]}", container=c.name)
         if p.waiting:
             self.on_change()
         return bool(p.waiting)
