@@ -16,10 +16,11 @@ __all__ = ["cpu_percent", "snapshot", "system_cpu_ns"]
 
 
 def system_cpu_ns() -> int:
-    """Total CPU time of the host (``/proc/stat`` first line), in nanoseconds."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()[1:8]
-    ticks = sum(int(x) for x in fields)
+    """Total CPU time of the host (``/proc/stat`` first line: user to softirq, as docker
+    sums it), in nanoseconds."""
+    from dockyard.linux.procfs import cpu_times
+
+    ticks = sum(cpu_times()[:7])
     return ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
 
 
