@@ -68,8 +68,14 @@ def podman(tmp_path: Path, short_dir: Path) -> Iterator[list[str]]:
     saved = os.environ.get("CONTAINERS_CONF")
     os.environ["CONTAINERS_CONF"] = str(conf)
     before = set(_libpod_cgroups())
+    # the runtime's state under the test's own directory, not its default
+    # /run/dockyard/runtime: through a launcher, since podman 4.3 passes --runtime-flag
+    # to create and start but not to the delete of its cleanup (the cgroups stayed)
+    launcher = short_dir / "dockyard-runtime"
+    launcher.write_text(f'#!/bin/sh\nexec {RUNTIME} --root {short_dir / "rt"} "$@"\n')
+    launcher.chmod(0o755)
     argv = [exe, "--root", str(tmp_path / "root"), "--runroot", str(short_dir / "run"),
-            "--storage-driver", "vfs", "--runtime", str(RUNTIME)]  # fmt: skip
+            "--storage-driver", "vfs", "--runtime", str(launcher)]  # fmt: skip
     try:
         yield argv
     finally:

@@ -70,11 +70,6 @@ def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
     if d.net is not None:  # networks, -p, --ip, --dns, --add-host
         d.net.validate(opts, dopts)
         return
-    if dopts.publish:
-        from dockyard.network import parse_publish
-
-        for p in dopts.publish:
-            parse_publish(p)
     mode = opts.network
     if mode not in ("none", "host", "default", "bridge") and not mode.startswith("container:"):
         raise NotFound(f"network {mode} not found")
@@ -144,12 +139,13 @@ def _user_namespace(
     mode = u.effective_mode(opts.userns, u.daemon_default())
     if mode.kind == "host":
         return {}
+    sys_source = None if opts.network == "none" else u.host_sys(str(d.root))
     if mode.kind == "keep-id":  # as root: the identity (docs/decisions/userns.md)
         full = [(0, 0, u.FULL)]
-        with_user_namespace(spec, full, full, own_netns=opts.network == "none")
+        with_user_namespace(spec, full, full, sys_source=sys_source)
         return {"mode": "keep-id"}
     r = u.allocate(d.engine.db, created.id, mode.size)
-    with_user_namespace(spec, *u.id_maps(r), own_netns=opts.network == "none")
+    with_user_namespace(spec, *u.id_maps(r), sys_source=sys_source)
     from dockyard.engine.containers import _umount
 
     _umount(created.rootfs, known_mounted=True)  # engine.create mounted it unshifted

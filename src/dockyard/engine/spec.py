@@ -350,23 +350,25 @@ def check_userns(opts: RunOptions, mode: str) -> None:
 
 def with_user_namespace(
     spec: dict[str, Any], uid_maps: list[tuple[int, int, int]],
-    gid_maps: list[tuple[int, int, int]], *, own_netns: bool,
+    gid_maps: list[tuple[int, int, int]], *, sys_source: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     """``spec`` with a user namespace of its own and these ``(inside, host, size)`` maps.
 
-    ``own_netns``: the runtime makes the network namespace (``--network none``), so it
-    belongs to the new user namespace. Otherwise the daemon makes it, it belongs to the
-    host's user namespace, where the container's root holds no rights, and the kernel
-    refuses to mount a sysfs for it (EPERM): the host's ``/sys`` is bound read-only
-    instead, what runc does for rootless containers (it shows the host's network
-    devices under ``/sys/class/net``; docs/decisions/userns.md)."""
+    ``sys_source``: None where the runtime makes the network namespace (``--network
+    none``), which then belongs to the new user namespace and gets a sysfs of its own.
+    Otherwise the daemon makes it, it belongs to the host's user namespace, where the
+    container's root holds no rights, and the kernel refuses to mount a sysfs for it
+    (EPERM): the host's ``/sys`` (bound without submounts at ``sys_source``, see
+    engine/userns.py ``host_sys``) is bound read-only instead, as runc does for rootless
+    containers (it shows the host's network devices under ``/sys/class/net``;
+    docs/decisions/userns.md)."""
     linux = spec["linux"]
     linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
     linux["uidMappings"] = [{"containerID": a, "hostID": b, "size": n} for a, b, n in uid_maps]
     linux["gidMappings"] = [{"containerID": a, "hostID": b, "size": n} for a, b, n in gid_maps]
-    if not own_netns:
+    if sys_source is not None:
         for m in spec["mounts"]:
             if m.get("type") == "sysfs" and m.get("destination") == "/sys":
-                m.update(type="bind", source="/sys",
+                m.update(type="bind", source=sys_source,
                          options=["rbind", "nosuid", "noexec", "nodev", "ro"])  # fmt: skip
     return spec

@@ -49,12 +49,14 @@ __all__ = [
     "DEFAULT_COUNT",
     "DEFAULT_SIZE",
     "IdRange",
+    "add_line",
     "Mode",
     "SubIds",
     "allocate",
     "effective_mode",
     "daemon_default",
     "held",
+    "host_sys",
     "id_maps",
     "idmap_wanted",
     "make_reachable",
@@ -62,6 +64,7 @@ __all__ = [
     "parse_mode",
     "parse_remap",
     "release",
+    "remove_line",
     "shift_ids",
     "sweep",
     "wants_userns",
@@ -442,3 +445,46 @@ def make_reachable(bundle: str, r: IdRange) -> None:
         if not st.st_mode & 0o001:
             os.chmod(d, stat.S_IMODE(st.st_mode) | 0o001)
         d = os.path.dirname(d)
+
+
+def add_line(path: str, line: str) -> None:
+    """Append ``line`` (``NAME:START:COUNT``) to a subordinate-id file under its lock."""
+    with _FileLock(path + ".lock"):
+        _append(path, line if line.endswith("\n") else line + "\n")
+
+
+def remove_line(path: str, line: str) -> None:
+    """Remove exactly ``line`` from a subordinate-id file under its lock (other lines,
+    written meanwhile by others, stay)."""
+    want = line.strip()
+    with _FileLock(path + ".lock"):
+        with open(path) as f:
+            lines = f.read().splitlines(keepends=True)
+        keep = [x for x in lines if x.strip() != want]
+        if len(keep) != len(lines):
+            mode = os.stat(path).st_mode & 0o7777
+            tmp = f"{path}.dockyard-{os.getpid()}"
+            with open(tmp, "w") as f:
+                f.write("".join(keep))
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+
+
+def host_sys(state_root: str) -> str:
+    """A bind of the host's ``/sys`` without its submounts, at ``<root>/userns/sys`` (made
+    once per boot, shared by every container that needs it): what a container in a user
+    namespace gets as ``/sys`` where its network namespace is the daemon's (the kernel
+    refuses it a sysfs of its own). Binding ``/sys`` itself from inside the container's
+    namespaces would have to be recursive (its submounts are locked there) and would
+    bring the host's cgroup hierarchies, debugfs, tracefs and securityfs along. The
+    runtime binds it after taking the namespace's ids: ``userns/`` is 0711 (search
+    only), beside the bundles that :func:`make_reachable` opens the same way."""
+    top = os.path.join(state_root, "userns")
+    path = os.path.join(top, "sys")
+    os.makedirs(path, 0o755, exist_ok=True)
+    os.chmod(top, 0o711)
+    if os.stat(path).st_dev != os.stat("/sys").st_dev:  # not bound yet
+        from dockyard.linux import LibcSyscalls
+
+        LibcSyscalls().mount("/sys", path, "", 0x1000, None)  # MS_BIND, not MS_REC
+    return path

@@ -188,22 +188,44 @@ _JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time"
 
 
 def _join_namespaces(sc: Syscalls, joins: list[tuple[str, str]]) -> None:
-    """setns into each (type, path), the user namespace first, mount last but cgroup."""
-    fds = []
+    """setns into each (type, path), mount last but cgroup; every path is opened first
+    (once in the container's mount namespace, ``/proc/<pid>`` is the container's). The
+    user namespace goes after every namespace this process may join as it is (crun's
+    order): a network namespace the daemon made belongs to the host's user namespace,
+    where root loses its rights once it has joined the container's (EPERM; issue 18);
+    what only the user namespace's rights allow (rootless: the caller holds none
+    outside it) is joined after it."""
+    ordered = sorted(joins, key=lambda j: _JOIN_ORDER.index(j[0]))
+    fds: list[tuple[str, str, int]] = []
     try:
-        for t, path in sorted(joins, key=lambda j: _JOIN_ORDER.index(j[0])):
+        for t, path in ordered:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fds.append((t, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
             except OSError as e:
                 raise NotFound(f"join {t} namespace {path}: {why(e)}") from None
-            fds.append(fd)
-            try:
-                sc.setns(fd, c.NAMESPACE_FLAGS[t])
-            except DockyardError as e:
-                raise InvalidArgument(f"join {t} namespace {path}: {e}") from None
+        user = [j for j in fds if j[0] == "user"]
+        later = [j for j in fds if j[0] != "user"]
+        if user:
+            first, later = later, []
+            for j in first:
+                try:
+                    _setns(sc, *j)
+                except PermissionDenied:
+                    later.append(j)
+        for j in user + later:
+            _setns(sc, *j)
     finally:
-        for fd in fds:
+        for _t, _p, fd in fds:
             os.close(fd)
+
+
+def _setns(sc: Syscalls, t: str, path: str, fd: int) -> None:
+    try:
+        sc.setns(fd, c.NAMESPACE_FLAGS[t])
+    except PermissionDenied as e:
+        raise PermissionDenied(f"join {t} namespace {path}: {e}") from None
+    except DockyardError as e:
+        raise InvalidArgument(f"join {t} namespace {path}: {e}") from None
 
 
 INIT_COMM = b"dockyard-init"  # B's name until execve gives it the program's (runtime.kill)
