@@ -89,6 +89,29 @@ class Daemonized:
         raise AssertionError(f"timed out waiting for {what}")
 
 
+def api_request(
+    run_root: Path, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to the daemon's API socket under ``run_root``: (status, headers, body)."""
+    import http.client
+    import socket
+
+    sock_path = str(run_root / "dockyard.sock")
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock_path)
+
+    c = Conn("localhost", timeout=30)
+    try:
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
 def wait_dead(pid: int, timeout: float = 20.0) -> None:
     """Wait until ``pid`` (signalled by the test) has exited: gone, or a zombie, whose
     files (the daemon's listening sockets among them) the kernel has already closed. A

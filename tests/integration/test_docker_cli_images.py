@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_kit import Daemonized, dyd, registry_in
+from daemon_kit import Daemonized, api_request, dyd, registry_in
 
 pytestmark = [pytest.mark.root]
 __all__ = ["dyd"]
@@ -185,20 +185,8 @@ def test_import_a_rootfs_tarball(dyd: Daemonized, exe: str, tmp_path: Path) -> N
 
 
 def _api(d: Daemonized, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    sock_path = str(d.run_root / "dockyard.sock")
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(sock_path)
-
-    c = Conn("localhost", timeout=30)
-    try:
-        c.request(method, path, headers={"X-Registry-Auth": "e30="} if method == "POST" else {})
-        r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        c.close()
+    auth = {"X-Registry-Auth": "e30="} if method == "POST" else {}
+    return api_request(d.run_root, path, method, auth)
 
 
 def test_version_negotiation_as_dockerd(dyd: Daemonized) -> None:

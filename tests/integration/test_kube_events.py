@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from daemon_kit import IMAGE_CACHE
+from daemon_kit import IMAGE_CACHE, api_request
 from kube_kit import KubeDaemon, kube, wait_until
 
 pytestmark = [pytest.mark.root]
@@ -94,23 +94,8 @@ def test_events_tell_what_happened_and_why_a_pod_waits(kube: KubeDaemon) -> None
 
 
 def _api(kube: KubeDaemon, path: str) -> tuple[int, dict[str, object]]:
-    import http.client
-    import socket
-
-    sock_path = str(kube.run_root / "dockyard.sock")
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(sock_path)
-
-    c = Conn("localhost", timeout=30)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, json.loads(r.read())
-    finally:
-        c.close()
+    status, _, body = api_request(kube.run_root, path)
+    return status, json.loads(body)
 
 
 def test_field_selectors_as_the_api_server(kube: KubeDaemon) -> None:
