@@ -259,7 +259,9 @@ async def create_object(request: web.Request) -> web.StreamResponse:
     if kind == "Pod":
         await o.backend.create_pod(obj)
         return _json(to_dict(obj), 201)
-    _check_namespace(o, obj)
+    from dockyard.orchestrator.namespaces import require_namespace
+
+    require_namespace(o.store, obj)
     return _json(to_dict(o.store.create(obj)), 201)
 
 
@@ -293,36 +295,11 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
         except NotFound:
             raise NotFound(f'{request.match_info["plural"]} "{name}" not found') from None
         if kind == "Namespace":
-            await _delete_namespace_contents(o, name)
+            from dockyard.orchestrator.namespaces import delete_namespace_contents
+
+            await delete_namespace_contents(o.store, o.backend, name)
     return _json({"kind": "Status", "apiVersion": "v1", "status": "Success",
                   "details": {"name": name, "kind": request.match_info["plural"]}})  # fmt: skip
-
-
-async def _delete_namespace_contents(o: Orchestrator, ns: str) -> None:
-    for plural, (_gv, kind, namespaced) in PLURALS.items():
-        if not namespaced or kind == "Pod":
-            continue
-        for obj in o.store.list(_cls(kind), ns):
-            try:
-                o.store.delete(type(obj), ns, obj.metadata.name)
-            except NotFound:
-                continue
-        del plural
-    for p in await o.backend.list_pods(ns):
-        if not p.terminating and not p.pod.metadata.owner_references:
-            await o.backend.delete_pod(ns, p.name)
-
-
-def _check_namespace(o: Orchestrator, obj: Any) -> None:
-    from dockyard.orchestrator.objects import Namespace
-
-    ns = obj.metadata.namespace
-    if obj.kind == "Namespace" or not ns or ns == "default":
-        return
-    try:
-        o.store.get(Namespace, None, ns)
-    except NotFound:
-        raise NotFound(f'namespaces "{ns}" not found') from None
 
 
 # ---------------------------------------------------------------------- apply
