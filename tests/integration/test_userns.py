@@ -356,3 +356,35 @@ def test_podman_userns_auto_on_dockyard_runtime(
     words = done.stdout.split()
     assert words[0] == "0" and int(words[1]) >= 3000000000 and words[3:] == ["0", "ok"], words
     assert pm(podman, "ps", "-aq").stdout.strip() == ""
+
+
+# ------------------------------------------------------------------ runtime-spec rules
+
+
+def test_setgroups_stays_allowed_and_supplementary_groups_work(dya: Daemonized) -> None:
+    """The maps are written by the runtime as the host's root: ``setgroups`` deny is not
+    required (the kernel wants it only from a writer without CAP_SETGID over the parent
+    namespace), so the container's root may still call setgroups(2) (``--group-add``,
+    ``su``)."""
+    rc, out = sh(dya, "cat /proc/self/setgroups; id -G", "--userns", "auto",
+                 "--group-add", "10")  # fmt: skip
+    assert rc == 0 and out.split()[0] == "allow" and "10" in out.split()[1:], out
+
+
+def test_locked_mount_flags_of_a_bind_source_are_kept(dya: Daemonized, tmp_path: Path) -> None:
+    """A bind of a ``nosuid,nodev,noexec`` mount made ``ro`` in the container: in a user
+    namespace the kernel refuses a remount that drops a flag the host's mount has (they
+    are locked), so the runtime must keep them (docs/runtime.md)."""
+    point = tmp_path / "locked"
+    point.mkdir()
+    mount = ["nsenter", "-t", str(dya.ns_pid), "-m", "--"]  # the daemon's mount namespace
+    subprocess.run([*mount, "mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,size=1m",
+                    "dy-locked", str(point)], check=True)  # fmt: skip
+    try:
+        _, out = sh(dya, "grep ' /l ' /proc/self/mountinfo; touch /l/x",
+                     "--userns", "auto", "-v", f"{point}:/l:ro")  # fmt: skip
+        assert "Read-only file system" in out, out
+        opts = out.split()[5].split(",")
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(opts), out
+    finally:
+        subprocess.run([*mount, "umount", "-l", str(point)], check=False)

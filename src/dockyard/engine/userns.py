@@ -13,8 +13,8 @@ without that flag it is ``host`` (dockerd's default).
 *subordinate ids*: ``/etc/subuid`` and ``/etc/subgid`` lines ``NAME:START:COUNT``.
 Ranges are taken from the lines of the user ``dockyard`` (``DOCKYARD_SUBUID`` and
 ``DOCKYARD_SUBGID`` name other files, for tests); when that user has none, one line
-each (:data:`DEFAULT_COUNT` ids, after every range already given out) is appended on
-first use, as dockerd does for ``dockremap``.
+each (:data:`DEFAULT_COUNT` ids where no line gives anyone any) is appended on first
+use, as dockerd does for ``dockremap``.
 *range*: ``(uid_base, gid_base, size)``, held by one container (its *owner*), recorded
 in the state database (``userns_ranges``) in the same transaction that checks it is
 free, so a daemon killed with ``kill -9`` finds it held when it starts again. It is
@@ -149,12 +149,27 @@ class SubIds:
             mine = [(s, n) for name, s, n in lines if name == self.user]
             if mine:
                 return mine
-            end = max([_FIRST, *(s + n for _, s, n in lines)])
-            start = -(-end // DEFAULT_SIZE) * DEFAULT_SIZE  # aligned, after every range
-            if start + DEFAULT_COUNT > FULL:
-                raise FailedPrecondition(f"{path}: no room for {DEFAULT_COUNT} ids")
+            start = _gap([(s, n) for _, s, n in lines], path)
             _append(path, f"{self.user}:{start}:{DEFAULT_COUNT}\n")
             return [(start, DEFAULT_COUNT)]
+
+
+def _align(n: int) -> int:
+    return -(-n // DEFAULT_SIZE) * DEFAULT_SIZE
+
+
+def _gap(taken: list[tuple[int, int]], path: str) -> int:
+    """The lowest aligned start, from 100000 on, of :data:`DEFAULT_COUNT` ids that no
+    line of the file gives anyone (podman's ``containers:2147483647:2147483648`` leaves
+    the room below it)."""
+    start = _align(_FIRST)
+    for s, n in sorted(taken):
+        if start + DEFAULT_COUNT <= s:
+            break
+        start = max(start, _align(s + n))
+    if start + DEFAULT_COUNT > FULL:
+        raise FailedPrecondition(f"{path}: no room for {DEFAULT_COUNT} ids")
+    return start
 
 
 def _read(path: str) -> list[tuple[str, int, int]]:
