@@ -241,33 +241,52 @@ def test_rolling_updates_and_undos_lose_no_request(kube: KubeDaemon) -> None:
 
 def recovery_trace(kube: KubeDaemon, since: float, victim: str) -> dict[str, float]:
     """The steps from a kill (``since``, wall clock) to the pod serving again, in seconds
-    after the kill, from the daemon's events: the container's ``die``, the next container
-    ``create`` (a new pod) and ``start``, and the pod ``ready``."""
+    after the kill, from the daemon's events: the victim's container ``die`` and
+    ``start`` (the kubelet's restart in place) and the pod ``ready`` (its first
+    readiness probe passed)."""
     out = kube.out("events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}",
                    "--format", "{{json .}}")  # fmt: skip
     steps: dict[str, float] = {}
     for line in out.splitlines():
         ev = json.loads(line)
         what = f"{ev['Type']} {ev['Action']}"
-        if what == "container die" and ev["Actor"]["Attributes"].get("name") != victim:
-            continue
-        if what in ("container die", "container create", "container start", "pod ready"):
+        name = ev["Actor"]["Attributes"].get("name") if ev["Type"] == "container" else None
+        if ev["Type"] == "pod":
+            name = ev["Actor"]["ID"]
+        if name == victim and what in ("container die", "container start", "pod ready"):
             steps.setdefault(what.split()[1], ev["timeNano"] / 1e9 - since)
     return steps
 
 
+def restarts(pod: dict[str, Any]) -> int:
+    statuses = pod["status"].get("containerStatuses") or []
+    return sum(int(c.get("restartCount") or 0) for c in statuses)
+
+
 def test_killed_replicas_leave_the_maps_at_once(kube: KubeDaemon) -> None:
+    """A SIGKILLed container is restarted in place (same pod, restartCount + 1) at once,
+    as the kubelet does on a first crash; a second crash of the same container within
+    the back-off window waits CrashLoopBackOff's 10 s. So each kill takes a replica not
+    killed before (``KILLS`` replicas), and one more kill checks the back-off."""
+    replicas = max(3, KILLS)
     start(kube)
-    targets = deploy(kube, "v1")
+    targets = deploy(kube, "v1", replicas=replicas)
     watch = NftWatch(kube)
     removals: list[float] = []
-    healed: list[float] = []
+    healed: list[float] = []  # kill -> the victim's "pod ready" event (the daemon's clock)
+    seen_ready: list[float] = []  # kill -> the CLI saw every replica ready
+    killed: list[str] = []
+
+    def all_ready() -> bool:
+        return len(kube.ready_pods("app=web")) == replicas
+
     try:
         with OpenLoad(kube, targets, rate=100, seconds=600) as load:
             load.wait("answers", lambda p: p.get("ok", 0) >= 50)
             for _ in range(KILLS):
                 pods = {p["metadata"]["name"]: p for p in kube.pods("app=web")}
-                victim = sorted(kube.ready_pods("app=web"))[0]
+                victim = sorted(set(kube.ready_pods("app=web")) - set(killed))[0]
+                killed.append(victim)
                 address = pods[victim]["status"]["podIP"]
                 chain = ep_chain(kube, address)
                 pid = int(kube.out("inspect", "-f", "{{.State.Pid}}", victim))
@@ -276,32 +295,54 @@ def test_killed_replicas_leave_the_maps_at_once(kube: KubeDaemon) -> None:
                 gone = watch.wait_line(f"delete chain ip dockyard-svc {chain}", t0, 10)
                 assert gone is not None, f"{address}'s endpoint never left the maps"
                 removals.append(gone - t0)
-                wait_until(lambda v=victim: len(r := kube.ready_pods("app=web")) == 3
-                           and v not in r, 30, "3 ready again", interval=0.05)  # fmt: skip
-                healed.append(time.monotonic() - t0)
+                wait_until(lambda v=victim: all_ready() and restarts(kube.get("pod", v)) == 1,
+                           30, "the victim restarted and ready", interval=0.05)  # fmt: skip
+                seen_ready.append(time.monotonic() - t0)
                 steps = recovery_trace(kube, wall0, victim)
+                assert "ready" in steps, steps
+                healed.append(steps["ready"])
                 print(f"kill {victim}: " + ", ".join(f"{k} +{v * 1000:.0f} ms"
                       for k, v in sorted(steps.items(), key=lambda kv: kv[1])) +
-                      f", seen 3 ready +{healed[-1] * 1000:.0f} ms")  # fmt: skip
+                      f"; the CLI saw all ready +{seen_ready[-1] * 1000:.0f} ms")  # fmt: skip
                 seen = load.progress().get("ok", 0)
                 load.wait("answers after the kill", lambda p, s=seen: p.get("ok", 0) >= s + 100)
+            # the same container again: CrashLoopBackOff, restarted 10 s after its exit
+            again = killed[-1]
+            t0, wall0 = time.monotonic(), time.time()
+            os.kill(int(kube.out("inspect", "-f", "{{.State.Pid}}", again)), signal.SIGKILL)
+
+            def backing_off() -> bool:
+                st = (kube.get("pod", again)["status"].get("containerStatuses") or [{}])[0]
+                waiting = (st.get("state") or {}).get("waiting") or {}
+                return bool(waiting.get("reason") == "CrashLoopBackOff")
+
+            wait_until(backing_off, 5, "CrashLoopBackOff")
+            wait_until(lambda: all_ready() and restarts(kube.get("pod", again)) == 2, 30,
+                       "restarted after the back-off", interval=0.1)  # fmt: skip
+            backoff = recovery_trace(kube, wall0, again)
+            print(f"second kill of {again}: {backoff}")
+            assert 10.0 <= backoff["start"] - backoff["die"] < 12.0 * TIME_SCALE, backoff
             res = load.result()
     finally:
         watch.close()
     ok, failed, _, errors = summary(res)
     removals.sort()
+    healed.sort()
     slow = sum(1 for r in res["requests"] if r[2] and r[1] > 0.5)
-    print(f"{KILLS} kills: {ok} ok ({slow} after a retransmitted SYN), {failed} failed "
+    print(f"{KILLS} kills + 1: {ok} ok ({slow} after a retransmitted SYN), {failed} failed "
           f"({failed / (ok + failed):.3%}); "
           f"kill → endpoint removed: median {removals[len(removals) // 2] * 1000:.0f} ms, "
-          f"max {removals[-1] * 1000:.0f} ms; kill → 3 ready: max {max(healed):.2f} s")  # fmt: skip
+          f"max {removals[-1] * 1000:.0f} ms; kill → ready again (event): median "
+          f"{healed[len(healed) // 2] * 1000:.0f} ms, max {healed[-1] * 1000:.0f} ms; "
+          f"(seen by the CLI: max {max(seen_ready):.2f} s)")  # fmt: skip
     print("failed:", errors)
     # the issue's bar, 0.1 % at 100 req/s with a kill every 5 s, is 0.5 failed per kill; kills
     # come faster here (once the replacement is ready), so the bar is held per kill
-    assert failed <= 0.5 * KILLS, errors[:20]
+    assert failed <= 0.5 * (KILLS + 1), errors[:20]
     assert removals[-1] < 0.5 * TIME_SCALE, removals
-    healed.sort()
-    assert healed[len(healed) // 2] < 2.0 * TIME_SCALE, healed  # back to 3 ready (median)
+    # back to full readiness within 2 s of every kill, by the daemon's own events (the
+    # CLI's polling adds its own process starts on a busy machine: reported, not asserted)
+    assert healed[-1] < 2.0 * TIME_SCALE, healed
 
 
 def test_scale_ten_to_two_loses_no_request(kube: KubeDaemon) -> None:
@@ -385,8 +426,9 @@ def test_a_killed_compose_replica_leaves_the_cluster_ip_at_once(
             load.wait("answers", lambda p: p.get("ok", 0) >= 50)
             victim = sorted(kube.ready_pods(COMPOSE_WEB))[0]
             os.kill(int(kube.out("inspect", "-f", "{{.State.Pid}}", victim)), signal.SIGKILL)
-            wait_until(lambda: len(r := kube.ready_pods(COMPOSE_WEB)) == 4 and victim not in r,
-                       30, "a ready replacement", interval=0.05)  # fmt: skip
+            wait_until(lambda: len(kube.ready_pods(COMPOSE_WEB)) == 4
+                       and restarts(kube.get("pod", victim)) == 1,
+                       30, "the victim restarted in place and ready", interval=0.05)  # fmt: skip
             seen = load.progress().get("ok", 0)
             load.wait("answers after the kill", lambda p: p.get("ok", 0) >= seen + 50)
             res = load.result()

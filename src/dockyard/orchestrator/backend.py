@@ -72,6 +72,7 @@ class ContainerStatus:
     started: bool = False
     ready: bool = False
     message: str | None = None  # why it waits, in words (CreateContainerConfigError…)
+    last_exit_code: int | None = None  # the previous instance's exit (``lastState``)
 
 
 @record
@@ -152,9 +153,14 @@ def _container_status_dict(c: ContainerStatus) -> dict[str, object]:
         if c.message:
             waiting["message"] = c.message
         state = {"waiting": waiting}
+    last: dict[str, object] = {}
+    if c.last_exit_code is not None:
+        code = c.last_exit_code
+        last = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}}
     return {
         "name": c.name,
         "state": state,
+        "lastState": last,
         "ready": c.ready,
         "started": c.started,
         "restartCount": c.restart_count,

@@ -846,7 +846,10 @@ def start_order(services: Mapping[str, ComposeService]) -> list[str]:
 def _exit_codes(pod: Mapping[str, Any]) -> list[int]:
     out = []
     for st in (pod.get("status") or {}).get("containerStatuses") or []:
-        term = (st.get("state") or {}).get("terminated")
+        state = st.get("state") or {}
+        term = state.get("terminated")
+        if (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff":
+            term = (st.get("lastState") or {}).get("terminated")  # exits again and again
         if term is not None:
             out.append(int(term.get("exitCode") or 0))
     return out

@@ -20,10 +20,12 @@ A *pod* is a group of ordinary engine containers, one per ``spec.containers`` en
   limit), ``requests.cpu`` → CPU shares; requests are admitted against the node's
   allocatable CPU and memory (a pod that does not fit stays Pending, Unschedulable,
   and is admitted when room frees up);
-* the engine never restarts a pod's container by itself: a container that exits makes
-  the pod ``Failed`` (``Succeeded`` when every one exited 0) and the ReplicaSet
-  controller replaces it; a liveness failure restarts the container in place
-  (:meth:`EnginePodBackend.restart_container`).
+* the engine never restarts a pod's container by itself (its restart policy is ``no``):
+  the backend does, as the kubelet does — an exited container of a pod whose
+  ``restartPolicy`` asks for it is started again in place (same pod, ``restartCount`` + 1,
+  CrashLoopBackOff when it keeps exiting: :mod:`dockyard.orchestrator.crashloop`); with
+  ``Never`` the pod ends ``Failed`` (``Succeeded`` when every one exited 0); a liveness
+  failure restarts the container in place too (:meth:`EnginePodBackend.restart_container`).
 
 Probes run from the pod's own network namespace (a socket created there): ``httpGet``
 and ``tcpSocket`` reach the pod address, or 127.0.0.1 while networking has given it
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from dockyard.network import ResolvConf
     from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
     from dockyard.orchestrator.controllers import Manager
+    from dockyard.orchestrator.crashloop import CrashLoop
     from dockyard.orchestrator.metrics import CpuSampler, PodMetrics
     from dockyard.orchestrator.objects import Container, Pod, Probe
     from dockyard.orchestrator.selectors import LabelSelector
@@ -394,6 +397,7 @@ def observe_pod(
     terminating: bool = False,
     pod_ip: str | None = None,
     waiting: Mapping[str, tuple[str, str]] | None = None,
+    last_exit: Mapping[str, int] | None = None,
 ) -> ObservedPod:
     """The orchestrator's view of a pod from its containers' records (``records`` maps
     container name → record, None while not created yet). ``flags`` are the probe
@@ -412,8 +416,11 @@ def observe_pod(
             why, text = waiting[c.name]
             statuses.append(ContainerStatus(c.name, "waiting", why, message=text))
         elif c.name in restarting or rec is None or rec.status == "created":
-            why = reason or "ContainerCreating"
-            statuses.append(ContainerStatus(c.name, "waiting", why, restart_count=count))
+            backoff = waiting[c.name][0] if waiting and c.name in waiting else None
+            why = backoff or reason or "ContainerCreating"  # (CrashLoopBackOff: restarting)
+            last = (last_exit or {}).get(c.name)
+            statuses.append(ContainerStatus(c.name, "waiting", why, restart_count=count,
+                                            last_exit_code=last))  # fmt: skip
         elif rec.status in ("running", "paused"):
             statuses.append(ContainerStatus(
                 c.name, "running", None, None, _iso_seconds(rec.started_at), count,
@@ -467,6 +474,7 @@ class _Pod:
     restarts: dict[str, int] = field(default_factory=dict)
     restarting: set[str] = field(default_factory=set)
     exited: set[str] = field(default_factory=set)  # seen by the exit listener, not yet restarted
+    last_exit: dict[str, int] = field(default_factory=dict)  # restarted in place: lastState
     ready_since: float | None = None
     was_ready: bool = False
     starter: asyncio.Task[None] | None = None
@@ -509,6 +517,8 @@ class EnginePodBackend:
         self.cluster_dns = ""  # the cluster DNS address pods are given (ClusterFirst)
         self.events = EventLog(clock)  # kubectl get events; the Orchestrator shares its own
         self._pods: dict[tuple[str, str], _Pod] = {}
+        # (namespace, pod, container) -> its CrashLoopBackOff entry (crashloop.py)
+        self._crashloops: dict[tuple[str, str, str], CrashLoop] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sampler_task: asyncio.Task[None] | None = None
 
@@ -537,6 +547,20 @@ class EnginePodBackend:
         for p in self._pods.values():
             if p.terminating:
                 self._spawn(self._stop_pod(p, 0))
+            else:
+                self._restart_exited(p)
+
+    def _restart_exited(self, p: _Pod) -> None:
+        """A container that exited while no daemon ran is restarted as its policy says."""
+        if p.pod.spec.restart_policy == "Never":
+            return
+        for name, cid in p.ids.items():
+            with contextlib.suppress(DockyardError):
+                if self.d.get(cid).status == "exited":
+                    p.exited.add(name)
+                    if p.pod.spec.restart_policy == "Always":
+                        p.restarting.add(name)
+                    self._spawn(self._restart_in_place(p, name, cid))
 
     def start(self) -> None:
         self._sampler_task = asyncio.ensure_future(self._sample_forever())
@@ -574,12 +598,69 @@ class EnginePodBackend:
                 rec = self.d.get(first)
         addr = _pod_ip(self.d, rec)
         p.exited.add(name)
+        if not p.terminating and name not in p.restarting:  # (not a liveness restart's stop)
+            if p.pod.spec.restart_policy == "Always":
+                p.restarting.add(name)  # never Failed meanwhile: the ReplicaSet keeps it
+            self._spawn(self._restart_in_place(p, name, cid))
         self._update_ready(p)
         ns, pod = _key(p.pod.metadata.namespace, p.pod.metadata.name)
         if addr is not None:
             for hook in list(self.exit_hooks):
                 self._spawn(hook(ns, pod, addr))
         self.on_change()
+
+    async def _restart_in_place(self, p: _Pod, name: str, cid: str) -> None:
+        """The kubelet's answer to an exited container (``restartPolicy`` Always, or
+        OnFailure after a failure): the same container started again in the same pod,
+        at once the first time, after the CrashLoopBackOff delay when it exits again
+        (:mod:`dockyard.orchestrator.crashloop`). The first container holds the pod's
+        network namespace: when it restarts, the others restart after it, to join the
+        new one (as the kubelet restarts every container of a pod whose sandbox died)."""
+        from dockyard.orchestrator.crashloop import after_restart, restart_delay
+
+        try:
+            code = await self.d.wait(cid, "not-running")
+        except DockyardError:
+            code = 255
+        policy = p.pod.spec.restart_policy
+        p.last_exit[name] = code
+        if p.terminating or policy == "Never" or (policy == "OnFailure" and code == 0):
+            p.restarting.discard(name)
+            self.on_change()
+            return
+        key = (*_key(p.pod.metadata.namespace, p.pod.metadata.name), name)
+        finished = self.clock()
+        entry = self._crashloops.get(key)
+        delay = restart_delay(entry, finished, finished)
+        p.restarting.add(name)
+        if delay > 0:
+            p.waiting[name] = ("CrashLoopBackOff", f"back-off {delay:.0f}s restarting failed "
+                               f"container={name} pod={key[1]}")  # fmt: skip
+            self.on_change()
+            await asyncio.sleep(delay)
+            p.waiting.pop(name, None)
+        if p.terminating or self._pods.get(key[:2]) is not p:
+            return
+        self._crashloops[key] = after_restart(entry, finished, self.clock())
+        names = [name]
+        if p.pod.spec.containers and name == p.pod.spec.containers[0].name:
+            names += [c.name for c in p.pod.spec.containers[1:] if c.name in p.ids]
+        try:
+            for other in names[1:]:
+                p.restarting.add(other)
+                await self._stop_one(p.ids[other], 0)
+            for n in names:
+                if self.d.get(p.ids[n]).status in ("running", "paused"):
+                    continue  # (restarted by the first container's restart)
+                p.restarts[n] = p.restarts.get(n, 0) + 1
+                p.flags[n] = (False, False)  # not ready until its first probe passes
+                p.exited.discard(n)
+                await self.d.start(p.ids[n])
+        except DockyardError as e:
+            p.reason = _reason_of(e)
+        finally:
+            p.restarting.difference_update(names)
+            self.on_change()
 
     # -- the interface -----------------------------------------------------------------
 
@@ -870,7 +951,7 @@ class EnginePodBackend:
             restarting=frozenset(p.restarting), scheduled=p.scheduled, reason=p.reason,
             message=p.message, start_time=p.start_time, ready_since=p.ready_since,
             terminating=p.terminating,
-            pod_ip=_pod_ip(self.d, first), waiting=p.waiting,
+            pod_ip=_pod_ip(self.d, first), waiting=p.waiting, last_exit=p.last_exit,
         )  # fmt: skip
 
     async def restart_container(self, namespace: str, name: str, container: str) -> None:

@@ -372,6 +372,11 @@ READY = _pod_doc("Running", {"running": {}}, ready=True)
 EXITED_3 = _pod_doc("Failed", {"terminated": {"exitCode": 3}})
 DONE = _pod_doc("Succeeded", {"terminated": {"exitCode": 0}})
 WAITING = _pod_doc("Pending", {"waiting": {}})
+# restarted in place and exiting again (the kubelet's CrashLoopBackOff): its last exit counts
+CRASHLOOP = _pod_doc("Pending", {"waiting": {"reason": "CrashLoopBackOff"}})
+CRASHLOOP["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 3}}
+RESTARTING = _pod_doc("Pending", {"waiting": {"reason": "ContainerCreating"}})
+RESTARTING["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 3}}
 
 
 @pytest.mark.parametrize(
@@ -387,6 +392,9 @@ WAITING = _pod_doc("Pending", {"waiting": {}})
                                               "service db has no healthcheck")),
         ("service_healthy", [EXITED_3], True, (False, "dependency failed to start: "
                                                  "service db exited (3)")),
+        ("service_healthy", [CRASHLOOP], True, (False, "dependency failed to start: "
+                                                  "service db exited (3)")),
+        ("service_healthy", [RESTARTING], True, (False, "")),  # one crash: restarted at once
         ("service_completed_successfully", [RUNNING], True, (False, "")),
         ("service_completed_successfully", [DONE], True, (True, "")),
         ("service_completed_successfully", [EXITED_3], True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from test_controllers_harness import World, deployment
 
 from dockyard.orchestrator.objects import ExecAction, Probe, ReplicaSet
@@ -91,3 +93,28 @@ def test_a_probe_that_raises_counts_as_failure() -> None:
     w.backend.probe = broken  # type: ignore[method-assign,assignment]
     w.tick(2)
     assert w.ready() == 0
+
+
+def test_a_result_from_before_a_restart_does_not_make_the_new_instance_ready() -> None:
+    """Issue 23: the engine restarts an exited container in place while its last probe may
+    still be in flight (a probe to a dead address waits for its timeout). That probe's
+    result belongs to the old instance: published, it made the restarted container ready
+    before its first probe, and the Services sent it connections it refused."""
+    w = World()
+    w.store.create(deployment(replicas=1, readiness=probe(failures=1)))
+    w.backend.set_probe("*", "web", "readiness", False)
+    w.tick(2)
+    assert w.ready() == 0
+    real_probe = w.backend.probe
+
+    async def restarted_meanwhile(pod: Any, container: str, kind: str, p: Probe) -> bool:
+        await w.backend.restart_container(pod.namespace, pod.name, container)
+        return True  # (the old instance's answer)
+
+    w.backend.probe = restarted_meanwhile  # type: ignore[method-assign]
+    w.tick()
+    assert w.ready() == 0, "the new instance was never probed"
+    w.backend.probe = real_probe  # type: ignore[method-assign]
+    w.backend.set_probe("*", "web", "readiness", True)
+    w.tick()
+    assert w.ready() == 1

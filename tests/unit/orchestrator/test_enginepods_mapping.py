@@ -174,6 +174,19 @@ def test_observed_phases_follow_the_containers() -> None:
     )
     assert restarting.phase == "Pending"
     assert restarting.container("web").restart_count == 2  # type: ignore[union-attr]
+    # restarted in place after its exit, backing off (issue 23): waiting, with its last exit
+    backoff = observe_pod(
+        pod,
+        {"web": _rec("exited", 137), "side": _rec("running")},
+        created=1.0,
+        restarting=frozenset({"web"}),
+        waiting={"web": ("CrashLoopBackOff", "back-off 10s restarting failed container=web")},
+        last_exit={"web": 137},
+    )
+    web = backoff.container("web")
+    assert web is not None and (web.state, web.reason, web.last_exit_code) == (
+        "waiting", "CrashLoopBackOff", 137)  # fmt: skip
+    assert backoff.phase != "Failed", "a container restarted in place never fails its pod"
     gone = observe_pod(
         pod,
         {"web": _rec("running"), "side": _rec("running")},

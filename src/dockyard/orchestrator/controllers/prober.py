@@ -102,11 +102,19 @@ class ProbeController:
             return False
 
     async def _publish(self, live: dict[_CKey, tuple[ObservedPod, Container]]) -> None:
-        for ck, (pod, c) in live.items():
+        # the pods as they are now, after the probes' awaits: a container that exited and
+        # was restarted meanwhile is a new instance whose first probe has not run, and the
+        # old instance's result must not make it ready (it would enter the Services' maps
+        # before it listens: connections refused)
+        now = {(p.namespace, p.name): p for p in await self.backend.list_pods()}
+        for ck, (_, c) in live.items():
             cp = self._states[ck]
-            st = pod.container(c.name)
-            if st is None or cp.held:
+            pod = now.get((ck[0], ck[1]))
+            st = pod.container(c.name) if pod is not None else None
+            if st is None or cp.held or st.state != "running":
                 continue  # a restart was asked for: the new instance reports afresh
+            if (st.started_at or 0.0, st.restart_count) != cp.instance:
+                continue  # restarted meanwhile (see above)
             if (st.started, st.ready) != (cp.started, cp.ready):
                 await self.backend.set_container_status(
                     ck[0], ck[1], ck[2], started=cp.started, ready=cp.ready

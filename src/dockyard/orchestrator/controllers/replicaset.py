@@ -12,8 +12,9 @@ One reconcile (CONVENTIONS #7):
 5. write :func:`replicaset_status` (replicas, fullyLabeledReplicas, readyReplicas,
    availableReplicas after ``minReadySeconds``, observedGeneration, ReplicaFailure).
 
-A pod whose liveness probe fails is restarted in place by the probe runner; a pod
-whose containers exit is Failed/Succeeded and replaced here, within one tick.
+A pod whose liveness probe fails is restarted in place by the probe runner, one whose
+container exits by the backend (the kubelet's restartPolicy); a pod that ends Failed or
+Succeeded (a policy that does not restart) is replaced here, within one tick.
 """
 
 from __future__ import annotations
