@@ -15,7 +15,13 @@ from typing import Any
 from ._codec import encode
 from .objects import Object
 
-__all__ = ["to_dict", "to_json", "to_wire", "to_yaml"]
+__all__ = ["SERVER_ANNOTATIONS", "exportable", "to_dict", "to_json", "to_wire", "to_yaml"]
+
+# what a cluster sets and ``kubectl apply`` must not be given back
+SERVER_ANNOTATIONS = (
+    "deployment.kubernetes.io/revision",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
 
 
 def to_dict(obj: Object) -> dict[str, Any]:
@@ -48,3 +54,26 @@ def to_json(objects: Sequence[Object], indent: int | None = 2) -> str:
     else:
         body = {"apiVersion": "v1", "kind": "List", "items": [to_dict(o) for o in objects]}
     return json.dumps(body, indent=indent) + "\n"
+
+
+def exportable(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored object as ``kubectl apply`` takes it: no status, no uid, resourceVersion,
+    generation, creationTimestamp, ownerReferences or managedFields, no annotations the
+    server writes, no allocated ClusterIP (a cluster allocates its own)."""
+    keep = ("name", "namespace", "labels", "annotations")
+    meta = {k: v for k, v in (item.get("metadata") or {}).items() if k in keep}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in SERVER_ANNOTATIONS
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    doc = {k: v for k, v in item.items() if k != "status"}
+    if item.get("kind") == "Service" and isinstance(doc.get("spec"), dict):
+        spec = dict(doc["spec"])
+        if spec.get("clusterIP") != "None":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        doc["spec"] = spec
+    return {**doc, "metadata": meta}

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from dockyard.errors import InvalidArgument
 
 from .apply import validate_against_schemas
-from .resources import REVISION, client, path, read_objects
+from .resources import client, path, read_objects
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
 
-__all__ = ["EXPORT_PLURALS", "SERVER_ANNOTATIONS", "add_arguments", "exportable", "run"]
+__all__ = ["EXPORT_PLURALS", "add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
@@ -31,7 +31,7 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     """``export kubernetes [-f FILE|DIR]... [-R] [-n NS | --all]``: multi-document YAML."""
     from pathlib import Path
 
-    from dockyard.orchestrator.export import to_yaml
+    from dockyard.orchestrator.export import exportable, to_yaml
     from dockyard.orchestrator.loader import from_dict
 
     if args.all and (args.filename or args.namespace):
@@ -63,9 +63,6 @@ def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
     return 0
 
 
-# what a cluster sets and ``kubectl apply`` must not be given back
-SERVER_ANNOTATIONS = (REVISION, "kubectl.kubernetes.io/last-applied-configuration")
-
 EXPORT_PLURALS = (
     "namespaces",
     "configmaps",
@@ -75,26 +72,3 @@ EXPORT_PLURALS = (
     "horizontalpodautoscalers",
     "networkpolicies",
 )
-
-
-def exportable(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored object as ``kubectl apply`` takes it: no status, no uid, resourceVersion,
-    generation, creationTimestamp, ownerReferences or managedFields, no annotations the
-    server writes, no allocated ClusterIP (a cluster allocates its own)."""
-    keep = ("name", "namespace", "labels", "annotations")
-    meta = {k: v for k, v in (item.get("metadata") or {}).items() if k in keep}
-    annotations = {
-        k: v for k, v in (meta.get("annotations") or {}).items() if k not in SERVER_ANNOTATIONS
-    }
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
-    doc = {k: v for k, v in item.items() if k != "status"}
-    if item.get("kind") == "Service" and isinstance(doc.get("spec"), dict):
-        spec = dict(doc["spec"])
-        if spec.get("clusterIP") != "None":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        doc["spec"] = spec
-    return {**doc, "metadata": meta}
