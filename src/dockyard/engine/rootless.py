@@ -213,6 +213,19 @@ def _make_holder(run_dir: str, uid: int, gid: int) -> int:
     return pid
 
 
+def _init_netns() -> None:
+    """The holder's network namespace, just joined: loopback up (slirp4netns --configure
+    does it too; without it, -p still binds here) and IPv4 forwarding on, since it is this
+    user's own router between tap0 and the bridges (the host's setting is reported, never
+    changed: docs/decisions/network-ip-forward-is-reported-not-set.md; a new namespace
+    copies it, and Debian's is 0)."""
+    from dockyard.linux.syscalls import LibcSyscalls
+
+    LibcSyscalls().link_up("lo")
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write("1\n")
+
+
 def _note(run_dir: str, problem: str) -> None:
     """Keep why the user-space network is missing (``network.problem``), and say it once."""
     import sys
@@ -285,10 +298,8 @@ def _enter(command: str) -> Rootless:
     os.environ["DOCKYARD_SLIRP_API"] = os.path.join(run_dir, "slirp4netns.sock")
     os.environ[MARKER] = run_dir
     join(pid)
-    if made:  # slirp4netns --configure does it too; without it, -p still binds here
-        from dockyard.linux.syscalls import LibcSyscalls
-
-        LibcSyscalls().link_up("lo")
+    if made:
+        _init_netns()
     problem = _cgroups_env()
     if problem and command in NOTICE_COMMANDS:
         import sys
