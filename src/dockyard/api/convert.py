@@ -9,10 +9,13 @@ InvalidArgument naming the field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.engine.options import DaemonOptions, HealthConfig, RunOptions
 from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.network import PortSpec
 
 __all__ = ["exec_config_from", "options_from_create"]
 
@@ -46,16 +49,25 @@ def _health(hc: dict[str, Any]) -> HealthConfig:
     )
 
 
-def _ports(hc: dict[str, Any]) -> list[str]:
-    out = []
+def _ports(hc: dict[str, Any]) -> list[PortSpec]:
+    """``HostConfig.PortBindings`` (``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}``, what
+    ``run -p`` and docker clients send) → parsed mappings: the only place below the CLI where a
+    published port is text (docs/decisions/house-container-record.md)."""
+    from dockyard.network import parse_publish
+
+    out: list[PortSpec] = []
     bindings = _get(hc, "PortBindings", dict, {})
     for port, binds in bindings.items():
+        if binds is not None and not isinstance(binds, list):
+            raise InvalidArgument(f"create: HostConfig.PortBindings {port}: expected a list")
         for b in binds or [{}]:
+            if b is not None and not isinstance(b, dict):
+                raise InvalidArgument(f"create: HostConfig.PortBindings {port}: expected objects")
             ip = str((b or {}).get("HostIp") or "")
             hp = str((b or {}).get("HostPort") or "")
             cport, _, proto = str(port).partition("/")
             spec = f"{ip}:{hp}:{cport}" if ip else (f"{hp}:{cport}" if hp else cport)
-            out.append(spec + (f"/{proto}" if proto and proto != "tcp" else ""))
+            out += parse_publish(spec + (f"/{proto}" if proto and proto != "tcp" else ""))
     return out
 
 

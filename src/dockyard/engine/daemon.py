@@ -45,7 +45,8 @@ from typing import Any
 
 from dockyard.engine.containers import ContainerEngine
 from dockyard.engine.events import EventBus
-from dockyard.engine.options import DaemonOptions, HealthConfig, RunOptions
+from dockyard.engine.options import DaemonOptions, RunOptions
+from dockyard.engine.record import ContainerState, config_of
 from dockyard.engine.restart import next_delay, should_restart
 from dockyard.engine.shimclient import ShimClient
 from dockyard.errors import (
@@ -85,16 +86,11 @@ def _with_resources(spec: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]
 
 
 def run_options_of(rec: ContainerRecord) -> RunOptions:
-    raw = dict(rec.config.get("options") or {})
-    raw["ulimits"] = [tuple(u) for u in raw.get("ulimits") or []]
-    return RunOptions(**raw)
+    return config_of(rec).options
 
 
 def daemon_options_of(rec: ContainerRecord) -> DaemonOptions:
-    raw = dict(rec.config.get("daemon") or {})
-    if raw.get("health") is not None:
-        raw["health"] = HealthConfig(**raw["health"])
-    return DaemonOptions(**raw)
+    return config_of(rec).daemon
 
 
 def parse_signal(value: str | int | None, default: int = signal.SIGTERM) -> int:
@@ -285,14 +281,16 @@ class Daemon:
         return rec
 
     def set_state(self, cid: str, **changes: Any) -> ContainerRecord:
+        """Change fields of the container's :class:`~dockyard.engine.record.ContainerState`
+        (``restart_count``, ``stopped_by_user``, ``error``, ``health``)."""
         rec = self.engine.db.get_container(cid)
-        config = dict(rec.config)
-        config["state"] = {**dict(config.get("state") or {}), **changes}
-        return self.update(cid, config=config)
+        cfg = config_of(rec)
+        cfg.state = replace(cfg.state or ContainerState(), **changes)
+        return self.update(cid, config=cfg.to_json())
 
     @staticmethod
-    def state_of(rec: ContainerRecord) -> dict[str, Any]:
-        return dict(rec.config.get("state") or {})
+    def state_of(rec: ContainerRecord) -> ContainerState:
+        return config_of(rec).state or ContainerState()
 
     def emit(self, rec: ContainerRecord, action: str, **extra: str) -> None:
         attrs = {"name": rec.name, "image": rec.image_ref, **extra}
@@ -411,12 +409,11 @@ class Daemon:
             after_stop(self, rec)
             raise
         rec = self.get(cid)
-        config = dict(rec.config)  # one read and one write for the record and its state
-        config["state"] = {**dict(config.get("state") or {}), "stopped_by_user": False,
-                           "error": ""}  # fmt: skip
+        cfg = config_of(rec)  # one read and one write for the record and its state
+        cfg.state = replace(cfg.state or ContainerState(), stopped_by_user=False, error="")
         rec = replace(
             rec, status="running", pid=int(answer["pid"]), started_at=str(answer["started_at"]),
-            exit_code=None, finished_at=None, oom_killed=False, config=config,
+            exit_code=None, finished_at=None, oom_killed=False, config=cfg.to_json(),
         )  # fmt: skip
         self.engine.db.update_container(rec)
         self.emit(rec, "start")
@@ -559,9 +556,9 @@ class Daemon:
     def _maybe_restart(self, rec: ContainerRecord) -> None:
         dopts = daemon_options_of(rec)
         state = self.state_of(rec)
-        count = int(state.get("restart_count") or 0)
+        count = state.restart_count
         if not should_restart(dopts.restart, dopts.restart_max, int(rec.exit_code or 0), count,
-                              bool(state.get("stopped_by_user"))):  # fmt: skip
+                              bool(state.stopped_by_user)):  # fmt: skip
             return
         ran = _seconds_between(rec.started_at, rec.finished_at)
         delay = next_delay(self.backoff.get(rec.id, 0.0), ran)
@@ -637,11 +634,12 @@ class Daemon:
                 return True
         if rec.status not in ("running", "paused"):
             return False
-        opts, dopts = run_options_of(rec), daemon_options_of(rec)
+        cfg = config_of(rec)
+        opts, dopts = cfg.options, cfg.daemon
         if timeout is None:
             timeout = float(dopts.stop_timeout if dopts.stop_timeout is not None else 10)
         sig = parse_signal(
-            dopts.stop_signal or rec.config.get("image_config", {}).get("StopSignal")
+            dopts.stop_signal or str((cfg.image_config or {}).get("StopSignal") or "")
         )
         fut = self.waiter(rec.id, "next-exit")
         self._signal(rec, sig)
@@ -705,15 +703,14 @@ class Daemon:
         from dockyard.engine.update import resources_of, updated_options
         from dockyard.oci import fastjson
         from dockyard.oci.resources import parse_resources
-        from dockyard.records import asdict
 
         rec = self.get(ref)
         async with self.lock(rec.id):
             rec = self.get(rec.id)
-            opts = updated_options(run_options_of(rec), body)
+            cfg = config_of(rec)
+            opts = updated_options(cfg.options, body)
             res = resources_of(opts)
             parsed = parse_resources(res)
-            config = dict(rec.config)
             rp = body.get("RestartPolicy")
             if isinstance(rp, dict) and rp.get("Name"):
                 from dockyard.engine.options import parse_restart
@@ -727,14 +724,12 @@ class Daemon:
                     raise InvalidArgument(
                         f"update {rec.name}: restart policy {name!r} conflicts with --rm"
                     )
-                config["daemon"] = {**dict(config.get("daemon") or {}),
-                                    "restart": name, "restart_max": count}  # fmt: skip
+                cfg.daemon.restart, cfg.daemon.restart_max = name, count
             if rec.status in ("running", "paused"):
                 await asyncio.to_thread(self.runtime.update, rec.id, parsed)
-            config["options"] = asdict(opts)
-            spec = config.get("spec")
-            if isinstance(spec, dict):
-                config["spec"] = _with_resources(spec, res)
+            cfg.options = opts
+            if cfg.spec:
+                cfg.spec = _with_resources(cfg.spec, res)
             path = os.path.join(str(self.bundle(rec.id)), "config.json")
             try:
                 with open(path, "rb") as f:
@@ -746,7 +741,7 @@ class Daemon:
                 os.replace(tmp, path)
             except FileNotFoundError:
                 pass
-            self.emit(self.update(rec.id, config=config), "update")
+            self.emit(self.update(rec.id, config=cfg.to_json()), "update")
         return []
 
     async def rename(self, ref: str, name: str) -> None:

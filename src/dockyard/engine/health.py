@@ -99,7 +99,7 @@ class HealthMonitor:
         rec = self.d.get(cid)
         if rec.status != "running":
             return
-        health: dict[str, Any] = dict(self.d.state_of(rec).get("health") or {})
+        health: dict[str, Any] = dict(self.d.state_of(rec).health or {})
         old = str(health.get("Status") or "starting")
         in_start = time.monotonic() - started < hc.start_period
         status, streak = next_status(old, int(health.get("FailingStreak") or 0), code == 0,

@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import ContainerConfig, HostBinding, NetWish, config_of
 from dockyard.errors import AlreadyExists as AlreadyExistsError
 from dockyard.errors import (
     Conflict,
@@ -246,18 +247,21 @@ def _primary(network: str) -> str:
     return "bridge" if network in ("", "default", "bridge") else network
 
 
-def wanted_networks(rec: ContainerRecord) -> list[dict[str, Any]]:
+def wanted_networks(rec: ContainerRecord | ContainerConfig) -> list[NetWish]:
     """The container's networks in order (first: default route, published ports)."""
-    stored = rec.config.get("net_wanted")
-    if stored is not None:
-        return [dict(w) for w in stored]
-    opts = dict(rec.config.get("options") or {})
-    network = str(opts.get("network") or "default")
+    cfg = rec if isinstance(rec, ContainerConfig) else config_of(rec)
+    if cfg.net_wanted is not None:
+        return list(cfg.net_wanted)
+    network = cfg.options.network or "default"
     if _kind(network) != "bridge":
         return []
-    dopts = dict(rec.config.get("daemon") or {})
-    return [{"name": _primary(network), "aliases": list(dopts.get("aliases") or []),
-             "ip": dopts.get("ip") or ""}]  # fmt: skip
+    return [NetWish(_primary(network), tuple(cfg.daemon.aliases), cfg.daemon.ip or "")]
+
+
+def _exposed(cfg: ContainerConfig) -> list[str]:
+    """The image's ``ExposedPorts`` keys (``80/tcp``)."""
+    exposed = (cfg.image_config or {}).get("ExposedPorts")
+    return [str(k) for k in exposed] if isinstance(exposed, dict) else []
 
 
 def _read(path: str) -> str:
@@ -520,7 +524,7 @@ class NetPlumb:
                 continue
             for name in {rec.name, rec.id[:12], *ep.aliases}:
                 records.setdefault(name, []).append(ep.address)
-            dns = list((rec.config.get("daemon") or {}).get("dns") or [])
+            dns = config_of(rec).daemon.dns
             if dns:
                 r.set_client_upstreams(ep.address, [(s, 53) for s in dns])
         r.set_records(records)
@@ -530,12 +534,10 @@ class NetPlumb:
         """Everything about a container's networking that can be checked before it exists."""
         from ipaddress import ip_address
 
-        from dockyard.network import parse_add_host, parse_publish
+        from dockyard.network import parse_add_host
 
         network = opts.network or "default"
         kind = _kind(network)
-        for p in dopts.publish:
-            parse_publish(p)
         for s in dopts.dns:
             try:
                 ip_address(s)
@@ -632,16 +634,14 @@ class NetPlumb:
     def _start_bridged(
         self, rec: ContainerRecord, opts: RunOptions, dopts: DaemonOptions, bundle: str
     ) -> None:
-        from dockyard.network import EndpointSpec, parse_publish, publish_all
+        from dockyard.network import EndpointSpec, publish_all
 
         if self.broken:
             raise Unavailable(f"start {rec.name}: networking unavailable: {self.broken}")
         wanted = wanted_networks(rec)
-        ports: list[PortSpec] = []
-        for p in dopts.publish:
-            ports.extend(parse_publish(p))
+        ports: list[PortSpec] = list(dopts.publish)  # parsed at the edge (api/convert.py)
         if dopts.publish_all:
-            exposed = (rec.config.get("image_config") or {}).get("ExposedPorts") or {}
+            exposed = _exposed(config_of(rec))
             have = {(p.container_port, p.proto) for p in ports}
             ports.extend(p for p in publish_all(exposed) if (p.container_port, p.proto)
                          not in have)  # fmt: skip
@@ -658,9 +658,7 @@ class NetPlumb:
                 done.append(lambda: release_netns(path))
                 net = self.network("bridge")
                 SqliteIpamStore(self.db).transfer(net.id, spare.address, rec.id)
-                w = wanted[0]
-                ep = self.mgr.adopt(spare, rec.id, path, tuple(ports),
-                                    tuple(w.get("aliases") or ()))  # fmt: skip
+                ep = self.mgr.adopt(spare, rec.id, path, tuple(ports), wanted[0].aliases)
                 done.append(partial(self.mgr.disconnect, ep))
                 self._save_endpoint(ep)
                 done.append(partial(self._delete_endpoint, ep))
@@ -670,12 +668,12 @@ class NetPlumb:
                 make_netns(path)
                 done.append(lambda: release_netns(path))
             for i, w in enumerate(wanted):
-                net = self.network(str(w["name"]))
-                addr = ipam.allocate(net, rec.id, str(w.get("ip") or ""))
+                net = self.network(w.name)
+                addr = ipam.allocate(net, rec.id, w.ip)
                 done.append(partial(ipam.release, net, addr))
                 spec = EndpointSpec(
                     rec.id, path, addr, ifname=f"eth{i}", default_route=i == 0,
-                    ports=tuple(ports) if i == 0 else (), aliases=tuple(w.get("aliases") or ()),
+                    ports=tuple(ports) if i == 0 else (), aliases=w.aliases,
                 )  # fmt: skip
                 ep = self.mgr.connect(net, spec)
                 done.append(partial(self.mgr.disconnect, ep))
@@ -704,8 +702,7 @@ class NetPlumb:
             render_resolv_conf,
         )
 
-        spec = rec.config.get("spec") or {}
-        hostname = str(spec.get("hostname") or rec.id[:12])
+        hostname = config_of(rec).hostname() or rec.id[:12]
         extra = [parse_add_host(h, gateway) for h in dopts.add_hosts]
         aliases = [a for ep in eps[:1] for a in ep.aliases]
         hosts = render_hosts(hostname, [ep.address for ep in eps[:1]], aliases=aliases,
@@ -732,42 +729,36 @@ class NetPlumb:
     def _record_settings(self, cid: str, eps: Sequence[Endpoint],
                          ports: Sequence[PortSpec]) -> None:  # fmt: skip
         rec = self.d.engine.db.get_container(cid)
-        config = dict(rec.config)
-        config["networks"] = self._settings(rec, eps)
-        exposed = (rec.config.get("image_config") or {}).get("ExposedPorts") or {}
-        published: dict[str, Any] = {k: None for k in exposed}
+        cfg = config_of(rec)
+        cfg.networks = self._settings(rec, eps)
+        published: dict[str, list[HostBinding] | None] = dict.fromkeys(_exposed(cfg))
         for ep in eps[:1]:
             for b in ep.ports:
-                published.setdefault(f"{b.container_port}/{b.proto}", None)
-                binds = published[f"{b.container_port}/{b.proto}"] or []
-                binds.append({"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)})
-                published[f"{b.container_port}/{b.proto}"] = binds
-        config["ports"] = published
-        bindings: dict[str, list[dict[str, str]]] = {}
-        for p in ports:
-            hp = str(p.host_port) if p.host_port else ""
-            bindings.setdefault(f"{p.container_port}/{p.proto}", []).append(
-                {"HostIp": p.host_ip, "HostPort": hp}
-            )
-        config["port_bindings"] = bindings
-        self.d.engine.db.update_container(replace(rec, config=config))
+                key = f"{b.container_port}/{b.proto}"
+                held = HostBinding(b.host_ip or "0.0.0.0", str(b.host_port))
+                published[key] = [*(published.get(key) or []), held]
+        cfg.ports = published
+        cfg.port_bindings = list(ports)
+        self.d.engine.db.update_container(replace(rec, config=cfg.to_json()))
 
-    def _settings(self, rec: ContainerRecord, eps: Sequence[Endpoint]) -> dict[str, Any]:
-        """``NetworkSettings.Networks`` (blank addresses for networks not attached now)."""
+    def _settings(self, rec: ContainerRecord, eps: Sequence[Endpoint],
+                  wanted: list[NetWish] | None = None) -> dict[str, object]:  # fmt: skip
+        """``NetworkSettings.Networks`` (blank addresses for networks not attached now);
+        ``wanted``: the networks about to be stored (default: the record's)."""
         by_name = {ep.network: ep for ep in eps}
-        out: dict[str, Any] = {}
-        for w in wanted_networks(rec):
-            name = str(w["name"])
+        out: dict[str, object] = {}
+        for w in wanted_networks(rec) if wanted is None else wanted:
+            name = w.name
             ep = by_name.get(name)
             try:
                 nid = self.network(name).id
             except DockyardError:
                 nid = ""
-            ip = str(w.get("ip") or "")
+            ip = w.ip
             out[name] = {
                 "IPAMConfig": {"IPv4Address": ip} if ip else None,
                 "Links": None,
-                "Aliases": list(w.get("aliases") or []) or None,
+                "Aliases": list(w.aliases) or None,
                 "NetworkID": nid,
                 "EndpointID": _endpoint_id(ep) if ep else "",
                 "Gateway": ep.gateway if ep else "",
@@ -793,11 +784,11 @@ class NetPlumb:
         self._cleanup(rec.id)
         with contextlib.suppress(NotFound):
             cur = self.d.engine.db.get_container(rec.id)
-            if cur.config.get("networks") or cur.config.get("ports"):
-                config = dict(cur.config)
-                config["networks"] = self._settings(cur, [])
-                config["ports"] = {}
-                self.d.engine.db.update_container(replace(cur, config=config))
+            cfg = config_of(cur)
+            if cfg.networks or cfg.ports:
+                cfg.networks = self._settings(cur, [])
+                cfg.ports = {}
+                self.d.engine.db.update_container(replace(cur, config=cfg.to_json()))
 
     def sweep_netns(self, keep: set[str]) -> None:
         """Network namespace files of containers that no longer exist (a daemon killed
@@ -871,9 +862,9 @@ class NetPlumb:
         with contextlib.suppress(DockyardError):
             self._ipam().release(self.network(ep.network), ep.address)
 
-    def _take_spare(self, wanted: list[dict[str, Any]]) -> Endpoint | None:
+    def _take_spare(self, wanted: list[NetWish]) -> Endpoint | None:
         """A spare endpoint for a start on the default network alone, with no fixed address."""
-        if len(wanted) != 1 or wanted[0].get("ip") or str(wanted[0]["name"]) != "bridge":
+        if len(wanted) != 1 or wanted[0].ip or wanted[0].name != "bridge":
             return None
         spare = self._spares.pop(0) if self._spares else None
         self._refill()
@@ -927,7 +918,7 @@ class NetPlumb:
     # --- network objects ------------------------------------------------------------------------
     def users_of(self, net: NetworkState) -> list[ContainerRecord]:
         return [r for r in self.d.engine.db.list_containers()
-                if any(w["name"] == net.name for w in wanted_networks(r))]  # fmt: skip
+                if any(w.name == net.name for w in wanted_networks(r))]  # fmt: skip
 
     async def create_network(self, spec: NetworkSpec) -> NetworkState:
         from dockyard.network import plan_network
@@ -979,7 +970,7 @@ class NetPlumb:
 
         net = self.network(ref)
         rec = self.d.get(container)
-        if _kind(str((rec.config.get("options") or {}).get("network") or "default")) != "bridge":
+        if _kind(config_of(rec).options.network or "default") != "bridge":
             raise FailedPrecondition(
                 f"connect container {rec.name} to network {net.name}: its network mode "
                 "cannot be combined with other networks"
@@ -993,7 +984,7 @@ class NetPlumb:
         async with self.d.lock(rec.id):
             rec = self.d.get(rec.id)
             wanted = wanted_networks(rec)
-            if any(w["name"] == net.name for w in wanted):
+            if any(w.name == net.name for w in wanted):
                 if rec.status in ("running", "paused"):
                     raise AlreadyExistsError(
                         f"connect container {rec.name} to network {net.name}: already connected"
@@ -1001,8 +992,8 @@ class NetPlumb:
                 # a container not started yet: the settings are replaced, as dockerd does
                 # (compose v1 connects each container it created to its network again, with
                 # the aliases it wants)
-                wanted = [w for w in wanted if w["name"] != net.name]
-            entry = {"name": net.name, "aliases": list(aliases), "ip": ip}
+                wanted = [w for w in wanted if w.name != net.name]
+            entry = NetWish(net.name, tuple(aliases), ip)
             eps = self.endpoints(container_id=rec.id)
             if rec.status in ("running", "paused"):
                 used = {ep.ifname for ep in eps}
@@ -1018,11 +1009,10 @@ class NetPlumb:
                     raise
                 self._save_endpoint(ep)
                 eps.append(ep)
-            config = dict(rec.config)
-            config["net_wanted"] = [*wanted, entry]
-            rec = replace(rec, config=config)
-            config["networks"] = self._settings(rec, eps)
-            self.d.engine.db.update_container(replace(rec, config=config))
+            cfg = config_of(rec)
+            cfg.net_wanted = [*wanted, entry]
+            cfg.networks = self._settings(rec, eps, cfg.net_wanted)
+            self.d.engine.db.update_container(replace(rec, config=cfg.to_json()))
         self._refresh_dns(net.name)
         self.d.events.emit("network", "connect", net.id,
                            {"name": net.name, "type": "bridge", "container": rec.id})  # fmt: skip
@@ -1031,18 +1021,17 @@ class NetPlumb:
         net = self.network(ref)
         rec = self.d.get(container)
         wanted = wanted_networks(rec)
-        if not any(w["name"] == net.name for w in wanted):
+        if not any(w.name == net.name for w in wanted):
             raise NotFound(f"disconnect container {rec.name} from network {net.name}: "
                            "not connected")  # fmt: skip
         async with self.d.lock(rec.id):
             rec = self.d.get(rec.id)
             for ep in self.endpoints(container_id=rec.id, network=net.name):
                 self._drop_endpoint(ep)
-            config = dict(rec.config)
-            config["net_wanted"] = [w for w in wanted if w["name"] != net.name]
-            rec = replace(rec, config=config)
-            config["networks"] = self._settings(rec, self.endpoints(container_id=rec.id))
-            self.d.engine.db.update_container(replace(rec, config=config))
+            cfg = config_of(rec)
+            cfg.net_wanted = [w for w in wanted if w.name != net.name]
+            cfg.networks = self._settings(rec, self.endpoints(container_id=rec.id), cfg.net_wanted)
+            self.d.engine.db.update_container(replace(rec, config=cfg.to_json()))
         self._refresh_dns(net.name)
         self.d.events.emit("network", "disconnect", net.id,
                            {"name": net.name, "type": "bridge", "container": rec.id})  # fmt: skip

@@ -13,6 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
 
+    from dockyard.network import PortSpec
+
 __all__ = ["RunOptions", "parse_cpus", "parse_env", "parse_size", "parse_ulimit"]
 
 # Patterns are compiled on first use: ``re`` costs a start-up, and a plain ``dockyard run``
@@ -234,7 +236,9 @@ class DaemonOptions:
     stop_timeout: int | None = None
     volumes: list[str] = field(default_factory=list)  # -v SRC:DST[:OPTS]
     mounts: list[str] = field(default_factory=list)  # --mount k=v,...
-    publish: list[str] = field(default_factory=list)  # -p
+    # -p / PortBindings, parsed once at the edge (api/convert.py) and carried typed to the
+    # nft rule (engine/netplumb.py → network/_manager.py → network/_nftrules.py)
+    publish: list[PortSpec] = field(default_factory=list)
     publish_all: bool = False
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)  # replace the host's search list

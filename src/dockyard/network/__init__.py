@@ -53,7 +53,7 @@ if TYPE_CHECKING:
         parse_network_mode,
         plan_network,
     )
-    from dockyard.network._ports import PortReservation, parse_publish, publish_all
+    from dockyard.network._ports import PortReservation, parse_publish, port_spec, publish_all
 
 _WHERE = {
     "DnsResponder": "_dns",
@@ -81,6 +81,7 @@ _WHERE = {
     "plan_network": "_plan",
     "PortReservation": "_ports",
     "parse_publish": "_ports",
+    "port_spec": "_ports",
     "publish_all": "_ports",
     # Services and NetworkPolicy: lazy names, not in __all__ yet (test_network_exported pins
     # it); typed code imports them from dockyard.network.services / .netpolicy
@@ -130,6 +131,7 @@ __all__ = [
     "parse_publish",
     "parse_resolv_conf",
     "plan_network",
+    "port_spec",
     "publish_all",
     "render_hosts",
     "render_resolv_conf",

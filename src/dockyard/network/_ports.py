@@ -16,7 +16,7 @@ from dockyard.network._netns import in_netns
 if TYPE_CHECKING:
     from dockyard.network.slirp import HostForward
 
-__all__ = ["PortReservation", "parse_publish", "publish_all", "reserve_ports"]
+__all__ = ["PortReservation", "parse_publish", "port_spec", "publish_all", "reserve_ports"]
 
 _PROTOS = ("tcp", "udp")
 
@@ -74,6 +74,22 @@ def parse_publish(value: str) -> list[PortSpec]:
     if h_hi - h_lo != c_hi - c_lo:
         raise InvalidArgument(f"{what}: host and container port ranges differ in size")
     return [PortSpec(c, proto, host_ip, h_lo + i) for i, c in enumerate(range(c_lo, c_hi + 1))]
+
+
+def port_spec(
+    container_port: int, proto: str = "tcp", host_ip: str = "", host_port: int = 0
+) -> PortSpec:
+    """One mapping from typed parts (a pod's ``ports[]``), checked as :func:`parse_publish`
+    checks its text: ports in 1-65535 (host port 0: any), tcp or udp, an IPv4 host address."""
+    shown = f"{host_ip}:" if host_ip else ""
+    what = f"invalid -p '{shown}{host_port or ''}:{container_port}/{proto}'"
+    proto = proto.lower()
+    if proto not in _PROTOS:
+        raise InvalidArgument(f"{what}: protocol must be tcp or udp")
+    _port_range(str(container_port), what)
+    if host_port:
+        _port_range(str(host_port), what)
+    return PortSpec(container_port, proto, _host_ip(host_ip, what), host_port)
 
 
 def publish_all(exposed: Iterable[str], host_ip: str = "") -> list[PortSpec]:

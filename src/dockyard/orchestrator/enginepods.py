@@ -293,8 +293,11 @@ def container_options(
         dopts.ip = str(wanted[0]["ip"]) or None
     for p in c.ports:
         if p.host_port:
-            host = f"{p.host_ip}:" if p.host_ip else ""
-            dopts.publish.append(f"{host}{p.host_port}:{p.container_port}/{p.protocol.lower()}")
+            from dockyard.network import port_spec
+
+            dopts.publish.append(
+                port_spec(p.container_port, p.protocol, p.host_ip or "", p.host_port)
+            )
     volumes = {v.name: v for v in pod.spec.volumes}
     for m in c.volume_mounts:
         v = volumes.get(m.name)

@@ -7,6 +7,7 @@ import pytest
 from dockyard.api.convert import options_from_create
 from dockyard.engine.query import matches
 from dockyard.errors import InvalidArgument
+from dockyard.network import PortSpec
 from dockyard.store.db import ContainerRecord
 
 
@@ -24,8 +25,8 @@ def test_create_body_maps_onto_options() -> None:
         "busybox", "web", ["sh"], 64 << 20, 500_000_000,
     )  # fmt: skip
     assert run.network == "default" and run.tty
-    assert (d.restart, d.restart_max, d.volumes, d.publish) == ("on-failure", 3, ["v:/d"],
-                                                                ["8080:80"])  # fmt: skip
+    assert (d.restart, d.restart_max, d.volumes) == ("on-failure", 3, ["v:/d"])
+    assert d.publish == [PortSpec(80, host_port=8080)]
     assert d.health is not None and d.health.interval == 2 and d.health.retries == 5
     assert (d.log_max_size, d.log_max_file) == (1 << 20, 2)
 
@@ -43,6 +44,37 @@ def test_create_body_maps_onto_options() -> None:
 def test_create_body_refuses(body: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         options_from_create(body, None)
+
+
+def test_port_bindings_are_parsed_once_here() -> None:
+    """``PortBindings`` become typed PortSpecs at the edge; nothing below parses text."""
+    body = {"Image": "b", "HostConfig": {"PortBindings": {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}, {"HostPort": "8000-8010"}],
+        "53/udp": None, "443/tcp": [{"HostIp": "0.0.0.0", "HostPort": ""}],
+    }}}  # fmt: skip
+    _, d = options_from_create(body, None)
+    assert d.publish == [
+        PortSpec(80, "tcp", "127.0.0.1", 8080),
+        PortSpec(80, "tcp", "", 8000, 8010),
+        PortSpec(53, "udp"),
+        PortSpec(443, "tcp"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bindings", "text"),
+    [
+        ({"80/tcp": [{"HostPort": "0x50"}]}, "invalid -p '0x50:80'"),
+        ({"80/sctp": [{"HostPort": "8080"}]}, "protocol must be tcp or udp"),
+        ({"99999/tcp": [{}]}, "out of range"),
+        ({"80/tcp": [{"HostIp": "nowhere", "HostPort": "1"}]}, "invalid host IP"),
+        ({"80/tcp": "8080"}, "expected a list"),
+        ({"80/tcp": ["8080"]}, "expected objects"),
+    ],
+)
+def test_bad_port_bindings_are_one_line_errors(bindings: object, text: str) -> None:
+    with pytest.raises(InvalidArgument, match=text):
+        options_from_create({"Image": "b", "HostConfig": {"PortBindings": bindings}}, None)
 
 
 def test_filters() -> None:

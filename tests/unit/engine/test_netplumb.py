@@ -18,6 +18,7 @@ from dockyard.engine.netplumb import (
     wanted_networks,
 )
 from dockyard.engine.options import DaemonOptions, RunOptions
+from dockyard.engine.record import NetWish
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -30,6 +31,7 @@ from dockyard.network import (
     Ipam,
     NetworkSpec,
     PortBinding,
+    PortSpec,
     plan_network,
 )
 from dockyard.records import asdict
@@ -86,12 +88,11 @@ def test_only_a_plain_default_network_start_takes_a_spare(plumb: NetPlumb) -> No
     plumb._closed = True  # no refill task (no event loop here)
     spare = object()
     plumb._spares = [spare]  # type: ignore[list-item]
-    assert plumb._take_spare([{"name": "front", "ip": ""}]) is None
-    assert plumb._take_spare([{"name": "bridge", "ip": "172.18.0.9"}]) is None
-    two = [{"name": "bridge", "ip": ""}, {"name": "front", "ip": ""}]
-    assert plumb._take_spare(two) is None
-    assert plumb._take_spare([{"name": "bridge", "ip": "", "aliases": []}]) is spare
-    assert plumb._take_spare([{"name": "bridge", "ip": ""}]) is None  # the pool is empty
+    assert plumb._take_spare([NetWish("front")]) is None
+    assert plumb._take_spare([NetWish("bridge", ip="172.18.0.9")]) is None
+    assert plumb._take_spare([NetWish("bridge"), NetWish("front")]) is None
+    assert plumb._take_spare([NetWish("bridge")]) is spare
+    assert plumb._take_spare([NetWish("bridge")]) is None  # the pool is empty
 
 
 def _rec(network: str, **config: Any) -> ContainerRecord:
@@ -100,14 +101,12 @@ def _rec(network: str, **config: Any) -> ContainerRecord:
 
 
 def test_wanted_networks_follow_the_mode_and_connects() -> None:
-    assert wanted_networks(_rec("default")) == [
-        {"name": "bridge", "aliases": ["a1"], "ip": "10.9.0.9"}
-    ]
-    assert wanted_networks(_rec("front"))[0]["name"] == "front"
+    assert wanted_networks(_rec("default")) == [NetWish("bridge", ("a1",), "10.9.0.9")]
+    assert wanted_networks(_rec("front"))[0].name == "front"
     for mode in ("none", "host", "container:x"):
         assert wanted_networks(_rec(mode)) == []
     stored = [{"name": "front", "aliases": [], "ip": ""}, {"name": "back", "aliases": [], "ip": ""}]
-    assert wanted_networks(_rec("front", net_wanted=stored)) == stored
+    assert wanted_networks(_rec("front", net_wanted=stored)) == [NetWish("front"), NetWish("back")]
 
 
 def test_network_lookup_by_name_id_and_prefix(plumb: NetPlumb) -> None:
@@ -128,10 +127,9 @@ def _check(plumb: NetPlumb, network: str = "default", **dopts: Any) -> None:
 def test_validate_refuses_bad_networking_flags_before_anything_exists(plumb: NetPlumb) -> None:
     _check(plumb)
     _check(plumb, "front", aliases=["db"], ip="10.9.0.50", add_hosts=["gw:host-gateway"])
-    _check(plumb, "none", publish=["80"], dns=["1.1.1.1"])
+    _check(plumb, "none", publish=[PortSpec(80)], dns=["1.1.1.1"])
     bad: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         ("nosuch", {}, NotFound, "network nosuch not found"),
-        ("default", {"publish": ["8080:"]}, InvalidArgument, "invalid -p"),
         ("default", {"ip": "172.17.0.9"}, InvalidArgument, "user defined networks"),
         ("bridge", {"aliases": ["x"]}, InvalidArgument, "user defined networks"),
         ("none", {"ip": "10.9.0.9"}, InvalidArgument, "user defined networks"),

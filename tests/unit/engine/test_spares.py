@@ -13,6 +13,7 @@ from dockyard.engine.options import DaemonOptions, RunOptions
 from dockyard.engine.spares import PROCESS_FIELDS, SparePool
 from dockyard.engine.spec import SpecInputs, build_spec
 from dockyard.errors import NotFound
+from dockyard.network import PortSpec
 from dockyard.records import fields
 from dockyard.runtime.users import ExecUser
 
@@ -67,7 +68,7 @@ def test_runs_differing_only_in_the_process_share_a_key() -> None:
         ({}, {"stdin": 0, "stdout": 1}),
         ({"volumes": ["/data"]}, None),
         ({"mounts": ["type=tmpfs,dst=/t"]}, None),
-        ({"publish": ["8080:80"]}, None),
+        ({"publish": [PortSpec(80, host_port=8080)]}, None),
         ({"publish_all": True}, None),
         ({"network": "host"}, None),
         ({"network": "mynet"}, None),

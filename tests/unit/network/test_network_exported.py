@@ -34,6 +34,7 @@ def test_network_all() -> None:
         "parse_publish",
         "parse_resolv_conf",
         "plan_network",
+        "port_spec",
         "publish_all",
         "render_hosts",
         "render_resolv_conf",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.errors import InvalidArgument
+from dockyard.network import PortSpec
 from dockyard.orchestrator.enginepods import (
     container_name,
     container_options,
@@ -89,7 +90,7 @@ def test_first_container_maps_command_env_resources_and_volumes() -> None:
     assert opts.labels["io.kubernetes.pod.name"] == "web-abcde"
     assert opts.labels["io.kubernetes.container.name"] == "web"
     assert dopts.restart == "no" and dopts.stop_timeout == 7 and dopts.no_healthcheck
-    assert dopts.publish == ["18080:8080/tcp"]
+    assert dopts.publish == [PortSpec(8080, "tcp", "", 18080)]
     assert dopts.volumes == [
         "pod-0123456789abc-scratch:/tmp/s",
         "/srv/data:/data:ro",
