@@ -281,6 +281,23 @@ def test_build_then_run(user: User) -> None:
     user.run("rmi", "rl-built")
 
 
+def test_root_inside_cannot_write_a_root_owned_host_directory(user: User) -> None:
+    """The attack: a container's root writes into a host directory owned by root (0755)
+    through a bind mount. Rootless, that root is the user on the host: refused."""
+    target = Path(tempfile.mkdtemp(prefix="dockyard-rootless-victim-"))
+    try:
+        target.chmod(0o755)
+        (target / "file").write_text("host\n")
+        p = user.run("run", "--rm", "-v", f"{target}:/victim", "busybox", "sh", "-c",
+                     "echo pwned > /victim/file; echo pwned > /victim/new; "
+                     "cat /victim/file", check=False)  # fmt: skip
+        assert "Permission denied" in p.stderr or "Read-only" in p.stderr, p.stderr
+        assert (target / "file").read_text() == "host\n"
+        assert not (target / "new").exists()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def test_bad_subids_one_line_error(user: User) -> None:
     """A user without /etc/subuid entries gets one line naming the file, no traceback."""
     name = f"dyrn{os.getpid() % 100000}"
