@@ -13,6 +13,7 @@ BENCHES = [
     "deploy",
     "endpoints",
     "security",
+    "userns",
     "dns",
     "inference",
 ]

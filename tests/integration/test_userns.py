@@ -388,3 +388,41 @@ def test_locked_mount_flags_of_a_bind_source_are_kept(dya: Daemonized, tmp_path:
         assert {"ro", "nosuid", "nodev", "noexec"} <= set(opts), out
     finally:
         subprocess.run([*mount, "umount", "-l", str(point)], check=False)
+
+
+# ------------------------------------------------------------------ -v SRC:DST:idmap
+
+
+def test_an_idmapped_bind_gives_the_sources_files_to_the_containers_root(
+    dya: Daemonized, tmp_path: Path
+) -> None:
+    """podman's ``:idmap``, asked for: the source's root-owned files are the container
+    root's (so it may write them: what the plain bind refuses above, on purpose)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    (data / "f").write_text("host\n")
+    (data / "f").chmod(0o644)
+    rc, out = sh(dya, "stat -c %u /d/f; echo more >> /d/f && echo wrote",
+                 "--userns", "auto", "-v", f"{data}:/d:idmap")  # fmt: skip
+    assert rc == 0 and out.split() == ["0", "wrote"], out
+    st = (data / "f").stat()
+    assert st.st_uid == 0 and (data / "f").read_text() == "host\nmore\n"  # ids on disk kept
+    released(dya)
+    assert not list((dya.root / "userns" / "mnt").glob("*"))  # unmounted and removed
+    with open("/proc/self/mountinfo") as f:
+        assert str(dya.root / "userns" / "mnt") not in f.read()
+
+
+def test_idmap_is_refused_without_a_range_or_where_the_filesystem_cannot(
+    dya: Daemonized, tmp_path: Path
+) -> None:
+    (tmp_path / "d").mkdir()
+    p = dya.run("run", "--rm", "--userns", "host", "-v", f"{tmp_path / 'd'}:/d:idmap",
+                "busybox", "true")  # fmt: skip
+    err = [x for x in p.stderr.splitlines() if not x.startswith("WARNING: ")]
+    assert p.returncode == 125 and len(err) == 1 and "needs a user namespace" in err[0], err
+    p = dya.run("run", "--rm", "--userns", "auto", "-v", "/proc/sys:/d:idmap", "busybox", "true")
+    err = [x for x in p.stderr.splitlines() if not x.startswith("WARNING: ")]
+    assert p.returncode == 125 and len(err) == 1, p.stderr
+    assert "the proc filesystem cannot be idmapped on Linux" in err[0], err
+    assert dya.out("ps", "-aq") == ""

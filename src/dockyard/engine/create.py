@@ -60,10 +60,20 @@ def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
     from dockyard.engine.spec import check_userns
     from dockyard.engine.userns import daemon_default, effective_mode
 
-    check_userns(opts, effective_mode(opts.userns, daemon_default()).kind)
+    userns = effective_mode(opts.userns, daemon_default()).kind
+    check_userns(opts, userns)
 
     for v in dopts.volumes:
-        parse_volume(v)
+        spec = parse_volume(v)
+        if spec.idmap and userns != "auto":
+            from dockyard.errors import InvalidArgument
+
+            raise InvalidArgument(f'-v "{v}": idmap needs a user namespace of its own '
+                                  "(--userns auto)")  # fmt: skip
+        if spec.idmap:
+            from dockyard.engine.userns import check_idmappable
+
+            check_idmappable(spec.source)
     for m in dopts.mounts:
         parse_mount(m)
     parse_restart(dopts.restart + (f":{dopts.restart_max}" if dopts.restart_max else ""))
@@ -203,6 +213,13 @@ def _resolve_mounts(
             if not os.path.lexists(s.source):  # docker creates a missing bind source as a dir
                 os.makedirs(s.source, exist_ok=True)
             source, name = s.source, ""
+            if s.idmap and userns:  # (validate refused it without a range)
+                point = str(d.root / "userns" / "mnt" / f"{created.id}-{len(oci)}")
+                userns.setdefault("idmapped", []).append([source, point])
+                oci.append({"destination": s.target, "type": "bind", "source": point,
+                            "options": opts})  # fmt: skip
+                records.append(_bind_record(s, source))
+                continue
         else:
             new = not s.source or not (d.root / "volumes" / s.source / "volume.json").exists()
             vol = store.create(s.source or None)
@@ -218,13 +235,17 @@ def _resolve_mounts(
 
                 shift_ids(str(vol.path), IdRange(*rng))
         oci.append({"destination": s.target, "type": "bind", "source": source, "options": opts})
-        records.append({
-            "Type": s.type, "Name": name, "Source": source, "Destination": s.target,
-            "Driver": "local" if name else "", "Mode": "ro" if s.readonly else "",
-            "RW": not s.readonly, "Propagation": "rprivate",
-            "Anonymous": s.type == "volume" and not s.source,
-        })  # fmt: skip
+        records.append(_bind_record(s, source, name))
     return {"oci": oci, "records": records}
+
+
+def _bind_record(s: MountSpec, source: str, name: str = "") -> dict[str, Any]:
+    return {
+        "Type": s.type, "Name": name, "Source": source, "Destination": s.target,
+        "Driver": "local" if name else "", "Mode": "ro" if s.readonly else "",
+        "RW": not s.readonly, "Propagation": "rprivate",
+        "Anonymous": s.type == "volume" and not s.source,
+    }  # fmt: skip
 
 
 def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: DaemonOptions) -> None:
@@ -247,9 +268,19 @@ def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: Daemo
 
         _shift_etc_files(d.bundle(rec.id), r)
         make_reachable(str(d.bundle(rec.id)), r)
+        pairs = rec.config["userns"].get("idmapped")
+        if pairs:  # -v SRC:DST:idmap
+            from dockyard.engine.userns import mount_idmapped
+
+            mount_idmapped(pairs, r)
 
 
 def after_stop(d: Daemon, rec: ContainerRecord) -> None:
+    pairs = (rec.config.get("userns") or {}).get("idmapped")
+    if pairs:  # made again by the next start
+        from dockyard.engine.userns import unmount_idmapped
+
+        unmount_idmapped(pairs)
     for ext in d.extensions:
         try:
             ext.after_stop(rec)
@@ -261,8 +292,9 @@ def after_remove(d: Daemon, rec: ContainerRecord, volumes: bool) -> None:
     for ext in d.extensions:
         ext.after_remove(rec)
     if rec.config.get("userns"):
-        from dockyard.engine.userns import release
+        from dockyard.engine.userns import release, unmount_idmapped
 
+        unmount_idmapped(rec.config["userns"].get("idmapped") or [], remove=True)
         release(d.engine.db, rec.id)
     store = VolumeStore(d.root)
     for m in rec.config.get("mounts") or []:

@@ -112,7 +112,9 @@ class UserNamespace:
 
     mode: str  # "auto" or "keep-id"
     range: tuple[int, int, int] | None = None  # (uid base, gid base, size)
-    rootfs: str | None = None  # how the root was mounted shifted ("idmap", "chown" …)
+    rootfs: str | None = None  # how the root was mounted shifted ("idmap", "copy")
+    # -v SRC:DST:idmap: (host source, where its idmapped mount goes) each
+    idmapped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @record(frozen=False)
@@ -371,6 +373,9 @@ def _userns(d: JsonObject) -> UserNamespace:
         mode=str(d.get("mode") or ""),
         range=(_int(rng[0]), _int(rng[1]), _int(rng[2])) if len(rng) == 3 else None,
         rootfs=str(rootfs) if rootfs is not None else None,
+        idmapped=[
+            (str(p[0]), str(p[1])) for p in map(_list, _list(d.get("idmapped"))) if len(p) == 2
+        ],
     )
 
 
@@ -380,4 +385,6 @@ def _userns_json(u: UserNamespace) -> JsonObject:
         out["range"] = list(u.range)
     if u.rootfs is not None:
         out["rootfs"] = u.rootfs
+    if u.idmapped:
+        out["idmapped"] = [list(p) for p in u.idmapped]
     return out

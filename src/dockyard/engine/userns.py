@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_SIZE",
     "IdRange",
     "add_line",
+    "check_idmappable",
     "Mode",
     "SubIds",
     "allocate",
@@ -60,6 +61,7 @@ __all__ = [
     "id_maps",
     "idmap_wanted",
     "make_reachable",
+    "mount_idmapped",
     "mount_rootfs",
     "parse_mode",
     "parse_remap",
@@ -67,6 +69,7 @@ __all__ = [
     "remove_line",
     "shift_ids",
     "sweep",
+    "unmount_idmapped",
     "wants_userns",
 ]
 
@@ -503,3 +506,78 @@ def host_sys(state_root: str) -> str:
 
         LibcSyscalls().mount("/sys", path, "", 0x1000, None)  # MS_BIND, not MS_REC
     return path
+
+
+# ------------------------------------------------------------------ -v SRC:DST:idmap
+
+
+def check_idmappable(source: str) -> None:
+    """Unavailable, naming the filesystem and the kernel, where ``source`` cannot be
+    idmapped (``-v SRC:DST:idmap``)."""
+    from dockyard.errors import DockyardError
+    from dockyard.linux import idmap
+
+    if not os.path.exists(source):
+        return  # made as a directory of the parent's filesystem: checked when mounted
+    try:
+        ns = idmap.userns_fd([(0, _FIRST, 1)], [(0, _FIRST, 1)])
+    except DockyardError as e:
+        raise Unavailable(f"-v {source}:...:idmap: {e}") from None
+    try:
+        os.close(idmap.idmapped_tree(source, ns, recursive=True))
+    except DockyardError as e:
+        raise Unavailable(f"-v {source}:...:idmap: {e}") from None
+    finally:
+        os.close(ns)
+
+
+def mount_idmapped(pairs: list[list[str]], r: IdRange) -> None:
+    """Each ``[source, point]``: ``source`` (and what is mounted beneath it) idmapped by
+    the range on ``point`` unless mounted there already. ``point`` lies under
+    ``<root>/userns/mnt`` (0711): the runtime binds it into the container after taking
+    the namespace's ids."""
+    from dockyard.linux import idmap
+
+    todo = [(s, p) for s, p in pairs if not _is_mount(p)]
+    if not todo:
+        return
+    ns = idmap.userns_fd(*id_maps(r))
+    try:
+        for source, point in todo:
+            os.makedirs(os.path.dirname(point), 0o711, exist_ok=True)
+            os.chmod(os.path.dirname(point), 0o711)
+            os.makedirs(point, 0o700, exist_ok=True)
+            fd = idmap.idmapped_tree(source, ns, recursive=True)
+            try:
+                idmap.attach(fd, point)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(ns)
+
+
+def unmount_idmapped(pairs: list[list[str]], remove: bool = False) -> None:
+    """Detach the idmapped mounts of ``pairs`` (never a recursive removal: the source's
+    files are behind them); ``remove``: their mount points too."""
+    from dockyard.errors import DockyardError
+    from dockyard.linux import LibcSyscalls
+
+    for _source, point in pairs:
+        while _is_mount(point):
+            try:
+                LibcSyscalls().umount2(point, 2)  # MNT_DETACH
+            except DockyardError:
+                break
+        if remove:
+            try:
+                os.rmdir(point)
+            except OSError:
+                pass
+
+
+def _is_mount(path: str) -> bool:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == path for line in f)
+    except OSError:
+        return False

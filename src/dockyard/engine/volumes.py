@@ -55,6 +55,7 @@ class MountSpec:
     readonly: bool = False
     nocopy: bool = False
     options: tuple[str, ...] = ()  # tmpfs mount options
+    idmap: bool = False  # -v SRC:DST:idmap (podman's): shown through the container's ids
 
 
 @record
@@ -92,7 +93,7 @@ def parse_volume(spec: str) -> MountSpec:
     ro = _mode(opts, spec)
     nocopy = "nocopy" in opts
     if src.startswith("/"):
-        return MountSpec("bind", target, os.path.normpath(src), ro)
+        return MountSpec("bind", target, os.path.normpath(src), ro, idmap="idmap" in opts)
     if src.startswith("."):
         raise InvalidArgument(f'invalid -v "{spec}": a host path must be absolute')
     check_name(src, "-v")
@@ -101,7 +102,7 @@ def parse_volume(spec: str) -> MountSpec:
 
 def _mode(opts: list[str], spec: str) -> bool:
     known = {"ro", "rw", "z", "Z", "nocopy", "rprivate", "private", "rslave", "slave",
-             "rshared", "shared", "consistent", "cached", "delegated"}  # fmt: skip
+             "rshared", "shared", "consistent", "cached", "delegated", "idmap"}  # fmt: skip
     for o in opts:
         if o not in known:
             raise InvalidArgument(f'invalid -v "{spec}": unknown option "{o}"')
