@@ -322,6 +322,9 @@ def test_killed_replicas_leave_the_maps_at_once(kube: KubeDaemon) -> None:
             backoff = recovery_trace(kube, wall0, again)
             print(f"second kill of {again}: {backoff}")
             assert 10.0 <= backoff["start"] - backoff["die"] < 12.0 * TIME_SCALE, backoff
+            said = json.loads(kube.out("get", "events", "-o", "json"))["items"]
+            assert any(e["reason"] == "BackOff" and e["involvedObject"]["name"] == again
+                       for e in said), [e["reason"] for e in said]  # fmt: skip
             res = load.result()
     finally:
         watch.close()

@@ -639,6 +639,8 @@ class EnginePodBackend:
         if delay > 0:
             p.waiting[name] = ("CrashLoopBackOff", f"back-off {delay:.0f}s restarting failed "
                                f"container={name} pod={key[1]}")  # fmt: skip
+            self._event(p, WARNING, "BackOff", "Back-off restarting failed container "
+                        f"{name} in pod {key[1]}", container=name)  # fmt: skip
             self.on_change()
             await asyncio.sleep(delay)
             p.waiting.pop(name, None)
@@ -659,6 +661,7 @@ class EnginePodBackend:
                 p.flags[n] = (False, False)  # not ready until its first probe passes
                 p.exited.discard(n)
                 await self.d.start(p.ids[n])
+                self._event(p, NORMAL, "Started", f"Started container {n}", container=n)
         except DockyardError as e:
             p.reason = _reason_of(e)
         finally:
