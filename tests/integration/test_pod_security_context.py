@@ -23,7 +23,9 @@ __all__ = ["kube"]
 REPORT = (
     "id; grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status;"
     " touch /rootfs-write 2>/dev/null && echo rootfs=rw || echo rootfs=ro;"
-    " mkdir /tmp/d 2>&1 && echo mkdir=ok; echo done; exec sleep 1000000"
+    " mkdir /tmp/d 2>&1 && echo mkdir=ok; stat -c cache=%a/%g /cache 2>/dev/null;"
+    " touch /cache/w 2>/dev/null && stat -c cachefile=%u/%g /cache/w;"
+    " echo done; exec sleep 1000000"
 )
 
 CONTEXTS = f"""\
@@ -38,12 +40,14 @@ spec:
     fsGroup: 2000
     supplementalGroups: [4000]
     seccompProfile: {{type: Unconfined}}
+  volumes: [{{name: cache, emptyDir: {{}}}}]
   containers:
   - name: app
     image: busybox:latest
     imagePullPolicy: Never
     command: ["sh", "-c", "{REPORT}"]
     securityContext: {{allowPrivilegeEscalation: false}}
+    volumeMounts: [{{name: cache, mountPath: /cache}}]
   - name: root
     image: busybox:latest
     imagePullPolicy: Never
@@ -109,6 +113,8 @@ def test_each_field_as_seen_from_inside(kube: KubeDaemon) -> None:
     assert app["id"].startswith("uid=1000 gid=3000 groups=2000,4000"), app
     assert (app["NoNewPrivs"], app["Seccomp"]) == ("1", "0"), app  # pod's Unconfined
     assert app["CapEff"] == "0000000000000000" and app["mkdir"] == "ok", app
+    # its emptyDir: empty, world-writable, the fsGroup's with setgid (the kubelet's)
+    assert (app["cache"], app["cachefile"]) == ("2777/2000", "1000/2000"), app
 
     root = _report(kube, "k8s_root_ctx_default")
     assert root["id"].startswith("uid=0(root) gid=0(root)"), root
@@ -299,15 +305,20 @@ metadata: {name: userns}
 spec:
   terminationGracePeriodSeconds: 1
   hostUsers: false
+  securityContext: {runAsUser: 1000, fsGroup: 2000}
+  volumes: [{name: cache, emptyDir: {}}]
   containers:
   - name: main
     image: busybox:latest
     imagePullPolicy: Never
-    command: ["sh", "-c", "cat /proc/self/uid_map; echo done; exec sleep 1000000"]
+    command: ["sh", "-c", "cat /proc/self/uid_map; touch /cache/w && stat -c %u/%g /cache/w;
+      echo done; exec sleep 1000000"]
+    volumeMounts: [{name: cache, mountPath: /cache}]
 """
     ).check_returncode()
     text = wait_until(
         lambda: "done" in (out := kube.run("logs", "userns").stdout) and out, 60, "uid_map"
     )
-    first = str(text).split()[:3]
-    assert first[0] == "0" and first[1] != "0", text  # root inside is not root outside
+    words = str(text).split()
+    assert words[0] == "0" and words[1] != "0", text  # root inside is not root outside
+    assert "1000/2000" in words, text  # its emptyDir: writable, fsGroup's inside the range

@@ -309,7 +309,10 @@ def container_options(
             if v.empty_dir.medium == "Memory" and not sub:
                 opts.tmpfs.append(m.mount_path)
                 continue
-            dopts.volumes.append(f"{_empty_dir_volume(pod, v.name)}:{m.mount_path}{ro}")
+            # a Kubernetes emptyDir starts empty (no copy-up of the image's files); a
+            # compose anonymous volume keeps docker's copy-up
+            nocopy = "" if _is_compose(pod) else ("," if ro else ":") + "nocopy"
+            dopts.volumes.append(f"{_empty_dir_volume(pod, v.name)}:{m.mount_path}{ro}{nocopy}")
         elif v.host_path is not None:
             dopts.volumes.append(f"{os.path.normpath(v.host_path.path + sub)}:{m.mount_path}{ro}")
         elif v.persistent_volume_claim is not None:
@@ -367,6 +370,27 @@ def config_error(
     if why is not None:
         return "CreateContainerError", why
     return None
+
+
+def _is_compose(pod: Pod) -> bool:
+    return "dockyard.io/compose-project" in pod.metadata.labels
+
+
+def empty_dir_access(pod: Pod, id_range: tuple[int, int, int] | None) -> tuple[int, int | None]:
+    """(mode, host gid or None) of a Kubernetes pod's emptyDir directory, as the kubelet
+    leaves it: world-writable (0777); with ``fsGroup``, owned by that group with the
+    setgid bit, so what the pod writes there stays the group's (``id_range``: the pod's
+    user namespace, (uid base, gid base, size), whose gid ``fsGroup`` is on the host).
+    Compose pods keep docker's volume (the image's mode and owner): (0, None)."""
+    if _is_compose(pod):
+        return 0, None
+    sc = pod.spec.security_context
+    gid = sc.fs_group if sc is not None else None
+    if gid is None:
+        return 0o777, None
+    if id_range is not None and gid < id_range[2]:
+        gid += id_range[1]
+    return 0o2777, gid
 
 
 def _empty_dir_volume(pod: Pod, volume: str) -> str:
@@ -747,6 +771,7 @@ class EnginePodBackend:
                 self.d.update(rec.id, config=config)
                 p.ids[c.name] = rec.id
                 self._event(p, NORMAL, "Created", f"Created container {c.name}", container=c.name)
+            self._empty_dirs(p)
             for c in pod.spec.containers:
                 if p.terminating:
                     return
@@ -1202,6 +1227,26 @@ class EnginePodBackend:
         # a Secret's files on a tmpfs (never on disk), as the kubelet's
         write_object_volume(target, files, memory=kind == "Secret", where=f'volume "{volume}"')
         return str(target)
+
+    def _empty_dirs(self, p: _Pod) -> None:
+        """Each emptyDir's mode and group (``empty_dir_access``), once its containers are
+        created (the engine made the directory, shifted into the pod's user namespace)."""
+        first = p.ids.get(p.pod.spec.containers[0].name) if p.pod.spec.containers else None
+        rng = None
+        with contextlib.suppress(DockyardError):
+            got = (self.d.get(first).config.get("userns") or {}).get("range") if first else None
+            rng = (int(got[0]), int(got[1]), int(got[2])) if got else None
+        mode, gid = empty_dir_access(p.pod, rng)
+        if not mode:
+            return
+        for v in p.pod.spec.volumes:
+            if v.empty_dir is None:
+                continue
+            with contextlib.suppress(DockyardError, OSError):  # (a tmpfs one has no volume)
+                path = self.d.volumes.get(_empty_dir_volume(p.pod, v.name)).path
+                if gid is not None:
+                    os.chown(path, -1, gid)
+                os.chmod(path, mode)
 
     def _cleanup_volumes(self, p: _Pod) -> None:
         import shutil

@@ -92,7 +92,7 @@ def test_first_container_maps_command_env_resources_and_volumes() -> None:
     assert dopts.restart == "no" and dopts.stop_timeout == 7 and dopts.no_healthcheck
     assert dopts.publish == [PortSpec(8080, "tcp", "", 18080)]
     assert dopts.volumes == [
-        "pod-0123456789abc-scratch:/tmp/s",
+        "pod-0123456789abc-scratch:/tmp/s:nocopy",  # an emptyDir starts empty
         "/srv/data:/data:ro",
         "/pods/x/conf:/etc/app:ro",
         "dbdata:/var/lib/db",

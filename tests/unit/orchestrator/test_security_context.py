@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import InvalidArgument
-from dockyard.orchestrator.enginepods import config_error, container_options, observe_pod
+from dockyard.orchestrator.enginepods import (
+    config_error,
+    container_options,
+    empty_dir_access,
+    observe_pod,
+)
 from dockyard.orchestrator.export import to_dict
 from dockyard.orchestrator.loader import load_manifests
 from dockyard.orchestrator.objects import Pod
@@ -23,6 +28,7 @@ from dockyard.orchestrator.security_context import (
     image_uid,
     verify_run_as_non_root,
 )
+from dockyard.records import replace
 
 
 def _pod(spec_extra: str = "", container_extra: str = "") -> Pod:
@@ -341,3 +347,28 @@ def test_valid_contexts_pass() -> None:
         "    securityContext: {allowPrivilegeEscalation: false, privileged: false,"
         " capabilities: {add: [SYS_ADMIN]}}\n",  # k8s checks the CAP_-prefixed name only
     )
+
+
+# -- emptyDir: the kubelet's mode and fsGroup ----------------------------------------------
+
+
+def test_empty_dir_access() -> None:
+    plain = _pod("  volumes: [{name: v, emptyDir: {}}]\n")
+    assert empty_dir_access(plain, None) == (0o777, None)
+    grouped = _pod("  securityContext: {fsGroup: 2000}\n")
+    assert empty_dir_access(grouped, None) == (0o2777, 2000)
+    assert empty_dir_access(grouped, (100000, 200000, 65536)) == (0o2777, 202000)
+    compose = _pod()
+    compose = replace(
+        compose,
+        metadata=replace(compose.metadata, labels={"dockyard.io/compose-project": "demo"}),
+    )
+    assert empty_dir_access(compose, None) == (0, None)  # docker's volume semantics
+    opts = container_options(
+        _pod(
+            "  volumes: [{name: v, emptyDir: {}}]\n",
+            "    volumeMounts: [{name: v, mountPath: /c, readOnly: true}]\n",
+        ),
+        0,
+    )[1]
+    assert opts.volumes == ["pod-u-1-v:/c:ro,nocopy"]
