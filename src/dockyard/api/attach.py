@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from dockyard.engine.record import config_of
 from dockyard.errors import Conflict, DockyardError
 
 if TYPE_CHECKING:
@@ -106,10 +107,10 @@ async def attach(request: web.Request, d: Daemon, api_version: str) -> web.Strea
         what = "unpause the container" if rec.status == "paused" else "wait until it runs"
         raise Conflict(f"attach {rec.name}: container {rec.id[:12]} is {rec.status}, "
                        f"{what} before attach")  # fmt: skip
-    opts = rec.config.get("options") or {}
-    tty = bool(opts.get("tty"))
+    opts = config_of(rec).options
+    tty = opts.tty
     want = {n: _flag(request, n) for n in ("stdin", "stdout", "stderr")}
-    want["stdin"] = want["stdin"] and bool(opts.get("interactive"))  # no OpenStdin: ignored
+    want["stdin"] = want["stdin"] and opts.interactive  # no OpenStdin: ignored
     session = _Session(request, tty, want)
 
     async def join(stdio: dict[str, int]) -> None:
@@ -165,10 +166,10 @@ async def _replay(
     """``logs=1``: the container's log (up to ``until`` ns, 0: all), framed as the stream is."""
     from dockyard.engine.logs import read_logs
 
-    dopts = rec.config.get("daemon") or {}
+    max_file = config_of(rec).daemon.log_max_file or 3
     path = str(d.bundle(rec.id) / f"{rec.id}-json.log")
     async for e in read_logs(path, since=0, until=until, tail=-1, follow=False, stop=lambda: True,
-                             max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
+                             max_file=max_file):  # fmt: skip
         if s.want.get(e.stream):
             await resp.write(e.data if s.raw else frame(e.stream, e.data))
 

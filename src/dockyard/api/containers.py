@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument
+
+if TYPE_CHECKING:
+    from dockyard.store.db import ContainerRecord
 
 from .request import (
     API_VERSION,
@@ -180,9 +183,12 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     tail = -1 if tail_q in ("all", "") else int(tail_q)
     since = time_arg(request.query.get("since"), parse_time)
     until = time_arg(request.query.get("until"), parse_time)
-    if (rec.config.get("daemon") or {}).get("log_driver") == "none":  # dockerd's words
+    from dockyard.engine.record import config_of
+
+    cfg = config_of(rec)
+    if cfg.daemon.log_driver == "none":  # dockerd's words
         raise FailedPrecondition("configured logging driver does not support reading")
-    tty = bool((rec.config.get("options") or {}).get("tty"))
+    tty = cfg.options.tty
     started = rec.started_at
     resp = web.StreamResponse(
         headers={
@@ -200,12 +206,11 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
             return True
         return r.status not in ("running", "paused", "restarting") or r.started_at != started
 
-    dopts = rec.config.get("daemon") or {}
     details = _details_prefix(rec) if query_flag(request, "details") else b""
     async for e in read_logs(str(d.bundle(rec.id) / f"{rec.id}-json.log"), since=since,
                              until=until, tail=tail, follow=query_flag(request, "follow"),
                              stop=stop,
-                             max_file=int(dopts.get("log_max_file") or 3)):  # fmt: skip
+                             max_file=cfg.daemon.log_max_file or 3):  # fmt: skip
         if (e.stream == "stdout" and not want_out) or (e.stream == "stderr" and not want_err):
             continue
         data = details + e.data
@@ -218,14 +223,14 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _details_prefix(rec: Any) -> bytes:
+def _details_prefix(rec: ContainerRecord) -> bytes:
     """``details=1``: the attributes the container's ``--log-opt labels=/env=`` pick, as
     dockerd writes them before each line (after the timestamp)."""
     from dockyard.engine.logattrs import details_prefix, extra_attributes
+    from dockyard.engine.record import config_of
 
-    opts = (rec.config.get("daemon") or {}).get("log_opts") or {}
-    env = list(((rec.config.get("spec") or {}).get("process") or {}).get("env") or [])
-    return details_prefix(extra_attributes(opts, rec.labels, env))
+    cfg = config_of(rec)
+    return details_prefix(extra_attributes(cfg.daemon.log_opts, rec.labels, cfg.env()))
 
 
 async def container_changes(request: web.Request) -> web.StreamResponse:

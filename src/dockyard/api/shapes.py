@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import bindings_json, config_of, ports_json
+
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
     from dockyard.engine.execs import ExecInstance
+    from dockyard.engine.options import DaemonOptions, HealthConfig, RunOptions
+    from dockyard.engine.record import ContainerConfig
     from dockyard.store.db import ContainerRecord
 
 __all__ = ["config_env", "container_json", "container_summary", "exec_json", "status_text"]
@@ -14,12 +18,12 @@ __all__ = ["config_env", "container_json", "container_summary", "exec_json", "st
 _ZERO = "0001-01-01T00:00:00Z"
 
 
-def _health(rec: ContainerRecord) -> dict[str, Any] | None:
-    h = (rec.config.get("state") or {}).get("health")
+def _health(cfg: ContainerConfig) -> dict[str, Any] | None:
+    h = cfg.state.health if cfg.state is not None else None
     return dict(h) if h else None
 
 
-def _state(rec: ContainerRecord) -> dict[str, Any]:
+def _state(rec: ContainerRecord, cfg: ContainerConfig) -> dict[str, Any]:
     st = rec.status
     state = {
         "Status": st,
@@ -30,11 +34,11 @@ def _state(rec: ContainerRecord) -> dict[str, Any]:
         "Dead": st == "dead",
         "Pid": int(rec.pid or 0) if st in ("running", "paused") else 0,
         "ExitCode": int(rec.exit_code or 0),
-        "Error": str((rec.config.get("state") or {}).get("error") or ""),
+        "Error": str(cfg.state.error or "") if cfg.state is not None else "",
         "StartedAt": rec.started_at or _ZERO,
         "FinishedAt": rec.finished_at or _ZERO,
     }
-    h = _health(rec)
+    h = _health(cfg)
     if h is not None and st in ("running", "paused"):
         state["Health"] = h
     return state
@@ -42,89 +46,79 @@ def _state(rec: ContainerRecord) -> dict[str, Any]:
 
 def container_json(d: Daemon, rec: ContainerRecord) -> dict[str, Any]:
     """``GET /containers/{id}/json``."""
-    opts = dict(rec.config.get("options") or {})
-    dopts = dict(rec.config.get("daemon") or {})
-    spec = dict(rec.config.get("spec") or {})
-    proc = dict(spec.get("process") or {})
-    args = list(proc.get("args") or [])
-    state = dict(rec.config.get("state") or {})
+    cfg = config_of(rec)
+    opts, dopts, image = cfg.options, cfg.daemon, cfg.image_config or {}
+    args = cfg.args()
     bundle = d.bundle(rec.id)
-    ports = dict(rec.config.get("ports") or {})
-    networks = dict(rec.config.get("networks") or {}) or _configured_networks(opts)
-    first: dict[str, Any] = next(iter(networks.values()), {}) if networks else {}
+    networks = dict(cfg.networks or {}) or _configured_networks(opts)
+    first: Any = next(iter(networks.values()), {}) if networks else {}
     return {
         "Id": rec.id,
         "Created": rec.created,
         "Path": args[0] if args else "",
         "Args": args[1:],
-        "State": _state(rec),
+        "State": _state(rec, cfg),
         "Image": rec.image_id,
         "ResolvConfPath": str(bundle / "resolv.conf"),
         "HostnamePath": str(bundle / "hostname"),
         "HostsPath": str(bundle / "hosts"),
         "LogPath": str(bundle / f"{rec.id}-json.log"),
         "Name": "/" + rec.name,
-        "RestartCount": int(state.get("restart_count") or 0),
+        "RestartCount": cfg.state.restart_count if cfg.state is not None else 0,
         "Driver": "overlay2",
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "HostConfig": {
-            "NetworkMode": opts.get("network") or "default",
-            "AutoRemove": bool(opts.get("remove")),
+            "NetworkMode": opts.network or "default",
+            "AutoRemove": opts.remove,
             "RestartPolicy": {
-                "Name": dopts.get("restart") or "no",
-                "MaximumRetryCount": int(dopts.get("restart_max") or 0),
+                "Name": dopts.restart or "no",
+                "MaximumRetryCount": dopts.restart_max,
             },
-            "Memory": int(opts.get("memory") or 0),
-            "MemorySwap": int(opts.get("memory_swap") or 0),
-            "NanoCpus": int(opts.get("nano_cpus") or 0),
-            "CpuShares": int(opts.get("cpu_shares") or 0),
-            "CpusetCpus": opts.get("cpuset_cpus") or "",
-            "PidsLimit": opts.get("pids_limit"),
-            "Privileged": bool(opts.get("privileged")),
-            "ReadonlyRootfs": bool(opts.get("read_only")),
-            "Init": bool(opts.get("init")),
-            "CapAdd": opts.get("cap_add") or None,
-            "CapDrop": opts.get("cap_drop") or None,
-            "Binds": dopts.get("volumes") or None,
-            "PortBindings": rec.config.get("port_bindings") or {},
-            "PublishAllPorts": bool(dopts.get("publish_all")),
-            "Dns": dopts.get("dns") or [],
-            "ExtraHosts": dopts.get("add_hosts") or None,
+            "Memory": opts.memory or 0,
+            "MemorySwap": opts.memory_swap or 0,
+            "NanoCpus": opts.nano_cpus or 0,
+            "CpuShares": opts.cpu_shares or 0,
+            "CpusetCpus": opts.cpuset_cpus or "",
+            "PidsLimit": opts.pids_limit,
+            "Privileged": opts.privileged,
+            "ReadonlyRootfs": opts.read_only,
+            "Init": opts.init,
+            "CapAdd": opts.cap_add or None,
+            "CapDrop": opts.cap_drop or None,
+            "Binds": dopts.volumes or None,
+            "PortBindings": bindings_json(cfg.port_bindings or []),
+            "PublishAllPorts": dopts.publish_all,
+            "Dns": dopts.dns,
+            "ExtraHosts": dopts.add_hosts or None,
             "LogConfig": {
-                "Type": dopts.get("log_driver") or "json-file",
+                "Type": dopts.log_driver or "json-file",
                 "Config": _log_config(dopts),
             },
             **_host_config_rest(opts, dopts),
         },
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": str(bundle / "rootfs")}},
-        "Mounts": [
-            {k: v for k, v in m.items() if k != "Anonymous"} for m in rec.config.get("mounts") or []
-        ],
+        "Mounts": _mounts(cfg),
         "Config": {
-            "Hostname": spec.get("hostname") or "",
-            "User": opts.get("user") or "",
-            "Tty": bool(opts.get("tty")),
-            "OpenStdin": bool(opts.get("interactive")),
-            "Env": config_env(
-                (rec.config.get("image_config") or {}).get("Env") or [], opts.get("env") or []
-            ),
-            "Cmd": opts.get("command") or (rec.config.get("image_config") or {}).get("Cmd"),
-            "Entrypoint": opts.get("entrypoint"),
+            "Hostname": cfg.hostname(),
+            "User": opts.user or "",
+            "Tty": opts.tty,
+            "OpenStdin": opts.interactive,
+            "Env": config_env(_strs(image.get("Env")), opts.env),
+            "Cmd": opts.command or image.get("Cmd"),
+            "Entrypoint": opts.entrypoint,
             "Image": rec.image_ref,
-            "WorkingDir": proc.get("cwd") or "",
+            "WorkingDir": cfg.process().get("cwd") or "",
             "Labels": dict(rec.labels),
-            "StopTimeout": dopts.get("stop_timeout"),
-            "StopSignal": dopts.get("stop_signal")
-            or (rec.config.get("image_config") or {}).get("StopSignal")
-            or "SIGTERM",
-            "Healthcheck": _hc_json(dopts.get("health")),
-            "ExposedPorts": (rec.config.get("image_config") or {}).get("ExposedPorts") or None,
+            "StopTimeout": dopts.stop_timeout,
+            "StopSignal": dopts.stop_signal or image.get("StopSignal") or "SIGTERM",
+            "Healthcheck": _hc_json(dopts.health),
+            "ExposedPorts": image.get("ExposedPorts") or None,
         },
         "NetworkSettings": {
-            "Ports": ports,
+            "Ports": ports_json(cfg.ports or {}),
             "IPAddress": first.get("IPAddress", ""),
             "Gateway": first.get("Gateway", ""),
             "MacAddress": first.get("MacAddress", ""),
@@ -149,10 +143,18 @@ def config_env(image_env: list[str], user_env: list[str]) -> list[str]:
     return out
 
 
-def _configured_networks(opts: dict[str, Any]) -> dict[str, Any]:
+def _strs(v: object) -> list[str]:
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
+def _mounts(cfg: ContainerConfig) -> list[dict[str, object]]:
+    return [{k: v for k, v in m.items() if k != "Anonymous"} for m in cfg.mounts or []]
+
+
+def _configured_networks(opts: RunOptions) -> dict[str, object]:
     """A container not started yet is on the network it asked for, with no endpoint yet
     (dockerd lists it so between create and start; the daemon attaches at start)."""
-    mode = str(opts.get("network") or "default")
+    mode = opts.network or "default"
     if mode in ("none", "host") or mode.startswith("container:"):
         return {}
     name = "bridge" if mode == "default" else mode
@@ -162,13 +164,13 @@ def _configured_networks(opts: dict[str, Any]) -> dict[str, Any]:
                    "MacAddress": "", "DriverOpts": None}}  # fmt: skip
 
 
-def _log_config(dopts: dict[str, Any]) -> dict[str, str]:
+def _log_config(dopts: DaemonOptions) -> dict[str, str]:
     """json-file's options as the client gave them (``--log-opt``/``LogConfig.Config``)."""
-    cfg = {str(k): str(v) for k, v in dict(dopts.get("log_opts") or {}).items()}
-    if dopts.get("log_max_size"):
-        cfg["max-size"] = str(dopts["log_max_size"])
-    if dopts.get("log_max_file"):
-        cfg["max-file"] = str(dopts["log_max_file"])
+    cfg = {str(k): str(v) for k, v in dopts.log_opts.items()}
+    if dopts.log_max_size:
+        cfg["max-size"] = str(dopts.log_max_size)
+    if dopts.log_max_file:
+        cfg["max-file"] = str(dopts.log_max_file)
     return cfg
 
 
@@ -183,30 +185,30 @@ def _devices(specs: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, Any]:
+def _host_config_rest(opts: RunOptions, dopts: DaemonOptions) -> dict[str, Any]:
     """The rest of dockerd's ``HostConfig``, each value what dockyard does: the namespace
     modes are docker's defaults because every container gets its own pid, ipc, uts and
     cgroup namespaces; the settings dockyard has no knob for are their unset values."""
     tmpfs = {}
-    for item in opts.get("tmpfs") or []:
+    for item in opts.tmpfs:
         dest, _, mount_opts = str(item).partition(":")
         tmpfs[dest] = mount_opts
     ulimits = [{"Name": str(n).removeprefix("RLIMIT_").lower(), "Soft": soft, "Hard": hard}
-               for n, soft, hard in opts.get("ulimits") or []]  # fmt: skip
+               for n, soft, hard in opts.ulimits]  # fmt: skip
     return {
-        "ContainerIDFile": "", "VolumeDriver": dopts.get("volume_driver") or "",
+        "ContainerIDFile": "", "VolumeDriver": dopts.volume_driver or "",
         "VolumesFrom": None, "ConsoleSize": [0, 0],
         "CgroupnsMode": "private", "IpcMode": "private",
-        "PidMode": opts.get("pid_mode") or "", "UTSMode": opts.get("uts_mode") or "",
-        "UsernsMode": opts.get("userns") or "", "Cgroup": "", "Links": None,
+        "PidMode": opts.pid_mode or "", "UTSMode": opts.uts_mode or "",
+        "UsernsMode": opts.userns or "", "Cgroup": "", "Links": None,
         "Runtime": "dockyard-runtime",
-        "Isolation": dopts.get("isolation") or "", "ShmSize": 67108864, "CgroupParent": "",
-        "DnsOptions": dopts.get("dns_options") or [], "DnsSearch": dopts.get("dns_search") or [],
-        "GroupAdd": opts.get("group_add") or None, "OomScoreAdj": opts.get("oom_score_adj") or 0,
-        "SecurityOpt": opts.get("security_opt") or None, "Tmpfs": tmpfs or None,
-        "Sysctls": opts.get("sysctls") or None, "Ulimits": ulimits or None,
-        "Devices": _devices(opts.get("devices") or []), "DeviceRequests": None,
-        "DeviceCgroupRules": opts.get("device_cgroup_rules") or None,
+        "Isolation": dopts.isolation or "", "ShmSize": 67108864, "CgroupParent": "",
+        "DnsOptions": dopts.dns_options, "DnsSearch": dopts.dns_search,
+        "GroupAdd": opts.group_add or None, "OomScoreAdj": opts.oom_score_adj or 0,
+        "SecurityOpt": opts.security_opt or None, "Tmpfs": tmpfs or None,
+        "Sysctls": opts.sysctls or None, "Ulimits": ulimits or None,
+        "Devices": _devices(opts.devices), "DeviceRequests": None,
+        "DeviceCgroupRules": opts.device_cgroup_rules or None,
         "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
         "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
         "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
@@ -216,12 +218,12 @@ def _host_config_rest(opts: dict[str, Any], dopts: dict[str, Any]) -> dict[str, 
     }  # fmt: skip
 
 
-def _hc_json(h: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not h:
+def _hc_json(h: HealthConfig | None) -> dict[str, Any] | None:
+    if h is None:
         return None
-    return {"Test": h["test"], "Interval": int(h["interval"] * 1e9),
-            "Timeout": int(h["timeout"] * 1e9), "Retries": h["retries"],
-            "StartPeriod": int(h["start_period"] * 1e9)}  # fmt: skip
+    return {"Test": h.test, "Interval": int(h.interval * 1e9),
+            "Timeout": int(h.timeout * 1e9), "Retries": h.retries,
+            "StartPeriod": int(h.start_period * 1e9)}  # fmt: skip
 
 
 def _ago(iso: str | None) -> str:
@@ -247,7 +249,7 @@ def status_text(rec: ContainerRecord) -> str:
     """The ``STATUS`` column of ``ps``: ``Up 3 seconds (healthy)``, ``Exited (1) 2 minutes ago``."""
     st = rec.status
     if st in ("running", "paused"):
-        h = _health(rec)
+        h = _health(config_of(rec))
         text = f"Up {_ago(rec.started_at)}"
         if st == "paused":
             text += " (Paused)"
@@ -266,17 +268,17 @@ def container_summary(rec: ContainerRecord) -> dict[str, Any]:
     """One entry of ``GET /containers/json``."""
     from dockyard.engine.logs import parse_time
 
-    spec = dict(rec.config.get("spec") or {})
-    args = list((spec.get("process") or {}).get("args") or [])
+    cfg = config_of(rec)
+    args = cfg.args()
     ports = []
-    for cport, binds in dict(rec.config.get("ports") or {}).items():
+    for cport, binds in (cfg.ports or {}).items():
         num, _, proto = cport.partition("/")
         for b in binds or []:
             ports.append(
                 {
-                    "IP": b.get("HostIp", ""),
+                    "IP": b.host_ip,
                     "PrivatePort": int(num),
-                    "PublicPort": int(b.get("HostPort") or 0),
+                    "PublicPort": int(b.host_port or 0),
                     "Type": proto or "tcp",
                 }
             )
@@ -291,10 +293,8 @@ def container_summary(rec: ContainerRecord) -> dict[str, Any]:
         "Status": status_text(rec),
         "Ports": ports,
         "Labels": dict(rec.labels),
-        "Mounts": [
-            {k: v for k, v in m.items() if k != "Anonymous"} for m in rec.config.get("mounts") or []
-        ],
-        "NetworkSettings": {"Networks": dict(rec.config.get("networks") or {})},
+        "Mounts": _mounts(cfg),
+        "NetworkSettings": {"Networks": dict(cfg.networks or {})},
     }
 
 

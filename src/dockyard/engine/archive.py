@@ -29,6 +29,7 @@ import stat
 import tarfile
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import config_of
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.linux.syscalls import why
 
@@ -64,10 +65,14 @@ def _filesystem_of(d: Daemon, rec: Any, rootfs: Any, path: str) -> tuple[str, st
     if norm in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
         return str(d.bundle(rec.id)), os.path.basename(norm)
     best = None
-    for m in rec.config.get("mounts") or []:
+    for m in config_of(rec).mounts or []:
         dest = str(m.get("Destination") or "")
         inside = norm == dest or norm.startswith(dest.rstrip("/") + "/")
-        if m.get("Source") and inside and (best is None or len(dest) > len(best["Destination"])):
+        if (
+            m.get("Source")
+            and inside
+            and (best is None or len(dest) > len(str(best["Destination"])))
+        ):
             best = m
     if best is not None:
         return str(best["Source"]), norm[len(str(best["Destination"])) :] or "/"

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import config_of
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -114,28 +115,27 @@ def changes(d: Daemon, ref: str) -> list[dict[str, Any]]:
     """``GET /containers/{id}/changes`` (NotFound for an unknown container)."""
     rec = d.get(ref)
     _image, upper, lowers = _layers_of(d, rec)
-    mounts = ((rec.config.get("spec") or {}).get("mounts")) or []
-    stubs = {str(m.get("destination")) for m in mounts if isinstance(m, dict)}
+    stubs = {str(m.get("destination")) for m in config_of(rec).spec_mounts()}
     return without_stubs(upper_changes(upper, lowers), stubs)
 
 
 def _container_config(state: ImageState, rec: ContainerRecord) -> None:
     """What ``docker commit`` keeps of the container's own configuration."""
-    opts = dict(rec.config.get("options") or {})
+    opts = config_of(rec).options
     cfg = state.config
-    if opts.get("command"):
-        cfg["Cmd"] = list(opts["command"])
-    if opts.get("entrypoint") is not None:
-        cfg["Entrypoint"] = list(opts["entrypoint"]) or None
-    for item in opts.get("env") or []:
+    if opts.command:
+        cfg["Cmd"] = list(opts.command)
+    if opts.entrypoint is not None:
+        cfg["Entrypoint"] = list(opts.entrypoint) or None
+    for item in opts.env:
         key, sep, value = str(item).partition("=")
         if sep:
             state.set_env(key, value)
-    for key, field in (("User", "user"), ("WorkingDir", "workdir")):
-        if opts.get(field):
-            cfg[key] = str(opts[field])
-    if opts.get("labels"):
-        cfg["Labels"] = {**dict(cfg.get("Labels") or {}), **dict(opts["labels"])}
+    for key, given in (("User", opts.user), ("WorkingDir", opts.workdir)):
+        if given:
+            cfg[key] = given
+    if opts.labels:
+        cfg["Labels"] = {**dict(cfg.get("Labels") or {}), **opts.labels}
 
 
 def apply_changes(state: ImageState, lines: list[str]) -> None:
@@ -172,7 +172,7 @@ def commit(d: Daemon, ref: str, *, tags: list[str], changes: list[str], comment:
     layer = write_layer(store, upper)
     state.layers.append(LayerRef(layer.digest, layer.diff_id, layer.size, layer.media_type))
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    args = list(((rec.config.get("spec") or {}).get("process") or {}).get("args") or [])
+    args = config_of(rec).args()
     state.history.append(History(created=now, created_by=" ".join(args),
                                  author=author or None, comment=comment or None))  # fmt: skip
     config = state.image_config(now)

@@ -16,6 +16,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import config_of
 from dockyard.errors import DockyardError, FailedPrecondition, InvalidArgument, NotFound
 from dockyard.records import field, record
 
@@ -86,12 +87,16 @@ class ExecManager:
         from dockyard.runtime.users import read_in_root, resolve_user
 
         rec = self.d.get(inst.container_id)
-        spec_proc = dict((rec.config.get("spec") or {}).get("process") or {})
+        cfg = config_of(rec)
+        spec_proc = cfg.process()
         env: dict[str, str] = {}
-        for item in list(spec_proc.get("env") or []) + list(inst.config.env):
+        for item in cfg.env() + list(inst.config.env):
             k, _, v = str(item).partition("=")
             env[k] = v
-        user = spec_proc.get("user") or {"uid": 0, "gid": 0}
+        own = spec_proc.get("user")
+        user: dict[str, object] = (
+            dict(own) if isinstance(own, dict) and own else {"uid": 0, "gid": 0}
+        )
         if inst.config.user:
             rootfs = self.d.bundle(rec.id) / "rootfs"
             u = resolve_user(inst.config.user, read_in_root(rootfs, "/etc/passwd"),
@@ -99,7 +104,7 @@ class ExecManager:
             user = {"uid": u.uid, "gid": u.gid}
             if u.additional_gids:
                 user["additionalGids"] = list(u.additional_gids)
-        cwd = inst.config.workdir or spec_proc.get("cwd") or "/"
+        cwd = inst.config.workdir or str(spec_proc.get("cwd") or "") or "/"
         if not cwd.startswith("/"):
             raise InvalidArgument(f"exec: the working directory {cwd!r} must be absolute")
         proc: dict[str, Any] = {

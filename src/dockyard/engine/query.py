@@ -13,7 +13,10 @@ __all__ = ["filter_containers", "matches"]
 
 
 def _health(rec: ContainerRecord) -> str:
-    h = (rec.config.get("state") or {}).get("health")
+    from dockyard.engine.record import config_of
+
+    state = config_of(rec).state
+    h = state.health if state is not None else None
     return str(h.get("Status")) if h else "none"
 
 

@@ -56,7 +56,9 @@ __all__ = [
     "NetWish",
     "PodMembership",
     "UserNamespace",
+    "bindings_json",
     "config_of",
+    "ports_json",
 ]
 
 JsonObject = dict[str, object]
@@ -152,6 +154,10 @@ class ContainerConfig:
     def hostname(self) -> str:
         return str(self.spec.get("hostname") or "")
 
+    def spec_mounts(self) -> list[JsonObject]:
+        """The OCI ``mounts`` (``destination``, ``type``, ``source``, ``options``)."""
+        return [_obj(m) for m in _list(self.spec.get("mounts")) if isinstance(m, dict)]
+
     # --- JSON ---------------------------------------------------------------------------------
 
     @classmethod
@@ -193,7 +199,7 @@ class ContainerConfig:
         if self.networks is not None:
             out["networks"] = self.networks
         if self.ports is not None:
-            out["ports"] = _ports_json(self.ports)
+            out["ports"] = ports_json(self.ports)
         if self.port_bindings is not None:
             out["port_bindings"] = bindings_json(self.port_bindings)
         if self.pod is not None:
@@ -320,7 +326,9 @@ def _ports(raw: JsonObject) -> dict[str, list[HostBinding] | None]:
     return out
 
 
-def _ports_json(ports: dict[str, list[HostBinding] | None]) -> JsonObject:
+def ports_json(ports: dict[str, list[HostBinding] | None]) -> JsonObject:
+    """``NetworkSettings.Ports`` as docker shows it (``{"80/tcp": [{"HostIp": "0.0.0.0",
+    "HostPort": "8080"}], "443/tcp": None}``)."""
     return {k: None if v is None else [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in v]
             for k, v in ports.items()}  # fmt: skip
 

@@ -35,6 +35,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import config_of
 from dockyard.errors import DockyardError, NotFound
 from dockyard.records import asdict, replace
 
@@ -67,7 +68,7 @@ class _Spare:
         self.rec = rec
         self.inputs = inputs
         self.lowers = lowers
-        spec = dict(rec.config.get("spec") or {})
+        spec = dict(config_of(rec).spec)
         spec.pop("process", None)
         self.rest = _canonical(spec)  # the spec but its process
         self.since = time.monotonic()
@@ -156,7 +157,7 @@ class SparePool:
         return spare
 
     def _adopt(self, spare: _Spare, opts: RunOptions) -> ContainerRecord | None:
-        from dockyard.engine.containers import _now, _options_json
+        from dockyard.engine.containers import _now
         from dockyard.engine.spec import build_spec
         from dockyard.oci import fastjson
 
@@ -175,11 +176,11 @@ class SparePool:
             return None
         rec = spare.rec
         name = eng.pick_name(opts)
-        config = dict(rec.config)
-        config["options"] = _options_json(opts)
-        config["spec"] = {**mine, "process": process}
+        cfg = config_of(rec)
+        cfg.options = opts
+        cfg.spec = {**mine, "process": process}
         rec = replace(rec, name=name, image_ref=opts.image, created=_now(), status="created",
-                      config=config, labels=dict(opts.labels))  # fmt: skip
+                      config=cfg.to_json(), labels=dict(opts.labels))  # fmt: skip
         eng.db.update_container(rec)
 
         def rewrite() -> None:  # a later restart runs the bundle: after this start answers

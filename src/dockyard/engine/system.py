@@ -7,6 +7,7 @@ import os
 import subprocess
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import config_of
 from dockyard.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def volume_users(d: Daemon, name: str) -> list[str]:
     return [
         r.id[:12]
         for r in d.engine.db.list_containers()
-        if any(m.get("Name") == name for m in r.config.get("mounts") or [])
+        if any(m.get("Name") == name for m in config_of(r).mounts or [])
     ]
 
 

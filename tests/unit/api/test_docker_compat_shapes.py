@@ -9,7 +9,6 @@ import pytest
 from dockyard.api.convert import options_from_create
 from dockyard.api.shapes import _host_config_rest, _log_config
 from dockyard.errors import InvalidArgument
-from dockyard.records import asdict
 
 
 def test_config_volumes_are_anonymous_volumes_unless_bound() -> None:
@@ -39,7 +38,7 @@ def test_json_file_is_the_log_driver(kind: str | None) -> None:
         "HostConfig": {"LogConfig": {"Type": kind, "Config": {"max-file": "100"}}},
     }
     _run, d = options_from_create(body, None)
-    assert _log_config(asdict(d)) == {"max-file": "100"}
+    assert _log_config(d) == {"max-file": "100"}
 
 
 def test_another_log_driver_is_refused_in_dockerds_words() -> None:
@@ -54,7 +53,7 @@ def test_host_config_has_dockerds_keys_with_what_dockyard_does() -> None:
         "Tmpfs": {"/run": "size=1m"}, "Devices": [{"PathOnHost": "/dev/null"}],
         "Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20}]}}  # fmt: skip
     run, d = options_from_create(body, None)
-    hc = _host_config_rest(asdict(run), asdict(d))
+    hc = _host_config_rest(run, d)
     for key in ("VolumesFrom", "CgroupnsMode", "PidMode", "UTSMode", "IpcMode", "Isolation",
                 "MemorySwappiness", "DeviceCgroupRules", "Runtime", "VolumeDriver"):  # fmt: skip
         assert key in hc
@@ -68,7 +67,7 @@ def test_host_config_has_dockerds_keys_with_what_dockyard_does() -> None:
 def test_isolation_is_default_or_nothing_on_linux() -> None:
     body: dict[str, Any] = {"Image": "b", "HostConfig": {"Isolation": "default"}}
     run, d = options_from_create(body, None)
-    assert _host_config_rest(asdict(run), asdict(d))["Isolation"] == "default"
+    assert _host_config_rest(run, d)["Isolation"] == "default"
     body["HostConfig"]["Isolation"] = "hyperv"
     with pytest.raises(InvalidArgument, match="linux only supports 'default'"):
         options_from_create(body, None)
