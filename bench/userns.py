@@ -11,9 +11,10 @@ where none exists and removed after it (that line only).
 
 *Later starts*: the usual case, a range whose shifted image exists (or needs none): every
 tool once per round, rotating, ``BENCH_USERNS_RUNS`` rounds (default 20).
-*First start in a new range*: a range never used before. The allocators give the lowest
-free range, so each timed run is preceded by a ``create`` that holds the range the
-previous run used; ``BENCH_USERNS_FIRST`` samples (default 8) per tool.
+*First start in a new range* against *a later one*, in pairs under the same load: a run in
+a range never used, the same run again in that range, then a ``create`` holds the range
+so that the next pair gets a new one (the allocators give the lowest free range);
+``BENCH_USERNS_FIRST`` pairs (default 8) per tool.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FIRST = int(os.environ.get("BENCH_USERNS_FIRST", "8"))
 CONTAINERS_LINE = "containers:3000000000:1000000000"
 
 NONE = "dockyard run --rm --network none"
+NONE_NOSPARE = "dockyard --network none, no spares"
 AUTO = "dockyard --userns auto (idmapped layers)"
 AUTO_COPY = "dockyard --userns auto (chowned copies)"
 AUTO_BRIDGE = "dockyard --userns auto, default network"
@@ -71,22 +73,49 @@ def _dockyard(holder: NsHolder, work: Path, **env: str) -> Dockyard:
     return d
 
 
-def _first_starts(name: str, run: list[str], hold: list[str], env: dict[str, str] | None,
-                  n: int) -> Result:  # fmt: skip
-    """``run`` timed ``n`` times, each time in a range never used: after each run, ``hold``
-    (a create) takes the range it used, so the next run gets the next one."""
-    samples: list[float] = []
+def _timed(argv: list[str], env: dict[str, str] | None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    dt = time.perf_counter() - t0
+    return dt, "" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr[-200:]}"
+
+
+def _settled(d: Dockyard | None) -> None:
+    """Wait until every range of ``d`` is held by a container record (``--rm`` releases
+    after the exit code went out): the next run then takes the range just released."""
+    if d is None:  # podman removes before it answers
+        return
+    import sqlite3
+
+    deadline = time.monotonic() + 10
+    with sqlite3.connect(d.root / "state.db") as db:
+        while time.monotonic() < deadline:
+            n = db.execute("SELECT count(*) FROM userns_ranges WHERE owner NOT IN "
+                           "(SELECT id FROM containers)").fetchone()[0]  # fmt: skip
+            if n == 0:
+                return
+            time.sleep(0.01)
+    raise RuntimeError("a --rm did not release its range within 10 s")
+
+
+def _first_and_later(name: str, run: list[str], hold: list[str], env: dict[str, str] | None,
+                     d: Dockyard | None, n: int) -> list[Result]:  # fmt: skip
+    """Pairs under the same load: ``run`` in a range never used (the first start), the
+    same ``run`` again in that range (a later start), then ``hold`` (a create) takes the
+    range, so the next pair gets a new one (the allocators give the lowest free range)."""
+    first: list[float] = []
+    later: list[float] = []
     for _ in range(n):
-        t0 = time.perf_counter()
-        proc = subprocess.run(run, capture_output=True, text=True, env=env, check=False)
-        dt = time.perf_counter() - t0
-        if proc.returncode != 0:
-            return Result(name, samples, f"exit {proc.returncode}: {proc.stderr.strip()[-200:]}")
-        samples.append(dt)
+        for out in (first, later):
+            dt, err = _timed(run, env)
+            if err:
+                return [Result(name + ", first in a range", first, err)]
+            out.append(dt)
+            _settled(d)
         held = subprocess.run(hold, capture_output=True, text=True, env=env, check=False)
         if held.returncode != 0:
-            return Result(name, samples, f"hold a range: {held.stderr.strip()[-200:]}")
-    return Result(name, samples)
+            return [Result(name + ", first in a range", first, "hold: " + held.stderr[-200:])]
+    return [Result(name + ", first in a range", first), Result(name + ", later", later)]
 
 
 def _containers_line() -> list[str]:
@@ -115,9 +144,14 @@ def main() -> str:
         daemons.append(idm)
         cp = _dockyard(holder, work / "copy", DOCKYARD_USERNS_IDMAP="0")
         daemons.append(cp)
+        # a user-namespaced container is never prepared ahead (decisions/0005): the same
+        # start without the spare pool shows what the namespace itself costs
+        ns = _dockyard(holder, work / "nospare", DOCKYARD_SPARES="0")
+        daemons.append(ns)
         bb = ["busybox", "true"]
         tools = [
             Tool(NONE, lambda i: idm.argv("run", "--rm", "--network", "none", *bb)),
+            Tool(NONE_NOSPARE, lambda i: ns.argv("run", "--rm", "--network", "none", *bb)),
             Tool(AUTO, lambda i: idm.argv("run", "--rm", "--network", "none",
                                           "--userns", "auto", *bb)),
             Tool(AUTO_COPY, lambda i: cp.argv("run", "--rm", "--network", "none",
@@ -143,33 +177,32 @@ def main() -> str:
         auto_run = ["run", "--rm", "--network", "none", "--userns", "auto", *bb]
         hold = ["create", "--network", "none", "--userns", "auto", *bb]
         first = [
-            _first_starts(AUTO + ", first in a range", idm.argv(*auto_run), idm.argv(*hold),
-                          None, FIRST),
-            _first_starts(AUTO_COPY + ", first in a range", cp.argv(*auto_run),
-                          cp.argv(*hold), None, FIRST),
-        ]  # fmt: skip
+            *_first_and_later(AUTO, idm.argv(*auto_run), idm.argv(*hold), None, idm, FIRST),
+            *_first_and_later(AUTO_COPY, cp.argv(*auto_run), cp.argv(*hold), None, cp, FIRST),
+        ]
         if podman is not None:
-            first.append(_first_starts(
-                PM_AUTO + ", first in a range",
+            first += _first_and_later(
+                PM_AUTO,
                 podman.argv("run", "--rm", "--network", "none", "--userns=auto",
                             "busybox:latest", "true"),
                 podman.argv("create", "--network", "none", "--userns=auto", "busybox:latest",
                             "true"),
-                podman.env, FIRST))  # fmt: skip
+                podman.env, None, FIRST)  # fmt: skip
         failed = [r for r in later + first if r.error]
         notes = [f"({d.root.parent.name} daemon.log: "
                  f"{' | '.join((d.root / 'daemon.log').read_text().splitlines()[-4:])})"
                  for d in daemons] if failed else []  # fmt: skip
-        by_name = {r.name: r for r in later}
-        first += [by_name[n] for n in (AUTO, AUTO_COPY, PM_AUTO) if n in by_name]
         return "\n\n".join([
             report("--userns auto vs without vs podman --userns=auto (later starts)", later,
-                   AUTO, {NONE: 1.25, AUTO_COPY: 1.1, PM_AUTO: 0.5}),
+                   AUTO, {NONE: 1.25, NONE_NOSPARE: 1.25, AUTO_COPY: 1.1, PM_AUTO: 0.5}),
             report("the same, default network", later, AUTO_BRIDGE, {HOST_BRIDGE: 1.25}),
             report("podman: --userns=auto vs without", later, PM_AUTO, {PM: 2.0}),
-            report("first start in a new range vs later starts", first,
+            report("first start in a new range vs a later one (pairs, same load)", first,
                    AUTO + ", first in a range",
-                   {AUTO: 1.25, AUTO_COPY + ", first in a range": 1.0}),
+                   {AUTO + ", later": 1.25, AUTO_COPY + ", first in a range": 1.0,
+                    PM_AUTO + ", first in a range": 0.5}),
+            report("chowned copies: first start in a new range vs a later one", first,
+                   AUTO_COPY + ", first in a range", {AUTO_COPY + ", later": 3.0}),
             *notes,
         ])  # fmt: skip
     finally:
