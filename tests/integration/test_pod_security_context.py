@@ -25,6 +25,8 @@ REPORT = (
     " touch /rootfs-write 2>/dev/null && echo rootfs=rw || echo rootfs=ro;"
     " mkdir /tmp/d 2>&1 && echo mkdir=ok; stat -c cache=%a/%g /cache 2>/dev/null;"
     " touch /cache/w 2>/dev/null && stat -c cachefile=%u/%g /cache/w;"
+    " echo ping=$(cat /proc/sys/net/ipv4/ping_group_range);"
+    " echo shm=$(cat /proc/sys/kernel/shm_rmid_forced);"
     " echo done; exec sleep 1000000"
 )
 
@@ -40,6 +42,9 @@ spec:
     fsGroup: 2000
     supplementalGroups: [4000]
     seccompProfile: {{type: Unconfined}}
+    sysctls:
+    - {{name: net.ipv4.ping_group_range, value: "0 2147483647"}}
+    - {{name: kernel.shm_rmid_forced, value: "1"}}
   volumes: [{{name: cache, emptyDir: {{}}}}]
   containers:
   - name: app
@@ -115,6 +120,8 @@ def test_each_field_as_seen_from_inside(kube: KubeDaemon) -> None:
     assert app["CapEff"] == "0000000000000000" and app["mkdir"] == "ok", app
     # its emptyDir: empty, world-writable, the fsGroup's with setgid (the kubelet's)
     assert (app["cache"], app["cachefile"]) == ("2777/2000", "1000/2000"), app
+    # the pod's sysctls: net ones in the pod's network namespace, ipc ones in each container
+    assert (app["ping"].split(), app["shm"]) == (["0", "2147483647"], "1"), app
 
     root = _report(kube, "k8s_root_ctx_default")
     assert root["id"].startswith("uid=0(root) gid=0(root)"), root
@@ -122,6 +129,7 @@ def test_each_field_as_seen_from_inside(kube: KubeDaemon) -> None:
     assert (root["NoNewPrivs"], root["Seccomp"]) == ("0", "2"), root  # its own RuntimeDefault
     assert int(root["CapEff"], 16) == (1 << 0) | (1 << 10), root  # CHOWN, NET_BIND_SERVICE
     assert root["rootfs"] == "ro", root
+    assert (root["ping"].split(), root["shm"]) == (["0", "2147483647"], "1"), root
 
     local = _report(kube, "k8s_local_ctx_default")
     assert local["id"].startswith("uid=1000 gid=3000"), local
@@ -146,6 +154,15 @@ def test_localhost_profile_missing_is_a_clear_error(kube: KubeDaemon) -> None:
         "message": f'cannot load seccomp profile "{path}": open {path}: no such file or directory',
     }
     assert kube.out("ps", "-aq") == ""  # nothing made
+    unsafe = pod.replace("name: ctx", "name: unsafe").replace(
+        "    sysctls:\n", "    sysctls:\n    - {name: kernel.msgmax, value: '65536'}\n"
+    )
+    kube.apply(unsafe).check_returncode()
+    assert _waiting(kube, "unsafe") == {
+        "reason": "SysctlForbidden",
+        "message": 'forbidden sysctl: "kernel.msgmax" not allowlisted',
+    }
+    assert kube.out("ps", "-aq") == ""
 
 
 def _deployment(name: str, image: str, extra: str = "") -> str:

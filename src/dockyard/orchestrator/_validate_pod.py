@@ -330,6 +330,14 @@ def _pod_security(errs: Errs, path: str, spec: PodSpec) -> None:
     for i, gid in enumerate(sc.supplemental_groups):
         _id(errs, f"{p}.supplementalGroups[{i}]", gid)
     _seccomp(errs, f"{p}.seccompProfile", sc.seccomp_profile)
+    names: set[str] = set()
+    for i, item in enumerate(sc.sysctls):
+        name = item.get("name")
+        if not name or not isinstance(name, str):
+            required(errs, f"{p}.sysctls[{i}].name")
+        elif name in names:
+            errs.append(FieldError(f"{p}.sysctls[{i}].name", "Duplicate", name))
+        names.add(str(name))
     if sc.fs_group_change_policy is not None and sc.fs_group_change_policy not in (
         "OnRootMismatch", "Always",
     ):  # fmt: skip

@@ -332,7 +332,7 @@ def _apply_security(
     opts: RunOptions, pod: Pod, c: Container, image_user: str, seccomp_dir: str
 ) -> None:
     """The effective securityContext of ``c`` onto ``opts`` (security_context.py's table)."""
-    from dockyard.orchestrator.security_context import engine_security
+    from dockyard.orchestrator.security_context import engine_security, pod_sysctls
 
     sec = engine_security(
         pod.spec.security_context, c.security_context, host_users=pod.spec.host_users,
@@ -345,21 +345,30 @@ def _apply_security(
     opts.cap_add, opts.cap_drop = list(sec.cap_add), list(sec.cap_drop)
     opts.security_opt = list(sec.security_opt)
     opts.userns = sec.userns
+    opts.sysctls = pod_sysctls(
+        pod.spec.security_context, joins_network=opts.network.startswith("container:")
+    )
 
 
 def config_error(
     pod: Pod, c: Container, image_user: str, seccomp_dir: str
 ) -> tuple[str, str] | None:
     """(reason, message) when container ``c`` must not be created, as the kubelet refuses
-    it: ``runAsNonRoot`` against a root user (``CreateContainerConfigError``), a
+    it: a sysctl outside the safe set (``SysctlForbidden``: the kubelet rejects the
+    whole pod), ``runAsNonRoot`` against a root user (``CreateContainerConfigError``), a
     ``Localhost`` seccomp profile that cannot be loaded (``CreateContainerError``, the
     runtime's refusal on a node); None when it may be created."""
     from dockyard.orchestrator.security_context import (
         effective,
         seccomp_profile_error,
+        sysctl_error,
         verify_run_as_non_root,
     )
 
+    why = sysctl_error(pod.spec.security_context, host_network=bool(pod.spec.host_network),
+                       host_ipc=bool(pod.spec.host_ipc))  # fmt: skip
+    if why is not None:
+        return "SysctlForbidden", why
     sc = effective(pod.spec.security_context, c.security_context)
     meta = pod.metadata
     ref = (meta.name, meta.namespace or "default", meta.uid or "")

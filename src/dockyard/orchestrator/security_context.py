@@ -43,9 +43,12 @@ What dockyard makes of it (:func:`engine_security`, applied to the engine's
                                (:func:`verify_run_as_non_root`, the kubelet's messages);
                                a refusal leaves the container waiting in
                                ``CreateContainerConfigError``
+``sysctls``                    the kubelet's safe ones (``SAFE_SYSCTLS``): net ones in the
+                               pod's network namespace, ipc ones in each container; any
+                               other refuses the pod (``SysctlForbidden``)
 =============================  ===========================================================
 
-``seLinuxOptions``, ``appArmorProfile``, ``windowsOptions``, ``sysctls``, ``procMount``
+``seLinuxOptions``, ``appArmorProfile``, ``windowsOptions``, ``procMount``
 and the change policies are kept (they survive a load/export round trip) but have no
 effect on one machine. The API server's checks of these fields live in
 ``_validate_pod.py``.
@@ -76,7 +79,9 @@ __all__ = [
     "effective",
     "engine_security",
     "image_uid",
+    "pod_sysctls",
     "seccomp_profile_error",
+    "sysctl_error",
     "verify_run_as_non_root",
 ]
 
@@ -235,6 +240,61 @@ def _localhost_path(sc: SecurityContext, seccomp_dir: str) -> str | None:
     if prof is None or prof.type != LOCALHOST or not prof.localhost_profile:
         return None
     return os.path.join(seccomp_dir, prof.localhost_profile)
+
+
+# The kubelet's safe sysctls (``SafeSysctlAllowlist``) and the namespace each lives in;
+# anything else is refused as its default ``--allowed-unsafe-sysctls`` (none) does.
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced": "ipc",
+    "net.ipv4.ip_local_port_range": "net",
+    "net.ipv4.tcp_syncookies": "net",
+    "net.ipv4.ping_group_range": "net",
+    "net.ipv4.ip_unprivileged_port_start": "net",
+    "net.ipv4.ip_local_reserved_ports": "net",
+    "net.ipv4.tcp_keepalive_time": "net",
+    "net.ipv4.tcp_fin_timeout": "net",
+    "net.ipv4.tcp_keepalive_intvl": "net",
+    "net.ipv4.tcp_keepalive_probes": "net",
+    "net.ipv4.tcp_rmem": "net",
+    "net.ipv4.tcp_wmem": "net",
+}
+
+
+def _sysctl_name(name: str) -> str:
+    """``net/ipv4/conf/eth0.1/x`` → ``net.ipv4.conf.eth0/1.x``: when the first separator
+    is a slash, slashes and dots swap (the kubelet's ``NormalizeName``)."""
+    seps = [i for i in (name.find("."), name.find("/")) if i >= 0]
+    if not seps or name[min(seps)] == ".":
+        return name
+    return name.translate(str.maketrans("./", "/."))
+
+
+def sysctl_error(
+    pod: PodSecurityContext | None, *, host_network: bool, host_ipc: bool
+) -> str | None:
+    """The kubelet's admission refusal of the pod's ``sysctls`` (``SysctlForbidden``):
+    one outside the safe set, or of a namespace the pod shares with the host."""
+    for item in pod.sysctls if pod is not None else ():
+        name = _sysctl_name(str(item.get("name") or ""))
+        ns = SAFE_SYSCTLS.get(name)
+        if ns is None:
+            return f'forbidden sysctl: "{name}" not allowlisted'
+        if (ns == "net" and host_network) or (ns == "ipc" and host_ipc):
+            return f'forbidden sysctl: "{name}" not allowed with host {ns} enabled'
+    return None
+
+
+def pod_sysctls(pod: PodSecurityContext | None, *, joins_network: bool) -> dict[str, str]:
+    """The sysctls one container of the pod sets: the ipc ones in each (each container
+    has its own IPC namespace here), the net ones only in the container that owns the
+    pod's network namespace (``joins_network`` False); checked by :func:`sysctl_error`."""
+    out = {}
+    for item in pod.sysctls if pod is not None else ():
+        name = _sysctl_name(str(item.get("name") or ""))
+        if SAFE_SYSCTLS.get(name) == "net" and joins_network:
+            continue
+        out[name] = str(item.get("value") or "")
+    return out
 
 
 @record

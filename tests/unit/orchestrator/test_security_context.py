@@ -26,6 +26,8 @@ from dockyard.orchestrator.security_context import (
     effective,
     engine_security,
     image_uid,
+    pod_sysctls,
+    sysctl_error,
     verify_run_as_non_root,
 )
 from dockyard.records import replace
@@ -372,3 +374,51 @@ def test_empty_dir_access() -> None:
         0,
     )[1]
     assert opts.volumes == ["pod-u-1-v:/c:ro,nocopy"]
+
+
+# -- sysctls: the kubelet's safe set -------------------------------------------------------
+
+
+def _sysctls(*names: str) -> PodSecurityContext:
+    return PodSecurityContext(sysctls=tuple({"name": n, "value": "1"} for n in names))
+
+
+SYSCTL_CASES = [
+    ((), False, False, None),
+    (("kernel.shm_rmid_forced", "net.ipv4.tcp_syncookies"), False, False, None),
+    (("net/ipv4/tcp_syncookies",), False, False, None),  # slashes: the same name
+    (("kernel.msgmax",), False, False, 'forbidden sysctl: "kernel.msgmax" not allowlisted'),
+    (
+        ("net.ipv4.ping_group_range",),
+        True,
+        False,
+        'forbidden sysctl: "net.ipv4.ping_group_range" not allowed with host net enabled',
+    ),
+    (
+        ("kernel.shm_rmid_forced",),
+        False,
+        True,
+        'forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host ipc enabled',
+    ),
+]
+
+
+@pytest.mark.parametrize(("names", "net", "ipc", "want"), SYSCTL_CASES)
+def test_sysctl_admission(names: tuple[str, ...], net: bool, ipc: bool, want: str | None) -> None:
+    assert sysctl_error(_sysctls(*names), host_network=net, host_ipc=ipc) == want
+
+
+def test_sysctls_per_container() -> None:
+    sc = _sysctls("kernel.shm_rmid_forced", "net/ipv4/tcp_syncookies")
+    assert pod_sysctls(sc, joins_network=False) == {
+        "kernel.shm_rmid_forced": "1",
+        "net.ipv4.tcp_syncookies": "1",
+    }
+    assert pod_sysctls(sc, joins_network=True) == {"kernel.shm_rmid_forced": "1"}
+    pod = _pod("  securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}]}\n")
+    assert config_error(pod, pod.spec.containers[0], "1000", "/sd") == (
+        "SysctlForbidden",
+        'forbidden sysctl: "kernel.msgmax" not allowlisted',
+    )
+    with pytest.raises(InvalidArgument, match=r"sysctls\[1\].name: Duplicate value"):
+        _pod("  securityContext: {sysctls: [{name: a.b, value: '1'}, {name: a.b, value: '2'}]}\n")
