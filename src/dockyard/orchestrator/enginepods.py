@@ -592,7 +592,7 @@ class EnginePodBackend:
             return
         for name, cid in p.ids.items():
             with contextlib.suppress(DockyardError):
-                if self.d.get(cid).status == "exited":
+                if self.d.get(cid).status == "exited" and name not in p.exited:
                     p.exited.add(name)
                     if p.pod.spec.restart_policy == "Always":
                         p.restarting.add(name)
@@ -633,8 +633,9 @@ class EnginePodBackend:
             with contextlib.suppress(DockyardError):
                 rec = self.d.get(first)
         addr = _pod_ip(self.d, rec)
+        seen = name in p.exited  # (its restart is already on its way: a daemon start)
         p.exited.add(name)
-        if not p.terminating and name not in p.restarting:  # (not a liveness restart's stop)
+        if not (p.terminating or seen or name in p.restarting):  # (restarting: liveness)
             if p.pod.spec.restart_policy == "Always":
                 p.restarting.add(name)  # never Failed meanwhile: the ReplicaSet keeps it
             self._spawn(self._restart_in_place(p, name, cid))
