@@ -305,7 +305,8 @@ def _new_record(
     spec: dict[str, Any],
     bundle: str,
     status: str = "created",
-) -> Any:
+) -> ContainerRecord:
+    from dockyard.engine.record import ContainerConfig
     from dockyard.store.db import ContainerRecord
 
     return ContainerRecord(
@@ -315,15 +316,9 @@ def _new_record(
         image_id=str(image.id),
         created=_now(),
         status=status,
-        config={"options": _options_json(opts), "spec": spec, "bundle": str(bundle)},
+        config=ContainerConfig(options=opts, spec=spec, bundle=str(bundle)).to_json(),
         labels=dict(opts.labels),
     )
-
-
-def _options_json(opts: RunOptions) -> dict[str, Any]:
-    from dockyard.records import asdict
-
-    return asdict(opts)
 
 
 def _write(path: str, text: str, mode: int = 0o644) -> None:

@@ -17,8 +17,8 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from dockyard.engine.record import ContainerState, UserNamespace, config_of
 from dockyard.engine.volumes import MountSpec, VolumeStore, copy_up, parse_mount, parse_volume
-from dockyard.records import asdict
 
 if TYPE_CHECKING:
     from dockyard.engine.containers import Created
@@ -120,19 +120,17 @@ def prepare_container(
         spec["mounts"].extend(mounts["oci"])
         spec_path.write_text(json.dumps(spec))
     rec = d.engine.db.get_container(created.id)
-    config = dict(rec.config)
-    config.update({
-        "spec": spec, "daemon": asdict(dopts), "mounts": mounts["records"],
-        "image_config": {k: image_cfg.get(k) for k in ("StopSignal", "Healthcheck", "Volumes",
-                                                          "ExposedPorts", "Env", "Cmd",
-                                                          "Entrypoint", "WorkingDir", "User")},
-        "state": {"restart_count": 0},
-    })  # fmt: skip
+    cfg = config_of(rec)
+    cfg.spec, cfg.daemon, cfg.mounts = spec, dopts, mounts["records"]
+    kept = ("StopSignal", "Healthcheck", "Volumes", "ExposedPorts", "Env", "Cmd", "Entrypoint",
+            "WorkingDir", "User")  # fmt: skip
+    cfg.image_config = {k: image_cfg.get(k) for k in kept}
+    cfg.state = ContainerState()
     if userns:
-        config["userns"] = userns
+        cfg.userns = UserNamespace.from_json(userns)
     from dockyard.records import replace
 
-    rec = replace(rec, config=config)
+    rec = replace(rec, config=cfg.to_json())
     d.engine.db.update_container(rec)
     return rec
 
@@ -178,8 +176,8 @@ def _mount_rootfs(
 def _range_of(rec: ContainerRecord) -> Any:
     from dockyard.engine.userns import IdRange
 
-    rng = (rec.config.get("userns") or {}).get("range")
-    return IdRange(*rng) if rng else None
+    u = config_of(rec).userns
+    return IdRange(*u.range) if u is not None and u.range else None
 
 
 def _shift_etc_files(bundle: Any, r: Any) -> None:
@@ -268,7 +266,8 @@ def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: Daemo
 
         _shift_etc_files(d.bundle(rec.id), r)
         make_reachable(str(d.bundle(rec.id)), r)
-        pairs = rec.config["userns"].get("idmapped")
+        u = config_of(rec).userns
+        pairs = u.pairs() if u is not None else []
         if pairs:  # -v SRC:DST:idmap
             from dockyard.engine.userns import mount_idmapped
 
@@ -276,7 +275,8 @@ def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: Daemo
 
 
 def after_stop(d: Daemon, rec: ContainerRecord) -> None:
-    pairs = (rec.config.get("userns") or {}).get("idmapped")
+    u = config_of(rec).userns
+    pairs = u.pairs() if u is not None else []
     if pairs:  # made again by the next start
         from dockyard.engine.userns import unmount_idmapped
 
@@ -291,17 +291,18 @@ def after_stop(d: Daemon, rec: ContainerRecord) -> None:
 def after_remove(d: Daemon, rec: ContainerRecord, volumes: bool) -> None:
     for ext in d.extensions:
         ext.after_remove(rec)
-    if rec.config.get("userns"):
+    cfg = config_of(rec)
+    if cfg.userns is not None:
         from dockyard.engine.userns import release, unmount_idmapped
 
-        unmount_idmapped(rec.config["userns"].get("idmapped") or [], remove=True)
+        unmount_idmapped(cfg.userns.pairs(), remove=True)
         release(d.engine.db, rec.id)
     store = VolumeStore(d.root)
-    for m in rec.config.get("mounts") or []:
-        if m.get("Anonymous") and (volumes or run_remove(rec)):
+    for m in cfg.mounts or []:
+        if m.get("Anonymous") and (volumes or cfg.options.remove):
             with contextlib.suppress(Exception):
-                store.remove(m["Name"], force=True)
+                store.remove(str(m["Name"]), force=True)
 
 
 def run_remove(rec: ContainerRecord) -> bool:
-    return bool((rec.config.get("options") or {}).get("remove"))
+    return config_of(rec).options.remove

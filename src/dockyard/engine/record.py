@@ -118,6 +118,14 @@ class UserNamespace:
     # -v SRC:DST:idmap: (host source, where its idmapped mount goes) each
     idmapped: list[tuple[str, str]] = field(default_factory=list)
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> UserNamespace:
+        return _userns(_obj(raw))
+
+    def pairs(self) -> list[list[str]]:
+        """``idmapped`` as engine/userns.py takes it (``[source, point]`` each)."""
+        return [list(p) for p in self.idmapped]
+
 
 @record(frozen=False)
 class ContainerConfig:
