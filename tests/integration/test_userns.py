@@ -156,7 +156,7 @@ def test_host_shadow_is_unreadable_through_a_bind_mount(
     assert rc == 0 and "READ" in out, out  # the defence off: host root reads it
     # the escape suite's other roads to it: /proc/1/root is the container's own root
     # (--pid host, which would make it the host's, is refused with --userns auto: see
-    # tests/unit/engine/test_userns.py), and the escape attacks run under --userns auto
+    # tests/unit/engine/test_userns_ranges.py), and the escape attacks run under --userns auto
     # below
     rc, out = sh(dya, "cat /proc/1/root/etc/shadow", "--userns", "auto")
     assert out != Path("/etc/shadow").read_text(), "the host's shadow"  # (busybox's own)

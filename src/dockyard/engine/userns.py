@@ -370,7 +370,7 @@ def mount_rootfs(
         return "copy"
     from dockyard.linux import idmap
 
-    ns = idmap.userns_fd(*id_maps(r))
+    ns = _ns_fd(r)
     points: list[str] = []
     try:
         os.makedirs(scratch, 0o700, exist_ok=True)
@@ -389,7 +389,6 @@ def mount_rootfs(
                 os.close(fd)
         sc.mount("overlay", target, "overlay", 0, _overlay_data(points, upper, work))
     finally:
-        os.close(ns)
         for point in points:  # overlayfs holds its own private copies of the layers
             sc.umount2(point, 2)  # MNT_DETACH
             os.rmdir(point)
@@ -398,6 +397,25 @@ def mount_rootfs(
         except OSError:
             pass
     return "idmap"
+
+
+_NS_FDS: dict[IdRange, int] = {}
+_NS_KEEP = 64
+
+
+def _ns_fd(r: IdRange) -> int:
+    """A user namespace holding ``r``'s maps, for idmapped mounts: made once per range and
+    kept (a fork of the daemon costs ~9 ms at 80 MB; ``run --rm`` takes the same lowest
+    range again and again); at most :data:`_NS_KEEP` are kept, the oldest closed first.
+    The caller does not close it."""
+    fd = _NS_FDS.get(r)
+    if fd is None:
+        from dockyard.linux import idmap
+
+        if len(_NS_FDS) >= _NS_KEEP:
+            os.close(_NS_FDS.pop(next(iter(_NS_FDS))))
+        fd = _NS_FDS[r] = idmap.userns_fd(*id_maps(r))
+    return fd
 
 
 def _overlay_data(lowers: list[str], upper: str, work: str) -> str:
@@ -541,19 +559,16 @@ def mount_idmapped(pairs: list[list[str]], r: IdRange) -> None:
     todo = [(s, p) for s, p in pairs if not _is_mount(p)]
     if not todo:
         return
-    ns = idmap.userns_fd(*id_maps(r))
-    try:
-        for source, point in todo:
-            os.makedirs(os.path.dirname(point), 0o711, exist_ok=True)
-            os.chmod(os.path.dirname(point), 0o711)
-            os.makedirs(point, 0o700, exist_ok=True)
-            fd = idmap.idmapped_tree(source, ns, recursive=True)
-            try:
-                idmap.attach(fd, point)
-            finally:
-                os.close(fd)
-    finally:
-        os.close(ns)
+    ns = _ns_fd(r)
+    for source, point in todo:
+        os.makedirs(os.path.dirname(point), 0o711, exist_ok=True)
+        os.chmod(os.path.dirname(point), 0o711)
+        os.makedirs(point, 0o700, exist_ok=True)
+        fd = idmap.idmapped_tree(source, ns, recursive=True)
+        try:
+            idmap.attach(fd, point)
+        finally:
+            os.close(fd)
 
 
 def unmount_idmapped(pairs: list[list[str]], remove: bool = False) -> None:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.engine.options import DaemonOptions, RunOptions
+from dockyard.engine.record import NetWish, PodMembership, config_of
 from dockyard.errors import AlreadyExists, DockyardError, InvalidArgument, NotFound
 from dockyard.orchestrator.events import NORMAL, WARNING, EventLog, involved
 from dockyard.orchestrator.imagepull import ImagePullError, credentials_from_secrets, ensure_image
@@ -565,20 +566,20 @@ class EnginePodBackend:
         from dockyard.orchestrator.loader import from_dict
 
         for rec in self.d.engine.db.list_containers():
-            meta = rec.config.get("pod")
-            if not isinstance(meta, dict):
+            meta = config_of(rec).pod
+            if meta is None:
                 continue
             try:
-                pod = from_dict(meta["object"])
-            except (DockyardError, KeyError):
+                pod = from_dict(meta.object)
+            except DockyardError:
                 continue
             key = _key(pod.metadata.namespace, pod.metadata.name)
             p = self._pods.get(key)
             if p is None:
-                p = self._pods[key] = _Pod(pod, float(meta.get("created") or 0.0))  # type: ignore[arg-type]
+                p = self._pods[key] = _Pod(pod, meta.created)  # type: ignore[arg-type]
                 p.start_time = p.created
-            p.ids[str(meta.get("container"))] = rec.id
-            if meta.get("terminating"):
+            p.ids[meta.container] = rec.id
+            if meta.terminating:
                 p.terminating = True
         for p in self._pods.values():
             if p.terminating:
@@ -773,12 +774,14 @@ class EnginePodBackend:
                     image_user=users[c.name], seccomp_dir=self.seccomp_dir,
                 )  # fmt: skip
                 rec = await self.d.create(opts, dopts)
-                config = dict(rec.config)
-                config["pod"] = {"object": to_dict(pod), "container": c.name, "index": i,
-                                 "created": p.created}  # fmt: skip
+                cfg = config_of(rec)
+                cfg.pod = PodMembership(to_dict(pod), c.name, i, p.created)
                 if i == 0 and (wanted := pod_networks(pod)):
-                    config["net_wanted"] = wanted  # every compose network, first = route
-                self.d.update(rec.id, config=config)
+                    # every compose network, first = the default route
+                    cfg.net_wanted = [
+                        NetWish(str(w["name"]), tuple(w["aliases"]), str(w["ip"])) for w in wanted
+                    ]
+                self.d.update(rec.id, config=cfg.to_json())
                 p.ids[c.name] = rec.id
                 self._event(p, NORMAL, "Created", f"Created container {c.name}", container=c.name)
             self._empty_dirs(p)
@@ -869,9 +872,10 @@ class EnginePodBackend:
         for cid in p.ids.values():
             with contextlib.suppress(DockyardError):
                 rec = self.d.get(cid)
-                config = dict(rec.config)
-                config["pod"] = {**dict(config.get("pod") or {}), "terminating": True}
-                self.d.update(cid, config=config)
+                cfg = config_of(rec)
+                if cfg.pod is not None:
+                    cfg.pod.terminating = True
+                    self.d.update(cid, config=cfg.to_json())
         if grace is None:
             grace = p.pod.spec.termination_grace_period_seconds
         self.on_change()  # services drop it before it stops
@@ -1244,8 +1248,8 @@ class EnginePodBackend:
         first = p.ids.get(p.pod.spec.containers[0].name) if p.pod.spec.containers else None
         rng = None
         with contextlib.suppress(DockyardError):
-            got = (self.d.get(first).config.get("userns") or {}).get("range") if first else None
-            rng = (int(got[0]), int(got[1]), int(got[2])) if got else None
+            u = config_of(self.d.get(first)).userns if first else None
+            rng = u.range if u is not None else None
         mode, gid = empty_dir_access(p.pod, rng)
         if not mode:
             return
