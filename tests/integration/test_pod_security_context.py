@@ -143,6 +143,7 @@ def test_localhost_profile_missing_is_a_clear_error(kube: KubeDaemon) -> None:
     kube.run("load", "-i", str(IMAGE_CACHE / "busybox_latest.tar"), check=True)
     pod = CONTEXTS.split("  - name: app", maxsplit=1)[0] + (
         "  - name: app\n    image: busybox:latest\n    imagePullPolicy: Never\n"
+        '    command: ["sleep", "1000000"]\n'
         "    securityContext:\n"
         "      seccompProfile: {type: Localhost, localhostProfile: nope.json}\n"
     )
@@ -163,6 +164,13 @@ def test_localhost_profile_missing_is_a_clear_error(kube: KubeDaemon) -> None:
         "message": 'forbidden sysctl: "kernel.msgmax" not allowlisted',
     }
     assert kube.out("ps", "-aq") == ""
+    # the profile put in place: the next check (the kubelet's back-off, 10 s) starts the pod
+    path.parent.mkdir()
+    path.write_text(json.dumps(NO_MKDIR))
+    wait_until(lambda: kube.ready_pods() == ["ctx"], 40, "ctx running once its profile exists")
+    assert _waiting(kube, "unsafe")["reason"] == "SysctlForbidden"  # still refused
+    kube.run("delete", "pod", "unsafe", check=True)  # at once, not after its back-off
+    wait_until(lambda: [p["metadata"]["name"] for p in kube.pods()] == ["ctx"], 5, "unsafe gone")
 
 
 def _deployment(name: str, image: str, extra: str = "") -> str:

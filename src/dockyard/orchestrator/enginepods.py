@@ -382,6 +382,12 @@ def config_error(
     return None
 
 
+def config_retry_delay(attempt: int) -> float:
+    """Seconds before refused containers are checked again: the kubelet's back-off,
+    10 s doubling to 5 min."""
+    return float(min(10 * 2 ** min(attempt, 5), 300))
+
+
 def _is_compose(pod: Pod) -> bool:
     return "dockyard.io/compose-project" in pod.metadata.labels
 
@@ -758,9 +764,16 @@ class EnginePodBackend:
             self.d.events.emit("pod", "failed", pod.metadata.name, {"error": str(e)})
             self.on_change()
             return
+        attempt = 0
+        while self._refuse(p, self._image_users(pod)):
+            # the kubelet's back-off (10 s, 20 s, ... 5 min) before it checks again: a
+            # profile put in place or an image rebuilt with a USER lets the pod start;
+            # delete_pod cancels the wait
+            await asyncio.sleep(config_retry_delay(attempt))
+            attempt += 1
+            if p.terminating:
+                return
         users = self._image_users(pod)
-        if self._refuse(p, users):
-            return
         warmer = self.d.warm_cgroups()  # starts follow: see dockyard.cgroups.warm
         try:
             for i, c in enumerate(pod.spec.containers):
@@ -823,7 +836,8 @@ class EnginePodBackend:
 
     def _refuse(self, p: _Pod, users: Mapping[str, str]) -> bool:
         """Check every container before any is created (``config_error``): a refused pod
-        stays Pending with its containers waiting, no container made, nothing retried."""
+        stays Pending with its containers waiting, no container made."""
+        p.waiting.clear()
         for c in p.pod.spec.containers:
             bad = config_error(p.pod, c, users[c.name], self.seccomp_dir)
             if bad is not None:
@@ -868,6 +882,8 @@ class EnginePodBackend:
         if p.terminating:
             return
         p.terminating = True
+        if p.waiting and not p.ids and p.starter is not None:
+            p.starter.cancel()  # refused (config_error), waiting to check again
         self._update_ready(p)
         for cid in p.ids.values():
             with contextlib.suppress(DockyardError):

@@ -11,6 +11,7 @@ import pytest
 from dockyard.errors import InvalidArgument
 from dockyard.orchestrator.enginepods import (
     config_error,
+    config_retry_delay,
     container_options,
     empty_dir_access,
     observe_pod,
@@ -422,3 +423,7 @@ def test_sysctls_per_container() -> None:
     )
     with pytest.raises(InvalidArgument, match=r"sysctls\[1\].name: Duplicate value"):
         _pod("  securityContext: {sysctls: [{name: a.b, value: '1'}, {name: a.b, value: '2'}]}\n")
+
+
+def test_refused_pods_are_checked_again_with_the_kubelets_back_off() -> None:
+    assert [config_retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 300, 300, 300]
