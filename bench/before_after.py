@@ -51,6 +51,7 @@ from bench.deploy import (
     load_backend,
     measure_rates,
     median_of,
+    paired,
     rate_lines,
     remove_web,
 )
@@ -134,15 +135,6 @@ def _throughput(variants: list[Variant], work: Path) -> str:
             if d and m is not None and path != DIRECT:
                 lines.append(f"{v.label}: {path} / direct: {m / d:.2f}x")
     return "\n".join(lines + notes)
-
-
-def paired(before: list[float], after: list[float]) -> str:
-    """``after[i] / before[i]`` for each round: their median and quartiles."""
-    ratios = [a / b for b, a in zip(before, after, strict=False) if b]
-    if len(ratios) < 2:
-        return f"{ratios[0]:.2f}x" if ratios else "n/a"
-    q = statistics.quantiles(ratios, n=4, method="inclusive")
-    return f"{statistics.median(ratios):.2f}x ({q[0]:.2f}-{q[2]:.2f})"
 
 
 def _run_rm(dy: Dockyard, _i: int) -> list[str]:

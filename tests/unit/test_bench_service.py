@@ -55,3 +55,13 @@ def test_launcher_runs_the_other_src(tmp_path: Path) -> None:
     assert repr(str(REPO / "src")) not in out
     original = (VENV_BIN / "dockyard").read_text()
     assert out.count("\n") == original.count("\n")
+
+
+def test_paired_ratios_compare_round_by_round() -> None:
+    # the machine's load changes between rounds, not within one: each round's pair is compared
+    before = [100.0, 200.0, 400.0, 800.0]
+    after = [90.0, 180.0, 360.0, 720.0]
+    assert deploy.paired_ratios(before, after) == pytest.approx([0.9] * 4)
+    assert deploy.paired(before, after) == "0.90x (0.90-0.90)"
+    assert deploy.paired(before[:1], after[:1]) == "0.90x"
+    assert deploy.paired([], after) == "n/a"
