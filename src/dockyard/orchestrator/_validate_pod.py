@@ -343,6 +343,12 @@ def _pod_security(errs: Errs, path: str, spec: PodSpec) -> None:
     ):  # fmt: skip
         unsupported(errs, f"{p}.fsGroupChangePolicy", sc.fs_group_change_policy,
                     ("Always", "OnRootMismatch"))  # fmt: skip
+    for group, items in (("initContainers", spec.init_containers), ("containers", spec.containers)):
+        for i, c in enumerate(items):
+            csc = c.security_context
+            if csc is not None and csc.proc_mount == "Unmasked" and spec.host_users is not False:
+                invalid(errs, f"{path}.{group}[{i}].securityContext.procMount", "Unmasked",
+                        "`hostUsers` must be false to use `Unmasked`")  # fmt: skip
     if spec.host_users is False:
         for name, on in (("hostNetwork", spec.host_network), ("hostPID", spec.host_pid),
                          ("hostIPC", spec.host_ipc)):  # fmt: skip

@@ -379,6 +379,8 @@ def config_error(
     why = seccomp_profile_error(sc, seccomp_dir)
     if why is not None:
         return "CreateContainerError", why
+    if sc.proc_mount == "Unmasked":  # rather than a /proc masked behind the pod's back
+        return "CreateContainerConfigError", "procMount Unmasked is not supported by dockyard"
     return None
 
 

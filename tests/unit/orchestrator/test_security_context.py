@@ -328,6 +328,12 @@ INVALID = [
         "spec.securityContext.supplementalGroups[0]: Invalid value: 2147483648",
     ),
     (
+        "",
+        "    securityContext: {procMount: Unmasked}\n",
+        'spec.containers[0].securityContext.procMount: Invalid value: "Unmasked": '
+        "`hostUsers` must be false to use `Unmasked`",
+    ),
+    (
         "  hostUsers: false\n  hostNetwork: true\n",
         "",
         "spec.securityContext.hostNetwork: Forbidden: when `hostUsers` is false",
@@ -427,3 +433,11 @@ def test_sysctls_per_container() -> None:
 
 def test_refused_pods_are_checked_again_with_the_kubelets_back_off() -> None:
     assert [config_retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 300, 300, 300]
+
+
+def test_unmasked_proc_is_refused_not_ignored() -> None:
+    pod = _pod("  hostUsers: false\n", "    securityContext: {procMount: Unmasked}\n")
+    assert config_error(pod, pod.spec.containers[0], "", "/sd") == (
+        "CreateContainerConfigError",
+        "procMount Unmasked is not supported by dockyard",
+    )
