@@ -247,6 +247,18 @@ def _assert_free(port: int) -> None:
         s.listen()
 
 
+def _read_from(port: int, limit: float) -> bytes:
+    """What 127.0.0.1:port sends first, once the forward's far side answers (slirp4netns
+    accepts on the host at once and closes when the namespace's side is not there yet)."""
+    deadline = time.monotonic() + limit
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 5) as s:
+            if data := s.recv(100):
+                return data
+        assert time.monotonic() < deadline, f"127.0.0.1:{port} sent nothing"
+        time.sleep(0.05)
+
+
 def _get(port: int, limit: float) -> str:
     """GET / from 127.0.0.1:port on the real host, once the forward answers."""
     deadline = time.monotonic() + limit
@@ -368,15 +380,14 @@ def test_slirp_forward_reaches_the_namespace_and_goes_away(slirp_netns: tuple[in
         ["nsenter", "-t", str(pid), "-n", sys.executable, "-c",
          "import socket\ns=socket.socket()\n"
          f"s.bind(('0.0.0.0',{port}));s.listen();print('ready',flush=True)\n"
-         "c,_=s.accept();c.sendall(b'from-the-namespace');c.close()"],
+         "while True:\n c,_=s.accept();c.sendall(b'from-the-namespace');c.close()"],
         stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         fwd = slirp.add_forward(api, "tcp", "127.0.0.1", port)
         again = slirp.add_forward(api, "tcp", "127.0.0.1", port)  # a restarted daemon's
         assert again.id == fwd.id
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            assert s.recv(100) == b"from-the-namespace"
+        assert _read_from(port, 30 * TIME_SCALE) == b"from-the-namespace"
         entries = slirp.forwards(api)
         assert [(e["host_addr"], e["host_port"]) for e in entries] == [("127.0.0.1", port)]
         fwd.close()
