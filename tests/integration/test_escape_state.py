@@ -100,15 +100,18 @@ def test_a_containers_setuid_binary_cannot_be_run_from_the_host(
     assert kube.sh(f"stat -c %a:%u {euid}").stdout.strip() == "4755:0"  # the bit is there
     rc, out = _as_nobody(kube, str(euid))
     assert rc != 0 and "Permission denied" in out, (rc, out)
-    # the old modes: nobody walks in and the binary runs with euid 0 (exit status 0)
-    kube.root.chmod(0o755)
-    (kube.root / "containers").chmod(0o755)
+    # the old modes: nobody walks in and the binary runs with euid 0 (exit status 0); the
+    # bundle is 0710 too since issue 18 (a --userns auto container makes the parents
+    # searchable), so it is opened as well
+    bundle = kube.root / "containers" / cid
+    for p in (kube.root, kube.root / "containers", bundle):
+        p.chmod(0o755)
     try:
         rc, out = _as_nobody(kube, str(euid))
         assert rc == 0, (rc, out)
     finally:
-        kube.root.chmod(0o710)
-        (kube.root / "containers").chmod(0o710)
+        for p in (kube.root, kube.root / "containers", bundle):
+            p.chmod(0o710)
 
 
 def test_non_root_container_users_still_reach_their_root(kube: KubeDaemon, tmp_path: Path) -> None:
@@ -188,7 +191,8 @@ def test_a_secret_cannot_be_read_by_nobody(kube: KubeDaemon) -> None:
         rc, out = _as_nobody(kube, f"cat {path}")
         assert rc != 0 and "Permission denied" in out and VALUE not in out, (path, out)
     # the old modes: 0755 directories, 0644 files; nobody reads the value
-    old = [(kube.root, 0o710), (kube.root / "containers", 0o710), (config, 0o600)]
+    old = [(kube.root, 0o710), (kube.root / "containers", 0o710), (config.parent, 0o710),
+           (config, 0o600)]  # fmt: skip
     for p, _ in old:
         p.chmod(0o755 if p.is_dir() else 0o644)
     try:
