@@ -141,7 +141,9 @@ class ImageRecord:
 
 @record
 class ContainerRecord:
-    """One row of ``containers``; ``config`` and ``labels`` are stored as JSON."""
+    """One row of ``containers``; ``config`` and ``labels`` are stored as JSON. The store
+    keeps ``config`` as the JSON object it is; ``dockyard.engine.record`` gives it its types
+    (run options, published ports, pod membership …): read it there, not by key here."""
 
     id: str
     name: str
@@ -154,7 +156,7 @@ class ContainerRecord:
     oom_killed: bool = False
     started_at: str | None = None
     finished_at: str | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, object] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -48,7 +48,8 @@ OLD_ROW: dict[str, object] = {
 
 
 def _record(config: dict[str, object]) -> ContainerRecord:
-    return ContainerRecord("c" * 64, "web", "nginx", "sha256:ab", "now", config=config)
+    created = "2026-01-02T03:04:05.000000000Z"
+    return ContainerRecord("c" * 64, "web", "nginx", "sha256:ab", created, config=config)
 
 
 def test_an_old_row_loads_typed() -> None:
@@ -133,3 +134,22 @@ def test_a_fresh_record_leaves_unset_keys_out() -> None:
     assert set(out) == {"options", "spec", "bundle", "daemon"}
     assert ContainerConfig.from_json(out) == ContainerConfig.from_json(raw)
     assert ContainerConfig.from_json({}).to_json()["spec"] == {}
+
+
+def test_an_old_row_reads_the_same_through_every_reader() -> None:
+    """The readers moved onto the typed record answer for an old row as they did."""
+    from dockyard.api.shapes import container_summary
+    from dockyard.cli.commands.inspect import container_view
+    from dockyard.engine.query import matches
+
+    rec = _record(OLD_ROW)
+    view = container_view(rec)
+    assert (view["Path"], view["Args"]) == ("nginx", ["-g", "daemon off;"])
+    assert view["HostConfig"]["NetworkMode"] == "front"
+    assert view["Config"]["Hostname"] == "web" and view["Config"]["Env"] == ["PATH=/bin"]
+    assert matches(rec, {"health": ["healthy"]})
+    summary = container_summary(rec)
+    assert summary["Ports"] == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080,
+                                 "Type": "tcp"}]  # fmt: skip
+    assert summary["Mounts"] == [{"Type": "volume", "Name": "v1"}]
+    assert summary["Command"] == "nginx -g daemon off;"

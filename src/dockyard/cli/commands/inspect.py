@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dockyard.cli.main import Context
+    from dockyard.store.db import ContainerRecord
     from dockyard.store.images import ImageStore
 
 
@@ -22,18 +23,19 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
     p.add_argument("objects", nargs="+", metavar="NAME|ID")
 
 
-def container_view(rec: Any) -> dict[str, Any]:
+def container_view(rec: ContainerRecord) -> dict[str, Any]:
     """A container as docker's ``inspect`` shows it (the fields dockyard has)."""
-    cfg = rec.config
-    opts, spec = cfg.get("options", {}), cfg.get("spec", {})
-    proc = spec.get("process", {})
+    from dockyard.engine.record import config_of
+
+    cfg = config_of(rec)
+    opts, proc = cfg.options, cfg.process()
+    args = cfg.args() or [""]
     running = rec.status == "running"
-    privileged = bool(opts.get("privileged"))
     return {
         "Id": rec.id,
         "Created": rec.created,
-        "Path": (proc.get("args") or [""])[0],
-        "Args": (proc.get("args") or [""])[1:],
+        "Path": args[0],
+        "Args": args[1:],
         "State": {
             "Status": rec.status,
             "Running": running,
@@ -50,30 +52,30 @@ def container_view(rec: Any) -> dict[str, Any]:
         "Image": rec.image_id,
         "Name": "/" + rec.name,
         "HostConfig": {
-            "Privileged": privileged,
-            "ReadonlyRootfs": bool(opts.get("read_only")),
-            "Memory": opts.get("memory") or 0,
-            "MemorySwap": opts.get("memory_swap") or 0,
-            "NanoCpus": opts.get("nano_cpus") or 0,
-            "CpuShares": opts.get("cpu_shares") or 0,
-            "CpusetCpus": opts.get("cpuset_cpus") or "",
-            "PidsLimit": opts.get("pids_limit"),
-            "CapAdd": opts.get("cap_add") or None,
-            "CapDrop": opts.get("cap_drop") or None,
-            "SecurityOpt": opts.get("security_opt") or None,
-            "NetworkMode": opts.get("network", "none"),
-            "AutoRemove": bool(opts.get("remove")),
-            "OomScoreAdj": opts.get("oom_score_adj") or 0,
-            "Init": bool(opts.get("init")),
+            "Privileged": opts.privileged,
+            "ReadonlyRootfs": opts.read_only,
+            "Memory": opts.memory or 0,
+            "MemorySwap": opts.memory_swap or 0,
+            "NanoCpus": opts.nano_cpus or 0,
+            "CpuShares": opts.cpu_shares or 0,
+            "CpusetCpus": opts.cpuset_cpus or "",
+            "PidsLimit": opts.pids_limit,
+            "CapAdd": opts.cap_add or None,
+            "CapDrop": opts.cap_drop or None,
+            "SecurityOpt": opts.security_opt or None,
+            "NetworkMode": opts.network,
+            "AutoRemove": opts.remove,
+            "OomScoreAdj": opts.oom_score_adj or 0,
+            "Init": opts.init,
         },
         "Config": {
-            "Hostname": spec.get("hostname", ""),
-            "User": opts.get("user") or "",
-            "Env": proc.get("env", []),
-            "Cmd": opts.get("command") or None,
+            "Hostname": cfg.hostname(),
+            "User": opts.user or "",
+            "Env": cfg.env(),
+            "Cmd": opts.command or None,
             "Image": rec.image_ref,
-            "WorkingDir": proc.get("cwd", ""),
-            "Entrypoint": opts.get("entrypoint"),
+            "WorkingDir": str(proc.get("cwd") or ""),
+            "Entrypoint": opts.entrypoint,
             "Labels": dict(rec.labels),
             "Tty": bool(proc.get("terminal")),
         },
