@@ -6,9 +6,11 @@ restart policy, stop, remove) and its locks: one state machine, read in one plac
 Terms
 -----
 *record* — a container's row in ``state.db`` (:class:`~dockyard.store.db.ContainerRecord`);
-its ``config`` JSON holds ``options`` (:class:`RunOptions`), ``daemon``
-(:class:`DaemonOptions`), ``image_config`` (the image's defaults), ``spec``,
-``bundle`` and ``state`` (restart count, whether the user stopped it, health).
+its ``config`` JSON is read and written typed through :func:`~dockyard.engine.record.config_of`
+(:class:`~dockyard.engine.record.ContainerConfig`: ``options`` (:class:`RunOptions`),
+``daemon`` (:class:`DaemonOptions`), ``image_config`` (the image's defaults), ``spec``,
+``bundle``, ``state`` (restart count, whether the user stopped it, health), ports, networks,
+pod membership, user namespace).
 *shim* — the supervisor process (:mod:`dockyard.engine.shim`): every container
 init is its child; it owns the output pipes and the log files and records exits.
 
