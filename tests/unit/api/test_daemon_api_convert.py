@@ -39,11 +39,19 @@ def test_create_body_maps_onto_options() -> None:
         {"Image": "b", "HostConfig": {"Memory": "lots"}},
         {"Image": "b", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}},
         {"Image": "b", "HostConfig": {"AutoRemove": True, "RestartPolicy": {"Name": "always"}}},
+        {"Image": "b", "HostConfig": {"UsernsMode": "private"}},
+        {"Image": "b", "HostConfig": {"UsernsMode": "auto:size=lots"}},
     ],
 )
 def test_create_body_refuses(body: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         options_from_create(body, None)
+
+
+@pytest.mark.parametrize("mode", ["", "host", "auto", "auto:size=1024", "keep-id"])
+def test_userns_mode_is_taken_as_given(mode: str) -> None:
+    run, _ = options_from_create({"Image": "b", "HostConfig": {"UsernsMode": mode}}, None)
+    assert run.userns == mode
 
 
 def test_port_bindings_are_parsed_once_here() -> None:
