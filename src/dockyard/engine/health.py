@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import DockyardError
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from dockyard.engine.options import HealthConfig
     from dockyard.store.db import ContainerRecord
 
-__all__ = ["HealthMonitor", "health_command", "next_status"]
+__all__ = ["HealthClock", "HealthMonitor", "health_command", "next_status"]
 
 
 def health_command(test: list[str]) -> list[str] | None:
@@ -52,9 +53,24 @@ def next_status(
     return status, streak
 
 
+class HealthClock:
+    """The time a monitor lives by: the real one by default; tests give a fake that
+    advances when slept on (CONVENTIONS: an injected clock, no real waiting in tests)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall_ns(self) -> int:
+        return time.time_ns()
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(seconds)
+
+
 class HealthMonitor:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, clock: HealthClock | None = None) -> None:
         self.d = daemon
+        self.clock = clock or HealthClock()
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, rec: ContainerRecord) -> None:
@@ -79,19 +95,19 @@ class HealthMonitor:
     async def _loop(self, cid: str, hc: HealthConfig) -> None:
         from dockyard.engine.logfile import format_time
 
-        started = time.monotonic()
+        started = self.clock.monotonic()
         cmd = health_command(hc.test)
         assert cmd is not None
         while True:
-            await asyncio.sleep(max(hc.interval, 0.01))
-            t0 = time.time_ns()
+            await self.clock.sleep(max(hc.interval, 0.01))
+            t0 = self.clock.wall_ns()
             try:
                 code, out = await self.d.execs.run_captured(cid, cmd, max(hc.timeout, 0.01))
             except DockyardError as e:
                 code, out = -1, str(e)
             with contextlib.suppress(DockyardError):
                 self._record(cid, hc, code, out, started, format_time(t0),
-                             format_time(time.time_ns()))  # fmt: skip
+                             format_time(self.clock.wall_ns()))  # fmt: skip
 
     def _record(
         self, cid: str, hc: HealthConfig, code: int, out: str, started: float, t0: str, t1: str
@@ -101,7 +117,7 @@ class HealthMonitor:
             return
         health: dict[str, Any] = dict(self.d.state_of(rec).health or {})
         old = str(health.get("Status") or "starting")
-        in_start = time.monotonic() - started < hc.start_period
+        in_start = self.clock.monotonic() - started < hc.start_period
         status, streak = next_status(old, int(health.get("FailingStreak") or 0), code == 0,
                                      in_start, hc.retries)  # fmt: skip
         log = list(health.get("Log") or [])[-4:]
