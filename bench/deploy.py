@@ -18,6 +18,9 @@ is :func:`bench.refdocker.docker_daemon` (its own namespaces too). Measured:
    cannot be built the backend is busybox ``httpd`` (it forks per request, so it, not the load
    balancer, is measured), and the report says so. ``BENCH_SERVICE_BACKEND=busybox`` asks for
    it. :mod:`bench.before_after` runs this section and ``run --rm`` against an older commit.
+   Last run (2026-12-06, load average 8-10 on 2 CPUs): direct 23,859 req/s, ClusterIP
+   1.12x, NodePort 1.03x direct (paired), haproxy http/tcp 0.53x/0.69x; figures and their
+   reading in docs/network.md, "Measured: the Service path".
 3. **HPA reaction**: a CPU-bound pod (request 100m, limit 500m, target 50 %) starts burning;
    seconds to the scale-up decision (the Deployment's replicas change) and to the new
    replicas being ready, with the daemon's default HPA sync period (15 s, as Kubernetes;
