@@ -65,3 +65,29 @@ def test_paired_ratios_compare_round_by_round() -> None:
     assert deploy.paired(before, after) == "0.90x (0.90-0.90)"
     assert deploy.paired(before[:1], after[:1]) == "0.90x"
     assert deploy.paired([], after) == "n/a"
+
+
+class _NoDaemon:
+    """Stands in for bench.common.Dockyard: records what would be loaded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, *args: str) -> str:
+        self.calls.append(args)
+        return ""
+
+
+def test_busybox_is_the_stated_fallback_when_nginx_cannot_be_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deploy, "IMAGE_CACHE", tmp_path)  # no debian:bookworm-slim archive
+    monkeypatch.delenv("BENCH_SERVICE_BACKEND", raising=False)
+    dy = _NoDaemon()
+    backend = deploy.load_backend(dy, tmp_path)  # type: ignore[arg-type]
+    assert backend.image == "busybox:latest" and "httpd" in backend.command
+    assert backend.note.startswith("backend: busybox httpd, not nginx")
+    assert "debian_bookworm-slim.tar is missing (make images)" in backend.note
+    assert dy.calls == []
+    monkeypatch.setenv("BENCH_SERVICE_BACKEND", "busybox")
+    assert deploy.load_backend(dy, tmp_path).note == ""  # type: ignore[arg-type]
