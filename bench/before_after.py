@@ -1,4 +1,4 @@
-"""``python -m bench.before_after [BEFORE [AFTER]]``: one commit's network path against another's.
+"""``python -m bench.before_after [BEFORE [AFTER]]``: one commit's Service path against another's.
 
 Made for issue 19's acceptance ("Service throughput and ``run`` latency unchanged within
 noise, same run, before/after"). Both commits are checked out as ``git worktree``s in
@@ -69,7 +69,8 @@ def _git(*args: str) -> str:
     p = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                        check=False)  # fmt: skip
     if p.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)}: {p.stderr.strip()}")
+        why = p.stderr.strip().splitlines()
+        raise RuntimeError(f"git {' '.join(args)}: {why[0] if why else p.returncode}")
     return p.stdout.strip()
 
 
@@ -200,14 +201,16 @@ def _gone(dy: Dockyard) -> None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    args = sys.argv[1:] if argv is None else argv
+    """``argv``: [BEFORE [AFTER]]; else ``BENCH_BEFORE`` / ``BENCH_AFTER`` (so that
+    ``python -m bench before_after``, which calls ``main()``, works too)."""
+    args = argv or []
     try:
-        before = args[0] if args else default_before()
-        after = args[1] if len(args) > 1 else "HEAD"
+        before = args[0] if args else os.environ.get("BENCH_BEFORE") or default_before()
+        after = args[1] if len(args) > 1 else os.environ.get("BENCH_AFTER", "HEAD")
         return compare(_git("rev-parse", before), _git("rev-parse", after))
     except RuntimeError as e:
         return f"== before/after: failed: {e}"
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main(sys.argv[1:]))
