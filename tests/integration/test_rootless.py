@@ -162,8 +162,8 @@ def user() -> Iterator[User]:
             runtime_dir.mkdir(mode=0o700)
             os.chown(runtime_dir, pw.pw_uid, pw.pw_gid)
         env = {
-            "HOME": str(home), "USER": name, "LOGNAME": name, "PATH": os.environ.get(
-                "PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "HOME": str(home), "USER": name, "LOGNAME": name,
+            "PATH": "/usr/local/bin:/usr/bin:/bin",  # a user's: no sbin (nft, ip are there)
             "XDG_RUNTIME_DIR": str(runtime_dir), "DOCKYARD_SPARES": "0",
             "DOCKYARD_SECURITY_WARNINGS": "0",
             "DOCKYARD_START_TIMEOUT": os.environ.get("DOCKYARD_START_TIMEOUT", "60"),

@@ -213,6 +213,13 @@ def _make_holder(run_dir: str, uid: int, gid: int) -> int:
     return pid
 
 
+def _sbin_on_path() -> None:
+    parts = os.environ.get("PATH", "/usr/bin:/bin").split(":")
+    extra = [d for d in ("/usr/sbin", "/sbin") if d not in parts]
+    if extra:
+        os.environ["PATH"] = ":".join([*parts, *extra])
+
+
 def _init_netns() -> None:
     """The holder's network namespace, just joined: loopback up (slirp4netns --configure
     does it too; without it, -p still binds here) and IPv4 forwarding on, since it is this
@@ -295,6 +302,7 @@ def _enter(command: str) -> Rootless:
     os.environ.setdefault("DOCKYARD_ROOT", data_dir)
     os.environ.setdefault("DOCKYARD_RUN_ROOT", run_dir)
     os.environ.setdefault("DOCKYARD_CGROUP_MANAGER", "cgroupfs")
+    _sbin_on_path()  # nft and ip live in /usr/sbin, which a user's PATH leaves out
     os.environ["DOCKYARD_SLIRP_API"] = os.path.join(run_dir, "slirp4netns.sock")
     os.environ[MARKER] = run_dir
     join(pid)
