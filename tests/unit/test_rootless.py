@@ -79,3 +79,14 @@ def test_rootless_dnat_matches_any_address(monkeypatch: pytest.MonkeyPatch, tmp_
     api.write_text("")
     monkeypatch.setenv("DOCKYARD_SLIRP_API", str(api))
     assert "127.0.0.1" not in str(_dnat(b, "172.17.0.2", "c1"))
+
+
+def test_placement_says_limits_are_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``system info`` and the daemon's start line say it when rootless has no cgroups."""
+    from dockyard.engine.placement import claim_cgroups
+
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    monkeypatch.setenv("DOCKYARD_CGROUPS", "disabled")
+    p = claim_cgroups("cgroupfs", str(tmp_path))
+    assert (p.version, p.controllers) == ("2", [])
+    assert p.problem.startswith("resource limits are not enforced: ")

@@ -71,6 +71,8 @@ def claim_cgroups(driver: str = "", root: str = "/sys/fs/cgroup") -> CgroupPlace
         raise InvalidArgument(
             f"cgroup manager {driver!r}: not supported (supported: {', '.join(DRIVERS)})"
         )
+    import os
+
     from dockyard.cgroups import detect_mode
     from dockyard.errors import Unavailable
 
@@ -78,6 +80,9 @@ def claim_cgroups(driver: str = "", root: str = "/sys/fs/cgroup") -> CgroupPlace
         mode = detect_mode(root)
     except Unavailable as e:
         return _keep(CgroupPlacement(driver, "", "", [], str(e)))
+    if os.environ.get("DOCKYARD_CGROUPS") == "disabled":  # rootless without delegation
+        why = "resource limits are not enforced: no cgroup is delegated to this user"
+        return _keep(CgroupPlacement(driver, "2" if mode == "v2" else "1", "", [], why))
     if mode != "v2":
         if driver == "systemd":
             raise InvalidArgument("cgroup manager 'systemd': needs a cgroup v2 host")

@@ -74,7 +74,8 @@ def info(d: Daemon) -> dict[str, Any]:
             "Log": ["json-file"],
         },
         "Runtimes": {"dockyard-runtime": {"path": "dockyard-runtime"}},
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": ["name=seccomp,profile=builtin"]
+        + (["name=rootless"] if os.environ.get("_DOCKYARD_ROOTLESS") else []),  # as dockerd
         "Warnings": (d.net.warnings() if d.net is not None else [])
         + ([d.spare_error] if d.spare_error else [])
         + ([d.cgroups.problem] if d.cgroups.problem else []),
