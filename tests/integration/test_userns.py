@@ -426,3 +426,19 @@ def test_idmap_is_refused_without_a_range_or_where_the_filesystem_cannot(
     assert p.returncode == 125 and len(err) == 1, p.stderr
     assert "the proc filesystem cannot be idmapped on Linux" in err[0], err
     assert dya.out("ps", "-aq") == ""
+
+
+def test_sys_is_the_hosts_on_the_daemons_network_and_comes_back_after_a_reboot(
+    dya: Daemonized,
+) -> None:
+    """On the daemon's network namespace the container's ``/sys`` is a non-recursive bind
+    of the host's (no host cgroup, debugfs, tracefs mounts under it), made once per boot:
+    gone (as after a reboot), the next start makes it again."""
+    script = (
+        "ls /sys/kernel >/dev/null && echo sys; grep -c ' /sys/kernel/' /proc/self/mountinfo; true"
+    )
+    cid = dya.out("create", "--userns", "auto", "busybox", "sh", "-c", script)
+    assert dya.out("start", "-a", cid).split() == ["sys", "0"]
+    point = str(dya.root / "userns" / "sys")
+    subprocess.run(["nsenter", "-t", str(dya.ns_pid), "-m", "--", "umount", point], check=True)
+    assert dya.out("start", "-a", cid).split() == ["sys", "0"]

@@ -260,6 +260,10 @@ def before_start(d: Daemon, rec: ContainerRecord, opts: RunOptions, dopts: Daemo
             _mount_overlay(d.engine.images.lowerdirs(image), up, work, rootfs)
     for ext in d.extensions:
         ext.before_start(rec, opts, dopts)
+    if opts.network != "none" and config_of(rec).userns is not None:
+        from dockyard.engine.userns import host_sys
+
+        host_sys(str(d.root))  # (gone after a reboot; the spec binds it as /sys)
     if r is not None:  # (the network renders hosts and resolv.conf at each start; the
         # daemon's start tightened the root's modes again)
         from dockyard.engine.userns import make_reachable
