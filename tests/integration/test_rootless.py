@@ -202,6 +202,9 @@ def test_run_rm_id_is_root_inside_and_the_user_outside(user: User) -> None:
     data = user.home / ".local" / "share" / "dockyard"
     assert data.is_dir() and data.stat().st_uid == user.uid
     assert (user.runtime_dir / "dockyard" / "dockyard.sock").exists()
+    info = user.run("info").stdout
+    assert "name=rootless" in info
+    assert (NOTICE in info) is not user.delegated, info
 
 
 def test_detached_published_ps_logs_rm(user: User) -> None:
