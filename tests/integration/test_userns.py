@@ -343,6 +343,8 @@ def containers_subids() -> Iterator[None]:
             remove_line(path, line)
 
 
+@pytest.mark.anchors
+@pytest.mark.slow
 def test_podman_userns_auto_on_dockyard_runtime(
     podman: list[str],  # noqa: F811
     saved_image: Path,  # noqa: F811
