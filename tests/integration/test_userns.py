@@ -357,6 +357,13 @@ def test_podman_userns_auto_on_dockyard_runtime(
     assert done.returncode == 0, done.stderr
     words = done.stdout.split()
     assert words[0] == "0" and int(words[1]) >= 3000000000 and words[3:] == ["0", "ok"], words
+    # exec joins the container's namespaces, the user namespace among them
+    run = pm(podman, "run", "-d", "--name", "un", "--network", "none", "--userns=auto",
+             "docker.io/library/busybox:latest", "sleep", "60")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    ex = pm(podman, "exec", "un", "sh", "-c", "cat /proc/self/uid_map; id -u")
+    assert ex.returncode == 0 and ex.stdout.split()[1] != "0" and ex.stdout.split()[3] == "0"
+    assert pm(podman, "rm", "-f", "-t", "0", "un").returncode == 0
     assert pm(podman, "ps", "-aq").stdout.strip() == ""
 
 
