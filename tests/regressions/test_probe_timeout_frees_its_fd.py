@@ -1,11 +1,12 @@
 """A probe cancelled by its timeout must not leave its socket's fd watched by the loop.
 
-``_net_probe`` closed its raw socket in ``finally`` even after ``asyncio.open_connection``
-had given it to a transport. When the probe timed out (a pod too busy to answer within
-``timeoutSeconds``), the fd was freed while the transport's reader stayed registered; the
-next probe's socket got the same fd and ``sock_connect`` raised ``RuntimeError: File
-descriptor N is used by transport``, which broke the daemon's probe loop: under load, new
-pods never became ready (seen in ``make demo``'s scale-out).
+The network probe (now ``dockyard.engine.podsupport.net_probe``) closed its raw socket in
+``finally`` even after ``asyncio.open_connection`` had given it to a transport. When the probe
+timed out (a pod too busy to answer within ``timeoutSeconds``), the fd was freed while the
+transport's reader stayed registered; the next probe's socket got the same fd and
+``sock_connect`` raised ``RuntimeError: File descriptor N is used by transport``, which broke
+the daemon's probe loop: under load, new pods never became ready (seen in ``make demo``'s
+scale-out).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dockyard.orchestrator.enginepods import _net_probe
+from dockyard.engine.podsupport import NetProbe, net_probe
 
 
 def _server(answer: bytes | None) -> Iterator[int]:
@@ -72,10 +73,8 @@ def test_a_timed_out_probe_leaves_the_next_one_working(silent: int, healthy: int
         results = []
         for _ in range(3):
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(
-                    _net_probe(None, "http", "127.0.0.1", silent, "/", "HTTP", ()), 0.2
-                )
-            results.append(await _net_probe(None, "http", "127.0.0.1", healthy, "/", "HTTP", ()))
+                await asyncio.wait_for(net_probe(None, NetProbe("http", "127.0.0.1", silent)), 0.2)
+            results.append(await net_probe(None, NetProbe("http", "127.0.0.1", healthy)))
         return results
 
     assert asyncio.run(scenario()) == [True, True, True]

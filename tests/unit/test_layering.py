@@ -9,6 +9,13 @@ What is checked, for every module under ``src/dockyard/``:
 2. *Privacy*: a module never imports another package's ``_private`` module
    (``dockyard.store._streams`` from ``build/``); inside one package they are free.
 3. *The kernel seam*: ``ctypes`` is imported only in ``dockyard/linux/``.
+4. *The orchestrator drives the engine and the network, never the kernel*: ``orchestrator/``
+   imports neither ``dockyard.cgroups``, ``dockyard.linux`` nor ``dockyard.runtime``; of
+   ``dockyard.network`` only the package's exported names and the modules made for
+   controllers (``services``, ``netpol_nft``, ``conntrack``), never ``in_netns``; it holds no
+   ``/proc/`` path and no SQL outside its own store module (``sqlite_store.py``).  What it
+   needs from cgroups and namespaces comes through ``orchestrator/engine_port.py``
+   (``docs/decisions/house-engine-interface.md``).
 
 Every form of import counts: ``import dockyard.x.y``, ``from dockyard.x import y``,
 ``from dockyard import x``, relative imports (``from . import y``, ``from ..engine import z``),
@@ -154,3 +161,81 @@ def test_the_checker_sees_every_form_of_import(tmp_path: Path) -> None:
     assert "cli imports its sibling layer api" in _problems_of(
         root, "cli/c.py", "from dockyard.api import server\n"
     )
+
+
+# --- rule 4: the orchestrator and the kernel ---------------------------------------------
+
+_ORCH_FORBIDDEN = ("dockyard.cgroups", "dockyard.linux", "dockyard.runtime")
+_ORCH_NETWORK = frozenset({
+    "dockyard.network", "dockyard.network.services", "dockyard.network.netpol_nft",
+    "dockyard.network.conntrack",
+})  # fmt: skip
+_ORCH_NAMES = frozenset({"in_netns"})  # entering a namespace is the engine's (podsupport.py)
+_SQL = ("SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "CREATE TABLE", "DROP TABLE")
+_ORCH_SQL_HOME = "dockyard.orchestrator.sqlite_store"
+
+
+def orchestrator_problems(path: Path, src: Path = SRC) -> list[str]:
+    """What ``path`` (a module of ``orchestrator/``) does that rule 4 forbids."""
+    module, package = _module_name(path, src)
+    out = []
+    for target in sorted(imports(path, src)):
+        if target.startswith(_ORCH_FORBIDDEN):
+            out.append(f"{module} imports {target}: the orchestrator never calls the kernel")
+        elif _top(target) == "network" and target not in _ORCH_NETWORK:
+            out.append(f"{module} imports {target}: not one of network's modules for it")
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = _resolve(node, package)
+            for alias in node.names:
+                if _top(base) == "network" and alias.name in _ORCH_NAMES:
+                    out.append(f"{module} imports {base}.{alias.name}: enters a namespace")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value.lstrip()
+            if text.startswith("/proc/"):
+                out.append(f"{module} names a /proc path: {node.value!r}")
+            elif text.startswith(_SQL) and module != _ORCH_SQL_HOME:  # (as SQL is written)
+                out.append(f"{module} holds SQL outside {_ORCH_SQL_HOME}: {text[:30]!r}")
+    return out
+
+
+def test_the_orchestrator_calls_no_kernel_and_no_sql() -> None:
+    found = [
+        p
+        for path in sorted((SRC / "orchestrator").rglob("*.py"))
+        for p in orchestrator_problems(path)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_orchestrator_check_sees_what_it_forbids(tmp_path: Path) -> None:
+    root = tmp_path / "dockyard"
+    (root / "network").mkdir(parents=True)
+    for name in ("services.py", "_netns.py", "_links.py"):
+        (root / "network" / name).write_text("")
+    (root / "cgroups").mkdir()
+    (root / "orchestrator").mkdir()
+    (root / "orchestrator" / "sqlite_store.py").write_text("")
+
+    def check(rel: str, text: str) -> list[str]:
+        path = root / rel
+        path.write_text(text)
+        return orchestrator_problems(path, root)
+
+    forbidden = {
+        "from dockyard.cgroups import create_manager\n": "never calls the kernel",
+        "def f():\n    from ..linux import syscalls\n": "never calls the kernel",
+        "from dockyard.network import in_netns\n": "enters a namespace",
+        "from ..network._netns import in_netns\n": "not one of network's modules",
+        "import dockyard.network._links\n": "not one of network's modules",
+        "P = f'/proc/{1}/ns/net'\nQ = '/proc/self/ns/net'\n": "/proc path",
+        "Q = 'SELECT value FROM orchestrator_meta'\n": "SQL outside",
+    }
+    for text, why in forbidden.items():
+        assert any(why in p for p in check("orchestrator/m.py", text)), text
+    allowed = (
+        "from dockyard.network import Ipam\nfrom ..network.services import ServiceSpec\n"
+        "from dockyard.engine.podsupport import NetProbe\n"
+    )
+    assert check("orchestrator/ok.py", allowed) == []
+    assert check("orchestrator/sqlite_store.py", "Q = 'SELECT 1'\n") == []

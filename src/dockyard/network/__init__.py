@@ -92,8 +92,8 @@ _WHERE = {
     "allocate_node_port": "services",
     "choose_service_cidr": "services",
     "service_range": "services",
-    # for the orchestrator: DNS records of cluster DNS (orchestrator/clusterdns.py) and a
-    # probe's socket opened in a pod's network namespace; lazy names, not in __all__ either
+    # DNS records of cluster DNS (orchestrator/clusterdns.py) and a probe's socket opened in
+    # a pod's network namespace (engine/podsupport.py); lazy names, not in __all__ either
     "QTYPE_CNAME": "_dnswire",
     "QTYPE_PTR": "_dnswire",
     "RData": "_dnswire",

@@ -77,7 +77,7 @@ def service_names(name: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> li
 
 
 def _endpoints(svc: Service, pods: Sequence[ObservedPod]) -> list[ObservedPod]:
-    from .services_controller import endpoints_of
+    from .controllers.services import endpoints_of
 
     return endpoints_of(svc, pods)
 
@@ -125,7 +125,7 @@ def cluster_records(
                 continue
             key = f"_{sp.name}._{sp.protocol.lower()}.{fqdn}"
             if vip == "None":
-                from .services_controller import target_number
+                from .controllers.services import target_number
 
                 records = []
                 for p in ready:

@@ -59,14 +59,18 @@ from dockyard.records import field, record, replace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine.daemon import Daemon
-    from dockyard.network import ResolvConf
+    from dockyard.network import DnsResponder, ResolvConf
     from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
     from dockyard.orchestrator.controllers import Manager
+    from dockyard.orchestrator.controllers.networkpolicy import NetworkPolicyController
+    from dockyard.orchestrator.controllers.services import ServicesController
     from dockyard.orchestrator.crashloop import CrashLoop
+    from dockyard.orchestrator.engine_port import EnginePort
     from dockyard.orchestrator.metrics import CpuSampler, PodMetrics
     from dockyard.orchestrator.objects import Container, Pod, Probe
     from dockyard.orchestrator.selectors import LabelSelector
     from dockyard.orchestrator.sqlite_store import SqliteObjectStore
+    from dockyard.orchestrator.store import ObjectStore
     from dockyard.store.db import ContainerRecord
 
 __all__ = [
@@ -537,8 +541,9 @@ class EnginePodBackend:
     def __init__(
         self,
         daemon: Daemon,
-        store: Any = None,
+        store: ObjectStore | None = None,
         *,
+        engine: EnginePort | None = None,
         clock: Callable[[], float] = time.time,
         sample_interval: float = 1.0,
         metrics_window: float = 15.0,
@@ -546,7 +551,12 @@ class EnginePodBackend:
     ) -> None:
         from dockyard.orchestrator.metrics import CpuSampler
 
+        if engine is None:
+            from dockyard.engine.podsupport import PodSupport
+
+            engine = PodSupport(daemon)
         self.d = daemon
+        self.engine: EnginePort = engine  # stats, netns, probes, records: engine_port.py
         self.store = store
         self.clock = clock
         self.sample_interval = sample_interval
@@ -573,7 +583,7 @@ class EnginePodBackend:
         """Rebuild the pods from the container records (daemon start)."""
         from dockyard.orchestrator.loader import from_dict
 
-        for rec in self.d.engine.db.list_containers():
+        for rec in self.engine.containers():
             meta = config_of(rec).pod
             if meta is None:
                 continue
@@ -984,7 +994,7 @@ class EnginePodBackend:
             return None
         if rec is None or rec.status not in ("running", "paused") or not rec.pid:
             return None
-        return _netns_of(self.d, rec)
+        return self.engine.netns_path(rec)
 
     def container_ids(self, namespace: str, name: str) -> dict[str, str]:
         p = self._pods.get(_key(namespace, name))
@@ -1104,14 +1114,13 @@ class EnginePodBackend:
             return False
         if not rec.pid:
             return False
-        netns = None if p.pod.spec.host_network else _netns_of(self.d, rec)
-        host = target.host or "127.0.0.1"
+        from dockyard.orchestrator.engine_port import NetProbe
+
+        netns = None if p.pod.spec.host_network else self.engine.netns_path(rec)
+        request = NetProbe(target.kind, target.host or "127.0.0.1", target.port, target.path,
+                           target.scheme, target.headers)  # fmt: skip
         try:
-            return await asyncio.wait_for(
-                _net_probe(netns, target.kind, host, target.port, target.path, target.scheme,
-                           target.headers),
-                target.timeout,
-            )  # fmt: skip
+            return await asyncio.wait_for(self.engine.net_probe(netns, request), target.timeout)
         except (TimeoutError, OSError, DockyardError):
             return False
 
@@ -1181,10 +1190,9 @@ class EnginePodBackend:
                     running.append(cid)
         if not running:
             return
-        samples = await asyncio.to_thread(_read_cgroups, running)
-        for cid, (stamp, cpu_ns, mem) in samples.items():
-            self.sampler.add(cid, stamp, cpu_ns)
-            self.memory[cid] = mem
+        for cid, u in (await self.engine.usage(running)).items():
+            self.sampler.add(cid, u.stamp, u.cpu_ns)
+            self.memory[cid] = u.working_set
 
     def _admit_pending(self) -> None:
         for key in sorted(self._pods, key=lambda k: self._pods[k].created):
@@ -1332,29 +1340,6 @@ def _pod_ip(d: Daemon, rec: ContainerRecord | None) -> str | None:
     return None
 
 
-def _netns_of(d: Daemon, rec: ContainerRecord) -> str:
-    if d.net is not None:
-        path = d.net.netns_path(rec.id)
-        if os.path.exists(path):
-            return path
-    return f"/proc/{rec.pid}/ns/net"
-
-
-def _read_cgroups(ids: list[str]) -> dict[str, tuple[float, int, int]]:
-    from dockyard.cgroups import create_manager
-    from dockyard.engine.placement import cgroup_path
-
-    out = {}
-    for cid in ids:
-        try:
-            s = create_manager(cgroup_path(cid)).stats()
-        except (DockyardError, OSError):
-            continue
-        working_set = max(s.memory_usage - s.memory_cache, 0)
-        out[cid] = (time.time(), s.cpu_usage_ns, working_set)
-    return out
-
-
 def _sync(coro: Any) -> Any:
     """Run a coroutine that never awaits anything (pod_metrics) to completion."""
     try:
@@ -1365,66 +1350,6 @@ def _sync(coro: Any) -> Any:
     raise RuntimeError("coroutine suspended")
 
 
-async def _net_probe(
-    netns: str | None,
-    kind: str,
-    host: str,
-    port: int,
-    path: str,
-    scheme: str,
-    headers: tuple[tuple[str, str], ...],
-) -> bool:
-    import socket
-
-    from dockyard.network import in_netns
-
-    sock = in_netns(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    writer: asyncio.StreamWriter | None = None
-    try:
-        await loop.sock_connect(sock, (host, port))
-        if kind == "tcp":
-            return True
-        if kind != "http":
-            return False  # grpc: not supported
-        ssl_ctx = None
-        if scheme.upper() == "HTTPS":
-            import ssl
-
-            ssl_ctx = ssl.create_default_context()
-            ssl_ctx.check_hostname = False
-            ssl_ctx.verify_mode = ssl.CERT_NONE
-        server = host if ssl_ctx else None
-        reader, writer = await asyncio.open_connection(
-            sock=sock, ssl=ssl_ctx, server_hostname=server
-        )
-        names = {k.lower() for k, _ in headers}
-        lines = [f"GET {path or '/'} HTTP/1.1"]
-        if "host" not in names:
-            lines.append(f"Host: {host}:{port}")
-        if "user-agent" not in names:
-            lines.append("User-Agent: kube-probe/1.30")
-        lines += [f"{k}: {v}" for k, v in headers]
-        lines += ["Accept: */*", "Connection: close", "", ""]
-        writer.write("\r\n".join(lines).encode())
-        await writer.drain()
-        status = await reader.readline()
-        writer.close()
-        parts = status.split()
-        return len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 400
-    finally:
-        # Once a transport owns the socket, only the transport may close it: closing the
-        # socket under a live transport (a probe cancelled by its timeout) frees the fd
-        # while the loop still watches it, and the next probe's socket, given the same fd,
-        # fails with "File descriptor N is used by transport" (regression test:
-        # tests/regressions/test_probe_timeout_frees_its_fd.py).
-        if writer is not None:
-            writer.transport.abort()
-        else:
-            sock.close()
-
-
 # ---------------------------------------------------------------------- daemon wiring
 
 
@@ -1432,23 +1357,27 @@ class Orchestrator:
     """What :func:`attach_orchestrator` adds to a daemon: store, backend, manager."""
 
     def __init__(self, daemon: Daemon, hpa_sync_period: float = 15.0) -> None:
+        from dockyard.engine.podsupport import PodSupport
         from dockyard.orchestrator.controllers import build_manager
         from dockyard.orchestrator.sqlite_store import SqliteObjectStore
 
         self.daemon = daemon
-        self.store: SqliteObjectStore = SqliteObjectStore(daemon.engine.db)
+        # the engine's side of engine_port.py (EnginePort and ServiceNetworking)
+        self.support = PodSupport(daemon)
+        self.store: SqliteObjectStore = SqliteObjectStore(self.support.state_db())
         self.backend = EnginePodBackend(
-            daemon, self.store, metrics_window=max(2.0, min(15.0, hpa_sync_period * 2))
-        )
+            daemon, self.store, engine=self.support,
+            metrics_window=max(2.0, min(15.0, hpa_sync_period * 2)),
+        )  # fmt: skip
         self.events = self.backend.events  # one log: the pods' and the controllers' events
         self.manager: Manager = build_manager(
             self.store, self.backend, hpa_sync_period=hpa_sync_period, events=self.events
         )
         self.backend.on_change = self._changed
         self.listeners: list[Callable[[], None]] = []  # also told of every pod change
-        self.services: Any = None  # orchestrator/services_controller.py, made by start()
-        self.cluster_dns: Any = None  # its DnsResponder for cluster.local, started by start()
-        self.netpol: Any = None  # orchestrator/controllers/networkpolicy.py, made by start()
+        self.services: ServicesController | None = None  # controllers/services.py, by start()
+        self.cluster_dns: DnsResponder | None = None  # for cluster.local, started by start()
+        self.netpol: NetworkPolicyController | None = None  # controllers/networkpolicy.py
         self.hpa_sync_period = hpa_sync_period
         self.errors: list[str] = []
         self.manager.on_error = self._on_error
@@ -1463,10 +1392,10 @@ class Orchestrator:
 
     async def start(self) -> None:
         from dockyard.orchestrator.controllers import SystemClock
-        from dockyard.orchestrator.services_controller import start_cluster_dns
+        from dockyard.orchestrator.controllers.services import start_cluster_dns
 
         self.store.list(_deployment_cls())  # load (and create) the tables now
-        self.cluster_dns = await start_cluster_dns(self)
+        self.cluster_dns = await start_cluster_dns(self.support)
         if self.cluster_dns is not None:
             self.backend.cluster_dns = self.cluster_dns.address[0]
         self.backend.restore()
@@ -1482,17 +1411,20 @@ class Orchestrator:
 
     def _start_network_controllers(self) -> None:
         from dockyard.orchestrator.controllers.networkpolicy import attach_netpol
-        from dockyard.orchestrator.services_controller import attach_services
+        from dockyard.orchestrator.controllers.services import attach_services
 
-        for attr, attach in (("services", attach_services), ("netpol", attach_netpol)):
-            try:
-                ctrl = attach(self)
-            except DockyardError as e:
-                print(f"dockyardd: {attr} controller unavailable: {e}", flush=True)
-                continue
+        try:
+            self.services = attach_services(self.support, self.store, self.backend,
+                                            self.cluster_dns)  # fmt: skip
+        except DockyardError as e:
+            print(f"dockyardd: services controller unavailable: {e}", flush=True)
+        try:
+            self.netpol = attach_netpol(self.support, self.store, self.backend)
+        except DockyardError as e:
+            print(f"dockyardd: netpol controller unavailable: {e}", flush=True)
+        for ctrl in (self.services, self.netpol):
             if ctrl is None:
                 continue
-            setattr(self, attr, ctrl)
             self.listeners.append(ctrl.notify)
             self.store.watch(ctrl.notify)
             self._tasks.append(asyncio.ensure_future(ctrl.run_forever()))

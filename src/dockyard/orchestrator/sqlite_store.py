@@ -6,7 +6,8 @@ run against it). Objects are kept as their Kubernetes JSON (``export.to_dict``, 
 included) in one table of the daemon's database; the table and a schema-version row are
 this module's own (``CREATE TABLE IF NOT EXISTS``), outside :data:`dockyard.store.db.MIGRATIONS`::
 
-    orchestrator_meta(key PRIMARY KEY, value)   -- schema_version, resource_version
+    orchestrator_meta(key PRIMARY KEY, value)   -- schema_version, resource_version, and
+                                                -- the settings (setting(): service_cidr)
     orchestrator_objects(kind, namespace, name, uid, resource_version, body)
                                                 -- PRIMARY KEY (kind, namespace, name)
 
@@ -14,6 +15,10 @@ The daemon is the only writer (the CLI goes through the API), so reads are serve
 a write-through cache of decoded objects loaded on first use; every write is one
 ``BEGIN IMMEDIATE`` transaction that also advances the store-wide ``resource_version``
 counter, so versions stay unique and increasing across daemon restarts.
+
+The orchestrator's own settings (the Service VIP range) are rows of ``orchestrator_meta``
+too, read and written only through :meth:`SqliteObjectStore.setting`: no SQL outside this
+module (``docs/decisions/house-engine-interface.md``).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ _SCHEMA = (
 )
 
 _Key = tuple[str, str, str]
+_RESERVED = frozenset({"schema_version", "resource_version"})  # the store's own rows
 
 
 def _kinds() -> dict[str, type[Any]]:
@@ -156,3 +162,22 @@ class SqliteObjectStore(MemoryObjectStore):
                 key,
             )
         del self._objects()[key]
+
+    # -- settings ----------------------------------------------------------------------
+
+    def setting(self, key: str, default: Callable[[], str]) -> str:
+        """The orchestrator setting ``key``; on first use ``default()`` is stored (computed
+        outside the transaction; if another writer stored one meanwhile, theirs is kept)."""
+        if key in _RESERVED:
+            raise Internal(f"orchestrator setting {key}: reserved")
+        self._objects()  # the table exists from here on
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (key,))
+            found = row.fetchone()
+        if found is not None:
+            return str(found[0])
+        value = default()
+        with self.db.transaction(write=True) as conn:
+            conn.execute("INSERT OR IGNORE INTO orchestrator_meta VALUES (?, ?)", (key, value))
+            row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (key,))
+            return str(row.fetchone()[0])

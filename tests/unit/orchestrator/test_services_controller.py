@@ -14,9 +14,7 @@ from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, Polic
 from dockyard.network.services import ServiceBackend, ServicePort, ServiceSpec
 from dockyard.orchestrator.backend import ContainerStatus, ObservedPod
 from dockyard.orchestrator.controllers.networkpolicy import NetworkPolicyController, pod_policies
-from dockyard.orchestrator.loader import from_dict
-from dockyard.orchestrator.objects import NetworkPolicy, Pod, Service
-from dockyard.orchestrator.services_controller import (
+from dockyard.orchestrator.controllers.services import (
     ServicesController,
     dns_names,
     endpoints_of,
@@ -24,6 +22,8 @@ from dockyard.orchestrator.services_controller import (
     service_cidr,
     target_number,
 )
+from dockyard.orchestrator.loader import from_dict
+from dockyard.orchestrator.objects import NetworkPolicy, Pod, Service
 from dockyard.orchestrator.store import MemoryObjectStore
 
 
@@ -124,6 +124,9 @@ class FakeProxy:
     def sync(self, services: Any) -> None:
         self.calls.append(list(services))
 
+    def release(self) -> None:
+        pass
+
 
 class Backend:
     def __init__(self, pods: list[ObservedPod]) -> None:
@@ -131,6 +134,9 @@ class Backend:
 
     async def list_pods(self, namespace: str | None = None, selector: Any = None) -> list[Any]:
         return [p for p in self.items if namespace is None or p.namespace == namespace]
+
+    def pod_netns(self, namespace: str, name: str) -> str | None:
+        return None
 
 
 def make(pods: list[ObservedPod]) -> tuple[ServicesController, MemoryObjectStore, FakeProxy,
@@ -224,12 +230,40 @@ def test_dns_names_are_published_and_withdrawn() -> None:
 def test_service_cidr_is_chosen_once_and_stored(tmp_path: Any) -> None:
     from ipaddress import IPv4Network
 
+    from dockyard.orchestrator.sqlite_store import SqliteObjectStore
     from dockyard.store.db import StateDB
 
     db = StateDB(tmp_path / "state.db")
-    first = service_cidr(db, lambda: [IPv4Network("10.96.0.0/12")])
+    first = service_cidr(SqliteObjectStore(db), lambda: [IPv4Network("10.96.0.0/12")])
     assert first == "10.112.0.0/16"
-    assert service_cidr(db, lambda: []) == first
+    # kept across daemon restarts (a new store on the same database): never chosen again
+    assert service_cidr(SqliteObjectStore(db), lambda: []) == first
+
+
+def test_a_service_cidr_stored_by_an_older_daemon_is_read_as_is(tmp_path: Any) -> None:
+    """Before the settings API the controller wrote the row itself: same table, same key."""
+    from dockyard.orchestrator.sqlite_store import SqliteObjectStore
+    from dockyard.store.db import StateDB
+
+    db = StateDB(tmp_path / "state.db")
+    with db.transaction(write=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS orchestrator_meta "
+                     "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")  # fmt: skip
+        conn.execute("INSERT INTO orchestrator_meta VALUES ('service_cidr', '10.99.0.0/16')")
+    chosen: list[str] = []
+    store = SqliteObjectStore(db)
+    assert service_cidr(store, lambda: chosen.append("x") or []) == "10.99.0.0/16"
+    assert chosen == []
+
+
+def test_the_store_s_own_rows_are_no_settings(tmp_path: Any) -> None:
+    from dockyard.errors import Internal
+    from dockyard.orchestrator.sqlite_store import SqliteObjectStore
+    from dockyard.store.db import StateDB
+
+    store = SqliteObjectStore(StateDB(tmp_path / "state.db"))
+    with pytest.raises(Internal):
+        store.setting("resource_version", lambda: "0")
 
 
 # --- NetworkPolicy ----------------------------------------------------------------------

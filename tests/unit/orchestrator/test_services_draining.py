@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from test_services_controller import WEB, make, pod, service
 
-from dockyard.orchestrator import services_controller as sc
+from dockyard.orchestrator.controllers import services as sc
 
 
 def test_drain_waits_for_open_connections_after_an_earlier_reconcile_dropped_the_pod(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
@@ -24,9 +24,37 @@ from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, Polic
 from ..backend import ObservedPod
 from ..netpol_evaluation import Endpoint, _peer_matches, _selecting
 from ..objects import Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort
+from ..store import ObjectStore
 from ..syncloop import SyncLoop
 
-__all__ = ["NetworkPolicyController", "endpoint_of", "pod_policies"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..engine_port import ServiceNetworking
+    from .manager import Clock
+
+__all__ = [
+    "NetworkPolicyController",
+    "PolicyEnforcer",
+    "PolicyPods",
+    "attach_netpol",
+    "endpoint_of",
+    "pod_policies",
+]
+
+
+class PolicyPods(Protocol):
+    """The pods as the controller sees them (the pod backend, ``enginepods.py``)."""
+
+    async def list_pods(self, namespace: str | None = None) -> list[ObservedPod]: ...
+
+
+class PolicyEnforcer(Protocol):
+    """The kernel's per-pod allow lists (:class:`~dockyard.network.netpol_nft.
+    NetworkPolicyEnforcer`)."""
+
+    def sync(self, pods: Iterable[PodPolicy]) -> None:
+        """Make the kernel enforce exactly ``pods`` (one transaction)."""
+        ...
 
 
 def endpoint_of(p: ObservedPod) -> Endpoint:
@@ -146,12 +174,13 @@ class NetworkPolicyController(SyncLoop):
 
     def __init__(
         self,
-        store: Any,
-        backend: Any,
-        enforcer: Any,
+        store: ObjectStore,
+        backend: PolicyPods,
+        enforcer: PolicyEnforcer,
         *,
         resync: float = 1.0,
         on_error: Callable[[str], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -160,7 +189,7 @@ class NetworkPolicyController(SyncLoop):
         self.on_error = on_error
         self.synced: list[PodPolicy] | None = None
         self.error = ""
-        SyncLoop.__init__(self)
+        SyncLoop.__init__(self, clock)
 
     async def reconcile(self) -> bool:
         policies = self.store.list(NetworkPolicy)
@@ -188,18 +217,21 @@ class NetworkPolicyController(SyncLoop):
             self.on_error(f"network policy: {type(e).__name__}: {e}")
 
 
-def attach_netpol(orch: Any) -> NetworkPolicyController | None:
+def attach_netpol(
+    net: ServiceNetworking, store: ObjectStore, backend: PolicyPods
+) -> NetworkPolicyController | None:
+    """Make the NetworkPolicy controller of a daemon's orchestrator (None without
+    networking); what the host lacks for enforcement goes to the daemon's output."""
     from dockyard.network.netpol_nft import NetworkPolicyEnforcer
 
-    d = orch.daemon
-    if d.net is None or d.net.broken:
+    if not net.networking:
         return None
     enforcer = NetworkPolicyEnforcer()
     for w in enforcer.check_host():
         print(f"dockyardd: {w}", flush=True)
     return NetworkPolicyController(
-        orch.store,
-        orch.backend,
+        store,
+        backend,
         enforcer,
         on_error=lambda line: print(f"dockyardd: {line}", flush=True),
     )

@@ -4,11 +4,12 @@ What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon
 
 * **allocation** — a ClusterIP from the Services' VIP range (chosen once with
   :func:`~dockyard.network.services.choose_service_cidr` against the host's routes and the
-  bridge networks' subnets, stored in ``orchestrator_meta``), through the engine's IPAM
-  tables (owner ``service:<ns>/<name>``); node ports for ``NodePort``/``LoadBalancer``
-  Services (``spec.ports[].nodePort`` honoured, else the lowest free port). Both are
-  written into the Service's ``spec`` (``clusterIP``, ``clusterIPs``, ``nodePort``) and a
-  re-applied manifest without them gets the same ones back;
+  bridge networks' subnets, kept as the orchestrator store's ``service_cidr`` setting:
+  :func:`service_cidr`), through the engine's IPAM tables (owner ``service:<ns>/<name>``);
+  node ports for ``NodePort``/``LoadBalancer`` Services (``spec.ports[].nodePort``
+  honoured, else the lowest free port). Both are written into the Service's ``spec``
+  (``clusterIP``, ``clusterIPs``, ``nodePort``) and a re-applied manifest without them gets
+  the same ones back;
 * **endpoints** — the pods matching ``spec.selector`` that are ready (terminating pods
   never are), with their address; a named ``targetPort`` is resolved per pod from its
   container ports (a pod without that port is no endpoint of that port);
@@ -31,7 +32,15 @@ What it does (``docs/controllers.md``, "Services and NetworkPolicy in the daemon
   Services, SRV, pod records) in the cluster DNS responder, on every reconcile.
 
 The planning functions (:func:`endpoints_of`, :func:`proxy_specs`, :func:`with_allocations`)
-are pure and unit-tested; the controller class does the I/O.
+are pure and unit-tested; the controller class does the I/O through typed collaborators
+(:class:`ServicePods`, :class:`ServiceProgrammer`, :class:`NameTable`, :class:`ClusterZone`,
+an :class:`~dockyard.network.Ipam`), wired by :func:`attach_services` from the engine's
+:class:`~dockyard.orchestrator.engine_port.ServiceNetworking`.
+
+It keeps its own loop (:class:`~dockyard.orchestrator.syncloop.SyncLoop`, on the injected
+clock) rather than a place in the controllers' :class:`Manager`: one pass programs the whole
+kernel state at once, under a lock that the drain and exit hooks share, and those hooks must
+run the instant they are called (``docs/decisions/house-engine-interface.md``).
 """
 
 from __future__ import annotations
@@ -39,9 +48,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
-from ipaddress import IPv4Network
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
 from dockyard.network.conntrack import forget_address, open_connections
@@ -55,14 +63,30 @@ from dockyard.network.services import (
 )
 from dockyard.records import replace
 
-from .backend import ObservedPod
-from .clusterdns import CLUSTER_DOMAIN, cluster_data, cluster_records, pod_address
-from .compose import PROJECT_LABEL
-from .objects import Pod, Service
-from .syncloop import SyncLoop
+from ..backend import ObservedPod
+from ..clusterdns import CLUSTER_DOMAIN, cluster_data, cluster_records, pod_address
+from ..compose import PROJECT_LABEL
+from ..objects import Pod, Service
+from ..store import ObjectStore
+from ..syncloop import SyncLoop
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ipaddress import IPv4Network
+
+    from dockyard.network import DnsResponder, Ipam, RData, Srv
+
+    from ..engine_port import ServiceNetworking
+    from ..sqlite_store import SqliteObjectStore
+    from .manager import Clock
 
 __all__ = [
+    "ClusterZone",
+    "NameTable",
+    "ServicePods",
+    "ServiceProgrammer",
     "ServicesController",
+    "Settings",
     "dns_names",
     "endpoints_of",
     "proxy_specs",
@@ -178,29 +202,85 @@ def dns_names(svc: Service) -> list[str]:
     return ([n] if ns == "default" else []) + names
 
 
+# ---------------------------------------------------------------------- collaborators
+
+
+class ServicePods(Protocol):
+    """The pods as the controller sees them (the pod backend, ``enginepods.py``)."""
+
+    async def list_pods(self, namespace: str | None = None) -> list[ObservedPod]: ...
+
+    def pod_netns(self, namespace: str, name: str) -> str | None:
+        """The pod's network-namespace path (None: none running); the drain counts the
+        connections it still serves there."""
+        ...
+
+
+class ServiceProgrammer(Protocol):
+    """The kernel's load balancer (:class:`~dockyard.network.services.ServiceProxy`)."""
+
+    def sync(self, services: Iterable[ServiceSpec]) -> None:
+        """Make the kernel serve exactly ``services`` (one transaction)."""
+        ...
+
+    def release(self) -> None:
+        """Free what the process holds (node port sockets), leaving the rules in place."""
+        ...
+
+
+class NameTable(Protocol):
+    """A network's DNS responder, as far as Service names go."""
+
+    def add(self, name: str, address: str) -> None: ...
+
+    def remove(self, name: str, address: str) -> None: ...
+
+    def lookup(self, name: str) -> list[str] | None: ...
+
+
+class ClusterZone(Protocol):
+    """The cluster DNS responder (authoritative for ``cluster.local``)."""
+
+    def set_records(self, records: Mapping[str, Sequence[str]]) -> None: ...
+
+    def set_srv(self, records: Mapping[str, Sequence[Srv]]) -> None: ...
+
+    def set_data(self, records: Mapping[str, Sequence[RData]]) -> None: ...
+
+
+class Settings(Protocol):
+    """The orchestrator's own settings (:class:`~dockyard.orchestrator.sqlite_store.
+    SqliteObjectStore`)."""
+
+    def setting(self, key: str, default: Callable[[], str]) -> str:
+        """The value of ``key``; the first call stores ``default()``."""
+        ...
+
+
 # ---------------------------------------------------------------------- the controller
 
 
 class ServicesController(SyncLoop):
     """Keeps the kernel's Services in step with the store and the pods (see the module doc).
 
-    ``proxy`` is a :class:`~dockyard.network.services.ServiceProxy` (or anything with its
-    ``sync``); ``ipam`` an :class:`~dockyard.network.Ipam`; ``cidr`` the VIP range;
-    ``dns`` returns the DNS responders to publish names in."""
+    ``proxy`` programs the kernel (a :class:`~dockyard.network.services.ServiceProxy`);
+    ``ipam`` allocates VIPs from ``cidr``; ``dns`` returns the DNS responders to publish
+    names in; ``clock`` paces the loop (the real one by default)."""
 
     def __init__(
         self,
-        store: Any,
-        backend: Any,
-        proxy: Any,
+        store: ObjectStore,
+        backend: ServicePods,
+        proxy: ServiceProgrammer,
         *,
         cidr: str,
-        ipam: Any,
-        dns: Callable[[], Iterable[Any]] = lambda: (),
-        cluster_dns: Any = None,
+        ipam: Ipam,
+        dns: Callable[[], Iterable[NameTable]] = lambda: (),
+        cluster_dns: ClusterZone | None = None,
         resync: float = 1.0,
         drain_seconds: float = 1.0,
         on_error: Callable[[str], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -216,7 +296,7 @@ class ServicesController(SyncLoop):
         self.errors: dict[str, str] = {}
         self.synced: list[ServiceSpec] | None = None
         self.syncs = 0
-        SyncLoop.__init__(self)
+        SyncLoop.__init__(self, clock)
         self._lock = asyncio.Lock()
         self._node_ports: dict[str, list[int]] = {}  # owner -> last allocated, per port
         self._dns_added: dict[str, str] = {}  # name -> address
@@ -309,7 +389,7 @@ class ServicesController(SyncLoop):
             return
         if addr is None or (addr not in before and addr not in self._removed):
             return
-        netns = getattr(self.backend, "pod_netns", lambda _ns, _name: None)(namespace, name)
+        netns = self.backend.pod_netns(namespace, name)
         await self._wait_closed(netns, self._removed.get(addr, time.monotonic()))
 
     async def _wait_closed(self, netns: str | None, since: float) -> None:
@@ -448,63 +528,45 @@ class ServicesController(SyncLoop):
 # ---------------------------------------------------------------------- daemon wiring
 
 
-def service_cidr(db: Any, used: Callable[[], Iterable[IPv4Network]]) -> str:
-    """The VIP range stored in ``orchestrator_meta`` (chosen with ``used()`` — the host's
-    routes and the networks' subnets — and stored on first use)."""
-    with db.transaction(write=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS orchestrator_meta "
-            "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-        )
-        row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (_META_CIDR,))
-        found = row.fetchone()
-    if found is not None:
-        return str(found[0])
-    cidr = str(choose_service_cidr(list(used())))
-    with db.transaction(write=True) as conn:
-        conn.execute("INSERT OR IGNORE INTO orchestrator_meta VALUES (?, ?)", (_META_CIDR, cidr))
-        row = conn.execute("SELECT value FROM orchestrator_meta WHERE key = ?", (_META_CIDR,))
-        return str(row.fetchone()[0])
+def service_cidr(settings: Settings, used: Callable[[], Iterable[IPv4Network]]) -> str:
+    """The VIP range: the orchestrator's ``service_cidr`` setting, chosen on first use with
+    ``used()`` (the host's routes and the networks' subnets) and kept from then on."""
+    return settings.setting(_META_CIDR, lambda: str(choose_service_cidr(list(used()))))
 
 
-def attach_services(orch: Any) -> ServicesController | None:
+def attach_services(
+    net: ServiceNetworking,
+    store: SqliteObjectStore,
+    backend: ServicePods,
+    cluster_dns: ClusterZone | None = None,
+) -> ServicesController | None:
     """Make the Services controller of a daemon's orchestrator (None without networking)."""
-    from dockyard.engine.netplumb import SqliteIpamStore
-    from dockyard.network import Ipam
     from dockyard.network.services import ServiceProxy
 
-    d = orch.daemon
-    net = d.net
-    if net is None or net.broken:
+    if not net.networking:
         return None
-
-    def used() -> list[IPv4Network]:
-        return [*net.mgr.routes(), *(IPv4Network(n.subnet) for n in net.networks())]
-
-    cidr = service_cidr(d.engine.db, used)
     return ServicesController(
-        orch.store,
-        orch.backend,
+        store,
+        backend,
         ServiceProxy(),
-        cidr=cidr,
-        ipam=Ipam(SqliteIpamStore(d.engine.db)),
-        dns=lambda: list(net.dns.values()),
-        cluster_dns=getattr(orch, "cluster_dns", None),
+        cidr=service_cidr(store, net.used_subnets),
+        ipam=net.service_ipam(),
+        dns=net.dns_responders,
+        cluster_dns=cluster_dns,
         on_error=lambda line: print(f"dockyardd: {line}", flush=True),
     )
 
 
-async def start_cluster_dns(orch: Any) -> Any:
+async def start_cluster_dns(net: ServiceNetworking) -> DnsResponder | None:
     """Start the cluster DNS responder on the default bridge's gateway, authoritative for
     ``cluster.local`` and relaying the rest to the host's resolvers (None without
     networking; a note on the daemon's output when the address is taken)."""
     from dockyard.network import DnsResponder, parse_resolv_conf, upstreams_from_resolv
 
-    net = orch.daemon.net
-    if net is None or net.broken:
+    if not net.networking:
         return None
     try:
-        gateway = net.network("bridge").gateway
+        gateway = net.bridge_gateway()
     except DockyardError:
         return None
     try:
@@ -512,10 +574,9 @@ async def start_cluster_dns(orch: Any) -> Any:
             host = parse_resolv_conf(f.read())
     except OSError:
         host = parse_resolv_conf("")
-    gateways = [n.gateway for n in net.networks()]
     r = DnsResponder(
         gateway,
-        upstreams=upstreams_from_resolv(host, exclude=gateways),
+        upstreams=upstreams_from_resolv(host, exclude=net.gateways()),
         zones=(CLUSTER_DOMAIN,),
         ttl=5,
         synthesize=pod_address,
