@@ -383,8 +383,8 @@ class Daemon:
         task = self.restart_tasks.pop(cid, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        opts = run_options_of(rec)
-        dopts = daemon_options_of(rec)
+        cfg = config_of(rec)
+        opts, dopts = cfg.options, cfg.daemon
         process = self.spares.process_for(cid)  # a container prepared ahead: its init waits
         if process is None:
             with contextlib.suppress(NotFound):
