@@ -296,6 +296,21 @@ def test_build_then_run(user: User) -> None:
     user.run("rmi", "rl-built")
 
 
+def test_build_run_step_with_the_default_network(user: User) -> None:
+    """A RUN step on the build's own network (slirp4netns inside the user's namespace)."""
+    problem = user.runtime_dir / "dockyard" / "network.problem"
+    if problem.exists():
+        pytest.skip(f"no user-space network on this host: {problem.read_text().strip()}")
+    ctx = user.home / "ctx-net"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN ip -o -4 addr show eth0 > /addr\n")
+    os.chown(ctx, user.uid, -1)
+    user.run("build", "-t", "rl-net", str(ctx), timeout=300)
+    p = user.run("run", "--rm", "rl-net", "cat", "/addr")
+    assert "10.0.2.100" in p.stdout, p.stdout
+    user.run("rmi", "rl-net")
+
+
 def test_root_inside_cannot_write_a_root_owned_host_directory(user: User) -> None:
     """The attack: a container's root writes into a host directory owned by root (0755)
     through a bind mount. Rootless, that root is the user on the host: refused."""
