@@ -32,6 +32,7 @@ from dockyard.records import record
 # or contextlib (each costs milliseconds to import); paths are plain strings (FsPath).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
@@ -76,6 +77,11 @@ class Created:
 
 class ContainerEngine:
     """Create, run, list and remove containers under one state root."""
+
+    # ``mount_hook(opts, image, cid, upper, work, rootfs)``: mounts a container's root in
+    # place of the plain overlay and says how, or None to leave it to the overlay (the
+    # daemon's: --userns auto shows the image with its owners shifted, engine/create.py)
+    mount_hook: Callable[[RunOptions, Image, str, str, str, str], str | None] | None = None
 
     def __init__(self, root: str | os.PathLike[str], run_root: str | os.PathLike[str]) -> None:
         self.root = FsPath(root)
@@ -147,7 +153,9 @@ class ContainerEngine:
         rootfs = bundle / "rootfs"
         os.makedirs(rootfs)
         undo.append(lambda: rmtree(bundle, ignore_errors=True))
-        _mount_overlay(lowers, upper, work, rootfs)
+        hook = self.mount_hook
+        if hook is None or hook(opts, image, cid, upper, work, str(rootfs)) is None:
+            _mount_overlay(lowers, upper, work, rootfs)
         undo.append(lambda: _umount(rootfs, known_mounted=True))
         hostname = opts.hostname or cid[:12]
         _write_etc_files(bundle, hostname, network_files=etc_files)

@@ -62,6 +62,8 @@ def validate(d: Daemon, opts: RunOptions, dopts: DaemonOptions) -> None:
 
     userns = effective_mode(opts.userns, daemon_default()).kind
     check_userns(opts, userns)
+    if d.engine.mount_hook is None:  # (the root of a --userns auto container: first-hand)
+        d.engine.mount_hook = lambda *a: _mount_hook(d, *a)
 
     for v in dopts.volumes:
         spec = parse_volume(v)
@@ -152,16 +154,40 @@ def _user_namespace(
         full = [(0, 0, u.FULL)]
         with_user_namespace(spec, full, full, sys_source=sys_source)
         return {"mode": "keep-id"}
-    r = u.allocate(d.engine.db, created.id, mode.size)
+    r = u.allocate(d.engine.db, created.id, mode.size)  # (the hook's, if it took one)
     with_user_namespace(spec, *u.id_maps(r), sys_source=sys_source)
-    from dockyard.engine.containers import _umount
-
-    _umount(created.rootfs, known_mounted=True)  # engine.create mounted it unshifted
     u.make_reachable(str(created.bundle), r)
     up, work = d.engine.images.snapshots.active(created.id)
-    how = _mount_rootfs(d, created.id, image, r, str(up), str(work), str(created.rootfs))
+    how = _FIRST_HAND.pop(created.id, None)
+    if how is None:  # engine.create mounted it unshifted (no hook, as for a spare)
+        from dockyard.engine.containers import _umount
+
+        _umount(created.rootfs, known_mounted=True)
+        how = _mount_rootfs(d, created.id, image, r, str(up), str(work), str(created.rootfs))
+    u.shift_ids(str(up), r)  # what engine.create made in it since (the working directory)
     _shift_etc_files(created.bundle, r)
     return {"mode": "auto", "range": [r.uid_base, r.gid_base, r.size], "rootfs": how}
+
+
+_FIRST_HAND: dict[str, str] = {}  # container id -> how the hook mounted its root
+
+
+def _mount_hook(
+    d: Daemon, opts: RunOptions, image: Any, cid: str, upper: str, work: str, target: str
+) -> str | None:
+    """``ContainerEngine.mount_hook``: a ``--userns auto`` container's root mounted shifted
+    from the start, so that no unshifted root is unmounted on the way (unmounting an
+    overlay syncs its upper filesystem: up to 44 ms measured here). The range is taken
+    before the container's record exists; a create that fails then leaves it to the next
+    allocation's sweep (engine/userns.py)."""
+    from dockyard.engine.userns import allocate, daemon_default, effective_mode
+
+    mode = effective_mode(opts.userns, daemon_default())
+    if mode.kind != "auto":
+        return None
+    r = allocate(d.engine.db, cid, mode.size)
+    how = _FIRST_HAND[cid] = _mount_rootfs(d, cid, image, r, upper, work, target)
+    return how
 
 
 def _mount_rootfs(
