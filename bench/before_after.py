@@ -17,9 +17,9 @@ pods behind a NodePort Service (the backend of ``python -m bench deploy``). Then
 2. ``dockyard run --rm busybox true`` (the Service removed first), the two commits
    alternating for ``BENCH_RUNS`` rounds (default 60): medians, p10/p90, after / before.
 
-Last runs (653e06f against HEAD, 2026-12-06; 2 x 15 rounds of 3 s): after / before, the
-median of 30 paired ratios: direct 1.00x, ClusterIP 1.02x, NodePort 0.97x (quartiles about
-0.8-1.2); ``run --rm`` 1.03x and 0.96x. Unchanged within noise (docs/network.md).
+Last runs (653e06f against HEAD, 2026-12-06; 3 x 15 rounds of 3 s): after / before, the
+median of 45 paired ratios: direct 1.03x, ClusterIP 1.00x, NodePort 0.96x (quartiles about
+0.8-1.2); ``run --rm`` 1.03x, 0.96x, 0.97x. Unchanged within noise (docs/network.md).
 """
 
 from __future__ import annotations
