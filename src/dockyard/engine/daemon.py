@@ -282,12 +282,29 @@ class Daemon:
         self.engine.db.update_container(rec)
         return rec
 
-    def set_state(self, cid: str, **changes: Any) -> ContainerRecord:
-        """Change fields of the container's :class:`~dockyard.engine.record.ContainerState`
-        (``restart_count``, ``stopped_by_user``, ``error``, ``health``)."""
+    def set_state(
+        self,
+        cid: str,
+        *,
+        restart_count: int | None = None,
+        stopped_by_user: bool | None = None,
+        error: str | None = None,
+        health: dict[str, object] | None = None,
+    ) -> ContainerRecord:
+        """Change the fields given of the container's
+        :class:`~dockyard.engine.record.ContainerState`."""
         rec = self.engine.db.get_container(cid)
         cfg = config_of(rec)
-        cfg.state = replace(cfg.state or ContainerState(), **changes)
+        state = cfg.state or ContainerState()
+        if restart_count is not None:
+            state.restart_count = restart_count
+        if stopped_by_user is not None:
+            state.stopped_by_user = stopped_by_user
+        if error is not None:
+            state.error = error
+        if health is not None:
+            state.health = health
+        cfg.state = state
         return self.update(cid, config=cfg.to_json())
 
     @staticmethod
