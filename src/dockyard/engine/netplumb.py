@@ -6,9 +6,9 @@ remove, spare namespaces, DNS, connect) to its record; its split waits for the t
 Terms
 -----
 *wanted networks* — the networks a container is a member of (``--network`` and ``network
-connect``), kept in its record (``config["net_wanted"]``: name, aliases, ``--ip``), whether
-it runs or not. *endpoint* — a running container's attachment to one network
-(:class:`~dockyard.network.Endpoint`), a row of ``endpoints`` while it exists.
+connect``), kept in its record (``ContainerConfig.net_wanted``: :class:`NetWish` es of name,
+aliases, ``--ip``), whether it runs or not. *endpoint* — a running container's attachment
+to one network (:class:`~dockyard.network.Endpoint`), a row of ``endpoints`` while it exists.
 *netns file* — ``<run-root>/netns/<id>``: a bind mount of the network namespace the daemon
 makes for a bridged container before it starts; the runtime joins it (``config.json`` names
 it), so veths, addresses and published ports exist before the application runs and survive a

@@ -15,7 +15,8 @@ A *pod* is a group of ordinary engine containers, one per ``spec.containers`` en
   ``k8s_<container>_<pod>_<namespace>``;
 * labels ``io.kubernetes.pod.name|namespace|uid``, ``io.kubernetes.container.name`` and
   the pod's own labels; the Pod object itself (owner references, probes, resources) is
-  kept in the record's ``config["pod"]``, so the daemon rebuilds its pods after a restart;
+  kept in the record (``ContainerConfig.pod``, engine/record.py), so the daemon rebuilds its
+  pods after a restart;
 * limits become cgroup limits (``limits.cpu`` → CPU quota, ``limits.memory`` → memory
   limit), ``requests.cpu`` → CPU shares; requests are admitted against the node's
   allocatable CPU and memory (a pod that does not fit stays Pending, Unschedulable,
@@ -210,7 +211,7 @@ def _resource_field(c: Container, resource: str) -> str:
     return str((q.milli_value() + 999) // 1000)
 
 
-def pod_networks(pod: Pod) -> list[dict[str, Any]]:
+def pod_networks(pod: Pod) -> list[NetWish]:
     """The engine networks a compose pod asks for (annotation
     ``dockyard.io/compose-networks``: ``[{"name", "aliases", "ip"}]``); [] for any other
     pod, which joins the default network."""
@@ -226,11 +227,7 @@ def pod_networks(pod: Pod) -> list[dict[str, Any]]:
     ):
         raise InvalidArgument(f"pod {pod.metadata.name}: bad compose networks")
     return [
-        {
-            "name": i["name"],
-            "aliases": [str(a) for a in i.get("aliases") or []],
-            "ip": str(i.get("ip") or ""),
-        }
+        NetWish(i["name"], tuple(str(a) for a in i.get("aliases") or []), str(i.get("ip") or ""))
         for i in items
     ]
 
@@ -293,9 +290,9 @@ def container_options(
         dopts.dns_options = list(resolv.options)
     wanted = pod_networks(pod) if opts.network == "default" else []
     if wanted:  # a compose service: its first network here, all of them in net_wanted
-        opts.network = str(wanted[0]["name"])
-        dopts.aliases = list(wanted[0]["aliases"])
-        dopts.ip = str(wanted[0]["ip"]) or None
+        opts.network = wanted[0].name
+        dopts.aliases = list(wanted[0].aliases)
+        dopts.ip = wanted[0].ip or None
     for p in c.ports:
         if p.host_port:
             from dockyard.network import port_spec
@@ -803,9 +800,7 @@ class EnginePodBackend:
                 cfg.pod = PodMembership(to_dict(pod), c.name, i, p.created)
                 if i == 0 and (wanted := pod_networks(pod)):
                     # every compose network, first = the default route
-                    cfg.net_wanted = [
-                        NetWish(str(w["name"]), tuple(w["aliases"]), str(w["ip"])) for w in wanted
-                    ]
+                    cfg.net_wanted = wanted
                 self.d.update(rec.id, config=cfg.to_json())
                 p.ids[c.name] = rec.id
                 self._event(p, NORMAL, "Created", f"Created container {c.name}", container=c.name)

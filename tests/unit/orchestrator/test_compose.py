@@ -348,7 +348,7 @@ def test_networks_become_engine_networks_and_a_pod_annotation() -> None:
         ["web", "shop-web", "www"],
         "10.5.0.10",
     )
-    assert [w["name"] for w in pod_networks(pod)] == ["shop_front", "shared-back"]
+    assert [w.name for w in pod_networks(pod)] == ["shop_front", "shared-back"]
 
 
 def test_an_undefined_network_is_an_error() -> None:
