@@ -255,9 +255,12 @@ def _read_from(port: int, limit: float) -> bytes:
     accepts on the host at once and closes when the namespace's side is not there yet)."""
     deadline = time.monotonic() + limit
     while True:
+        data = b""
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 5) as s:
-            if data := s.recv(100):
-                return data
+            while chunk := s.recv(100):  # to the end: the stack may split the answer
+                data += chunk
+        if data:
+            return data
         assert time.monotonic() < deadline, f"127.0.0.1:{port} sent nothing"
         time.sleep(0.05)
 
