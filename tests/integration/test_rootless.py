@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -365,29 +366,90 @@ def test_bad_subids_one_line_error(user: User) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def slirp_netns(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """A network namespace (held by ``unshare --net sleep``) with slirp4netns on it, as the
-    rootless holder has; yields (holder pid, API socket)."""
+def _slirp_on_new_netns(tmp_path: Path, loopback_defence: bool = True) -> Iterator[tuple[int, str]]:
+    """A user + network namespace (``unshare --user --map-root-user --net sleep``) with
+    slirp4netns on it, started with dockyard's own command line (``slirp_argv``);
+    ``loopback_defence`` False drops ``--disable-host-loopback`` (the attack's control)."""
+    from dockyard.engine.rootless import slirp_argv
+
     exe = shutil.which("slirp4netns")
     if exe is None:
         pytest.skip("slirp4netns is not installed (make setup installs it)")
-    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
+    holder = subprocess.Popen(["unshare", "--user", "--map-root-user", "--net", "--",
+                               "sh", "-c", "echo ready; exec sleep infinity"],
+                              stdout=subprocess.PIPE)  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
     api = str(tmp_path / "slirp.sock")
     ready_r, ready_w = os.pipe()
-    slirp = subprocess.Popen([exe, "--configure", "--mtu=65520", "--disable-host-loopback",
-                              f"--api-socket={api}", f"--ready-fd={ready_w}",
-                              str(holder.pid), "tap0"], pass_fds=(ready_w,),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    exit_r, exit_w = os.pipe()
+    argv = slirp_argv(exe, api, holder.pid, ready_w, exit_r)
+    if not loopback_defence:
+        argv.remove("--disable-host-loopback")
+    slirp = subprocess.Popen(argv, pass_fds=(ready_w, exit_r), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
     os.close(ready_w)
+    os.close(exit_r)
     try:
         assert os.read(ready_r, 1) == b"1", "slirp4netns did not come up"
         yield holder.pid, api
     finally:
         os.close(ready_r)
-        for p in (slirp, holder):
-            p.kill()
-            p.wait()
+        os.close(exit_w)  # slirp4netns ends with its exit fd, as with the real holder
+        slirp.wait(timeout=30)
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+@pytest.fixture
+def slirp_netns(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    yield from _slirp_on_new_netns(tmp_path)
+
+
+def _in_netns_connect(pid: int, addr: str, port: int) -> str:
+    """Connect from inside ``pid``'s namespaces to addr:port; what came back, or the error."""
+    code = (
+        "import socket\ntry:\n"
+        f" s=socket.create_connection(({addr!r},{port}),5);print(s.recv(100).decode())\n"
+        "except OSError as e:\n print('error', e)"
+    )
+    p = subprocess.run(["nsenter", "-t", str(pid), "-U", "-n", "--preserve-credentials",
+                        sys.executable, "-c", code], capture_output=True, text=True,
+                       check=False, timeout=60 * TIME_SCALE)  # fmt: skip
+    return p.stdout.strip() or p.stderr.strip()
+
+
+@pytest.mark.parametrize("defence", [True, False], ids=["defended", "defence-off"])
+def test_container_cannot_reach_host_loopback_through_the_gateway(
+    tmp_path: Path, defence: bool
+) -> None:
+    """The attack: from the user's namespace (where its containers route out), reach a
+    service the host serves on 127.0.0.1 only, through slirp4netns's gateway 10.0.2.2.
+    dockyard's command line refuses it; without --disable-host-loopback it gets through."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+        answer = threading.Thread(target=_answer_once, args=(srv,), daemon=True)
+        answer.start()
+        gen = _slirp_on_new_netns(tmp_path, loopback_defence=defence)
+        pid, _ = next(gen)
+        try:
+            seen = _in_netns_connect(pid, "10.0.2.2", port)
+        finally:
+            with contextlib.suppress(StopIteration):
+                next(gen)
+    if defence:
+        assert "host-only-secret" not in seen and seen.startswith("error"), seen
+    else:
+        assert seen == "host-only-secret", seen
+
+
+def _answer_once(srv: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        c, _ = srv.accept()
+        with c:
+            c.sendall(b"host-only-secret")
 
 
 def test_slirp_forward_reaches_the_namespace_and_goes_away(slirp_netns: tuple[int, str]) -> None:

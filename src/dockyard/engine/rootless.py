@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from dockyard.errors import FailedPrecondition
 
-__all__ = ["NOTICE_COMMANDS", "Rootless", "cgroup_problem", "enter", "user_dirs"]
+__all__ = ["NOTICE_COMMANDS", "Rootless", "cgroup_problem", "enter", "slirp_argv", "user_dirs"]
 
 MARKER = "_DOCKYARD_ROOTLESS"
 LEAF = "dockyard-leaf"  # dockyard.cgroups._paths.LEAF (not imported: keep the start path lean)
@@ -137,6 +137,16 @@ def _alive_holder(path: str, uid: int) -> int:
     return pid if st.st_uid == uid and comm == "sleep" else 0
 
 
+def slirp_argv(exe: str, api: str, holder: int, ready_fd: int, exit_fd: int) -> list[str]:
+    """slirp4netns's command line for the holder's namespaces. ``--disable-host-loopback``:
+    10.0.2.2 does not lead to the host's 127.0.0.1, so a container cannot reach what the
+    user's host serves on loopback only (podman's default too)."""
+    return [exe, "--configure", "--mtu=65520", "--disable-host-loopback",
+            f"--api-socket={api}", f"--ready-fd={ready_fd}", f"--exit-fd={exit_fd}",
+            "--netns-type=path", f"--userns-path=/proc/{holder}/ns/user",
+            f"/proc/{holder}/ns/net", "tap0"]  # fmt: skip
+
+
 def _start_slirp(run_dir: str, holder: int, exit_r: int) -> None:
     """slirp4netns on the holder's network namespace, ready (``--ready-fd``) before return."""
     import select
@@ -155,10 +165,7 @@ def _start_slirp(run_dir: str, holder: int, exit_r: int) -> None:
         except FileNotFoundError:
             pass
     ready_r, ready_w = os.pipe()
-    argv = [exe, "--configure", "--mtu=65520", "--disable-host-loopback",
-            f"--api-socket={api}", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
-            "--netns-type=path", f"--userns-path=/proc/{holder}/ns/user",
-            f"/proc/{holder}/ns/net", "tap0"]  # fmt: skip
+    argv = slirp_argv(exe, api, holder, ready_w, exit_r)
     log = os.open(
         os.path.join(run_dir, "slirp4netns.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
     )
