@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.cli.commands import run
+from dockyard.cli.commands import fg_run
 
 
 def _argparse(argv: list[str]) -> dict[str, object]:
     p = argparse.ArgumentParser(prog="dockyard run", add_help=False)
     p.add_argument("--help", action="help")
-    run.add_arguments(p, "run")
+    fg_run.add_arguments(p, "run")
     return vars(p.parse_args(argv))
 
 
@@ -37,7 +37,7 @@ def _argparse(argv: list[str]) -> dict[str, object]:
     ],
 )  # fmt: skip
 def test_fast_parser_agrees_with_argparse(argv: list[str]) -> None:
-    fast = run.fast_parse(argv)
+    fast = fg_run.fast_parse(argv)
     assert fast is not None, argv
     assert vars(fast) == _argparse(argv)
 
@@ -59,13 +59,13 @@ def test_fast_parser_agrees_with_argparse(argv: list[str]) -> None:
     ],
 )
 def test_unusual_input_goes_to_argparse(argv: list[str]) -> None:
-    assert run.fast_parse(argv) is None
+    assert fg_run.fast_parse(argv) is None
 
 
 def test_every_flag_has_one_row() -> None:
-    names = [n for names, _, _ in run.FLAGS for n in names]
+    names = [n for names, _, _ in fg_run.FLAGS for n in names]
     assert len(names) == len(set(names))
-    assert {kind for _, kind, _ in run.FLAGS} <= {"str", "int", "bool", "list"}
+    assert {kind for _, kind, _ in fg_run.FLAGS} <= {"str", "int", "bool", "list"}
 
 
 def test_run_path_imports_stay_lean() -> None:
@@ -77,10 +77,10 @@ def test_run_path_imports_stay_lean() -> None:
     src = str(Path(__file__).resolve().parents[3] / "src")
     code = (
         f"import sys; sys.path[:0] = [{src!r}]\n"
-        "from dockyard.cli.commands import crun\n"
+        "from dockyard.cli.commands import run\n"
         "import dockyard.cli.main, dockyard.cli.client\n"
-        "a = crun.fast_parse(['--rm', '--name', 'x', 'busybox', 'true'])\n"
-        "crun.create_body(a)\n"
+        "a = run.fast_parse(['--rm', '--name', 'x', 'busybox', 'true'])\n"
+        "run.create_body(a)\n"
         "heavy = {'argparse', 'typing', 'enum', 'contextlib', 'signal', 'json', 'pathlib',\n"
         "         're', 'dockyard.engine.options', 'logging'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -136,7 +136,7 @@ def test_the_run_path_stays_lean() -> None:
     src = str(Path(__file__).resolve().parents[3] / "src")
     code = (
         f"import sys; sys.path[:0] = [{src!r}]\n"
-        "from dockyard.cli.commands import crun\n"
+        "from dockyard.cli.commands import run\n"
         "import dockyard.cli.main, dockyard.cli.client\n"
         "from dockyard.security.advice import enabled, run_warnings\n"
         "assert enabled() and run_warnings('b', privileged=True, image_user='', user='')\n"

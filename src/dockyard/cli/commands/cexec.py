@@ -109,7 +109,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
         try:
             if info["Config"]["Tty"]:
                 return interactive(c, msg, relay.fds, relay.handed_over)
-            from dockyard.cli.commands.crun import attached
+            from dockyard.cli.commands.run import attached
 
             return attached(c, msg, relay.fds, relay.handed_over)
         finally:
@@ -136,7 +136,7 @@ def run(ctx: Context, args: argparse.Namespace, name: str) -> int:
     msg = {"op": "exec", "eid": eid, "detach_keys": args.detach_keys}
     if args.tty:
         return interactive(c, msg, fds)
-    from dockyard.cli.commands.crun import attached
+    from dockyard.cli.commands.run import attached
 
     return attached(c, msg, fds)
 

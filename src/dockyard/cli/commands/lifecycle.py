@@ -110,7 +110,7 @@ def _start_attached(c: Client, args: argparse.Namespace) -> int:
         from dockyard.cli.commands.cexec import interactive
 
         return interactive(c, msg, fds)
-    from dockyard.cli.commands.crun import attached
+    from dockyard.cli.commands.run import attached
 
     return attached(c, msg, fds)
 

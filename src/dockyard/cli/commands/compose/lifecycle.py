@@ -60,7 +60,7 @@ def stop_start(c: Client, project: ComposeProject, services: list[str], stop: bo
 
 
 def pull(c: Client, project: ComposeProject, services: list[str], keep_going: bool) -> int:
-    from dockyard.cli.commands.crun import pull_image
+    from dockyard.cli.commands.run import pull_image
     from dockyard.errors import DockyardError
 
     code = 0
