@@ -22,8 +22,8 @@ __all__ = ["COMMANDS", "main"]
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("crun", "Create and run a new container from an image"),
-    "create": ("crun", "Create a new container"),
+    "run": ("run", "Create and run a new container from an image"),
+    "create": ("run", "Create a new container"),
     "start": ("lifecycle", "Start one or more stopped containers"),
     "stop": ("lifecycle", "Stop one or more running containers"),
     "restart": ("lifecycle", "Restart one or more containers"),
@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "system": ("system", "Manage dockyard (info, df, prune, install, uninstall, unit)"),
     "info": ("system", "Display system-wide information"),
     "daemon": ("daemon", "Run dockyardd, the engine daemon, in the foreground"),
-    "fg-run": ("run", "Run a container in the foreground without the daemon"),
+    "fg-run": ("fg_run", "Run a container in the foreground without the daemon"),
     "images": ("images", "List images"),
     "rmi": ("images", "Remove one or more images"),
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
