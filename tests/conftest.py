@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,20 @@ IMAGE_CACHE = REPO / ".cache" / "images"
 # suite: many tests compare a container's exact stderr, and busybox runs as root. The
 # tests of the warnings (test_security_attach.py) turn them on.
 os.environ.setdefault("DOCKYARD_SECURITY_WARNINGS", "0")
+
+# --userns auto takes its ranges from the ``dockyard`` lines of the subordinate-id files,
+# appending one on first use (engine/userns.py), as dockerd does for ``dockremap``. The suite
+# must not change the host's /etc/subuid and /etc/subgid: every daemon a test starts (they
+# inherit this environment) uses files of the session's own, removed at its end.
+_SUBIDS = tempfile.mkdtemp(prefix="dockyard-test-subids-")
+for _name in ("subuid", "subgid"):
+    Path(_SUBIDS, _name).write_text("")
+os.environ.setdefault("DOCKYARD_SUBUID", os.path.join(_SUBIDS, "subuid"))
+os.environ.setdefault("DOCKYARD_SUBGID", os.path.join(_SUBIDS, "subgid"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SUBIDS, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
