@@ -12,7 +12,8 @@ Vocabulary:
 * *usage* — a running container's CPU time (nanoseconds, the cgroup's ``cpuacct.usage`` /
   ``cpu.stat usage_usec``) and working set (memory usage less the page cache, as the
   kubelet's ``container_memory_working_set_bytes``), stamped with the wall time it was read
-  (:class:`ContainerUsage`). A container whose cgroup cannot be read is left out;
+  (:class:`ContainerUsage`). A container whose stats raise is left out (a cgroup already gone
+  may read as zeros on a v1 host: callers ask for running containers only);
 * *netns path* — the file that names a container's network namespace: the one networking
   bind-mounted under ``<run-root>/netns/<id>``, else ``/proc/<pid>/ns/net``;
 * *network probe* — a TCP connect or an HTTP(S) GET made from a socket created in a network
@@ -80,7 +81,7 @@ class NetProbe:
 
 
 def read_usage(ids: Sequence[str]) -> dict[str, ContainerUsage]:
-    """The usage of each container of ``ids`` whose cgroup can be read (blocking: the caller
+    """The usage of each container of ``ids`` whose stats can be read (blocking: the caller
     runs it in a thread)."""
     from dockyard.cgroups import create_manager
     from dockyard.engine.placement import cgroup_path
