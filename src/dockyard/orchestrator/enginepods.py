@@ -1,6 +1,6 @@
 """The engine as the orchestrator's :class:`~dockyard.orchestrator.backend.PodBackend`.
 
-Over 800 lines because it still holds pod mapping, the backend, probes, cgroup sampling
+Over 800 lines because it still holds pod mapping, the backend, probes, metrics sampling
 and the wiring root; its split is under way (issue #17).
 
 A *pod* is a group of ordinary engine containers, one per ``spec.containers`` entry:
@@ -28,11 +28,14 @@ A *pod* is a group of ordinary engine containers, one per ``spec.containers`` en
   ``Never`` the pod ends ``Failed`` (``Succeeded`` when every one exited 0); a liveness
   failure restarts the container in place too (:meth:`EnginePodBackend.restart_container`).
 
-Probes run from the pod's own network namespace (a socket created there): ``httpGet``
-and ``tcpSocket`` reach the pod address, or 127.0.0.1 while networking has given it
-none; ``exec`` runs through the daemon's exec machinery. CPU and memory are sampled
-from each container's cgroup every ``sample_interval`` seconds into a
-:class:`~dockyard.orchestrator.metrics.CpuSampler` (``pod_metrics``, ``top``, the HPA).
+Probes run from the pod's own network namespace (a socket the engine creates there:
+:meth:`EnginePort.net_probe <dockyard.orchestrator.engine_port.EnginePort.net_probe>`):
+``httpGet`` and ``tcpSocket`` reach the pod address, or 127.0.0.1 while networking has
+given it none; ``exec`` runs through the daemon's exec machinery. CPU and memory of each
+container (:meth:`EnginePort.usage`, read by the engine from its cgroup) are sampled every
+``sample_interval`` seconds into a :class:`~dockyard.orchestrator.metrics.CpuSampler`
+(``pod_metrics``, ``top``, the HPA). The orchestrator itself calls no kernel interface
+(``orchestrator/engine_port.py``; ``tests/unit/test_layering.py`` rule 4).
 
 :func:`container_options` and :func:`observe_pod` are the pure halves (unit-tested);
 :func:`attach_orchestrator` makes store, backend and controllers for a daemon (``api/server.py``
