@@ -331,3 +331,51 @@ def test_netpol_controller_syncs_on_change_only() -> None:
     store.delete(NetworkPolicy, "default", "p")
     assert asyncio.run(ctrl.reconcile())
     assert enf.calls == [[PodPolicy("10.0.0.2", "default/web", ingress=())], []]
+
+
+# --- wiring through the engine port ------------------------------------------------------
+
+
+class FakeNetworking:
+    """A ServiceNetworking (orchestrator/engine_port.py) on plain values."""
+
+    def __init__(self, networking: bool = True) -> None:
+        self.networking = networking
+        self.ipam = Ipam(MemoryIpamStore())
+        self.asked: list[str] = []
+
+    def used_subnets(self) -> list[Any]:
+        from ipaddress import IPv4Network
+
+        self.asked.append("used_subnets")
+        return [IPv4Network("10.96.0.0/16")]
+
+    def service_ipam(self) -> Ipam:
+        return self.ipam
+
+    def dns_responders(self) -> list[Any]:
+        return []
+
+    def bridge_gateway(self) -> str:
+        return "10.88.0.1"
+
+    def gateways(self) -> list[str]:
+        return ["10.88.0.1"]
+
+
+def test_attach_services_wires_the_engine_port_and_the_stored_range(tmp_path: Any) -> None:
+    from dockyard.orchestrator.controllers.networkpolicy import attach_netpol
+    from dockyard.orchestrator.controllers.services import attach_services
+    from dockyard.orchestrator.sqlite_store import SqliteObjectStore
+    from dockyard.store.db import StateDB
+
+    store = SqliteObjectStore(StateDB(tmp_path / "state.db"))
+    backend = Backend([])
+    assert attach_services(FakeNetworking(False), store, backend) is None
+    assert attach_netpol(FakeNetworking(False), store, backend) is None
+    net = FakeNetworking()
+    ctrl = attach_services(net, store, backend)
+    assert ctrl is not None and ctrl.ipam is net.ipam
+    assert ctrl.cidr == "10.97.0.0/16"  # the first candidate outside the used subnets
+    again = attach_services(net, store, backend)  # a daemon restart: the range is kept
+    assert again is not None and again.cidr == ctrl.cidr and net.asked == ["used_subnets"]
