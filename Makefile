@@ -73,14 +73,16 @@ clean:
 GUEST := $(PYTHON) tools/cgroup2-guest
 GUEST_APT_PACKAGES := qemu-system-x86 debootstrap e2fsprogs
 # The root integration tests that touch cgroups (placement, limits, OOM, stats, pause,
-# update, the escape suite, HPA CPU metrics, rootless with a delegated user scope).
+# update, the escape suite, HPA CPU metrics, rootless with a delegated user scope, user
+# namespaces and pods' securityContext).
 CGROUP2_TESTS := tests/integration/test_cgroups_contract_host.py \
 	tests/integration/test_cgroups_oom.py tests/integration/test_run.py \
 	tests/integration/test_daemon_lifecycle.py tests/integration/test_daemon_commands.py \
 	tests/integration/test_escape_suite.py tests/integration/test_escape_devices.py \
 	tests/integration/test_update.py tests/integration/test_systemd_host.py \
 	tests/integration/test_kube_deployments.py::test_hpa_scales_up_under_load_and_down_after_the_window \
-	tests/integration/test_rootless.py
+	tests/integration/test_rootless.py tests/integration/test_userns.py \
+	tests/integration/test_pod_security_context.py
 # The suite runs as a login shell's user would run a service: in a transient scope that
 # systemd delegates (the session scope of a login shell is not delegated: no controller could
 # be enabled beneath it); its deadlines stretched for the emulated CPU.
