@@ -1407,6 +1407,12 @@ class Orchestrator:
         for listener in self.listeners:
             listener()
 
+    def _service_event(self, action: str, name: str, attributes: Mapping[str, str]) -> None:
+        """A Service's endpoints changed (``service endpoints``, name ``ns/svc:port/proto``)
+        or a pod was drained (``pod drained``: connections still ``open`` at the end)."""
+        typ = "pod" if action == "drained" else "service"
+        self.daemon.events.emit(typ, action, name, dict(attributes))
+
     def _start_network_controllers(self) -> None:
         from dockyard.orchestrator.controllers.networkpolicy import attach_netpol
         from dockyard.orchestrator.controllers.services import attach_services
@@ -1416,6 +1422,8 @@ class Orchestrator:
                                             self.cluster_dns)  # fmt: skip
         except DockyardError as e:
             print(f"dockyardd: services controller unavailable: {e}", flush=True)
+        if self.services is not None:  # endpoint changes and drains in `dockyard events`
+            self.services.on_event = self._service_event
         try:
             self.netpol = attach_netpol(self.support, self.store, self.backend)
         except DockyardError as e:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, Unavailable
 from dockyard.network import Ipam
 from dockyard.network._ipam import MemoryIpamStore
 from dockyard.network.netpol_nft import PodPolicy, PolicyPeer, PolicyPort, PolicyRule
@@ -200,6 +200,40 @@ def test_readiness_changes_and_drain_resync() -> None:
     asyncio.run(ctrl.drain("default", "a"))
     assert ctrl.endpoint_addresses() == {"10.0.0.3"}
     assert len(proxy.calls) == 3
+
+
+def test_endpoint_changes_and_drains_are_events() -> None:
+    a, b = pod("a", "10.0.0.2", WEB), pod("b", "10.0.0.3", WEB)
+    ctrl, store, _, _ = make([a, b])
+    seen: list[tuple[str, str, dict[str, str]]] = []
+    ctrl.on_event = lambda action, name, attrs: seen.append((action, name, dict(attrs)))
+    store.create(service())
+    asyncio.run(ctrl.reconcile())
+    assert seen == [("endpoints", "default/web:http/tcp", {"endpoints": "10.0.0.2,10.0.0.3"})]
+    asyncio.run(ctrl.reconcile())  # nothing changed: no event
+    assert len(seen) == 1
+    asyncio.run(ctrl.drain("default", "a"))
+    assert seen[1:] == [
+        ("endpoints", "default/web:http/tcp", {"endpoints": "10.0.0.3"}),
+        ("drained", "a", {"namespace": "default", "address": "10.0.0.2", "open": "-1"}),
+    ]  # ("-1": no network namespace to count connections in)
+
+
+def test_a_failing_reconcile_still_drains_the_pod() -> None:
+    """A reconcile that fails (here: the store) must not leave a pod about to be stopped in
+    the kernel's maps: its address leaves the last synced state."""
+    a, b = pod("a", "10.0.0.2", WEB), pod("b", "10.0.0.3", WEB)
+    ctrl, store, proxy, _ = make([a, b])
+    store.create(service())
+    asyncio.run(ctrl.reconcile())
+
+    def broken(*args: Any) -> Any:
+        raise Unavailable("the store is gone")
+
+    store.list = broken  # type: ignore[method-assign,assignment]
+    asyncio.run(ctrl.drain("default", "a"))
+    assert ctrl.endpoint_addresses() == {"10.0.0.3"}
+    assert [e.address for e in proxy.calls[-1][0].endpoints] == ["10.0.0.3"]
 
 
 def test_dns_names_are_published_and_withdrawn() -> None:

@@ -280,6 +280,7 @@ class ServicesController(SyncLoop):
         resync: float = 1.0,
         drain_seconds: float = 1.0,
         on_error: Callable[[str], None] | None = None,
+        on_event: Callable[[str, str, Mapping[str, str]], None] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.store = store
@@ -293,6 +294,7 @@ class ServicesController(SyncLoop):
         self.resync = resync
         self.drain_seconds = drain_seconds
         self.on_error = on_error
+        self.on_event = on_event  # (action, name, attributes): the daemon's events
         self.errors: dict[str, str] = {}
         self.synced: list[ServiceSpec] | None = None
         self.syncs = 0
@@ -344,8 +346,13 @@ class ServicesController(SyncLoop):
             self._error("sync", str(e))
             raise
         self.errors.pop("sync", None)
+        previous = {spec.name: spec.endpoints for spec in self.synced or ()}
         self.synced = wanted
         self.syncs += 1
+        for spec in wanted:
+            if previous.get(spec.name) != spec.endpoints:
+                addresses = ",".join(sorted(e.address for e in spec.endpoints))
+                self._event("endpoints", spec.name, {"endpoints": addresses})
         now = time.monotonic()
         for addr in before - self.endpoint_addresses():
             self._removed[addr] = now
@@ -357,14 +364,7 @@ class ServicesController(SyncLoop):
         address out of every Service now — from the last synced state, without listing
         anything — then delete its conntrack entries. The next reconcile agrees: the
         backend no longer reports the pod ready."""
-        async with self._lock:
-            if self.synced is not None and address in self.endpoint_addresses():
-                wanted = [
-                    replace(s, endpoints=tuple(e for e in s.endpoints if e.address != address))
-                    for s in self.synced
-                ]
-                with contextlib.suppress(DockyardError):
-                    await self._sync(wanted)
+        await self._drop(address)
         with contextlib.suppress(DockyardError):
             await asyncio.to_thread(forget_address, address)
 
@@ -386,29 +386,48 @@ class ServicesController(SyncLoop):
         try:
             await self.reconcile(exclude=frozenset({(namespace, name)}))
         except DockyardError:
-            return
+            if addr is not None:  # (a Service the kernel refused): at least not this pod
+                await self._drop(addr)
         if addr is None or (addr not in before and addr not in self._removed):
             return
         netns = self.backend.pod_netns(namespace, name)
-        await self._wait_closed(netns, self._removed.get(addr, time.monotonic()))
+        since = self._removed.get(addr, time.monotonic())
+        left = await self._wait_closed(netns, since)
+        self._event("drained", name, {"namespace": namespace, "address": addr,
+                                      "open": str(left)})  # fmt: skip
 
-    async def _wait_closed(self, netns: str | None, since: float) -> None:
+    async def _wait_closed(self, netns: str | None, since: float) -> int:
         """Until the pod (network namespace ``netns``) has no accepted connection open, or
         ``drain_seconds`` after ``since``, when it left the maps. A SYN DNAT'd just before
         the commit reaches the pod's accept queue within a millisecond, so the first look
-        comes 20 ms after ``since``. Without the namespace: 0.25 s, the old fixed wait."""
+        comes 20 ms after ``since``. Without the namespace: 0.25 s, the old fixed wait.
+        Returns how many connections were still open at the end (-1: not known)."""
         deadline = since + self.drain_seconds
         if netns is None:
             deadline = min(deadline, since + 0.25)
         await asyncio.sleep(max(0.0, min(since + 0.02, deadline) - time.monotonic()))
+        left = -1
         while netns is not None and time.monotonic() < deadline:
             try:
-                if await asyncio.to_thread(open_connections, netns) == 0:
-                    return
+                left = await asyncio.to_thread(open_connections, netns)
             except DockyardError:  # the namespace is gone: nothing is served there
-                return
+                return 0
+            if left == 0:
+                return 0
             await asyncio.sleep(0.02)
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        return left
+
+    async def _drop(self, address: str) -> None:
+        """Take ``address`` out of the last synced state (under the lock)."""
+        async with self._lock:
+            if self.synced is not None and address in self.endpoint_addresses():
+                wanted = [
+                    replace(s, endpoints=tuple(e for e in s.endpoints if e.address != address))
+                    for s in self.synced
+                ]
+                with contextlib.suppress(DockyardError):
+                    await self._sync(wanted)
 
     def endpoint_addresses(self) -> set[str]:
         return {ep.address for s in self.synced or () for ep in s.endpoints}
@@ -517,6 +536,11 @@ class ServicesController(SyncLoop):
                 if addr not in (r.lookup(name) or []):
                     r.add(name, addr)
         self._dns_added = wanted
+
+    def _event(self, action: str, name: str, attributes: Mapping[str, str]) -> None:
+        if self.on_event is not None:
+            with contextlib.suppress(Exception):  # (observability never stops the loop)
+                self.on_event(action, name, attributes)
 
     def _error(self, key: str, message: str) -> None:
         if self.errors.get(key) != message:
