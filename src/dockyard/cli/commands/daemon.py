@@ -35,16 +35,26 @@ def add_arguments(p: argparse.ArgumentParser, _name: str) -> None:
 
 
 def run(ctx: Context, args: argparse.Namespace, _name: str) -> int:
-    from dockyard.api.server import serve
+    """Checks the flags, then becomes ``python -m dockyard.api.server`` (exec: the same
+    process, as the CLI's on-demand start runs it): the CLI never imports the API server."""
+    import os
+    import sys
+
+    from dockyard.errors import InvalidArgument
 
     if args.hpa_sync_period <= 0:
-        from dockyard.errors import InvalidArgument
-
         raise InvalidArgument("invalid --hpa-sync-period: must be positive")
+    argv = [sys.executable, "-m", "dockyard.api.server", "--root", str(ctx.root),
+            "--run-root", str(ctx.run_root),
+            "--hpa-sync-period", repr(args.hpa_sync_period)]  # fmt: skip
+    if args.cgroup_manager:
+        argv += ["--cgroup-manager", args.cgroup_manager]
     if args.userns_remap is not None:
-        import os
-
         from dockyard.engine.userns import parse_remap
 
-        os.environ["DOCKYARD_USERNS_REMAP"] = parse_remap(args.userns_remap)
-    return serve(ctx.root, ctx.run_root, args.hpa_sync_period, args.cgroup_manager)
+        parse_remap(args.userns_remap)  # a bad value: the CLI's one-line error, nothing started
+        argv += ["--userns-remap", args.userns_remap]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+    return 127  # (execv returns only by raising)
