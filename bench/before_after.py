@@ -65,7 +65,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "60"))
 MARK = "(issue 19 item"
 
 
-def _git(*args: str) -> str:
+def git(*args: str) -> str:
     p = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                        check=False)  # fmt: skip
     if p.returncode != 0:
@@ -76,11 +76,11 @@ def _git(*args: str) -> str:
 
 def default_before() -> str:
     """The parent of the oldest commit under src/dockyard/network that names issue 19."""
-    found = _git("log", "--reverse", "--format=%H", "--fixed-strings", f"--grep={MARK}",
+    found = git("log", "--reverse", "--format=%H", "--fixed-strings", f"--grep={MARK}",
                  "--", "src/dockyard/network").split()  # fmt: skip
     if not found:
         raise RuntimeError(f"no commit under src/dockyard/network mentions {MARK!r}")
-    return _git("rev-parse", f"{found[0]}^")
+    return git("rev-parse", f"{found[0]}^")
 
 
 @contextlib.contextmanager
@@ -88,7 +88,7 @@ def worktree(commit: str, label: str) -> Iterator[Path]:
     """``commit`` checked out (detached) in a new directory under /tmp, removed after."""
     path = Path(tempfile.mkdtemp(prefix=f"wt-{label}-", dir="/tmp"))
     try:
-        _git("worktree", "add", "--detach", str(path), commit)
+        git("worktree", "add", "--detach", str(path), commit)
         yield path
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)],
@@ -172,7 +172,7 @@ def compare(before: str, after: str) -> str:
                 holder = NsHolder()
                 holders.append(holder)
                 dy = Dockyard(holder, work / label, src=tree / "src")
-                variants.append(Variant(label, _git("rev-parse", "--short", commit), dy))
+                variants.append(Variant(label, git("rev-parse", "--short", commit), dy))
                 dy.run("load", "-i", str(IMAGE_CACHE / "busybox_latest.tar"))
             head = [f"== before = {variants[0].commit}, after = {variants[1].commit}"]
             try:
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> str:
     try:
         before = args[0] if args else os.environ.get("BENCH_BEFORE") or default_before()
         after = args[1] if len(args) > 1 else os.environ.get("BENCH_AFTER", "HEAD")
-        return compare(_git("rev-parse", before), _git("rev-parse", after))
+        return compare(git("rev-parse", before), git("rev-parse", after))
     except RuntimeError as e:
         return f"== before/after: failed: {e}"
 

@@ -28,24 +28,15 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench.__main__ import BENCHES
+from bench.before_after import git, worktree
 from bench.common import REPO
 
 _RATIO = re.compile(r"^ratio (.+?): ([0-9.]+)x")
-
-
-def _git(*args: str) -> str:
-    p = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                       check=False)  # fmt: skip
-    if p.returncode != 0:
-        why = p.stderr.strip().splitlines()
-        raise RuntimeError(f"git {' '.join(args)}: {why[0] if why else p.returncode}")
-    return p.stdout.strip()
 
 
 def shadow_venv(tree: Path) -> Path:
@@ -69,19 +60,12 @@ def shadow_venv(tree: Path) -> Path:
 
 @contextlib.contextmanager
 def checkout(commit: str, label: str) -> Iterator[Path]:
-    """``commit`` in a worktree under /tmp with a shadow venv and this ``.cache``."""
-    path = Path(tempfile.mkdtemp(prefix=f"wt-{label}-", dir="/tmp"))
-    try:
-        _git("worktree", "add", "--detach", str(path), commit)
+    """``commit`` in a worktree under /tmp (:func:`bench.before_after.worktree`) with a
+    shadow venv and this ``.cache``."""
+    with worktree(commit, label) as path:
         shadow_venv(path)
         (path / ".cache").symlink_to(REPO / ".cache")
         yield path
-    finally:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)],
-                       capture_output=True, check=False)  # fmt: skip
-        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True,
-                       check=False)  # fmt: skip
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_bench(tree: Path, name: str) -> tuple[str, float]:
@@ -104,7 +88,7 @@ def ratios(text: str) -> dict[str, float]:
 
 
 def compare(before: str, after: str, names: list[str]) -> Iterator[str]:
-    b_short, a_short = _git("rev-parse", "--short", before), _git("rev-parse", "--short", after)
+    b_short, a_short = git("rev-parse", "--short", before), git("rev-parse", "--short", after)
     yield f"== make bench, before = {b_short}, after = {a_short}"
     with checkout(before, "before") as wb, checkout(after, "after") as wa:
         for i, name in enumerate(names):
@@ -138,7 +122,7 @@ def main(argv: list[str]) -> int:
         return 2
     before, after = argv[0], argv[1] if len(argv) > 1 else "HEAD"
     try:
-        for chunk in compare(_git("rev-parse", before), _git("rev-parse", after), names):
+        for chunk in compare(git("rev-parse", before), git("rev-parse", after), names):
             print(chunk, flush=True)
     except (RuntimeError, subprocess.CalledProcessError) as e:
         print(f"== make bench before/after: failed: {e}", flush=True)
