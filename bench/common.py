@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -379,6 +380,28 @@ class Dockyard:
         stop_dockyardd(self.run_root)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
+        sweep(self.run_root)
+
+
+def sweep(run_root: Path) -> None:
+    """After the daemon stopped: delete the containers still in its runtime's state (a
+    controller may have made one after ``ps``; a stopped daemon leaves containers running,
+    as dockerd with live-restore) with their cgroups, and SIGKILL its holders. A bench run
+    leaves nothing on the shared machine."""
+    from dockyard.engine.holder import start_time
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import Runtime
+
+    with contextlib.suppress(DockyardError, OSError):
+        rt = Runtime(run_root / "runtime")
+        for st in rt.list():
+            with contextlib.suppress(DockyardError, OSError):
+                rt.delete(st.id, force=True)
+    for path in (run_root / "holders").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            rec = json.loads(path.read_text())
+            if start_time(int(rec["holder"])) == rec["holder_start"]:
+                os.kill(int(rec["holder"]), signal.SIGKILL)
 
 
 def _launcher(src: Path, dest: Path) -> Path:
