@@ -117,6 +117,38 @@ def test_a_term_after_start_reaches_pid_1_of_its_namespace(tmp_path: Path, rootf
     assert leftovers(root, "trap-0") == []
 
 
+def test_the_program_starts_with_every_signal_at_its_default(
+    tmp_path: Path, rootfs: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A runtime called by a process that ignores signals (a daemon started under
+    ``nohup``: SIGHUP; as a background job of a script: SIGINT and SIGQUIT) starts the
+    program with none ignored or blocked, as crun does: execve keeps SIG_IGN, so without
+    the reset a container could neither be stopped by those signals nor trap them (the
+    foreground ``run`` hid it: its own handlers, which forward signals, are not
+    inherited). Shown failing without the reset: SigIgn had those three bits."""
+    root = tmp_path / "state"
+    cfg = base_config(rootfs, ["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"])
+    bundle = write_bundle(tmp_path / "b", cfg)
+    rt = Runtime(root)
+    cid = f"sigs-{uuid.uuid4().hex[:6]}"
+    sigs = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+    before = [signal.signal(s, signal.SIG_IGN) for s in sigs]
+    try:
+        pid = rt.create(cid, bundle).pid  # the init is this process's child: it inherits
+    finally:
+        for s, handler in zip(sigs, before, strict=True):
+            signal.signal(s, handler)
+    try:
+        capfd.readouterr()
+        rt.start(cid)
+        status = _wait_exit(pid, 10)
+        assert status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        out = capfd.readouterr().out
+    finally:
+        rt.delete(cid, force=True)
+    assert out.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16], out
+
+
 def test_poststart_runs_after_the_exec(tmp_path: Path, rootfs: Path) -> None:
     """A poststart hook sees the user's program as the init (``/proc/<pid>/exe``), never
     the runtime's Python."""

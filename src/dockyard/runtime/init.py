@@ -481,9 +481,18 @@ def env_dict(env: tuple[str, ...]) -> dict[str, str]:
 
 
 def _reset_signals() -> None:
-    """Undo what Python did to signal dispositions and the mask (as subprocess does)."""
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    """Every signal to its default action and an empty mask, as crun does before the
+    program: what Python did (SIGPIPE, SIGXFSZ ignored) and any SIG_IGN this process
+    inherited (execve keeps ignored signals ignored: a daemon started under ``nohup``
+    ignores SIGHUP, one started as a background job SIGINT and SIGQUIT) would otherwise
+    reach the program, which could then neither die by them nor trap them."""
+    skip = (signal.SIGKILL, signal.SIGSTOP)
+    for sig in signal.valid_signals():
+        if sig not in skip:
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):  # the C library's own real-time signals
+                pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
